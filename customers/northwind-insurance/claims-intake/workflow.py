@@ -1,0 +1,1 @@
+def triage(case): return {}

@@ -1,0 +1,3 @@
+"""ailoop: a git-native pipeline for customer AI priorities."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,163 @@
+"""Per-document checks: semantic rules within one file, and the facts cross-checks need.
+
+Everything here is a pure function of one file's content and its path, so its result can
+be cached by blob id. Facts are plain data (no pydantic objects) to keep the cache light.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from pipeline.findings import Finding
+from pipeline.layout import customer_of, priority_of
+from pipeline.load import Document, load_document
+
+Facts = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class FileResult:
+    findings: tuple[Finding, ...] = ()
+    facts: Facts = field(default_factory=dict)
+
+
+def check_file(root: str, rel: str) -> FileResult:
+    doc, findings = load_document(root, rel)
+    if doc is None:
+        return FileResult(tuple(findings), {"kind": None})
+    checker = _CHECKERS.get(doc.kind)
+    extra, facts = checker(doc) if checker else ([], {})
+    facts = {"kind": doc.kind, "name": doc.model.metadata.name, **facts}
+    return FileResult(tuple(findings + extra), facts)
+
+
+def _folder_name_check(doc: Document, expected: str | None, what: str) -> list[Finding]:
+    if expected is None or doc.model.metadata.name == expected:
+        return []
+    return [doc.finding(("metadata", "name"), f"must match the {what} folder name '{expected}'")]
+
+
+def _check_customer(doc: Document) -> tuple[list[Finding], Facts]:
+    findings = _folder_name_check(doc, customer_of(doc.path), "customer")
+    roles: dict[str, list[str]] = {}
+    ids: dict[str, int] = {}
+    logins: dict[str, int] = {}
+    for i, person in enumerate(doc.model.spec.people):
+        if person.id in ids:
+            findings.append(doc.finding(("spec", "people", i, "id"),
+                                        f"duplicate person id '{person.id}' "
+                                        f"(also people[{ids[person.id]}])"))
+        ids.setdefault(person.id, i)
+        if person.github:
+            login = person.github.lower()
+            if login in logins:
+                findings.append(doc.finding(
+                    ("spec", "people", i, "github"),
+                    f"GitHub login is also used by people[{logins[login]}]"))
+            logins.setdefault(login, i)
+        for role in person.roles:
+            roles.setdefault(role, []).append(person.id)
+    return findings, {"people": sorted(ids), "roles": roles}
+
+
+def _check_priority(doc: Document) -> tuple[list[Finding], Facts]:
+    spec = doc.model.spec
+    key = priority_of(doc.path)
+    findings = _folder_name_check(doc, key.split("/")[1] if key else None, "priority")
+    findings += _check_stages(doc)
+    findings += _check_workflow(doc)
+    roles_needed = []
+    for i, stage in enumerate(spec.rollout.stages):
+        for j, approval in enumerate(stage.approvals):
+            loc = ("spec", "rollout", "stages", i, "approvals", j, "role")
+            line, col = doc.pos(*loc)
+            roles_needed.append((approval.role, f"spec.rollout.stages[{i}].approvals[{j}].role",
+                                 line, col))
+    facts: Facts = {
+        "roles_needed": roles_needed,
+        "refs": _file_refs(doc),
+        "owner": spec.owner,
+    }
+    return findings, facts
+
+
+def _check_stages(doc: Document) -> list[Finding]:
+    rollout = doc.model.spec.rollout
+    findings: list[Finding] = []
+    seen: dict[str, int] = {}
+    previous: float | None = None
+    for i, stage in enumerate(rollout.stages):
+        if stage.name in seen:
+            findings.append(doc.finding(("spec", "rollout", "stages", i, "name"),
+                                        f"duplicate stage name '{stage.name}' "
+                                        f"(also stages[{seen[stage.name]}])"))
+        seen.setdefault(stage.name, i)
+        if previous is not None and stage.percent <= previous:
+            findings.append(doc.finding(("spec", "rollout", "stages", i, "percent"),
+                                        f"must be greater than {_num(previous)} (previous stage)"))
+        previous = stage.percent
+    if rollout.target not in seen:
+        names = ", ".join(s.name for s in rollout.stages)
+        findings.append(doc.finding(("spec", "rollout", "target"),
+                                    f"'{rollout.target}' is not a stage; stages are: {names}"))
+    return findings
+
+
+def _num(value: float) -> str:
+    return str(int(value)) if float(value).is_integer() else str(value)
+
+
+_PROVIDER_FIELD = {"python": "entrypoint", "openai": "openai", "replay": "replay"}
+
+
+def _check_workflow(doc: Document) -> list[Finding]:
+    workflow = doc.model.spec.workflow
+    needed = _PROVIDER_FIELD[workflow.provider]
+    if getattr(workflow, needed) is None:
+        return [doc.finding(("spec", "workflow", needed),
+                            f"required for provider '{workflow.provider}'")]
+    return []
+
+
+def _file_refs(doc: Document) -> list[tuple[str, str, int, int, str]]:
+    """(path, field, line, col, what) of every file the priority points at; checked later
+    against the tree, since they depend on files other than this one."""
+    spec = doc.model.spec
+    refs = [(spec.dry_run.dataset, "spec.dryRun.dataset", "dataset")]
+    if spec.workflow.provider == "python" and spec.workflow.entrypoint:
+        refs.append((spec.workflow.entrypoint.split(":")[0], "spec.workflow.entrypoint",
+                     "workflow file"))
+    if spec.workflow.provider == "replay" and spec.workflow.replay:
+        refs.append((spec.workflow.replay, "spec.workflow.replay", "replay file"))
+    out = []
+    for ref, field_path, what in refs:
+        line, col = doc.pos(*field_path.split("."))
+        out.append((ref, field_path, line, col, what))
+    return out
+
+
+def _check_named(doc: Document) -> tuple[list[Finding], Facts]:
+    key = priority_of(doc.path)
+    if doc.kind == "Status":
+        return _folder_name_check(doc, key.split("/")[1] if key else None, "priority"), {}
+    return [], {}
+
+
+def _check_lessons(doc: Document) -> tuple[list[Finding], Facts]:
+    findings: list[Finding] = []
+    seen: set[str] = set()
+    for i, lesson in enumerate(doc.model.spec.lessons):
+        if lesson.id in seen:
+            findings.append(doc.finding(("spec", "lessons", i, "id"),
+                                        f"duplicate lesson id '{lesson.id}'"))
+        seen.add(lesson.id)
+    return findings, {}
+
+
+_CHECKERS = {
+    "Customer": _check_customer,
+    "Priority": _check_priority,
+    "Status": _check_named,
+    "Lessons": _check_lessons,
+}

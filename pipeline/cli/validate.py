@@ -1,0 +1,40 @@
+"""`ailoop validate`."""
+
+from __future__ import annotations
+
+import click
+
+from pipeline.cli.main import repo_root
+from pipeline.errors import EXIT_FINDINGS, EXIT_OK
+
+
+@click.command("validate")
+@click.argument("paths", nargs=-1, type=click.Path())
+@click.option("--changed-since", "changed_since", metavar="REF",
+              help="Only validate what changed since this git ref (and what depends on it).")
+@click.option("--format", "fmt", type=click.Choice(["text", "json", "github"]), default="text",
+              show_default=True, help="text for people, json for tools, github for annotations.")
+@click.option("--no-cache", is_flag=True, help="Ignore and do not update the results cache.")
+@click.option("--jobs", type=click.IntRange(min=0), default=0,
+              help="Worker processes for a cold run (0: one per core).")
+@click.pass_context
+def validate_command(ctx: click.Context, paths: tuple[str, ...], changed_since: str | None,
+                     fmt: str, no_cache: bool, jobs: int) -> int:
+    """Check documents against their schemas, the repository layout and cross-references.
+
+    Every finding is reported at once as PATH:LINE:COL: FIELD: MESSAGE. Exit 0 when clean,
+    1 on findings, 2 on unreadable input, 3 when git fails.
+    """
+    from pipeline.report import RENDERERS
+    from pipeline.validate import ValidateOptions, validate
+
+    root = repo_root(ctx)
+    changed = None
+    if changed_since is not None:
+        from pipeline.git import changed_files
+
+        changed = tuple(changed_files(root, changed_since))
+    report = validate(ValidateOptions(root=root, paths=paths, changed=changed,
+                                      use_cache=not no_cache, jobs=jobs))
+    click.echo(RENDERERS[fmt](report.findings, report.files_checked), nl=False)
+    return EXIT_FINDINGS if report.errors else EXIT_OK

@@ -1,0 +1,104 @@
+"""Where each kind lives in a repository, and safe resolution of paths inside specs."""
+
+from __future__ import annotations
+
+import os
+from pathlib import PurePosixPath
+
+from pipeline.errors import InputError
+
+PROJECT_FILE = "ailoop.yaml"
+CUSTOMERS = "customers"
+POLICIES = "policies"
+EVENT_KINDS = frozenset({"Feedback", "Incident", "ReviewRequest"})
+YAML_SUFFIXES = (".yaml", ".yml")
+
+
+def expected_kinds(rel: str) -> frozenset[str] | None:
+    """The kinds a repo-relative path may hold, or None when it is not a document."""
+    parts = PurePosixPath(rel).parts
+    if not rel.endswith(YAML_SUFFIXES):
+        return None
+    if parts == (PROJECT_FILE,):
+        return frozenset({"Project"})
+    if parts == ("lessons.yaml",):
+        return frozenset({"Lessons"})
+    if parts[0] == POLICIES:
+        if len(parts) == 2:
+            return frozenset({"Policy"})
+        if len(parts) == 3 and parts[1] == "waivers":
+            return frozenset({"Waiver"})
+        return None
+    if parts[0] != CUSTOMERS or len(parts) < 3:
+        return None
+    if len(parts) == 3:
+        return {"customer.yaml": frozenset({"Customer"}),
+                "lessons.yaml": frozenset({"Lessons"})}.get(parts[2])
+    if len(parts) == 4:
+        return {"priority.yaml": frozenset({"Priority"}),
+                "status.yaml": frozenset({"Status"})}.get(parts[3])
+    if len(parts) == 5 and parts[3] == "events":
+        return EVENT_KINDS
+    return None
+
+
+def customer_of(rel: str) -> str | None:
+    parts = PurePosixPath(rel).parts
+    return parts[1] if len(parts) >= 3 and parts[0] == CUSTOMERS else None
+
+
+def priority_of(rel: str) -> str | None:
+    """'customers/acme/triage/...' -> 'acme/triage'."""
+    parts = PurePosixPath(rel).parts
+    return f"{parts[1]}/{parts[2]}" if len(parts) >= 4 and parts[0] == CUSTOMERS else None
+
+
+def priority_dir(key: str) -> str:
+    return f"{CUSTOMERS}/{key}"
+
+
+def _walk(root: str, rel: str, depth: int, out: list[str]) -> None:
+    try:
+        entries = list(os.scandir(os.path.join(root, rel) if rel else root))
+    except (FileNotFoundError, NotADirectoryError):
+        return
+    for entry in entries:
+        child = f"{rel}/{entry.name}" if rel else entry.name
+        if entry.is_dir(follow_symlinks=False):
+            if depth > 0 and not entry.name.startswith("."):
+                _walk(root, child, depth - 1, out)
+        elif expected_kinds(child) is not None:
+            out.append(child)
+
+
+def discover(root: str) -> list[str]:
+    """Every document path in the repo, sorted. Symlinked folders are not followed."""
+    out: list[str] = []
+    for name in (PROJECT_FILE, "lessons.yaml"):
+        if os.path.lexists(os.path.join(root, name)):
+            out.append(name)
+    _walk(root, POLICIES, 1, out)
+    _walk(root, CUSTOMERS, 3, out)
+    return sorted(out)
+
+
+def resolve_inside(root: str, base_rel: str, ref: str) -> tuple[str, str]:
+    """Resolve `ref` (relative to the folder `base_rel`) and prove it stays in the repo.
+
+    Returns (absolute path, repo-relative path). Absolute paths, `..` that leaves the repo
+    and symlinks pointing outside it are refused; the file itself is never read here.
+    """
+    if not ref or ref.startswith(("/", "\\")) or (len(ref) > 1 and ref[1] == ":"):
+        raise InputError(f"path '{ref}' must be relative to the priority folder")
+    real_root = os.path.realpath(root)
+    joined = os.path.normpath(os.path.join(real_root, base_rel, ref))
+    if not _within(joined, real_root):
+        raise InputError(f"path '{ref}' leaves the repository")
+    real = os.path.realpath(joined)
+    if not _within(real, real_root):
+        raise InputError(f"path '{ref}' is a symlink that leaves the repository")
+    return real, os.path.relpath(joined, real_root).replace(os.sep, "/")
+
+
+def _within(path: str, root: str) -> bool:
+    return path == root or path.startswith(root.rstrip(os.sep) + os.sep)

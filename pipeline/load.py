@@ -1,0 +1,199 @@
+"""YAML file -> typed document, or findings that name the file, line, column and field."""
+
+from __future__ import annotations
+
+import difflib
+import os
+import types
+import typing
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+from pipeline.errors import InputError
+from pipeline.findings import Finding, format_field_path
+from pipeline.layout import expected_kinds
+from pipeline.model import KINDS, Model
+from pipeline.yamlio import Loaded, read_yaml
+
+Loc = tuple[str | int, ...]
+
+
+@dataclass(frozen=True)
+class Document:
+    path: str
+    kind: str
+    model: Any
+    source: Loaded
+
+    def pos(self, *loc: str | int) -> tuple[int, int]:
+        return self.source.locate(loc)[0]
+
+    def finding(self, loc: Loc, message: str, *, rule: str = "",
+                severity: typing.Literal["error", "warning"] = "error") -> Finding:
+        (line, col), kept = self.source.locate(loc)
+        return Finding(self.path, line, col, format_field_path(kept), message, rule, severity)
+
+
+def error_finding(err: InputError, fallback_path: str) -> Finding:
+    return Finding(err.path or fallback_path, err.line or 1, err.col or 1, "", err.detail)
+
+
+def load_document(root: str, rel: str) -> tuple[Document | None, list[Finding]]:
+    """Load one document at a layout location; never raises for bad content."""
+    abs_path = os.path.join(root, rel)
+    if os.path.islink(abs_path):
+        real, real_root = os.path.realpath(abs_path), os.path.realpath(root)
+        if not real.startswith(real_root.rstrip(os.sep) + os.sep):
+            return None, [Finding(rel, 1, 1, "", "file is a symlink that leaves the repository")]
+    try:
+        loaded = read_yaml(abs_path, rel)
+    except InputError as e:
+        return None, [error_finding(e, rel)]
+    return document_from(loaded, expected_kinds(rel))
+
+
+def document_from(
+    loaded: Loaded, expected: frozenset[str] | None
+) -> tuple[Document | None, list[Finding]]:
+    data = loaded.data
+    if not isinstance(data, dict):
+        return None, [Finding(loaded.path, loaded.root[0], loaded.root[1], "",
+                              "the document must be a mapping with apiVersion, kind, metadata")]
+    kind_error = _check_kind(loaded, expected)
+    if kind_error is not None:
+        return None, [kind_error]
+    kind = str(data["kind"])
+    try:
+        model = KINDS[kind].model_validate(data)
+    except ValidationError as e:
+        return None, validation_findings(loaded, KINDS[kind], e)
+    return Document(loaded.path, kind, model, loaded), []
+
+
+def _check_kind(loaded: Loaded, expected: frozenset[str] | None) -> Finding | None:
+    kind = loaded.data.get("kind")
+    (line, col), _ = loaded.locate(("kind",))
+    if kind is None:
+        return Finding(loaded.path, line, col, "kind", "required field is missing")
+    kind = str(kind)
+    if kind not in KINDS:
+        hint = _did_you_mean(kind, KINDS)
+        return Finding(loaded.path, line, col, "kind", f"unknown kind '{kind}'{hint}")
+    if expected is not None and kind not in expected:
+        wanted = " or ".join(sorted(expected))
+        name = os.path.basename(loaded.path)
+        where = "this folder" if len(expected) > 1 else f"'{name}'"
+        return Finding(loaded.path, line, col, "kind",
+                       f"{where} must hold kind {wanted}, not {kind}")
+    return None
+
+
+def _did_you_mean(word: str, choices: typing.Iterable[str]) -> str:
+    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
+    return f"; did you mean '{close[0]}'?" if close else ""
+
+
+def validation_findings(loaded: Loaded, model: type[Model], exc: ValidationError) -> list[Finding]:
+    errors = exc.errors(include_url=False)
+    typos = _typo_targets(errors, model)
+    out: list[Finding] = []
+    for err in errors:
+        loc: Loc = tuple(err["loc"])
+        if err["type"] == "missing" and loc in typos:
+            continue  # the unknown field next to it says "did you mean" this one
+        is_extra = err["type"] == "extra_forbidden"
+        (line, col), kept = loaded.locate(loc, at_key=is_extra)
+        out.append(Finding(loaded.path, line, col, format_field_path(kept),
+                           _message(err, model, loc)))
+    return out
+
+
+def _typo_targets(errors: list[Any], model: type[Model]) -> set[Loc]:
+    """Missing fields that an unknown sibling field is a likely misspelling of."""
+    targets: set[Loc] = set()
+    for err in errors:
+        if err["type"] != "extra_forbidden":
+            continue
+        loc = tuple(err["loc"])
+        close = difflib.get_close_matches(str(loc[-1]), allowed_fields(model, loc[:-1]), n=1,
+                                          cutoff=0.6)
+        if close:
+            targets.add((*loc[:-1], close[0]))
+    return targets
+
+
+def _message(err: Any, model: type[Model], loc: Loc) -> str:
+    kind = err["type"]
+    if kind == "missing":
+        return "required field is missing"
+    if kind == "extra_forbidden":
+        name = str(loc[-1])
+        return f"unknown field '{name}'{_did_you_mean(name, allowed_fields(model, loc[:-1]))}"
+    if kind == "literal_error":
+        expected = err.get("ctx", {}).get("expected", "")
+        choices = [c.strip(" '") for c in expected.replace(" or ", ", ").split(",")]
+        given = err.get("input")
+        hint = _did_you_mean(given, choices) if isinstance(given, str) else ""
+        return f"must be one of {expected}{hint}"
+    msg = str(err["msg"])
+    msg = msg.removeprefix("Value error, ").removeprefix("Assertion failed, ")
+    return msg.replace("Input should be", "must be").replace("Input should have", "must have")
+
+
+def allowed_fields(model: type[BaseModel], loc: Loc) -> list[str]:
+    """The YAML field names accepted at `loc` (for did-you-mean hints)."""
+    ann: Any = model
+    for part in loc:
+        ann = _unwrap(ann)
+        if isinstance(ann, type) and issubclass(ann, BaseModel):
+            field = _field_by_alias(ann, part)
+            if field is not None:
+                ann = field
+            continue
+        origin, args = typing.get_origin(ann), typing.get_args(ann)
+        if origin is list and isinstance(part, int):
+            ann = args[0]
+        elif origin is dict:
+            ann = args[1]
+        elif origin in (typing.Union, types.UnionType):
+            ann = _union_member(args, part) or ann
+    ann = _unwrap(ann)
+    if isinstance(ann, type) and issubclass(ann, BaseModel):
+        return [f.alias or n for n, f in ann.model_fields.items()]
+    return []
+
+
+def _field_by_alias(model: type[BaseModel], part: str | int) -> Any:
+    for name, field in model.model_fields.items():
+        if part in (field.alias, name):
+            return field.annotation
+    return None
+
+
+def _union_member(args: tuple[Any, ...], tag: str | int) -> Any:
+    for member in args:
+        member = _unwrap(member)
+        if isinstance(member, type) and issubclass(member, BaseModel):
+            field = member.model_fields.get("type")
+            if field is not None and tag in typing.get_args(field.annotation):
+                return member
+    return None
+
+
+def _unwrap(ann: Any) -> Any:
+    while True:
+        if typing.get_origin(ann) is typing.Annotated:
+            ann = typing.get_args(ann)[0]
+            continue
+        if typing.get_origin(ann) in (typing.Union, types.UnionType):
+            members = [a for a in typing.get_args(ann) if a is not type(None)]
+            models = [a for a in members if isinstance(a, type) and issubclass(a, BaseModel)]
+            if len(members) == 1:
+                ann = members[0]
+                continue
+            if len(models) == 1 and len(members) == 1:
+                ann = models[0]
+                continue
+        return ann

@@ -1,0 +1,253 @@
+"""kind: Priority, the spec engineers edit: everything the loop needs for one priority."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import Field
+
+from pipeline.model.base import Comparison, Duration, JsonObject, JsonValue, Metadata, Model, Role
+
+RiskLevel = Literal["low", "medium", "high", "critical"]
+ActionClass = Literal["internal", "sensitive", "irreversible", "financial", "customer-facing"]
+Detector = Literal["email", "phone", "iban", "card"]
+DETECTORS: tuple[Detector, ...] = ("email", "phone", "iban", "card")
+EXPOSED_CLASSES = frozenset({"sensitive", "irreversible", "financial", "customer-facing"})
+
+
+class UserGroup(Model):
+    group: str
+    count: int = Field(ge=0)
+
+
+class System(Model):
+    name: str
+    api: str = ""
+    access: Literal["read", "write"]
+
+
+class Redaction(Model):
+    fields: list[str] = Field(default_factory=list,
+                              description="Input fields that hold personal data.")
+    detect: list[Detector] = Field(default_factory=lambda: list(DETECTORS))
+
+
+class InputData(Model):
+    source: str
+    description: str = ""
+    personal_data: bool = False
+    retention: str | None = Field(None, description="How long input data is kept, e.g. 30d.")
+    redaction: Redaction | None = None
+
+
+class ExpectedOutput(Model):
+    description: str
+    format: Literal["json", "text"] = "json"
+    schema_: JsonObject | None = Field(None, alias="schema",
+                                       description="JSON Schema the output must satisfy.")
+
+
+class Action(Model):
+    name: str
+    description: str = ""
+    class_: ActionClass = Field(alias="class")
+    human_confirmation: bool = Field(
+        True, description="A human confirms each execution in production.")
+
+
+class SuccessCriterion(Model):
+    metric: str
+    comparison: Comparison
+    threshold: float
+    measured_in: Literal["dry-run", "production"]
+    description: str = ""
+
+
+class RoiBaseline(Model):
+    minutes_per_case: float = Field(ge=0)
+    cases_per_month: int = Field(ge=0)
+    cost_per_hour: float = Field(ge=0)
+
+
+class RoiExpected(Model):
+    automation_rate: float = Field(ge=0, le=1, description="Share of cases handled by the AI.")
+    value_per_month: float = Field(ge=0)
+    cost_per_month: float = Field(ge=0)
+
+
+class RoiHypothesis(Model):
+    currency: str = Field(pattern=r"^[A-Z]{3}$")
+    baseline: RoiBaseline
+    expected: RoiExpected
+    statement: str = ""
+
+
+class OpenAISettings(Model):
+    base_url: str
+    model: str
+    api_key_env: str = Field("OPENAI_API_KEY", pattern=r"^[A-Z_][A-Z0-9_]*$",
+                             description="Name of the environment variable holding the key.")
+    prompt_template: str
+    system_prompt: str = ""
+    temperature: float = Field(0.0, ge=0, le=2)
+    timeout_seconds: float = Field(30.0, gt=0, le=600)
+    max_retries: int = Field(4, ge=0, le=10)
+    cost_per_1k_input_tokens: float = Field(0.0, ge=0)
+    cost_per_1k_output_tokens: float = Field(0.0, ge=0)
+
+
+class Workflow(Model):
+    provider: Literal["python", "openai", "replay"]
+    version: str
+    entrypoint: str | None = Field(
+        None, pattern=r"^[A-Za-z0-9_./-]+\.py:[A-Za-z_][A-Za-z0-9_]*$",
+        description="python provider: 'file.py:function' inside the priority folder.")
+    openai: OpenAISettings | None = None
+    replay: str | None = Field(None, description="replay provider: JSONL of recorded outputs.")
+    timeout_seconds: float = Field(10.0, gt=0, le=600)
+    memory_mb: int = Field(512, ge=32, le=16384)
+
+
+class _AssertionBase(Model):
+    name: str = ""
+    field: str | None = Field(None, description="Dotted path into a JSON output.")
+
+
+class EqualsAssertion(_AssertionBase):
+    type: Literal["equals"]
+    value: JsonValue = Field(None, description="Expected value; defaults to the case's expected.")
+
+
+class ContainsAssertion(_AssertionBase):
+    type: Literal["contains"]
+    value: str
+    case_sensitive: bool = False
+
+
+class RegexAssertion(_AssertionBase):
+    type: Literal["regex"]
+    pattern: str
+
+
+class JsonSchemaAssertion(_AssertionBase):
+    type: Literal["json-schema"]
+
+
+class FieldEqualsAssertion(_AssertionBase):
+    type: Literal["field-equals"]
+    field: str
+
+
+class NumericToleranceAssertion(_AssertionBase):
+    type: Literal["numeric-tolerance"]
+    field: str
+    tolerance: float = Field(ge=0)
+    relative: bool = False
+
+
+class LatencyAssertion(_AssertionBase):
+    type: Literal["latency"]
+    max_ms: float = Field(gt=0)
+
+
+class CostAssertion(_AssertionBase):
+    type: Literal["cost"]
+    max: float = Field(ge=0)
+
+
+class CelAssertion(_AssertionBase):
+    type: Literal["cel"]
+    expr: str = Field(description="CEL over `input`, `output` and `expected`; true passes.")
+
+
+Assertion = Annotated[
+    EqualsAssertion | ContainsAssertion | RegexAssertion | JsonSchemaAssertion
+    | FieldEqualsAssertion | NumericToleranceAssertion | LatencyAssertion | CostAssertion
+    | CelAssertion,
+    Field(discriminator="type"),
+]
+
+
+class Thresholds(Model):
+    pass_rate: float = Field(ge=0, le=1)
+    per_tag: dict[str, float] = Field(default_factory=dict)
+    critical_must_pass: bool = True
+
+
+class DryRun(Model):
+    dataset: str = Field(description="JSONL or CSV file, relative to the priority folder.")
+    assertions: list[Assertion] = Field(default_factory=list)
+    thresholds: Thresholds | None = None
+    concurrency: int = Field(8, ge=1, le=256)
+
+
+class StageApproval(Model):
+    role: Role
+    count: int = Field(1, ge=1, le=10)
+
+
+class Stage(Model):
+    name: str = Field(pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+    percent: float = Field(ge=0, le=100)
+    bake_time: Duration = Field(description="Minimum time at this stage before the next.")
+    approvals: list[StageApproval] = Field(default_factory=list)
+
+
+class Rollout(Model):
+    target: str = Field(description="The stage this PR asks for.")
+    stages: list[Stage] = Field(min_length=1)
+
+
+class CanaryComparison(Model):
+    max_degradation: float = Field(ge=0, description="Allowed relative degradation, 0.1 = 10%.")
+    confidence: float = Field(0.95, gt=0.5, lt=1)
+    test: Literal["auto", "two-proportion", "mann-whitney"] = "auto"
+
+
+class MonitoringGate(Model):
+    name: str = ""
+    metric: str
+    query: str | None = Field(None, description="PromQL for the prometheus provider.")
+    comparison: Comparison
+    threshold: float
+    window: Duration
+    min_samples: int = Field(ge=1)
+    compare: CanaryComparison | None = None
+
+
+class Monitoring(Model):
+    reaction: Literal["hold", "rollback"] = "rollback"
+    gates: list[MonitoringGate] = Field(default_factory=list)
+    provider: Literal["file", "prometheus"] | None = None
+    file: str | None = Field(None, description="Override of the JSONL readings file.")
+
+
+class Review(Model):
+    cadence: Duration = Field(description="Time between scheduled operations reviews.")
+    drift_check: bool = False
+
+
+class PrioritySpec(Model):
+    goal: str = Field(min_length=1, description="The business goal, in the customer's words.")
+    owner: str = Field(description="id of the accountable person in customer.yaml.")
+    users: list[UserGroup] = Field(default_factory=list)
+    systems: list[System] = Field(default_factory=list)
+    input_data: InputData
+    expected_output: ExpectedOutput
+    actions: list[Action] = Field(default_factory=list)
+    risk: RiskLevel
+    success_criteria: list[SuccessCriterion] = Field(default_factory=list)
+    roi: RoiHypothesis | None = None
+    workflow: Workflow
+    dry_run: DryRun
+    rollout: Rollout
+    monitoring: Monitoring = Field(default_factory=Monitoring)
+    review: Review | None = None
+    tags: list[str] = Field(default_factory=list)
+
+
+class Priority(Model):
+    api_version: Literal["ailoop.dev/v1"]
+    kind: Literal["Priority"]
+    metadata: Metadata
+    spec: PrioritySpec

@@ -1,0 +1,62 @@
+"""kind: Project, the repository-wide settings in ailoop.yaml."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Literal
+
+from pydantic import Field
+
+from pipeline.model.base import Duration, Metadata, Model
+
+
+class BotIdentity(Model):
+    name: str = "ailoop-bot"
+    email: str = "ailoop-bot@users.noreply.github.com"
+
+
+class ApprovalSettings(Model):
+    source: Literal["github", "git-signed", "file"] = Field(
+        "git-signed",
+        description="Where approvals come from: GitHub PR reviews, signed git approval "
+        "commits, or approval files (tests and air-gapped setups).",
+    )
+    github_api_url: str = "https://api.github.com"
+    allowed_signers_file: str = ".ailoop/allowed_signers"
+
+
+class FileMonitoring(Model):
+    path: str = Field(description="JSONL file of per-request events or per-interval aggregates.")
+
+
+class PrometheusMonitoring(Model):
+    url: str
+    timeout_seconds: float = Field(10.0, gt=0, le=120)
+
+
+class MonitoringSettings(Model):
+    provider: Literal["file", "prometheus"] = "file"
+    file: FileMonitoring | None = None
+    prometheus: PrometheusMonitoring | None = None
+    max_staleness: Duration = Field(
+        default_factory=lambda: timedelta(minutes=15),
+        description="Readings older than this count as missing (the gate holds).",
+    )
+
+
+class ProjectSpec(Model):
+    time_zone: str = Field("UTC", description="IANA time zone used in customer-facing text.")
+    bot: BotIdentity = Field(default_factory=BotIdentity)
+    approvals: ApprovalSettings = Field(default_factory=ApprovalSettings)
+    monitoring: MonitoringSettings = Field(default_factory=MonitoringSettings)
+    min_bake_time_high_risk: Duration = Field(
+        default_factory=lambda: timedelta(hours=24),
+        description="Minimum bake time per stage for high and critical risk (raise only).",
+    )
+
+
+class Project(Model):
+    api_version: Literal["ailoop.dev/v1"]
+    kind: Literal["Project"]
+    metadata: Metadata
+    spec: ProjectSpec = Field(default_factory=ProjectSpec)

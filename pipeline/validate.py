@@ -1,0 +1,231 @@
+"""`ailoop validate`: every document, every cross-reference, every finding at once."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
+
+from pipeline.cache import ResultCache
+from pipeline.checks import FileResult, check_file
+from pipeline.errors import InputError
+from pipeline.findings import Finding, sort_findings
+from pipeline.layout import (
+    CUSTOMERS,
+    PROJECT_FILE,
+    customer_of,
+    discover,
+    priority_of,
+    resolve_inside,
+)
+
+_PARALLEL_MIN_FILES = 200
+_CHUNK = 64
+
+
+@dataclass(frozen=True)
+class ValidateOptions:
+    root: str
+    paths: tuple[str, ...] = ()
+    changed: tuple[str, ...] | None = None  # repo-relative paths changed since a ref
+    use_cache: bool = True
+    jobs: int = 0  # 0: one per core
+
+
+@dataclass
+class ValidationReport:
+    findings: list[Finding] = field(default_factory=list)
+    files_checked: int = 0
+
+    @property
+    def errors(self) -> int:
+        return sum(1 for f in self.findings if f.severity == "error")
+
+    @property
+    def warnings(self) -> int:
+        return sum(1 for f in self.findings if f.severity == "warning")
+
+
+def validate(options: ValidateOptions) -> ValidationReport:
+    root = options.root
+    documents = discover(root)
+    if not os.path.isfile(os.path.join(root, PROJECT_FILE)):
+        missing = Finding(PROJECT_FILE, 1, 1, "", "repository has no ailoop.yaml "
+                          "(run `ailoop init` to create one)")
+        return ValidationReport([missing], 0)
+    targets = _select(root, documents, options)
+    context = _context_for(targets, documents)
+    cache = ResultCache(root, "validate", options.use_cache)
+    results = _check_all(root, sorted(set(targets) | context), cache, options.jobs)
+    findings: list[Finding] = []
+    for rel in targets:
+        findings.extend(results[rel].findings)
+    findings.extend(_cross_check(root, targets, results, cache))
+    cache.save()
+    return ValidationReport(sort_findings(findings), len(targets))
+
+
+def _select(root: str, documents: list[str], options: ValidateOptions) -> list[str]:
+    selected = documents
+    if options.paths:
+        prefixes = _normalise(root, options.paths)
+        selected = [d for d in selected if any(_under(d, p) for p in prefixes)]
+    if options.changed is not None:
+        affected = affected_documents(documents, options.changed)
+        selected = [d for d in selected if d in affected]
+    return selected
+
+
+def _normalise(root: str, paths: Iterable[str]) -> list[str]:
+    out = []
+    real_root = os.path.realpath(root)
+    for path in paths:
+        full = os.path.realpath(path)
+        if not os.path.exists(full):
+            raise InputError(f"path does not exist: {path}")
+        rel = os.path.relpath(full, real_root).replace(os.sep, "/")
+        if rel.startswith(".."):
+            raise InputError(f"path is outside the repository: {path}")
+        out.append("" if rel == "." else rel)
+    return out
+
+
+def _under(doc: str, prefix: str) -> bool:
+    return not prefix or doc == prefix or doc.startswith(prefix.rstrip("/") + "/")
+
+
+def affected_documents(documents: list[str], changed: Iterable[str]) -> set[str]:
+    """Documents whose validation result may differ because `changed` files changed."""
+    changed = list(changed)
+    if any(c == PROJECT_FILE or c.startswith("policies/") for c in changed):
+        return set(documents)
+    affected: set[str] = set()
+    by_customer = {c for c in changed if c.startswith(CUSTOMERS + "/") and
+                   c.count("/") == 2 and c.endswith("/customer.yaml")}
+    for doc in documents:
+        key = priority_of(doc)
+        if doc in changed:
+            affected.add(doc)
+        elif key and any(c.startswith(f"{CUSTOMERS}/{key}/") for c in changed):
+            affected.add(doc)
+        elif f"{CUSTOMERS}/{customer_of(doc)}/customer.yaml" in by_customer:
+            affected.add(doc)
+    return affected
+
+
+def _context_for(targets: list[str], documents: list[str]) -> set[str]:
+    """Documents the targets' cross-checks read: the customers of target priorities."""
+    available = set(documents)
+    needed = set()
+    for rel in targets:
+        customer = customer_of(rel)
+        if customer:
+            path = f"{CUSTOMERS}/{customer}/customer.yaml"
+            if path in available:
+                needed.add(path)
+    return needed
+
+
+def _check_all(root: str, rels: list[str], cache: ResultCache, jobs: int) -> dict[str, FileResult]:
+    results: dict[str, FileResult] = {}
+    todo: list[tuple[str, str | None]] = []
+    for rel in rels:
+        blob = cache.blob_of(os.path.join(root, rel), rel)
+        hit = cache.get(rel, blob) if blob else None
+        if hit is not None:
+            results[rel] = hit
+        else:
+            todo.append((rel, blob))
+    for (rel, blob), result in zip(todo, _run(root, [r for r, _ in todo], jobs), strict=True):
+        results[rel] = result
+        if blob:
+            cache.put(rel, blob, result)
+    return results
+
+
+def _run(root: str, rels: list[str], jobs: int) -> list[FileResult]:
+    workers = jobs or os.cpu_count() or 1
+    if workers <= 1 or len(rels) < _PARALLEL_MIN_FILES:
+        return [check_file(root, rel) for rel in rels]
+    import multiprocessing
+
+    method = "fork" if "fork" in multiprocessing.get_all_start_methods() else None
+    context = multiprocessing.get_context(method)
+    chunks = [rels[i:i + _CHUNK] for i in range(0, len(rels), _CHUNK)]
+    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+        out: list[FileResult] = []
+        for part in pool.map(_check_chunk, [root] * len(chunks), chunks):
+            out.extend(part)
+    return out
+
+
+def _check_chunk(root: str, rels: list[str]) -> list[FileResult]:
+    return [check_file(root, rel) for rel in rels]
+
+
+def _cross_check(root: str, targets: list[str], results: dict[str, FileResult],
+                 cache: ResultCache) -> list[Finding]:
+    findings: list[Finding] = []
+    for rel in targets:
+        facts = results[rel].facts
+        if facts.get("kind") != "Priority":
+            continue
+        customer = customer_of(rel)
+        customer_facts = results.get(f"{CUSTOMERS}/{customer}/customer.yaml")
+        findings.extend(_customer_refs(rel, customer, facts, customer_facts))
+        findings.extend(_dataset_refs(root, rel, facts, cache))
+    return findings
+
+
+def _customer_refs(rel: str, customer: str | None, facts: dict[str, object],
+                   customer_result: FileResult | None) -> list[Finding]:
+    if customer_result is None:
+        return [Finding(rel, 1, 1, "", f"customer '{customer}' has no customer.yaml "
+                        f"(expected {CUSTOMERS}/{customer}/customer.yaml)")]
+    if customer_result.facts.get("kind") != "Customer":
+        return []  # the customer file has its own findings
+    held = customer_result.facts.get("roles", {})
+    out = []
+    for role, field_path, line, col in facts.get("roles_needed", []):  # type: ignore[attr-defined]
+        if not held.get(role):
+            out.append(Finding(rel, line, col, field_path,
+                               f"no one at customer '{customer}' holds role '{role}'"))
+    return out
+
+
+def _dataset_refs(root: str, rel: str, facts: dict[str, object],
+                  cache: ResultCache) -> list[Finding]:
+    out: list[Finding] = []
+    base = os.path.dirname(rel)
+    for ref, field_path, line, col, what in facts.get("refs", []):  # type: ignore[attr-defined]
+        try:
+            abs_path, ref_rel = resolve_inside(root, base, ref)
+        except InputError as e:
+            out.append(Finding(rel, line, col, field_path, e.detail))
+            continue
+        if not os.path.isfile(abs_path):
+            out.append(Finding(rel, line, col, field_path, f"{what} '{ref_rel}' does not exist"))
+        elif what == "dataset":
+            out.extend(_cached_dataset(abs_path, ref_rel, cache))
+    return out
+
+
+def _cached_dataset(abs_path: str, rel: str, cache: ResultCache) -> tuple[Finding, ...]:
+    blob = cache.blob_of(abs_path, rel)
+    cached = cache.get(rel, blob) if blob else None
+    if cached is None:
+        cached = _dataset_findings(abs_path, rel)
+        if blob:
+            cache.put(rel, blob, cached)
+    return tuple(cached)
+
+
+def _dataset_findings(abs_path: str, rel: str) -> tuple[Finding, ...]:
+    from pipeline.dataset import read_dataset
+
+    try:
+        read_dataset(abs_path, rel)
+    except InputError as e:
+        return (Finding(e.path or rel, e.line or 1, e.col or 1, "", e.detail),)
+    return ()

@@ -1,0 +1,315 @@
+"""The only module that parses or writes YAML.
+
+We build values from libyaml's event stream ourselves rather than through PyYAML's
+constructor, because that gives us, in one pass and without recursion:
+  * a position (line, column) for every key and value, kept in a side table;
+  * duplicate keys, merge keys and non-plain tags as errors, not silent behaviour;
+  * a hard bound on alias expansion, counted before anything is expanded;
+  * plain scalars kept as their text (`PlainScalar`), so the schema decides the type and
+    YAML 1.1 surprises (`no` -> False, `010` -> 8) never happen behind a string field.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+import yaml
+
+from pipeline.errors import InputError
+
+try:
+    _Loader: Any = yaml.CSafeLoader
+    _Dumper: Any = yaml.CSafeDumper
+except AttributeError:  # pragma: no cover - libyaml missing; the pure loader is slower only
+    _Loader = yaml.SafeLoader
+    _Dumper = yaml.SafeDumper
+
+MAX_YAML_BYTES = 1024 * 1024
+MAX_NODES = 100_000
+MAX_DEPTH = 64
+
+_NULLS = frozenset({"", "~", "null", "Null", "NULL"})
+_TAG_PREFIX = "tag:yaml.org,2002:"
+_INT_RE = re.compile(r"[-+]?[0-9]+\Z")
+_OCT_RE = re.compile(r"0o[0-7]+\Z")
+_HEX_RE = re.compile(r"0x[0-9a-fA-F]+\Z")
+_FLOAT_RE = re.compile(r"[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?\Z")
+_INF_RE = re.compile(r"[-+]?\.(inf|Inf|INF)\Z")
+_NAN_RE = re.compile(r"\.(nan|NaN|NAN)\Z")
+
+Pos = tuple[int, int]
+
+
+class PlainScalar(str):
+    """An unquoted scalar. Its text is kept; `typed()` applies YAML 1.2 core rules."""
+
+    __slots__ = ()
+
+
+def typed(value: Any) -> Any:
+    """Convert plain scalars, recursively, by YAML 1.2 core schema (for free-form data)."""
+    if isinstance(value, PlainScalar):
+        return _core_scalar(str(value))
+    if isinstance(value, dict):
+        return {k: typed(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [typed(v) for v in value]
+    return value
+
+
+def _core_scalar(text: str) -> Any:
+    if text in ("true", "True", "TRUE"):
+        return True
+    if text in ("false", "False", "FALSE"):
+        return False
+    if _INT_RE.match(text):
+        return int(text, 10)
+    if _OCT_RE.match(text):
+        return int(text[2:], 8)
+    if _HEX_RE.match(text):
+        return int(text[2:], 16)
+    if _FLOAT_RE.match(text) or _INF_RE.match(text) or _NAN_RE.match(text):
+        return float(text.replace(".inf", "inf").replace(".Inf", "inf").replace(".INF", "inf")
+                     .replace(".nan", "nan").replace(".NaN", "nan").replace(".NAN", "nan"))
+    return text
+
+
+@dataclass
+class Loaded:
+    """A parsed YAML document with the position of every node."""
+
+    path: str
+    data: Any
+    root: Pos = (1, 1)
+    # id(container) -> {key or index: (key_line, key_col, value_line, value_col)}
+    positions: dict[int, dict[Any, tuple[int, int, int, int]]] = field(default_factory=dict)
+
+    def locate(
+        self, loc: Iterable[str | int], *, at_key: bool = False
+    ) -> tuple[Pos, tuple[str | int, ...]]:
+        """Position of a field path, and the part of the path that exists in the data.
+
+        Path parts that do not exist (pydantic's union tags) are skipped; a missing last
+        part (a required field) points at its parent and stays in the returned path.
+        """
+        parts = list(loc)
+        node, pos = self.data, self.root
+        kept: list[str | int] = []
+        for i, part in enumerate(parts):
+            table = self.positions.get(id(node))
+            found = table is not None and part in table and (
+                (isinstance(node, dict) and part in node)
+                or (isinstance(node, list) and isinstance(part, int))
+            )
+            if not found:
+                if i == len(parts) - 1:
+                    kept.append(part)
+                continue
+            assert table is not None
+            kline, kcol, vline, vcol = table[part]
+            last = i == len(parts) - 1
+            pos = (kline, kcol) if (last and at_key) else (vline, vcol)
+            node = node[part]
+            kept.append(part)
+        return pos, tuple(kept)
+
+
+class _Frame:
+    __slots__ = ("anchor", "container", "key", "key_pos", "pos", "size", "table")
+
+    def __init__(self, container: Any, pos: Pos, anchor: str | None) -> None:
+        self.container = container
+        self.table: dict[Any, tuple[int, int, int, int]] = {}
+        self.key: Any = None
+        self.key_pos: Pos = (0, 0)
+        self.pos = pos
+        self.anchor = anchor
+        self.size = 0
+
+
+def _mark(event: Any) -> Pos:
+    return event.start_mark.line + 1, event.start_mark.column + 1
+
+
+def _short_tag(tag: str) -> str:
+    return "!!" + tag[len(_TAG_PREFIX):] if tag.startswith(_TAG_PREFIX) else tag
+
+
+class _Builder:
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self.stack: list[_Frame] = []
+        self.anchors: dict[str, tuple[Any, int]] = {}
+        self.total = 0
+        self.root: Any = None
+        self.root_pos: Pos = (1, 1)
+        self.documents = 0
+        self.positions: dict[int, dict[Any, tuple[int, int, int, int]]] = {}
+
+    def fail(self, pos: Pos, message: str) -> InputError:
+        return InputError(message, path=self.path, line=pos[0], col=pos[1])
+
+    def count(self, n: int, pos: Pos) -> None:
+        self.total += n
+        if self.total > MAX_NODES:
+            raise self.fail(pos, f"document expands to more than {MAX_NODES} nodes "
+                                 "(alias expansion or size limit); refusing to load it")
+
+    def scalar(self, event: Any) -> Any:
+        tag, text, pos = event.tag, event.value, _mark(event)
+        if tag is None or tag == "!":
+            if event.style == "" or event.style is None:
+                return None if text in _NULLS else PlainScalar(text)
+            return str(text)
+        name = tag[len(_TAG_PREFIX):] if tag.startswith(_TAG_PREFIX) else None
+        try:
+            if name == "str":
+                return str(text)
+            if name == "null":
+                return None
+            if name in ("int", "float", "bool"):
+                value = _core_scalar(text)
+                if name == "bool" and isinstance(value, bool):
+                    return value
+                if name == "int" and isinstance(value, int) and not isinstance(value, bool):
+                    return value
+                if name == "float" and isinstance(value, (int, float)) \
+                        and not isinstance(value, bool):
+                    return float(value)
+                raise ValueError
+        except ValueError:
+            raise self.fail(pos, f"value is not a valid {_short_tag(tag)}") from None
+        raise self.fail(pos, f"unsupported YAML tag '{_short_tag(tag)}': only plain data "
+                             "(mappings, lists, strings, numbers, booleans, null) is allowed")
+
+    def check_container_tag(self, event: Any, kind: str) -> None:
+        tag = event.tag
+        if tag is not None and tag != "!" and tag != _TAG_PREFIX + kind:
+            raise self.fail(_mark(event), f"unsupported YAML tag '{_short_tag(tag)}': only "
+                                          "plain data is allowed")
+
+    def add(self, value: Any, pos: Pos, size: int, anchor: str | None) -> None:
+        if anchor is not None:
+            self.anchors[anchor] = (value, size)
+        if not self.stack:
+            self.root, self.root_pos = value, pos
+            return
+        top = self.stack[-1]
+        top.size += size
+        if isinstance(top.container, list):
+            top.table[len(top.container)] = (pos[0], pos[1], pos[0], pos[1])
+            top.container.append(value)
+        elif top.key is None:
+            self.set_key(top, value, pos)
+        else:
+            top.table[top.key] = (top.key_pos[0], top.key_pos[1], pos[0], pos[1])
+            top.container[top.key] = value
+            top.key = None
+
+    def set_key(self, top: _Frame, value: Any, pos: Pos) -> None:
+        if isinstance(value, (dict, list)) or value is None:
+            raise self.fail(pos, "mapping keys must be plain strings")
+        key = str(value)
+        if key == "<<" and isinstance(value, PlainScalar):
+            raise self.fail(pos, "YAML merge keys ('<<') are not supported; write the fields out")
+        if key in top.container:
+            first = top.table[key]
+            raise self.fail(pos, f"duplicate key '{key}' (first defined at line {first[0]})")
+        top.key, top.key_pos = key, pos
+
+    def feed(self, event: Any) -> None:
+        kind = type(event).__name__
+        if kind == "ScalarEvent":
+            self.count(1, _mark(event))
+            self.add(self.scalar(event), _mark(event), 1, event.anchor)
+        elif kind in ("MappingStartEvent", "SequenceStartEvent"):
+            self.check_container_tag(event, "map" if kind == "MappingStartEvent" else "seq")
+            if len(self.stack) >= MAX_DEPTH:
+                raise self.fail(_mark(event), f"nesting deeper than {MAX_DEPTH} levels")
+            self.count(1, _mark(event))
+            container: Any = {} if kind == "MappingStartEvent" else []
+            self.stack.append(_Frame(container, _mark(event), event.anchor))
+        elif kind in ("MappingEndEvent", "SequenceEndEvent"):
+            frame = self.stack.pop()
+            self.positions[id(frame.container)] = frame.table
+            self.add(frame.container, frame.pos, frame.size + 1, frame.anchor)
+        elif kind == "AliasEvent":
+            pos = _mark(event)
+            if event.anchor not in self.anchors:
+                raise self.fail(pos, f"unknown alias '*{event.anchor}'")
+            value, size = self.anchors[event.anchor]
+            self.count(size, pos)
+            self.add(value, pos, size, None)
+        elif kind == "DocumentStartEvent":
+            self.documents += 1
+            if self.documents > 1:
+                raise self.fail(_mark(event), "a file must hold exactly one YAML document")
+
+
+def _decode(raw: bytes, path: str) -> str:
+    if len(raw) > MAX_YAML_BYTES:
+        raise InputError(f"file is {len(raw)} bytes; YAML files are limited to "
+                         f"{MAX_YAML_BYTES} bytes", path=path)
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        line = raw.count(b"\n", 0, e.start) + 1
+        col = e.start - (raw.rfind(b"\n", 0, e.start) + 1) + 1
+        raise InputError(f"file is not valid UTF-8 (byte offset {e.start})",
+                         path=path, line=line, col=col) from None
+    nul = text.find("\x00")
+    if nul >= 0:
+        line = text.count("\n", 0, nul) + 1
+        raise InputError("file contains a NUL byte", path=path, line=line,
+                         col=nul - text.rfind("\n", 0, nul)) from None
+    return text.removeprefix("\ufeff")
+
+
+def parse_yaml(raw: bytes | str, path: str) -> Loaded:
+    """Parse one YAML document safely; errors are InputError with file, line and column."""
+    text = raw if isinstance(raw, str) else _decode(raw, path)
+    if isinstance(raw, str) and len(raw) > MAX_YAML_BYTES:
+        raise InputError(f"file is larger than {MAX_YAML_BYTES} bytes", path=path)
+    builder = _Builder(path)
+    try:
+        for event in yaml.parse(text, Loader=_Loader):
+            builder.feed(event)
+    except yaml.MarkedYAMLError as e:
+        mark = e.problem_mark or e.context_mark
+        line, col = (mark.line + 1, mark.column + 1) if mark is not None else (1, 1)
+        problem = e.problem or e.context or "syntax error"
+        raise InputError(f"invalid YAML: {problem}", path=path, line=line, col=col) from None
+    except yaml.YAMLError as e:
+        raise InputError(f"invalid YAML: {type(e).__name__}", path=path, line=1, col=1) from None
+    if builder.documents == 0 or builder.root is None:
+        raise InputError("file is empty; expected a YAML mapping", path=path, line=1, col=1)
+    loaded = Loaded(path=path, data=builder.root, root=builder.root_pos,
+                    positions=builder.positions)
+    return loaded
+
+
+def read_yaml(abs_path: str, rel_path: str) -> Loaded:
+    """Read and parse a file, bounding its size before reading it whole."""
+    try:
+        with open(abs_path, "rb") as fh:
+            raw = fh.read(MAX_YAML_BYTES + 1)
+    except OSError as e:
+        raise InputError(f"cannot read file: {e.strerror}", path=rel_path) from None
+    return parse_yaml(raw, rel_path)
+
+
+def _represent_plain(dumper: Any, data: PlainScalar) -> Any:
+    return dumper.represent_str(str(data))
+
+
+_Dumper.add_representer(PlainScalar, _represent_plain)
+
+
+def dump_yaml(data: Any, *, header: str = "") -> str:
+    """Serialise plain data as block YAML, keeping key order."""
+    body = yaml.dump(data, Dumper=_Dumper, sort_keys=False, allow_unicode=True,
+                     default_flow_style=False, width=100)
+    return header + body

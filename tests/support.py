@@ -1,0 +1,103 @@
+"""Shared helpers for tests: example repos, real git repos with a bare remote, the CLI."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+from pipeline.cli.main import main
+
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLE_PARTS = ("ailoop.yaml", "lessons.yaml", "customers", "policies", "schemas", "monitoring")
+GIT_DATE = "2026-11-20T09:00:00+00:00"
+
+
+def copy_example(dest: Path) -> Path:
+    """Copy the bundled example repository (this repo's own GitOps content) to `dest`."""
+    dest.mkdir(parents=True, exist_ok=True)
+    for part in EXAMPLE_PARTS:
+        src = ROOT / part
+        if src.is_dir():
+            shutil.copytree(src, dest / part, ignore=shutil.ignore_patterns("__pycache__"))
+        elif src.is_file():
+            shutil.copy2(src, dest / part)
+    return dest
+
+
+def git(cwd: Path, *args: str) -> str:
+    proc = subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True, check=True)
+    return proc.stdout.strip()
+
+
+@dataclass
+class GitRepo:
+    work: Path
+    remote: Path
+
+    def git(self, *args: str) -> str:
+        return git(self.work, *args)
+
+    def commit_all(self, message: str) -> str:
+        self.git("add", "-A")
+        self.git("commit", "-q", "-m", message)
+        return self.git("rev-parse", "HEAD")
+
+    def clone(self, dest: Path) -> GitRepo:
+        git(dest.parent, "clone", "-q", str(self.remote), str(dest))
+        return GitRepo(dest, self.remote)
+
+
+def make_repo(tmp: Path, *, example: bool = True) -> GitRepo:
+    """A work tree (with the example content) whose `origin` is a bare repo in `tmp`."""
+    remote = tmp / "remote.git"
+    git(tmp, "init", "-q", "--bare", "-b", "main", str(remote))
+    work = tmp / "work"
+    work.mkdir()
+    if example:
+        copy_example(work)
+    git(work, "init", "-q", "-b", "main")
+    git(work, "remote", "add", "origin", str(remote))
+    repo = GitRepo(work, remote)
+    repo.commit_all("Initial example")
+    repo.git("push", "-q", "-u", "origin", "main")
+    return repo
+
+
+def pin_git_env(env: dict[str, str], home: Path) -> None:
+    """Deterministic git: fixed identity and dates, no user or system config."""
+    env.update({
+        "HOME": str(home),
+        "GIT_CONFIG_NOSYSTEM": "1",
+        "GIT_CONFIG_GLOBAL": str(home / ".gitconfig"),
+        "GIT_AUTHOR_NAME": "Test Engineer",
+        "GIT_AUTHOR_EMAIL": "engineer@example.test",
+        "GIT_COMMITTER_NAME": "Test Engineer",
+        "GIT_COMMITTER_EMAIL": "engineer@example.test",
+        "GIT_AUTHOR_DATE": GIT_DATE,
+        "GIT_COMMITTER_DATE": GIT_DATE,
+    })
+
+
+@dataclass
+class CliResult:
+    code: int
+    out: str
+    err: str
+
+
+def run_cli(capsys: object, *args: str) -> CliResult:
+    """Run `ailoop ARGS` in-process through the same entry point as the console script."""
+    code = main(list(args))
+    captured = capsys.readouterr()  # type: ignore[attr-defined]
+    return CliResult(code, captured.out, captured.err)
+
+
+def ailoop_subprocess(*args: str, cwd: Path | None = None,
+                      env: dict[str, str] | None = None) -> CliResult:
+    exe = shutil.which("ailoop", path=str(Path(os.sys.executable).parent)) or "ailoop"
+    proc = subprocess.run([exe, *args], cwd=cwd, capture_output=True, text=True, env=env,
+                          timeout=300, check=False)
+    return CliResult(proc.returncode, proc.stdout, proc.stderr)
