@@ -110,7 +110,7 @@ def new_lesson(
     return Lesson(
         id=lesson_id(kind, text, priority), kind=kind, text=text.strip(),
         tags=sorted(set(tags)), systems=sorted(set(systems)),
-        source=LessonSource(type=source, ref=ref),  # type: ignore[arg-type]
+        source=LessonSource(type=source, ref=ref),
         date=date, priority=priority,
     )
 
@@ -197,8 +197,8 @@ class LessonStore:
         depth = rel.count("/")
         header = f"# yaml-language-server: $schema={'../' * depth}schemas/lessons.schema.json\n"
         doc = Lessons(api_version="ailoop.dev/v1", kind="Lessons",
-                      metadata={"name": customer or "repository"},  # type: ignore[arg-type]
-                      spec={"lessons": lessons})  # type: ignore[arg-type]
+                      metadata={"name": customer or "repository"},
+                      spec={"lessons": lessons})
         data = doc.model_dump(mode="json", by_alias=True, exclude_none=True)
         path = os.path.join(self.root, rel)
         os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
