@@ -1,0 +1,64 @@
+"""The shell around updates: gather the view, redact, render, write."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from datetime import datetime
+
+from pipeline.snapshot import PriorityView, take_snapshot
+from pipeline.update import (
+    Readings,
+    build_update,
+    latest_update_text,
+    previous_state,
+    render_html,
+    render_markdown,
+    write_update,
+)
+
+
+@dataclass(frozen=True)
+class Published:
+    text: str
+    path: str | None
+
+
+def redactor_for(root: str, key: str) -> object:
+    """The priority's own redactor: its dataset's personal values plus the detectors."""
+    from pipeline.dataset import read_dataset
+    from pipeline.dryrun.redact import build_redactor, detectors_only
+    from pipeline.errors import InputError
+    from pipeline.layout import resolve_inside
+    from pipeline.load import load_document
+
+    doc, _ = load_document(root, f"customers/{key}/priority.yaml")
+    if doc is None:
+        return detectors_only()
+    spec = doc.model.spec
+    fields = spec.input_data.redaction.fields if spec.input_data.redaction else []
+    try:
+        abs_path, rel = resolve_inside(root, f"customers/{key}", spec.dry_run.dataset)
+        cases = read_dataset(abs_path, rel)
+    except InputError:
+        return detectors_only()
+    return build_redactor(cases, fields)
+
+
+def publish_update(root: str, key: str, now: datetime, *, fmt: str = "md",
+                   out: str | None = None, write: bool = True,
+                   readings: Readings | None = None) -> Published:
+    view: PriorityView = take_snapshot(root, key)
+    previous_text = latest_update_text(root, view)
+    update = build_update(view, previous_state(previous_text) if previous_text else None, now,
+                          readings)
+    text = render_markdown(update) if fmt == "md" else render_html(update, now)
+    text = redactor_for(root, key).text(text)  # type: ignore[attr-defined]
+    if not write:
+        return Published(text, None)
+    if out:
+        os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
+        with open(out, "w", encoding="utf-8") as fh:
+            fh.write(text)
+        return Published(text, out)
+    return Published(text, write_update(root, view, text, now, fmt))

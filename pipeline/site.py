@@ -1,0 +1,128 @@
+"""`ailoop site`: a static dashboard, self-contained HTML (works from file:// and on GitHub
+Pages; no scripts, no fonts or styles fetched from anywhere)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from collections.abc import Sequence
+from datetime import datetime
+from html import escape
+
+from pipeline.charts import Bar, bars_chart, rollout_chart
+from pipeline.snapshot import PriorityView
+
+_CSS = (
+    "body{font-family:system-ui,sans-serif;margin:0;color:#1f2937;background:#f9fafb}"
+    "header{background:#111827;color:#fff;padding:1em 2em}header a{color:#fff}"
+    "main{padding:1em 2em;max-width:1100px}table{border-collapse:collapse;width:100%;"
+    "background:#fff}th,td{padding:.45em .6em;border-bottom:1px solid #e5e7eb;text-align:left;"
+    "font-size:.92em}th{background:#f3f4f6}.healthy{color:#15803d}.incident,.blocked,"
+    ".failing{color:#b91c1c;font-weight:bold}.muted{color:#6b7280}ol.timeline li{margin:.3em 0}"
+    "section{background:#fff;padding:1em;margin:1em 0;border:1px solid #e5e7eb}"
+)
+
+
+def _page(title: str, body: str, generated: datetime, home: str) -> str:
+    return (
+        "<!doctype html>\n<html lang='en'><head><meta charset='utf-8'>"
+        "<meta name='viewport' content='width=device-width,initial-scale=1'>"
+        f"<title>{escape(title)}</title><style>{_CSS}</style></head><body>"
+        f"<header><a href='{home}'>ailoop</a> · {escape(title)}</header><main>{body}"
+        f"<p class='muted'>Generated {generated:%Y-%m-%d %H:%M} UTC.</p></main></body></html>\n"
+    )
+
+
+def _slug(view: PriorityView) -> str:
+    return f"{view.customer}--{view.name}.html"
+
+
+def _roi_cell(view: PriorityView) -> str:
+    if view.roi is None:
+        return "<span class='muted'>none</span>"
+    net = view.roi.expected_value - view.roi.expected_cost
+    return f"{escape(view.roi.currency)} {net:,.0f}/month planned"
+
+
+def _evidence_cell(view: PriorityView) -> str:
+    ev = view.evidence
+    if ev is None:
+        return "<span class='muted'>no run yet</span>"
+    state = "passed" if ev.passed else "failed"
+    return f"{ev.pass_rate:.0%} of {ev.cases} ({state}, {ev.created:%Y-%m-%d})"
+
+
+def _row(view: PriorityView) -> str:
+    health_class = view.health.split()[0]
+    next_check = f"{view.next_check:%Y-%m-%d}" if view.next_check else "—"
+    cells = [
+        f"<a href='{_slug(view)}'>{escape(view.name)}</a>",
+        escape(view.stage or "not started"),
+        f"{view.percent:g}%",
+        f"<span class='{health_class}'>{escape(view.health)}</span>",
+        escape(view.phase),
+        escape(view.terminal or "—"),
+        next_check,
+        _roi_cell(view),
+        _evidence_cell(view),
+    ]
+    return (f"<tr data-priority='{escape(view.key)}' data-stage='{escape(view.stage or '')}'>"
+            + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
+
+
+def render_index(views: Sequence[PriorityView], generated: datetime) -> str:
+    customers: dict[str, list[PriorityView]] = {}
+    for view in views:
+        customers.setdefault(view.customer, []).append(view)
+    head = ("<tr><th>Priority</th><th>Stage</th><th>Traffic</th><th>Health</th><th>Phase</th>"
+            "<th>Terminal state</th><th>Next check</th><th>ROI</th><th>Last dry run</th></tr>")
+    body = [f"<h1>{len(views)} priorities for {len(customers)} customers</h1>"]
+    for customer, items in sorted(customers.items()):
+        name = items[0].customer_name
+        body.append(f"<section id='{escape(customer)}'><h2>{escape(name)}</h2>"
+                    f"<table>{head}{''.join(_row(v) for v in items)}</table></section>")
+    return _page("Dashboard", "".join(body), generated, "index.html")
+
+
+def render_priority(view: PriorityView, generated: datetime) -> str:
+    timeline = "".join(
+        f"<li><b>{h.time:%Y-%m-%d %H:%M}</b> {escape(h.action)} → {escape(h.to_stage)} "
+        f"({h.percent:g}%): {escape(h.reason)}</li>" for h in view.history
+    ) or "<li class='muted'>No transitions yet.</li>"
+    bars = []
+    if view.evidence and view.evidence.threshold is not None:
+        bars.append(Bar("Dry-run pass rate", view.evidence.pass_rate,
+                        view.evidence.threshold, True))
+    chart = rollout_chart([(h.time, h.percent) for h in view.history], generated,
+                          "Rollout progression")
+    terminal = (f"{escape(view.terminal)}: {escape(view.terminal_reason)}"
+                if view.terminal else "none recorded")
+    body = (
+        f"<h1>{escape(view.customer_name)} / {escape(view.name)}</h1>"
+        f"<section><p>{escape(view.goal)}</p><p>Owner: {escape(view.owner)} · risk "
+        f"{escape(view.risk)} · stage <b>{escape(view.stage or 'not started')}</b> at "
+        f"{view.percent:g}% · target {escape(view.target)} · health "
+        f"<b>{escape(view.health)}</b></p><p>Terminal state: {terminal}</p></section>"
+        f"<section><h2>Rollout</h2>{chart}</section>"
+        f"<section><h2>Last dry run</h2><p>{_evidence_cell(view)}</p>"
+        f"{bars_chart(bars, 'Dry run against its threshold')}</section>"
+        f"<section><h2>History</h2><ol class='timeline'>{timeline}</ol></section>"
+    )
+    return _page(f"{view.customer_name} / {view.name}", body, generated, "index.html")
+
+
+def build_site(views: Sequence[PriorityView], out: str, generated: datetime) -> list[str]:
+    """Write the site into `out` (replaced whole, atomically); returns the files written."""
+    parent = os.path.dirname(os.path.abspath(out)) or "."
+    os.makedirs(parent, exist_ok=True)
+    staging = tempfile.mkdtemp(dir=parent, prefix=".tmp-site-")
+    files = {"index.html": render_index(views, generated)}
+    files.update({_slug(v): render_priority(v, generated) for v in views})
+    for name, text in files.items():
+        with open(os.path.join(staging, name), "w", encoding="utf-8") as fh:
+            fh.write(text)
+    if os.path.isdir(out):
+        shutil.rmtree(out)
+    os.replace(staging, out)
+    return sorted(files)

@@ -1,0 +1,175 @@
+"""Customer updates and the dashboard from a scripted loop history, on a copy of the example.
+
+The dashboard is opened in real headless Chromium from file://; the DOM is checked and a
+screenshot is kept in test-artifacts/ (Chromium comes from Debian's `chromium`, which
+`.ci/run` installs).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from pipeline.evidence import fingerprint
+from pipeline.load import load_document
+from tests.support import ROOT, run_cli
+
+KEY = "northwind-insurance/claims-intake"
+CANARY_EMAIL = "zebedee.canary7731@northwind.example"
+CANARY_NAME = "Zebedee Quuxington-Canary"
+CANARY_IBAN = "DE89370400440532013000"
+NOW = "2026-11-24T10:00:00Z"
+
+STATUS = """\
+apiVersion: ailoop.dev/v1
+kind: Status
+metadata: {name: claims-intake}
+status:
+  phase: progressing
+  stage: canary
+  percent: 5
+  since: 2026-11-22T09:00:00Z
+  evidenceId: EVID
+  history:
+    - {time: 2026-11-20T09:00:00Z, to: shadow, percent: 0, action: promote,
+       reason: dry run passed and approved}
+    - {time: 2026-11-22T09:00:00Z, from: shadow, to: canary, percent: 5, action: promote,
+       reason: shadow baked 24h}
+  terminal: {state: stage-reached, at: 2026-11-22T09:00:00Z, reason: reached canary}
+"""
+
+INCIDENT = f"""\
+apiVersion: ailoop.dev/v1
+kind: Incident
+metadata: {{name: inc-7}}
+spec:
+  severity: high
+  reportedBy: hannah
+  time: 2026-11-23T08:00:00Z
+  summary: Claim from {CANARY_EMAIL} (IBAN {CANARY_IBAN}) was marked normal.
+"""
+
+
+def _plant(example: Path) -> str:
+    folder = example / "customers" / "northwind-insurance" / "claims-intake"
+    case = {"id": "canary-1", "input": {"subject": "Car accident", "body": f"Write to "
+            f"{CANARY_EMAIL}", "sender": CANARY_NAME, "policy_number": "PN-CANARY-99"},
+            "expected": {"claim_type": "motor", "urgency": "normal", "reason": "x"},
+            "tags": ["canary"]}
+    with (folder / "dataset.jsonl").open("a") as fh:
+        fh.write(json.dumps(case) + "\n")
+    (folder / "events").mkdir(exist_ok=True)
+    (folder / "events" / "inc-7.yaml").write_text(INCIDENT)
+    doc, findings = load_document(str(example), f"customers/{KEY}/priority.yaml")
+    assert doc is not None, findings
+    fp = fingerprint(str(example), KEY, doc.model)
+    evidence = {
+        "apiVersion": "ailoop.dev/v1", "kind": "Evidence", "id": fp.evidence_id,
+        "priority": KEY, "created": "2026-11-21T09:00:00Z", "passed": True,
+        "fingerprint": fp.as_dict(), "provider": "python",
+        "summary": {"cases": 50, "passed": 46, "failed": 4, "passRate": 0.92},
+        "failureCategories": {"wrong urgency": 3, "wrong claim type": 1},
+        "cases": [{"id": f"c{i}", "passed": i >= 4, "tags": ["edge-case"] if i < 2 else []}
+                  for i in range(50)],
+    }
+    (folder / "evidence").mkdir(exist_ok=True)
+    (folder / "evidence" / f"{fp.evidence_id}.json").write_text(json.dumps(evidence))
+    (folder / "status.yaml").write_text(STATUS.replace("EVID", fp.evidence_id))
+    return fp.evidence_id
+
+
+def _all_text(folder: Path) -> str:
+    return "\n".join(p.read_text(errors="replace") for p in folder.rglob("*") if p.is_file())
+
+
+@pytest.mark.parametrize("fmt", ["md", "html"])
+def test_update_has_every_section_matches_status_and_leaks_nothing(
+        example: Path, capsys: object, fmt: str) -> None:
+    _plant(example)
+    result = run_cli(capsys, "-C", str(example), "update", KEY, "--format", fmt, "--now", NOW)
+    assert result.code == 0, result.err
+    updates = example / "customers" / "northwind-insurance" / "updates"
+    path = updates / f"claims-intake-2026-11-24.{fmt}"
+    assert result.out.strip() == f"wrote {path}"
+    text = path.read_text()
+    for title in ["What changed since the last update", "Where it stands",
+                  "Test results on your sample data", "Production health",
+                  "Value against the plan", "Next step", "Blockers"]:
+        assert title in text
+    assert "It is at step 2 of 4 (canary), handling 5% of live traffic." in text
+    doc, _ = load_document(str(example), f"customers/{KEY}/priority.yaml")
+    assert doc is not None
+    bar = f"{doc.model.spec.dry_run.thresholds.pass_rate:.0%}"
+    assert f"handled 46 of 50 sample cases correctly, 92% (the bar is {bar})" in text
+    assert "Owner: Hannah Okafor." in text
+    for planted in (CANARY_EMAIL, CANARY_IBAN, CANARY_NAME, "PN-CANARY-99"):
+        assert planted not in text + result.out + result.err
+    if fmt == "html":
+        assert text.count("<svg") == 2
+
+
+def test_second_update_says_what_changed(example: Path, capsys: object) -> None:
+    _plant(example)
+    assert run_cli(capsys, "-C", str(example), "update", KEY, "--now", NOW).code == 0
+    status = example / "customers" / KEY / "status.yaml"
+    status.write_text(status.read_text().replace("stage: canary\n  percent: 5\n",
+                                                 "stage: early\n  percent: 25\n").replace(
+        "  terminal:", "    - {time: 2026-11-25T09:00:00Z, from: canary, to: early, percent: 25,"
+        " action: promote, reason: canary healthy for 48h}\n  terminal:"))
+    later = run_cli(capsys, "-C", str(example), "update", KEY, "--stdout",
+                    "--now", "2026-11-26T10:00:00Z")
+    assert "Release step changed to early (25% of traffic) on 25 November: canary healthy" \
+        in later.out
+
+
+def _chromium() -> str:
+    found = shutil.which("chromium") or shutil.which("chromium-browser")
+    if not found:
+        if os.environ.get("CI"):
+            pytest.fail("chromium is not installed; .ci/run installs Debian's chromium")
+        pytest.skip("chromium is not installed (apt-get install chromium)")
+    return found
+
+
+def _headless(chromium: str, profile: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    flags = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+             "--disable-background-networking", "--disable-component-update",
+             "--disable-sync", "--disable-dev-shm-usage", f"--user-data-dir={profile}"]
+    return subprocess.run([chromium, *flags, *args], capture_output=True, text=True,
+                          timeout=120, check=False)
+
+
+def test_dashboard_in_real_chromium(example: Path, capsys: object, tmp_path: Path) -> None:
+    chromium = _chromium()
+    _plant(example)
+    out = tmp_path / "site"
+    result = run_cli(capsys, "-C", str(example), "site", "--out", str(out), "--now", NOW)
+    assert result.code == 0, result.err
+    index = out / "index.html"
+    dom = _headless(chromium, tmp_path / "profile", "--dump-dom", index.as_uri())
+    assert dom.returncode == 0, dom.stderr[-2000:]
+    rows = dict(re.findall(r"<tr data-priority=\"([^\"]+)\" data-stage=\"([^\"]*)\"", dom.stdout))
+    keys = sorted(p.parent.relative_to(example / "customers").as_posix()
+                  for p in (example / "customers").glob("*/*/priority.yaml"))
+    assert sorted(rows) == keys
+    assert rows[KEY] == "canary"
+    assert "incident" in dom.stdout  # the open incident shows in the health column
+    artifacts = ROOT / "test-artifacts"
+    artifacts.mkdir(exist_ok=True)
+    shot = artifacts / "dashboard.png"
+    taken = _headless(chromium, tmp_path / "profile2", f"--screenshot={shot}",
+                      "--window-size=1280,900", index.as_uri())
+    assert taken.returncode == 0, taken.stderr[-2000:]
+    assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert hashlib.sha256(shot.read_bytes()).hexdigest()
+    text = _all_text(out)
+    for planted in (CANARY_EMAIL, CANARY_IBAN, CANARY_NAME):
+        assert planted not in text
+    assert "http://" not in text.replace('xmlns="http://www.w3.org/2000/svg"', "")

@@ -1,0 +1,119 @@
+"""Customer updates rendered from a scripted loop history."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+
+from pipeline.charts import Bar, bars_chart, rollout_chart
+from pipeline.snapshot import EvidenceView, IncidentView, PriorityView, RoiView, StepView
+from pipeline.update import (
+    JARGON,
+    Readings,
+    build_update,
+    previous_state,
+    render_html,
+    render_markdown,
+)
+
+T0 = datetime(2026, 11, 1, 9, 0, tzinfo=UTC)
+SECTIONS = ["What changed since the last update", "Where it stands",
+            "Test results on your sample data", "Production health", "Value against the plan",
+            "Next step", "Blockers"]
+
+
+def _view(**changes: object) -> PriorityView:
+    base = PriorityView(
+        key="acme/triage", customer="acme", customer_name="Acme Ltd", name="ticket-triage",
+        goal="Route tickets", owner="Ann Owner", risk="medium",
+        stages=(("shadow", 0.0), ("canary", 5.0), ("early", 25.0), ("full", 100.0)),
+        target="full", phase="progressing", stage="early", percent=25.0,
+        since=T0 + timedelta(days=4),
+        history=(StepView(T0, "shadow", 0, "promote", "dry run passed and approved"),
+                 StepView(T0 + timedelta(days=2), "canary", 5, "promote", "shadow baked 48h"),
+                 StepView(T0 + timedelta(days=4), "early", 25, "promote", "canary healthy")),
+        terminal="stage-reached", terminal_reason="reached early", terminal_owner=None,
+        next_check=None,
+        evidence=EvidenceView("ev-1", T0, True, 0.93, 60, 4, 0.9, {"wrong queue": 3}, 2,
+                              fixed=("c-7", "c-9"), newly_failing=()),
+        incidents=(), feedback=1,
+        roi=RoiView("EUR", 12000.0, 900.0, 5000, 0.7),
+        gates=(("error rate", "error_rate", "<=", 0.02),),
+        review_cadence="30d", bake=(("shadow", timedelta(hours=48)),
+                                    ("canary", timedelta(hours=48)),
+                                    ("early", timedelta(hours=72)),
+                                    ("full", timedelta(hours=24))),
+    )
+    return replace(base, **changes)  # type: ignore[arg-type]
+
+
+def test_every_section_is_present_and_numbers_match_the_view() -> None:
+    now = T0 + timedelta(days=5)
+    update = build_update(_view(), None, now, Readings({"error_rate": (0.012, 840)}))
+    text = render_markdown(update)
+    for title in SECTIONS:
+        assert f"## {title}" in text
+    assert "It is at step 3 of 4 (early), handling 25% of live traffic." in text
+    assert "handled 56 of 60 sample cases correctly, 93% (the bar is 90%)" in text
+    assert "2 case(s) that failed before now pass." in text
+    assert "2 unusual case(s) still need work." in text
+    assert "Open issue: wrong queue (3 case(s))." in text
+    assert "error rate: 0.012 (target <= 0.02, 840 requests)." in text
+    assert "Planned: EUR 12,000 of saved work per month at EUR 900 running cost." in text
+    assert "Move to the full step, no earlier than 08 November 2026 09:00 UTC" in text
+    assert "- None." in text
+    assert "This is the first update on this work." in text
+
+
+def test_plain_language_no_jargon() -> None:
+    text = render_markdown(build_update(_view(), None, T0)).lower()
+    body = text.split("<!--")[0]
+    for word in JARGON:
+        assert word not in body, word
+
+
+def test_what_changed_since_the_previous_update() -> None:
+    first = render_markdown(build_update(_view(stage="canary", percent=5.0,
+                                               history=_view().history[:2]), None,
+                                         T0 + timedelta(days=3)))
+    state = previous_state(first)
+    assert state is not None and state["stage"] == "canary"
+    later = _view(evidence=replace(_view().evidence, id="ev-2", pass_rate=0.95),  # type: ignore[type-var]
+                  incidents=(IncidentView("INC-3", "high", "Urgent tickets queued late.",
+                                          T0 + timedelta(days=4), False),))
+    text = render_markdown(build_update(later, state, T0 + timedelta(days=5)))
+    assert "Release step changed to early (25% of traffic) on 05 November: canary healthy" in text
+    assert "A new test run passed 95% of 60 sample cases, up from 93%." in text
+    assert "A production problem was reported (INC-3)." in text
+    assert "INC-3 (high): Urgent tickets queued late. Owner: Ann Owner." in text
+
+
+def test_blocked_names_the_owner_and_the_next_step() -> None:
+    view = _view(phase="blocked", terminal="blocked",
+                 terminal_reason="The dry run keeps failing on German tickets.",
+                 terminal_owner="Ann Owner")
+    text = render_markdown(build_update(view, None, T0))
+    assert "The dry run keeps failing on German tickets. Owner: Ann Owner." in text
+    assert "Fix the problem below, test again, and ask for approval again." in text
+
+
+def test_html_embeds_both_charts_as_svg_and_escapes_text() -> None:
+    view = _view(goal="<script>alert(1)</script>",
+                 incidents=(IncidentView("INC-1", "low", "<b>bold</b>", T0, False),))
+    html = render_html(build_update(view, None, T0 + timedelta(days=5)), T0 + timedelta(days=5))
+    assert html.count("<svg") == 2
+    assert "Share of live traffic over time" in html
+    assert "Key measures against their targets" in html
+    assert "<b>bold</b>" not in html and "&lt;b&gt;bold&lt;/b&gt;" in html
+    assert "http://" not in html.replace('xmlns="http://www.w3.org/2000/svg"', "")
+
+
+def test_charts_show_steps_and_thresholds() -> None:
+    svg = rollout_chart([(T0, 0), (T0 + timedelta(days=1), 5), (T0 + timedelta(days=2), 25)],
+                        T0 + timedelta(days=3), "Rollout")
+    assert svg.count("<circle") == 3
+    bars = bars_chart([Bar("pass rate", 0.95, 0.9, True), Bar("errors", 0.05, 0.02, False),
+                       Bar("latency", None, 800, False)], "Metrics")
+    assert bars.count('fill="#15803d"') == 1  # pass rate meets its threshold
+    assert bars.count('fill="#b91c1c"') == 1  # errors above their ceiling
+    assert "no data" in bars
