@@ -31,6 +31,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "status": ("status", "Where every priority stands."),
     "approve": ("approve", "Record a signed git-native approval for a stage."),
     "gate": ("gate", "Evaluate the approval gates a pull request touches."),
+    "comment": ("comment", "Post or update the pull request's ailoop comment."),
     "review": ("review", "Run the scheduled operations review of a priority."),
     "update": ("update", "Write the customer-facing update for a priority."),
     "lessons": ("lessons", "Add to and search the shared lessons memory."),

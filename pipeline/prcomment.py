@@ -1,0 +1,108 @@
+"""One Markdown comment per pull request, updated in place (found by a hidden marker), and
+the same text as the GitHub step summary: the plan, validation findings, dry-run results
+with their diff against the previous run, and the approvals still needed."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, replace
+from datetime import datetime
+
+from pipeline.approvals.github import GitHubApi
+from pipeline.findings import Finding
+from pipeline.layout import priority_of
+from pipeline.plan import Plan
+
+MARKER = "<!-- ailoop:pr-comment -->"
+MAX_FINDINGS = 50
+MAX_BODY = 60_000  # GitHub refuses comments over 65,536 characters
+
+
+@dataclass(frozen=True)
+class CommentParts:
+    findings: tuple[Finding, ...]
+    files_checked: int
+    plan: Plan
+    dry_runs: tuple[str, ...]  # Markdown summaries, one per touched priority
+    approvals: str  # Markdown, or "" when not evaluated here
+
+
+def touched_keys(changed: list[str]) -> list[str]:
+    return sorted({k for path in changed if (k := priority_of(path))})
+
+
+def restrict(plan: Plan, keys: list[str]) -> Plan:
+    if not keys:
+        return plan
+    return replace(plan, priorities=tuple(p for p in plan.priorities if p.key in keys))
+
+
+def _findings_md(findings: tuple[Finding, ...], files: int) -> list[str]:
+    if not findings:
+        return [f"All {files} changed files are valid."]
+    lines = [f"{len(findings)} finding(s) in the changed files:", ""]
+    for f in findings[:MAX_FINDINGS]:
+        rule = f"`{f.rule}` " if f.rule else ""
+        lines.append(f"- `{f.path}:{f.line}:{f.col}` {rule}{_escape(f.field)}: "
+                     f"{_escape(f.message)}")
+    if len(findings) > MAX_FINDINGS:
+        lines.append(f"- … and {len(findings) - MAX_FINDINGS} more (see the annotations)")
+    return lines
+
+
+def _escape(text: str) -> str:
+    return text.replace("|", "\\|").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def compose(parts: CommentParts, now: datetime) -> str:
+    from pipeline.plan_report import render_plan_md
+
+    lines = [MARKER, "## ailoop", "", "### Validation", ""]
+    lines += _findings_md(parts.findings, parts.files_checked)
+    lines += ["", "### Plan", "", render_plan_md(parts.plan).rstrip(), "", "### Dry runs", ""]
+    lines += list(parts.dry_runs) or ["No priority changed in this pull request."]
+    lines += ["", "### Approvals", ""]
+    lines.append(parts.approvals.strip() or "Evaluated by `ailoop gate` in CI.")
+    lines += ["", f"<sub>Updated {now:%Y-%m-%d %H:%M} UTC by ailoop.</sub>"]
+    body = "\n".join(lines) + "\n"
+    if len(body) > MAX_BODY:
+        body = body[:MAX_BODY] + "\n\n… (truncated; the step summary has everything)\n"
+    return body
+
+
+def upsert(api: GitHubApi, number: int, body: str) -> str:
+    """Edit our earlier comment (a bot's, with the marker) or create one."""
+    mine = [c for c in api.issue_comments(number) if c.bot and MARKER in c.body]
+    if not mine:
+        api.create_comment(number, body)
+        return "created"
+    if mine[-1].body == body:
+        return "unchanged"
+    api.update_comment(mine[-1].id, body)
+    return "updated"
+
+
+def dry_run_summaries(root: str, keys: list[str]) -> tuple[str, ...]:
+    from pipeline.dryrun.summary_md import summary_markdown
+    from pipeline.evidence import load_evidence_file, read_evidence
+
+    out = []
+    for key in keys:
+        found = read_evidence(root, key)
+        if not found:
+            out.append(f"`{key}`: no dry run yet.")
+            continue
+        try:
+            evidence = load_evidence_file(root, found[-1].path)
+        except ValueError as e:
+            out.append(f"`{key}`: evidence unreadable ({e}).")
+            continue
+        out.append(summary_markdown(evidence, found[-1].path))
+    return tuple(out)
+
+
+def append_summary(text: str) -> None:
+    path = os.environ.get("GITHUB_STEP_SUMMARY", "")
+    if path:
+        with open(path, "a", encoding="utf-8") as fh:
+            fh.write(text)
