@@ -206,3 +206,28 @@ class LessonStore:
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
             fh.write(dump_yaml(data, header=header))
         os.replace(tmp, path)
+
+
+def relevant_for(root: str, key: str, limit: int = 5) -> list[Ranked]:
+    """Lessons that apply to a priority: its customer's and the repo's, ranked by the
+    priority's systems and tags, with its goal as the text query."""
+    from pipeline.load import load_document
+
+    customer = key.split("/", 1)[0]
+    doc, _ = load_document(root, f"{CUSTOMERS}/{key}/priority.yaml")
+    if doc is None:
+        return []
+    spec = doc.model.spec
+    systems = [s.name for s in spec.systems]
+    try:
+        pool = LessonStore(root).all(customer)
+    except InputError:
+        return []
+    ranked = rank(pool, "", tags=spec.tags, systems=systems)
+    if not ranked:
+        ranked = rank(pool, spec.goal)
+    return ranked[:limit]
+
+
+def render_relevant(ranked: list[Ranked]) -> list[str]:
+    return [f"  - [{r.lesson.kind}] {r.lesson.text}" for r in ranked]

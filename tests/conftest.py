@@ -9,7 +9,9 @@ from tests.support import GitRepo, copy_example, make_repo, pin_git_env
 
 
 @pytest.fixture(autouse=True)
-def _isolated_git(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+def _isolated_git(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
     home = tmp_path_factory.mktemp("home")
     env: dict[str, str] = {}
     pin_git_env(env, home)

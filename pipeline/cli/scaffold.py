@@ -1,0 +1,93 @@
+"""`ailoop init` and `ailoop new customer|priority`."""
+
+from __future__ import annotations
+
+import os
+
+import click
+
+from pipeline.cli.main import repo_root
+from pipeline.errors import EXIT_OK
+from pipeline.scaffold import DEFAULT_CUSTOMER, DEFAULT_PRIORITY, RISKS, Scaffolded
+
+
+def _report(result: Scaffolded, headline: str) -> int:
+    click.echo(headline)
+    schemas = [c for c in result.created if c.startswith("schemas/")]
+    for rel in result.created:
+        if rel not in schemas:
+            click.echo(f"  created {rel}")
+    if schemas:
+        click.echo(f"  created schemas/ ({len(schemas)} JSON Schemas)")
+    click.echo(f"Next: {result.next_step}")
+    return EXIT_OK
+
+
+@click.command("init")
+@click.argument("directory", default=".", type=click.Path(file_okay=False))
+@click.option("--customer", default=DEFAULT_CUSTOMER, show_default=True,
+              help="Name of the first customer.")
+@click.option("--priority", default=DEFAULT_PRIORITY, show_default=True,
+              help="Name of the first priority.")
+def init_command(directory: str, customer: str, priority: str) -> int:
+    """Scaffold a new ailoop GitOps repository in DIRECTORY (default: here).
+
+    Writes ailoop.yaml, one customer with placeholder people, one priority with a small
+    dataset and a Python workflow that passes its dry run, policies/, schemas/, a
+    .gitignore and a README. Existing files are never overwritten: if any file would be
+    replaced, nothing is written and the command exits 2.
+    """
+    from pipeline.scaffold import init_repo
+
+    result = init_repo(directory, customer, priority)
+    shown = os.path.relpath(result.root) if directory != "." else "."
+    if directory != ".":
+        result = Scaffolded(result.root, result.created,
+                            f"cd {shown}, then {result.next_step}")
+    return _report(result, f"Initialised an ailoop repository in {shown}")
+
+
+@click.group("new")
+def new_command() -> None:
+    """Add a customer or a priority to the repository from a template.
+
+    The files validate as written; replace the placeholders (people with example.com
+    addresses, the sample dataset and workflow) with the customer's real ones.
+    """
+
+
+@new_command.command("customer")
+@click.argument("name")
+@click.option("--display-name", help="Human-readable name (default: from NAME).")
+@click.pass_context
+def new_customer_command(ctx: click.Context, name: str, display_name: str | None) -> int:
+    """Write customers/NAME/customer.yaml with placeholder people for every role."""
+    from pipeline.scaffold import new_customer
+
+    result = new_customer(repo_root(ctx), name, display_name)
+    return _report(result, f"Added customer '{name}'")
+
+
+@new_command.command("priority")
+@click.argument("customer")
+@click.argument("name")
+@click.option("--risk", type=click.Choice(RISKS), default="medium", show_default=True,
+              help="Risk level; high and critical add risk-officer approvals and longer bakes.")
+@click.option("--owner", metavar="ID",
+              help="Accountable person (an id in customer.yaml; default: the customer owner).")
+@click.pass_context
+def new_priority_command(ctx: click.Context, customer: str, name: str, risk: str,
+                         owner: str | None) -> int:
+    """Write customers/CUSTOMER/NAME/ with priority.yaml, dataset.jsonl and workflow.py."""
+    from pipeline.lessons import relevant_for, render_relevant
+    from pipeline.scaffold import new_priority
+
+    root = repo_root(ctx)
+    result = new_priority(root, customer, name, risk, owner)
+    code = _report(result, f"Added priority '{customer}/{name}' (risk {risk})")
+    lessons = relevant_for(root, f"{customer}/{name}")
+    if lessons:
+        click.echo("Lessons from earlier work that may apply:")
+        for line in render_relevant(lessons):
+            click.echo(line)
+    return code
