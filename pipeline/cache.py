@@ -1,22 +1,33 @@
 """Results cache keyed by git blob id, with a stat index so unchanged files are not re-read.
 
-Like git's index: a file whose (mtime, size, inode) matches the index keeps its blob id;
-entries younger than the racy window are never trusted, so an edit within the same clock
-tick is still seen.
+Like git's index: a file whose (mtime, ctime, size, inode) matches the index keeps its blob
+id, and a folder whose (mtime, inode) matches keeps its listing. Entries younger than the
+racy window are never trusted, so an edit within the same clock tick is still seen.
+
+The cache lives inside .git (or the user's cache folder), never in the work tree: it is a
+pickle, and a pickle planted by a pull request would run code when loaded.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import pickle
+import stat
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
+from pipeline.layout import scan_dir
+
 _RACY_SECONDS = 2.0
-_SOURCES = ("yamlio.py", "load.py", "checks.py", "dataset.py", "layout.py", "model")
+_FORMAT = 2
+_SOURCES = ("yamlio.py", "load.py", "checks.py", "dataset.py", "layout.py", "model", "policy")
+
+StatKey = tuple[int, int, int, int]  # mtime_ns, ctime_ns, size, inode
+Listing = list[tuple[str, bool]]  # (name, is a real folder)
 
 
 def blob_id(data: bytes) -> str:
@@ -27,7 +38,7 @@ def blob_id(data: bytes) -> str:
 def code_fingerprint() -> str:
     """Changes whenever the code that produced cached results changes."""
     here = Path(__file__).parent
-    digest = hashlib.sha1()
+    digest = hashlib.sha1(f"{_FORMAT}".encode())
     for name in _SOURCES:
         path = here / name
         files = sorted(path.glob("*.py")) if path.is_dir() else [path]
@@ -48,53 +59,110 @@ def cache_dir(root: str) -> str:
     return os.path.join(base, "ailoop", key)
 
 
+def stat_key(st: os.stat_result) -> StatKey:
+    return st.st_mtime_ns, st.st_ctime_ns, st.st_size, st.st_ino
+
+
+def settled(st: os.stat_result, now: float) -> bool:
+    """True when the file was last changed before the racy window: a later change in the
+    same clock tick would otherwise leave its stat unchanged and go unseen."""
+    return now - max(st.st_mtime_ns, st.st_ctime_ns) / 1e9 > _RACY_SECONDS
+
+
+def read_blob(abs_path: str) -> tuple[str, os.stat_result] | None:
+    """Blob id and stat (taken before reading) of a file; None when unreadable."""
+    try:
+        with open(abs_path, "rb") as fh:
+            st = os.fstat(fh.fileno())
+            return blob_id(fh.read()), st
+    except OSError:
+        return None
+
+
+def _unpack(files: str, dirs: str) -> Listing:
+    """Names never hold '/', so a listing packs into two '/'-joined strings."""
+    return ([(n, False) for n in files.split("/") if n]
+            + [(n, True) for n in dirs.split("/") if n])
+
+
 class ResultCache:
+    """Per-file results by (path, blob id), one version per path, plus the stat index."""
+
     def __init__(self, root: str, name: str, enabled: bool = True) -> None:
+        self.root = root
         self.path = os.path.join(cache_dir(root), f"{name}.pickle")
         self.enabled = enabled
         self.fingerprint = code_fingerprint() if enabled else ""
-        self.stat: dict[str, tuple[int, int, int, str]] = {}
-        self.results: dict[tuple[str, str], Any] = {}
+        self.stat: dict[str, tuple[StatKey, str]] = {}
+        self.dirs: dict[str, tuple[tuple[int, int], str, str]] = {}
+        self.results: dict[str, tuple[str, Any]] = {}
         self.dirty = False
+        self.now = time.time()
         if enabled:
             self._read()
+
+    @functools.cached_property
+    def real_root(self) -> str:
+        return os.path.realpath(self.root)
 
     def _read(self) -> None:
         try:
             with open(self.path, "rb") as fh:
                 data = pickle.load(fh)
-        except (OSError, pickle.UnpicklingError, EOFError, AttributeError, ImportError,
-                ValueError, TypeError):
+        except Exception:  # any damage to the cache means "no cache", never a failure
             return
-        if isinstance(data, dict) and data.get("fingerprint") == self.fingerprint:
-            self.stat = data.get("stat", {})
-            self.results = data.get("results", {})
+        if not (isinstance(data, dict) and data.get("fingerprint") == self.fingerprint):
+            return
+        parts = data.get("stat"), data.get("dirs"), data.get("results")
+        if all(isinstance(p, dict) for p in parts):
+            self.stat, self.dirs, self.results = parts  # type: ignore[assignment]
 
-    def blob_of(self, abs_path: str, rel: str) -> str | None:
-        """Blob id of a file (None when it cannot be read); uses the stat index."""
-        try:
-            st = os.stat(abs_path)
-        except OSError:
-            return None
-        key = (st.st_mtime_ns, st.st_size, st.st_ino)
+    def blob_of(self, abs_path: str, rel: str, st: os.stat_result | None = None) -> str | None:
+        """Blob id of a file (None when it cannot be read); uses the stat index. `st`: the
+        file's stat when the caller already has it."""
+        if st is None:
+            try:
+                st = os.stat(abs_path)
+            except OSError:
+                return None
         known = self.stat.get(rel)
-        if known is not None and known[:3] == key:
-            return known[3]
-        try:
-            with open(abs_path, "rb") as fh:
-                blob = blob_id(fh.read())
-        except OSError:
+        if known is not None and known[0] == stat_key(st):
+            return known[1]
+        read = read_blob(abs_path)
+        if read is None:
             return None
-        if time.time() - st.st_mtime_ns / 1e9 > _RACY_SECONDS:
-            self.stat[rel] = (*key, blob)
+        self.remember(rel, *read)
+        return read[0]
+
+    def remember(self, rel: str, blob: str, st: os.stat_result) -> None:
+        """Record a file's blob id for its stat, unless the stat is too young to trust."""
+        if settled(st, self.now):
+            self.stat[rel] = (stat_key(st), blob)
             self.dirty = True
-        return blob
+
+    def scan(self, path: str) -> Listing:
+        """A folder's entries, from the index when the folder has not changed."""
+        st = os.stat(path)
+        if not stat.S_ISDIR(st.st_mode):
+            return scan_dir(path)  # raises NotADirectoryError, as scandir does
+        key = (st.st_mtime_ns, st.st_ino)
+        known = self.dirs.get(path)
+        if known is not None and known[0] == key:
+            return _unpack(known[1], known[2])
+        listing = scan_dir(path)
+        if settled(st, self.now):
+            # two strings per folder: far fewer objects to unpickle than a list of pairs
+            files = "/".join(name for name, is_dir in listing if not is_dir)
+            self.dirs[path] = (key, files, "/".join(name for name, is_dir in listing if is_dir))
+            self.dirty = True
+        return listing
 
     def get(self, rel: str, blob: str) -> Any:
-        return self.results.get((rel, blob))
+        hit = self.results.get(rel)
+        return hit[1] if hit is not None and hit[0] == blob else None
 
     def put(self, rel: str, blob: str, value: Any) -> None:
-        self.results[(rel, blob)] = value
+        self.results[rel] = (blob, value)
         self.dirty = True
 
     def save(self) -> None:
@@ -105,9 +173,14 @@ class ResultCache:
         try:
             os.makedirs(directory, exist_ok=True)
             fd, tmp = tempfile.mkstemp(dir=directory, prefix=".tmp-")
-            with os.fdopen(fd, "wb") as fh:
-                pickle.dump({"fingerprint": self.fingerprint, "stat": self.stat,
-                             "results": self.results}, fh, protocol=pickle.HIGHEST_PROTOCOL)
-            os.replace(tmp, self.path)
+            try:
+                with os.fdopen(fd, "wb") as fh:
+                    pickle.dump({"fingerprint": self.fingerprint, "stat": self.stat,
+                                 "dirs": self.dirs, "results": self.results}, fh,
+                                protocol=pickle.HIGHEST_PROTOCOL)
+                os.replace(tmp, self.path)
+            except BaseException:
+                os.unlink(tmp)
+                raise
         except OSError:
             return

@@ -12,6 +12,7 @@ from typing import Any
 from pipeline.findings import Finding
 from pipeline.layout import customer_of, priority_of
 from pipeline.load import Document, load_document
+from pipeline.policy.facts import customer_facts, priority_facts
 
 Facts = dict[str, Any]
 
@@ -58,7 +59,7 @@ def _check_customer(doc: Document) -> tuple[list[Finding], Facts]:
             logins.setdefault(login, i)
         for role in person.roles:
             roles.setdefault(role, []).append(person.id)
-    return findings, {"people": sorted(ids), "roles": roles}
+    return findings, {"people": sorted(ids), "roles": roles, **customer_facts(doc)}
 
 
 def _check_priority(doc: Document) -> tuple[list[Finding], Facts]:
@@ -78,6 +79,7 @@ def _check_priority(doc: Document) -> tuple[list[Finding], Facts]:
         "roles_needed": roles_needed,
         "refs": _file_refs(doc),
         "owner": spec.owner,
+        **priority_facts(doc),  # guardrails and policy data (pipeline/policy/facts.py)
     }
     return findings, facts
 

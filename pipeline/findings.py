@@ -25,8 +25,18 @@ class Finding:
         if self.field:
             parts.append(self.field)
         parts.append(self.message)
-        text = ": ".join(parts)
+        text = printable(": ".join(parts))
         return f"{text} (warning)" if self.severity == "warning" else text
+
+
+# Control characters from file names or YAML keys would break the one-line-per-finding
+# format (and could drive a terminal); they are shown escaped.
+_CONTROL = {c: f"\\x{c:02x}" for c in (*range(0x20), *range(0x7f, 0xa0))} | {
+    0x09: "\\t", 0x0a: "\\n", 0x0d: "\\r", 0x2028: "\\u2028", 0x2029: "\\u2029"}
+
+
+def printable(text: str) -> str:
+    return text.translate(_CONTROL)
 
 
 def sort_findings(findings: list[Finding]) -> list[Finding]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import subprocess
+from dataclasses import dataclass
 
 from pipeline.errors import GitError, InputError
 
@@ -25,6 +26,11 @@ def changed_files(root: str, ref: str) -> list[str]:
     if ref.startswith("-"):
         raise InputError(f"not a git ref: {ref}")
     try:
+        _run(root, "rev-parse", "--git-dir")
+    except GitError as e:
+        raise GitError(f"--changed-since needs a git repository; {root} is not in one "
+                       f"({e})") from None
+    try:
         _run(root, "rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}")
     except GitError:
         raise InputError(f"--changed-since: unknown git ref '{ref}'") from None
@@ -32,3 +38,213 @@ def changed_files(root: str, ref: str) -> list[str]:
     diff = _run(root, "diff", "--name-only", "--no-renames", "--relative", "-z", ref, "--")
     untracked = _run(root, "ls-files", "--others", "--exclude-standard", "-z")
     return sorted({n for n in (diff + untracked).split("\0") if n})
+
+
+# --- approvals: base-branch files, evidence binding, SSH-signed approval commits ---
+
+
+@dataclass(frozen=True)
+class SignedCommit:
+    sha: str
+    verdict: str  # git's %G?: G good, B bad, U unknown signer, N unsigned, E cannot check...
+    signer: str  # the principal from the allowed-signers file ("" unless verified)
+    time: int  # committer time, seconds since the epoch
+    message: str
+
+
+def rev_parse(root: str, rev: str) -> str:
+    """The full sha of a commit; GitError when REV does not name one."""
+    if rev.startswith("-"):
+        raise InputError(f"not a git ref: {rev}")
+    return _run(root, "rev-parse", "--verify", "--quiet", f"{rev}^{{commit}}").strip()
+
+
+def show_file(root: str, rev: str, path: str) -> str | None:
+    """The text of PATH (relative to ROOT) at commit REV, or None when it has no such file."""
+    sha = rev_parse(root, rev)
+    if not _run(root, "ls-tree", "--name-only", sha, "--", path).strip():
+        return None
+    return _run(root, "cat-file", "blob", f"{sha}:./{path}")
+
+
+def same_content(root: str, rev: str, paths: list[str]) -> bool:
+    """True when PATHS in the work tree hold exactly what they held at REV."""
+    sha = rev_parse(root, rev)
+    if _run(root, "ls-files", "--others", "--exclude-standard", "--", *paths).strip():
+        return False
+    try:
+        proc = subprocess.run(["git", "-C", root, "diff", "--quiet", sha, "--", *paths],
+                              capture_output=True, timeout=120, check=False)
+    except (OSError, subprocess.TimeoutExpired) as e:
+        raise GitError(f"git diff failed: {e}") from None
+    if proc.returncode not in (0, 1):
+        raise GitError(f"git diff failed: exit {proc.returncode}")
+    return proc.returncode == 0
+
+
+def last_change(root: str, rev: str, paths: list[str]) -> tuple[str, str, str] | None:
+    """(sha, author name, author email) of the newest commit on REV touching PATHS."""
+    out = _run(root, "log", "-1", "--format=%H%x1f%an%x1f%ae", rev_parse(root, rev), "--",
+               *paths).strip()
+    if not out:
+        return None
+    sha, name, email = out.split("\x1f")
+    return sha, name, email
+
+
+def commit_signed_empty(root: str, message: str, key_path: str) -> str:
+    """Commit MESSAGE on HEAD with HEAD's tree (nothing staged is included), signed with
+    the SSH key KEY_PATH; returns the new sha."""
+    head = rev_parse(root, "HEAD")
+    sha = _run(root, "-c", "gpg.format=ssh", "-c", f"user.signingkey={key_path}",
+               "commit-tree", "-S", "-p", head, "-m", message, f"{head}^{{tree}}").strip()
+    _run(root, "update-ref", "-m", "ailoop approve", "HEAD", sha, head)
+    return sha
+
+
+def signed_approval_commits(root: str, rev: str, allowed_signers: str,
+                            marker: str) -> list[SignedCommit]:
+    """Commits on REV whose message has a MARKER trailer line, with git's SSH verdict."""
+    fmt = "%H%x1f%G?%x1f%GS%x1f%ct%x1f%B%x1e"
+    out = _run(root, "-c", f"gpg.ssh.allowedSignersFile={allowed_signers}", "log",
+               f"--grep=^{marker}", f"--format={fmt}", rev_parse(root, rev), "--")
+    found: list[SignedCommit] = []
+    for record in out.split("\x1e"):
+        fields = record.strip("\n").split("\x1f")
+        if len(fields) == 5:
+            found.append(SignedCommit(fields[0], fields[1], fields[2], int(fields[3]),
+                                      fields[4]))
+    return found
+
+
+def push_branch(root: str, remote: str = "origin") -> None:
+    """Push the current branch to its namesake on REMOTE."""
+    branch = _run(root, "symbolic-ref", "--short", "HEAD").strip()
+    _run(root, "push", "-q", remote, f"HEAD:refs/heads/{branch}")
+
+
+def list_dir(root: str, rev: str, path: str) -> list[str]:
+    """Names of the entries of folder PATH at commit REV (empty when it does not exist)."""
+    out = _run(root, "ls-tree", "--name-only", "-z", rev_parse(root, rev), "--", f"{path}/")
+    return sorted(name.rsplit("/", 1)[-1] for name in out.split("\0") if name)
+
+
+def config_value(root: str, name: str) -> str | None:
+    """A git config value as git would use it in ROOT, or None when unset."""
+    try:
+        value = _run(root, "config", "--get", name).strip()
+    except GitError:
+        return None
+    return value or None
+
+
+# --- write-back for the reconciler --------------------------------------------------------
+# Plain git commands, never a force push: a rejected push is answered by fetching and
+# replanning on the new head (pipeline.apply), so a human commit is never overwritten.
+
+TRAILER_ACTION = "Ailoop-Action"
+
+
+def is_work_tree(root: str) -> bool:
+    try:
+        return _run(root, "rev-parse", "--is-inside-work-tree").strip() == "true"
+    except GitError:
+        return False
+
+
+def head(root: str) -> str:
+    """The commit HEAD points at, or '' in a repository without commits."""
+    try:
+        return _run(root, "rev-parse", "--verify", "--quiet", "HEAD^{commit}").strip()
+    except GitError:
+        return ""
+
+
+def current_branch(root: str) -> str:
+    name = _run(root, "rev-parse", "--abbrev-ref", "HEAD").strip()
+    if name == "HEAD":
+        raise GitError("HEAD is detached; check out the branch to reconcile")
+    return name
+
+
+def dirty_paths(root: str, pathspecs: list[str]) -> list[tuple[str, bool]]:
+    """(path, tracked) for files matching the pathspecs that differ from HEAD."""
+    out = _run(root, "status", "--porcelain=v1", "-z", "--untracked-files=all", "--",
+               *pathspecs)
+    found: list[tuple[str, bool]] = []
+    for entry in out.split("\0"):
+        if len(entry) > 3:
+            found.append((entry[3:], not entry.startswith("??")))
+    return found
+
+
+def restore_paths(root: str, paths: list[str]) -> None:
+    """Put tracked files back to HEAD (index and work tree)."""
+    if paths:
+        _run(root, "checkout", "HEAD", "--", *paths)
+
+
+def commit_paths(root: str, paths: list[str], message: str, name: str, email: str) -> str:
+    """Commit exactly `paths` (nothing else that is staged or edited); '' if unchanged."""
+    _run(root, "add", "-A", "--", *paths)
+    try:
+        _run(root, "diff", "--cached", "--quiet", "--", *paths)
+        return ""  # no difference to HEAD
+    except GitError:
+        pass
+    _run_input(root, message, "-c", f"user.name={name}", "-c", f"user.email={email}",
+               "commit", "-q", "--no-verify", "-F", "-", "--only", "--", *paths)
+    return head(root)
+
+
+def _run_input(root: str, stdin: str, *args: str) -> str:
+    try:
+        proc = subprocess.run(["git", "-C", root, *args], input=stdin, capture_output=True,
+                              text=True, timeout=120, check=False)
+    except (OSError, subprocess.TimeoutExpired) as e:
+        raise GitError(f"git failed: {e}") from None
+    if proc.returncode != 0:
+        lines = proc.stderr.strip().splitlines() or proc.stdout.strip().splitlines()
+        raise GitError(f"git {args[-1] if args else ''} failed: "
+                       f"{lines[-1] if lines else proc.returncode}")
+    return proc.stdout
+
+
+def fetch(root: str, remote: str, branch: str) -> str:
+    """Fetch the branch; returns the remote-tracking commit."""
+    _run(root, "fetch", "-q", remote, f"+refs/heads/{branch}:refs/remotes/{remote}/{branch}")
+    return _run(root, "rev-parse", f"refs/remotes/{remote}/{branch}").strip()
+
+
+def unpushed(root: str, upstream: str) -> list[tuple[str, bool]]:
+    """(sha, made by the reconciler) for commits on HEAD that `upstream` lacks, oldest first."""
+    out = _run(root, "log", "--reverse", "-z", "--format=%H%x00%B", f"{upstream}..HEAD")
+    fields = out.split("\0")
+    commits: list[tuple[str, bool]] = []
+    for sha, body in zip(fields[0::2], fields[1::2], strict=False):
+        if sha.strip():
+            commits.append((sha.strip(), f"\n{TRAILER_ACTION}:" in f"\n{body}"))
+    return commits
+
+
+def reset_keep(root: str, ref: str) -> None:
+    """Move HEAD (and files) to `ref`, keeping uncommitted edits; refuses if they conflict."""
+    _run(root, "reset", "-q", "--keep", ref)
+
+
+def push(root: str, remote: str, branch: str) -> bool:
+    """Push HEAD to the branch. False when rejected as non-fast-forward; never forces."""
+    try:
+        proc = subprocess.run(["git", "-C", root, "push", "--porcelain", remote,
+                               f"HEAD:refs/heads/{branch}"], capture_output=True, text=True,
+                              timeout=120, check=False)
+    except (OSError, subprocess.TimeoutExpired) as e:
+        raise GitError(f"git push failed: {e}") from None
+    if proc.returncode == 0:
+        return True
+    text = proc.stdout + proc.stderr
+    if any(s in text for s in ("[rejected]", "non-fast-forward", "fetch first",
+                               "cannot lock ref", "failed to update ref", "stale info")):
+        return False
+    lines = proc.stderr.strip().splitlines()
+    raise GitError(f"git push failed: {lines[-1] if lines else proc.returncode}")

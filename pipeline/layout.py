@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import PurePosixPath
 
 from pipeline.errors import InputError
@@ -14,9 +15,16 @@ EVENT_KINDS = frozenset({"Feedback", "Incident", "ReviewRequest"})
 YAML_SUFFIXES = (".yaml", ".yml")
 
 
+def _parts(rel: str) -> tuple[str, ...]:
+    """PurePosixPath(rel).parts, without its cost for the plain paths discover makes."""
+    if rel and "//" not in rel and "/." not in rel and rel[0] not in "/." and rel[-1] != "/":
+        return tuple(rel.split("/"))
+    return PurePosixPath(rel).parts
+
+
 def expected_kinds(rel: str) -> frozenset[str] | None:
     """The kinds a repo-relative path may hold, or None when it is not a document."""
-    parts = PurePosixPath(rel).parts
+    parts = _parts(rel)
     if not rel.endswith(YAML_SUFFIXES):
         return None
     if parts == (PROJECT_FILE,):
@@ -43,13 +51,13 @@ def expected_kinds(rel: str) -> frozenset[str] | None:
 
 
 def customer_of(rel: str) -> str | None:
-    parts = PurePosixPath(rel).parts
+    parts = _parts(rel)
     return parts[1] if len(parts) >= 3 and parts[0] == CUSTOMERS else None
 
 
 def priority_of(rel: str) -> str | None:
     """'customers/acme/triage/...' -> 'acme/triage'."""
-    parts = PurePosixPath(rel).parts
+    parts = _parts(rel)
     return f"{parts[1]}/{parts[2]}" if len(parts) >= 4 and parts[0] == CUSTOMERS else None
 
 
@@ -57,28 +65,37 @@ def priority_dir(key: str) -> str:
     return f"{CUSTOMERS}/{key}"
 
 
-def _walk(root: str, rel: str, depth: int, out: list[str]) -> None:
+# A folder's entries as (name, is a real folder); the results cache passes a cached one.
+Scan = Callable[[str], list[tuple[str, bool]]]
+
+
+def scan_dir(path: str) -> list[tuple[str, bool]]:
+    with os.scandir(path) as entries:
+        return [(e.name, e.is_dir(follow_symlinks=False)) for e in entries]
+
+
+def _walk(root: str, rel: str, depth: int, out: list[str], scan: Scan) -> None:
     try:
-        entries = list(os.scandir(os.path.join(root, rel) if rel else root))
+        entries = scan(os.path.join(root, rel) if rel else root)
     except (FileNotFoundError, NotADirectoryError):
         return
-    for entry in entries:
-        child = f"{rel}/{entry.name}" if rel else entry.name
-        if entry.is_dir(follow_symlinks=False):
-            if depth > 0 and not entry.name.startswith("."):
-                _walk(root, child, depth - 1, out)
-        elif expected_kinds(child) is not None:
+    for name, is_dir in entries:
+        child = f"{rel}/{name}" if rel else name
+        if is_dir:
+            if depth > 0 and not name.startswith("."):
+                _walk(root, child, depth - 1, out, scan)
+        elif child.endswith(YAML_SUFFIXES) and expected_kinds(child) is not None:
             out.append(child)
 
 
-def discover(root: str) -> list[str]:
+def discover(root: str, scan: Scan = scan_dir) -> list[str]:
     """Every document path in the repo, sorted. Symlinked folders are not followed."""
     out: list[str] = []
     for name in (PROJECT_FILE, "lessons.yaml"):
         if os.path.lexists(os.path.join(root, name)):
             out.append(name)
-    _walk(root, POLICIES, 1, out)
-    _walk(root, CUSTOMERS, 3, out)
+    _walk(root, POLICIES, 1, out, scan)
+    _walk(root, CUSTOMERS, 3, out, scan)
     return sorted(out)
 
 

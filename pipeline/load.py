@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import difflib
 import os
+import re
 import types
 import typing
 from dataclasses import dataclass
@@ -100,7 +101,7 @@ def validation_findings(loaded: Loaded, model: type[Model], exc: ValidationError
     typos = _typo_targets(errors, model)
     out: list[Finding] = []
     for err in errors:
-        loc: Loc = tuple(err["loc"])
+        loc = _error_loc(err)
         if err["type"] == "missing" and loc in typos:
             continue  # the unknown field next to it says "did you mean" this one
         is_extra = err["type"] == "extra_forbidden"
@@ -108,6 +109,14 @@ def validation_findings(loaded: Loaded, model: type[Model], exc: ValidationError
         out.append(Finding(loaded.path, line, col, format_field_path(kept),
                            _message(err, model, loc)))
     return out
+
+
+def _error_loc(err: Any) -> Loc:
+    """pydantic puts a bad union tag at the item; the user wrote it at the tag field."""
+    loc: Loc = tuple(err["loc"])
+    if err["type"] in ("union_tag_invalid", "union_tag_not_found"):
+        return (*loc, str(err["ctx"]["discriminator"]).strip("'"))
+    return loc
 
 
 def _typo_targets(errors: list[Any], model: type[Model]) -> set[Loc]:
@@ -126,20 +135,27 @@ def _typo_targets(errors: list[Any], model: type[Model]) -> set[Loc]:
 
 def _message(err: Any, model: type[Model], loc: Loc) -> str:
     kind = err["type"]
-    if kind == "missing":
+    if kind in ("missing", "union_tag_not_found"):
         return "required field is missing"
     if kind == "extra_forbidden":
         name = str(loc[-1])
         return f"unknown field '{name}'{_did_you_mean(name, allowed_fields(model, loc[:-1]))}"
     if kind == "literal_error":
-        expected = err.get("ctx", {}).get("expected", "")
-        choices = [c.strip(" '") for c in expected.replace(" or ", ", ").split(",")]
-        given = err.get("input")
-        hint = _did_you_mean(given, choices) if isinstance(given, str) else ""
-        return f"must be one of {expected}{hint}"
+        return _one_of(err.get("ctx", {}).get("expected", ""), err.get("input"))
+    if kind == "union_tag_invalid":
+        return _one_of(err["ctx"]["expected_tags"], err["ctx"]["tag"])
     msg = str(err["msg"])
     msg = msg.removeprefix("Value error, ").removeprefix("Assertion failed, ")
-    return msg.replace("Input should be", "must be").replace("Input should have", "must have")
+    msg = re.sub(r"^(Input|String|List|Dictionary|Tuple|Set|Value) should ", "must ", msg)
+    return msg.replace(" after validation", "")
+
+
+def _one_of(expected: str, given: Any) -> str:
+    choices = [c.strip(" '") for c in expected.replace(" or ", ", ").split(",")]
+    if len(choices) == 1:
+        return f"must be {expected}"
+    hint = _did_you_mean(given, choices) if isinstance(given, str) else ""
+    return f"must be one of {expected}{hint}"
 
 
 def allowed_fields(model: type[BaseModel], loc: Loc) -> list[str]:

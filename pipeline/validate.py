@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import os
+import stat
 from collections.abc import Iterable
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 
-from pipeline.cache import ResultCache
+from pipeline.cache import ResultCache, read_blob
 from pipeline.checks import FileResult, check_file
 from pipeline.errors import InputError
 from pipeline.findings import Finding, sort_findings
@@ -31,6 +32,7 @@ class ValidateOptions:
     changed: tuple[str, ...] | None = None  # repo-relative paths changed since a ref
     use_cache: bool = True
     jobs: int = 0  # 0: one per core
+    now: datetime | None = None  # the clock for waiver expiry; None: the real UTC time
 
 
 @dataclass
@@ -49,21 +51,29 @@ class ValidationReport:
 
 def validate(options: ValidateOptions) -> ValidationReport:
     root = options.root
-    documents = discover(root)
+    cache = ResultCache(root, "validate", options.use_cache)
+    documents = discover(root, cache.scan)
     if not os.path.isfile(os.path.join(root, PROJECT_FILE)):
         missing = Finding(PROJECT_FILE, 1, 1, "", "repository has no ailoop.yaml "
                           "(run `ailoop init` to create one)")
         return ValidationReport([missing], 0)
     targets = _select(root, documents, options)
     context = _context_for(targets, documents)
-    cache = ResultCache(root, "validate", options.use_cache)
     results = _check_all(root, sorted(set(targets) | context), cache, options.jobs)
     findings: list[Finding] = []
     for rel in targets:
         findings.extend(results[rel].findings)
     findings.extend(_cross_check(root, targets, results, cache))
+    findings.extend(_policies(root, documents, targets, results, options.now))
     cache.save()
     return ValidationReport(sort_findings(findings), len(targets))
+
+
+def _policies(root: str, documents: list[str], targets: list[str],
+              results: dict[str, FileResult], now: datetime | None) -> list[Finding]:
+    from pipeline.policy.repo import policy_findings
+
+    return policy_findings(root, documents, targets, results, now or datetime.now(UTC))
 
 
 def _select(root: str, documents: list[str], options: ValidateOptions) -> list[str]:
@@ -129,39 +139,88 @@ def _context_for(targets: list[str], documents: list[str]) -> set[str]:
 
 def _check_all(root: str, rels: list[str], cache: ResultCache, jobs: int) -> dict[str, FileResult]:
     results: dict[str, FileResult] = {}
-    todo: list[tuple[str, str | None]] = []
+    todo: list[str] = []
     for rel in rels:
-        blob = cache.blob_of(os.path.join(root, rel), rel)
+        # A path never seen before cannot hit: the worker hashes it while it reads it anyway.
+        blob = cache.blob_of(os.path.join(root, rel), rel) if rel in cache.results else None
         hit = cache.get(rel, blob) if blob else None
         if hit is not None:
             results[rel] = hit
         else:
-            todo.append((rel, blob))
-    for (rel, blob), result in zip(todo, _run(root, [r for r, _ in todo], jobs), strict=True):
-        results[rel] = result
-        if blob:
-            cache.put(rel, blob, result)
+            todo.append(rel)
+    for rel, checked in zip(todo, _run(root, todo, jobs), strict=True):
+        results[rel] = checked.result
+        _store(cache, rel, checked.blob, checked.result)
+        for dataset in checked.datasets:
+            _store(cache, dataset.rel, dataset.blob, dataset.findings, _DATASET)
     return results
 
 
-def _run(root: str, rels: list[str], jobs: int) -> list[FileResult]:
+def _store(cache: ResultCache, rel: str, blob: Blob | None, value: object, kind: str = "") -> None:
+    if blob is not None:
+        cache.remember(rel, *blob)
+        cache.put(rel + kind, blob[0], value)
+
+
+_DATASET = "\0dataset"  # datasets' results live under their own key (a path may be both)
+Blob = tuple[str, os.stat_result]
+
+
+@dataclass(frozen=True)
+class _Dataset:
+    rel: str
+    blob: Blob | None
+    findings: tuple[Finding, ...]
+
+
+@dataclass(frozen=True)
+class _Checked:
+    result: FileResult
+    blob: Blob | None
+    datasets: tuple[_Dataset, ...] = ()
+
+
+def _run(root: str, rels: list[str], jobs: int) -> list[_Checked]:
     workers = jobs or os.cpu_count() or 1
     if workers <= 1 or len(rels) < _PARALLEL_MIN_FILES:
-        return [check_file(root, rel) for rel in rels]
+        return _check_chunk(root, rels)
     import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
 
+    # fork: workers inherit the imported, built models instead of importing them again.
     method = "fork" if "fork" in multiprocessing.get_all_start_methods() else None
     context = multiprocessing.get_context(method)
     chunks = [rels[i:i + _CHUNK] for i in range(0, len(rels), _CHUNK)]
     with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
-        out: list[FileResult] = []
+        out: list[_Checked] = []
         for part in pool.map(_check_chunk, [root] * len(chunks), chunks):
             out.extend(part)
     return out
 
 
-def _check_chunk(root: str, rels: list[str]) -> list[FileResult]:
-    return [check_file(root, rel) for rel in rels]
+def _check_chunk(root: str, rels: list[str]) -> list[_Checked]:
+    return [_check_one(root, rel) for rel in rels]
+
+
+def _check_one(root: str, rel: str) -> _Checked:
+    """Check a document, hash it, and check the datasets it points at (in the worker, so a
+    cold run parses datasets in parallel; the cross-check then finds them cached)."""
+    blob = read_blob(os.path.join(root, rel))
+    result = check_file(root, rel)
+    if result.facts.get("kind") != "Priority":
+        return _Checked(result, blob)
+    datasets = []
+    for ref, _, _, _, what in result.facts.get("refs", []):
+        if what != "dataset":
+            continue
+        try:
+            abs_path, ref_rel = resolve_inside(root, os.path.dirname(rel), ref)
+        except InputError:
+            continue
+        dataset_blob = read_blob(abs_path) if os.path.isfile(abs_path) else None
+        if dataset_blob is not None:
+            datasets.append(_Dataset(ref_rel, dataset_blob, _dataset_findings(abs_path, ref_rel)))
+    return _Checked(result, blob, tuple(datasets))
 
 
 def _cross_check(root: str, targets: list[str], results: dict[str, FileResult],
@@ -199,6 +258,12 @@ def _dataset_refs(root: str, rel: str, facts: dict[str, object],
     out: list[Finding] = []
     base = os.path.dirname(rel)
     for ref, field_path, line, col, what in facts.get("refs", []):  # type: ignore[attr-defined]
+        fast = _plain_file_ref(cache.real_root, base, ref)
+        if fast is not None:
+            abs_path, ref_rel, st = fast
+            if what == "dataset":
+                out.extend(_cached_dataset(abs_path, ref_rel, cache, st))
+            continue
         try:
             abs_path, ref_rel = resolve_inside(root, base, ref)
         except InputError as e:
@@ -211,13 +276,28 @@ def _dataset_refs(root: str, rel: str, facts: dict[str, object],
     return out
 
 
-def _cached_dataset(abs_path: str, rel: str, cache: ResultCache) -> tuple[Finding, ...]:
-    blob = cache.blob_of(abs_path, rel)
-    cached = cache.get(rel, blob) if blob else None
+def _plain_file_ref(real_root: str, base: str, ref: str) -> tuple[str, str, os.stat_result] | None:
+    """The common case without resolve_inside's realpath calls: a bare file name in a
+    discovered (so symlink-free) folder that lstat shows is a regular file. Anything else
+    returns None and takes the full path."""
+    if not ref or "/" in ref or "\\" in ref or ref in (".", "..") or ref[1:2] == ":":
+        return None
+    abs_path = f"{real_root}/{base}/{ref}"
+    try:
+        st = os.lstat(abs_path)
+    except (OSError, ValueError):
+        return None
+    return (abs_path, f"{base}/{ref}", st) if stat.S_ISREG(st.st_mode) else None
+
+
+def _cached_dataset(abs_path: str, rel: str, cache: ResultCache,
+                    st: os.stat_result | None = None) -> tuple[Finding, ...]:
+    blob = cache.blob_of(abs_path, rel, st)
+    cached = cache.get(rel + _DATASET, blob) if blob else None
     if cached is None:
         cached = _dataset_findings(abs_path, rel)
         if blob:
-            cache.put(rel, blob, cached)
+            cache.put(rel + _DATASET, blob, cached)
     return tuple(cached)
 
 

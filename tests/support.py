@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -13,6 +14,16 @@ from pipeline.cli.main import main
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE_PARTS = ("ailoop.yaml", "lessons.yaml", "customers", "policies", "schemas", "monitoring")
 GIT_DATE = "2026-11-20T09:00:00+00:00"
+
+
+CASES = ROOT / "tests" / "cases"
+
+
+def minimal_repo(dest: Path) -> Path:
+    """A tiny valid repository (one customer, one priority) copied from tests/cases/base/."""
+    shutil.copytree(CASES / "base", dest, dirs_exist_ok=True,
+                    ignore=shutil.ignore_patterns("__pycache__"))
+    return dest
 
 
 def copy_example(dest: Path) -> Path:
@@ -50,13 +61,17 @@ class GitRepo:
         return GitRepo(dest, self.remote)
 
 
-def make_repo(tmp: Path, *, example: bool = True) -> GitRepo:
-    """A work tree (with the example content) whose `origin` is a bare repo in `tmp`."""
+def make_repo(tmp: Path, *, example: bool = True,
+              fill: Callable[[Path], object] | None = None) -> GitRepo:
+    """A work tree (with the example content, or what `fill(work)` writes) whose `origin`
+    is a bare repo in `tmp`."""
     remote = tmp / "remote.git"
     git(tmp, "init", "-q", "--bare", "-b", "main", str(remote))
     work = tmp / "work"
     work.mkdir()
-    if example:
+    if fill is not None:
+        fill(work)
+    elif example:
         copy_example(work)
     git(work, "init", "-q", "-b", "main")
     git(work, "remote", "add", "origin", str(remote))

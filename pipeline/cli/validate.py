@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import click
 
 from pipeline.cli.main import repo_root
@@ -17,9 +19,12 @@ from pipeline.errors import EXIT_FINDINGS, EXIT_OK
 @click.option("--no-cache", is_flag=True, help="Ignore and do not update the results cache.")
 @click.option("--jobs", type=click.IntRange(min=0), default=0,
               help="Worker processes for a cold run (0: one per core).")
+@click.option("--now", "now", type=click.DateTime(["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S",
+                                                  "%Y-%m-%dT%H:%M:%S%z"]), default=None,
+              help="Judge waiver expiry as of this time (UTC unless given); for tests.")
 @click.pass_context
 def validate_command(ctx: click.Context, paths: tuple[str, ...], changed_since: str | None,
-                     fmt: str, no_cache: bool, jobs: int) -> int:
+                     fmt: str, no_cache: bool, jobs: int, now: datetime | None) -> int:
     """Check documents against their schemas, the repository layout and cross-references.
 
     Every finding is reported at once as PATH:LINE:COL: FIELD: MESSAGE. Exit 0 when clean,
@@ -35,6 +40,13 @@ def validate_command(ctx: click.Context, paths: tuple[str, ...], changed_since: 
 
         changed = tuple(changed_files(root, changed_since))
     report = validate(ValidateOptions(root=root, paths=paths, changed=changed,
-                                      use_cache=not no_cache, jobs=jobs))
+                                      use_cache=not no_cache, jobs=jobs,
+                                      now=_utc(now)))
     click.echo(RENDERERS[fmt](report.findings, report.files_checked), nl=False)
     return EXIT_FINDINGS if report.errors else EXIT_OK
+
+
+def _utc(value: datetime | None) -> datetime | None:
+    if value is None or value.tzinfo is not None:
+        return value
+    return value.replace(tzinfo=UTC)

@@ -7,6 +7,7 @@ from typing import Annotated, Literal
 from pydantic import Field
 
 from pipeline.model.base import Comparison, Duration, JsonObject, JsonValue, Metadata, Model, Role
+from pipeline.model.project import PrometheusMonitoring
 
 RiskLevel = Literal["low", "medium", "high", "critical"]
 ActionClass = Literal["internal", "sensitive", "irreversible", "financial", "customer-facing"]
@@ -92,8 +93,9 @@ class OpenAISettings(Model):
     temperature: float = Field(0.0, ge=0, le=2)
     timeout_seconds: float = Field(30.0, gt=0, le=600)
     max_retries: int = Field(4, ge=0, le=10)
-    cost_per_1k_input_tokens: float = Field(0.0, ge=0)
-    cost_per_1k_output_tokens: float = Field(0.0, ge=0)
+    # Explicit aliases: the generated camelCase would be costPer1KInputTokens.
+    cost_per_1k_input_tokens: float = Field(0.0, ge=0, alias="costPer1kInputTokens")
+    cost_per_1k_output_tokens: float = Field(0.0, ge=0, alias="costPer1kOutputTokens")
 
 
 class Workflow(Model):
@@ -208,6 +210,10 @@ class MonitoringGate(Model):
     name: str = ""
     metric: str
     query: str | None = Field(None, description="PromQL for the prometheus provider.")
+    samples_query: str | None = Field(
+        None, description="prometheus provider: PromQL for the requests behind each point of "
+        "`query` (e.g. sum(increase(requests_total[{{step}}]))); without it each point is "
+        "one sample.")
     comparison: Comparison
     threshold: float
     window: Duration
@@ -220,6 +226,8 @@ class Monitoring(Model):
     gates: list[MonitoringGate] = Field(default_factory=list)
     provider: Literal["file", "prometheus"] | None = None
     file: str | None = Field(None, description="Override of the JSONL readings file.")
+    prometheus: PrometheusMonitoring | None = Field(
+        None, description="Override of the project's Prometheus settings.")
 
 
 class Review(Model):

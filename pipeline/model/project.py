@@ -32,6 +32,9 @@ class FileMonitoring(Model):
 class PrometheusMonitoring(Model):
     url: str
     timeout_seconds: float = Field(10.0, gt=0, le=120)
+    step: Duration = Field(
+        default_factory=lambda: timedelta(minutes=1),
+        description="Resolution of range queries: one point (one observation) per step.")
 
 
 class MonitoringSettings(Model):

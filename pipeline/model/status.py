@@ -47,6 +47,21 @@ class ApprovalUsed(Model):
     source: str
 
 
+class Rollback(Model):
+    """Why the reconciler rolled back (or held in place), and what releases the hold."""
+
+    cause: Literal["incident", "monitoring"]
+    incident: str | None = Field(None, description="Name of the Incident event, if any.")
+    at: AwareDatetime
+    from_stage: str | None = Field(None, alias="from")
+    to_stage: str | None = Field(None, alias="to")
+    evidence_id: str | None = Field(
+        None, description="Evidence in force at the rollback; new evidence releases the hold.")
+    released: bool = Field(
+        False, description="The hold was released (incident resolved or spec changed); the "
+        "fix cycle stays open until the target stage is reached again.")
+
+
 class StatusBody(Model):
     phase: Phase = "pending"
     stage: str | None = None
@@ -60,6 +75,9 @@ class StatusBody(Model):
     last_review: AwareDatetime | None = None
     next_review: AwareDatetime | None = None
     message: str = ""
+    rollback: Rollback | None = None
+    pending_feedback: list[str] = Field(
+        default_factory=list, description="Feedback events waiting for the next review.")
 
 
 class Status(Model):

@@ -1,0 +1,70 @@
+"""Pick the approval source the project's `approvals.source` setting names."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from pipeline.approvals.base import Approval, ApprovalSource
+from pipeline.approvals.context import (
+    base_customer,
+    current_fingerprint,
+    people_of,
+    unchanged_since,
+)
+from pipeline.approvals.evaluate import Block
+from pipeline.approvals.files import FileApprovals
+from pipeline.approvals.github import GitHubApi
+from pipeline.approvals.pull import PullSnapshot, fetch_pull, review_approvals, review_blocks
+from pipeline.approvals.signed import SignedApprovals
+from pipeline.errors import InputError
+from pipeline.layout import priority_dir
+from pipeline.model.project import Project
+
+
+class GitHubApprovals:
+    """ApprovalSource over the reviews of one pull request (fetched once, on first use).
+
+    Reviews approve every stage the pull request asks for (stage "*"); they are bound to
+    the evidence id of the priority as it is in the work tree, and only when that folder is
+    unchanged since the reviewed head commit."""
+
+    def __init__(self, root: str, api: GitHubApi, number: int) -> None:
+        self.root = root
+        self._api = api
+        self._number = number
+        self._snap: PullSnapshot | None = None
+
+    def snapshot(self) -> PullSnapshot:
+        if self._snap is None:
+            self._snap = fetch_pull(self._api, self._number)
+        return self._snap
+
+    def approvals(self, key: str) -> list[Approval]:
+        snap = self.snapshot()
+        people = people_of(base_customer(self.root, snap.pr.base_sha, key.split("/")[0]))
+        _, fp = current_fingerprint(self.root, key)
+        binding = "" if unchanged_since(self.root, key, snap.pr.head_sha) else (
+            f"{priority_dir(key)} changed after the reviewed commit {snap.pr.head_sha[:12]}")
+        return review_approvals(key, snap, people, fp.evidence_id, binding)
+
+    def blocks(self, key: str) -> list[Block]:
+        snap = self.snapshot()
+        people = people_of(base_customer(self.root, snap.pr.base_sha, key.split("/")[0]))
+        return review_blocks(key, snap, people)
+
+
+def approval_source(project: Project, root: str, *, base: str = "HEAD",
+                    github: Callable[[], tuple[GitHubApi, int]] | None = None
+                    ) -> ApprovalSource:
+    """The configured source. `base` is the ref roles and signing keys are read from;
+    `github` returns (api, pull request number) and is only called for source: github."""
+    source = project.spec.approvals.source
+    if source == "file":
+        return FileApprovals(root)
+    if source == "git-signed":
+        return SignedApprovals(root, base=base, rev="HEAD")
+    if github is None:
+        raise InputError("approvals.source is github: a pull request is needed "
+                         "(ailoop gate --pr N, or GITHUB_EVENT_PATH)", path="ailoop.yaml")
+    api, number = github()
+    return GitHubApprovals(root, api, number)

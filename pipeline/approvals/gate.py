@@ -1,0 +1,96 @@
+"""`ailoop gate`: evaluate a pull request's approval gates and, in GitHub Actions, publish
+the result as the `ailoop/approvals` commit status and the step summary."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import httpx
+
+from pipeline.approvals.github import GitHubApi, make_client
+from pipeline.approvals.pull import PullGate, fetch_pull, gate_pull
+from pipeline.approvals.report import render_markdown, status_description
+from pipeline.errors import ExternalError, InputError
+
+
+@dataclass(frozen=True)
+class GateSettings:
+    api_url: str
+    token: str
+    repo: str  # owner/name
+    number: int
+    in_actions: bool
+    summary_path: str  # "" when not set
+    run_url: str  # link from the commit status to the workflow run
+
+
+def settings_from_env(env: Mapping[str, str], pr: int | None, api_url: str) -> GateSettings:
+    token = env.get("GITHUB_TOKEN", "")
+    if not token:
+        raise InputError("GITHUB_TOKEN is not set; `ailoop gate` reads reviews from GitHub")
+    repo = env.get("GITHUB_REPOSITORY", "")
+    if not repo:
+        raise InputError("GITHUB_REPOSITORY is not set (owner/name of the repository)")
+    number = pr if pr is not None else _event_pr(env.get("GITHUB_EVENT_PATH", ""))
+    server, run_id = env.get("GITHUB_SERVER_URL", ""), env.get("GITHUB_RUN_ID", "")
+    run_url = f"{server}/{repo}/actions/runs/{run_id}" if server and run_id else ""
+    return GateSettings(api_url=env.get("GITHUB_API_URL") or api_url, token=token, repo=repo,
+                        number=number, in_actions=env.get("GITHUB_ACTIONS") == "true",
+                        summary_path=env.get("GITHUB_STEP_SUMMARY", ""), run_url=run_url)
+
+
+def _event_pr(path: str) -> int:
+    if not path:
+        raise InputError("no pull request: pass --pr N (or run on a pull_request event)")
+    try:
+        with open(path, encoding="utf-8") as fh:
+            event = json.load(fh)
+    except (OSError, ValueError) as e:
+        raise InputError(f"cannot read the event payload: {e}", path=path) from None
+    pull = event.get("pull_request") if isinstance(event, dict) else None
+    number = pull.get("number") if isinstance(pull, dict) else None
+    if not isinstance(number, int) or isinstance(number, bool):
+        raise InputError("the event is not about a pull request; pass --pr N", path=path)
+    return number
+
+
+def run_gate(root: str, settings: GateSettings, client: httpx.Client | None = None) -> PullGate:
+    """Evaluate; in GitHub Actions also publish. Nothing is written if anything fails."""
+    with client or make_client(settings.api_url, settings.token) as http:
+        api = GitHubApi(http, settings.repo)
+        gate = gate_pull(root, fetch_pull(api, settings.number))
+        if settings.in_actions:
+            publish(api, gate, settings)
+    return gate
+
+
+def publish(api: GitHubApi, gate: PullGate, settings: GateSettings) -> None:
+    head = api.pull(gate.pr.number).head_sha  # re-read: never mark a commit not evaluated
+    if head != gate.pr.head_sha:
+        raise ExternalError(f"pull request #{gate.pr.number} moved from "
+                            f"{gate.pr.head_sha[:12]} to {head[:12]} during the check; nothing "
+                            "was written (the new push runs the check again)")
+    api.set_status(head, "success" if gate.satisfied else "failure",
+                   status_description(gate), settings.run_url)
+    if settings.summary_path:
+        _append(settings.summary_path, render_markdown(gate))
+
+
+def _append(path: str, text: str) -> None:
+    try:
+        with open(path, "a", encoding="utf-8") as fh:
+            fh.write(text)
+    except OSError as e:
+        raise ExternalError(f"cannot write the step summary: {e.strerror}") from None
+
+
+def default_api_url(root: str) -> str:
+    from pipeline.load import load_document
+
+    doc, _ = load_document(root, "ailoop.yaml")
+    if doc is None or doc.kind != "Project":
+        return "https://api.github.com"
+    url: str = doc.model.spec.approvals.github_api_url
+    return url

@@ -1,0 +1,160 @@
+"""The approval gates of one GitHub pull request: which stages it asks for, which roles
+must approve them, and whether the reviews (on the head commit, by people holding those
+roles on the base branch) are enough."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+
+from pipeline import git
+from pipeline.approvals.base import Approval
+from pipeline.approvals.context import (
+    base_customer,
+    base_status,
+    current_fingerprint,
+    people_of,
+    person_by_login,
+    roles_of,
+    unchanged_since,
+)
+from pipeline.approvals.evaluate import Block, Facts, Verdict, evaluate_stage
+from pipeline.approvals.github import (
+    GitHubApi,
+    PullRequest,
+    ReviewOutcome,
+    review_outcome,
+)
+from pipeline.approvals.requirements import (
+    ANY_STAGE,
+    GOVERNANCE,
+    Requirement,
+    governance_requirements,
+    stage_requirements,
+    stages_to_approve,
+)
+from pipeline.layout import CUSTOMERS, priority_dir, priority_of
+from pipeline.model.customer import Person
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+@dataclass(frozen=True)
+class PullSnapshot:
+    pr: PullRequest
+    files: tuple[str, ...]
+    reviews: ReviewOutcome
+
+
+@dataclass(frozen=True)
+class PullGate:
+    pr: PullRequest
+    verdicts: tuple[Verdict, ...]
+    notes: tuple[str, ...]  # reviews that do not count, and why
+
+    @property
+    def satisfied(self) -> bool:
+        return all(v.satisfied for v in self.verdicts)
+
+
+def fetch_pull(api: GitHubApi, number: int) -> PullSnapshot:
+    """Everything the gate reads from GitHub; any failure raises ExternalError."""
+    pr = api.pull(number)
+    files = api.files(number)
+    return PullSnapshot(pr, tuple(files), review_outcome(api.reviews(number), pr))
+
+
+def review_approvals(key: str, snap: PullSnapshot, people: list[Person],
+                     evidence_id: str, binding_problem: str = "") -> list[Approval]:
+    """One Approval per counted review and role (roles as held on the base branch), plus
+    invalid ones for reviews that do not count, so the report can say why."""
+    source = f"github:pull/{snap.pr.number}"
+    out = [Approval(key, ANY_STAGE, "", login, "", source, _EPOCH, valid=False,
+                    reason=f"review by {login}: {why}")
+           for login, why in snap.reviews.ignored]
+    for review in snap.reviews.approved:
+        when = review.submitted_at or _EPOCH
+        person = person_by_login(people, review.login)
+        if person is None:
+            out.append(Approval(key, ANY_STAGE, "", review.login, "", source, when, valid=False,
+                                reason=f"review by {review.login}: not a person with a "
+                                       "github login in customer.yaml on the base branch"))
+            continue
+        roles: list[str] = list(person.roles) or [""]
+        out.extend(Approval(key, ANY_STAGE, role, person.id, evidence_id, source, when,
+                            valid=not binding_problem, reason=binding_problem)
+                   for role in roles)
+    return out
+
+
+def review_blocks(key: str, snap: PullSnapshot, people: list[Person]) -> list[Block]:
+    out = []
+    for review in snap.reviews.changes_requested:
+        person = person_by_login(people, review.login)
+        if person is not None:
+            out.append(Block(key, person.id, tuple(person.roles),
+                             f"review on pull request #{snap.pr.number}"))
+    return out
+
+
+def gate_pull(root: str, snap: PullSnapshot) -> PullGate:
+    """Evaluate every gate the pull request touches (the work tree is its head)."""
+    verdicts: list[Verdict] = []
+    for key in touched_priorities(root, snap.files):
+        verdicts.extend(priority_verdicts(root, key, snap))
+    governance = governance_requirements(snap.files)
+    if governance:
+        verdicts.append(governance_verdict(root, snap, governance))
+    notes = tuple(f"review by {login} does not count: {why}"
+                  for login, why in snap.reviews.ignored)
+    return PullGate(snap.pr, tuple(verdicts), notes)
+
+
+def governance_verdict(root: str, snap: PullSnapshot,
+                       requirements: list[Requirement]) -> Verdict:
+    """Policy-owners (of any customer, on the base branch) approve governance changes.
+    They are not about evidence, so the approvals are bound to the GOVERNANCE marker."""
+    people = _everyone(root, snap.pr.base_sha)
+    approvals = [replace(a, stage=GOVERNANCE, evidence_id=GOVERNANCE)
+                 for a in review_approvals("", snap, people, GOVERNANCE)]
+    facts = Facts(GOVERNANCE, roles_of(people), authors=_author(people, snap))
+    return evaluate_stage(requirements, approvals, facts, review_blocks("", snap, people))
+
+
+def touched_priorities(root: str, files: tuple[str, ...]) -> list[str]:
+    """Priorities with a changed file that still exist in the head."""
+    keys = {k for k in (priority_of(f) for f in files) if k}
+    return sorted(k for k in keys
+                  if os.path.isfile(os.path.join(root, priority_dir(k), "priority.yaml")))
+
+
+def priority_verdicts(root: str, key: str, snap: PullSnapshot) -> list[Verdict]:
+    priority, fp = current_fingerprint(root, key)
+    base = snap.pr.base_sha
+    stages = stages_to_approve(priority, base_status(root, base, key), fp.evidence_id)
+    if not stages:
+        return []
+    people = people_of(base_customer(root, base, key.split("/")[0]))
+    binding = "" if unchanged_since(root, key, snap.pr.head_sha) else (
+        f"{priority_dir(key)} in this checkout differs from the reviewed head "
+        f"{snap.pr.head_sha[:12]}")
+    approvals = review_approvals(key, snap, people, fp.evidence_id, binding)
+    facts = Facts(fp.evidence_id, roles_of(people), authors=_author(people, snap),
+                  current=fp)
+    blocks = review_blocks(key, snap, people)
+    return [evaluate_stage(stage_requirements(key, priority, s), approvals, facts, blocks)
+            for s in stages]
+
+
+def _author(people: list[Person], snap: PullSnapshot) -> frozenset[str]:
+    person = person_by_login(people, snap.pr.author)
+    return frozenset({person.id}) if person else frozenset()
+
+
+def _everyone(root: str, base: str) -> list[Person]:
+    """People of every customer on the base branch."""
+    people: list[Person] = []
+    for customer in git.list_dir(root, base, CUSTOMERS):
+        people.extend(people_of(base_customer(root, base, customer)))
+    return people

@@ -1,0 +1,71 @@
+"""`ailoop approve`."""
+
+from __future__ import annotations
+
+import re
+
+import click
+
+from pipeline.cli.main import repo_root
+from pipeline.errors import EXIT_OK, InputError
+from pipeline.model.base import ROLES
+
+_KEY_RE = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?/[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+
+
+@click.command("approve")
+@click.argument("key", metavar="CUSTOMER/PRIORITY", required=False)
+@click.option("--stage", help="The stage to approve (the priority may enter it).")
+@click.option("--role", "roles", multiple=True, type=click.Choice(ROLES),
+              help="Approve as this role (repeatable; default: every role you hold that "
+                   "the stage needs).")
+@click.option("--key", "key_path", default="", metavar="PATH",
+              help="SSH private key to sign with (default: git config user.signingkey).")
+@click.option("--base", default="HEAD", show_default=True,
+              help="Ref whose customer.yaml says who holds which role and signing key.")
+@click.option("--push", is_flag=True, help="Push the approval commit to origin.")
+@click.option("--write-signers", is_flag=True,
+              help="Only (re)write the allowed-signers file (approvals.allowedSignersFile) "
+                   "from every customer.yaml at --base, for `git verify-commit` by hand.")
+@click.pass_context
+def approve_command(ctx: click.Context, key: str | None, stage: str | None,
+                    roles: tuple[str, ...], key_path: str, base: str, push: bool,
+                    write_signers: bool) -> int:
+    """Record a signed git-native approval of a stage of CUSTOMER/PRIORITY.
+
+    Makes an empty commit signed with your SSH key (git's SSH signing) whose trailers bind
+    it to the stage, the priority and the current dry-run evidence id. It counts when the
+    key is your signingKey in customer.yaml on the base branch, you hold a role the stage
+    needs, and the evidence has not changed since. Use it where there is no forge API, or to
+    approve a stage after merge.
+    """
+    from pipeline.approvals.record import ApproveRequest, record_approval
+
+    root = repo_root(ctx)
+    if write_signers:
+        return _write_signers(root, base)
+    if not key or not _KEY_RE.match(key):
+        raise InputError(f"expected CUSTOMER/PRIORITY, got '{key or ''}'")
+    if not stage:
+        raise InputError("--stage is required")
+    done = record_approval(root, ApproveRequest(key, stage, roles, key_path, base))
+    click.echo(f"recorded approval {done.sha[:12]}: {done.person} approves {key} stage "
+               f"{stage} as {', '.join(done.roles)} on evidence {done.evidence_id}"
+               + ("" if done.passed else " (note: that dry run did not pass)"))
+    if push:
+        from pipeline import git
+
+        git.push_branch(root)
+        click.echo("pushed to origin")
+    return EXIT_OK
+
+
+def _write_signers(root: str, base: str) -> int:
+    from pipeline.approvals.signed import write_allowed_signers
+    from pipeline.load import load_document
+
+    doc, _ = load_document(root, "ailoop.yaml")
+    rel = doc.model.spec.approvals.allowed_signers_file if doc else ".ailoop/allowed_signers"
+    count = write_allowed_signers(root, base, rel)
+    click.echo(f"wrote {rel} ({count} signing keys from customer.yaml at {base})")
+    return EXIT_OK

@@ -1,0 +1,42 @@
+"""`ailoop reconcile`."""
+
+from __future__ import annotations
+
+import click
+
+from pipeline.cli.main import repo_root
+from pipeline.cli.plan import parse_now
+from pipeline.errors import EXIT_OK
+
+
+@click.command("reconcile")
+@click.option("--push", is_flag=True, help="Push the commit; on a rejected push fetch, replan "
+              "on the new head and retry (never forces).")
+@click.option("--now", "now", metavar="ISO", help="Reconcile as if it were this time (UTC).")
+@click.option("--remote", default="origin", show_default=True, help="Remote to push to.")
+@click.option("--no-cache", is_flag=True, help="Read every file again.")
+@click.pass_context
+def reconcile_command(ctx: click.Context, push: bool, now: str | None, remote: str,
+                      no_cache: bool) -> int:
+    """Apply the plan: advance at most one stage, hold, or roll back; write status and
+    flags; commit with Ailoop-* trailers; push with --push.
+
+    A run with nothing new writes nothing and prints "No changes".
+    """
+    from pipeline.apply import ReconcileOptions, reconcile, summary_line
+
+    result = reconcile(ReconcileOptions(repo_root(ctx), parse_now(now), push=push,
+                                        remote=remote, use_cache=not no_cache))
+    if result.recovered:
+        click.echo(f"Recomputed {len(result.recovered)} file(s) a previous run left "
+                   "uncommitted.")
+    if not result.changed:
+        click.echo("No changes")
+        return EXIT_OK
+    for p in result.plan.changes:
+        click.echo(f"{summary_line(p)}: {p.primary.reason}")
+    if result.commit:
+        click.echo(f"Committed {result.commit[:12]} ({len(result.written)} files).")
+    if result.pushed:
+        click.echo(f"Pushed to {remote} (attempt {result.attempts}).")
+    return EXIT_OK

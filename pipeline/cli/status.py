@@ -1,0 +1,32 @@
+"""`ailoop status`."""
+
+from __future__ import annotations
+
+import click
+
+from pipeline.cli.main import repo_root
+from pipeline.cli.plan import parse_now
+from pipeline.errors import EXIT_OK, InputError
+
+
+@click.command("status")
+@click.argument("target", required=False, metavar="[CUSTOMER[/PRIORITY]]")
+@click.option("--now", "now", metavar="ISO", help="Evaluate gates as if it were this time.")
+@click.pass_context
+def status_command(ctx: click.Context, target: str | None, now: str | None) -> int:
+    """Where every priority stands: phase, stage, percent, health, next action, terminal
+    state and next check."""
+    from pipeline.apply import default_sources
+    from pipeline.plan import plan
+    from pipeline.plan_report import render_status, status_rows
+    from pipeline.state import load_repo, plan_inputs
+
+    root = repo_root(ctx)
+    when = parse_now(now)
+    state = load_repo(root, only=target)
+    if target and not state.locals:
+        raise InputError(f"no priority matches '{target}'")
+    sources = default_sources(root, state)
+    inputs = plan_inputs(state, when, sources.approvals, sources.monitoring)
+    click.echo(render_status(status_rows(inputs, plan(inputs, when))), nl=False)
+    return EXIT_OK

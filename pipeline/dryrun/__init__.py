@@ -1,0 +1,1 @@
+"""Dry runs: evaluate a priority's workflow on its dataset and write evidence."""

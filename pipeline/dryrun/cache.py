@@ -1,0 +1,96 @@
+"""Case results cache: a rerun only runs the cases whose inputs, workflow or settings changed.
+
+Keyed by sha256 over (workflow digest, case, provider settings, checks). Stored as JSON
+(never pickle: nothing read back can run code) under .git/ or the user's cache folder,
+never in the work tree. Entries hold redacted results only, so no personal data lands in
+the cache either. Faults that may not repeat (timeouts, crashes, unreachable) are not kept.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from typing import Any
+
+from pipeline.cache import cache_dir
+from pipeline.dataset import Case
+from pipeline.dryrun.results import CaseResult
+from pipeline.providers.base import TRANSIENT
+
+_VERSION = 2
+MAX_CACHE_BYTES = 256 * 1024 * 1024
+
+
+def _digest(value: Any) -> str:
+    text = json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def case_hash(case: Case) -> str:
+    return _digest({"id": case.id, "input": case.input, "expected": case.expected,
+                    "tags": list(case.tags), "critical": case.critical})
+
+
+def run_key(workflow_digest: str, provider: dict[str, Any], checks: Any) -> str:
+    """Everything but the case that decides a case's result."""
+    return _digest({"workflow": workflow_digest, "provider": provider, "checks": checks})
+
+
+class CaseCache:
+    def __init__(self, root: str, key: str, run: str, enabled: bool = True) -> None:
+        name = hashlib.sha256(key.encode()).hexdigest()[:16]
+        self.path = os.path.join(cache_dir(root), "dryrun", f"{name}.json")
+        self.run = run
+        self.enabled = enabled
+        self.entries: dict[str, dict[str, Any]] = self._read() if enabled else {}
+        self.fresh: dict[str, dict[str, Any]] = {}
+
+    def _read(self) -> dict[str, dict[str, Any]]:
+        try:
+            if os.path.getsize(self.path) > MAX_CACHE_BYTES:
+                return {}
+            with open(self.path, encoding="utf-8") as fh:
+                data = json.load(fh)
+        except (OSError, ValueError):
+            return {}
+        if not isinstance(data, dict) or data.get("version") != _VERSION:
+            return {}
+        entries = data.get("entries")
+        return entries if isinstance(entries, dict) else {}
+
+    def _entry_key(self, case: Case) -> str:
+        return _digest([self.run, case_hash(case)])
+
+    def get(self, case: Case) -> CaseResult | None:
+        if not self.enabled:
+            return None
+        entry = self.entries.get(self._entry_key(case))
+        try:
+            return CaseResult.from_json(entry, cached=True) if isinstance(entry, dict) else None
+        except (KeyError, TypeError, ValueError):
+            return None
+
+    def put(self, case: Case, redacted: dict[str, Any], result: CaseResult) -> None:
+        if self.enabled and result.fault not in TRANSIENT:
+            self.fresh[self._entry_key(case)] = redacted
+
+    def keep(self, case: Case) -> None:
+        key = self._entry_key(case)
+        if key in self.entries:
+            self.fresh[key] = self.entries[key]
+
+    def save(self) -> None:
+        """Keeps this run's entries only (the cache never grows without bound)."""
+        if not self.enabled or self.fresh == self.entries:
+            return
+        directory = os.path.dirname(self.path)
+        try:
+            os.makedirs(directory, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=directory, prefix=".tmp-", suffix=".json")
+            with os.fdopen(fd, "w", encoding="utf-8") as fh:
+                json.dump({"version": _VERSION, "entries": self.fresh}, fh)
+            os.replace(tmp, self.path)
+        except OSError:
+            return

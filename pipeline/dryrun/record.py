@@ -1,0 +1,182 @@
+"""Evidence: building the JSON document and its in-toto statement (pure), and writing
+them atomically and idempotently (the shell)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from pipeline.dryrun.diff import RunDiff
+from pipeline.dryrun.results import CaseResult
+from pipeline.dryrun.thresholds import Gate, summarise
+from pipeline.evidence import API_VERSION, Fingerprint, evidence_dir, load_evidence_file
+
+STATEMENT_TYPE = "https://in-toto.io/Statement/v1"
+TEST_RESULT_PREDICATE = "https://in-toto.io/attestation/test-result/v0.1"
+# Parts of an evidence file that may differ between two runs of the same inputs without
+# the evidence being different: a rerun keeps the file that is already there.
+_VOLATILE = ("created", "comparison")
+
+
+@dataclass(frozen=True)
+class Subject:
+    name: str
+    sha256: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {"name": self.name, "digest": {"sha256": self.sha256}}
+
+
+def iso(now: datetime) -> str:
+    return now.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def failure_categories(results: Sequence[CaseResult]) -> list[dict[str, Any]]:
+    groups: dict[str, list[str]] = {}
+    for r in results:
+        if not r.passed:
+            groups.setdefault(r.category, []).append(r.id)
+    ordered = sorted(groups.items(), key=lambda kv: (-len(kv[1]), kv[0]))
+    return [{"category": name, "count": len(ids), "cases": ids} for name, ids in ordered]
+
+
+def edge_cases(results: Sequence[CaseResult]) -> list[dict[str, Any]]:
+    """Cases worth a human look: the workflow faulted, or an edge-tagged case failed."""
+    out = []
+    for r in results:
+        edge_tag = any("edge" in t for t in r.tags)
+        if r.fault or (edge_tag and not r.passed):
+            out.append({"id": r.id, "category": r.category, "reason": r.message[:300]})
+    return out
+
+
+@dataclass(frozen=True)
+class RunFacts:
+    key: str
+    fingerprint: Fingerprint
+    subjects: tuple[Subject, ...]
+    provider: dict[str, Any]
+    results: tuple[CaseResult, ...]
+    thresholds: tuple[Gate, ...]
+    criteria: tuple[Gate, ...]
+    comparison: RunDiff | None
+    now: datetime
+
+    @property
+    def passed(self) -> bool:
+        return all(g.passed for g in (*self.thresholds, *self.criteria))
+
+
+def build_evidence(facts: RunFacts) -> dict[str, Any]:
+    fp = facts.fingerprint
+    return {
+        "apiVersion": API_VERSION,
+        "kind": "Evidence",
+        "id": fp.evidence_id,
+        "priority": facts.key,
+        "created": iso(facts.now),
+        "passed": facts.passed,
+        "fingerprint": fp.as_dict(),
+        "files": [s.to_json() for s in facts.subjects],
+        "provider": facts.provider,
+        "summary": summarise(facts.results),
+        "thresholds": [g.to_json() for g in facts.thresholds],
+        "successCriteria": [g.to_json() for g in facts.criteria],
+        "failureCategories": failure_categories(facts.results),
+        "edgeCases": edge_cases(facts.results),
+        "comparison": facts.comparison.to_json() if facts.comparison else None,
+        "cases": [r.to_json() for r in facts.results],
+    }
+
+
+def build_statement(evidence: dict[str, Any], subjects: Sequence[Subject],
+                    evidence_rel: str) -> dict[str, Any]:
+    """An in-toto Statement v1 with the test-result v0.1 predicate."""
+    cases = evidence["cases"]
+    return {
+        "_type": STATEMENT_TYPE,
+        "subject": [s.to_json() for s in subjects],
+        "predicateType": TEST_RESULT_PREDICATE,
+        "predicate": {
+            "result": "PASSED" if evidence["passed"] else "FAILED",
+            "configuration": [{"name": evidence_rel, "annotations": {
+                "evidenceId": evidence["id"], "priority": evidence["priority"]}}],
+            "passedTests": [c["id"] for c in cases if c["passed"]],
+            "warnedTests": [],
+            "failedTests": [c["id"] for c in cases if not c["passed"]],
+        },
+    }
+
+
+def dumps(data: dict[str, Any]) -> bytes:
+    """Indented JSON, except that each case sits on one line: a rerun's git diff then
+    shows one changed line per changed case."""
+    if not data.get("cases"):
+        return (json.dumps(data, indent=2, ensure_ascii=False) + "\n").encode()
+    head = json.dumps({k: v for k, v in data.items() if k != "cases"}, indent=2,
+                      ensure_ascii=False)
+    cases = ",\n".join("    " + json.dumps(c, ensure_ascii=False) for c in data["cases"])
+    return (head[:-2] + ',\n  "cases": [\n' + cases + "\n  ]\n}\n").encode()
+
+
+def write_atomic(path: str, content: bytes) -> None:
+    directory = os.path.dirname(path)
+    os.makedirs(directory, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".tmp-")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(content)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def _same_evidence(root: str, rel: str, evidence: dict[str, Any]) -> bool:
+    try:
+        existing = load_evidence_file(root, rel)
+    except ValueError:
+        return False
+    return _stable(existing) == _stable(json.loads(json.dumps(evidence)))
+
+
+def _stable(data: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in data.items() if k not in _VOLATILE}
+
+
+@dataclass(frozen=True)
+class Written:
+    path: str  # repo-relative evidence file
+    statement: str
+    changed: bool
+
+
+def write_evidence(root: str, evidence: dict[str, Any], subjects: Sequence[Subject]
+                   ) -> Written:
+    """Write <id>.json and <id>.intoto.json; nothing is rewritten when the same evidence
+    (ignoring its creation time and comparison) is already there."""
+    rel_dir = evidence_dir(evidence["priority"])
+    rel = f"{rel_dir}/{evidence['id']}.json"
+    rel_statement = f"{rel_dir}/{evidence['id']}.intoto.json"
+    if _same_evidence(root, rel, evidence) and os.path.isfile(os.path.join(root,
+                                                                           rel_statement)):
+        return Written(rel, rel_statement, changed=False)
+    statement = build_statement(evidence, subjects, rel)
+    write_atomic(os.path.join(root, rel_statement), dumps(statement))
+    write_atomic(os.path.join(root, rel), dumps(evidence))
+    return Written(rel, rel_statement, changed=True)
+
+
+def sha256_file(path: str) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()

@@ -1,0 +1,161 @@
+"""Personal data never leaves the dataset: every string we write or print goes through here.
+
+Redacted are the values of the fields the dataset marks as personal
+(spec.inputData.redaction.fields) and what the detectors find: e-mail addresses, phone
+numbers, IBANs (only when the mod-97 check holds) and card numbers (only when Luhn holds).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from pipeline.dataset import Case
+
+_EMAIL = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}")
+_IBAN = re.compile(r"(?<![A-Za-z0-9])[A-Za-z]{2}[0-9]{2}(?:[ ]?[A-Za-z0-9]){11,30}")
+_CARD = re.compile(r"(?<![0-9])[2-6](?:[ -]?[0-9]){12,18}(?![0-9])")  # issuers: 2-6
+_PHONE = re.compile(
+    r"(?<![\w+])(?:(?:\+|00)[1-9][0-9 ().\-/]{5,20}[0-9]"  # +49 171 1234567
+    r"|\(?0[1-9][0-9]{0,4}\)?[ \-/]?[0-9][0-9 \-]{3,14}[0-9]"  # 0171 1234567, 030/1234567
+    r"|\(?[2-9][0-9]{2}\)?[ .\-][0-9]{3}[ .\-][0-9]{4})(?!\w)"  # (555) 123-4567
+)
+_SHORT_LITERAL = 3  # values this short only match as whole words
+
+
+def iban_valid(text: str) -> bool:
+    compact = text.replace(" ", "").upper()
+    if not (15 <= len(compact) <= 34 and compact[:2].isalpha() and compact[2:4].isdigit()):
+        return False
+    rearranged = compact[4:] + compact[:4]
+    digits = "".join(str(int(ch, 36)) for ch in rearranged)
+    return int(digits) % 97 == 1
+
+
+def luhn_valid(digits: str) -> bool:
+    total = 0
+    for i, ch in enumerate(reversed(digits)):
+        n = int(ch)
+        if i % 2 == 1:
+            n = n * 2 - 9 if n > 4 else n * 2
+        total += n
+    return total % 10 == 0
+
+
+def _redact_iban(match: re.Match[str]) -> str:
+    text = match.group(0)
+    # The pattern is greedy and may swallow the next word; try shorter ends too.
+    for end in range(len(text), 14, -1):
+        if text[end - 1] != " " and iban_valid(text[:end]):
+            return "[redacted:iban]" + text[end:]
+    return text
+
+
+def _redact_card(match: re.Match[str]) -> str:
+    text = match.group(0)
+    digits = re.sub(r"[ -]", "", text)
+    return "[redacted:card]" if 13 <= len(digits) <= 19 and luhn_valid(digits) else text
+
+
+def _redact_phone(match: re.Match[str]) -> str:
+    digits = sum(ch.isdigit() for ch in match.group(0))
+    return "[redacted:phone]" if 7 <= digits <= 15 else match.group(0)
+
+
+_DETECTORS: dict[str, tuple[re.Pattern[str], Callable[[re.Match[str]], str]]] = {
+    "iban": (_IBAN, _redact_iban),
+    "card": (_CARD, _redact_card),
+    "email": (_EMAIL, lambda m: "[redacted:email]"),
+    "phone": (_PHONE, _redact_phone),
+}
+ALL_DETECTORS = ("email", "phone", "iban", "card")
+
+
+@dataclass(frozen=True)
+class Redactor:
+    literals: re.Pattern[str] | None
+    labels: dict[str, str]  # lower-cased literal -> field name
+    detectors: tuple[str, ...]
+
+    def text(self, value: str) -> str:
+        if self.literals is not None:
+            value = self.literals.sub(self._literal, value)
+        return self.detect(value)
+
+    def detect(self, value: str) -> str:
+        """Only the detectors (for identifiers, which are not personal field values)."""
+        for name in ("iban", "card", "email", "phone"):
+            if name in self.detectors:
+                pattern, replace = _DETECTORS[name]
+                value = pattern.sub(replace, value)
+        return value
+
+    def _literal(self, match: re.Match[str]) -> str:
+        return f"[redacted:{self.labels.get(match.group(0).lower(), 'personal')}]"
+
+    def deep(self, value: Any) -> Any:
+        """Redact every string (keys too) inside JSON-like data."""
+        if isinstance(value, str):
+            return self.text(value)
+        if isinstance(value, dict):
+            return {self.text(str(k)): self.deep(v) for k, v in value.items()}
+        if isinstance(value, (list, tuple)):
+            return [self.deep(v) for v in value]
+        return value
+
+
+def _leaves(value: Any) -> Iterable[str]:
+    if isinstance(value, dict):
+        for v in value.values():
+            yield from _leaves(value=v)
+    elif isinstance(value, list):
+        for v in value:
+            yield from _leaves(v)
+    elif value is not None and not isinstance(value, bool):
+        yield str(value)
+
+
+def _field_value(data: dict[str, Any], dotted: str) -> Any:
+    current: Any = data
+    for part in dotted.split("."):
+        if not isinstance(current, dict) or part not in current:
+            return None
+        current = current[part]
+    return current
+
+
+def personal_values(cases: Iterable[Case], fields: Iterable[str]) -> dict[str, str]:
+    """Lower-cased personal values found in the dataset -> the field they came from."""
+    out: dict[str, str] = {}
+    wanted = list(fields)
+    for case in cases:
+        for name in wanted:
+            for text in _leaves(_field_value(case.input, name)):
+                if text.strip():
+                    out.setdefault(text.strip().lower(), name.rsplit(".", 1)[-1])
+    return out
+
+
+def _literal_pattern(values: Iterable[str]) -> re.Pattern[str] | None:
+    parts = []
+    for value in sorted(values, key=len, reverse=True):
+        escaped = re.escape(value)
+        parts.append(rf"(?<!\w){escaped}(?!\w)" if len(value) <= _SHORT_LITERAL else escaped)
+    return re.compile("|".join(parts), re.IGNORECASE) if parts else None
+
+
+def build_redactor(cases: Iterable[Case], fields: Iterable[str],
+                   detectors: Iterable[str] = ALL_DETECTORS,
+                   secrets: Iterable[str] = ()) -> Redactor:
+    labels = personal_values(cases, fields)
+    for secret in secrets:
+        if secret:
+            labels[secret.lower()] = "secret"
+    return Redactor(_literal_pattern(labels), labels, tuple(detectors))
+
+
+def detectors_only() -> Redactor:
+    """For messages written before the dataset could be read."""
+    return Redactor(None, {}, ALL_DETECTORS)

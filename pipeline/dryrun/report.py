@@ -1,0 +1,59 @@
+"""The text report of a dry run, for the terminal and CI logs (built from redacted data)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pipeline.dryrun.diff import RunDiff
+
+_MAX_IDS = 8
+
+
+def _ids(ids: list[str]) -> str:
+    shown = ", ".join(ids[:_MAX_IDS])
+    return shown + (f" (+{len(ids) - _MAX_IDS} more)" if len(ids) > _MAX_IDS else "")
+
+
+def _gate_lines(title: str, gates: list[dict[str, Any]]) -> list[str]:
+    lines = [f"{title}:"] if gates else []
+    for g in gates:
+        mark = "ok  " if g["passed"] else "FAIL"
+        lines.append(f"  {mark} {g['name']}: {g['actual']} (required {g['required']})")
+    return lines
+
+
+def _diff_lines(diff: RunDiff | None) -> list[str]:
+    if diff is None:
+        return ["first dry run of this priority (nothing to compare with)"]
+    lines = [diff.headline()]
+    for label, ids in (("newly failing", diff.newly_failing), ("fixed", diff.fixed),
+                       ("still failing", diff.still_failing)):
+        if ids:
+            lines.append(f"  {label}: {_ids(ids)}")
+    return lines
+
+
+def text_report(evidence: dict[str, Any], path: str, changed: bool, reused: int,
+                diff: RunDiff | None) -> str:
+    s = evidence["summary"]
+    verdict = "PASSED" if evidence["passed"] else "FAILED"
+    state = "written" if changed else "unchanged"
+    lines = [
+        f"dry run {evidence['priority']}: {verdict}",
+        f"evidence {evidence['id']} ({state}): {path}",
+        f"cases: {s['cases']}, passed {s['passed']}, failed {s['failed']} "
+        f"(errors {s['errors']}), pass rate {s['passRate'] * 100:.1f}%, "
+        f"reused from cache {reused}",
+    ]
+    lines += _gate_lines("thresholds", evidence["thresholds"])
+    lines += _gate_lines("success criteria (dry run)", evidence["successCriteria"])
+    if evidence["failureCategories"]:
+        lines.append("failures by category:")
+        for c in evidence["failureCategories"]:
+            lines.append(f"  {c['category']}: {c['count']} ({_ids(c['cases'])})")
+    if evidence["edgeCases"]:
+        lines.append("edge cases found:")
+        for e in evidence["edgeCases"][:_MAX_IDS]:
+            lines.append(f"  {e['id']}: {e['reason']}")
+    lines += _diff_lines(diff)
+    return "\n".join(lines)

@@ -1,0 +1,317 @@
+"""Run a priority's workflow over its dataset: load, execute with bounded concurrency,
+evaluate, redact, compare with the previous run and write evidence."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import threading
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, replace
+from datetime import datetime
+from typing import Any, TextIO
+
+from pipeline.dataset import Case, read_dataset
+from pipeline.dryrun.assertions import Assertions, compile_assertions
+from pipeline.dryrun.cache import CaseCache, run_key
+from pipeline.dryrun.diff import RunDiff, diff_runs, outcomes_of
+from pipeline.dryrun.progress import make_reporter
+from pipeline.dryrun.record import (
+    RunFacts,
+    Subject,
+    Written,
+    build_evidence,
+    sha256_file,
+    write_evidence,
+)
+from pipeline.dryrun.redact import ALL_DETECTORS, Redactor, build_redactor
+from pipeline.dryrun.results import CaseResult, result_of
+from pipeline.dryrun.thresholds import criteria_gates, threshold_gates
+from pipeline.errors import EXIT_FINDINGS, EXIT_OK, ExternalError, InputError
+from pipeline.evidence import (
+    EvidenceSummary,
+    Fingerprint,
+    fingerprint,
+    load_evidence_file,
+    read_evidence,
+    workflow_files,
+)
+from pipeline.layout import CUSTOMERS, discover, priority_dir, priority_of, resolve_inside
+from pipeline.load import load_document
+from pipeline.model.priority import Priority
+from pipeline.providers.base import MALFORMED_JSON, UNREACHABLE, CaseOutput, Provider, failed
+from pipeline.providers.openai import OpenAIProvider
+from pipeline.providers.python import PythonProvider, resolve_entrypoint
+from pipeline.providers.replay import ReplayProvider, read_recordings
+
+_KEY_RE = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?/[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+_FENCE_RE = re.compile(r"^\s*```[A-Za-z]*\s*\n(.*?)\n\s*```\s*$", re.DOTALL)
+
+
+@dataclass(frozen=True)
+class DryRunSettings:
+    root: str
+    key: str
+    now: datetime
+    env: Mapping[str, str]
+    concurrency: int | None = None
+    use_cache: bool = True
+    since: str | None = None
+    progress: TextIO | None = None
+    backoff: float = 0.5  # first retry delay of HTTP providers (tests make it tiny)
+
+
+@dataclass(frozen=True)
+class DryRunReport:
+    evidence: dict[str, Any]
+    written: Written
+    diff: RunDiff | None
+    reused: int  # case results taken from the cache
+
+    @property
+    def exit_code(self) -> int:
+        return EXIT_OK if self.evidence["passed"] else EXIT_FINDINGS
+
+
+def known_priorities(root: str) -> list[str]:
+    return sorted({k for rel in discover(root) if rel.endswith("/priority.yaml")
+                   for k in [priority_of(rel)] if k})
+
+
+def load_priority(root: str, key: str) -> Priority:
+    rel = f"{priority_dir(key)}/priority.yaml"
+    if not _KEY_RE.match(key) or not os.path.isfile(os.path.join(root, rel)):
+        known = known_priorities(root)
+        listing = ", ".join(known) if known else f"none (no {CUSTOMERS}/*/*/priority.yaml)"
+        raise InputError(f"no priority '{key}' (write CUSTOMER/PRIORITY); "
+                         f"priorities: {listing}")
+    document, findings = load_document(root, rel)
+    if document is None or not isinstance(document.model, Priority):
+        first = findings[0].render() if findings else f"{rel}: not a Priority"
+        more = f" (and {len(findings) - 1} more; run ailoop validate)" if len(findings) > 1 else ""
+        raise InputError(first + more)
+    return document.model
+
+
+def make_provider(settings: DryRunSettings, priority: Priority, concurrency: int) -> Provider:
+    workflow = priority.spec.workflow
+    where = f"{priority_dir(settings.key)}/priority.yaml"
+    if workflow.provider == "python":
+        entry = resolve_entrypoint(settings.root, settings.key, workflow)
+        return PythonProvider(entry, workflow, settings.env)
+    if workflow.provider == "openai":
+        if workflow.openai is None:
+            raise InputError("the openai provider needs spec.workflow.openai", path=where)
+        return OpenAIProvider(workflow.openai, workflow.version, settings.env,
+                              backoff=settings.backoff)
+    if not workflow.replay:
+        raise InputError("the replay provider needs spec.workflow.replay (a JSONL file)",
+                         path=where)
+    abs_path, rel = resolve_inside(settings.root, priority_dir(settings.key), workflow.replay)
+    return ReplayProvider(read_recordings(abs_path, rel), rel, workflow.version)
+
+
+def normalise(out: CaseOutput, output_format: str) -> CaseOutput:
+    """A JSON workflow may answer with JSON text (a model usually does): parse it."""
+    if not out.ok or output_format != "json" or not isinstance(out.output, str):
+        return out
+    fenced = _FENCE_RE.match(out.output)
+    try:
+        value = json.loads(fenced.group(1) if fenced else out.output)
+    except ValueError as e:
+        reason = f"output is not valid JSON ({getattr(e, 'msg', 'parse error')})"
+        return replace(out, fault=MALFORMED_JSON, reason=reason)
+    return replace(out, output=value)
+
+
+@dataclass(frozen=True)
+class Evaluator:
+    assertions: Assertions
+    redactor: Redactor
+    output_format: str
+
+    def __call__(self, case: Case, out: CaseOutput) -> tuple[CaseResult, dict[str, Any]]:
+        """The case's result, redacted (and its JSON, for the cache)."""
+        out = normalise(out, self.output_format)
+        checks = self.assertions.evaluate(case, out) if out.ok else ()
+        redacted = redact_result(self.redactor, result_of(case, out, checks).to_json())
+        redacted["class"] = self.redactor.deep(class_pair(case, out))
+        return CaseResult.from_json(redacted), redacted
+
+
+def class_pair(case: Case, out: CaseOutput) -> dict[str, Any]:
+    """Only the short string labels of expected and output (e.g. {"queue": "billing"}):
+    enough for recall and precision metrics, too little to carry personal data."""
+    def labels(value: Any) -> dict[str, str]:
+        if not isinstance(value, dict):
+            return {}
+        return {k: v for k, v in value.items()
+                if isinstance(v, str) and re.fullmatch(r"[A-Za-z0-9_.-]{1,40}", v)}
+    return {"expected": labels(case.expected), "output": labels(out.output if out.ok else None)}
+
+
+def label_pairs(results: Sequence[CaseResult]) -> list[tuple[Any, Any]]:
+    return [(r.labels.get("expected"), r.labels.get("output")) for r in results if not r.fault]
+
+
+def redact_result(redactor: Redactor, data: dict[str, Any]) -> dict[str, Any]:
+    """Outputs and messages get every redaction; ids, tags and check names are the dataset
+    author's and the spec's identifiers and only go through the detectors."""
+    out: dict[str, Any] = redactor.deep({k: v for k, v in data.items()
+                         if k not in ("id", "tags", "checks", "category")})
+    out["id"] = redactor.detect(data["id"])
+    if "tags" in data:
+        out["tags"] = [redactor.detect(t) for t in data["tags"]]
+    if "category" in data:
+        out["category"] = data["category"]
+    out["checks"] = [{**c, "message": redactor.text(c["message"])} if "message" in c else c
+                     for c in data["checks"]]
+    return out
+
+
+def _safe_run(provider: Provider, case: Case) -> CaseOutput:
+    try:
+        return provider.run(case)
+    except Exception as e:  # a provider bug fails the case, not the run
+        return failed("provider error", f"provider error ({type(e).__name__})")
+
+
+def execute(cases: Sequence[Case], provider: Provider, evaluate: Evaluator, cache: CaseCache,
+            concurrency: int, advance: Callable[[bool], None]) -> list[CaseResult]:
+    """Every case, in dataset order. Workers evaluate their own cases, so the main thread
+    is not woken per case (it matters at a thousand cases a second)."""
+    results: dict[str, CaseResult] = {}
+    todo: list[Case] = []
+    for case in cases:
+        hit = cache.get(case)
+        if hit is None:
+            todo.append(case)
+            continue
+        results[case.id] = hit
+        cache.keep(case)
+        advance(hit.passed)
+    lock = threading.Lock()
+
+    def one(case: Case) -> None:
+        result, redacted = evaluate(case, _safe_run(provider, case))
+        with lock:
+            cache.put(case, redacted, result)
+            results[case.id] = result
+            advance(result.passed)
+
+    with ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="case") as pool:
+        for future in [pool.submit(one, case) for case in todo]:
+            future.result()
+    return [results[case.id] for case in cases]
+
+
+def subjects_of(root: str, key: str, priority: Priority, fp: Fingerprint) -> list[Subject]:
+    folder = priority_dir(key)
+    subjects = [Subject(f"{folder}/priority.yaml#spec", fp.spec)]
+    _, dataset_rel = resolve_inside(root, folder, priority.spec.dry_run.dataset)
+    subjects.append(Subject(dataset_rel, fp.dataset))
+    for rel in workflow_files(os.path.join(root, folder)):
+        subjects.append(Subject(f"{folder}/{rel}", sha256_file(os.path.join(root, folder, rel))))
+    workflow = priority.spec.workflow
+    if workflow.provider == "replay" and workflow.replay:
+        abs_path, rel = resolve_inside(root, folder, workflow.replay)
+        subjects.append(Subject(rel, sha256_file(abs_path)))
+    return subjects
+
+
+def previous_evidence(root: str, key: str, current: str, since: str | None,
+                      now: datetime) -> EvidenceSummary | None:
+    found = read_evidence(root, key)
+    if since is not None:
+        match = [s for s in found if s.evidence_id == since]
+        if not match:
+            known = ", ".join(s.evidence_id for s in found) or "none"
+            raise InputError(f"--since: no evidence '{since}' for {key}; evidence: {known}")
+        return match[-1]
+    older = [s for s in found if s.evidence_id != current and s.created <= now]
+    return older[-1] if older else None
+
+
+def compare_with(root: str, previous: EvidenceSummary | None,
+                 results: Sequence[CaseResult]) -> RunDiff | None:
+    if previous is None:
+        return None
+    try:
+        cases = load_evidence_file(root, previous.path).get("cases", [])
+    except ValueError:
+        return None
+    before = outcomes_of(cases if isinstance(cases, list) else [])
+    return diff_runs(previous.evidence_id, before, {r.id: r.passed for r in results})
+
+
+def _checks_config(priority: Priority) -> Any:
+    spec = priority.spec
+    return {"assertions": [a.model_dump(mode="json", by_alias=True)
+                           for a in spec.dry_run.assertions],
+            "expectedOutput": spec.expected_output.model_dump(mode="json", by_alias=True),
+            "inputData": spec.input_data.model_dump(mode="json", by_alias=True)}
+
+
+def make_redactor(priority: Priority, cases: Sequence[Case],
+                  secrets: Sequence[str] = ()) -> Redactor:
+    redaction = priority.spec.input_data.redaction
+    fields = redaction.fields if redaction else []
+    detect = redaction.detect if redaction else list(ALL_DETECTORS)
+    return build_redactor(cases, fields, detect, secrets)
+
+
+def run_dry_run(settings: DryRunSettings) -> DryRunReport:
+    """The whole dry run. InputError for bad input, ExternalError when the provider could
+    not be reached for any case (then nothing is written)."""
+    root, key = settings.root, settings.key
+    priority = load_priority(root, key)
+    fp = fingerprint(root, key, priority)
+    dataset_abs, dataset_rel = resolve_inside(root, priority_dir(key),
+                                              priority.spec.dry_run.dataset)
+    cases = read_dataset(dataset_abs, dataset_rel)
+    spec = priority.spec
+    assertions = compile_assertions(spec.dry_run.assertions, spec.expected_output.schema_)
+    previous = previous_evidence(root, key, fp.evidence_id, settings.since, settings.now)
+    concurrency = settings.concurrency or spec.dry_run.concurrency
+    provider = make_provider(settings, priority, concurrency)
+    try:
+        redactor = make_redactor(priority, cases, getattr(provider, "secrets", ()))
+        evaluate = Evaluator(assertions, redactor, spec.expected_output.format)
+        results, reused = _run_cases(settings, provider, evaluate, cases, fp, priority,
+                                     concurrency)
+        described = provider.describe()
+    finally:
+        provider.close()
+    if all(r.fault == UNREACHABLE for r in results):
+        raise ExternalError(f"the {spec.workflow.provider} provider was unreachable for "
+                            f"every case; no evidence was written")
+    facts = RunFacts(key, fp, tuple(subjects_of(root, key, priority, fp)),
+                     redactor.deep(described), tuple(results),
+                     tuple(threshold_gates(results, spec.dry_run.thresholds)),
+                     tuple(criteria_gates(results, spec.success_criteria, assertions.names,
+                                          label_pairs(results))),
+                     compare_with(root, previous, results), settings.now)
+    evidence = build_evidence(facts)
+    subjects = facts.subjects
+    written = write_evidence(root, evidence, subjects)
+    return DryRunReport(evidence, written, facts.comparison, reused)
+
+
+def _run_cases(settings: DryRunSettings, provider: Provider, evaluate: Evaluator,
+               cases: Sequence[Case], fp: Fingerprint, priority: Priority,
+               concurrency: int) -> tuple[list[CaseResult], int]:
+    key = run_key(fp.workflow, provider.describe(), _checks_config(priority))
+    cache = CaseCache(settings.root, settings.key, key, enabled=settings.use_cache)
+    stream = settings.progress
+    reporter = make_reporter(len(cases), stream, settings.env, f"dry-run {settings.key}",
+                             quiet=stream is None) if stream else None
+    try:
+        results = execute(cases, provider, evaluate, cache, concurrency,
+                          reporter.advance if reporter else (lambda passed: None))
+    finally:
+        if reporter:
+            reporter.close()
+    cache.save()
+    return results, sum(r.cached for r in results)

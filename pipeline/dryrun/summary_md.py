@@ -1,0 +1,62 @@
+"""A Markdown summary of (already redacted) evidence, for pull-request comments."""
+
+from __future__ import annotations
+
+from typing import Any
+
+_MAX_ROWS = 20
+
+
+def _cell(text: Any) -> str:
+    return str(text).replace("|", "\\|").replace("\n", " ")
+
+
+def _gates(title: str, gates: list[dict[str, Any]]) -> list[str]:
+    if not gates:
+        return []
+    lines = [f"**{title}**", "", "| | check | required | actual |", "|---|---|---|---|"]
+    for g in gates:
+        mark = "✅" if g["passed"] else "❌"
+        lines.append(f"| {mark} | {_cell(g['name'])} | {_cell(g['required'])} | "
+                     f"{_cell(g['actual'])} |")
+    return [*lines, ""]
+
+
+def _categories(evidence: dict[str, Any]) -> list[str]:
+    cats = evidence["failureCategories"]
+    if not cats:
+        return []
+    lines = ["**Failures by category**", "", "| category | cases | examples |", "|---|---|---|"]
+    for c in cats[:_MAX_ROWS]:
+        examples = ", ".join(f"`{_cell(i)}`" for i in c["cases"][:5])
+        lines.append(f"| {_cell(c['category'])} | {c['count']} | {examples} |")
+    return [*lines, ""]
+
+
+def _comparison(evidence: dict[str, Any]) -> list[str]:
+    comp = evidence.get("comparison")
+    if not comp:
+        return ["First dry run of this priority.", ""]
+    lines = [f"**Compared with `{comp['previous']}`**", ""]
+    for label, key in (("newly failing", "newlyFailing"), ("fixed", "fixed"),
+                       ("still failing", "stillFailing")):
+        ids = comp[key]
+        shown = ", ".join(f"`{_cell(i)}`" for i in ids[:10]) + (" …" if len(ids) > 10 else "")
+        lines.append(f"- {label}: {len(ids)}" + (f" ({shown})" if ids else ""))
+    return [*lines, ""]
+
+
+def summary_markdown(evidence: dict[str, Any], path: str) -> str:
+    s = evidence["summary"]
+    verdict = "✅ passed" if evidence["passed"] else "❌ failed"
+    lines = [
+        f"### Dry run `{evidence['priority']}`: {verdict}", "",
+        f"{s['passed']}/{s['cases']} cases passed ({s['passRate'] * 100:.1f}%), "
+        f"{s['errors']} errors; latency p95 {s['latencyMs']['p95']:.0f} ms. "
+        f"Evidence `{evidence['id']}` ({path}).", "",
+    ]
+    lines += _gates("Thresholds", evidence["thresholds"])
+    lines += _gates("Success criteria (dry run)", evidence["successCriteria"])
+    lines += _categories(evidence)
+    lines += _comparison(evidence)
+    return "\n".join(lines)

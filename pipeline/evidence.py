@@ -1,0 +1,249 @@
+"""Dry-run evidence: the fingerprint that binds it to a spec, and reading it back.
+
+The evidence id is what approvals bind to. It is derived from three digests:
+  spec      canonical JSON of the priority's spec without the parts that do not change
+            the workflow's behaviour (rollout, monitoring, review, roi, users, tags, goal,
+            owner), so raising the rollout target does not invalidate evidence;
+  dataset   the dataset file's bytes;
+  workflow  every *.py file in the priority folder (not evidence/ or events/), sorted by
+            relative path, hashed as path NUL bytes; plus the replay file for replay.
+
+Reading is fail-closed: a file that cannot be read, is not valid evidence, names another
+priority, or whose id does not match its own fingerprint is skipped with a reason and
+never trusted.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from pipeline.errors import InputError
+from pipeline.layout import priority_dir, resolve_inside
+from pipeline.model.priority import Priority
+
+log = logging.getLogger(__name__)
+
+API_VERSION = "ailoop.dev/v1"
+EVIDENCE_DIR = "evidence"
+_SPEC_EXCLUDED = frozenset(
+    {"rollout", "monitoring", "review", "roi", "users", "tags", "goal", "owner"})
+_WORKFLOW_SKIP_DIRS = frozenset({EVIDENCE_DIR, "events", "__pycache__"})
+MAX_EVIDENCE_BYTES = 64 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class Fingerprint:
+    spec: str
+    dataset: str
+    workflow: str
+
+    @property
+    def evidence_id(self) -> str:
+        return evidence_id_of(self.spec, self.dataset, self.workflow)
+
+    def as_dict(self) -> dict[str, str]:
+        return {"spec": self.spec, "dataset": self.dataset, "workflow": self.workflow}
+
+
+def evidence_id_of(spec: str, dataset: str, workflow: str) -> str:
+    digest = hashlib.sha256(f"{spec}\n{dataset}\n{workflow}".encode()).hexdigest()
+    return "ev-" + digest[:16]
+
+
+def canonical_json(value: Any) -> bytes:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"),
+                      ensure_ascii=False).encode("utf-8")
+
+
+def spec_digest(priority: Priority) -> str:
+    data = priority.spec.model_dump(by_alias=True, mode="json", exclude=set(_SPEC_EXCLUDED))
+    return hashlib.sha256(canonical_json(data)).hexdigest()
+
+
+def _read_bytes(abs_path: str, rel: str, what: str) -> bytes:
+    try:
+        with open(abs_path, "rb") as fh:
+            return fh.read()
+    except FileNotFoundError:
+        raise InputError(f"{what} file does not exist", path=rel) from None
+    except OSError as e:
+        raise InputError(f"cannot read {what}: {e.strerror}", path=rel) from None
+
+
+def dataset_digest(root: str, key: str, priority: Priority) -> str:
+    abs_path, rel = resolve_inside(root, priority_dir(key), priority.spec.dry_run.dataset)
+    return hashlib.sha256(_read_bytes(abs_path, rel, "dataset")).hexdigest()
+
+
+def workflow_files(folder: str) -> list[str]:
+    """Every *.py file under `folder` (relative POSIX paths, sorted); symlinks not followed."""
+    out: list[str] = []
+    for dirpath, dirnames, filenames in os.walk(folder):
+        rel_dir = os.path.relpath(dirpath, folder)
+        dirnames[:] = [d for d in dirnames
+                       if not d.startswith(".") and not (rel_dir == "." and d in
+                                                         _WORKFLOW_SKIP_DIRS)
+                       and d != "__pycache__"]
+        for name in filenames:
+            if name.endswith(".py"):
+                rel = os.path.normpath(os.path.join(rel_dir, name)).replace(os.sep, "/")
+                out.append(rel)
+    return sorted(out)
+
+
+def workflow_digest(root: str, key: str, priority: Priority) -> str:
+    folder = os.path.join(root, priority_dir(key))
+    digest = hashlib.sha256()
+    for rel in workflow_files(folder):
+        digest.update(rel.encode("utf-8") + b"\0")
+        digest.update(_read_bytes(os.path.join(folder, rel), f"{priority_dir(key)}/{rel}",
+                                  "workflow"))
+    workflow = priority.spec.workflow
+    if workflow.provider == "replay" and workflow.replay:
+        abs_path, rel = resolve_inside(root, priority_dir(key), workflow.replay)
+        digest.update(_read_bytes(abs_path, rel, "replay"))
+    return digest.hexdigest()
+
+
+def fingerprint(root: str, key: str, priority: Priority) -> Fingerprint:
+    """The fingerprint of a priority as it is on disk now (key = 'customer/priority').
+
+    Raises InputError when the dataset (or replay file) cannot be read: callers that
+    decide on rollout must treat that as 'no current evidence' (hold).
+    """
+    return Fingerprint(spec=spec_digest(priority), dataset=dataset_digest(root, key, priority),
+                       workflow=workflow_digest(root, key, priority))
+
+
+@dataclass(frozen=True)
+class EvidenceSummary:
+    evidence_id: str
+    priority: str
+    passed: bool
+    created: datetime
+    fingerprint: Fingerprint
+    pass_rate: float
+    cases: int
+    failed: int
+    path: str  # repo-relative
+
+
+def evidence_dir(key: str) -> str:
+    return f"{priority_dir(key)}/{EVIDENCE_DIR}"
+
+
+def read_evidence(root: str, key: str) -> list[EvidenceSummary]:
+    """Every valid evidence file of a priority, oldest first; invalid ones are logged."""
+    found, problems = read_evidence_with_problems(root, key)
+    for problem in problems:
+        log.warning("%s", problem)
+    return found
+
+
+def read_evidence_with_problems(root: str, key: str) -> tuple[list[EvidenceSummary], list[str]]:
+    """Like read_evidence, plus one message per skipped file ('path: reason')."""
+    rel_dir = evidence_dir(key)
+    try:
+        names = sorted(os.listdir(os.path.join(root, rel_dir)))
+    except (FileNotFoundError, NotADirectoryError):
+        return [], []
+    except OSError as e:
+        return [], [f"{rel_dir}: cannot list evidence: {e.strerror}"]
+    found: list[EvidenceSummary] = []
+    problems: list[str] = []
+    for name in names:
+        if not name.endswith(".json") or name.endswith(".intoto.json") or name.startswith("."):
+            continue
+        rel = f"{rel_dir}/{name}"
+        try:
+            found.append(_summary(root, rel, key, name.removesuffix(".json")))
+        except ValueError as e:
+            problems.append(f"{rel}: {e}")
+    found.sort(key=lambda s: (s.created, s.evidence_id))
+    return found, problems
+
+
+def current_evidence(root: str, key: str, fp: Fingerprint) -> EvidenceSummary | None:
+    """The newest valid evidence whose id is the fingerprint's id, or None (hold)."""
+    matching = [s for s in read_evidence(root, key) if s.evidence_id == fp.evidence_id]
+    return matching[-1] if matching else None
+
+
+def load_evidence_file(root: str, rel: str) -> dict[str, Any]:
+    """The raw JSON object of one evidence file; ValueError with a reason otherwise."""
+    abs_path = os.path.join(root, rel)
+    if os.path.islink(abs_path):
+        raise ValueError("evidence file is a symlink")
+    try:
+        with open(abs_path, "rb") as fh:
+            raw = fh.read(MAX_EVIDENCE_BYTES + 1)
+    except OSError as e:
+        raise ValueError(f"cannot read evidence: {e.strerror}") from None
+    if len(raw) > MAX_EVIDENCE_BYTES:
+        raise ValueError("evidence file is too large")
+    try:
+        data = json.loads(raw)
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise ValueError(f"evidence is not valid JSON ({e})") from None
+    if not isinstance(data, dict):
+        raise ValueError("evidence must be a JSON object")
+    return data
+
+
+def _summary(root: str, rel: str, key: str, stem: str) -> EvidenceSummary:
+    data = load_evidence_file(root, rel)
+    if data.get("apiVersion") != API_VERSION or data.get("kind") != "Evidence":
+        raise ValueError(f"not evidence (apiVersion must be {API_VERSION}, kind Evidence)")
+    fp = _fingerprint_of(data.get("fingerprint"))
+    ev_id = data.get("id")
+    if ev_id != fp.evidence_id or ev_id != stem:
+        raise ValueError("id does not match its fingerprint or its file name")
+    if data.get("priority") != key:
+        raise ValueError(f"evidence names priority '{data.get('priority')}', not '{key}'")
+    summary = data.get("summary")
+    passed = data.get("passed")
+    if not isinstance(summary, dict) or not isinstance(passed, bool):
+        raise ValueError("evidence needs 'passed' (true/false) and a 'summary' object")
+    cases: Any = summary.get("cases")
+    failed: Any = summary.get("failed")
+    rate: Any = summary.get("passRate")
+    if not (_is_int(cases) and _is_int(failed) and _is_number(rate)):
+        raise ValueError("summary needs integer 'cases' and 'failed' and a number 'passRate'")
+    return EvidenceSummary(evidence_id=ev_id, priority=key, passed=passed,
+                           created=_created(data.get("created")), fingerprint=fp,
+                           pass_rate=float(rate), cases=int(cases), failed=int(failed), path=rel)
+
+
+def _fingerprint_of(value: Any) -> Fingerprint:
+    if not isinstance(value, dict):
+        raise ValueError("evidence needs a 'fingerprint' object")
+    parts = [value.get(k) for k in ("spec", "dataset", "workflow")]
+    if not all(isinstance(p, str) and len(p) == 64 for p in parts):
+        raise ValueError("fingerprint needs sha256 'spec', 'dataset' and 'workflow' digests")
+    return Fingerprint(*(str(p) for p in parts))
+
+
+def _created(value: Any) -> datetime:
+    if not isinstance(value, str):
+        raise ValueError("evidence needs 'created' (ISO 8601 time)")
+    try:
+        when = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise ValueError(f"'created' is not an ISO 8601 time: {value[:40]}") from None
+    if when.tzinfo is None:
+        raise ValueError("'created' must carry a time zone")
+    return when.astimezone(UTC)
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and 0 <= value <= 1

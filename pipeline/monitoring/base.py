@@ -1,0 +1,38 @@
+"""The monitoring contract every provider implements (JSONL file now; Prometheus later).
+
+A provider turns raw observations into one reading per gate. Anything it cannot judge
+(no data, too few samples, stale data) is "inconclusive", which holds the rollout:
+missing data never promotes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Literal, Protocol
+
+from pipeline.model.priority import MonitoringGate
+
+Verdict = Literal["pass", "fail", "inconclusive"]
+
+
+@dataclass(frozen=True)
+class GateReading:
+    gate: str                   # the gate's name (its metric when unnamed)
+    metric: str
+    verdict: Verdict
+    value: float | None
+    samples: int
+    observed_at: datetime | None
+    reason: str                 # a sentence: "error_rate 0.031 > 0.02 over 1h (412 samples)"
+
+
+class MonitoringSource(Protocol):
+    def readings(self, key: str, stage: str, gates: list[MonitoringGate],
+                 now: datetime) -> list[GateReading]:
+        """One reading per gate; raises ExternalError when the source is unreachable."""
+        ...
+
+
+def gate_name(gate: MonitoringGate) -> str:
+    return gate.name or gate.metric

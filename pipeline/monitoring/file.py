@@ -1,0 +1,94 @@
+"""Monitoring readings from a JSONL file, one observation per line:
+
+    {"priority": "c/p", "metric": "error_rate", "time": "2026-11-20T10:00:00Z",
+     "value": 0.01, "samples": 250, "variant": "new", "stage": "canary"}
+
+`variant` defaults to "new" (the new workflow version's readings gate it; "current" lines
+feed a gate's `compare`); `stage` is optional and, when present, must match the stage being
+judged. A gate's value is the sample-weighted mean over its window ending at `now`; the
+rules (NaN, staleness, minimum samples, canary comparison) are in pipeline.monitoring.gates.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from pipeline.errors import ExternalError
+from pipeline.model.priority import MonitoringGate
+from pipeline.monitoring.base import GateReading
+from pipeline.monitoring.gates import evaluate_gate
+
+
+@dataclass(frozen=True)
+class Observation:
+    time: datetime
+    value: float
+    samples: int
+    stage: str | None
+    variant: str = "new"
+
+
+class JsonlMonitoring:
+    """MonitoringSource over a JSONL file; bad lines are skipped (they count as no data)."""
+
+    def __init__(self, path: str, max_staleness: timedelta) -> None:
+        self.path = path
+        self.max_staleness = max_staleness
+        self._index: dict[tuple[str, str], list[Observation]] | None = None
+
+    def readings(self, key: str, stage: str, gates: list[MonitoringGate],
+                 now: datetime) -> list[GateReading]:
+        index = self._load()
+        return [self._judge(gate, index.get((key, gate.metric), []), stage, now)
+                for gate in gates]
+
+    def _judge(self, gate: MonitoringGate, observations: list[Observation], stage: str,
+               now: datetime) -> GateReading:
+        here = [o for o in observations if o.stage in (None, stage)]
+        return evaluate_gate(gate, [o for o in here if o.variant == "new"], now=now,
+                             max_staleness=self.max_staleness,
+                             current=[o for o in here if o.variant == "current"])
+
+    def _load(self) -> dict[tuple[str, str], list[Observation]]:
+        if self._index is None:
+            self._index = _read_index(self.path)
+        return self._index
+
+
+def _read_index(path: str) -> dict[tuple[str, str], list[Observation]]:
+    index: dict[tuple[str, str], list[Observation]] = defaultdict(list)
+    if not os.path.exists(path):
+        return index  # no readings yet: every gate is inconclusive, so rollout holds
+    try:
+        with open(path, encoding="utf-8", errors="replace") as fh:
+            for line in fh:
+                parsed = _parse(line)
+                if parsed is not None:
+                    index[parsed[0]].append(parsed[1])
+    except OSError as e:
+        raise ExternalError(f"monitoring file {path} cannot be read: {e.strerror}") from None
+    return index
+
+
+def _parse(line: str) -> tuple[tuple[str, str], Observation] | None:
+    try:
+        data = json.loads(line)
+        variant = data.get("variant", "new") if isinstance(data, dict) else None
+        if variant not in ("new", "current"):
+            return None
+        when = datetime.fromisoformat(str(data["time"]).replace("Z", "+00:00"))
+        value, samples = data["value"], data.get("samples", 1)
+        if when.tzinfo is None or isinstance(value, bool) or isinstance(samples, bool):
+            return None
+        stage = data.get("stage")
+        observation = Observation(when.astimezone(UTC), float(value), int(samples),
+                                  stage if isinstance(stage, str) else None, variant)
+        if observation.samples < 0:
+            return None
+        return (str(data["priority"]), str(data["metric"])), observation
+    except (ValueError, KeyError, TypeError):
+        return None

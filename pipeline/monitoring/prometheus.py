@@ -1,0 +1,139 @@
+"""MonitoringSource over Prometheus: each gate's `query` is PromQL.
+
+Conventions (docs/monitoring.md has the long form):
+- The query runs as a range query over the gate's window ending at `now`, one point per
+  `step` (ailoop.yaml spec.monitoring.prometheus.step, default 1m). Each point is one
+  observation; the gate's value is the mean of the points, weighted by `samplesQuery`
+  when the gate has one (the number of requests behind each point), else each point
+  counts as one sample.
+- Placeholders filled in before the query is sent: {{window}} (the gate's window, e.g.
+  1h), {{step}}, {{priority}} ("customer/priority"), {{customer}}, {{name}} (the
+  priority's name), {{stage}}, {{metric}} and {{variant}} ("new" or "current": a gate
+  with `compare` is queried once per variant of the flag).
+- Without `query` the gate reads the series named after its metric:
+  METRIC{priority="{{priority}}",variant="{{variant}}"}.
+- The query must give one series; none holds ("returned no series"), several hold too
+  (aggregate them, e.g. with sum()). Unreachable, timing out or malformed answers raise
+  ExternalError; a query Prometheus rejects as invalid raises InputError naming the field.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime, timedelta
+
+import httpx
+
+from pipeline.errors import InputError
+from pipeline.layout import priority_dir
+from pipeline.model.base import format_duration
+from pipeline.model.priority import Monitoring, MonitoringGate
+from pipeline.model.project import MonitoringSettings, PrometheusMonitoring
+from pipeline.monitoring.base import GateReading, gate_name
+from pipeline.monitoring.gates import Sample, evaluate_gate
+from pipeline.monitoring.promql import (
+    PrometheusClient,
+    PrometheusError,
+    Series,
+    promql_duration,
+    render,
+)
+
+DEFAULT_QUERY = '{{metric}}{priority="{{priority}}",variant="{{variant}}"}'
+MIN_STEP = timedelta(seconds=1)
+
+
+class NoSeries(Exception):
+    """The query answered with no usable single series; the reason says why."""
+
+
+class PrometheusSource:
+    """MonitoringSource reading each gate from Prometheus' HTTP API."""
+
+    def __init__(self, client: PrometheusClient, *, step: timedelta,
+                 max_staleness: timedelta) -> None:
+        self.client = client
+        self.step = max(step, MIN_STEP)
+        self.max_staleness = max_staleness
+
+    def readings(self, key: str, stage: str, gates: list[MonitoringGate],
+                 now: datetime) -> list[GateReading]:
+        return [self.reading(key, stage, index, gate, now) for index, gate in enumerate(gates)]
+
+    def reading(self, key: str, stage: str, index: int, gate: MonitoringGate,
+                now: datetime) -> GateReading:
+        try:
+            new = self.observe(key, stage, index, gate, "new", now)
+            current = (self.observe(key, stage, index, gate, "current", now)
+                       if gate.compare is not None else None)
+        except NoSeries as e:
+            return GateReading(gate_name(gate), gate.metric, "inconclusive", None, 0, None,
+                               str(e))
+        return evaluate_gate(gate, new, now=now, max_staleness=self.max_staleness,
+                             current=current)
+
+    def observe(self, key: str, stage: str, index: int, gate: MonitoringGate, variant: str,
+                now: datetime) -> list[Sample]:
+        values = placeholders(key, stage, gate, variant, self.step)
+        start = now - gate.window
+        points = self._one(key, index, "query", gate.query or DEFAULT_QUERY, values,
+                           start, now, f"{gate.metric} ({variant})")
+        if gate.samples_query is None:
+            return [Sample(p.time, p.value, 1) for p in points.points]
+        counts = self._one(key, index, "samplesQuery", gate.samples_query, values, start, now,
+                           f"{gate.metric} samples ({variant})")
+        weights = {p.time: p.value for p in counts.points}
+        return [Sample(p.time, p.value, _count(weights.get(p.time, 0.0)))
+                for p in points.points]
+
+    def _one(self, key: str, index: int, field: str, template: str,
+             values: Mapping[str, str], start: datetime, end: datetime, what: str) -> Series:
+        where = f"spec.monitoring.gates[{index}].{field}"
+        path = f"{priority_dir(key)}/priority.yaml"
+        try:
+            promql = render(template, values)
+        except ValueError as e:
+            raise InputError(f"{where}: {e}", path=path) from None
+        try:
+            found = self.client.query_range(promql, start, end, self.step)
+        except PrometheusError as e:
+            if e.error_type == "bad_data":
+                raise InputError(f"{where}: Prometheus rejected the query: {e}",
+                                 path=path) from None
+            raise
+        window = format_duration(end - start)
+        if not found:
+            raise NoSeries(f"Prometheus query for {what} returned no series in the last "
+                           f"{window}")
+        if len(found) > 1:
+            raise NoSeries(f"Prometheus query for {what} returned {len(found)} series; it must "
+                           "return one (aggregate with sum() or avg())")
+        return found[0]
+
+
+def _count(value: float) -> int:
+    # A count that is not a finite non-negative number carries no usable traffic.
+    return max(0, round(value)) if value == value and abs(value) != float("inf") else 0
+
+
+def placeholders(key: str, stage: str, gate: MonitoringGate, variant: str,
+                 step: timedelta) -> dict[str, str]:
+    customer, _, name = key.partition("/")
+    return {"window": promql_duration(gate.window), "step": promql_duration(step),
+            "priority": key, "customer": customer, "name": name, "stage": stage,
+            "metric": gate.metric, "variant": variant}
+
+
+def effective_settings(project: MonitoringSettings,
+                       priority: Monitoring | None) -> PrometheusMonitoring | None:
+    """The Prometheus settings for one priority: its override, else the project's."""
+    if priority is not None and priority.prometheus is not None:
+        return priority.prometheus
+    return project.prometheus
+
+
+def prometheus_source(settings: PrometheusMonitoring, client: httpx.Client, *,
+                      max_staleness: timedelta) -> PrometheusSource:
+    """Build the source from ailoop.yaml settings (the caller owns the httpx client)."""
+    api = PrometheusClient(settings.url, client, timeout_seconds=settings.timeout_seconds)
+    return PrometheusSource(api, step=settings.step, max_staleness=max_staleness)

@@ -1,0 +1,104 @@
+"""Reporters for `ailoop plan` and `ailoop status`: text for people, Markdown, JSON."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+
+from pipeline.plan import Plan, PriorityInput, PriorityPlan
+
+
+def render_plan_text(result: Plan) -> str:
+    lines = [f"{a.text}  [{a.gate}]" for a in result.actions]
+    lines.append(_plan_summary(result))
+    return "\n".join(lines) + "\n"
+
+
+def render_plan_md(result: Plan) -> str:
+    lines = ["| Priority | Action | Gate | Why |", "| --- | --- | --- | --- |"]
+    for a in result.actions:
+        lines.append(f"| `{a.key}` | {a.kind} | {a.gate} | {_md(a.reason)} |")
+    return "\n".join([*lines, "", _plan_summary(result)]) + "\n"
+
+
+def render_plan_json(result: Plan) -> str:
+    payload = {"version": 1, "priorities": [
+        {"priority": p.key, "changed": p.changed, "phase": p.status.phase,
+         "stage": p.status.stage, "percent": p.status.percent,
+         "actions": [a.as_dict() for a in p.actions]} for p in result.priorities]}
+    return json.dumps(payload, indent=2, ensure_ascii=False) + "\n"
+
+
+PLAN_RENDERERS = {"text": render_plan_text, "md": render_plan_md, "json": render_plan_json}
+
+
+def _plan_summary(result: Plan) -> str:
+    changes = result.changes
+    if not changes:
+        return f"{len(result.priorities)} priorities: no changes."
+    kinds: dict[str, int] = {}
+    for p in changes:
+        kinds[p.primary.kind] = kinds.get(p.primary.kind, 0) + 1
+    counts = ", ".join(f"{k} {n}" for k, n in sorted(kinds.items()))
+    return f"{len(result.priorities)} priorities: {len(changes)} would change ({counts})."
+
+
+def _md(text: str) -> str:
+    return text.replace("|", "\\|")
+
+
+# --- status -------------------------------------------------------------------------------
+
+COLUMNS = ("PRIORITY", "PHASE", "STAGE", "PERCENT", "HEALTH", "NEXT ACTION", "TERMINAL",
+           "NEXT CHECK")
+
+
+def status_rows(inputs: Sequence[PriorityInput], result: Plan) -> list[tuple[str, ...]]:
+    by_key = {i.key: i for i in inputs}
+    return [_row(by_key[p.key], p) for p in result.priorities]
+
+
+def _row(inp: PriorityInput, p: PriorityPlan) -> tuple[str, ...]:
+    now = inp.status  # what is recorded now; the plan says what happens next
+    action = p.primary
+    terminal: str = now.terminal.state if now.terminal else "-"
+    if now.terminal and now.terminal.owner:
+        terminal += f" ({now.terminal.owner})"
+    return (inp.key, now.phase, now.stage or "-", f"{now.percent:g}%" if now.stage else "-",
+            health(inp), f"{action.kind}: {action.reason}", terminal, _next_check(inp, p))
+
+
+def health(inp: PriorityInput) -> str:
+    if inp.status.stage is None or inp.spec is None or not inp.spec.gates:
+        return "-"
+    if inp.readings is None:
+        return "unknown"
+    verdicts = {r.verdict for r in inp.readings}
+    if "fail" in verdicts:
+        return "failing"
+    if verdicts == {"pass"} and len(inp.readings) >= len(inp.spec.gates):
+        return "healthy"
+    return "collecting"
+
+
+def _next_check(inp: PriorityInput, p: PriorityPlan) -> str:
+    for a in p.actions:
+        bake = dict(a.inputs).get("bake_ends")
+        if bake:
+            return bake
+    due = p.status.next_review
+    return due.strftime("%Y-%m-%d %H:%M UTC") if due else "-"
+
+
+def render_status(rows: list[tuple[str, ...]]) -> str:
+    if not rows:
+        return "No priorities.\n"
+    table = [COLUMNS, *rows]
+    widths = [min(max(len(r[i]) for r in table), 60) for i in range(len(COLUMNS))]
+    lines = ["  ".join(_fit(cell, widths[i]) for i, cell in enumerate(r)).rstrip()
+             for r in table]
+    return "\n".join(lines) + "\n"
+
+
+def _fit(cell: str, width: int) -> str:
+    return (cell if len(cell) <= width else cell[: width - 1] + "…").ljust(width)

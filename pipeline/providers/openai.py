@@ -1,0 +1,219 @@
+"""The openai provider: any OpenAI-compatible chat-completions endpoint.
+
+The API key is read from the environment variable the YAML names, never from the YAML.
+429 and 5xx answers are retried with exponential backoff (honouring Retry-After); once
+the endpoint has refused every connection of a case and never answered, the remaining
+cases fail fast as unreachable instead of each waiting through its own retries.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import http.client
+import json
+import random
+import ssl
+import threading
+import time
+import urllib.parse
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from jinja2 import StrictUndefined, TemplateError
+from jinja2.sandbox import SandboxedEnvironment
+
+from pipeline.dataset import Case
+from pipeline.errors import InputError
+from pipeline.model.priority import OpenAISettings
+from pipeline.providers.base import HTTP_ERROR, TIMEOUT, UNREACHABLE, CaseOutput, failed
+
+_MAX_BACKOFF = 8.0
+_MAX_RETRY_AFTER = 30.0
+_WHERE = "spec.workflow.openai"
+
+
+def compile_template(text: str, field: str) -> Any:
+    env = SandboxedEnvironment(undefined=StrictUndefined, autoescape=False,
+                               keep_trailing_newline=True)
+    try:
+        return env.from_string(text)
+    except TemplateError as e:
+        raise InputError(f"{_WHERE}.{field}: not a valid template ({e.message})") from None
+
+
+def backoff_seconds(attempt: int, base: float, retry_after: str | None) -> float:
+    if retry_after is not None:
+        try:
+            return min(max(float(retry_after), 0.0), _MAX_RETRY_AFTER)
+        except ValueError:
+            pass  # an HTTP date: fall back to our own schedule
+    delay: float = min(base * 2 ** attempt, _MAX_BACKOFF)
+    return delay * (0.5 + random.random() / 2)
+
+
+class OpenAIProvider:
+    name = "openai"
+
+    def __init__(self, settings: OpenAISettings, version: str, env: Mapping[str, str], *,
+                 backoff: float = 0.5,
+                 sleep: Callable[[float], None] = time.sleep) -> None:
+        key = env.get(settings.api_key_env, "")
+        if not key:
+            raise InputError(f"environment variable {settings.api_key_env} is not set "
+                             f"({_WHERE}.apiKeyEnv names it; it holds the API key)")
+        self.settings, self.version = settings, version
+        self.secrets = (key,)
+        self.prompt = compile_template(settings.prompt_template, "promptTemplate")
+        self.system = compile_template(settings.system_prompt, "systemPrompt")
+        self.backoff, self.sleep = backoff, sleep
+        self.http = Connections(settings.base_url, key, settings.timeout_seconds)
+        self._answered = False
+        self._down = False
+
+    def describe(self) -> dict[str, Any]:
+        s = self.settings
+        prompt = hashlib.sha256(f"{s.system_prompt}\0{s.prompt_template}".encode()).hexdigest()
+        return {"name": self.name, "baseUrl": s.base_url, "model": s.model,
+                "temperature": s.temperature, "promptSha256": prompt, "version": self.version}
+
+    def _messages(self, case: Case) -> list[dict[str, str]]:
+        messages = []
+        if self.settings.system_prompt:
+            messages.append({"role": "system", "content": self.system.render(case.input)})
+        messages.append({"role": "user", "content": self.prompt.render(case.input)})
+        return messages
+
+    def run(self, case: Case) -> CaseOutput:
+        if self._down:
+            return failed(UNREACHABLE, f"cannot reach {self.settings.base_url}")
+        try:
+            messages = self._messages(case)
+        except TemplateError as e:
+            return failed("prompt template", f"prompt template: {e.message}")
+        body = {"model": self.settings.model, "messages": messages,
+                "temperature": self.settings.temperature}
+        started = time.monotonic()
+        result = self._with_retries(body)
+        latency = round((time.monotonic() - started) * 1000, 3)
+        return CaseOutput(**{**result.__dict__, "latency_ms": latency})
+
+    def _with_retries(self, body: dict[str, Any]) -> CaseOutput:
+        last = failed(UNREACHABLE, "no attempt made")
+        retry_after: str | None = None
+        for attempt in range(self.settings.max_retries + 1):
+            if attempt:
+                self.sleep(backoff_seconds(attempt - 1, self.backoff, retry_after))
+            outcome, retry, retry_after = self._attempt(body)
+            if not retry:
+                return outcome
+            last = outcome
+        if last.fault == UNREACHABLE and not self._answered:
+            self._down = True
+        return last
+
+    def _attempt(self, body: dict[str, Any]) -> tuple[CaseOutput, bool, str | None]:
+        """One request -> (outcome, worth retrying, the server's Retry-After)."""
+        try:
+            code, headers, data = self.http.post(body)
+        except TimeoutError:
+            reason = f"no answer within {self.settings.timeout_seconds:g} s"
+            return failed(TIMEOUT, reason), True, None
+        except (OSError, http.client.HTTPException) as e:
+            reason = f"cannot reach {self.settings.base_url} ({type(e).__name__})"
+            return failed(UNREACHABLE, reason), True, None
+        self._answered = True
+        if code == 429 or code >= 500:
+            reason = f"HTTP {code} after {self.settings.max_retries + 1} attempts"
+            return failed(HTTP_ERROR, reason), True, headers.get("retry-after")
+        if code >= 400:
+            return failed(HTTP_ERROR, f"HTTP {code}: {_error_text(data)}"), False, None
+        return self._parse(data), False, None
+
+    def _parse(self, raw: bytes) -> CaseOutput:
+        try:
+            data = json.loads(raw)
+            content = data["choices"][0]["message"]["content"]
+            usage = data.get("usage") or {}
+            tokens_in = int(usage.get("prompt_tokens", 0))
+            tokens_out = int(usage.get("completion_tokens", 0))
+        except (ValueError, KeyError, IndexError, TypeError):
+            return failed(HTTP_ERROR, "the endpoint's answer is not a chat completion")
+        if not isinstance(content, str):
+            return failed(HTTP_ERROR, "the chat completion has no text content")
+        s = self.settings
+        cost = (tokens_in * s.cost_per_1k_input_tokens
+                + tokens_out * s.cost_per_1k_output_tokens) / 1000
+        return CaseOutput(output=content, tokens_in=tokens_in, tokens_out=tokens_out,
+                          cost=cost)
+
+    def close(self) -> None:
+        self.http.close()
+
+
+def _error_text(raw: bytes) -> str:
+    try:
+        message = json.loads(raw)["error"]["message"]
+    except (ValueError, KeyError, TypeError, IndexError):
+        return "error"
+    return str(message)[:200]
+
+
+class Connections:
+    """One keep-alive connection per thread (http.client: lean enough that a thousand
+    requests cost the client little next to the endpoint's own latency)."""
+
+    def __init__(self, base_url: str, key: str, timeout: float) -> None:
+        parts = urllib.parse.urlsplit(base_url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise InputError(f"{_WHERE}.baseUrl: '{base_url}' is not an http(s) URL")
+        self.https = parts.scheme == "https"
+        self.host, self.port = parts.hostname, parts.port
+        self.path = parts.path.rstrip("/") + "/chat/completions"
+        self.timeout = timeout
+        self.headers = {"Content-Type": "application/json", "Accept": "application/json",
+                        "Authorization": f"Bearer {key}"}
+        self._local = threading.local()
+        self._all: list[http.client.HTTPConnection] = []
+        self._lock = threading.Lock()
+
+    def _connection(self) -> http.client.HTTPConnection:
+        conn: http.client.HTTPConnection | None = getattr(self._local, "conn", None)
+        if conn is None:
+            if self.https:
+                conn = http.client.HTTPSConnection(self.host, self.port, timeout=self.timeout,
+                                                   context=ssl.create_default_context())
+            else:
+                conn = http.client.HTTPConnection(self.host, self.port, timeout=self.timeout)
+            self._local.conn = conn
+            with self._lock:
+                self._all.append(conn)
+        return conn
+
+    def post(self, body: dict[str, Any]) -> tuple[int, dict[str, str], bytes]:
+        payload = json.dumps(body).encode()
+        for reused in (True, False):
+            conn = self._connection()
+            fresh = conn.sock is None
+            try:
+                conn.request("POST", self.path, body=payload, headers=self.headers)
+                response = conn.getresponse()
+                data = response.read()
+            except (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError):
+                conn.close()
+                if fresh or not reused:
+                    raise
+                continue  # the server closed an idle keep-alive connection: reconnect once
+            except BaseException:
+                conn.close()
+                raise
+            if response.will_close:
+                conn.close()
+            headers = {k.lower(): v for k, v in response.getheaders()}
+            return response.status, headers, data
+        raise http.client.HTTPException("no answer")  # pragma: no cover
+
+    def close(self) -> None:
+        with self._lock:
+            conns, self._all = self._all, []
+        for conn in conns:
+            conn.close()

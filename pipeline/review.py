@@ -1,0 +1,341 @@
+"""The scheduled operations review of one priority in production.
+
+    gather (I/O)  -> ReviewInputs: spec, status, events, gate readings, ROI readings, drift
+    decide (pure) -> Review: health per gate, incidents and feedback since the last
+                     review, cost, ROI against the hypothesis, drift, and the terminal state
+    record (I/O)  -> status.yaml written atomically and committed
+
+The review ends in a recorded terminal state: `healthy-review` with the next check date
+(now + spec.review.cadence) when nothing needs a person, else `blocked` with the priority's
+owner and every issue as the reason. Anything that cannot be measured is an issue: a review
+never calls a priority healthy on missing data.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
+from typing import Any, Literal
+
+from pipeline.errors import AiloopError, InputError
+from pipeline.layout import CUSTOMERS, PROJECT_FILE, priority_dir
+from pipeline.load import load_document
+from pipeline.model.base import API_VERSION
+from pipeline.model.priority import Priority
+from pipeline.model.project import ProjectSpec
+from pipeline.model.status import Status, StatusBody, TerminalState
+from pipeline.monitoring.base import GateReading, MonitoringSource
+from pipeline.plan import EventView
+from pipeline.roi import Production, RoiResult, compare_roi, production_from, roi_gates
+from pipeline.yamlio import dump_yaml
+
+DEFAULT_CADENCE = timedelta(days=30)
+STATUS_FILE = "status.yaml"
+DriftState = Literal["not-configured", "passed", "failed", "error"]
+
+
+@dataclass(frozen=True)
+class Drift:
+    state: DriftState
+    reason: str
+    pass_rate: float | None = None
+    previous_pass_rate: float | None = None
+
+
+NOT_CONFIGURED = Drift("not-configured", "drift check not configured (spec.review.driftCheck)")
+# (root, key, now) -> Drift: re-runs the dataset on the production version.
+DriftRunner = Callable[[str, str, datetime], Drift]
+
+
+@dataclass(frozen=True)
+class ReviewInputs:
+    key: str
+    now: datetime
+    priority: Priority
+    status: StatusBody
+    events: tuple[EventView, ...]
+    readings: tuple[GateReading, ...]
+    production: Production | None
+    production_note: str
+    drift: Drift
+    status_exists: bool = True
+
+
+@dataclass(frozen=True)
+class Review:
+    key: str
+    now: datetime
+    since: datetime | None
+    stage: str | None
+    percent: float
+    owner: str
+    readings: tuple[GateReading, ...]
+    incidents: tuple[EventView, ...]
+    open_incidents: tuple[EventView, ...]
+    feedback: tuple[EventView, ...]
+    production: Production | None
+    production_note: str
+    roi: RoiResult | None
+    drift: Drift
+    issues: tuple[str, ...]
+    terminal: TerminalState
+    next_review: datetime
+    requests: tuple[EventView, ...] = field(default=())
+
+    @property
+    def healthy(self) -> bool:
+        return self.terminal.state == "healthy-review"
+
+
+# --- gather (I/O) -------------------------------------------------------------------------
+
+def load_priority(root: str, key: str) -> Priority:
+    rel = f"{priority_dir(key)}/priority.yaml"
+    if not os.path.isfile(os.path.join(root, rel)):
+        raise InputError(f"no priority '{key}' (expected {rel})")
+    doc, findings = load_document(root, rel)
+    if doc is None:
+        raise InputError(f"the priority cannot be read: {findings[0].render()}")
+    priority: Priority = doc.model
+    return priority
+
+
+def load_status(root: str, key: str) -> StatusBody | None:
+    rel = f"{priority_dir(key)}/{STATUS_FILE}"
+    if not os.path.lexists(os.path.join(root, rel)):
+        return None
+    doc, findings = load_document(root, rel)
+    if doc is None:
+        raise InputError(f"status.yaml cannot be read: {findings[0].render()}")
+    body: StatusBody = doc.model.status
+    return body
+
+
+def load_events(root: str, key: str) -> tuple[EventView, ...]:
+    from pipeline.state import event_view
+
+    folder = f"{priority_dir(key)}/events"
+    try:
+        names = sorted(os.listdir(os.path.join(root, folder)))
+    except (FileNotFoundError, NotADirectoryError):
+        return ()
+    views = []
+    for name in names:
+        if name.startswith(".") or not name.endswith((".yaml", ".yml")):
+            continue
+        doc, findings = load_document(root, f"{folder}/{name}")
+        if doc is None:  # an unreadable event could be an incident: never skip it silently
+            raise InputError(f"an event cannot be read: {findings[0].render()}")
+        view = event_view(doc.kind, doc.model)
+        if doc.kind == "Feedback":  # the sentiment decides whether it needs a person
+            view = replace(view, severity=doc.model.spec.sentiment)
+        views.append(view)
+    return tuple(views)
+
+
+def review_period(priority: Priority) -> timedelta:
+    return priority.spec.review.cadence if priority.spec.review else DEFAULT_CADENCE
+
+
+def gather(root: str, key: str, now: datetime, source: MonitoringSource | None, *,
+           drift: DriftRunner | None = None) -> ReviewInputs:
+    """Read everything the review needs; ExternalError when monitoring is unreachable."""
+    priority = load_priority(root, key)
+    before = load_status(root, key)
+    status = before or StatusBody()
+    gates = list(priority.spec.monitoring.gates)
+    readings: list[GateReading] = []
+    production, note = None, "not in production yet (no stage reached)"
+    if status.stage is not None and source is not None:
+        readings = source.readings(key, status.stage, gates, now) if gates else []
+        period = review_period(priority)
+        production, note = production_from(
+            source.readings(key, status.stage, roi_gates(priority.spec, period), now), period)
+    elif source is None:
+        note = "no monitoring provider is configured"
+    checked = NOT_CONFIGURED
+    if priority.spec.review is not None and priority.spec.review.drift_check:
+        checked = drift(root, key, now) if drift else Drift("error", "no dry-run engine")
+    return ReviewInputs(key, now, priority, status, load_events(root, key), tuple(readings),
+                        production, note, checked, before is not None)
+
+
+# --- decide (pure) ------------------------------------------------------------------------
+
+def decide(inp: ReviewInputs) -> Review:
+    spec, status, now = inp.priority.spec, inp.status, inp.now
+    since = status.last_review
+    recent = [e for e in inp.events if since is None or e.time > since]
+    incidents = tuple(e for e in recent if e.kind == "Incident")
+    open_incidents = tuple(e for e in inp.events if e.kind == "Incident" and not e.resolved)
+    feedback = tuple(e for e in inp.events if e.kind == "Feedback" and (
+        e.name in status.pending_feedback or since is None or e.time > since))
+    requests = tuple(e for e in inp.events if e.kind == "ReviewRequest"
+                     and f"ReviewRequest/{e.name}" not in status.processed_events)
+    roi = (compare_roi(spec.roi, inp.production, missing=inp.production_note)
+           if spec.roi is not None else None)
+    issues = find_issues(inp, open_incidents, feedback, roi)
+    next_review = now + review_period(inp.priority)
+    terminal = _terminal(issues, spec.owner, now, next_review)
+    return Review(inp.key, now, since, status.stage, status.percent, spec.owner, inp.readings,
+                  incidents, open_incidents, feedback, inp.production, inp.production_note,
+                  roi, inp.drift, tuple(issues), terminal, next_review, requests)
+
+
+def find_issues(inp: ReviewInputs, open_incidents: tuple[EventView, ...],
+                feedback: tuple[EventView, ...], roi: RoiResult | None) -> list[str]:
+    issues: list[str] = []
+    if inp.status.stage is None:
+        issues.append("not in production yet: no stage has been reached")
+    elif not inp.priority.spec.monitoring.gates:
+        issues.append("no monitoring gates are configured, so health cannot be shown")
+    for reading in inp.readings:
+        if reading.verdict != "pass":
+            word = "fails" if reading.verdict == "fail" else "cannot be judged"
+            issues.append(f"gate '{reading.gate}' {word}: {reading.reason}")
+    issues += [f"incident {e.name} ({e.severity}) is still open: {e.summary}"
+               for e in open_incidents]
+    issues += [f"negative feedback {e.name} from {e.by}" for e in feedback
+               if e.severity == "negative"]
+    if roi is not None and roi.verdict == "behind":
+        issues.append(f"ROI is behind the hypothesis: {roi.reason}")
+    elif roi is not None and roi.verdict == "unknown" and inp.status.stage is not None:
+        issues.append(f"ROI cannot be measured: {roi.reason}")
+    if inp.drift.state in ("failed", "error"):
+        issues.append(f"dry-run drift: {inp.drift.reason}")
+    return issues
+
+
+def _terminal(issues: list[str], owner: str, now: datetime,
+              next_review: datetime) -> TerminalState:
+    if not issues:
+        return TerminalState(state="healthy-review", at=now, next_check=next_review,
+                             reason="healthy: every gate passes, no open incidents")
+    count = f"{len(issues)} issue{'s' if len(issues) != 1 else ''}"
+    return TerminalState(state="blocked", at=now, owner=owner,
+                         reason=f"review found {count}: " + "; ".join(issues))
+
+
+def reviewed_status(before: StatusBody, review: Review) -> StatusBody:
+    """The status after the review: terminal state, review dates, events taken."""
+    taken = [f"ReviewRequest/{e.name}" for e in review.requests]
+    processed = [*before.processed_events, *(t for t in taken
+                                              if t not in before.processed_events)]
+    reviewed = {e.name for e in review.feedback}
+    return before.model_copy(update={
+        "terminal": review.terminal, "last_review": review.now,
+        "next_review": review.next_review, "processed_events": processed,
+        "pending_feedback": [n for n in before.pending_feedback if n not in reviewed],
+        "message": review.terminal.reason})
+
+
+# --- record (I/O) -------------------------------------------------------------------------
+
+def status_text(key: str, body: StatusBody) -> str:
+    document = Status(api_version=API_VERSION, kind="Status",
+                      metadata={"name": key.split("/")[1]},
+                      status=body)
+    data = document.model_dump(mode="json", by_alias=True, exclude_defaults=True)
+    return dump_yaml(data, header="# Written by ailoop (the reconciler and reviews); "
+                                  "do not edit by hand.\n")
+
+
+def write_status(root: str, key: str, body: StatusBody) -> str:
+    """Write status.yaml atomically; returns its repo-relative path."""
+    rel = f"{priority_dir(key)}/{STATUS_FILE}"
+    path = os.path.join(root, rel)
+    fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path), prefix=".status-", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(status_text(key, body))
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    return rel
+
+
+def record(root: str, project: ProjectSpec, review: Review, before: StatusBody, *,
+           commit: bool = True) -> str:
+    """Write the reviewed status and commit it as the bot; returns the commit ('' if none)."""
+    from pipeline import git
+
+    rel = write_status(root, review.key, reviewed_status(before, review))
+    if not commit:
+        return ""
+    message = (f"review {review.key}: {review.terminal.state}\n\n{review.terminal.reason}\n")
+    try:
+        return git.commit_paths(root, [rel], message, project.bot.name, project.bot.email)
+    except Exception:
+        _undo(root, rel)
+        raise
+
+
+def _undo(root: str, rel: str) -> None:
+    from pipeline import git
+
+    try:
+        git.restore_paths(root, [rel])
+    except Exception:  # untracked before this run: remove what we wrote
+        path = os.path.join(root, rel)
+        if os.path.exists(path):
+            os.unlink(path)
+
+
+def review_is_due(status: StatusBody | None, events: tuple[EventView, ...],
+                  now: datetime) -> bool:
+    """Due when the next review date has passed or someone asked for one (in production)."""
+    if status is None or status.stage is None:
+        return False
+    asked = any(e.kind == "ReviewRequest" and f"ReviewRequest/{e.name}"
+                not in status.processed_events for e in events)
+    return asked or (status.next_review is not None and now >= status.next_review)
+
+
+def dry_run_drift(root: str, key: str, now: datetime) -> Drift:
+    """Re-run the dataset on the production version, in a scratch copy (nothing is written
+    to the repository), and compare with the evidence the rollout used."""
+    from pipeline.dryrun.runner import DryRunSettings, run_dry_run
+    from pipeline.evidence import read_evidence
+
+    status = load_status(root, key)
+    used = status.evidence_id if status else None
+    previous = next((e for e in read_evidence(root, key) if e.evidence_id == used), None)
+    with tempfile.TemporaryDirectory(prefix="ailoop-drift-") as scratch:
+        _scratch_copy(root, key, scratch)
+        try:
+            report = run_dry_run(DryRunSettings(root=scratch, key=key, now=now,
+                                                env=dict(os.environ), use_cache=False))
+        except AiloopError as e:
+            return Drift("error", f"the dry run could not run: {e}")
+    return drift_of(report.evidence, previous.pass_rate if previous else None)
+
+
+def _scratch_copy(root: str, key: str, scratch: str) -> None:
+    shutil.copy2(os.path.join(root, PROJECT_FILE), os.path.join(scratch, PROJECT_FILE))
+    customer = key.split("/")[0]
+    target = os.path.join(scratch, CUSTOMERS, customer)
+    os.makedirs(target)
+    for name in ("customer.yaml",):
+        src = os.path.join(root, CUSTOMERS, customer, name)
+        if os.path.exists(src):
+            shutil.copy2(src, os.path.join(target, name))
+    shutil.copytree(os.path.join(root, priority_dir(key)), os.path.join(scratch, priority_dir(key)),
+                    symlinks=True, ignore=shutil.ignore_patterns("evidence", "__pycache__"))
+
+
+def drift_of(evidence: dict[str, Any], previous: float | None) -> Drift:
+    """Pure: the re-run's evidence against the pass rate the rollout was approved on."""
+    summary = evidence.get("summary", {})
+    rate = float(summary.get("passRate", 0.0))
+    was = "" if previous is None else f" (was {previous:.1%} when approved)"
+    if not evidence.get("passed"):
+        return Drift("failed", f"the dataset no longer passes on the production version: "
+                     f"pass rate {rate:.1%}{was}", rate, previous)
+    return Drift("passed", f"the dataset still passes: pass rate {rate:.1%}{was}", rate,
+                 previous)

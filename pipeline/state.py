@@ -1,0 +1,388 @@
+"""Read the repository into the plain inputs the planner needs (the imperative shell of plan).
+
+Per priority: its spec, status, events and the evidence that matches the spec as it is now.
+That part depends only on files in the priority's folder (plus ailoop.yaml), so it is cached
+by the (path, mtime, size) of every file there: a no-op reconcile over thousands of
+priorities stats files instead of parsing YAML and hashing datasets. Approvals and monitoring
+readings are live data and are asked for only where the planner can use them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import pickle
+import tempfile
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from pipeline.approvals.base import ApprovalSource
+from pipeline.cache import cache_dir, code_fingerprint
+from pipeline.errors import ExternalError, InputError
+from pipeline.layout import CUSTOMERS, PROJECT_FILE, priority_dir
+from pipeline.load import load_document
+from pipeline.model.priority import MonitoringGate, Priority
+from pipeline.model.project import ProjectSpec
+from pipeline.model.status import StatusBody
+from pipeline.monitoring.base import GateReading, MonitoringSource, gate_name
+from pipeline.plan import EventView, EvidenceView, PriorityInput, SpecView, StageView
+
+STATUS_FILE = "status.yaml"
+_RACY_SECONDS = 2.0
+_HIGH_RISK = frozenset({"high", "critical"})
+_NO_STATUS = StatusBody()  # frozen, so one instance serves every priority without a status
+
+
+@dataclass(frozen=True)
+class Local:
+    """Everything about one priority that comes from its own folder."""
+
+    key: str
+    spec: SpecView | None
+    status: StatusBody | None  # None: no status.yaml yet
+    problems: tuple[str, ...] = ()
+    evidence_id: str | None = None
+    evidence_problem: str = ""
+    evidence: EvidenceView | None = None
+    events: tuple[EventView, ...] = ()
+    gates: tuple[dict[str, Any], ...] = ()  # MonitoringGate as data: cheap to unpickle
+    monitoring_file: str | None = None
+    monitoring_provider: str | None = None
+    self_contained: bool = True  # every file it depends on is inside the priority folder
+
+
+@dataclass
+class RepoState:
+    root: str
+    project: ProjectSpec
+    locals: list[Local]
+    roles: dict[str, dict[str, int] | None] = field(default_factory=dict)
+
+
+def project_settings(root: str) -> ProjectSpec:
+    doc, findings = load_document(root, PROJECT_FILE)
+    if doc is None:
+        first = findings[0].render() if findings else PROJECT_FILE
+        raise InputError(f"cannot read the project settings: {first}")
+    spec: ProjectSpec = doc.model.spec
+    return spec
+
+
+def priority_keys(root: str) -> list[str]:
+    """'customer/priority' for every folder holding a priority.yaml, sorted."""
+    keys: list[str] = []
+    base = os.path.join(root, CUSTOMERS)
+    try:
+        customers = sorted(e.name for e in os.scandir(base) if e.is_dir() and
+                           not e.name.startswith("."))
+    except FileNotFoundError:
+        return []
+    for customer in customers:
+        for entry in sorted(os.scandir(os.path.join(base, customer)), key=lambda e: e.name):
+            if entry.is_dir() and os.path.isfile(os.path.join(entry.path, "priority.yaml")):
+                keys.append(f"{customer}/{entry.name}")
+    return keys
+
+
+def load_repo(root: str, *, use_cache: bool = True, only: str | None = None) -> RepoState:
+    """Spec, status, events and evidence of every priority (or those under `only`)."""
+    project = project_settings(root)
+    keys = [k for k in priority_keys(root) if only is None or k == only
+            or k.startswith(only.rstrip("/") + "/")]
+    cache = _LocalCache(root, project, use_cache)
+    locals_ = [cache.get(key) for key in keys]
+    cache.save()
+    state = RepoState(root, project, locals_)
+    for customer in sorted({k.split("/")[0] for k in keys}):
+        state.roles[customer] = customer_roles(root, customer)
+    return state
+
+
+def customer_roles(root: str, customer: str) -> dict[str, int] | None:
+    doc, _ = load_document(root, f"{CUSTOMERS}/{customer}/customer.yaml")
+    if doc is None:
+        return None
+    counts: dict[str, int] = {}
+    for person in doc.model.spec.people:
+        for role in person.roles:
+            counts[role] = counts.get(role, 0) + 1
+    return counts
+
+
+# --- one priority -------------------------------------------------------------------------
+
+def load_local(root: str, key: str, project: ProjectSpec) -> Local:
+    status, status_problem = _status(root, key)
+    problems = (status_problem,) if status_problem else ()
+    doc, findings = load_document(root, f"{priority_dir(key)}/priority.yaml")
+    if doc is None:
+        where = findings[0].render() if findings else "priority.yaml"
+        return Local(key, None, status, (*problems, f"the spec cannot be read ({where})"))
+    priority: Priority = doc.model
+    events, event_problems = _events(root, key)
+    local = Local(key, spec_view(priority, project), status, (*problems, *event_problems),
+                  events=events,
+                  gates=tuple(g.model_dump() for g in priority.spec.monitoring.gates),
+                  monitoring_file=priority.spec.monitoring.file,
+                  monitoring_provider=priority.spec.monitoring.provider,
+                  self_contained=_inside_folder(priority))
+    return _with_evidence(root, key, priority, local)
+
+
+def _inside_folder(priority: Priority) -> bool:
+    refs = [priority.spec.dry_run.dataset, priority.spec.workflow.replay or ""]
+    return all(not os.path.normpath(r).startswith("..") for r in refs)
+
+
+def spec_view(priority: Priority, project: ProjectSpec) -> SpecView:
+    spec = priority.spec
+    floor = project.min_bake_time_high_risk if spec.risk in _HIGH_RISK else timedelta(0)
+    stages = tuple(StageView(s.name, s.percent, max(s.bake_time, floor),
+                             tuple((a.role, a.count) for a in s.approvals))
+                   for s in spec.rollout.stages)
+    cadence = spec.review.cadence if spec.review else None
+    return SpecView(spec.owner, spec.rollout.target, stages,
+                    tuple(gate_name(g) for g in spec.monitoring.gates),
+                    spec.monitoring.reaction, cadence, spec.workflow.version)
+
+
+def _status(root: str, key: str) -> tuple[StatusBody | None, str]:
+    rel = f"{priority_dir(key)}/{STATUS_FILE}"
+    if not os.path.lexists(os.path.join(root, rel)):
+        return None, ""
+    doc, findings = load_document(root, rel)
+    if doc is None:
+        where = findings[0].render() if findings else rel
+        return None, f"status.yaml cannot be read ({where})"
+    body: StatusBody = doc.model.status
+    return body, ""
+
+
+def _events(root: str, key: str) -> tuple[tuple[EventView, ...], tuple[str, ...]]:
+    rel_dir = f"{priority_dir(key)}/events"
+    try:
+        names = sorted(os.listdir(os.path.join(root, rel_dir)))
+    except (FileNotFoundError, NotADirectoryError):
+        return (), ()
+    views: list[EventView] = []
+    problems: list[str] = []
+    for name in names:
+        if not name.endswith((".yaml", ".yml")) or name.startswith("."):
+            continue
+        doc, findings = load_document(root, f"{rel_dir}/{name}")
+        if doc is None:
+            where = findings[0].render() if findings else name
+            problems.append(f"an event cannot be read ({where})")
+            continue
+        views.append(event_view(doc.kind, doc.model))
+    return tuple(views), tuple(problems)
+
+
+def event_view(kind: str, model: Any) -> EventView:
+    spec = model.spec
+    name = model.metadata.name
+    when = spec.time.astimezone(UTC)
+    if kind == "Incident":
+        return EventView(kind, name, when, spec.severity, spec.resolved, spec.summary,
+                         spec.reported_by)
+    if kind == "Feedback":
+        return EventView(kind, name, when, summary=spec.text, by=spec.author)
+    return EventView(kind, name, when, summary=spec.reason, by=spec.requested_by)
+
+
+def _with_evidence(root: str, key: str, priority: Priority, local: Local) -> Local:
+    from pipeline.evidence import fingerprint, read_evidence_with_problems
+
+    try:
+        evidence_id = fingerprint(root, key, priority).evidence_id
+    except InputError as e:
+        return replace(local, evidence_problem=str(e))
+    found, _problems = read_evidence_with_problems(root, key)
+    matching = [s for s in found if s.evidence_id == evidence_id]
+    view = None
+    if matching:
+        s = matching[-1]
+        view = EvidenceView(s.evidence_id, s.passed, s.pass_rate, s.cases, s.failed, s.path)
+    return replace(local, evidence_id=evidence_id, evidence=view)
+
+
+# --- live inputs --------------------------------------------------------------------------
+
+MonitoringFactory = Callable[[Local], MonitoringSource | None]
+
+
+def default_monitoring(root: str, project: ProjectSpec) -> MonitoringFactory:
+    """The provider each priority uses: its own override, else the project's."""
+    from pipeline.monitoring.file import JsonlMonitoring
+
+    sources: dict[str, JsonlMonitoring] = {}
+
+    def factory(local: Local) -> MonitoringSource | None:
+        provider = local.monitoring_provider or project.monitoring.provider
+        if provider != "file":
+            return None
+        rel = local.monitoring_file or (project.monitoring.file.path
+                                        if project.monitoring.file else None)
+        if rel is None:
+            return None
+        path = os.path.join(root, rel)
+        if path not in sources:
+            sources[path] = JsonlMonitoring(path, project.monitoring.max_staleness)
+        return sources[path]
+
+    return factory
+
+
+def plan_inputs(state: RepoState, now: datetime, approvals: ApprovalSource,
+                monitoring: MonitoringFactory, head: str = "") -> list[PriorityInput]:
+    return [_input(state, local, now, approvals, monitoring, head) for local in state.locals]
+
+
+def _input(state: RepoState, local: Local, now: datetime, approvals: ApprovalSource,
+           monitoring: MonitoringFactory, head: str) -> PriorityInput:
+    status = local.status if local.status is not None else _NO_STATUS
+    inp = PriorityInput(local.key, local.spec, status, local.problems, local.evidence_id,
+                        local.evidence_problem, local.evidence, events=local.events,
+                        roles=state.roles.get(local.key.split("/")[0]), head=head)
+    if local.spec is None or local.problems:
+        return inp
+    if _may_promote(local, status):
+        inp = _with_approvals(inp, approvals)
+    if status.stage is not None and local.gates:
+        inp = _with_readings(inp, local, status.stage, now, monitoring)
+    return inp
+
+
+def _may_promote(local: Local, status: StatusBody) -> bool:
+    """Only a priority below its target with passing evidence can use approvals."""
+    spec = local.spec
+    if spec is None or local.evidence is None or not local.evidence.passed:
+        return False
+    here, target = spec.index(status.stage), spec.index(spec.target)
+    return target is not None and (here is None or here < target)
+
+
+def _with_approvals(inp: PriorityInput, source: ApprovalSource) -> PriorityInput:
+    try:
+        return replace(inp, approvals=tuple(source.approvals(inp.key)))
+    except ExternalError as e:
+        return replace(inp, approvals=None, approvals_problem=str(e))
+
+
+def _with_readings(inp: PriorityInput, local: Local, stage: str, now: datetime,
+                   factory: MonitoringFactory) -> PriorityInput:
+    source = factory(local)
+    if source is None:
+        return replace(inp, readings_problem="no monitoring provider is configured for it")
+    try:
+        gates = [MonitoringGate.model_validate(g) for g in local.gates]
+        readings: list[GateReading] = source.readings(local.key, stage, gates, now)
+    except ExternalError as e:
+        return replace(inp, readings_problem=str(e))
+    return replace(inp, readings=tuple(readings))
+
+
+# --- the cache ----------------------------------------------------------------------------
+
+Signature = tuple[tuple[str, int, int], ...]
+
+
+def folder_signature(folder: str) -> tuple[Signature, bool]:
+    """(name, mtime_ns, size) of every file under `folder`, and whether all are old enough
+    to trust (a file changed within the racy window may change again in the same tick)."""
+    out: list[tuple[str, int, int]] = []
+    newest = 0
+    stack = [("", folder)]
+    while stack:
+        rel, path = stack.pop()
+        try:
+            entries = list(os.scandir(path))
+        except OSError:
+            continue
+        for entry in entries:
+            if entry.name == "__pycache__":
+                continue
+            name = f"{rel}{entry.name}"
+            if entry.is_dir(follow_symlinks=False):
+                stack.append((name + "/", entry.path))
+                continue
+            try:
+                st = entry.stat(follow_symlinks=False)
+            except OSError:
+                continue
+            out.append((name, st.st_mtime_ns, st.st_size))
+            newest = max(newest, st.st_mtime_ns)
+    out.sort()
+    return tuple(out), time.time() - newest / 1e9 > _RACY_SECONDS
+
+
+class _LocalCache:
+    def __init__(self, root: str, project: ProjectSpec, enabled: bool) -> None:
+        self.root = root
+        self.project = project
+        self.enabled = enabled
+        self.path = os.path.join(cache_dir(root), "reconcile.pickle")
+        self.salt = _salt(project) if enabled else ""
+        self.entries: dict[str, tuple[Signature, Local]] = {}
+        self.dirty = False
+        if enabled:
+            self._read()
+
+    def _read(self) -> None:
+        try:
+            with open(self.path, "rb") as fh:
+                data = pickle.load(fh)
+        except (OSError, pickle.UnpicklingError, EOFError, AttributeError, ImportError,
+                ValueError, TypeError):
+            return
+        if isinstance(data, dict) and data.get("salt") == self.salt:
+            self.entries = data.get("entries", {})
+
+    def get(self, key: str) -> Local:
+        if not self.enabled:
+            return load_local(self.root, key, self.project)
+        signature, trusted = folder_signature(os.path.join(self.root, priority_dir(key)))
+        known = self.entries.get(key)
+        if known is not None and known[0] == signature:
+            return known[1]
+        local = load_local(self.root, key, self.project)
+        if trusted and local.self_contained:
+            self.entries[key] = (signature, local)
+            self.dirty = True
+        return local
+
+    def save(self) -> None:
+        if not (self.enabled and self.dirty):
+            return
+        directory = os.path.dirname(self.path)
+        try:
+            os.makedirs(directory, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=directory, prefix=".tmp-")
+            with os.fdopen(fd, "wb") as fh:
+                pickle.dump({"salt": self.salt, "entries": self.entries}, fh,
+                            protocol=pickle.HIGHEST_PROTOCOL)
+            os.replace(tmp, self.path)
+        except OSError:
+            return
+
+
+def _salt(project: ProjectSpec) -> str:
+    digest = hashlib.sha1(code_fingerprint().encode())
+    here = Path(__file__).parent
+    for name in ("state.py", "evidence.py", "plan.py"):
+        try:
+            st = (here / name).stat()
+            digest.update(f"{name}:{st.st_size}:{st.st_mtime_ns}".encode())
+        except OSError:
+            digest.update(name.encode())
+    digest.update(project.model_dump_json().encode())
+    return digest.hexdigest()
+
+
+def iter_statuses(state: RepoState) -> Iterable[tuple[str, StatusBody | None]]:
+    for local in state.locals:
+        yield local.key, local.status

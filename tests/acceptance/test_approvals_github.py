@@ -1,0 +1,236 @@
+"""`ailoop gate` against a GitHub REST stand-in on 127.0.0.1 and a real git repository."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.acceptance.approvals_support import approvals_repo, customer_yaml, write_evidence
+from tests.acceptance.github_fake import (
+    REPO,
+    TOKEN,
+    FakeGitHub,
+    changed_file,
+    pull,
+    review,
+    serve,
+)
+from tests.support import CliResult, GitRepo, run_cli
+
+PR = 7
+WORKFLOW = "customers/acme/triage/workflow.py"
+
+
+@dataclass
+class Pr:
+    repo: GitRepo
+    fake: FakeGitHub
+    base: str
+    head: str
+
+    def reviews(self, *items: dict[str, Any]) -> None:
+        self.fake.reviews[PR] = list(items)
+
+
+def open_pr(repo: GitRepo, fake: FakeGitHub, author: str, edit_customer: str = "") -> Pr:
+    base = repo.git("rev-parse", "HEAD")
+    repo.git("checkout", "-q", "-b", "feature")
+    workflow = repo.work / WORKFLOW
+    workflow.write_text(workflow.read_text() + "# handle refunds\n")
+    ev = write_evidence(repo.work)
+    files = [WORKFLOW, f"customers/acme/triage/evidence/{ev}.json"]
+    if edit_customer:
+        (repo.work / "customers/acme/customer.yaml").write_text(edit_customer)
+        files.append("customers/acme/customer.yaml")
+    head = repo.commit_all("Handle refunds")
+    fake.pulls[PR] = pull(PR, author, head, base)
+    fake.files[PR] = [changed_file(f) for f in files]
+    return Pr(repo, fake, base, head)
+
+
+@pytest.fixture
+def fake(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeGitHub]:
+    with serve(FakeGitHub()) as running:
+        monkeypatch.setenv("GITHUB_TOKEN", TOKEN)
+        monkeypatch.setenv("GITHUB_REPOSITORY", REPO)
+        monkeypatch.setenv("GITHUB_API_URL", running.url)
+        yield running
+
+
+@pytest.fixture
+def pr(tmp_path: Path, fake: FakeGitHub) -> Pr:
+    return open_pr(approvals_repo(tmp_path, customer_yaml()), fake, "eve-dev")
+
+
+def gate(capsys: pytest.CaptureFixture[str], pr: Pr) -> CliResult:
+    return run_cli(capsys, "-C", str(pr.repo.work), "gate", "--pr", str(PR))
+
+
+def approved(pr: Pr, review_id: int, login: str, sha: str = "") -> dict[str, Any]:
+    return review(review_id, login, "APPROVED", sha or pr.head)
+
+
+def test_approvals_on_page_two_count(capsys: pytest.CaptureFixture[str], pr: Pr) -> None:
+    pr.reviews(review(1, "lurker", "COMMENTED", pr.head), review(2, "ann-acme", "COMMENTED",
+                                                                  pr.head),
+               approved(pr, 3, "ann-acme"), approved(pr, 4, "raj-risk"))
+    result = gate(capsys, pr)
+    assert result.code == 0, result.out + result.err
+    assert result.out == (
+        f"pull request #7 at {pr.head[:12]}\n"
+        "acme/triage stage shadow: approved\n"
+        "  approved by customer-reviewer: ann\n"
+        "acme/triage stage canary: approved\n"
+        "  approved by customer-reviewer: ann\n"
+        "  approved by risk-officer: raj\n")
+    assert f"GET /repos/{REPO}/pulls/7/reviews?per_page=2&page=2" in pr.fake.requests
+
+
+def test_a_stale_approval_on_an_older_sha_does_not_count(
+        capsys: pytest.CaptureFixture[str], pr: Pr) -> None:
+    pr.reviews(approved(pr, 1, "ann-acme"), approved(pr, 2, "raj-risk", pr.base))
+    result = gate(capsys, pr)
+    assert result.code == 1
+    assert "acme/triage stage canary: waiting\n  approved by customer-reviewer: ann\n" \
+           "  - needs 1 more risk-officer (risk is high: a risk-officer must approve)\n" \
+        in result.out
+    assert result.out.endswith(
+        f"not counted: review by raj-risk: approved commit {pr.base[:12]}, not the current "
+        f"head {pr.head[:12]} (stale)\n")
+
+
+def test_approved_then_commented_is_still_approved(capsys: pytest.CaptureFixture[str],
+                                                   pr: Pr) -> None:
+    pr.reviews(approved(pr, 1, "ann-acme"), approved(pr, 2, "raj-risk"),
+               review(3, "raj-risk", "COMMENTED", pr.head))
+    assert gate(capsys, pr).code == 0
+
+
+def test_approved_then_changes_requested_blocks(capsys: pytest.CaptureFixture[str],
+                                                pr: Pr) -> None:
+    pr.reviews(approved(pr, 1, "ann-acme"), approved(pr, 2, "raj-risk"),
+               review(3, "RAJ-risk", "CHANGES_REQUESTED", pr.head))
+    result = gate(capsys, pr)
+    assert result.code == 1
+    assert "acme/triage stage canary: waiting\n  approved by customer-reviewer: ann\n" \
+           "  - raj (risk-officer) requested changes (review on pull request #7)\n" \
+           "  - needs 1 more risk-officer" in result.out
+    assert "acme/triage stage shadow: approved\n" in result.out  # raj is not needed there
+
+
+def test_a_dismissed_approval_counts_for_nothing(capsys: pytest.CaptureFixture[str],
+                                                 pr: Pr) -> None:
+    pr.reviews(approved(pr, 1, "ann-acme"), review(2, "raj-risk", "DISMISSED", pr.head),
+               review(3, "raj-risk", "PENDING", pr.head))
+    result = gate(capsys, pr)
+    assert result.code == 1
+    assert "not counted: review by raj-risk: the review was dismissed\n" in result.out
+
+
+def test_self_approval_with_different_case_does_not_count(
+        capsys: pytest.CaptureFixture[str], tmp_path: Path, fake: FakeGitHub) -> None:
+    pr = open_pr(approvals_repo(tmp_path, customer_yaml()), fake, "ann-acme")
+    pr.reviews(approved(pr, 1, "ANN-Acme"), approved(pr, 2, "raj-risk"))
+    result = gate(capsys, pr)
+    assert result.code == 1
+    assert "acme/triage stage shadow: waiting\n  - needs 1 more customer-reviewer" in result.out
+    assert "not counted: review by ANN-Acme: the author of a pull request cannot approve " \
+           "it\n" in result.out
+
+
+def test_a_bot_approval_does_not_count(capsys: pytest.CaptureFixture[str], pr: Pr) -> None:
+    pr.reviews(review(1, "ailoop-bot[bot]", "APPROVED", pr.head, bot=True),
+               review(2, "raj-risk", "APPROVED", pr.head, bot=True))
+    result = gate(capsys, pr)
+    assert result.code == 1
+    assert result.out.endswith(
+        "not counted: review by ailoop-bot[bot]: bot accounts never count as approvers\n"
+        "not counted: review by raj-risk: bot accounts never count as approvers\n")
+
+
+def test_a_502_in_the_middle_of_pagination_fails_closed(
+        capsys: pytest.CaptureFixture[str], pr: Pr, monkeypatch: pytest.MonkeyPatch,
+        tmp_path: Path) -> None:
+    monkeypatch.setenv("GITHUB_ACTIONS", "true")
+    monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(tmp_path / "summary.md"))
+    pr.reviews(approved(pr, 1, "ann-acme"), approved(pr, 2, "raj-risk"),
+               review(3, "x", "COMMENTED", pr.head))
+    pr.fake.fail[("reviews", 2)] = 502
+    result = gate(capsys, pr)
+    assert result.code == 3
+    assert result.err == (f"error: GitHub API GET /repos/{REPO}/pulls/7/reviews answered "
+                          "HTTP 502\n")
+    assert pr.fake.statuses == []
+    assert not (tmp_path / "summary.md").exists()
+
+
+def test_a_pr_cannot_grant_a_role_and_use_it(capsys: pytest.CaptureFixture[str],
+                                             tmp_path: Path, fake: FakeGitHub) -> None:
+    granted = customer_yaml().replace("roles: [engineer]", "roles: [engineer, risk-officer, "
+                                      "customer-reviewer]")
+    granted += ("    - id: mallory\n      name: Mallory\n      email: m@acme.example\n"
+                "      github: mallory\n      roles: [risk-officer, policy-owner]\n")
+    pr = open_pr(approvals_repo(tmp_path, customer_yaml()), fake, "eve-dev", granted)
+    pr.reviews(approved(pr, 1, "eve-dev"), approved(pr, 2, "mallory"),
+               approved(pr, 3, "ann-acme"))
+    result = gate(capsys, pr)
+    assert result.code == 1
+    assert "  - needs 1 more risk-officer (risk is high: a risk-officer must approve)" \
+        in result.out
+    assert "governance files: waiting\n  - needs 1 more policy-owner (governance files " \
+           "changed (customers/acme/customer.yaml): a policy-owner must approve)\n" in result.out
+    assert "not counted: review by eve-dev: the author of a pull request cannot approve it\n" \
+        in result.out
+    assert "not counted: review by mallory: not a person with a github login in " \
+           "customer.yaml on the base branch\n" in result.out
+
+
+def test_in_actions_sets_the_commit_status_and_step_summary(
+        capsys: pytest.CaptureFixture[str], pr: Pr, monkeypatch: pytest.MonkeyPatch,
+        tmp_path: Path) -> None:
+    summary = tmp_path / "summary.md"
+    monkeypatch.setenv("GITHUB_ACTIONS", "true")
+    monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(summary))
+    event = tmp_path / "event.json"
+    event.write_text('{"action": "synchronize", "number": 7, "pull_request": {"number": 7}}')
+    monkeypatch.setenv("GITHUB_EVENT_PATH", str(event))
+    pr.reviews(approved(pr, 1, "ann-acme"))
+    result = run_cli(capsys, "-C", str(pr.repo.work), "gate")
+    assert result.code == 1
+    assert pr.fake.statuses == [(pr.head, {
+        "state": "failure", "context": "ailoop/approvals",
+        "description": "waiting for approval: acme/triage stage canary"})]
+    assert summary.read_text() == (
+        "## ailoop approvals\n\n| Gate | State | Still needed |\n|---|---|---|\n"
+        "| acme/triage stage shadow | ✅ approved | — |\n"
+        "| acme/triage stage canary | ⏳ waiting | needs 1 more risk-officer (risk is high: "
+        "a risk-officer must approve) |\n")
+    pr.reviews(approved(pr, 1, "ann-acme"), approved(pr, 2, "raj-risk"))
+    assert run_cli(capsys, "-C", str(pr.repo.work), "gate").code == 0
+    assert pr.fake.statuses[-1] == (pr.head, {"state": "success", "context": "ailoop/approvals",
+                                              "description": "all approval gates are met"})
+
+
+def test_a_head_that_moves_during_the_check_writes_nothing(
+        capsys: pytest.CaptureFixture[str], pr: Pr, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("GITHUB_ACTIONS", "true")
+    pr.reviews(approved(pr, 1, "ann-acme"), approved(pr, 2, "raj-risk"))
+    pr.fake.after_first_pull = pull(PR, "eve-dev", "f" * 40, pr.base)
+    result = gate(capsys, pr)
+    assert result.code == 3
+    assert result.err == (f"error: pull request #7 moved from {pr.head[:12]} to ffffffffffff "
+                          "during the check; nothing was written (the new push runs the check "
+                          "again)\n")
+    assert pr.fake.statuses == []
+
+
+def test_without_a_token_it_is_an_input_error(capsys: pytest.CaptureFixture[str], pr: Pr,
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("GITHUB_TOKEN")
+    result = gate(capsys, pr)
+    assert (result.code, result.err) == (
+        2, "error: GITHUB_TOKEN is not set; `ailoop gate` reads reviews from GitHub\n")

@@ -1,0 +1,186 @@
+"""`ailoop validate --changed-since REF` against real git repositories with real commits.
+
+Every document in the committed repo carries one deliberate finding, so the findings of a
+run show exactly which documents were validated.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from tests.support import GitRepo, make_repo, minimal_repo, run_cli
+
+ACME = "customers/acme"
+TRIAGE = f"{ACME}/triage/priority.yaml"
+EVENT = f"{ACME}/triage/events/fb.yaml"
+BILLING = f"{ACME}/billing/priority.yaml"
+ACME_CUSTOMER = f"{ACME}/customer.yaml"
+GLOBEX_CUSTOMER = "customers/globex/customer.yaml"
+INTAKE = "customers/globex/intake/priority.yaml"
+EVERYTHING = sorted(["ailoop.yaml", ACME_CUSTOMER, TRIAGE, EVENT, BILLING, GLOBEX_CUSTOMER,
+                     INTAKE])
+
+FEEDBACK = """apiVersion: ailoop.dev/v1
+kind: Feedback
+metadata:
+  name: fb
+spec:
+  author: ann
+  time: 2026-11-20T09:00:00Z
+  sentiment: meh
+  text: wrong queue
+"""
+
+
+def _edit(path: Path, old: str, new: str) -> None:
+    text = path.read_text(encoding="utf-8")
+    assert text.count(old) == 1, old
+    path.write_text(text.replace(old, new), encoding="utf-8")
+
+
+def _add_priority(root: Path, customer: str, name: str) -> None:
+    folder = root / "customers" / customer / name
+    shutil.copytree(root / ACME / "triage", folder, dirs_exist_ok=True,
+                    ignore=shutil.ignore_patterns("events"))
+    _edit(folder / "priority.yaml", "  name: triage\n", f"  name: {name}\n")
+
+
+def _fill(work: Path) -> None:
+    """Two customers, three priorities, one event; each document has one finding."""
+    minimal_repo(work)
+    _edit(work / "ailoop.yaml", "  name: cases\n", "  name: cases\nspec:\n  timezone: UTC\n")
+    _edit(work / TRIAGE, "    target: canary\n", "    target: prod\n")
+    (work / EVENT).parent.mkdir()
+    (work / EVENT).write_text(FEEDBACK, encoding="utf-8")
+    _add_priority(work, "acme", "billing")
+    (work / "customers" / "globex").mkdir()
+    shutil.copyfile(work / ACME_CUSTOMER, work / GLOBEX_CUSTOMER)
+    _edit(work / GLOBEX_CUSTOMER, "  name: acme\n", "  name: globex\n")
+    _add_priority(work, "globex", "intake")
+    for customer in (ACME_CUSTOMER, GLOBEX_CUSTOMER):
+        _edit(work / customer, "      roles: [risk-officer]\n",
+              "      roles: [risk-officer]\n      github: ANN-acme\n")
+
+
+@pytest.fixture
+def gitrepo(tmp_path: Path) -> GitRepo:
+    return make_repo(tmp_path, fill=_fill)
+
+
+def validated(capsys: object, repo: GitRepo, ref: str = "HEAD") -> tuple[list[str], str]:
+    """The documents with findings, and the summary line."""
+    result = run_cli(capsys, "-C", str(repo.work), "validate", "--no-cache",
+                     "--changed-since", ref)
+    assert result.err == ""
+    lines = result.out.splitlines()
+    return sorted({line.split(":")[0] for line in lines[:-1]}), lines[-1]
+
+
+def test_every_document_has_a_finding_when_all_are_checked(gitrepo: GitRepo,
+                                                            capsys: object) -> None:
+    result = run_cli(capsys, "-C", str(gitrepo.work), "validate", "--no-cache")
+    assert result.code == 1
+    assert sorted({line.split(":")[0] for line in result.out.splitlines()[:-1]}) == EVERYTHING
+
+
+def test_unchanged_repository_checks_nothing(gitrepo: GitRepo, capsys: object) -> None:
+    result = run_cli(capsys, "-C", str(gitrepo.work), "validate", "--changed-since", "HEAD")
+    assert (result.code, result.out, result.err) == (0, "All 0 files valid.\n", "")
+
+
+def test_editing_a_priority_checks_only_its_documents(gitrepo: GitRepo,
+                                                      capsys: object) -> None:
+    _edit(gitrepo.work / TRIAGE, "  risk: low\n", "  risk: medium\n")
+    assert validated(capsys, gitrepo) == (
+        sorted([TRIAGE, EVENT]), "2 errors, 0 warnings in 2 files checked.")
+
+
+def test_committed_edit_is_seen_against_an_older_ref(gitrepo: GitRepo, capsys: object) -> None:
+    base = gitrepo.git("rev-parse", "HEAD")
+    _edit(gitrepo.work / INTAKE, "  risk: low\n", "  risk: medium\n")
+    gitrepo.commit_all("Raise intake risk")
+    assert validated(capsys, gitrepo, base)[0] == [INTAKE]
+    assert validated(capsys, gitrepo, "HEAD")[0] == []
+
+
+def test_editing_a_customer_checks_all_its_priorities(gitrepo: GitRepo, capsys: object) -> None:
+    _edit(gitrepo.work / ACME_CUSTOMER, "  displayName: Acme\n", "  displayName: Acme Ltd\n")
+    assert validated(capsys, gitrepo)[0] == sorted([ACME_CUSTOMER, TRIAGE, EVENT, BILLING])
+
+
+def test_editing_a_dataset_checks_its_priority(gitrepo: GitRepo, capsys: object) -> None:
+    dataset = gitrepo.work / ACME / "billing" / "dataset.jsonl"
+    dataset.write_text(dataset.read_text() + '{"id": "t1", "input": {}}\n')
+    assert validated(capsys, gitrepo) == (
+        [f"{ACME}/billing/dataset.jsonl", BILLING], "2 errors, 0 warnings in 1 file checked.")
+
+
+def test_editing_the_project_file_checks_everything(gitrepo: GitRepo, capsys: object) -> None:
+    _edit(gitrepo.work / "ailoop.yaml", "timezone: UTC", "timezone: Europe/Oslo")
+    assert validated(capsys, gitrepo) == (
+        EVERYTHING, "7 errors, 0 warnings in 7 files checked.")
+
+
+def test_untracked_new_priority_is_included(gitrepo: GitRepo, capsys: object) -> None:
+    _add_priority(gitrepo.work, "globex", "claims")
+    assert validated(capsys, gitrepo)[0] == ["customers/globex/claims/priority.yaml"]
+
+
+def test_deleted_customer_file_reports_its_priorities(gitrepo: GitRepo,
+                                                      capsys: object) -> None:
+    (gitrepo.work / GLOBEX_CUSTOMER).unlink()
+    result = run_cli(capsys, "-C", str(gitrepo.work), "validate", "--no-cache",
+                     "--changed-since", "HEAD")
+    assert result.code == 1
+    assert result.out.splitlines() == [
+        "customers/globex/intake/priority.yaml:1:1: customer 'globex' has no customer.yaml "
+        "(expected customers/globex/customer.yaml)",
+        "customers/globex/intake/priority.yaml:20:13: spec.rollout.target: 'prod' is not a "
+        "stage; stages are: shadow, canary, full",
+        "2 errors, 0 warnings in 1 file checked.",
+    ]
+
+
+def test_repository_in_a_subfolder_of_the_work_tree(tmp_path: Path, capsys: object) -> None:
+    def fill(work: Path) -> None:
+        minimal_repo(work / "ops")
+
+    repo = make_repo(tmp_path, fill=fill)
+    _edit(repo.work / "ops" / TRIAGE, "    target: canary\n", "    target: prod\n")
+    (repo.work / "README.md").write_text("outside the ailoop repo\n")
+    result = run_cli(capsys, "-C", str(repo.work / "ops"), "validate", "--no-cache",
+                     "--changed-since", "HEAD")
+    assert result.code == 1
+    assert result.out.splitlines() == [
+        f"{TRIAGE}:20:13: spec.rollout.target: 'prod' is not a stage; stages are: "
+        "shadow, canary, full",
+        "1 error, 0 warnings in 1 file checked.",
+    ]
+
+
+@pytest.mark.parametrize("ref", ["no-such-branch", "HEAD~5"])
+def test_unknown_ref_is_an_input_error(ref: str, gitrepo: GitRepo, capsys: object) -> None:
+    result = run_cli(capsys, "-C", str(gitrepo.work), "validate", "--changed-since", ref)
+    assert (result.code, result.out) == (2, "")
+    assert result.err == f"error: --changed-since: unknown git ref '{ref}'\n"
+
+
+def test_option_looking_ref_is_refused(gitrepo: GitRepo, capsys: object) -> None:
+    result = run_cli(capsys, "-C", str(gitrepo.work), "validate", "--changed-since=--output=x")
+    assert (result.code, result.err) == (2, "error: not a git ref: --output=x\n")
+    assert not (gitrepo.work / "x").exists()
+
+
+def test_outside_a_git_repository_is_an_external_error(tmp_path: Path,
+                                                       capsys: object) -> None:
+    root = minimal_repo(tmp_path / "plain")
+    result = run_cli(capsys, "-C", str(root), "validate", "--changed-since", "HEAD")
+    assert result.code == 3
+    assert result.out == ""
+    assert result.err.startswith(
+        f"error: --changed-since needs a git repository; {root} is not in one (")
+    assert "not a git repository" in result.err
+    assert "Traceback" not in result.err

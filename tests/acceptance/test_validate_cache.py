@@ -1,0 +1,178 @@
+"""The results cache of `ailoop validate`: warm runs report exactly what cold runs report."""
+
+from __future__ import annotations
+
+import os
+import pickle
+import shutil
+import sys
+from pathlib import Path
+
+import pytest
+
+from benchmarks.generate import Params, ensure_repo
+from pipeline.cache import cache_dir
+from tests.acceptance.test_validate_cli import broken_repo
+from tests.support import GitRepo, ailoop_subprocess, git, run_cli
+
+NORTHWIND = Path("customers/northwind-insurance")
+CLAIMS = NORTHWIND / "claims-intake" / "priority.yaml"
+
+
+def validate(capsys: object, root: Path, *args: str) -> tuple[int, str]:
+    result = run_cli(capsys, "-C", str(root), "validate", *args)
+    assert result.err == ""
+    return result.code, result.out
+
+
+def in_git(root: Path) -> Path:
+    git(root, "init", "-q", "-b", "main")
+    git(root, "add", "-A")
+    git(root, "commit", "-q", "-m", "initial")
+    return root
+
+
+def test_warm_run_reports_what_a_cold_run_reports(tmp_path: Path, capsys: object) -> None:
+    repo = in_git(broken_repo(tmp_path / "repo"))
+    uncached = validate(capsys, repo, "--no-cache")
+    assert uncached[0] == 1
+    cold = validate(capsys, repo)
+    assert os.path.isfile(os.path.join(cache_dir(str(repo)), "validate.pickle"))
+    warm = validate(capsys, repo)
+    assert cold == uncached
+    assert warm == uncached
+
+
+def test_the_cache_is_never_written_into_the_work_tree(tmp_path: Path, capsys: object) -> None:
+    repo = in_git(broken_repo(tmp_path / "repo"))
+    validate(capsys, repo)
+    assert git(repo, "status", "--porcelain", "--ignored") == ""
+    assert (repo / ".git" / "ailoop-cache" / "validate.pickle").is_file()
+
+
+def test_a_folder_outside_git_caches_in_the_user_cache(tmp_path: Path, capsys: object) -> None:
+    repo = broken_repo(tmp_path / "repo")
+    first = validate(capsys, repo)
+    assert sorted(p.name for p in repo.rglob("*.pickle")) == []
+    assert Path(cache_dir(str(repo)), "validate.pickle").is_file()
+    assert validate(capsys, repo) == first
+
+
+class _Planted:
+    """Unpickling this would create a marker file (what a malicious cache could do)."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self) -> tuple[object, ...]:
+        return (Path.touch, (self.marker,))
+
+
+def test_a_pickle_planted_in_the_work_tree_is_never_loaded(tmp_path: Path,
+                                                           capsys: object) -> None:
+    repo = broken_repo(tmp_path / "repo")
+    marker = tmp_path / "pwned"
+    for folder in (repo / ".ailoop-cache", repo / ".ailoop", repo):
+        folder.mkdir(exist_ok=True)
+        (folder / "validate.pickle").write_bytes(pickle.dumps(_Planted(marker)))
+    in_git(repo)
+    expected = validate(capsys, repo, "--no-cache")
+    assert validate(capsys, repo) == expected
+    assert validate(capsys, repo) == expected
+    assert not marker.exists()
+
+
+def test_a_garbage_cache_file_is_ignored(tmp_path: Path, capsys: object) -> None:
+    repo = in_git(broken_repo(tmp_path / "repo"))
+    expected = validate(capsys, repo, "--no-cache")
+    path = Path(cache_dir(str(repo)), "validate.pickle")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(b"\x80\x05not a pickle at all")
+    assert validate(capsys, repo) == expected
+    assert validate(capsys, repo) == expected
+
+
+def _same_size_edit(path: Path, old: str, new: str) -> None:
+    assert len(old) == len(new)
+    text = path.read_text(encoding="utf-8")
+    assert old in text
+    path.write_text(text.replace(old, new, 1), encoding="utf-8")
+
+
+def test_a_same_size_edit_in_the_same_second_is_seen(repo: GitRepo, capsys: object) -> None:
+    code, _ = validate(capsys, repo.work)
+    _same_size_edit(repo.work / CLAIMS, "  risk: high\n", "  risk: hugh\n")
+    code, out = validate(capsys, repo.work)
+    assert code == 1
+    assert f"{CLAIMS}:" in out and "spec.risk: must be one of" in out
+    _same_size_edit(repo.work / CLAIMS, "  risk: hugh\n", "  risk: high\n")
+    assert validate(capsys, repo.work) == validate(capsys, repo.work, "--no-cache")
+
+
+def test_a_deleted_file_disappears_from_the_results(repo: GitRepo, capsys: object) -> None:
+    event = repo.work / NORTHWIND / "claims-intake" / "events" / "broken.yaml"
+    event.write_text("apiVersion: ailoop.dev/v1\nkind: Feedback\n", encoding="utf-8")
+    code, out = validate(capsys, repo.work)
+    assert code == 1 and "events/broken.yaml" in out
+    event.unlink()
+    code, out = validate(capsys, repo.work)
+    assert "events/broken.yaml" not in out
+    assert (code, out) == validate(capsys, repo.work, "--no-cache")
+
+
+def test_a_changed_customer_rechecks_its_priorities(repo: GitRepo, capsys: object) -> None:
+    clean = validate(capsys, repo.work)
+    customer = repo.work / NORTHWIND / "customer.yaml"
+    _same_size_edit(customer, "roles: [risk-officer]", "roles: [engineer]    ")
+    code, out = validate(capsys, repo.work)
+    assert code == 1
+    assert "no one at customer 'northwind-insurance' holds role 'risk-officer'" in out
+    assert (code, out) == validate(capsys, repo.work, "--no-cache")
+    _same_size_edit(customer, "roles: [engineer]    ", "roles: [risk-officer]")
+    assert validate(capsys, repo.work) == clean
+
+
+def test_a_deleted_dataset_is_reported_on_a_warm_run(repo: GitRepo, capsys: object) -> None:
+    validate(capsys, repo.work)
+    (repo.work / NORTHWIND / "claims-intake" / "dataset.jsonl").unlink()
+    code, out = validate(capsys, repo.work)
+    assert code == 1
+    assert "dataset 'customers/northwind-insurance/claims-intake/dataset.jsonl' does not " \
+           "exist" in out
+
+
+@pytest.fixture(scope="module")
+def many(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A generated repository with more than 200 documents, a few of them broken."""
+    root = tmp_path_factory.mktemp("many") / "repo"
+    ensure_repo(str(root), Params(priorities=240, customers=12, seed=3))
+    for i, path in enumerate(sorted(root.glob("customers/*/*/priority.yaml"))[::40]):
+        text = path.read_text(encoding="utf-8")
+        broken = [text.replace("  risk: ", "  risk: x", 1),
+                  text.replace("percent: 25", "percent: 0", 1),
+                  text.replace("dataset: dataset.jsonl", "dataset: ../../x.jsonl", 1)]
+        path.write_text(broken[i % 3], encoding="utf-8")
+    (root / "customers" / "customer-001" / "claims-intake" / "dataset.jsonl").write_text(
+        "{not json}\n", encoding="utf-8")
+    return root
+
+
+def test_parallel_and_serial_runs_give_identical_output(many: Path, capsys: object) -> None:
+    serial = validate(capsys, many, "--no-cache", "--jobs", "1")
+    parallel = validate(capsys, many, "--no-cache", "--jobs", "2")
+    assert serial[0] == 1
+    assert serial[1].count("\n") > 5
+    assert parallel == serial
+    shutil.rmtree(cache_dir(str(many)), ignore_errors=True)
+    cold = validate(capsys, many, "--jobs", "2")
+    assert cold == serial
+    assert validate(capsys, many) == serial
+
+
+def test_the_real_cli_warm_run_matches(many: Path) -> None:
+    shutil.rmtree(cache_dir(str(many)), ignore_errors=True)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    cold = ailoop_subprocess("-C", str(many), "validate", "--format", "json", env=env)
+    warm = ailoop_subprocess("-C", str(many), "validate", "--format", "json", env=env)
+    assert cold.code == 1
+    assert (warm.code, warm.out, warm.err) == (cold.code, cold.out, cold.err)

@@ -1,0 +1,135 @@
+from __future__ import annotations
+
+import os
+import pickle
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from pipeline import cache as cache_module
+from pipeline.cache import ResultCache, blob_id, cache_dir, read_blob
+from pipeline.layout import discover
+from tests.support import git
+
+
+@pytest.mark.parametrize("data", [b"", b"hello\n", bytes(range(256)) * 40])
+def test_blob_id_is_what_git_hash_object_prints(tmp_path: Path, data: bytes) -> None:
+    path = tmp_path / "f"
+    path.write_bytes(data)
+    expected = subprocess.run(["git", "hash-object", str(path)], capture_output=True,
+                              text=True, check=True).stdout.strip()
+    assert blob_id(data) == expected
+    read = read_blob(str(path))
+    assert read is not None and read[0] == expected
+
+
+def test_cache_lives_inside_dot_git(tmp_path: Path) -> None:
+    git(tmp_path, "init", "-q")
+    assert cache_dir(str(tmp_path)) == str(tmp_path / ".git" / "ailoop-cache")
+
+
+def test_cache_of_a_plain_folder_is_in_the_user_cache(tmp_path: Path) -> None:
+    folder = tmp_path / "plain"
+    folder.mkdir()
+    where = Path(cache_dir(str(folder)))
+    assert where.parent == Path(os.environ["XDG_CACHE_HOME"]) / "ailoop"
+    assert folder not in where.parents
+
+
+def test_saved_results_are_read_back(tmp_path: Path) -> None:
+    git(tmp_path, "init", "-q")
+    first = ResultCache(str(tmp_path), "t")
+    first.put("a.yaml", "b1", ("value",))
+    first.save()
+    again = ResultCache(str(tmp_path), "t")
+    assert again.get("a.yaml", "b1") == ("value",)
+    assert again.get("a.yaml", "other-blob") is None
+
+
+@pytest.mark.parametrize("content", [b"", b"garbage\x00\xff", pickle.dumps([1, 2]),
+                                     pickle.dumps({"fingerprint": "x"}),
+                                     b"\x80\x05\x95\xff\xff\xff\xff"])
+def test_a_damaged_cache_file_is_ignored(tmp_path: Path, content: bytes) -> None:
+    git(tmp_path, "init", "-q")
+    path = Path(cache_dir(str(tmp_path))) / "t.pickle"
+    path.parent.mkdir(parents=True)
+    path.write_bytes(content)
+    loaded = ResultCache(str(tmp_path), "t")
+    assert (loaded.results, loaded.stat, loaded.dirs) == ({}, {}, {})
+
+
+def test_a_cache_with_the_right_fingerprint_but_wrong_shape_is_ignored(tmp_path: Path) -> None:
+    git(tmp_path, "init", "-q")
+    path = Path(cache_dir(str(tmp_path))) / "t.pickle"
+    path.parent.mkdir(parents=True)
+    path.write_bytes(pickle.dumps({"fingerprint": cache_module.code_fingerprint(),
+                                   "stat": [], "dirs": {}, "results": {}}))
+    assert ResultCache(str(tmp_path), "t").stat == {}
+
+
+def test_disabled_cache_neither_reads_nor_writes(tmp_path: Path) -> None:
+    git(tmp_path, "init", "-q")
+    first = ResultCache(str(tmp_path), "t")
+    first.put("a", "b", 1)
+    first.save()
+    off = ResultCache(str(tmp_path), "t", enabled=False)
+    assert off.get("a", "b") is None
+    off.put("c", "d", 2)
+    off.save()
+    assert ResultCache(str(tmp_path), "t").get("c", "d") is None
+
+
+def test_blob_of_a_young_file_is_not_trusted_from_the_index(tmp_path: Path) -> None:
+    git(tmp_path, "init", "-q")
+    path = tmp_path / "doc.yaml"
+    path.write_bytes(b"a: 1\n")
+    cache = ResultCache(str(tmp_path), "t")
+    assert cache.blob_of(str(path), "doc.yaml") == blob_id(b"a: 1\n")
+    assert "doc.yaml" not in cache.stat  # written within the racy window
+
+
+def test_a_settled_edit_with_the_old_mtime_and_size_is_still_seen(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(cache_module, "_RACY_SECONDS", 0.0)
+    git(tmp_path, "init", "-q")
+    path = tmp_path / "doc.yaml"
+    path.write_bytes(b"a: 1\n")
+    before = path.stat()
+    cache = ResultCache(str(tmp_path), "t")
+    cache.now = before.st_ctime + 1
+    assert cache.blob_of(str(path), "doc.yaml") == blob_id(b"a: 1\n")
+    assert "doc.yaml" in cache.stat
+    time.sleep(0.05)  # past the file system's clock tick, so the ctime moves
+    path.write_bytes(b"a: 2\n")  # same size; mtime put back: only the ctime differs
+    os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns))
+    if path.stat().st_ctime_ns == before.st_ctime_ns:
+        pytest.skip("the file system clock did not advance")
+    assert cache.blob_of(str(path), "doc.yaml") == blob_id(b"a: 2\n")
+
+
+def _tree(root: Path) -> None:
+    for rel in ("ailoop.yaml", "lessons.yaml", "policies/p.yaml", "policies/waivers/w.yaml",
+                "policies/notes.txt", "customers/acme/customer.yaml",
+                "customers/acme/triage/priority.yaml", "customers/acme/triage/status.yaml",
+                "customers/acme/triage/events/fb.yaml", "customers/acme/triage/dataset.jsonl",
+                "customers/acme/.hidden/priority.yaml", "customers/acme/x/y/z/deep.yaml"):
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        (root / rel).write_text("a: 1\n")
+    (root / "customers" / "linked").symlink_to(root / "customers" / "acme")
+
+
+def test_cached_folder_listings_find_what_discover_finds(tmp_path: Path) -> None:
+    git(tmp_path, "init", "-q")
+    _tree(tmp_path)
+    expected = discover(str(tmp_path))
+    cache = ResultCache(str(tmp_path), "t")
+    cache.now += 10  # treat every folder as settled, so listings are stored
+    assert discover(str(tmp_path), cache.scan) == expected
+    cache.save()
+    again = ResultCache(str(tmp_path), "t")
+    assert again.dirs, "listings were stored"
+    assert discover(str(tmp_path), again.scan) == expected
+    (tmp_path / "customers" / "acme" / "triage" / "events" / "fb.yaml").unlink()
+    assert discover(str(tmp_path), again.scan) == discover(str(tmp_path))
