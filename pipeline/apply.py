@@ -9,6 +9,7 @@ recomputed, never committed as they are; other edits in the work tree are never 
 
 from __future__ import annotations
 
+import dataclasses
 import gc
 import os
 import random
@@ -25,6 +26,7 @@ from pipeline.errors import ExternalError, GitError, InputError
 from pipeline.layout import CUSTOMERS, priority_dir
 from pipeline.model.status import StatusBody, TerminalState
 from pipeline.plan import Plan, PriorityPlan, plan
+from pipeline.shard import Shard
 from pipeline.state import (
     STATUS_FILE,
     MonitoringFactory,
@@ -58,6 +60,7 @@ class ReconcileOptions:
     max_attempts: int = 5
     use_cache: bool = True
     sleep: Callable[[float], None] = time.sleep
+    shard: Shard | None = None
 
 
 @dataclass
@@ -83,8 +86,9 @@ def default_sources(root: str, state: RepoState) -> Sources:
 
 def make_plan(root: str, now: datetime, *, sources: Sources | None = None,
               use_cache: bool = True, only: str | None = None,
-              head: str = "") -> tuple[RepoState, Plan]:
-    """Read the repository and plan; no writes."""
+              head: str = "", shard: Shard | None = None) -> tuple[RepoState, Plan]:
+    """Read the repository and plan; no writes. With a shard, only its priorities are
+    planned; the state still holds every priority (flag files list them all)."""
     # Tens of thousands of long-lived small objects and no cycles worth collecting: the
     # cyclic GC would rescan them again and again (seconds on 10,000 priorities).
     was_enabled = gc.isenabled()
@@ -92,7 +96,9 @@ def make_plan(root: str, now: datetime, *, sources: Sources | None = None,
     try:
         state = load_repo(root, use_cache=use_cache, only=only)
         src = sources or default_sources(root, state)
-        return state, plan(plan_inputs(state, now, src.approvals, src.monitoring, head), now)
+        mine = state if shard is None else dataclasses.replace(
+            state, locals=[local for local in state.locals if shard.owns(local.key)])
+        return state, plan(plan_inputs(mine, now, src.approvals, src.monitoring, head), now)
     finally:
         if was_enabled:
             gc.enable()
@@ -119,7 +125,7 @@ def _flag_writes(root: str, state: RepoState, result: Plan) -> Writes:
     after = {p.key: p.status for p in result.priorities}
     per_customer: dict[str, list[tuple[str, str, float]]] = {}
     for local in state.locals:
-        status = after.get(local.key)
+        status = after.get(local.key, local.status)  # not planned here (another shard)
         if local.spec is None or status is None or status.stage is None:
             continue  # only priorities that entered the rollout get a flag
         customer, name = local.key.split("/")
@@ -201,7 +207,7 @@ def reconcile(opts: ReconcileOptions, sources: Sources | None = None) -> Reconci
 
     def attempt(head: str) -> tuple[ReconcileResult, Writes, str]:
         state, result = make_plan(root, opts.now, sources=sources, use_cache=opts.use_cache,
-                                  head=head)
+                                  head=head, shard=opts.shard)
         writes = planned_writes(root, state, result)
         return ReconcileResult(result, recovered=recovered), writes, \
             commit_message(result.changes) if result.changes else \
@@ -265,9 +271,11 @@ def _drop_own_commits(root: str, remote: str, branch: str) -> None:
 def recover_owned_files(root: str) -> list[str]:
     """Undo reconciler-owned files a killed run left uncommitted (they are recomputed)."""
     found = git.dirty_paths(root, OWNED_PATHSPECS)
-    git.restore_paths(root, [p for p, tracked in found if tracked])
-    for path, tracked in found:
-        if not tracked:
+    git.restore_paths(root, [p for p, in_head in found if in_head])
+    fresh = [p for p, in_head in found if not in_head]
+    git.forget_paths(root, fresh)
+    for path in fresh:
+        if os.path.lexists(os.path.join(root, path)):
             os.unlink(os.path.join(root, path))
     return [p for p, _ in found]
 

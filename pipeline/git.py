@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 from dataclasses import dataclass
 
 from pipeline.errors import GitError, InputError
 
 
-def _run(root: str, *args: str) -> str:
+def _run(root: str, *args: str, env: dict[str, str] | None = None) -> str:
     try:
         proc = subprocess.run(["git", "-C", root, *args], capture_output=True, text=True,
-                              timeout=120, check=False)
+                              timeout=120, check=False,
+                              env={**os.environ, **env} if env else None)
     except (OSError, subprocess.TimeoutExpired) as e:
         raise GitError(f"git {args[0]} failed: {e}") from None
     if proc.returncode != 0:
@@ -92,12 +94,17 @@ def last_change(root: str, rev: str, paths: list[str]) -> tuple[str, str, str] |
     return sha, name, email
 
 
-def commit_signed_empty(root: str, message: str, key_path: str) -> str:
+def commit_signed_empty(root: str, message: str, key_path: str,
+                        author: tuple[str, str] | None = None) -> str:
     """Commit MESSAGE on HEAD with HEAD's tree (nothing staged is included), signed with
-    the SSH key KEY_PATH; returns the new sha."""
+    the SSH key KEY_PATH and authored by AUTHOR (name, e-mail); returns the new sha."""
     head = rev_parse(root, "HEAD")
+    who = {} if author is None else {"GIT_AUTHOR_NAME": author[0], "GIT_AUTHOR_EMAIL": author[1],
+                                     "GIT_COMMITTER_NAME": author[0],
+                                     "GIT_COMMITTER_EMAIL": author[1]}
     sha = _run(root, "-c", "gpg.format=ssh", "-c", f"user.signingkey={key_path}",
-               "commit-tree", "-S", "-p", head, "-m", message, f"{head}^{{tree}}").strip()
+               "commit-tree", "-S", "-p", head, "-m", message, f"{head}^{{tree}}",
+               env=who).strip()
     _run(root, "update-ref", "-m", "ailoop approve", "HEAD", sha, head)
     return sha
 
@@ -168,14 +175,22 @@ def current_branch(root: str) -> str:
 
 
 def dirty_paths(root: str, pathspecs: list[str]) -> list[tuple[str, bool]]:
-    """(path, tracked) for files matching the pathspecs that differ from HEAD."""
+    """(path, in HEAD) for files matching the pathspecs that differ from HEAD. A file that
+    is untracked, or staged but new (a run killed between `add` and `commit`), is not in
+    HEAD."""
     out = _run(root, "status", "--porcelain=v1", "-z", "--untracked-files=all", "--",
                *pathspecs)
     found: list[tuple[str, bool]] = []
     for entry in out.split("\0"):
         if len(entry) > 3:
-            found.append((entry[3:], not entry.startswith("??")))
+            found.append((entry[3:], not entry.startswith(("??", "A"))))
     return found
+
+
+def forget_paths(root: str, paths: list[str]) -> None:
+    """Unstage files that are not in HEAD (the work tree copies are left alone)."""
+    if paths:
+        _run(root, "rm", "--cached", "-q", "--ignore-unmatch", "--", *paths)
 
 
 def restore_paths(root: str, paths: list[str]) -> None:

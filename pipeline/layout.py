@@ -119,3 +119,26 @@ def resolve_inside(root: str, base_rel: str, ref: str) -> tuple[str, str]:
 
 def _within(path: str, root: str) -> bool:
     return path == root or path.startswith(root.rstrip(os.sep) + os.sep)
+
+
+def priority_keys(root: str) -> list[str]:
+    """'customer/priority' for every folder holding a priority.yaml, sorted."""
+    base = os.path.join(root, CUSTOMERS)
+    try:
+        customers = sorted(e.name for e in os.scandir(base)
+                           if e.is_dir(follow_symlinks=False) and not e.name.startswith("."))
+    except (FileNotFoundError, NotADirectoryError):
+        return []
+    keys: list[str] = []
+    for customer in customers:
+        for entry in sorted(os.scandir(os.path.join(base, customer)), key=lambda e: e.name):
+            if entry.is_dir(follow_symlinks=False) and \
+                    os.path.isfile(os.path.join(entry.path, "priority.yaml")):
+                keys.append(f"{customer}/{entry.name}")
+    return keys
+
+
+def unknown_priority(root: str, key: str) -> InputError:
+    known = priority_keys(root)
+    listing = ", ".join(known) if known else f"none (no {CUSTOMERS}/*/*/priority.yaml)"
+    return InputError(f"no priority '{key}' (write CUSTOMER/PRIORITY); priorities: {listing}")

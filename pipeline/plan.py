@@ -39,7 +39,9 @@ class StageView:
     name: str
     percent: float
     bake_time: timedelta  # effective: already raised to the project minimum for high risk
-    approvals: tuple[tuple[str, int], ...] = ()  # (role, count)
+    # (roles, count): `count` different people, each holding one of `roles`; the stage's own
+    # approvals plus the guardrails (risk-officer for high risk, a human for exposed actions)
+    approvals: tuple[tuple[tuple[str, ...], int], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -99,6 +101,7 @@ class PriorityInput:
     approvals_problem: str = ""
     readings: tuple[GateReading, ...] | None = None  # for the current stage
     readings_problem: str = ""
+    unreachable: tuple[str, ...] = ()  # external systems that failed ("approvals", ...)
     events: tuple[EventView, ...] = ()
     roles: Mapping[str, int] | None = None  # role -> people holding it in customer.yaml
     head: str = ""  # the commit this state was read from
@@ -447,7 +450,7 @@ def _monitoring_gate(w: _Work, target: int) -> None:
     if w.inp.readings is None:
         problem = w.inp.readings_problem or "no readings"
         w.act("hold", "monitoring", f"holds at {w.label(here)}: monitoring unavailable "
-              f"({problem})")
+              f"({problem})", inputs=_unreachable(w, "monitoring"))
         return
     seen = {r.gate: r for r in w.inp.readings}
     for gate in w.spec.gates:
@@ -466,12 +469,12 @@ def _roles_gate(w: _Work, target: int) -> None:
     if w.inp.roles is None:
         w.act("hold", "approval", "holds: customer.yaml cannot be read (roles unknown)")
         return
-    for role, count in nxt.approvals:
-        have = w.inp.roles.get(role, 0)
+    for roles, count in nxt.approvals:
+        have = sum(w.inp.roles.get(role, 0) for role in roles)
         if have < count:
             people = "no one holds" if have == 0 else f"only {have} people hold"
-            _block(w, f"{people} the role {role} in customer.yaml (stage {nxt.name} needs "
-                      f"{count})", "approval")
+            _block(w, f"{people} the role {_label(roles)} in customer.yaml (stage {nxt.name} "
+                      f"needs {count})", "approval")
             return
 
 
@@ -481,12 +484,13 @@ def _approval_gate(w: _Work, target: int) -> None:
         return
     if w.inp.approvals is None:
         problem = w.inp.approvals_problem or "not loaded"
-        w.act("hold", "approval", f"holds: approvals unavailable ({problem})")
+        w.act("hold", "approval", f"holds: approvals unavailable ({problem})",
+              inputs=_unreachable(w, "approvals"))
         return
     _used, missing = match_approvals(nxt, w.inp.approvals, w.inp.evidence_id or "")
     if missing:
         role = missing[0]
-        stale = sum(1 for a in w.inp.approvals if a.valid and a.stage == nxt.name
+        stale = sum(1 for a in w.inp.approvals if a.valid and _for_stage(a, nxt)
                     and a.evidence_id != w.inp.evidence_id)
         hint = f" ({stale} approval(s) bound to other evidence)" if stale else ""
         w.update(phase="awaiting-approval")
@@ -498,20 +502,38 @@ def _approval_gate(w: _Work, target: int) -> None:
 def match_approvals(stage: StageView, approvals: Iterable[Approval],
                     evidence_id: str) -> tuple[list[Approval], list[str]]:
     """Approvals that satisfy a stage (one person counts once) and the roles still missing."""
-    usable = sorted((a for a in approvals if a.valid and a.stage == stage.name
+    usable = sorted((a for a in approvals if a.valid and _for_stage(a, stage)
                      and a.evidence_id == evidence_id), key=lambda a: (a.time, a.person))
     used: list[Approval] = []
     people: set[str] = set()
     missing: list[str] = []
-    for role, count in stage.approvals:
+    for roles, count in stage.approvals:
         got = 0
         for a in usable:
-            if got < count and a.role == role and a.person not in people:
+            if got < count and a.role in roles and a.person not in people:
                 used.append(a)
                 people.add(a.person)
                 got += 1
-        missing += [role] * (count - got)
+        missing += [_label(roles)] * (count - got)
     return used, missing
+
+
+def _unreachable(w: _Work, system: str) -> dict[str, str]:
+    return {"unreachable": system} if system in w.inp.unreachable else {}
+
+
+def unreachable_systems(result: Plan) -> list[Action]:
+    """Holds caused by an external system failing (the command then exits 3)."""
+    return [a for a in result.actions if dict(a.inputs).get("unreachable")]
+
+
+def _for_stage(approval: Approval, stage: StageView) -> bool:
+    """A PR review approves every stage its pull request asks for (stage "*")."""
+    return approval.stage in (stage.name, "*")
+
+
+def _label(roles: tuple[str, ...]) -> str:
+    return " or ".join(roles)
 
 
 def _next(w: _Work) -> int:

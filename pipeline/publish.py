@@ -57,8 +57,8 @@ def publish_update(root: str, key: str, now: datetime, *, fmt: str = "md",
     if not write:
         return Published(text, None)
     if out:
-        os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
-        with open(out, "w", encoding="utf-8") as fh:
-            fh.write(text)
+        from pipeline.dryrun.record import write_atomic
+
+        write_atomic(os.path.abspath(out), text.encode())  # never a half-written update
         return Published(text, out)
     return Published(text, write_update(root, view, text, now, fmt))

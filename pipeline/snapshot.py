@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from pipeline.errors import InputError
-from pipeline.layout import CUSTOMERS, discover, priority_of
+from pipeline.layout import CUSTOMERS
 from pipeline.load import Document, load_document
 from pipeline.model.base import format_duration
 
@@ -101,11 +101,6 @@ class PriorityView:
         if self.evidence is not None and not self.evidence.passed:
             return "failing dry run"
         return "healthy" if self.stage else "not live"
-
-
-def priority_keys(root: str) -> list[str]:
-    return sorted({k for d in discover(root) if d.endswith("/priority.yaml")
-                   if (k := priority_of(d))})
 
 
 def _load(root: str, rel: str) -> Document | None:

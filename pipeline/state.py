@@ -21,9 +21,10 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.approvals.base import ApprovalSource
+from pipeline.approvals.requirements import stage_requirements
 from pipeline.cache import cache_dir, code_fingerprint
 from pipeline.errors import ExternalError, InputError
-from pipeline.layout import CUSTOMERS, PROJECT_FILE, priority_dir
+from pipeline.layout import CUSTOMERS, PROJECT_FILE, priority_dir, priority_keys
 from pipeline.load import load_document
 from pipeline.model.priority import MonitoringGate, Priority
 from pipeline.model.project import ProjectSpec
@@ -52,6 +53,7 @@ class Local:
     gates: tuple[dict[str, Any], ...] = ()  # MonitoringGate as data: cheap to unpickle
     monitoring_file: str | None = None
     monitoring_provider: str | None = None
+    monitoring_prometheus: dict[str, Any] | None = None  # the priority's override, as data
     self_contained: bool = True  # every file it depends on is inside the priority folder
 
 
@@ -70,22 +72,6 @@ def project_settings(root: str) -> ProjectSpec:
         raise InputError(f"cannot read the project settings: {first}")
     spec: ProjectSpec = doc.model.spec
     return spec
-
-
-def priority_keys(root: str) -> list[str]:
-    """'customer/priority' for every folder holding a priority.yaml, sorted."""
-    keys: list[str] = []
-    base = os.path.join(root, CUSTOMERS)
-    try:
-        customers = sorted(e.name for e in os.scandir(base) if e.is_dir() and
-                           not e.name.startswith("."))
-    except FileNotFoundError:
-        return []
-    for customer in customers:
-        for entry in sorted(os.scandir(os.path.join(base, customer)), key=lambda e: e.name):
-            if entry.is_dir() and os.path.isfile(os.path.join(entry.path, "priority.yaml")):
-                keys.append(f"{customer}/{entry.name}")
-    return keys
 
 
 def load_repo(root: str, *, use_cache: bool = True, only: str | None = None) -> RepoState:
@@ -129,6 +115,8 @@ def load_local(root: str, key: str, project: ProjectSpec) -> Local:
                   gates=tuple(g.model_dump() for g in priority.spec.monitoring.gates),
                   monitoring_file=priority.spec.monitoring.file,
                   monitoring_provider=priority.spec.monitoring.provider,
+                  monitoring_prometheus=(priority.spec.monitoring.prometheus.model_dump()
+                                         if priority.spec.monitoring.prometheus else None),
                   self_contained=_inside_folder(priority))
     return _with_evidence(root, key, priority, local)
 
@@ -142,7 +130,8 @@ def spec_view(priority: Priority, project: ProjectSpec) -> SpecView:
     spec = priority.spec
     floor = project.min_bake_time_high_risk if spec.risk in _HIGH_RISK else timedelta(0)
     stages = tuple(StageView(s.name, s.percent, max(s.bake_time, floor),
-                             tuple((a.role, a.count) for a in s.approvals))
+                             tuple((r.roles, r.count)
+                                   for r in stage_requirements("", priority, s.name)))
                    for s in spec.rollout.stages)
     cadence = spec.review.cadence if spec.review else None
     return SpecView(spec.owner, spec.rollout.target, stages,
@@ -223,6 +212,8 @@ def default_monitoring(root: str, project: ProjectSpec) -> MonitoringFactory:
 
     def factory(local: Local) -> MonitoringSource | None:
         provider = local.monitoring_provider or project.monitoring.provider
+        if provider == "prometheus":
+            return _prometheus(root, project, local)
         if provider != "file":
             return None
         rel = local.monitoring_file or (project.monitoring.file.path
@@ -235,6 +226,21 @@ def default_monitoring(root: str, project: ProjectSpec) -> MonitoringFactory:
         return sources[path]
 
     return factory
+
+
+def _prometheus(root: str, project: ProjectSpec, local: Local) -> MonitoringSource | None:
+    """Prometheus over HTTP; a missing URL means no source (the gates hold)."""
+    import httpx
+
+    from pipeline.model.priority import Monitoring
+    from pipeline.monitoring.sources import source_for
+
+    override = Monitoring.model_validate({"provider": "prometheus",
+                                          "prometheus": local.monitoring_prometheus})
+    try:
+        return source_for(root, project, override, httpx.Client())
+    except InputError:
+        return None
 
 
 def plan_inputs(state: RepoState, now: datetime, approvals: ApprovalSource,
@@ -270,7 +276,8 @@ def _with_approvals(inp: PriorityInput, source: ApprovalSource) -> PriorityInput
     try:
         return replace(inp, approvals=tuple(source.approvals(inp.key)))
     except ExternalError as e:
-        return replace(inp, approvals=None, approvals_problem=str(e))
+        return replace(inp, approvals=None, approvals_problem=str(e),
+                       unreachable=(*inp.unreachable, "approvals"))
 
 
 def _with_readings(inp: PriorityInput, local: Local, stage: str, now: datetime,
@@ -282,7 +289,8 @@ def _with_readings(inp: PriorityInput, local: Local, stage: str, now: datetime,
         gates = [MonitoringGate.model_validate(g) for g in local.gates]
         readings: list[GateReading] = source.readings(local.key, stage, gates, now)
     except ExternalError as e:
-        return replace(inp, readings_problem=str(e))
+        return replace(inp, readings_problem=str(e),
+                       unreachable=(*inp.unreachable, "monitoring"))
     return replace(inp, readings=tuple(readings))
 
 

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import os
+from collections.abc import Callable, Mapping
 
 from pipeline.approvals.base import Approval, ApprovalSource
 from pipeline.approvals.context import (
@@ -13,10 +14,11 @@ from pipeline.approvals.context import (
 )
 from pipeline.approvals.evaluate import Block
 from pipeline.approvals.files import FileApprovals
-from pipeline.approvals.github import GitHubApi
+from pipeline.approvals.github import GitHubApi, make_client
 from pipeline.approvals.pull import PullSnapshot, fetch_pull, review_approvals, review_blocks
 from pipeline.approvals.signed import SignedApprovals
-from pipeline.errors import InputError
+from pipeline.errors import ExternalError, InputError
+from pipeline.git import last_change
 from pipeline.layout import priority_dir
 from pipeline.model.project import Project
 
@@ -68,3 +70,29 @@ def approval_source(project: Project, root: str, *, base: str = "HEAD",
                          "(ailoop gate --pr N, or GITHUB_EVENT_PATH)", path="ailoop.yaml")
     api, number = github()
     return GitHubApprovals(root, api, number)
+
+
+class MergedPullApprovals:
+    """For the reconciler after merge: the reviews of the merged pull request that last
+    changed a priority's folder. Needs GITHUB_TOKEN and GITHUB_REPOSITORY; without them, or
+    when GitHub fails, approvals() raises ExternalError and the rollout holds."""
+
+    def __init__(self, root: str, api_url: str, env: Mapping[str, str] | None = None) -> None:
+        self.root = root
+        self.api_url = api_url
+        self.env = os.environ if env is None else env
+
+    def approvals(self, key: str) -> list[Approval]:
+        token, repo = self.env.get("GITHUB_TOKEN", ""), self.env.get("GITHUB_REPOSITORY", "")
+        if not token or not repo:
+            raise ExternalError("approvals.source is github: GITHUB_TOKEN and "
+                                "GITHUB_REPOSITORY are needed to read the merged pull request")
+        last = last_change(self.root, "HEAD", [priority_dir(key)])
+        if last is None:
+            return []
+        with make_client(self.env.get("GITHUB_API_URL") or self.api_url, token) as http:
+            api = GitHubApi(http, repo)
+            numbers = api.merged_pulls_for_commit(last[0])
+            if not numbers:
+                return []
+            return GitHubApprovals(self.root, api, numbers[0]).approvals(key)

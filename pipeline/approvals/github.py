@@ -95,6 +95,13 @@ class GitHubApi:
             body["target_url"] = target_url
         self._request("POST", f"statuses/{sha}", json=body)
 
+    def merged_pulls_for_commit(self, sha: str) -> list[int]:
+        """Numbers of merged pull requests that contain commit SHA (newest first)."""
+        data = _json(self._request("GET", f"commits/{sha}/pulls"), f"commits/{sha}/pulls")
+        pulls = _list_of_objects(data, f"commits/{sha}/pulls", 1)
+        merged = [p for p in pulls if p.get("merged_at")]
+        return sorted((_int(p, "number") for p in merged), reverse=True)
+
     def issue_comments(self, number: int) -> list[Comment]:
         return [_comment_from(c) for c in self._pages(f"issues/{number}/comments")]
 

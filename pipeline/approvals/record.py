@@ -54,7 +54,7 @@ def record_approval(root: str, request: ApproveRequest) -> Recorded:
     person = _approver(root, request, key_path)
     roles = _roles(person, request, stage_requirement_roles(root, key, stage))
     message = approval_message(key, stage, fp.evidence_id, person.id, roles)
-    sha = git.commit_signed_empty(root, message, key_path)
+    sha = git.commit_signed_empty(root, message, key_path, (person.name, person.email))
     return Recorded(sha, person.id, roles, fp.evidence_id, evidence.passed)
 
 

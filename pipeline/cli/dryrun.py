@@ -1,31 +1,23 @@
-"""`ailoop dry-run CUSTOMER/PRIORITY`: evaluate the workflow on its dataset, write evidence."""
+"""`ailoop dry-run`: evaluate workflows on their datasets, write evidence."""
 
 from __future__ import annotations
 
 import os
 import sys
-from datetime import UTC, datetime
+import xml.etree.ElementTree as ET
+from datetime import datetime
 
 import click
 
 from pipeline.cli.main import repo_root
+from pipeline.cli.options import now_option, parse_now, select_priorities, shard_option
 from pipeline.dryrun.junit import junit_xml
 from pipeline.dryrun.record import write_atomic
 from pipeline.dryrun.redact import detectors_only
 from pipeline.dryrun.report import text_report
-from pipeline.dryrun.runner import DryRunSettings, run_dry_run
+from pipeline.dryrun.runner import DryRunReport, DryRunSettings, run_dry_run
 from pipeline.dryrun.summary_md import summary_markdown
-from pipeline.errors import AiloopError, ExternalError, InputError
-
-
-def _parse_now(value: str | None) -> datetime:
-    if value is None:
-        return datetime.now(UTC)
-    try:
-        when = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        raise InputError(f"--now: '{value}' is not an ISO 8601 time") from None
-    return when if when.tzinfo else when.replace(tzinfo=UTC)
+from pipeline.errors import EXIT_OK, AiloopError, ExternalError, InputError
 
 
 def _redacted(error: AiloopError) -> AiloopError:
@@ -35,9 +27,13 @@ def _redacted(error: AiloopError) -> AiloopError:
 
 
 @click.command("dry-run")
-@click.argument("key", metavar="CUSTOMER/PRIORITY")
+@click.argument("keys", metavar="[CUSTOMER/PRIORITY]...", nargs=-1)
+@click.option("--changed-since", "changed_since", metavar="REF",
+              help="Also every priority with files changed since this git ref (PR checks).")
+@click.option("--all", "every", is_flag=True, help="Every priority in the repository.")
+@shard_option
 @click.option("--junit", "junit", type=click.Path(dir_okay=False),
-              help="Also write the result as JUnit XML to this file.")
+              help="Also write the results as JUnit XML to this file.")
 @click.option("--markdown", "markdown", type=click.Path(dir_okay=False),
               help="Also write a Markdown summary (for a pull-request comment) to this file.")
 @click.option("--no-cache", is_flag=True, help="Run every case again, ignore cached results.")
@@ -45,32 +41,94 @@ def _redacted(error: AiloopError) -> AiloopError:
               help="Cases run at the same time (default: spec.dryRun.concurrency).")
 @click.option("--since", metavar="EVIDENCE",
               help="Compare with this evidence id instead of the previous run's.")
-@click.option("--now", "now", hidden=True, help="Pin the clock (ISO 8601), for tests.")
+@now_option
 @click.pass_context
-def dry_run_command(ctx: click.Context, key: str, junit: str | None, markdown: str | None,
+def dry_run_command(ctx: click.Context, keys: tuple[str, ...], changed_since: str | None,
+                    every: bool, shard: str | None, junit: str | None, markdown: str | None,
                     no_cache: bool, concurrency: int | None, since: str | None,
                     now: str | None) -> int:
-    """Evaluate the priority's workflow on its dataset and write evidence.
+    """Evaluate priorities' workflows on their datasets and write evidence.
 
     Runs every case of spec.dryRun.dataset through the workflow provider, checks the
     assertions and thresholds, and writes customers/C/P/evidence/<id>.json plus an in-toto
     statement next to it. The run is compared with the previous evidence (newly failing,
-    fixed, still failing). Personal data is redacted from everything written or printed.
+    fixed, still failing); failure categories are stored as lessons. Personal data is
+    redacted from everything written or printed.
 
     Exit codes: 0 thresholds met; 1 not met; 2 bad input; 3 the provider was unreachable
-    for every case (nothing written).
+    for every case (nothing written). With several priorities, the worst code wins.
     """
-    settings = DryRunSettings(root=repo_root(ctx), key=key.strip("/"), now=_parse_now(now),
-                              env=dict(os.environ), concurrency=concurrency,
-                              use_cache=not no_cache, since=since, progress=sys.stderr)
+    root = repo_root(ctx)
+    if not (keys or changed_since or every):
+        raise InputError("name a priority (CUSTOMER/PRIORITY), or use --changed-since or --all")
+    selected = select_priorities(root, keys, changed_since=changed_since, every=every,
+                                 shard=shard)
+    if not selected:
+        click.echo("No priority to dry-run.")
+        return EXIT_OK
+    moment = parse_now(now)
+    reports, worst = [], EXIT_OK
+    for key in selected:
+        try:
+            report = _run_one(root, key, moment, concurrency, not no_cache, since)
+        except AiloopError as e:
+            if len(selected) == 1:
+                raise _redacted(e) from None
+            click.echo(f"{key}: {_redacted(e)}", err=True)
+            worst = max(worst, e.exit_code)
+            continue
+        reports.append(report)
+        worst = max(worst, report.exit_code)
+    _write_reports(reports, junit, markdown)
+    return worst
+
+
+def _run_one(root: str, key: str, now: datetime, concurrency: int | None, use_cache: bool,
+             since: str | None) -> DryRunReport:
+    settings = DryRunSettings(root=root, key=key, now=now, env=dict(os.environ),
+                              concurrency=concurrency, use_cache=use_cache, since=since,
+                              progress=sys.stderr)
+    report = run_dry_run(settings)
+    click.echo(text_report(report.evidence, report.written.path, report.written.changed,
+                           report.reused, report.diff))
+    _capture_lessons(root, key, report, now)
+    return report
+
+
+def _capture_lessons(root: str, key: str, report: DryRunReport, now: datetime) -> None:
+    from pipeline.lessons import LessonStore, from_failure_categories
+    from pipeline.load import load_document
+
+    categories = {str(c["category"]): int(c["count"])
+                  for c in report.evidence.get("failureCategories") or []}
+    if report.evidence.get("passed") or not categories:
+        return
+    doc, _ = load_document(root, f"customers/{key}/priority.yaml")
+    if doc is None:
+        return
+    spec = doc.model.spec
+    lessons = from_failure_categories(key, str(report.evidence["id"]), categories,
+                                      tags=spec.tags, systems=[s.name for s in spec.systems],
+                                      date=now.date())
     try:
-        report = run_dry_run(settings)
-    except AiloopError as e:
-        raise _redacted(e) from None
-    evidence, path = report.evidence, report.written.path
-    if junit:
-        write_atomic(os.path.abspath(junit), junit_xml(evidence))
-    if markdown:
-        write_atomic(os.path.abspath(markdown), summary_markdown(evidence, path).encode())
-    click.echo(text_report(evidence, path, report.written.changed, report.reused, report.diff))
-    return report.exit_code
+        LessonStore(root).add(key.split("/", 1)[0], lessons)
+    except InputError:
+        pass  # lessons are a by-product: a priority with no customer file is validate's job
+
+
+def _write_reports(reports: list[DryRunReport], junit: str | None,
+                   markdown: str | None) -> None:
+    if junit and reports:
+        write_atomic(os.path.abspath(junit), _merged_junit(reports))
+    if markdown and reports:
+        text = "\n".join(summary_markdown(r.evidence, r.written.path) for r in reports)
+        write_atomic(os.path.abspath(markdown), text.encode())
+
+
+def _merged_junit(reports: list[DryRunReport]) -> bytes:
+    suites = ET.Element("testsuites", {"name": "ailoop dry-run"})
+    for report in reports:
+        suites.extend(ET.fromstring(junit_xml(report.evidence)).iter("testsuite"))
+    ET.indent(suites)
+    data: bytes = ET.tostring(suites, encoding="utf-8", xml_declaration=True)
+    return data

@@ -97,9 +97,12 @@ def repo_root(ctx: click.Context) -> str:
 
 
 def _crash_log(exc: BaseException) -> str:
-    fd, path = tempfile.mkstemp(prefix=f"ailoop-crash-{int(time.time())}-", suffix=".log")
-    with os.fdopen(fd, "w") as fh:
-        fh.write("".join(traceback.format_exception(exc)))
+    try:
+        fd, path = tempfile.mkstemp(prefix=f"ailoop-crash-{int(time.time())}-", suffix=".log")
+        with os.fdopen(fd, "w") as fh:
+            fh.write("".join(traceback.format_exception(exc)))
+    except OSError as e:  # a full disk must not turn into a traceback on the terminal
+        return f"nowhere: the crash log could not be written ({e.strerror or e})"
     return path
 
 

@@ -2,25 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
 import click
 
 from pipeline.cli.main import repo_root
-from pipeline.errors import EXIT_OK, InputError
-
-
-def parse_now(value: str | None) -> datetime:
-    """--now ISO (tests and what-if questions), else the wall clock; always UTC."""
-    if value is None:
-        return datetime.now(UTC).replace(microsecond=0)
-    try:
-        when = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        raise InputError(f"--now: '{value}' is not an ISO 8601 time") from None
-    if when.tzinfo is None:
-        raise InputError(f"--now: '{value}' needs a time zone, e.g. 2026-11-20T09:00:00Z")
-    return when.astimezone(UTC)
+from pipeline.cli.options import parse_now, shard_option
+from pipeline.plan import Plan
 
 
 @click.command("plan")
@@ -28,16 +14,38 @@ def parse_now(value: str | None) -> datetime:
               show_default=True, help="text for people, md for PR comments, json for tools.")
 @click.option("--now", "now", metavar="ISO", help="Plan as if it were this time (UTC).")
 @click.option("--no-cache", is_flag=True, help="Read every file again.")
+@shard_option
 @click.pass_context
-def plan_command(ctx: click.Context, fmt: str, now: str | None, no_cache: bool) -> int:
+def plan_command(ctx: click.Context, fmt: str, now: str | None, no_cache: bool,
+                 shard: str | None) -> int:
     """Show what the reconciler would do for every priority, and why.
 
     Each line names the priority, what happens (promotes, holds, rolls back), the reason
     and the gate that decided it. Nothing is written.
     """
     from pipeline.apply import make_plan
+    from pipeline.cli.reconcile import report_unreachable
     from pipeline.plan_report import PLAN_RENDERERS
+    from pipeline.shard import parse_shard
 
-    _state, result = make_plan(repo_root(ctx), parse_now(now), use_cache=not no_cache)
+    root = repo_root(ctx)
+    _state, result = make_plan(root, parse_now(now), use_cache=not no_cache,
+                               shard=parse_shard(shard) if shard else None)
     click.echo(PLAN_RENDERERS[fmt](result), nl=False)
-    return EXIT_OK
+    if fmt == "text":
+        _show_lessons(root, result)
+    return report_unreachable(result)
+
+
+def _show_lessons(root: str, result: Plan) -> None:
+    """The lessons relevant to priorities that need work, so the next run starts there."""
+    from pipeline.lessons import relevant_for, render_relevant
+
+    for p in result.priorities:
+        if p.primary.kind in ("dry-run-needed", "blocked", "rollback") or \
+                p.status.phase in ("rolled-back", "blocked", "dry-run"):
+            lines = render_relevant(relevant_for(root, p.key, limit=3))
+            if lines:
+                click.echo(f"Lessons for {p.key}:")
+                for line in lines:
+                    click.echo(line)

@@ -5,8 +5,10 @@ from __future__ import annotations
 import click
 
 from pipeline.cli.main import repo_root
-from pipeline.cli.plan import parse_now
-from pipeline.errors import EXIT_OK
+from pipeline.cli.options import parse_now, shard_option
+from pipeline.errors import EXIT_EXTERNAL, EXIT_OK
+from pipeline.plan import Plan, unreachable_systems
+from pipeline.shard import parse_shard
 
 
 @click.command("reconcile")
@@ -15,9 +17,10 @@ from pipeline.errors import EXIT_OK
 @click.option("--now", "now", metavar="ISO", help="Reconcile as if it were this time (UTC).")
 @click.option("--remote", default="origin", show_default=True, help="Remote to push to.")
 @click.option("--no-cache", is_flag=True, help="Read every file again.")
+@shard_option
 @click.pass_context
 def reconcile_command(ctx: click.Context, push: bool, now: str | None, remote: str,
-                      no_cache: bool) -> int:
+                      no_cache: bool, shard: str | None) -> int:
     """Apply the plan: advance at most one stage, hold, or roll back; write status and
     flags; commit with Ailoop-* trailers; push with --push.
 
@@ -26,17 +29,28 @@ def reconcile_command(ctx: click.Context, push: bool, now: str | None, remote: s
     from pipeline.apply import ReconcileOptions, reconcile, summary_line
 
     result = reconcile(ReconcileOptions(repo_root(ctx), parse_now(now), push=push,
-                                        remote=remote, use_cache=not no_cache))
+                                        remote=remote, use_cache=not no_cache,
+                                        shard=parse_shard(shard) if shard else None))
+    code = report_unreachable(result.plan)
     if result.recovered:
         click.echo(f"Recomputed {len(result.recovered)} file(s) a previous run left "
                    "uncommitted.")
     if not result.changed:
         click.echo("No changes")
-        return EXIT_OK
+        return code
     for p in result.plan.changes:
         click.echo(f"{summary_line(p)}: {p.primary.reason}")
     if result.commit:
         click.echo(f"Committed {result.commit[:12]} ({len(result.written)} files).")
     if result.pushed:
         click.echo(f"Pushed to {remote} (attempt {result.attempts}).")
-    return EXIT_OK
+    return code
+
+
+def report_unreachable(result: Plan) -> int:
+    """Exit 3 when an external system failed: those priorities held (never promoted);
+    the others were still reconciled."""
+    failed = unreachable_systems(result)
+    for action in failed:
+        click.echo(f"error: {action.key}: {action.reason}", err=True)
+    return EXIT_EXTERNAL if failed else EXIT_OK

@@ -63,8 +63,8 @@ def review_command(ctx: click.Context, target: str | None, due: bool, now: str |
 
 
 def due_keys(root: str, now: datetime) -> list[str]:
+    from pipeline.layout import priority_keys
     from pipeline.review import load_events, load_status, review_is_due
-    from pipeline.state import priority_keys
 
     return [k for k in priority_keys(root)
             if review_is_due(load_status(root, k), load_events(root, k), now)]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from pipeline.cli.main import repo_root
-from pipeline.cli.plan import parse_now
+from pipeline.cli.options import parse_now
 from pipeline.errors import EXIT_OK, InputError
 
 

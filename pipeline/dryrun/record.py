@@ -15,6 +15,7 @@ from typing import Any
 from pipeline.dryrun.diff import RunDiff
 from pipeline.dryrun.results import CaseResult
 from pipeline.dryrun.thresholds import Gate, summarise
+from pipeline.errors import ExternalError
 from pipeline.evidence import API_VERSION, Fingerprint, evidence_dir, load_evidence_file
 
 STATEMENT_TYPE = "https://in-toto.io/Statement/v1"
@@ -126,17 +127,28 @@ def dumps(data: dict[str, Any]) -> bytes:
 
 
 def write_atomic(path: str, content: bytes) -> None:
+    """Write to a temporary file and rename it into place; a full disk (or any OSError)
+    is an ExternalError and leaves nothing behind."""
     directory = os.path.dirname(path)
-    os.makedirs(directory, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".tmp-")
+    tmp = ""
     try:
+        os.makedirs(directory, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=directory, prefix=".tmp-")
         with os.fdopen(fd, "wb") as fh:
             fh.write(content)
         os.replace(tmp, path)
+    except OSError as e:
+        _discard(tmp)
+        raise ExternalError(f"cannot write {path}: {e.strerror or e}; "
+                            "nothing was written") from None
     except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+        _discard(tmp)
         raise
+
+
+def _discard(path: str) -> None:
+    if path and os.path.exists(path):
+        os.unlink(path)
 
 
 def _same_evidence(root: str, rel: str, evidence: dict[str, Any]) -> bool:
@@ -169,8 +181,15 @@ def write_evidence(root: str, evidence: dict[str, Any], subjects: Sequence[Subje
                                                                            rel_statement)):
         return Written(rel, rel_statement, changed=False)
     statement = build_statement(evidence, subjects, rel)
-    write_atomic(os.path.join(root, rel_statement), dumps(statement))
-    write_atomic(os.path.join(root, rel), dumps(evidence))
+    statement_path = os.path.join(root, rel_statement)
+    had_statement = os.path.exists(statement_path)
+    write_atomic(statement_path, dumps(statement))
+    try:
+        write_atomic(os.path.join(root, rel), dumps(evidence))
+    except ExternalError:
+        if not had_statement:  # no statement without its evidence
+            _discard(statement_path)
+        raise
     return Written(rel, rel_statement, changed=True)
 
 

@@ -38,7 +38,7 @@ from pipeline.evidence import (
     read_evidence,
     workflow_files,
 )
-from pipeline.layout import CUSTOMERS, discover, priority_dir, priority_of, resolve_inside
+from pipeline.layout import priority_dir, resolve_inside, unknown_priority
 from pipeline.load import load_document
 from pipeline.model.priority import Priority
 from pipeline.providers.base import MALFORMED_JSON, UNREACHABLE, CaseOutput, Provider, failed
@@ -75,18 +75,10 @@ class DryRunReport:
         return EXIT_OK if self.evidence["passed"] else EXIT_FINDINGS
 
 
-def known_priorities(root: str) -> list[str]:
-    return sorted({k for rel in discover(root) if rel.endswith("/priority.yaml")
-                   for k in [priority_of(rel)] if k})
-
-
 def load_priority(root: str, key: str) -> Priority:
     rel = f"{priority_dir(key)}/priority.yaml"
     if not _KEY_RE.match(key) or not os.path.isfile(os.path.join(root, rel)):
-        known = known_priorities(root)
-        listing = ", ".join(known) if known else f"none (no {CUSTOMERS}/*/*/priority.yaml)"
-        raise InputError(f"no priority '{key}' (write CUSTOMER/PRIORITY); "
-                         f"priorities: {listing}")
+        raise unknown_priority(root, key)
     document, findings = load_document(root, rel)
     if document is None or not isinstance(document.model, Priority):
         first = findings[0].render() if findings else f"{rel}: not a Priority"

@@ -32,7 +32,7 @@ def inputs(draw: st.DrawFn) -> tuple[PriorityInput, str | None]:
     n = draw(st.integers(2, 4))
     stages = tuple(
         StageView(NAMES[i], [0, 5, 25, 100][i], timedelta(hours=draw(st.integers(0, 3))),
-                  tuple((r, 1) for r in draw(st.lists(st.sampled_from(ROLES), unique=True,
+                  tuple(((r,), 1) for r in draw(st.lists(st.sampled_from(ROLES), unique=True,
                                                       max_size=2))))
         for i in range(n))
     spec = SpecView("olga", NAMES[draw(st.integers(0, n - 1))], stages,

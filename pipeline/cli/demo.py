@@ -1,0 +1,38 @@
+"""`ailoop demo`."""
+
+from __future__ import annotations
+
+import click
+
+from pipeline.errors import EXIT_OK
+
+
+@click.command("demo")
+@click.option("--dir", "folder", type=click.Path(file_okay=False), default=None,
+              help="Where to build the demo (default: a new temporary folder).")
+@click.option("--example", "example", type=click.Path(file_okay=False, exists=True),
+              default=None, help="The example repository to start from (default: bundled).")
+def demo_command(folder: str | None, example: str | None) -> int:
+    """Run the whole loop on the bundled example, offline, with no API key.
+
+    A new priority arrives by PR, validation finds a typo, the dry run fails on German
+    e-mails, the workflow is fixed, signed approvals are given on the new evidence, the
+    rollout walks shadow -> 5% -> 25% -> 100% with bake times and healthy monitoring, an
+    incident rolls it back, the fix is re-released, a scheduled review is healthy, another
+    priority is blocked with its owner, and the customer updates and the dashboard are
+    written. Every step runs the same commands as the CI workflows, on real git.
+    """
+    import tempfile
+    from pathlib import Path
+
+    from pipeline.demo import example_root, run_demo
+
+    base = Path(folder) if folder else Path(tempfile.mkdtemp(prefix="ailoop-demo-"))
+    base.mkdir(parents=True, exist_ok=True)
+    if any(base.iterdir()):
+        from pipeline.errors import InputError
+
+        raise InputError(f"demo folder is not empty: {base}")
+    click.echo(f"ailoop demo in {base}")
+    run_demo(base, Path(example) if example else example_root(), click.echo)
+    return EXIT_OK

@@ -1,0 +1,360 @@
+"""`ailoop demo`: the whole loop on the bundled example, offline, on real git.
+
+A bare remote and one clone per actor (the engineer, the customer's reviewers, CI). Every
+step runs the same `ailoop` commands the GitHub workflows run, with an injected clock, and
+prints what happened, why, and which gate decided. Nothing outside the demo folder is
+touched; no network, no API key.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import shutil
+import subprocess
+import time
+from collections.abc import Callable, Sequence
+from contextlib import redirect_stderr, redirect_stdout
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from pipeline.errors import InputError
+
+CLAIMS = "northwind-insurance/claims-intake"
+REFUNDS = "helio-saas/refund-requests"
+EXAMPLE_PARTS = ("ailoop.yaml", "lessons.yaml", "customers", "policies", "schemas",
+                 "monitoring")
+START = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
+# Who approves what for claims-intake (roles from customer.yaml).
+APPROVERS = {"lukas": "customer-reviewer", "mei": "risk-officer", "hannah": "customer-owner"}
+STAGE_APPROVERS = {"shadow": ["lukas"], "canary": ["lukas", "mei"],
+                   "early": ["lukas", "mei"], "full": ["hannah", "mei"]}
+
+
+def example_root() -> Path:
+    """The example GitOps content: the repository this package was installed from."""
+    here = Path(__file__).resolve().parent.parent
+    if (here / "ailoop.yaml").is_file() and (here / "customers").is_dir():
+        return here
+    raise InputError("the bundled example was not found next to the package; run the demo "
+                     "from a clone of the ailoop repository (make demo), or pass --example")
+
+
+@dataclass
+class Story:
+    """The demo's state: folders, the clock and what to say."""
+
+    base: Path
+    say: Callable[[str], None]
+    now: datetime = START
+    steps: int = 0
+    terminals: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def remote(self) -> Path:
+        return self.base / "remote.git"
+
+    def clone(self, actor: str) -> Path:
+        return self.base / actor
+
+    def iso(self) -> str:
+        return self.now.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+    def step(self, title: str) -> None:
+        self.steps += 1
+        self.say(f"\n{self.steps:>2}. {title}   [{self.now:%a %d %b %H:%M} UTC]")
+
+
+def git(cwd: Path, *args: str, actor: str = "engineer") -> str:
+    env = {**os.environ, "GIT_AUTHOR_NAME": actor, "GIT_COMMITTER_NAME": actor,
+           "GIT_AUTHOR_EMAIL": f"{actor}@demo.example", "GIT_COMMITTER_EMAIL":
+           f"{actor}@demo.example", "GIT_CONFIG_NOSYSTEM": "1"}
+    proc = subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True, env=env,
+                          check=False)
+    if proc.returncode != 0:
+        raise RuntimeError(f"git {' '.join(args)} failed: {proc.stderr.strip()}")
+    return proc.stdout.strip()
+
+
+def ailoop(story: Story, actor: str, *args: str, show: int = 12,
+           expect: Sequence[int] = (0,)) -> tuple[int, str]:
+    """Run `ailoop -C <clone> ARGS` in-process, print its gist, return (code, output)."""
+    from pipeline.cli.main import main
+
+    out, err = io.StringIO(), io.StringIO()
+    with redirect_stdout(out), redirect_stderr(err):
+        code = main(["-C", str(story.clone(actor)), *args])
+    text = out.getvalue() + _errors(err.getvalue())
+    story.say(f"    $ ailoop {' '.join(args)}   (exit {code})")
+    lines = [line for line in text.splitlines() if line.strip()]
+    for line in lines[:show]:
+        story.say(f"      {line[:220]}")
+    if len(lines) > show:
+        story.say(f"      ... ({len(lines) - show} more lines)")
+    if code not in expect:
+        raise RuntimeError(f"ailoop {' '.join(args)} exited {code}, expected {expect}:\n{text}")
+    return code, text
+
+
+def _errors(text: str) -> str:
+    # progress bars and plain progress lines go to stderr; keep only messages
+    return "\n".join(line for line in text.splitlines()
+                     if line.startswith(("error", "warning")))
+
+
+def setup(story: Story, example: Path) -> None:
+    story.step("Set up: a GitOps repository with a bare remote and a clone per actor")
+    seed = story.base / "seed"
+    seed.mkdir(parents=True)
+    for part in EXAMPLE_PARTS:
+        src = example / part
+        if src.is_dir():
+            shutil.copytree(src, seed / part, ignore=shutil.ignore_patterns("__pycache__"))
+        elif src.is_file():
+            shutil.copy2(src, seed / part)
+    # The claims-intake priority arrives later, by pull request.
+    shutil.move(str(seed / "customers" / CLAIMS), str(story.base / "claims-intake-draft"))
+    _signing_keys(story, seed)
+    git(story.base, "init", "-q", "--bare", "-b", "main", str(story.remote))
+    git(seed, "init", "-q", "-b", "main")
+    git(seed, "add", "-A")
+    git(seed, "commit", "-q", "-m", "Example GitOps repository with signing keys")
+    git(seed, "push", "-q", str(story.remote), "main")
+    for actor in ("engineer", "reviewers", "ci"):
+        git(story.base, "clone", "-q", str(story.remote), str(story.clone(actor)))
+    story.say(f"    remote {story.remote}; clones: engineer, reviewers, ci")
+
+
+def _signing_keys(story: Story, seed: Path) -> None:
+    """Real SSH keys for the approvers; their public keys go into customer.yaml."""
+    keys = story.base / "keys"
+    keys.mkdir()
+    customer = seed / "customers" / "northwind-insurance" / "customer.yaml"
+    text = customer.read_text()
+    for person in APPROVERS:
+        key = keys / person
+        subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", person, "-f",
+                        str(key)], check=True, capture_output=True)
+        public = key.with_suffix(".pub").read_text().split()
+        anchor = f"    - id: {person}\n"
+        text = text.replace(anchor, f"{anchor}      signingKey: {public[0]} {public[1]}\n", 1)
+    customer.write_text(text)
+
+
+def pull(story: Story, actor: str) -> None:
+    git(story.clone(actor), "pull", "-q", "--rebase", "--autostash", "origin", "main",
+        actor=actor)
+
+
+def new_priority_pr(story: Story) -> None:
+    story.step("An engineer opens a PR adding a new priority: claims intake for Northwind")
+    eng = story.clone("engineer")
+    git(eng, "checkout", "-q", "-b", "claims-intake")
+    target = eng / "customers" / CLAIMS
+    shutil.copytree(story.base / "claims-intake-draft", target)
+    shutil.rmtree(target / "fixes")
+    shutil.rmtree(target / "events", ignore_errors=True)  # the pilot's feedback predates it
+    spec = target / "priority.yaml"
+    text = spec.read_text().replace("target: canary", "target: full")
+    spec.write_text(text.replace("bakeTime: 48h", "bakeTim: 48h", 1))  # a typo slips in
+    git(eng, "add", "-A")
+    git(eng, "commit", "-q", "-m", "Add claims-intake priority")
+    story.say("    CI (pr.yml) validates what the PR changes, with inline annotations:")
+    ailoop(story, "engineer", "validate", "--changed-since", "origin/main", "--format",
+           "github", expect=(1,))
+    spec.write_text(spec.read_text().replace("bakeTim: 48h", "bakeTime: 48h"))
+    git(eng, "commit", "-q", "-am", "Fix the bake time field name")
+    story.say("    The engineer fixes the field; validation is clean:")
+    ailoop(story, "engineer", "validate", "--changed-since", "origin/main")
+
+
+def failing_dry_run(story: Story) -> None:
+    story.step("CI dry-runs the new priority on realistic customer data")
+    ailoop(story, "engineer", "dry-run", CLAIMS, "--now", story.iso(), expect=(1,), show=16)
+    story.say("    The German e-mails fail: the workflow only knows English keywords. The "
+              "failure categories are stored as lessons.")
+
+
+def fixed_dry_run(story: Story) -> None:
+    story.step("The engineer fixes the smallest underlying issue and reruns")
+    eng = story.clone("engineer")
+    shutil.copy2(story.base / "claims-intake-draft" / "fixes" / "workflow_v2.py",
+                 eng / "customers" / CLAIMS / "workflow.py")
+    spec = eng / "customers" / CLAIMS / "priority.yaml"
+    spec.write_text(spec.read_text().replace('version: "1.0.0"', 'version: "1.1.0"'))
+    ailoop(story, "engineer", "dry-run", CLAIMS, "--now", story.iso(), show=16)
+    git(eng, "add", "-A")
+    git(eng, "commit", "-q", "-m", "Claims intake v1.1: German keywords; evidence")
+    git(eng, "checkout", "-q", "main")
+    git(eng, "merge", "-q", "--ff-only", "claims-intake")
+    git(eng, "push", "-q", "origin", "main")
+    story.say("    Reviewed and merged: main now has the priority and its passing evidence.")
+
+
+def reconcile(story: Story, why: str, *, expect: Sequence[int] = (0,)) -> str:
+    story.step(why)
+    pull(story, "ci")
+    _readings(story)
+    _, out = ailoop(story, "ci", "reconcile", "--push", "--now", story.iso(), expect=expect)
+    return out
+
+
+def approve(story: Story, stage: str) -> None:
+    pull(story, "reviewers")
+    for person in STAGE_APPROVERS[stage]:
+        ailoop(story, "reviewers", "approve", CLAIMS, "--stage", stage, "--key",
+               str(story.base / "keys" / person), "--push", show=2)
+
+
+def _readings(story: Story, days: int = 1) -> None:
+    """Healthy production telemetry, hourly, written where the monitoring provider reads
+    it (not committed: it is data from production, not a spec). Runs per hour match the
+    ROI hypothesis' 9,000 cases a month."""
+    path = story.clone("ci") / "monitoring" / "readings.jsonl"
+    lines = []
+    for hours in range(24 * days, -1, -1):
+        when = (story.now - timedelta(hours=hours)).strftime("%Y-%m-%dT%H:%M:%SZ")
+        lines.append({"priority": CLAIMS, "metric": "error_rate", "time": when,
+                      "value": 0.004, "samples": 40, "variant": "new"})
+        for variant, value in (("new", 0.97), ("current", 0.96)):
+            lines.append({"priority": CLAIMS, "metric": "urgent_recall", "time": when,
+                          "value": value, "samples": 30, "variant": variant})
+        lines.append({"priority": CLAIMS, "metric": "success_rate", "time": when,
+                      "value": 0.82, "samples": 12, "variant": "new"})
+        lines.append({"priority": CLAIMS, "metric": "cost_per_run", "time": when,
+                      "value": 0.21, "samples": 12, "variant": "new"})
+    with path.open("a", encoding="utf-8") as fh:
+        fh.writelines(json.dumps(line) + "\n" for line in lines)
+
+
+def walk(story: Story, stages: Sequence[str], first_wait: timedelta) -> None:
+    story.now += first_wait
+    for stage in stages:
+        reconcile(story, f"Reconcile: stage '{stage}' needs approvals on this exact evidence")
+        story.say(f"    Reviewers approve '{stage}' with signed git approvals:")
+        approve(story, stage)
+        reconcile(story, f"Reconcile: every gate holds, so the rollout enters '{stage}'")
+        story.now += timedelta(hours=73)
+
+
+def incident(story: Story) -> None:
+    story.step("Production: Northwind reports an incident (urgent claim routed as normal)")
+    eng = story.clone("engineer")
+    pull(story, "engineer")
+    folder = eng / "customers" / CLAIMS / "events"
+    folder.mkdir(exist_ok=True)
+    (folder / "inc-2026-0107.yaml").write_text(
+        "apiVersion: ailoop.dev/v1\nkind: Incident\nmetadata:\n  name: inc-2026-0107\n"
+        "spec:\n  severity: high\n  reportedBy: hannah\n"
+        f"  time: {story.iso()}\n  summary: A water-leak claim in French was marked normal.\n")
+    git(eng, "add", "-A")
+    git(eng, "commit", "-q", "-m", "Incident inc-2026-0107")
+    git(eng, "push", "-q", "origin", "main")
+    story.now += timedelta(minutes=20)
+    reconcile(story, "Reconcile: the incident rolls the priority back at once, no approval "
+                     "needed")
+    story.now += timedelta(hours=2)
+    reconcile(story, "Reconcile again: the rollback holds; automation never re-promotes")
+
+
+def fix_incident(story: Story) -> None:
+    story.step("The fix: French water keywords, a new dry run, the incident resolved")
+    eng = story.clone("engineer")
+    pull(story, "engineer")
+    workflow = eng / "customers" / CLAIMS / "workflow.py"
+    workflow.write_text(workflow.read_text().replace('"water",', '"water", "eau", "fuite",', 1))
+    spec = eng / "customers" / CLAIMS / "priority.yaml"
+    spec.write_text(spec.read_text().replace('version: "1.1.0"', 'version: "1.1.1"'))
+    ailoop(story, "engineer", "dry-run", CLAIMS, "--now", story.iso(), show=8)
+    event = eng / "customers" / CLAIMS / "events" / "inc-2026-0107.yaml"
+    event.write_text(event.read_text() + f"  resolved: true\n  resolvedAt: {story.iso()}\n"
+                     "  resolution: French keywords for water damage (v1.1.1).\n")
+    git(eng, "add", "-A")
+    git(eng, "commit", "-q", "-m", "Claims intake v1.1.1: French water keywords; resolve "
+                                   "inc-2026-0107")
+    git(eng, "push", "-q", "origin", "main")
+
+
+def review(story: Story) -> None:
+    story.step("Scheduled operations review: health, incidents, feedback, cost, ROI")
+    pull(story, "ci")
+    _readings(story, days=30)
+    ailoop(story, "ci", "review", CLAIMS, "--now", story.iso(), "--push", show=30)
+
+
+def blocked(story: Story) -> None:
+    story.step("Another priority: refund requests fail their dry run and are escalated")
+    pull(story, "engineer")
+    ailoop(story, "engineer", "dry-run", REFUNDS, "--now", story.iso(), expect=(1,), show=8)
+    eng = story.clone("engineer")
+    git(eng, "add", "-A")
+    git(eng, "commit", "-q", "-m", "Refund requests: dry-run evidence")
+    git(eng, "push", "-q", "origin", "main")
+    reconcile(story, "Reconcile: the failed dry run keeps the rollout blocked")
+    story.say("    Where everything stands (the blocked priority names its owner):")
+    ailoop(story, "ci", "status", "--now", story.iso(), show=8)
+
+
+def tell(story: Story) -> list[str]:
+    story.step("Tell people: customer updates, the dashboard, the audit trail")
+    pull(story, "ci")
+    paths = []
+    for key in (CLAIMS, REFUNDS):
+        for fmt in ("md", "html"):
+            _, out = ailoop(story, "ci", "update", key, "--format", fmt, "--now", story.iso(),
+                            show=1)
+            paths.append(out.split("wrote ", 1)[-1].strip())
+    site = story.base / "site"
+    ailoop(story, "ci", "site", "--out", str(site), "--now", story.iso(), show=1)
+    paths.append(str(site / "index.html"))
+    ci = story.clone("ci")
+    git(ci, "add", "customers")
+    git(ci, "commit", "-q", "-m", "Customer updates", actor="ailoop-bot")
+    git(ci, "push", "-q", "origin", "main", actor="ailoop-bot")
+    story.say("    git log (the audit trail), newest first:")
+    for line in git(ci, "log", "--format=%h %an: %s", "-n", "40").splitlines():
+        story.say(f"      {line}")
+    return paths
+
+
+def terminal_states(story: Story) -> dict[str, str]:
+    """Every terminal state the loop recorded, from the status history in git."""
+    ci = story.clone("ci")
+    seen: dict[str, str] = {}
+    for sha in git(ci, "log", "--format=%H", "--", "customers").splitlines():
+        for key in (CLAIMS, REFUNDS):
+            try:
+                text = git(ci, "show", f"{sha}:customers/{key}/status.yaml")
+            except RuntimeError:
+                continue
+            for state in ("stage-reached", "issue-fixed", "blocked", "healthy-review"):
+                if f"state: {state}" in text:
+                    seen.setdefault(state, key)
+    return seen
+
+
+def run_demo(base: Path, example: Path, say: Callable[[str], None]) -> dict[str, object]:
+    started = time.monotonic()
+    story = Story(base, say)
+    setup(story, example)
+    new_priority_pr(story)
+    failing_dry_run(story)
+    fixed_dry_run(story)
+    walk(story, ["shadow", "canary", "early", "full"], timedelta(minutes=30))
+    incident(story)
+    fix_incident(story)
+    # The rollback left it at shadow: re-release from there once shadow has baked again.
+    walk(story, ["canary", "early", "full"], timedelta(hours=25))
+    story.now += timedelta(days=30)
+    review(story)
+    blocked(story)
+    paths = tell(story)
+    states = terminal_states(story)
+    say("\nTerminal states recorded: " + ", ".join(f"{s} ({k})" for s, k in states.items()))
+    say("Files to look at:")
+    for path in [str(story.clone("ci")), *paths]:
+        say(f"  {path}")
+    say(f"Done in {time.monotonic() - started:.1f} s.")
+    return {"terminals": states, "paths": paths, "repo": str(story.clone("ci"))}
