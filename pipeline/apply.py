@@ -38,7 +38,8 @@ from pipeline.state import (
 from pipeline.yamlio import dump_yaml
 
 OWNED_PATHSPECS = [f":(glob){CUSTOMERS}/*/*/{STATUS_FILE}",
-                   f":(glob){CUSTOMERS}/*/{flags.FLAGS_FILE}"]
+                   f":(glob){CUSTOMERS}/*/{flags.FLAGS_FILE}",
+                   f":(glob){CUSTOMERS}/*/updates/*"]
 STATUS_HEADER = ("# Written by the ailoop reconciler (`ailoop reconcile`); do not edit: "
                  "changes are overwritten.\n")
 Writes = dict[str, str]  # repo-relative path -> new content
@@ -233,7 +234,8 @@ def _write_commit_push(opts: ReconcileOptions,
         res.attempts = number
         for rel, text in sorted(writes.items()):
             write_atomic(root, rel, text)
-        res.written = sorted(writes)
+        told = loop_outputs(root, res.plan, opts.now) if res.plan.changes else []
+        res.written = sorted({*writes, *told})
         if writes:
             res.commit = git.commit_paths(root, res.written, message, *bot)
         if not opts.push:
@@ -334,3 +336,43 @@ def plan_as_json(result: Plan) -> list[dict[str, Any]]:
     return [{"priority": p.key, "changed": p.changed, "phase": p.status.phase,
              "stage": p.status.stage, "percent": p.status.percent,
              "actions": [a.as_dict() for a in p.actions]} for p in result.priorities]
+
+
+# --- telling people -----------------------------------------------------------------------
+
+def loop_outputs(root: str, result: Plan, now: datetime) -> list[str]:
+    """What every state change ends with: the customer update of each changed priority,
+    and lessons from incidents that were fixed. Returns the repo-relative paths written."""
+    from pipeline.errors import AiloopError
+    from pipeline.publish import publish_update
+
+    written: list[str] = []
+    for p in result.changes:
+        try:
+            published = publish_update(root, p.key, now)
+        except AiloopError:
+            continue  # a priority whose spec cannot be read gets its update once fixed
+        if published.path:
+            written.append(os.path.relpath(published.path, root).replace(os.sep, "/"))
+    written += _incident_lessons(root, result, now)
+    return written
+
+
+def _incident_lessons(root: str, result: Plan, now: datetime) -> list[str]:
+    """Lessons from resolved incidents, in the customer's lessons file, but only when that
+    file has no uncommitted human edits (a reconcile never commits those)."""
+    from pipeline.lessons import incident_lessons, lessons_path
+
+    written: list[str] = []
+    for p in result.changes:
+        names = [dict(a.inputs)["incident"] for a in p.actions
+                 if a.kind == "release" and "incident" in dict(a.inputs)]
+        if not names:
+            continue
+        customer = p.key.split("/", 1)[0]
+        rel = lessons_path(customer)
+        if git.is_work_tree(root) and git.dirty_paths(root, [rel]):
+            continue
+        if incident_lessons(root, p.key, names, now):
+            written.append(rel)
+    return written

@@ -231,3 +231,26 @@ def relevant_for(root: str, key: str, limit: int = 5) -> list[Ranked]:
 
 def render_relevant(ranked: list[Ranked]) -> list[str]:
     return [f"  - [{r.lesson.kind}] {r.lesson.text}" for r in ranked]
+
+
+def incident_lessons(root: str, key: str, names: list[str], now: dt.datetime) -> list[Lesson]:
+    """Capture resolved incidents of a priority (summary and fix) as failure lessons."""
+    from pipeline.load import load_document
+
+    folder = os.path.join(root, CUSTOMERS, key, "events")
+    doc, _ = load_document(root, f"{CUSTOMERS}/{key}/priority.yaml")
+    if doc is None or not os.path.isdir(folder):
+        return []
+    spec = doc.model.spec
+    found = []
+    for entry in sorted(os.listdir(folder)):
+        event, _ = load_document(root, f"{CUSTOMERS}/{key}/events/{entry}")
+        if event is None or event.kind != "Incident" or event.model.metadata.name not in names:
+            continue
+        found.append(from_incident(key, event.model.metadata.name, event.model.spec.summary,
+                                   event.model.spec.resolution, tags=spec.tags,
+                                   systems=[s.name for s in spec.systems], date=now.date()))
+    try:
+        return LessonStore(root).add(key.split("/", 1)[0], found)
+    except InputError:
+        return []

@@ -279,7 +279,8 @@ def _incident_resolved(w: _Work, event: EventView) -> None:
     if record is not None and record.incident == event.name and not record.released:
         w.update(rollback=record.model_copy(update={"released": True}))
         w.act("release", "incident",
-              f"incident {event.name} resolved: the rollback hold is released", final=False)
+              f"incident {event.name} resolved: the rollback hold is released", final=False,
+              inputs={"incident": event.name})
 
 
 def _incident(w: _Work, event: EventView) -> None:

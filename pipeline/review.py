@@ -265,15 +265,51 @@ def record(root: str, project: ProjectSpec, review: Review, before: StatusBody, 
     """Write the reviewed status and commit it as the bot; returns the commit ('' if none)."""
     from pipeline import git
 
-    rel = write_status(root, review.key, reviewed_status(before, review))
+    after = reviewed_status(before, review)
+    rel = write_status(root, review.key, after)
     if not commit:
         return ""
-    message = (f"review {review.key}: {review.terminal.state}\n\n{review.terminal.reason}\n")
+    told = _tell(root, review)
+    message = (f"ailoop: review {review.key}: {review.terminal.state}\n\n"
+               f"{review.terminal.reason}\n\n"
+               f"Ailoop-Priority: {review.key}\nAiloop-Action: review\n"
+               f"Ailoop-Evidence: {after.evidence_id or 'none'}\n"
+               f"Ailoop-Stage: {after.stage or 'none'}\n")
     try:
-        return git.commit_paths(root, [rel], message, project.bot.name, project.bot.email)
+        return git.commit_paths(root, [rel, *told], message, project.bot.name,
+                                project.bot.email)
     except Exception:
         _undo(root, rel)
         raise
+
+
+def _tell(root: str, review: Review) -> list[str]:
+    """The customer update, and the ROI observation as a lesson (unless the customer's
+    lessons file has uncommitted human edits). Returns the paths written."""
+    from pipeline import git
+    from pipeline.errors import AiloopError
+    from pipeline.lessons import LessonStore, from_review, lessons_path
+    from pipeline.publish import publish_update
+
+    written = []
+    try:
+        published = publish_update(root, review.key, review.now)
+        if published.path:
+            written.append(os.path.relpath(published.path, root).replace(os.sep, "/"))
+    except AiloopError:
+        pass  # the review itself is recorded either way
+    customer = review.key.split("/", 1)[0]
+    rel = lessons_path(customer)
+    if review.roi is not None and not git.dirty_paths(root, [rel]):
+        lesson = from_review(review.key, f"Review {review.now:%Y-%m-%d}: ROI "
+                             f"{review.roi.verdict}; {review.roi.reason}", tags=[],
+                             systems=[], date=review.now.date(), ref=review.key)
+        try:
+            if LessonStore(root).add(customer, [lesson]):
+                written.append(rel)
+        except AiloopError:
+            pass
+    return written
 
 
 def _undo(root: str, rel: str) -> None:

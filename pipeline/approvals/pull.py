@@ -143,8 +143,9 @@ def priority_verdicts(root: str, key: str, snap: PullSnapshot) -> list[Verdict]:
     facts = Facts(fp.evidence_id, roles_of(people), authors=_author(people, snap),
                   current=fp)
     blocks = review_blocks(key, snap, people)
-    return [evaluate_stage(stage_requirements(key, priority, s), approvals, facts, blocks)
-            for s in stages]
+    # A stage that asks for nobody (percent 0, no guardrail) has nothing to evaluate.
+    return [evaluate_stage(needed, approvals, facts, blocks)
+            for needed in (stage_requirements(key, priority, s) for s in stages) if needed]
 
 
 def _author(people: list[Person], snap: PullSnapshot) -> frozenset[str]:

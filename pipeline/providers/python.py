@@ -32,6 +32,10 @@ from pipeline.providers.base import (
 
 _STARTUP_SECONDS = 60.0
 _WORKER_MODULE = "pipeline.providers.python_worker"
+# CI credentials a workflow under test never needs: a pull request's code must not be able
+# to read them (GitHub's token, the Actions runtime and OIDC tokens).
+CI_CREDENTIALS = frozenset({"GITHUB_TOKEN", "GH_TOKEN", "ACTIONS_RUNTIME_TOKEN",
+                            "ACTIONS_ID_TOKEN_REQUEST_TOKEN", "ACTIONS_ID_TOKEN_REQUEST_URL"})
 
 
 class WorkerGone(Exception):
@@ -148,7 +152,8 @@ class PythonProvider:
         self.timeout = workflow.timeout_seconds
         self.memory_mb = workflow.memory_mb
         self.version = workflow.version
-        base = dict(os.environ if env is None else env)
+        base = {k: v for k, v in (os.environ if env is None else env).items()
+                if k not in CI_CREDENTIALS}
         # The work tree stays clean and hashing is deterministic across workers.
         self.env = {**base, "PYTHONDONTWRITEBYTECODE": "1", "PYTHONHASHSEED": "0"}
         self._idle: queue.LifoQueue[Worker] = queue.LifoQueue()

@@ -119,7 +119,12 @@ def test_healthy_review_records_the_next_check(tmp_path: Path,
     assert "  terminal:\n    state: healthy-review\n" in text
     assert "    nextCheck: '2026-12-20T12:00:00Z'\n" in text or \
         "    nextCheck: 2026-12-20T12:00:00Z\n" in text
-    assert repo.git("log", "-1", "--format=%s") == "review acme/triage: healthy-review"
+    assert repo.git("log", "-1", "--format=%s") == "ailoop: review acme/triage: healthy-review"
+    trailers = repo.git("log", "-1", "--format=%(trailers:only,unfold)")
+    assert "Ailoop-Priority: acme/triage\nAiloop-Action: review\n" in trailers
+    assert "Ailoop-Stage: " in trailers
+    changed = repo.git("show", "--name-only", "--format=", "HEAD").splitlines()
+    assert any(p.startswith("customers/acme/updates/triage-") for p in changed), changed
     assert git(repo.remote, "rev-parse", "main") == repo.git("rev-parse", "HEAD")
     assert repo.git("status", "--porcelain") == ""
 
@@ -145,7 +150,7 @@ def test_issues_end_blocked_with_the_owner(tmp_path: Path,
     assert data["feedback"] == ["fb-1"] and data["incidents"] == ["inc-1"]
     assert data["terminal"]["state"] == "blocked" and data["terminal"]["owner"] == "ann"
     assert "blocked" in status_yaml(repo) and "owner: ann" in status_yaml(repo)
-    assert repo.git("log", "-1", "--format=%s") == "review acme/triage: blocked"
+    assert repo.git("log", "-1", "--format=%s") == "ailoop: review acme/triage: blocked"
 
 
 def test_no_record_changes_nothing(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
