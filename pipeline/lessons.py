@@ -13,12 +13,12 @@ import hashlib
 import math
 import os
 import re
-import tempfile
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from pipeline.errors import InputError
+from pipeline.fsio import write_atomic
 from pipeline.layout import CUSTOMERS
 from pipeline.model.lessons import Lesson, LessonKind, Lessons, LessonSource
 from pipeline.yamlio import dump_yaml, read_yaml
@@ -200,12 +200,7 @@ class LessonStore:
                       metadata={"name": customer or "repository"},
                       spec={"lessons": lessons})
         data = doc.model_dump(mode="json", by_alias=True, exclude_none=True)
-        path = os.path.join(self.root, rel)
-        os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path) or ".", prefix=".tmp-lessons-")
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(dump_yaml(data, header=header))
-        os.replace(tmp, path)
+        write_atomic(os.path.join(self.root, rel), dump_yaml(data, header=header))
 
 
 def relevant_for(root: str, key: str, limit: int = 5) -> list[Ranked]:

@@ -22,6 +22,7 @@ from datetime import datetime, timedelta
 from typing import Any, Literal
 
 from pipeline.errors import AiloopError, InputError
+from pipeline.fsio import write_atomic
 from pipeline.layout import CUSTOMERS, PROJECT_FILE, priority_dir
 from pipeline.load import load_document
 from pipeline.model.base import API_VERSION
@@ -247,16 +248,7 @@ def status_text(key: str, body: StatusBody) -> str:
 def write_status(root: str, key: str, body: StatusBody) -> str:
     """Write status.yaml atomically; returns its repo-relative path."""
     rel = f"{priority_dir(key)}/{STATUS_FILE}"
-    path = os.path.join(root, rel)
-    fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path), prefix=".status-", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(status_text(key, body))
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    write_atomic(os.path.join(root, rel), status_text(key, body))
     return rel
 
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -17,6 +16,7 @@ from typing import Any
 import jinja2
 
 from pipeline.errors import InputError
+from pipeline.fsio import write_atomic
 from pipeline.layout import CUSTOMERS, POLICIES, PROJECT_FILE
 from pipeline.load import load_document
 from pipeline.model import KINDS
@@ -142,18 +142,7 @@ def refuse_existing(root: str, rels: list[str]) -> None:
 
 
 def _write_atomic(path: str, text: str) -> None:
-    folder = os.path.dirname(path)
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as fh:
-            fh.write(text)
-        os.chmod(tmp, 0o644)  # mkstemp's 0600 would hide the file from CI users
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    write_atomic(path, text)
 
 
 def init_repo(root: str, customer: str = DEFAULT_CUSTOMER,

@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 import os
 import re
-import tempfile
 
+from pipeline.fsio import write_atomic
 from pipeline.model import KINDS
 
 SCHEMA_BASE = "https://ailoop.dev/schemas/"
@@ -32,10 +32,7 @@ def write_schemas(folder: str) -> list[str]:
     written = []
     for kind in sorted(KINDS):
         name = file_name(kind)
-        fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-")
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(render_schema(kind))
-        os.replace(tmp, os.path.join(folder, name))
+        write_atomic(os.path.join(folder, name), render_schema(kind))
         written.append(name)
     return written
 

@@ -117,6 +117,7 @@ def build_site(views: Sequence[PriorityView], out: str, generated: datetime) -> 
     parent = os.path.dirname(os.path.abspath(out)) or "."
     os.makedirs(parent, exist_ok=True)
     staging = tempfile.mkdtemp(dir=parent, prefix=".tmp-site-")
+    os.chmod(staging, 0o755)  # mkdtemp's 0700 would hide the site from a web server
     files = {"index.html": render_index(views, generated)}
     files.update({_slug(v): render_priority(v, generated) for v in views})
     for name, text in files.items():

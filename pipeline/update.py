@@ -11,13 +11,13 @@ from __future__ import annotations
 import json
 import os
 import re
-import tempfile
 from dataclasses import dataclass, field
 from datetime import datetime
 from html import escape
 from typing import Any
 
 from pipeline.charts import Bar, bars_chart, rollout_chart
+from pipeline.fsio import write_atomic
 from pipeline.snapshot import PriorityView
 
 _STATE_RE = re.compile(r"<!-- ailoop-update (\{.*?\}) -->")
@@ -287,11 +287,7 @@ def latest_update_text(root: str, view: PriorityView) -> str | None:
 
 def write_update(root: str, view: PriorityView, text: str, now: datetime, suffix: str) -> str:
     """Write atomically to customers/<c>/updates/<priority>-<date>.<suffix>; returns the path."""
-    folder = updates_folder(root, view.customer)
-    os.makedirs(folder, exist_ok=True)
-    path = os.path.join(folder, f"{view.name}-{now:%Y-%m-%d}.{suffix}")
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-update-")
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        fh.write(text)
-    os.replace(tmp, path)
+    path = os.path.join(updates_folder(root, view.customer),
+                        f"{view.name}-{now:%Y-%m-%d}.{suffix}")
+    write_atomic(path, text)
     return path

@@ -26,6 +26,7 @@ from datetime import UTC, datetime
 from pipeline import git
 from pipeline.approvals.base import Approval
 from pipeline.approvals.context import base_customer, customer_file, people_of
+from pipeline.fsio import write_atomic
 from pipeline.layout import CUSTOMERS, resolve_inside
 from pipeline.model.customer import Customer, Person
 
@@ -162,9 +163,5 @@ def write_allowed_signers(root: str, base: str, rel_path: str) -> int:
                 lines.append(f"# {customer}/{person.id}")
                 lines.append(f'{person.email} namespaces="git" {key}')
     target, _ = resolve_inside(root, "", rel_path)
-    os.makedirs(os.path.dirname(target), exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=os.path.dirname(target), prefix=".signers-")
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        fh.write("".join(line + "\n" for line in lines))
-    os.replace(tmp, target)
+    write_atomic(target, "".join(line + "\n" for line in lines))
     return len(lines) // 2

@@ -6,12 +6,12 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from pipeline import fsio
 from pipeline.dryrun.diff import RunDiff
 from pipeline.dryrun.results import CaseResult
 from pipeline.dryrun.thresholds import Gate, summarise
@@ -129,21 +129,11 @@ def dumps(data: dict[str, Any]) -> bytes:
 def write_atomic(path: str, content: bytes) -> None:
     """Write to a temporary file and rename it into place; a full disk (or any OSError)
     is an ExternalError and leaves nothing behind."""
-    directory = os.path.dirname(path)
-    tmp = ""
     try:
-        os.makedirs(directory, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=directory, prefix=".tmp-")
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(content)
-        os.replace(tmp, path)
+        fsio.write_atomic(path, content)
     except OSError as e:
-        _discard(tmp)
         raise ExternalError(f"cannot write {path}: {e.strerror or e}; "
                             "nothing was written") from None
-    except BaseException:
-        _discard(tmp)
-        raise
 
 
 def _discard(path: str) -> None:

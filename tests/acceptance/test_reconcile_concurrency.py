@@ -89,7 +89,8 @@ def test_killed_reconcile_converges_on_the_next_run(tmp_path: Path, killed_at: s
     assert result.code == 0, result.err
     assert "Pushed to origin" in result.out
     if killed_at == "commit_paths":
-        assert result.out.startswith("Recomputed 2 file(s) a previous run left uncommitted.")
+        # status, flags and the customer update
+        assert result.out.startswith("Recomputed 3 file(s) a previous run left uncommitted.")
     assert bot_subjects(repo.remote) == ["ailoop: promote acme/triage to shadow (0%)"]
     assert repo.git("status", "--porcelain") == ""
     again = ailoop_subprocess("-C", str(repo.work), "reconcile", "--push", "--now", when)
