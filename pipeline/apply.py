@@ -13,14 +13,13 @@ import dataclasses
 import gc
 import os
 import random
-import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from pipeline import flags, git
+from pipeline import flags, fsio, git
 from pipeline.approvals.base import ApprovalSource
 from pipeline.errors import ExternalError, GitError, InputError
 from pipeline.layout import CUSTOMERS, priority_dir
@@ -150,18 +149,7 @@ def _read(root: str, rel: str) -> str | None:
 
 
 def write_atomic(root: str, rel: str, text: str) -> None:
-    path = os.path.join(root, rel)
-    folder = os.path.dirname(path)
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".ailoop-tmp-")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    fsio.write_atomic(os.path.join(root, rel), text)
 
 
 # --- commit messages ----------------------------------------------------------------------
