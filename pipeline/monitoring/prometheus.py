@@ -1,6 +1,6 @@
 """MonitoringSource over Prometheus: each gate's `query` is PromQL.
 
-Conventions (docs/monitoring.md has the long form):
+Conventions (the README section "Monitoring, ROI and reviews" has the long form):
 - The query runs as a range query over the gate's window ending at `now`, one point per
   `step` (ailoop.yaml spec.monitoring.prometheus.step, default 1m). Each point is one
   observation; the gate's value is the mean of the points, weighted by `samplesQuery`
