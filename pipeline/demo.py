@@ -163,11 +163,12 @@ def new_priority_pr(story: Story) -> None:
     git(eng, "commit", "-q", "-m", "Add claims-intake priority")
     story.say("    CI (pr.yml) validates what the PR changes, with inline annotations:")
     ailoop(story, "engineer", "validate", "--changed-since", "origin/main", "--format",
-           "github", expect=(1,))
+           "github", "--now", story.iso(), expect=(1,))
     spec.write_text(spec.read_text().replace("bakeTim: 48h", "bakeTime: 48h"))
     git(eng, "commit", "-q", "-am", "Fix the bake time field name")
     story.say("    The engineer fixes the field; validation is clean:")
-    ailoop(story, "engineer", "validate", "--changed-since", "origin/main")
+    ailoop(story, "engineer", "validate", "--changed-since", "origin/main", "--now",
+           story.iso())
 
 
 def failing_dry_run(story: Story) -> None:

@@ -74,15 +74,15 @@ def test_explain_a_repo_rule_and_an_unknown_rule(example: Path,
 
 def test_validate_reports_policy_findings_in_every_format(
         example: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    args = ("-C", str(example), "validate", "--no-cache", "--now", "2027-04-01")
+    args = ("-C", str(example), "validate", "--no-cache", "--now", "2027-12-01")
     text = run_cli(capsys, *args)
     assert text.code == 1
     assert ("policies/waivers/northwind-claims-review-cadence.yaml:15:12: "
-            "house/high-risk-review-cadence: spec.expires: waiver expired on 2027-03-31; renew "
+            "house/high-risk-review-cadence: spec.expires: waiver expired on 2027-11-30; renew "
             "it with a new approval or remove it\n") in text.out
     github = run_cli(capsys, *args, "--format", "github")
     assert ("::error file=policies/waivers/northwind-claims-review-cadence.yaml,line=15,col=12,"
-            "title=house/high-risk-review-cadence::spec.expires: waiver expired on 2027-03-31; "
+            "title=house/high-risk-review-cadence::spec.expires: waiver expired on 2027-11-30; "
             "renew it with a new approval or remove it\n") in github.out
     json_out = run_cli(capsys, *args, "--format", "json")
     assert '"rule": "house/high-risk-review-cadence"' in json_out.out

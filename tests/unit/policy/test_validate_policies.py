@@ -39,15 +39,15 @@ def test_the_example_passes_every_policy(example: Path) -> None:
 
 
 def test_an_expired_waiver_is_an_error_naming_the_date_and_waives_nothing(example: Path) -> None:
-    assert _run(example, datetime(2027, 4, 1, tzinfo=UTC)) == [
+    assert _run(example, datetime(2027, 12, 1, tzinfo=UTC)) == [
         _review(example),
         f"{WAIVER}:15:12: house/high-risk-review-cadence: spec.expires: waiver expired on "
-        "2027-03-31; renew it with a new approval or remove it",
+        "2027-11-30; renew it with a new approval or remove it",
     ]
 
 
 def test_the_expiry_date_itself_is_still_valid(example: Path) -> None:
-    assert _run(example, datetime(2027, 3, 31, 23, 59, tzinfo=UTC)) == []
+    assert _run(example, datetime(2027, 11, 30, 23, 59, tzinfo=UTC)) == []
 
 
 def test_a_waiver_for_an_unknown_rule(example: Path) -> None:
