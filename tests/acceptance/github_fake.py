@@ -7,6 +7,7 @@ GET  /repos/{o}/{r}/pulls/{n}/files      (paginated with Link headers)
 POST /repos/{o}/{r}/statuses/{sha}       (commit status; recorded)
 GET  /repos/{o}/{r}/issues/{n}/comments  (paginated), POST (create)
 PATCH /repos/{o}/{r}/issues/comments/{id} (edit)
+GET  /repos/{o}/{r}/commits/{sha}/pulls  (pull requests containing a commit)
 """
 
 from __future__ import annotations
@@ -79,6 +80,7 @@ class FakeGitHub:
     fail: dict[tuple[str, int], int] = field(default_factory=dict)  # (kind, page) -> status
     statuses: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
     comments: dict[int, list[dict[str, Any]]] = field(default_factory=dict)
+    commit_pulls: dict[str, list[int]] = field(default_factory=dict)  # sha -> PR numbers
     requests: list[str] = field(default_factory=list)
     pull_reads: int = 0
     after_first_pull: dict[str, Any] | None = None  # the PR as later reads see it
@@ -113,6 +115,9 @@ def _handler(fake: FakeGitHub) -> type[BaseHTTPRequestHandler]:
                 return
             parts = urlsplit(self.path)
             segs = parts.path.strip("/").split("/")
+            if len(segs) == 6 and segs[3] == "commits" and segs[5] == "pulls":
+                self._send(200, [fake.pulls[n] for n in fake.commit_pulls.get(segs[4], [])])
+                return
             if len(segs) == 6 and segs[3] == "issues" and segs[5] == "comments":
                 page = int(parse_qs(parts.query).get("page", ["1"])[0])
                 self._page("comments", int(segs[4]), fake.comments.get(int(segs[4]), []), page,
