@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -61,16 +62,22 @@ def _fail(rel: str, line: int, message: str) -> InputError:
     return InputError(message, path=rel, line=line, col=1)
 
 
-def _parse_jsonl(text: str, rel: str) -> list[Case]:
-    cases: list[Case] = []
+def jsonl_lines(text: str, rel: str) -> Iterator[tuple[int, Any]]:
+    """(line number, value) of every non-blank line; InputError naming the line if one is
+    not JSON."""
     for number, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
             continue
         try:
-            obj = json.loads(line)
+            yield number, json.loads(line)
         except json.JSONDecodeError as e:
             raise InputError(f"line is not valid JSON ({e.msg})", path=rel, line=number,
                              col=e.colno) from None
+
+
+def _parse_jsonl(text: str, rel: str) -> list[Case]:
+    cases: list[Case] = []
+    for number, obj in jsonl_lines(text, rel):
         if not isinstance(obj, dict):
             raise _fail(rel, number, "each line must be a JSON object")
         cases.append(_case(obj, rel, number))

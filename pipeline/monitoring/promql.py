@@ -17,6 +17,7 @@ from typing import Any
 import httpx
 
 from pipeline.errors import ExternalError
+from pipeline.model.base import format_duration
 
 # Prometheus refuses range queries with more than 11,000 points per series.
 MAX_POINTS_PER_QUERY = 10_000
@@ -56,13 +57,7 @@ def render(template: str, values: Mapping[str, str]) -> str:
 
 def promql_duration(value: timedelta) -> str:
     """A Prometheus duration such as 1d12h or 90s (never empty)."""
-    total = max(1, int(value.total_seconds()))
-    out = ""
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60), ("s", 1)):
-        n, total = divmod(total, size)
-        if n:
-            out += f"{n}{unit}"
-    return out
+    return format_duration(max(value, timedelta(seconds=1)))
 
 
 class PrometheusClient:

@@ -3,10 +3,9 @@ versions. A JSONL file, one {"id", "output" | "error", "latencyMs"?} object per 
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
-from pipeline.dataset import Case
+from pipeline.dataset import Case, jsonl_lines
 from pipeline.errors import InputError
 from pipeline.providers.base import EXCEPTION, NO_RECORDING, CaseOutput, failed
 
@@ -19,14 +18,7 @@ def parse_recordings(raw: bytes, rel: str) -> dict[str, dict[str, Any]]:
     except UnicodeDecodeError:
         raise InputError("replay file is not valid UTF-8", path=rel) from None
     out: dict[str, dict[str, Any]] = {}
-    for number, line in enumerate(text.splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            obj = json.loads(line)
-        except json.JSONDecodeError as e:
-            raise InputError(f"line is not valid JSON ({e.msg})", path=rel, line=number,
-                             col=e.colno) from None
+    for number, obj in jsonl_lines(text, rel):
         if not isinstance(obj, dict) or not isinstance(obj.get("id"), (str, int)):
             raise InputError("each line needs an 'id' and an 'output' or 'error'", path=rel,
                              line=number, col=1)
