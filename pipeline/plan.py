@@ -3,7 +3,8 @@
     plan(inputs, now) -> Plan
 
 Each priority gets a status it should have after this reconcile and the actions that explain
-it, each naming the gate that decided it. The rules (the README section "The reconciler" has the diagram):
+it, each naming the gate that decided it. The rules (the README section "The reconciler"
+has the diagram):
 
 * at most one stage per reconcile, toward `rollout.target`, and only when the evidence for the
   spec as it is now exists and passed, the approvals for the next stage are bound to that
