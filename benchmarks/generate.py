@@ -21,7 +21,7 @@ import subprocess
 import sys
 from dataclasses import asdict, dataclass
 
-FORMAT = 1  # bump when the generated content changes, so stale repos are regenerated
+FORMAT = 2  # bump when the generated content changes, so stale repos are regenerated
 STAMP = "ailoop-bench.json"  # kept in .git/, never in the work tree
 
 ROLES = ("customer-owner", "customer-reviewer", "ai-lead", "risk-officer", "policy-owner",
@@ -63,6 +63,45 @@ spec:
       path: monitoring/readings.jsonl
     maxStaleness: 15m
   minBakeTimeHighRisk: 24h
+"""
+
+
+# The example repository's house rules, so a cold run pays for repo rules (CEL) as well as
+# the built-in guardrails, as a real repository would.
+POLICY = """\
+apiVersion: ailoop.dev/v1
+kind: Policy
+metadata:
+  name: house-rules
+  description: What this delivery team asks of every priority, beyond the guardrails.
+spec:
+  rules:
+    - id: house/owner-on-customer-side
+      description: The accountable owner is a person on the customer's side.
+      condition: >-
+        !['engineer', 'ai-lead'].exists(role,
+          role in customer.roles && spec.owner in customer.roles[role])
+      field: spec.owner
+      message: "owner '{{ spec.owner }}' works on the delivery side; name an accountable \\
+        person of customer '{{ customer.name }}'"
+    - id: house/semantic-workflow-version
+      description: Workflow versions are semantic (MAJOR.MINOR.PATCH).
+      condition: spec.workflow.version.matches('^[0-9]+\\\\.[0-9]+\\\\.[0-9]+$')
+      field: spec.workflow.version
+      message: "workflow version '{{ spec.workflow.version }}' is not MAJOR.MINOR.PATCH"
+    - id: house/high-risk-review-cadence
+      description: High and critical risk priorities get a review at least every 14 days.
+      match:
+        risk: [high, critical]
+      condition: spec.review != null && spec.review.cadence <= duration('336h')
+      field: spec.review
+      message: "risk is {{ spec.risk }}, so the operations review must come at least every 14d"
+    - id: house/tags
+      description: Tags make lessons and reviews findable across customers.
+      condition: size(spec.tags) > 0
+      field: spec.tags
+      severity: warning
+      message: add at least one tag (spec.tags) so lessons from this priority can be found
 """
 
 
@@ -265,6 +304,8 @@ def generate(out: str, params: Params) -> None:
     rng = random.Random(params.seed)
     os.makedirs(out)
     write(os.path.join(out, "ailoop.yaml"), PROJECT)
+    os.makedirs(os.path.join(out, "policies"))
+    write(os.path.join(out, "policies", "house-rules.yaml"), POLICY)
     customers = [f"customer-{i:03d}" for i in range(params.customers)]
     per = [params.priorities // params.customers + (1 if i < params.priorities %
                                                       params.customers else 0)

@@ -31,8 +31,10 @@ sys.path.insert(0, str(ROOT))
 from generate import Params, ensure_repo  # noqa: E402
 
 from pipeline.cache import cache_dir  # noqa: E402
+from pipeline.validate import NO_POLICIES_ENV  # noqa: E402
 
 CHANGED_FILES = 20
+STATUS_EVERY = 10  # the reconcile figure gives every 10th priority a status.yaml
 ARG_BYTES = 100_000  # keep each check-jsonschema command line well under ARG_MAX
 
 
@@ -67,14 +69,22 @@ def ailoop_command() -> list[str]:
     return [str(exe)] if exe.exists() else [sys.executable, "-m", "pipeline"]
 
 
-def timed(argv: Sequence[str], cwd: Path | None = None) -> float:
+def timed(argv: Sequence[str], cwd: Path | None = None,
+          env: dict[str, str] | None = None) -> float:
+    return timed_run(argv, cwd, env)[0]
+
+
+def timed_run(argv: Sequence[str], cwd: Path | None = None,
+              env: dict[str, str] | None = None) -> tuple[float, str]:
+    """Wall time and standard output of one run (exit 0 or 1, else an error)."""
     start = time.perf_counter()
-    proc = subprocess.run(list(argv), cwd=cwd, capture_output=True, text=True, check=False)
+    proc = subprocess.run(list(argv), cwd=cwd, capture_output=True, text=True, check=False,
+                          env={**os.environ, **env} if env else None)
     elapsed = time.perf_counter() - start
     if proc.returncode not in (0, 1):
         raise RuntimeError(f"{' '.join(argv[:3])}... exited {proc.returncode}: "
                            f"{proc.stderr.strip()[-500:]}")
-    return elapsed
+    return elapsed, proc.stdout
 
 
 def median_of(bench: Bench, argv: Sequence[str], before: Callable[[int], None] | None = None,
@@ -91,11 +101,18 @@ def validate_argv(bench: Bench, *extra: str) -> list[str]:
     return [*ailoop_command(), "-C", str(bench.repo), "validate", *extra]
 
 
-def cold(bench: Bench) -> float:
-    def clear(_: int) -> None:
+def cold(bench: Bench, env: dict[str, str] | None = None) -> float:
+    times = []
+    for _ in range(bench.repeat):
         shutil.rmtree(cache_dir(str(bench.repo)), ignore_errors=True)
+        times.append(timed(validate_argv(bench), env=env))
+    return statistics.median(times)
 
-    return median_of(Bench(bench.repo, 1, []), validate_argv(bench), clear)
+
+def cold_no_policies(bench: Bench) -> float:
+    """The cold run with policy evaluation switched off (the environment variable is read
+    by pipeline.validate and set only here), to show what policies and guardrails add."""
+    return cold(bench, {NO_POLICIES_ENV: "1"})
 
 
 def warm(bench: Bench) -> float:
@@ -144,18 +161,74 @@ def check_jsonschema(bench: Bench) -> float | None:
     return total
 
 
+def reconcile(bench: Bench) -> float:
+    """A no-op `ailoop reconcile` over the whole repo: in a clone where every
+    STATUS_EVERY-th priority has a status, reconcile once to settle, then time the runs
+    after it, each of which must print "No changes" and commit nothing."""
+    work = OUT / f"reconcile-{len(bench.priority_files)}"
+    shutil.rmtree(work, ignore_errors=True)
+    git(OUT, "clone", "-q", "--shared", str(bench.repo), str(work))
+    for f in bench.priority_files[::STATUS_EVERY]:
+        name = Path(f).parent.name
+        (work / f).with_name("status.yaml").write_text(STATUS.format(name=name),
+                                                       encoding="utf-8")
+    git(work, "add", "-A")
+    git(work, "commit", "-q", "-m", "Statuses")
+    argv = [*ailoop_command(), "-C", str(work), "reconcile", "--now", "2026-02-01T00:00:00"]
+    timed(argv)  # settles: may write and commit
+    head = git(work, "rev-parse", "HEAD")
+    times = []
+    for _ in range(bench.repeat):
+        elapsed, out = timed_run(argv)
+        if "No changes" not in out or git(work, "rev-parse", "HEAD") != head:
+            raise RuntimeError(f"the second reconcile was not a no-op: {out.strip()[-300:]}")
+        times.append(elapsed)
+    return statistics.median(times)
+
+
+STATUS = """\
+apiVersion: ailoop.dev/v1
+kind: Status
+metadata:
+  name: {name}
+status:
+  phase: active
+  stage: shadow
+  percent: 0
+  since: "2026-01-01T00:00:00Z"
+"""
+
+
+def git(cwd: Path, *args: str) -> str:
+    env = {"GIT_AUTHOR_NAME": "bench", "GIT_AUTHOR_EMAIL": "bench@example.test",
+           "GIT_COMMITTER_NAME": "bench", "GIT_COMMITTER_EMAIL": "bench@example.test"}
+    return subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True, check=True,
+                          env={**os.environ, **env}).stdout
+
+
 def help_text(bench: Bench) -> float:
     return statistics.median(timed([*ailoop_command(), "--help"]) for _ in range(5))
 
 
 MEASUREMENTS: list[Measurement] = [
     Measurement("cold", "ailoop validate, cache cleared", cold),
+    Measurement("cold_no_policies", "ailoop validate, cache cleared, policies off",
+                cold_no_policies),
     Measurement("warm", "ailoop validate, second run", warm),
     Measurement("changed", f"ailoop validate --changed-since HEAD, {CHANGED_FILES} edited",
                 changed),
     Measurement("check_jsonschema", "check-jsonschema, priority schema only", check_jsonschema),
     Measurement("help", "ailoop --help", help_text),
+    Measurement("reconcile", f"ailoop reconcile, no-op (1 in {STATUS_EVERY} with status)",
+                reconcile),
 ]
+
+
+def _policy_cost(f: dict[str, float]) -> float | None:
+    """What policies and guardrails add to a cold run, in percent."""
+    if not f.get("cold") or not f.get("cold_no_policies"):
+        return None
+    return (f["cold"] / f["cold_no_policies"] - 1) * 100
 
 
 def _ratio(f: dict[str, float]) -> float | None:
@@ -170,6 +243,9 @@ TARGETS: list[Target] = [
     Target("changed", f"{CHANGED_FILES} changed < 0.3 s", lambda f: f.get("changed"),
            lambda v: v < 0.3),
     Target("help", "ailoop --help < 120 ms", lambda f: f.get("help"), lambda v: v < 0.120),
+    Target("policies", "policies add <= 50% to cold", _policy_cost, lambda v: v <= 50, "%"),
+    Target("reconcile", "no-op reconcile < 2 s", lambda f: f.get("reconcile"),
+           lambda v: v < 2.0),
 ]
 
 
@@ -198,7 +274,7 @@ def report(bench: Bench, params: Params) -> dict[str, object]:
             print(f"{t.describe:<52} {'-':>9}  not measured")
             continue
         verdicts[t.name] = {"value": value, "pass": t.ok(value)}
-        shown = f"{value:.1f}x" if t.unit == "x" else f"{value:.3f}"
+        shown = {"x": f"{value:.1f}x", "%": f"{value:.0f}%"}.get(t.unit, f"{value:.3f}")
         print(f"{t.describe:<52} {shown:>9}  {'PASS' if t.ok(value) else 'MISS'}")
     return {"priorities": params.priorities, "customers": params.customers,
             "cores": os.cpu_count(), "figures": bench.figures, "targets": verdicts}

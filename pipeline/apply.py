@@ -38,7 +38,9 @@ from pipeline.yamlio import dump_yaml
 
 OWNED_PATHSPECS = [f":(glob){CUSTOMERS}/*/*/{STATUS_FILE}",
                    f":(glob){CUSTOMERS}/*/{flags.FLAGS_FILE}",
-                   f":(glob){CUSTOMERS}/*/updates/*"]
+                   f":(glob){CUSTOMERS}/*/updates/*",
+                   # a write killed before its rename leaves its temporary file
+                   f":(glob){CUSTOMERS}/**/{fsio.TEMP_PREFIX}*"]
 STATUS_HEADER = ("# Written by the ailoop reconciler (`ailoop reconcile`); do not edit: "
                  "changes are overwritten.\n")
 Writes = dict[str, str]  # repo-relative path -> new content
@@ -149,7 +151,11 @@ def _read(root: str, rel: str) -> str | None:
 
 
 def write_atomic(root: str, rel: str, text: str) -> None:
-    fsio.write_atomic(os.path.join(root, rel), text)
+    try:
+        fsio.write_atomic(os.path.join(root, rel), text)
+    except OSError as e:  # disk full, read-only tree: nothing half-written, nothing committed
+        raise ExternalError(f"cannot write {rel}: {e.strerror or e}; nothing was "
+                            "committed (the next run rewrites it)") from None
 
 
 # --- commit messages ----------------------------------------------------------------------
@@ -268,6 +274,7 @@ def recover_owned_files(root: str) -> list[str]:
         if os.path.lexists(os.path.join(root, path)):
             os.unlink(os.path.join(root, path))
     return [p for p, _ in found]
+
 
 
 def _bot(root: str) -> tuple[str, str]:

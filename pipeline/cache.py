@@ -11,6 +11,7 @@ pickle, and a pickle planted by a pull request would run code when loaded.
 from __future__ import annotations
 
 import functools
+import gc
 import hashlib
 import os
 import pickle
@@ -24,7 +25,13 @@ from pipeline.layout import scan_dir
 
 _RACY_SECONDS = 2.0
 _FORMAT = 2
-_SOURCES = ("yamlio.py", "load.py", "checks.py", "dataset.py", "layout.py", "model", "policy")
+# Every module whose code shapes a cached result (per-file checks, dataset checks, the
+# policy phase and per-document policy findings, and the Finding type they are made of).
+_SOURCES = ("yamlio.py", "load.py", "checks.py", "dataset.py", "layout.py", "findings.py",
+            "errors.py", "validate.py", "cache.py", "model", "policy")
+# Files are never read past the largest input limit (datasets: 64 MiB): a larger file is
+# rejected by its loader anyway, so hashing it would only cost time.
+MAX_BLOB_BYTES = 64 * 1024 * 1024
 
 StatKey = tuple[int, int, int, int]  # mtime_ns, ctime_ns, size, inode
 Listing = list[tuple[str, bool]]  # (name, is a real folder)
@@ -69,12 +76,16 @@ def settled(st: os.stat_result, now: float) -> bool:
     return now - max(st.st_mtime_ns, st.st_ctime_ns) / 1e9 > _RACY_SECONDS
 
 
-def read_blob(abs_path: str) -> tuple[str, os.stat_result] | None:
-    """Blob id and stat (taken before reading) of a file; None when unreadable."""
+def read_blob(abs_path: str, limit: int = MAX_BLOB_BYTES) -> tuple[str, os.stat_result] | None:
+    """Blob id and stat (taken before reading) of a file; None when unreadable or larger
+    than `limit` bytes (its loader refuses it, so it is never cached)."""
     try:
         with open(abs_path, "rb") as fh:
             st = os.fstat(fh.fileno())
-            return blob_id(fh.read()), st
+            if st.st_size > limit:
+                return None
+            data = fh.read(limit + 1)
+            return (blob_id(data), st) if len(data) <= limit else None
     except OSError:
         return None
 
@@ -96,6 +107,7 @@ class ResultCache:
         self.stat: dict[str, tuple[StatKey, str]] = {}
         self.dirs: dict[str, tuple[tuple[int, int], str, str]] = {}
         self.results: dict[str, tuple[str, Any]] = {}
+        self.session: dict[str, Any] = {}  # this run's results of files that were not hashed
         self.dirty = False
         self.now = time.time()
         if enabled:
@@ -106,11 +118,18 @@ class ResultCache:
         return os.path.realpath(self.root)
 
     def _read(self) -> None:
+        # The cyclic GC would scan the growing heap again and again while ~100k objects
+        # are unpickled (it tripled the load time); none of them form cycles.
+        collecting = gc.isenabled()
+        gc.disable()
         try:
             with open(self.path, "rb") as fh:
                 data = pickle.load(fh)
         except Exception:  # any damage to the cache means "no cache", never a failure
             return
+        finally:
+            if collecting:
+                gc.enable()
         if not (isinstance(data, dict) and data.get("fingerprint") == self.fingerprint):
             return
         parts = data.get("stat"), data.get("dirs"), data.get("results")
@@ -118,8 +137,11 @@ class ResultCache:
             self.stat, self.dirs, self.results = parts  # type: ignore[assignment]
 
     def blob_of(self, abs_path: str, rel: str, st: os.stat_result | None = None) -> str | None:
-        """Blob id of a file (None when it cannot be read); uses the stat index. `st`: the
-        file's stat when the caller already has it."""
+        """Blob id of a file (None when it cannot be read, or when the cache is off: then
+        nothing is hashed); uses the stat index. `st`: the file's stat when the caller
+        already has it."""
+        if not self.enabled:
+            return None
         if st is None:
             try:
                 st = os.stat(abs_path)

@@ -7,12 +7,13 @@ be cached by blob id. Facts are plain data (no pydantic objects) to keep the cac
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pipeline.findings import Finding
 from pipeline.layout import customer_of, priority_of
-from pipeline.load import Document, load_document
-from pipeline.policy.facts import customer_facts, priority_facts
+
+if TYPE_CHECKING:  # the loader pulls in pydantic and the models: only when a file is parsed
+    from pipeline.load import Document
 
 Facts = dict[str, Any]
 
@@ -23,13 +24,19 @@ class FileResult:
     facts: Facts = field(default_factory=dict)
 
 
-def check_file(root: str, rel: str) -> FileResult:
+def check_file(root: str, rel: str, locs: tuple[tuple[str | int, ...], ...] = ()) -> FileResult:
+    """`locs`: field locations (the repo rules' fields) whose positions a priority or
+    customer should carry in facts["at"], so a violation there needs no second parse."""
+    from pipeline.load import load_document
+
     doc, findings = load_document(root, rel)
     if doc is None:
         return FileResult(tuple(findings), {"kind": None})
     checker = _CHECKERS.get(doc.kind)
     extra, facts = checker(doc) if checker else ([], {})
     facts = {"kind": doc.kind, "name": doc.model.metadata.name, **facts}
+    if locs and checker in (_check_priority, _check_customer):
+        facts["at"] = {loc: doc.source.locate(loc) for loc in locs}
     return FileResult(tuple(findings + extra), facts)
 
 
@@ -40,6 +47,8 @@ def _folder_name_check(doc: Document, expected: str | None, what: str) -> list[F
 
 
 def _check_customer(doc: Document) -> tuple[list[Finding], Facts]:
+    from pipeline.policy.facts import customer_facts
+
     findings = _folder_name_check(doc, customer_of(doc.path), "customer")
     roles: dict[str, list[str]] = {}
     ids: dict[str, int] = {}
@@ -63,6 +72,8 @@ def _check_customer(doc: Document) -> tuple[list[Finding], Facts]:
 
 
 def _check_priority(doc: Document) -> tuple[list[Finding], Facts]:
+    from pipeline.policy.facts import priority_facts
+
     spec = doc.model.spec
     key = priority_of(doc.path)
     findings = _folder_name_check(doc, key.split("/")[1] if key else None, "priority")

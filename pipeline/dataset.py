@@ -73,6 +73,9 @@ def jsonl_lines(text: str, rel: str) -> Iterator[tuple[int, Any]]:
         except json.JSONDecodeError as e:
             raise InputError(f"line is not valid JSON ({e.msg})", path=rel, line=number,
                              col=e.colno) from None
+        except RecursionError:  # hostile input: thousands of nested brackets
+            raise InputError("line nests too deeply to be a dataset case", path=rel,
+                             line=number, col=1) from None
 
 
 def _parse_jsonl(text: str, rel: str) -> list[Case]:
@@ -150,7 +153,7 @@ def _maybe_json(value: str) -> Any:
     if stripped[:1] in ("{", "["):
         try:
             return json.loads(stripped)
-        except json.JSONDecodeError:
+        except (json.JSONDecodeError, RecursionError):
             return value
     return value
 

@@ -20,12 +20,13 @@ def _default_mode() -> int:
 
 
 _MODE = _default_mode()
+TEMP_PREFIX = ".tmp-ailoop-"
 
 
 def write_atomic(path: str, content: str | bytes) -> None:
     folder = os.path.dirname(path) or "."
     os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-ailoop-")
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=TEMP_PREFIX)
     try:
         with os.fdopen(fd, "wb") as fh:
             fh.write(content.encode("utf-8") if isinstance(content, str) else content)

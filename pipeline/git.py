@@ -23,23 +23,59 @@ def _run(root: str, *args: str, env: dict[str, str] | None = None) -> str:
     return proc.stdout
 
 
+def _start(root: str, *args: str) -> subprocess.Popen[str]:
+    try:
+        return subprocess.Popen(["git", "-C", root, *args], stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True)
+    except OSError as e:
+        raise GitError(f"git {args[0]} failed: {e}") from None
+
+
+def _finish(proc: subprocess.Popen[str], command: str) -> str:
+    """The output of a command started by _start, as _run would return it."""
+    try:
+        out, err = proc.communicate(timeout=120)
+    except subprocess.TimeoutExpired as e:
+        proc.kill()
+        proc.communicate()
+        raise GitError(f"git {command} failed: {e}") from None
+    if proc.returncode != 0:
+        lines = err.strip().splitlines()
+        raise GitError(f"git {command} failed: {lines[-1] if lines else f'exit {proc.returncode}'}")
+    return out
+
+
 def changed_files(root: str, ref: str) -> list[str]:
-    """Files changed between REF and the working tree, plus untracked files."""
+    """Files changed between REF and the working tree, plus untracked files.
+
+    The three git commands run at once (each walks the work tree or the index: on a big
+    repo they dominate a --changed-since run); their errors are judged in the old order.
+    """
     if ref.startswith("-"):
         raise InputError(f"not a git ref: {ref}")
-    try:
-        _run(root, "rev-parse", "--git-dir")
-    except GitError as e:
-        raise GitError(f"--changed-since needs a git repository; {root} is not in one "
-                       f"({e})") from None
-    try:
-        _run(root, "rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}")
-    except GitError:
-        raise InputError(f"--changed-since: unknown git ref '{ref}'") from None
+    verify = _start(root, "rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}")
     # --relative: paths relative to `root` even when it is a subfolder of the work tree.
-    diff = _run(root, "diff", "--name-only", "--no-renames", "--relative", "-z", ref, "--")
-    untracked = _run(root, "ls-files", "--others", "--exclude-standard", "-z")
-    return sorted({n for n in (diff + untracked).split("\0") if n})
+    diff = _start(root, "diff", "--name-only", "--no-renames", "--relative", "-z", ref, "--")
+    untracked = _start(root, "ls-files", "--others", "--exclude-standard", "-z")
+    outputs: list[str | GitError] = []
+    for proc, command in ((verify, "rev-parse"), (diff, "diff"), (untracked, "ls-files")):
+        try:
+            outputs.append(_finish(proc, command))
+        except GitError as e:
+            outputs.append(e)
+    if isinstance(outputs[0], GitError):
+        try:
+            _run(root, "rev-parse", "--git-dir")
+        except GitError as e:
+            raise GitError(f"--changed-since needs a git repository; {root} is not in one "
+                           f"({e})") from None
+        raise InputError(f"--changed-since: unknown git ref '{ref}'") from None
+    names = ""
+    for out in outputs[1:]:
+        if isinstance(out, GitError):
+            raise out
+        names += out
+    return sorted({n for n in names.split("\0") if n})
 
 
 # --- approvals: base-branch files, evidence binding, SSH-signed approval commits ---

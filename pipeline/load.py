@@ -44,10 +44,14 @@ def error_finding(err: InputError, fallback_path: str) -> Finding:
 def load_document(root: str, rel: str) -> tuple[Document | None, list[Finding]]:
     """Load one document at a layout location; never raises for bad content."""
     abs_path = os.path.join(root, rel)
-    if os.path.islink(abs_path):
+    # The file or its folder (events/, approvals/, ...) may be a link out of the repo.
+    linked_file = os.path.islink(abs_path)
+    if linked_file or os.path.islink(os.path.dirname(abs_path)):
         real, real_root = os.path.realpath(abs_path), os.path.realpath(root)
         if not real.startswith(real_root.rstrip(os.sep) + os.sep):
-            return None, [Finding(rel, 1, 1, "", "file is a symlink that leaves the repository")]
+            what = "file" if linked_file else "its folder"
+            return None, [Finding(rel, 1, 1, "", f"{what} is a symlink that leaves the "
+                                                 "repository")]
     try:
         loaded = read_yaml(abs_path, rel)
     except InputError as e:

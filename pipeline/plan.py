@@ -384,7 +384,7 @@ def _evidence_gate(w: _Work, target: int) -> None:
         w.act("hold", "evidence", f"holds at {w.label(w.current)}: evidence cannot be checked "
               f"({inp.evidence_problem or 'no fingerprint'})")
         return
-    if inp.evidence is None:
+    if inp.evidence is None or inp.evidence.evidence_id != now_id:  # only this exact spec
         old = w.status.evidence_id
         w.update(phase="pending" if w.status.phase == "pending" else "dry-run")
         if old and old != now_id:

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import stat
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from pipeline.cache import ResultCache, read_blob
-from pipeline.checks import FileResult, check_file
+from pipeline.checks import FileResult
 from pipeline.errors import InputError
 from pipeline.findings import Finding, sort_findings
 from pipeline.layout import (
@@ -23,6 +24,9 @@ from pipeline.layout import (
 
 _PARALLEL_MIN_FILES = 200
 _CHUNK = 64
+# Set to 1 by the benchmark harness only, to measure what policies and guardrails cost.
+NO_POLICIES_ENV = "AILOOP_BENCH_NO_POLICIES"
+_MAX_DOCUMENT_BYTES = 1024 * 1024  # pipeline.yamlio.MAX_YAML_BYTES (not imported: PyYAML)
 
 
 @dataclass(frozen=True)
@@ -59,21 +63,36 @@ def validate(options: ValidateOptions) -> ValidationReport:
         return ValidationReport([missing], 0)
     targets = _select(root, documents, options)
     context = _context_for(targets, documents)
-    results = _check_all(root, sorted(set(targets) | context), cache, options.jobs)
+    blobs: dict[str, str] = {}
+    locs = functools.partial(_rule_locs, root, documents)
+    results = _check_all(root, sorted(set(targets) | context), cache, options.jobs, blobs, locs)
     findings: list[Finding] = []
     for rel in targets:
         findings.extend(results[rel].findings)
     findings.extend(_cross_check(root, targets, results, cache))
-    findings.extend(_policies(root, documents, targets, results, options.now))
+    findings.extend(_policies(root, documents, targets, results, options.now, cache, blobs))
     cache.save()
     return ValidationReport(sort_findings(findings), len(targets))
 
 
 def _policies(root: str, documents: list[str], targets: list[str],
-              results: dict[str, FileResult], now: datetime | None) -> list[Finding]:
+              results: dict[str, FileResult], now: datetime | None, cache: ResultCache,
+              blobs: dict[str, str]) -> list[Finding]:
+    if os.environ.get(NO_POLICIES_ENV) == "1":
+        return []  # benchmarks/run.py only: what policies add to a run
+    from pipeline.policy.cached import PolicyCache
     from pipeline.policy.repo import policy_findings
 
-    return policy_findings(root, documents, targets, results, now or datetime.now(UTC))
+    return policy_findings(root, documents, targets, results, now or datetime.now(UTC),
+                           PolicyCache(root, documents, cache, blobs))
+
+
+def _rule_locs(root: str, documents: list[str]) -> tuple[Loc, ...]:
+    if os.environ.get(NO_POLICIES_ENV) == "1":
+        return ()
+    from pipeline.policy.repo import rule_locs
+
+    return rule_locs(root, documents)
 
 
 def _select(root: str, documents: list[str], options: ValidateOptions) -> list[str]:
@@ -113,13 +132,15 @@ def affected_documents(documents: list[str], changed: Iterable[str]) -> set[str]
     affected: set[str] = set()
     by_customer = {c for c in changed if c.startswith(CUSTOMERS + "/") and
                    c.count("/") == 2 and c.endswith("/customer.yaml")}
+    # "customers/<c>/<p>/..." -> "<c>/<p>": a set lookup per document, not a scan of `changed`
+    changed_keys = {"/".join(parts[1:3]) for c in changed
+                    if (parts := c.split("/"))[0] == CUSTOMERS and len(parts) > 3}
+    changed_set = set(changed)
     for doc in documents:
         key = priority_of(doc)
-        if doc in changed:
+        if doc in changed_set or (key and key in changed_keys):
             affected.add(doc)
-        elif key and any(c.startswith(f"{CUSTOMERS}/{key}/") for c in changed):
-            affected.add(doc)
-        elif f"{CUSTOMERS}/{customer_of(doc)}/customer.yaml" in by_customer:
+        elif by_customer and f"{CUSTOMERS}/{customer_of(doc)}/customer.yaml" in by_customer:
             affected.add(doc)
     return affected
 
@@ -137,7 +158,10 @@ def _context_for(targets: list[str], documents: list[str]) -> set[str]:
     return needed
 
 
-def _check_all(root: str, rels: list[str], cache: ResultCache, jobs: int) -> dict[str, FileResult]:
+def _check_all(root: str, rels: list[str], cache: ResultCache, jobs: int,
+               blobs: dict[str, str],
+               locs: Callable[[], tuple[Loc, ...]] = tuple) -> dict[str, FileResult]:
+    """Each document's result, from the cache or checked now; `blobs` gets their blob ids."""
     results: dict[str, FileResult] = {}
     todo: list[str] = []
     for rel in rels:
@@ -146,12 +170,18 @@ def _check_all(root: str, rels: list[str], cache: ResultCache, jobs: int) -> dic
         hit = cache.get(rel, blob) if blob else None
         if hit is not None:
             results[rel] = hit
+            blobs[rel] = blob  # type: ignore[assignment]
         else:
             todo.append(rel)
-    for rel, checked in zip(todo, _run(root, todo, jobs), strict=True):
+    at = locs() if todo else ()
+    for rel, checked in zip(todo, _run(root, todo, jobs, cache.enabled, at), strict=True):
         results[rel] = checked.result
-        _store(cache, rel, checked.blob, checked.result)
+        if checked.blob is not None and cache.enabled:
+            blobs[rel] = checked.blob[0]
+        _store(cache, rel, checked.blob, _lean(checked.result))
         for dataset in checked.datasets:
+            if dataset.blob is None:
+                cache.session[dataset.rel + _DATASET] = dataset.findings
             _store(cache, dataset.rel, dataset.blob, dataset.findings, _DATASET)
     return results
 
@@ -162,8 +192,18 @@ def _store(cache: ResultCache, rel: str, blob: Blob | None, value: object, kind:
         cache.put(rel + kind, blob[0], value)
 
 
+def _lean(result: FileResult) -> FileResult:
+    """What the cache keeps: not the document data policies read (a few KB per document,
+    read again in the rare run that has to judge a cached document anew)."""
+    if "data" not in result.facts and "at" not in result.facts:
+        return result
+    return FileResult(result.findings, {k: v for k, v in result.facts.items()
+                                        if k not in ("data", "at")})
+
+
 _DATASET = "\0dataset"  # datasets' results live under their own key (a path may be both)
 Blob = tuple[str, os.stat_result]
+Loc = tuple[str | int, ...]
 
 
 @dataclass(frozen=True)
@@ -180,12 +220,17 @@ class _Checked:
     datasets: tuple[_Dataset, ...] = ()
 
 
-def _run(root: str, rels: list[str], jobs: int) -> list[_Checked]:
+def _run(root: str, rels: list[str], jobs: int, hashing: bool,
+         locs: tuple[Loc, ...] = ()) -> list[_Checked]:
     workers = jobs or os.cpu_count() or 1
     if workers <= 1 or len(rels) < _PARALLEL_MIN_FILES:
-        return _check_chunk(root, rels)
+        return _check_chunk(root, rels, hashing, locs)
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
+
+    import pipeline.checks
+    import pipeline.load
+    import pipeline.policy.facts  # noqa: F401  (imported once here, inherited by the workers)
 
     # fork: workers inherit the imported, built models instead of importing them again.
     method = "fork" if "fork" in multiprocessing.get_all_start_methods() else None
@@ -193,20 +238,25 @@ def _run(root: str, rels: list[str], jobs: int) -> list[_Checked]:
     chunks = [rels[i:i + _CHUNK] for i in range(0, len(rels), _CHUNK)]
     with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
         out: list[_Checked] = []
-        for part in pool.map(_check_chunk, [root] * len(chunks), chunks):
+        for part in pool.map(_check_chunk, [root] * len(chunks), chunks,
+                             [hashing] * len(chunks), [locs] * len(chunks)):
             out.extend(part)
     return out
 
 
-def _check_chunk(root: str, rels: list[str]) -> list[_Checked]:
-    return [_check_one(root, rel) for rel in rels]
+def _check_chunk(root: str, rels: list[str], hashing: bool = True,
+                 locs: tuple[Loc, ...] = ()) -> list[_Checked]:
+    return [_check_one(root, rel, hashing, locs) for rel in rels]
 
 
-def _check_one(root: str, rel: str) -> _Checked:
-    """Check a document, hash it, and check the datasets it points at (in the worker, so a
-    cold run parses datasets in parallel; the cross-check then finds them cached)."""
-    blob = read_blob(os.path.join(root, rel))
-    result = check_file(root, rel)
+def _check_one(root: str, rel: str, hashing: bool = True, locs: tuple[Loc, ...] = ()) -> _Checked:
+    """Check a document, hash it (for the cache), and check the datasets it points at (in
+    the worker, so a cold run parses datasets in parallel; the cross-check then finds them
+    cached)."""
+    from pipeline.checks import check_file
+
+    blob = read_blob(os.path.join(root, rel), _MAX_DOCUMENT_BYTES) if hashing else None
+    result = check_file(root, rel, locs)
     if result.facts.get("kind") != "Priority":
         return _Checked(result, blob)
     datasets = []
@@ -217,8 +267,10 @@ def _check_one(root: str, rel: str) -> _Checked:
             abs_path, ref_rel = resolve_inside(root, os.path.dirname(rel), ref)
         except InputError:
             continue
-        dataset_blob = read_blob(abs_path) if os.path.isfile(abs_path) else None
-        if dataset_blob is not None:
+        if not os.path.isfile(abs_path):
+            continue
+        dataset_blob = read_blob(abs_path) if hashing else None
+        if dataset_blob is not None or not hashing:
             datasets.append(_Dataset(ref_rel, dataset_blob, _dataset_findings(abs_path, ref_rel)))
     return _Checked(result, blob, tuple(datasets))
 
@@ -293,7 +345,7 @@ def _plain_file_ref(real_root: str, base: str, ref: str) -> tuple[str, str, os.s
 def _cached_dataset(abs_path: str, rel: str, cache: ResultCache,
                     st: os.stat_result | None = None) -> tuple[Finding, ...]:
     blob = cache.blob_of(abs_path, rel, st)
-    cached = cache.get(rel + _DATASET, blob) if blob else None
+    cached = cache.get(rel + _DATASET, blob) if blob else cache.session.get(rel + _DATASET)
     if cached is None:
         cached = _dataset_findings(abs_path, rel)
         if blob:

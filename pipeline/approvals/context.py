@@ -21,21 +21,31 @@ def customer_file(customer: str) -> str:
     return f"customers/{customer}/customer.yaml"
 
 
-def base_customer(root: str, base: str, customer: str) -> Customer | None:
-    """customer.yaml as it is at commit BASE; None when it does not exist there.
-
+def _at_base(root: str, base: str, rel: str, kind: str) -> object | None:
+    """The document at REL as it is at commit BASE; None when it does not exist there.
     An invalid file on the base branch is an InputError naming file, line and field."""
-    rel = customer_file(customer)
     text = git.show_file(root, base, rel)
     if text is None:
         return None
-    doc, findings = document_from(parse_yaml(text, rel), frozenset({"Customer"}))
+    doc, findings = document_from(parse_yaml(text, rel), frozenset({kind}))
     if doc is None:
         first = findings[0]
         raise InputError(f"{first.message} (on the base branch {base[:12]})", path=rel,
                          line=first.line, col=first.col)
-    model: Customer = doc.model
+    model: object = doc.model
     return model
+
+
+def base_customer(root: str, base: str, customer: str) -> Customer | None:
+    """customer.yaml as it is at commit BASE (roles are never read from the PR)."""
+    model = _at_base(root, base, customer_file(customer), "Customer")
+    return model if isinstance(model, Customer) else None
+
+
+def base_priority(root: str, base: str, key: str) -> Priority | None:
+    """priority.yaml at BASE: a pull request cannot drop the approvals it is judged by."""
+    model = _at_base(root, base, f"{priority_dir(key)}/priority.yaml", "Priority")
+    return model if isinstance(model, Priority) else None
 
 
 def base_status(root: str, base: str, key: str) -> StatusBody | None:

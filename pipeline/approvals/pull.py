@@ -12,6 +12,7 @@ from pipeline import git
 from pipeline.approvals.base import Approval
 from pipeline.approvals.context import (
     base_customer,
+    base_priority,
     base_status,
     current_fingerprint,
     people_of,
@@ -36,6 +37,7 @@ from pipeline.approvals.requirements import (
 )
 from pipeline.layout import CUSTOMERS, priority_dir, priority_of
 from pipeline.model.customer import Person
+from pipeline.model.priority import Priority
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
@@ -143,9 +145,24 @@ def priority_verdicts(root: str, key: str, snap: PullSnapshot) -> list[Verdict]:
     facts = Facts(fp.evidence_id, roles_of(people), authors=_author(people, snap),
                   current=fp)
     blocks = review_blocks(key, snap, people)
+    before = base_priority(root, base, key)
     # A stage that asks for nobody (percent 0, no guardrail) has nothing to evaluate.
     return [evaluate_stage(needed, approvals, facts, blocks)
-            for needed in (stage_requirements(key, priority, s) for s in stages) if needed]
+            for needed in (_requirements(key, priority, before, s) for s in stages) if needed]
+
+
+def _requirements(key: str, priority: Priority, before: Priority | None,
+                  stage: str) -> list[Requirement]:
+    """What the PR's spec asks for the stage, plus what the base spec asked that the PR
+    would drop: lowering a gate needs the approvals of the gate being lowered."""
+    needed = stage_requirements(key, priority, stage)
+    if before is None or stage not in {s.name for s in before.spec.rollout.stages}:
+        return needed
+    have = {(r.roles, r.count) for r in needed}
+    for old in stage_requirements(key, before, stage):
+        if not any(roles == old.roles and count >= old.count for roles, count in have):
+            needed.append(old)
+    return needed
 
 
 def _author(people: list[Person], snap: PullSnapshot) -> frozenset[str]:

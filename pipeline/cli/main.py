@@ -96,11 +96,23 @@ def repo_root(ctx: click.Context) -> str:
     return find_root(os.getcwd())
 
 
+_SECRET_NAMES = ("TOKEN", "SECRET", "KEY", "PASSWORD", "CREDENTIAL")
+
+
+def _without_secrets(text: str) -> str:
+    """Blank the values of secret-looking environment variables (an exception message may
+    quote a token or an API key; the crash log may be attached to a bug report)."""
+    for name, value in os.environ.items():
+        if len(value) >= 8 and any(part in name.upper() for part in _SECRET_NAMES):
+            text = text.replace(value, f"[redacted:{name}]")
+    return text
+
+
 def _crash_log(exc: BaseException) -> str:
     try:
         fd, path = tempfile.mkstemp(prefix=f"ailoop-crash-{int(time.time())}-", suffix=".log")
         with os.fdopen(fd, "w") as fh:
-            fh.write("".join(traceback.format_exception(exc)))
+            fh.write(_without_secrets("".join(traceback.format_exception(exc))))
     except OSError as e:  # a full disk must not turn into a traceback on the terminal
         return f"nowhere: the crash log could not be written ({e.strerror or e})"
     return path

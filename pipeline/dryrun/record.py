@@ -119,11 +119,17 @@ def dumps(data: dict[str, Any]) -> bytes:
     """Indented JSON, except that each case sits on one line: a rerun's git diff then
     shows one changed line per changed case."""
     if not data.get("cases"):
-        return (json.dumps(data, indent=2, ensure_ascii=False) + "\n").encode()
+        return _utf8(json.dumps(data, indent=2, ensure_ascii=False) + "\n")
     head = json.dumps({k: v for k, v in data.items() if k != "cases"}, indent=2,
                       ensure_ascii=False)
     cases = ",\n".join("    " + json.dumps(c, ensure_ascii=False) for c in data["cases"])
-    return (head[:-2] + ',\n  "cases": [\n' + cases + "\n  ]\n}\n").encode()
+    return _utf8(head[:-2] + ',\n  "cases": [\n' + cases + "\n  ]\n}\n")
+
+
+def _utf8(text: str) -> bytes:
+    # A workflow can answer with a lone surrogate ("\udcff" in its JSON); surrogates only
+    # occur inside JSON strings, where the backslash escape is the same character again.
+    return text.encode("utf-8", errors="backslashreplace")
 
 
 def write_atomic(path: str, content: bytes) -> None:

@@ -115,6 +115,8 @@ def normalise(out: CaseOutput, output_format: str) -> CaseOutput:
     except ValueError as e:
         reason = f"output is not valid JSON ({getattr(e, 'msg', 'parse error')})"
         return replace(out, fault=MALFORMED_JSON, reason=reason)
+    except RecursionError:  # a hostile or broken model: thousands of nested brackets
+        return replace(out, fault=MALFORMED_JSON, reason="output nests too deeply")
     return replace(out, output=value)
 
 

@@ -30,6 +30,8 @@ class Model(BaseModel):
         populate_by_name=True,
         frozen=True,
         use_enum_values=True,
+        # Build validators on first use, not at import: most runs parse few kinds or none.
+        defer_build=True,
     )
 
 

@@ -8,11 +8,43 @@ values costs far more than running a rule).
 
 from __future__ import annotations
 
+import importlib.machinery
+import importlib.util
+import os
 import re
+import sys
 from dataclasses import dataclass, field
+from types import ModuleType
 from typing import Any
 
-import cel
+
+def _load_cel() -> ModuleType:
+    """The `cel` package's native module, without the package's __init__: that imports the
+    package's interactive command line (prompt_toolkit, typer, rich), which costs more
+    than every rule of a run. Falls back to the ordinary import."""
+    if "cel" in sys.modules:
+        return sys.modules["cel"]
+    try:
+        spec = importlib.util.find_spec("cel")
+        for folder in (spec.submodule_search_locations or []) if spec else []:
+            for suffix in importlib.machinery.EXTENSION_SUFFIXES:
+                path = f"{folder}/cel{suffix}"
+                native = importlib.util.spec_from_file_location("cel.cel", path)
+                if native is not None and native.loader is not None and os.path.isfile(path):
+                    module = importlib.util.module_from_spec(native)
+                    native.loader.exec_module(module)
+                    # registered, so a later `import cel` reuses it: the native module
+                    # can be initialised only once per process
+                    sys.modules["cel.cel"] = module
+                    return module
+    except (ImportError, OSError):
+        pass
+    import cel
+
+    return cel
+
+
+cel = _load_cel()
 
 # Variables a rule may use. `doc` is the whole document; `metadata` and `spec` its parts.
 ROOTS = ("doc", "metadata", "spec", "customer", "project", "repo", "key", "now")

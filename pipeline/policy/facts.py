@@ -42,5 +42,8 @@ def priority_facts(doc: Document) -> dict[str, Any]:
 
 
 def customer_facts(doc: Document) -> dict[str, Any]:
-    return {"data": pickle.dumps(plain(doc.model), protocol=pickle.HIGHEST_PROTOCOL)}
+    """`labels` too: rules see them through `customer` without opening the data."""
+    data = plain(doc.model)
+    return {"data": pickle.dumps(data, protocol=pickle.HIGHEST_PROTOCOL),
+            "labels": dict(data.get("metadata", {}).get("labels") or {})}
 

@@ -73,7 +73,7 @@ class OpenAIProvider:
     def describe(self) -> dict[str, Any]:
         s = self.settings
         prompt = hashlib.sha256(f"{s.system_prompt}\0{s.prompt_template}".encode()).hexdigest()
-        return {"name": self.name, "baseUrl": s.base_url, "model": s.model,
+        return {"name": self.name, "baseUrl": _without_userinfo(s.base_url), "model": s.model,
                 "temperature": s.temperature, "promptSha256": prompt, "version": self.version}
 
     def _messages(self, case: Case) -> list[dict[str, str]]:
@@ -85,7 +85,7 @@ class OpenAIProvider:
 
     def run(self, case: Case) -> CaseOutput:
         if self._down:
-            return failed(UNREACHABLE, f"cannot reach {self.settings.base_url}")
+            return failed(UNREACHABLE, f"cannot reach {_without_userinfo(self.settings.base_url)}")
         try:
             messages = self._messages(case)
         except TemplateError as e:
@@ -119,7 +119,8 @@ class OpenAIProvider:
             reason = f"no answer within {self.settings.timeout_seconds:g} s"
             return failed(TIMEOUT, reason), True, None
         except (OSError, http.client.HTTPException) as e:
-            reason = f"cannot reach {self.settings.base_url} ({type(e).__name__})"
+            where = _without_userinfo(self.settings.base_url)
+            reason = f"cannot reach {where} ({type(e).__name__})"
             return failed(UNREACHABLE, reason), True, None
         self._answered = True
         if code == 429 or code >= 500:
@@ -150,6 +151,14 @@ class OpenAIProvider:
         self.http.close()
 
 
+def _without_userinfo(url: str) -> str:
+    """The URL without 'user:password@' (evidence is committed; credentials are not)."""
+    parts = urllib.parse.urlsplit(url)
+    if "@" not in parts.netloc:
+        return url
+    return urllib.parse.urlunsplit(parts._replace(netloc=parts.netloc.rsplit("@", 1)[1]))
+
+
 def _error_text(raw: bytes) -> str:
     try:
         message = json.loads(raw)["error"]["message"]
@@ -165,7 +174,8 @@ class Connections:
     def __init__(self, base_url: str, key: str, timeout: float) -> None:
         parts = urllib.parse.urlsplit(base_url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise InputError(f"{_WHERE}.baseUrl: '{base_url}' is not an http(s) URL")
+            raise InputError(f"{_WHERE}.baseUrl: '{_without_userinfo(base_url)}' is not an "
+                             "http(s) URL")
         self.https = parts.scheme == "https"
         self.host, self.port = parts.hostname, parts.port
         self.path = parts.path.rstrip("/") + "/chat/completions"

@@ -107,7 +107,8 @@ def test_human_edits_are_never_committed_by_the_reconciler(tmp_path: Path) -> No
                                iso(T0 + timedelta(minutes=1)))
     assert result.code == 0, result.err
     changed = repo.git("show", "--name-only", "--format=", "HEAD").splitlines()
-    assert changed == ["customers/acme/flags.flagd.json", "customers/acme/triage/status.yaml"]
+    assert changed == ["customers/acme/flags.flagd.json", "customers/acme/triage/status.yaml",
+                       "customers/acme/updates/triage-2026-11-20.md"]
     assert (repo.work / "scratch.txt").read_text() == "mine\n"
     assert repo.git("status", "--porcelain").splitlines() == [
         "A  scratch.txt", "?? customers/acme/triage/NOTES.md"]

@@ -176,3 +176,76 @@ def test_the_real_cli_warm_run_matches(many: Path) -> None:
     warm = ailoop_subprocess("-C", str(many), "validate", "--format", "json", env=env)
     assert cold.code == 1
     assert (warm.code, warm.out, warm.err) == (cold.code, cold.out, cold.err)
+
+
+# --- policy results are cached too: every input they depend on invalidates them ----------
+
+CLAIMS_KEY = "northwind-insurance/claims-intake"
+
+
+def warm_same_as_uncached(capsys: object, root: Path, *args: str) -> tuple[int, str]:
+    """Validate twice with the cache (filling it, then reading it) and once without; all
+    three must agree. Returns the result."""
+    first = validate(capsys, root, *args)
+    warm = validate(capsys, root, *args)
+    uncached = validate(capsys, root, "--no-cache", *args)
+    assert first == uncached
+    assert warm == uncached
+    return warm
+
+
+def edit(path: Path, old: str, new: str) -> None:
+    text = path.read_text(encoding="utf-8")
+    assert old in text
+    path.write_text(text.replace(old, new, 1), encoding="utf-8")
+
+
+def test_a_waiver_expiring_as_the_date_passes_is_seen_by_a_warm_run(
+        example: Path, capsys: object) -> None:
+    repo = in_git(example)
+    before = warm_same_as_uncached(capsys, repo, "--now", "2027-11-30")
+    assert before == (0, "All 17 files valid.\n")
+    code, out = warm_same_as_uncached(capsys, repo, "--now", "2027-12-01")
+    assert code == 1
+    assert "waiver expired on 2027-11-30; renew it with a new approval or remove it" in out
+    assert "house/high-risk-review-cadence" in out and str(CLAIMS) in out
+
+
+def test_a_changed_policy_file_is_seen_by_a_warm_run(example: Path, capsys: object) -> None:
+    repo = in_git(example)
+    assert warm_same_as_uncached(capsys, repo)[0] == 0
+    edit(repo / "policies" / "house-rules.yaml", "condition: size(spec.tags) > 0",
+         "condition: size(spec.tags) > 10")
+    code, out = warm_same_as_uncached(capsys, repo)
+    assert code == 0  # a warning only
+    assert "add at least one tag (spec.tags) so lessons from this priority can be found" in out
+
+
+def test_a_changed_customer_file_is_seen_by_a_warm_run(example: Path, capsys: object) -> None:
+    repo = in_git(example)
+    assert warm_same_as_uncached(capsys, repo)[0] == 0
+    edit(repo / NORTHWIND / "customer.yaml", "roles: [customer-owner]",
+         "roles: [customer-owner, engineer]")
+    code, out = warm_same_as_uncached(capsys, repo)
+    assert code == 1
+    assert ("owner 'hannah' works on the delivery side; name an accountable person of "
+            "customer 'northwind-insurance'") in out
+
+
+def test_changed_project_settings_are_seen_by_a_warm_run(example: Path, capsys: object) -> None:
+    repo = in_git(example)
+    assert warm_same_as_uncached(capsys, repo)[0] == 0
+    edit(repo / "ailoop.yaml", "minBakeTimeHighRisk: 24h", "minBakeTimeHighRisk: 96h")
+    code, out = warm_same_as_uncached(capsys, repo)
+    assert code == 1
+    assert "guardrail/bake-time" in out and str(CLAIMS) in out
+
+
+def test_the_cache_keeps_no_document_data(example: Path, capsys: object) -> None:
+    repo = in_git(example)
+    validate(capsys, repo)
+    with open(os.path.join(cache_dir(str(repo)), "validate.pickle"), "rb") as fh:
+        results = pickle.load(fh)["results"]
+    facts = [v[1].facts for v in results.values() if hasattr(v[1], "facts")]
+    assert facts and all("data" not in f for f in facts)
+    assert any(k.endswith("\0policy") for k in results)

@@ -380,8 +380,6 @@ def test_disk_full_while_writing_evidence(tmp_path: Path,
     assert len(read_evidence(str(root), KEY)) == 1
 
 
-@pytest.mark.xfail(strict=True, reason="bug in pipeline/apply.py write_atomic: an OSError "
-                   "(disk full) is an internal error (exit 4), not exit 3 with a message")
 def test_disk_full_while_writing_status_exits_3_and_converges(tmp_path: Path) -> None:
     repo = _ready(tmp_path)
     err = tmp_path / "err.txt"

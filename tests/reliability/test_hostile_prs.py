@@ -191,9 +191,6 @@ def test_a_pr_removing_a_stages_only_approval_does_not_crash_the_gate(
     assert "acme/triage stage canary: waiting" in result.out
 
 
-@pytest.mark.xfail(strict=True, reason="design gap (pipeline/approvals/requirements.py): a "
-                   "stage's approvers are read from the PR's head spec, so a PR that deletes a "
-                   "stage's approvals is not asked for the approvers it removes")
 def test_a_pr_removing_a_stages_approvals_still_needs_the_base_approvers(
         tmp_path: Path, github: FakeGitHub, capsys: pytest.CaptureFixture[str]) -> None:
     repo = approvals_repo(tmp_path, customer_yaml())

@@ -133,3 +133,19 @@ def test_cached_folder_listings_find_what_discover_finds(tmp_path: Path) -> None
     assert discover(str(tmp_path), again.scan) == expected
     (tmp_path / "customers" / "acme" / "triage" / "events" / "fb.yaml").unlink()
     assert discover(str(tmp_path), again.scan) == discover(str(tmp_path))
+
+
+def test_files_past_the_limit_are_not_read_or_hashed(tmp_path: Path) -> None:
+    path = tmp_path / "big"
+    path.write_bytes(b"x" * 101)
+    assert read_blob(str(path), limit=100) is None
+    small = read_blob(str(path), limit=101)
+    assert small is not None and small[0] == blob_id(b"x" * 101)
+
+
+def test_a_disabled_cache_hashes_nothing(tmp_path: Path) -> None:
+    path = tmp_path / "f"
+    path.write_bytes(b"data")
+    off = ResultCache(str(tmp_path), "t", enabled=False)
+    assert off.blob_of(str(path), "f") is None
+    assert off.stat == {}
