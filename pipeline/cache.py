@@ -24,7 +24,9 @@ from typing import Any
 from pipeline.layout import scan_dir
 
 _RACY_SECONDS = 2.0
-_FORMAT = 2
+# A small repository's results stay in the index file; past this many, in shard files.
+_SHARD_ABOVE = 2000
+_FORMAT = 4
 # Every module whose code shapes a cached result (per-file checks, dataset checks, the
 # policy phase and per-document policy findings, and the Finding type they are made of).
 _SOURCES = ("yamlio.py", "load.py", "checks.py", "dataset.py", "layout.py", "findings.py",
@@ -96,19 +98,75 @@ def _unpack(files: str, dirs: str) -> Listing:
             + [(n, True) for n in dirs.split("/") if n])
 
 
+def shard_of(key: str) -> str:
+    """Results are kept in one file per customer (plus one for the rest), so a run that
+    touches a few priorities reads and rewrites a few small files, not all of them."""
+    if key.startswith("customers/"):
+        end = key.find("/", 10)
+        if end > 10:
+            return key[10:end]
+    return ""
+
+
+def _load_pickle(path: str) -> Any:
+    """The unpickled file, or None when it is missing or damaged (then: no cache)."""
+    # The cyclic GC would scan the growing heap again and again while ~100k objects
+    # are unpickled (it tripled the load time); none of them form cycles.
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        with open(path, "rb") as fh:
+            return pickle.load(fh)
+    except Exception:  # any damage to the cache means "no cache", never a failure
+        return None
+    finally:
+        if collecting:
+            gc.enable()
+        # Nor should later collections scan them again (~0.1 s on a warm run): they live
+        # until the run ends. validate() unfreezes when it is done.
+        gc.freeze()
+
+
+def _write_pickle(path: str, data: object) -> None:
+    """Write atomically; a cache that cannot be written is silently skipped."""
+    directory = os.path.dirname(path)
+    try:
+        os.makedirs(directory, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=directory, prefix=".tmp-")
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                pickle.dump(data, fh, protocol=pickle.HIGHEST_PROTOCOL)
+            os.replace(tmp, path)
+        except BaseException:
+            os.unlink(tmp)
+            raise
+    except OSError:
+        return
+
+
 class ResultCache:
-    """Per-file results by (path, blob id), one version per path, plus the stat index."""
+    """Per-file results by (path, blob id), one version per path, plus the stat index.
+
+    The stat and folder index live in `<name>.pickle`, with the results while there are
+    few; past _SHARD_ABOVE results, those live in `<name>.d/`, one file per shard (see
+    shard_of), each read the first time one of its keys is asked for."""
 
     def __init__(self, root: str, name: str, enabled: bool = True) -> None:
         self.root = root
         self.path = os.path.join(cache_dir(root), f"{name}.pickle")
+        self.shards = os.path.join(cache_dir(root), f"{name}.d")
         self.enabled = enabled
         self.fingerprint = code_fingerprint() if enabled else ""
         self.stat: dict[str, tuple[StatKey, str]] = {}
-        self.dirs: dict[str, tuple[tuple[int, int], str, str]] = {}
+        # folder -> (mtime, inode), its files, its folders, its files that are not regular
+        self.dirs: dict[str, tuple[tuple[int, int], str, str, str]] = {}
+        self.listed: dict[str, tuple[str, str]] = {}  # this run's scans: files, not regular
         self.results: dict[str, tuple[str, Any]] = {}
         self.session: dict[str, Any] = {}  # this run's results of files that were not hashed
-        self.dirty = False
+        self.dirty = True  # the stat or folder index changed (or was not read)
+        self.whole = True  # every result is in self.results (no shard files to read)
+        self.loaded: set[str] = set()  # shards read (or found missing)
+        self.dirty_shards: set[str] = set()
         self.now = time.time()
         if enabled:
             self._read()
@@ -118,23 +176,49 @@ class ResultCache:
         return os.path.realpath(self.root)
 
     def _read(self) -> None:
-        # The cyclic GC would scan the growing heap again and again while ~100k objects
-        # are unpickled (it tripled the load time); none of them form cycles.
-        collecting = gc.isenabled()
-        gc.disable()
-        try:
-            with open(self.path, "rb") as fh:
-                data = pickle.load(fh)
-        except Exception:  # any damage to the cache means "no cache", never a failure
-            return
-        finally:
-            if collecting:
-                gc.enable()
+        data = _load_pickle(self.path)
         if not (isinstance(data, dict) and data.get("fingerprint") == self.fingerprint):
             return
-        parts = data.get("stat"), data.get("dirs"), data.get("results")
-        if all(isinstance(p, dict) for p in parts):
-            self.stat, self.dirs, self.results = parts  # type: ignore[assignment]
+        parts = data.get("stat"), data.get("dirs")
+        results = data.get("results")
+        if not all(isinstance(p, dict) for p in parts):
+            return
+        if isinstance(results, dict):
+            self.results = results
+        elif data.get("sharded") is True:
+            self.whole = False
+        else:
+            return
+        self.stat, self.dirs = parts  # type: ignore[assignment]
+        self.dirty = False
+
+    def _shard_path(self, shard: str) -> str:
+        name = hashlib.sha1(shard.encode()).hexdigest()[:20]
+        return os.path.join(self.shards, f"{name}.pickle")
+
+    def _load(self, shard: str) -> None:
+        self.loaded.add(shard)
+        if not self.enabled:
+            return
+        data = _load_pickle(self._shard_path(shard))
+        if not (isinstance(data, dict) and data.get("fingerprint") == self.fingerprint
+                and data.get("shard") == shard and isinstance(data.get("results"), dict)):
+            return
+        self.results.update(data["results"])
+
+    def _ensure(self, key: str) -> None:
+        """Read the shard `key` lives in, unless it has been read already."""
+        if not self.whole:
+            shard = shard_of(key)
+            if shard not in self.loaded:
+                self._load(shard)
+
+    def has(self, rel: str) -> bool:
+        """Whether any result for `rel` is cached."""
+        if rel in self.results:  # then its shard has been read: the common, cheap case
+            return True
+        self._ensure(rel)
+        return rel in self.results
 
     def blob_of(self, abs_path: str, rel: str, st: os.stat_result | None = None) -> str | None:
         """Blob id of a file (None when it cannot be read, or when the cache is off: then
@@ -170,39 +254,67 @@ class ResultCache:
         key = (st.st_mtime_ns, st.st_ino)
         known = self.dirs.get(path)
         if known is not None and known[0] == key:
+            self.listed[path] = (known[1], known[3])
             return _unpack(known[1], known[2])
-        listing = scan_dir(path)
+        with os.scandir(path) as entries:
+            # is_file(follow_symlinks=False) is lstat's S_ISREG, from the entry's d_type
+            found = [(e.name, e.is_dir(follow_symlinks=False), e.is_file(follow_symlinks=False))
+                     for e in entries]
+        listing = [(name, is_dir) for name, is_dir, _ in found]
+        # strings per folder: far fewer objects to unpickle than a list of pairs
+        files = "/".join(name for name, is_dir, _ in found if not is_dir)
+        special = "/".join(name for name, is_dir, regular in found if not (is_dir or regular))
+        self.listed[path] = (files, special)
         if settled(st, self.now):
-            # two strings per folder: far fewer objects to unpickle than a list of pairs
-            files = "/".join(name for name, is_dir in listing if not is_dir)
-            self.dirs[path] = (key, files, "/".join(name for name, is_dir in listing if is_dir))
+            dirs = "/".join(name for name, is_dir, _ in found if is_dir)
+            self.dirs[path] = (key, files, dirs, special)
             self.dirty = True
         return listing
 
+    def is_regular(self, folder: str, name: str) -> bool:
+        """True when this run's scan of `folder` (a path as given to scan) found `name`
+        to be a regular file: the cross-check then needs no lstat of its own."""
+        known = self.listed.get(folder)
+        return known is not None and name in known[0].split("/") and \
+            name not in known[1].split("/")
+
     def get(self, rel: str, blob: str) -> Any:
         hit = self.results.get(rel)
+        if hit is None:
+            self._ensure(rel)
+            hit = self.results.get(rel)
         return hit[1] if hit is not None and hit[0] == blob else None
 
     def put(self, rel: str, blob: str, value: Any) -> None:
+        self._ensure(rel)  # the shard's other entries are written back with this one
         self.results[rel] = (blob, value)
-        self.dirty = True
+        self.dirty_shards.add(shard_of(rel))
 
     def save(self) -> None:
-        """Write atomically; a cache that cannot be written is silently skipped."""
-        if not (self.enabled and self.dirty):
+        """Write what changed, each file atomically; a cache that cannot be written is
+        silently skipped."""
+        if not self.enabled:
             return
-        directory = os.path.dirname(self.path)
-        try:
-            os.makedirs(directory, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(dir=directory, prefix=".tmp-")
-            try:
-                with os.fdopen(fd, "wb") as fh:
-                    pickle.dump({"fingerprint": self.fingerprint, "stat": self.stat,
-                                 "dirs": self.dirs, "results": self.results}, fh,
-                                protocol=pickle.HIGHEST_PROTOCOL)
-                os.replace(tmp, self.path)
-            except BaseException:
-                os.unlink(tmp)
-                raise
-        except OSError:
+        index: dict[str, object] = {"fingerprint": self.fingerprint, "stat": self.stat,
+                                    "dirs": self.dirs}
+        if self.whole and len(self.results) <= _SHARD_ABOVE:
+            if self.dirty or self.dirty_shards:
+                _write_pickle(self.path, {**index, "results": self.results})
+            self.dirty = False
+            self.dirty_shards.clear()
             return
+        if self.whole:  # grown past one file: write every shard once
+            self.dirty_shards = {shard_of(k) for k in self.results}
+            self.whole, self.dirty = False, True
+        if self.dirty:
+            _write_pickle(self.path, {**index, "sharded": True})
+        by_shard: dict[str, dict[str, tuple[str, Any]]] = {s: {} for s in self.dirty_shards}
+        for key, value in self.results.items() if by_shard else ():
+            entries = by_shard.get(shard_of(key))
+            if entries is not None:
+                entries[key] = value
+        for shard, results in sorted(by_shard.items()):
+            _write_pickle(self._shard_path(shard), {"fingerprint": self.fingerprint,
+                                                    "shard": shard, "results": results})
+        self.dirty = False
+        self.dirty_shards.clear()

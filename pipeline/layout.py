@@ -79,13 +79,28 @@ def _walk(root: str, rel: str, depth: int, out: list[str], scan: Scan) -> None:
         entries = scan(os.path.join(root, rel) if rel else root)
     except (FileNotFoundError, NotADirectoryError):
         return
+    leaves = _PRIORITY_FILES if _is_priority_folder(rel) else None
     for name, is_dir in entries:
+        if leaves is not None and not is_dir:
+            if name in leaves:  # what expected_kinds says, without asking per file
+                out.append(f"{rel}/{name}")
+            continue
         child = f"{rel}/{name}" if rel else name
         if is_dir:
             if depth > 0 and not name.startswith("."):
                 _walk(root, child, depth - 1, out, scan)
         elif child.endswith(YAML_SUFFIXES) and expected_kinds(child) is not None:
             out.append(child)
+
+
+# The documents a priority folder (customers/<c>/<p>) holds directly (see expected_kinds).
+_PRIORITY_FILES = frozenset({"priority.yaml", "status.yaml"})
+
+
+def _is_priority_folder(rel: str) -> bool:
+    parts = rel.split("/")
+    return len(parts) == 3 and parts[0] == CUSTOMERS and all(parts) and \
+        not any(p.startswith(".") for p in parts)
 
 
 def discover(root: str, scan: Scan = scan_dir) -> list[str]:

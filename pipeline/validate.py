@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import gc
 import os
 import stat
 from collections.abc import Callable, Iterable
@@ -54,6 +55,13 @@ class ValidationReport:
 
 
 def validate(options: ValidateOptions) -> ValidationReport:
+    try:
+        return _validate(options)
+    finally:
+        gc.unfreeze()  # what the cache froze while it loaded (see pipeline.cache)
+
+
+def _validate(options: ValidateOptions) -> ValidationReport:
     root = options.root
     cache = ResultCache(root, "validate", options.use_cache)
     documents = discover(root, cache.scan)
@@ -166,7 +174,7 @@ def _check_all(root: str, rels: list[str], cache: ResultCache, jobs: int,
     todo: list[str] = []
     for rel in rels:
         # A path never seen before cannot hit: the worker hashes it while it reads it anyway.
-        blob = cache.blob_of(os.path.join(root, rel), rel) if rel in cache.results else None
+        blob = cache.blob_of(os.path.join(root, rel), rel) if cache.has(rel) else None
         hit = cache.get(rel, blob) if blob else None
         if hit is not None:
             results[rel] = hit
@@ -310,6 +318,8 @@ def _dataset_refs(root: str, rel: str, facts: dict[str, object],
     out: list[Finding] = []
     base = os.path.dirname(rel)
     for ref, field_path, line, col, what in facts.get("refs", []):  # type: ignore[attr-defined]
+        if what != "dataset" and _plain(ref) and cache.is_regular(os.path.join(root, base), ref):
+            continue  # discover's scan of the folder saw a regular file: nothing to report
         fast = _plain_file_ref(cache.real_root, base, ref)
         if fast is not None:
             abs_path, ref_rel, st = fast
@@ -332,7 +342,7 @@ def _plain_file_ref(real_root: str, base: str, ref: str) -> tuple[str, str, os.s
     """The common case without resolve_inside's realpath calls: a bare file name in a
     discovered (so symlink-free) folder that lstat shows is a regular file. Anything else
     returns None and takes the full path."""
-    if not ref or "/" in ref or "\\" in ref or ref in (".", "..") or ref[1:2] == ":":
+    if not _plain(ref):
         return None
     abs_path = f"{real_root}/{base}/{ref}"
     try:
@@ -340,6 +350,12 @@ def _plain_file_ref(real_root: str, base: str, ref: str) -> tuple[str, str, os.s
     except (OSError, ValueError):
         return None
     return (abs_path, f"{base}/{ref}", st) if stat.S_ISREG(st.st_mode) else None
+
+
+def _plain(ref: str) -> bool:
+    """A bare file name: no folder, no drive, not . or .."""
+    return bool(ref) and "/" not in ref and "\\" not in ref and ref not in (".", "..") \
+        and ref[1:2] != ":"
 
 
 def _cached_dataset(abs_path: str, rel: str, cache: ResultCache,

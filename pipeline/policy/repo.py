@@ -237,7 +237,8 @@ def rule_locs(root: str, documents: list[str]) -> tuple[tuple[str | int, ...], .
     from pipeline.policy.paths import parse_field_path
 
     out: set[tuple[str | int, ...]] = set()
-    for rel in policy_files(documents):
+    # Policy files live in policies/: no need to ask every priority's path its kind.
+    for rel in policy_files([d for d in documents if d.startswith("policies/")]):
         doc, _ = load_document(root, rel)
         for rule in doc.model.spec.rules if doc is not None else ():
             try:

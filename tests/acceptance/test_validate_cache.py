@@ -249,3 +249,27 @@ def test_the_cache_keeps_no_document_data(example: Path, capsys: object) -> None
     facts = [v[1].facts for v in results.values() if hasattr(v[1], "facts")]
     assert facts and all("data" not in f for f in facts)
     assert any(k.endswith("\0policy") for k in results)
+
+
+def test_the_split_cache_gives_cold_results_and_sees_edits(
+        many: Path, capsys: object, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Large repositories keep results in one file per customer (read lazily, rewritten
+    only when changed): force that mode on a small repo and compare with --no-cache."""
+    import pipeline.cache
+
+    monkeypatch.setattr(pipeline.cache, "_SHARD_ABOVE", 0)
+    expected = validate(capsys, many, "--no-cache")
+    shutil.rmtree(cache_dir(str(many)), ignore_errors=True)
+    assert validate(capsys, many) == expected  # cold, writes the split cache
+    assert (Path(cache_dir(str(many))) / "validate.d").is_dir()
+    assert validate(capsys, many) == expected  # warm, from the split cache
+    target = sorted(many.glob("customers/customer-002/*/priority.yaml"))[0]
+    original = target.read_text(encoding="utf-8")
+    try:
+        target.write_text(original.replace("  risk: ", "  risk: y", 1), encoding="utf-8")
+        edited = validate(capsys, many)
+        assert edited == validate(capsys, many, "--no-cache")
+        assert edited != expected
+    finally:
+        target.write_text(original, encoding="utf-8")
+    assert validate(capsys, many) == expected
