@@ -1,10 +1,12 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from tests.acceptance.github_fake import FakeGitHub
 from tests.support import GitRepo, copy_example, make_repo, pin_git_env
 
 
@@ -37,3 +39,36 @@ def repo(tmp_path: Path) -> GitRepo:
 @pytest.fixture
 def no_color() -> None:
     os.environ["NO_COLOR"] = "1"
+
+
+@pytest.fixture
+def keys(tmp_path: Path) -> dict[str, Path]:
+    """Real ed25519 keys (ssh-keygen) for ann, raj and mallory."""
+    from tests.acceptance.approvals_support import keygen
+
+    folder = tmp_path / "keys"
+    folder.mkdir()
+    return {name: keygen(folder, name) for name in ("ann", "raj", "mallory")}
+
+
+@pytest.fixture
+def signed_repo(tmp_path: Path, keys: dict[str, Path]) -> GitRepo:
+    """The approvals repo with ann's and raj's signing keys and passing evidence."""
+    from tests.acceptance.approvals_support import approvals_repo, customer_yaml, write_evidence
+
+    repo = approvals_repo(tmp_path, customer_yaml(keys["ann"], keys["raj"]))
+    write_evidence(repo.work)
+    repo.commit_all("Dry-run evidence")
+    return repo
+
+
+@pytest.fixture
+def github_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeGitHub]:
+    """The GitHub REST stand-in on 127.0.0.1, with the environment pointing at it."""
+    from tests.acceptance.github_fake import REPO, TOKEN, serve
+
+    with serve(FakeGitHub()) as running:
+        monkeypatch.setenv("GITHUB_TOKEN", TOKEN)
+        monkeypatch.setenv("GITHUB_REPOSITORY", REPO)
+        monkeypatch.setenv("GITHUB_API_URL", running.url)
+        yield running

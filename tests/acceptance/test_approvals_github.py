@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -12,12 +11,10 @@ import pytest
 from tests.acceptance.approvals_support import approvals_repo, customer_yaml, write_evidence
 from tests.acceptance.github_fake import (
     REPO,
-    TOKEN,
     FakeGitHub,
     changed_file,
     pull,
     review,
-    serve,
 )
 from tests.support import CliResult, GitRepo, run_cli
 
@@ -53,12 +50,8 @@ def open_pr(repo: GitRepo, fake: FakeGitHub, author: str, edit_customer: str = "
 
 
 @pytest.fixture
-def fake(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeGitHub]:
-    with serve(FakeGitHub()) as running:
-        monkeypatch.setenv("GITHUB_TOKEN", TOKEN)
-        monkeypatch.setenv("GITHUB_REPOSITORY", REPO)
-        monkeypatch.setenv("GITHUB_API_URL", running.url)
-        yield running
+def fake(github_env: FakeGitHub) -> FakeGitHub:
+    return github_env
 
 
 @pytest.fixture

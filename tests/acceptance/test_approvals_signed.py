@@ -16,25 +16,9 @@ from tests.acceptance.approvals_support import (
     KEY,
     approvals_repo,
     customer_yaml,
-    keygen,
     write_evidence,
 )
 from tests.support import GitRepo, run_cli
-
-
-@pytest.fixture
-def keys(tmp_path: Path) -> dict[str, Path]:
-    folder = tmp_path / "keys"
-    folder.mkdir()
-    return {name: keygen(folder, name) for name in ("ann", "raj", "mallory")}
-
-
-@pytest.fixture
-def signed_repo(tmp_path: Path, keys: dict[str, Path]) -> GitRepo:
-    repo = approvals_repo(tmp_path, customer_yaml(keys["ann"], keys["raj"]))
-    write_evidence(repo.work)
-    repo.commit_all("Dry-run evidence")
-    return repo
 
 
 def approve(capsys: pytest.CaptureFixture[str], repo: GitRepo, key: Path, *extra: str):

@@ -6,7 +6,6 @@ stand-in on 127.0.0.1. Nothing counts unless it is verified."""
 from __future__ import annotations
 
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -20,27 +19,16 @@ from tests.acceptance.approvals_support import (
     KEY,
     approvals_repo,
     customer_yaml,
-    keygen,
     write_evidence,
 )
-from tests.acceptance.github_fake import REPO, TOKEN, FakeGitHub, review, serve
+from tests.acceptance.github_fake import REPO, FakeGitHub, review
 from tests.acceptance.test_approvals_github import PR, Pr, approved, gate, open_pr
 from tests.support import GitRepo, run_cli
 
 
 @pytest.fixture
-def keys(tmp_path: Path) -> dict[str, Path]:
-    folder = tmp_path / "keys"
-    folder.mkdir()
-    return {name: keygen(folder, name) for name in ("ann", "raj", "mallory")}
-
-
-@pytest.fixture
-def signed(tmp_path: Path, keys: dict[str, Path]) -> GitRepo:
-    repo = approvals_repo(tmp_path, customer_yaml(keys["ann"], keys["raj"]))
-    write_evidence(repo.work)
-    repo.commit_all("Dry-run evidence")
-    return repo
+def signed(signed_repo: GitRepo) -> GitRepo:
+    return signed_repo
 
 
 def _approve(capsys: pytest.CaptureFixture[str], repo: GitRepo, key: Path,
@@ -195,12 +183,8 @@ def test_one_person_approving_twice_fills_one_slot(capsys: pytest.CaptureFixture
 # --- GitHub reviews ----------------------------------------------------------------------
 
 @pytest.fixture
-def github(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeGitHub]:
-    with serve(FakeGitHub()) as running:
-        monkeypatch.setenv("GITHUB_TOKEN", TOKEN)
-        monkeypatch.setenv("GITHUB_REPOSITORY", REPO)
-        monkeypatch.setenv("GITHUB_API_URL", running.url)
-        yield running
+def github(github_env: FakeGitHub) -> FakeGitHub:
+    return github_env
 
 
 @pytest.fixture
