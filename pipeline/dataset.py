@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from pipeline.errors import InputError
+from pipeline.fsio import read_limited
 
 MAX_DATASET_BYTES = 64 * 1024 * 1024
 MAX_CASES = 200_000
@@ -28,13 +29,8 @@ class Case:
 
 
 def read_dataset(abs_path: str, rel_path: str) -> list[Case]:
-    try:
-        with open(abs_path, "rb") as fh:
-            raw = fh.read(MAX_DATASET_BYTES + 1)
-    except FileNotFoundError:
-        raise InputError("dataset file does not exist", path=rel_path) from None
-    except OSError as e:
-        raise InputError(f"cannot read dataset: {e.strerror}", path=rel_path) from None
+    raw = read_limited(abs_path, rel_path, MAX_DATASET_BYTES,
+                       missing="dataset file does not exist", unreadable="cannot read dataset")
     return parse_dataset(raw, rel_path)
 
 

@@ -1,4 +1,4 @@
-"""Crash-safe file writes: every file ailoop writes goes through here.
+"""File I/O at the edge: bounded reads, and crash-safe writes for every file ailoop writes.
 
 A write lands in a temporary file in the same folder, is flushed to disk and renamed over
 the target, so a process killed at any point leaves either the old file or the new one,
@@ -38,3 +38,17 @@ def write_atomic(path: str, content: str | bytes) -> None:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
+
+
+def read_limited(abs_path: str, rel: str, limit: int, *, missing: str, unreadable: str) -> bytes:
+    """At most limit + 1 bytes (so the caller can tell "too large"); InputError naming the
+    file when it is missing or cannot be read."""
+    from pipeline.errors import InputError
+
+    try:
+        with open(abs_path, "rb") as fh:
+            return fh.read(limit + 1)
+    except FileNotFoundError:
+        raise InputError(missing, path=rel) from None
+    except OSError as e:
+        raise InputError(f"{unreadable}: {e.strerror}", path=rel) from None

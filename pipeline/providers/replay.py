@@ -7,6 +7,7 @@ from typing import Any
 
 from pipeline.dataset import Case, jsonl_lines
 from pipeline.errors import InputError
+from pipeline.fsio import read_limited
 from pipeline.providers.base import EXCEPTION, NO_RECORDING, CaseOutput, failed
 
 MAX_REPLAY_BYTES = 256 * 1024 * 1024
@@ -30,13 +31,8 @@ def parse_recordings(raw: bytes, rel: str) -> dict[str, dict[str, Any]]:
 
 
 def read_recordings(abs_path: str, rel: str) -> dict[str, dict[str, Any]]:
-    try:
-        with open(abs_path, "rb") as fh:
-            raw = fh.read(MAX_REPLAY_BYTES + 1)
-    except FileNotFoundError:
-        raise InputError("replay file does not exist", path=rel) from None
-    except OSError as e:
-        raise InputError(f"cannot read replay file: {e.strerror}", path=rel) from None
+    raw = read_limited(abs_path, rel, MAX_REPLAY_BYTES, missing="replay file does not exist",
+                       unreadable="cannot read replay file")
     if len(raw) > MAX_REPLAY_BYTES:
         raise InputError(f"replay file is larger than {MAX_REPLAY_BYTES} bytes", path=rel)
     return parse_recordings(raw, rel)

@@ -125,6 +125,16 @@ def _patched(steps: Steps) -> Iterator[None]:
 
 def run_forked(fn: Callable[[], int]) -> int:
     """Run fn in a forked child (a real process that may die half-way); its exit code."""
+    return wait_forked(start_forked(fn))
+
+
+def wait_forked(pid: int) -> int:
+    _, status = os.waitpid(pid, 0)
+    return os.waitstatus_to_exitcode(status)
+
+
+def start_forked(fn: Callable[[], int]) -> int:
+    """Fork a quiet child running fn (exceptions go to $AILOOP_TEST_CHILD_LOG); its pid."""
     sys.stdout.flush()
     sys.stderr.flush()
     pid = os.fork()
@@ -142,8 +152,7 @@ def run_forked(fn: Callable[[], int]) -> int:
                 traceback.print_exc(file=fh)
         finally:
             os._exit(code)
-    _, status = os.waitpid(pid, 0)
-    return os.waitstatus_to_exitcode(status)
+    return pid
 
 
 def reconcile_dying_at(work: Path, now: str, kill_at: int, log: Path,

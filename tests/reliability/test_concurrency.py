@@ -5,7 +5,6 @@ as separate CI runners are), one bare remote; no update may be lost or applied t
 from __future__ import annotations
 
 import os
-import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -19,6 +18,8 @@ from tests.reliability.support import (
     copy_repo,
     ready_repo,
     run_forked,
+    start_forked,
+    wait_forked,
 )
 from tests.support import GitRepo, git
 from tests.unit.reconciler.builders import incident, set_target
@@ -30,22 +31,8 @@ REPORT: dict[str, int] = {}
 
 def fork_all(fns: list[Callable[[], int]]) -> list[int]:
     """Start every fn in its own forked process at once; their exit codes."""
-    sys.stdout.flush()
-    sys.stderr.flush()
-    pids = []
-    for fn in fns:
-        pid = os.fork()
-        if pid == 0:  # pragma: no cover - the child
-            code = 70
-            try:
-                devnull = os.open(os.devnull, os.O_WRONLY)
-                os.dup2(devnull, 1)
-                os.dup2(devnull, 2)
-                code = fn()
-            finally:
-                os._exit(code)
-        pids.append(pid)
-    return [os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]) for pid in pids]
+    pids = [start_forked(fn) for fn in fns]
+    return [wait_forked(pid) for pid in pids]
 
 
 def runner(work: Path, number: int, now: str) -> Callable[[], int]:
