@@ -14,6 +14,7 @@ from pipeline.layout import customer_of, priority_of
 
 if TYPE_CHECKING:  # the loader pulls in pydantic and the models: only when a file is parsed
     from pipeline.load import Document
+    from pipeline.yamlio import Loaded
 
 Facts = dict[str, Any]
 
@@ -24,20 +25,24 @@ class FileResult:
     facts: Facts = field(default_factory=dict)
 
 
-def check_file(root: str, rel: str, locs: tuple[tuple[str | int, ...], ...] = ()) -> FileResult:
-    """`locs`: field locations (the repo rules' fields) whose positions a priority or
-    customer should carry in facts["at"], so a violation there needs no second parse."""
+def check_file(root: str, rel: str) -> FileResult:
+    return check_parsed(root, rel)[0]
+
+
+def check_parsed(root: str, rel: str, raw: bytes | None = None
+                 ) -> tuple[FileResult, Loaded | None]:
+    """The file's result and its parse (None when it did not load), which positions any
+    later finding about it without a second parse. `raw`: the file's bytes when the caller
+    has read them already (to hash them)."""
     from pipeline.load import load_document
 
-    doc, findings = load_document(root, rel)
+    doc, findings = load_document(root, rel, raw)
     if doc is None:
-        return FileResult(tuple(findings), {"kind": None})
+        return FileResult(tuple(findings), {"kind": None}), None
     checker = _CHECKERS.get(doc.kind)
     extra, facts = checker(doc) if checker else ([], {})
     facts = {"kind": doc.kind, "name": doc.model.metadata.name, **facts}
-    if locs and checker in (_check_priority, _check_customer):
-        facts["at"] = {loc: doc.source.locate(loc) for loc in locs}
-    return FileResult(tuple(findings + extra), facts)
+    return FileResult(tuple(findings + extra), facts), doc.source
 
 
 def _folder_name_check(doc: Document, expected: str | None, what: str) -> list[Finding]:

@@ -16,7 +16,7 @@ from pipeline.errors import InputError
 from pipeline.findings import Finding, format_field_path
 from pipeline.layout import expected_kinds
 from pipeline.model import KINDS, Model
-from pipeline.yamlio import Loaded, read_yaml
+from pipeline.yamlio import Loaded, parse_yaml, read_yaml
 
 Loc = tuple[str | int, ...]
 
@@ -29,7 +29,7 @@ class Document:
     source: Loaded
 
     def pos(self, *loc: str | int) -> tuple[int, int]:
-        return self.source.locate(loc)[0]
+        return self.source.position(loc)
 
     def finding(self, loc: Loc, message: str, *, rule: str = "",
                 severity: typing.Literal["error", "warning"] = "error") -> Finding:
@@ -41,8 +41,10 @@ def error_finding(err: InputError, fallback_path: str) -> Finding:
     return Finding(err.path or fallback_path, err.line or 1, err.col or 1, "", err.detail)
 
 
-def load_document(root: str, rel: str) -> tuple[Document | None, list[Finding]]:
-    """Load one document at a layout location; never raises for bad content."""
+def load_document(root: str, rel: str, raw: bytes | None = None
+                  ) -> tuple[Document | None, list[Finding]]:
+    """Load one document at a layout location; never raises for bad content. `raw`: its
+    bytes, when the caller has read them already (at most MAX_YAML_BYTES + 1 of them)."""
     abs_path = os.path.join(root, rel)
     # The file or its folder (events/, approvals/, ...) may be a link out of the repo.
     linked_file = os.path.islink(abs_path)
@@ -53,7 +55,7 @@ def load_document(root: str, rel: str) -> tuple[Document | None, list[Finding]]:
             return None, [Finding(rel, 1, 1, "", f"{what} is a symlink that leaves the "
                                                  "repository")]
     try:
-        loaded = read_yaml(abs_path, rel)
+        loaded = read_yaml(abs_path, rel) if raw is None else parse_yaml(raw, rel)
     except InputError as e:
         return None, [error_finding(e, rel)]
     return document_from(loaded, expected_kinds(rel))

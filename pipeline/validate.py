@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import gc
 import os
 import stat
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
-from pipeline.cache import ResultCache, read_blob
+from pipeline.cache import ResultCache, blob_id
 from pipeline.checks import FileResult
 from pipeline.errors import InputError
 from pipeline.findings import Finding, sort_findings
@@ -22,6 +24,9 @@ from pipeline.layout import (
     priority_of,
     resolve_inside,
 )
+
+if TYPE_CHECKING:
+    from pipeline.policy.repo import Judge
 
 _PARALLEL_MIN_FILES = 200
 _CHUNK = 64
@@ -71,36 +76,35 @@ def _validate(options: ValidateOptions) -> ValidationReport:
         return ValidationReport([missing], 0)
     targets = _select(root, documents, options)
     context = _context_for(targets, documents)
+    now = options.now or datetime.now(UTC)
+    judge = _judge(root, documents, now)
     blobs: dict[str, str] = {}
-    locs = functools.partial(_rule_locs, root, documents)
-    results = _check_all(root, sorted(set(targets) | context), cache, options.jobs, blobs, locs)
+    judged: dict[str, tuple[Finding, ...]] = {}
+    results = _check_all(root, sorted(set(targets) | context), cache, options.jobs, blobs,
+                         judge, judged)
     findings: list[Finding] = []
     for rel in targets:
         findings.extend(results[rel].findings)
     findings.extend(_cross_check(root, targets, results, cache))
-    findings.extend(_policies(root, documents, targets, results, options.now, cache, blobs))
+    if judge is not None:
+        from pipeline.policy.cached import PolicyCache
+        from pipeline.policy.repo import policy_findings
+
+        findings.extend(policy_findings(root, documents, targets, results, now,
+                                        PolicyCache(root, documents, cache, blobs), judge,
+                                        judged))
     cache.save()
     return ValidationReport(sort_findings(findings), len(targets))
 
 
-def _policies(root: str, documents: list[str], targets: list[str],
-              results: dict[str, FileResult], now: datetime | None, cache: ResultCache,
-              blobs: dict[str, str]) -> list[Finding]:
+def _judge(root: str, documents: list[str], now: datetime) -> Judge | None:
+    """The run's policy judge; None when policies are off (benchmarks/run.py only, to
+    show what policies and guardrails add to a run)."""
     if os.environ.get(NO_POLICIES_ENV) == "1":
-        return []  # benchmarks/run.py only: what policies add to a run
-    from pipeline.policy.cached import PolicyCache
-    from pipeline.policy.repo import policy_findings
+        return None
+    from pipeline.policy.repo import Judge
 
-    return policy_findings(root, documents, targets, results, now or datetime.now(UTC),
-                           PolicyCache(root, documents, cache, blobs))
-
-
-def _rule_locs(root: str, documents: list[str]) -> tuple[Loc, ...]:
-    if os.environ.get(NO_POLICIES_ENV) == "1":
-        return ()
-    from pipeline.policy.repo import rule_locs
-
-    return rule_locs(root, documents)
+    return Judge(root, documents, now)
 
 
 def _select(root: str, documents: list[str], options: ValidateOptions) -> list[str]:
@@ -167,9 +171,10 @@ def _context_for(targets: list[str], documents: list[str]) -> set[str]:
 
 
 def _check_all(root: str, rels: list[str], cache: ResultCache, jobs: int,
-               blobs: dict[str, str],
-               locs: Callable[[], tuple[Loc, ...]] = tuple) -> dict[str, FileResult]:
-    """Each document's result, from the cache or checked now; `blobs` gets their blob ids."""
+               blobs: dict[str, str], judge: Judge | None = None,
+               judged: dict[str, tuple[Finding, ...]] | None = None) -> dict[str, FileResult]:
+    """Each document's result, from the cache or checked now; `blobs` gets their blob ids
+    and `judged` the policy findings of documents checked now (when there is a judge)."""
     results: dict[str, FileResult] = {}
     todo: list[str] = []
     for rel in rels:
@@ -181,11 +186,13 @@ def _check_all(root: str, rels: list[str], cache: ResultCache, jobs: int,
             blobs[rel] = blob  # type: ignore[assignment]
         else:
             todo.append(rel)
-    at = locs() if todo else ()
-    for rel, checked in zip(todo, _run(root, todo, jobs, cache.enabled, at), strict=True):
+    work = _Work(root, cache.enabled, judge)
+    for rel, checked in zip(todo, _run(work, todo, jobs), strict=True):
         results[rel] = checked.result
         if checked.blob is not None and cache.enabled:
             blobs[rel] = checked.blob[0]
+        if checked.judged is not None and judged is not None:
+            judged[rel] = checked.judged
         _store(cache, rel, checked.blob, _lean(checked.result))
         for dataset in checked.datasets:
             if dataset.blob is None:
@@ -203,15 +210,23 @@ def _store(cache: ResultCache, rel: str, blob: Blob | None, value: object, kind:
 def _lean(result: FileResult) -> FileResult:
     """What the cache keeps: not the document data policies read (a few KB per document,
     read again in the rare run that has to judge a cached document anew)."""
-    if "data" not in result.facts and "at" not in result.facts:
+    if "data" not in result.facts:
         return result
-    return FileResult(result.findings, {k: v for k, v in result.facts.items()
-                                        if k not in ("data", "at")})
+    return FileResult(result.findings, {k: v for k, v in result.facts.items() if k != "data"})
 
 
 _DATASET = "\0dataset"  # datasets' results live under their own key (a path may be both)
 Blob = tuple[str, os.stat_result]
-Loc = tuple[str | int, ...]
+
+
+@dataclass(frozen=True)
+class _Work:
+    """What checking a document needs besides its path (inherited by forked workers)."""
+
+    root: str
+    hashing: bool  # the cache is on: hash what is read
+    judge: Judge | None  # judge documents as they are checked
+    send_data: bool = False  # workers send document data back (this process judges)
 
 
 @dataclass(frozen=True)
@@ -226,13 +241,36 @@ class _Checked:
     result: FileResult
     blob: Blob | None
     datasets: tuple[_Dataset, ...] = ()
+    judged: tuple[Finding, ...] | None = None  # policy findings, before waivers
 
 
-def _run(root: str, rels: list[str], jobs: int, hashing: bool,
-         locs: tuple[Loc, ...] = ()) -> list[_Checked]:
+_worker_work: _Work | None = None  # set in each worker process by _start_worker
+
+
+def _start_worker(work: _Work) -> None:
+    global _worker_work
+    _worker_work = work
+    # A check leaves almost no cycles behind, yet allocates enough to run the young
+    # collection every few fields: collect rarely (about 5% of a worker's time).
+    gc.set_threshold(20_000, 50, 100)
+
+
+def _worker_chunk(rels: list[str]) -> list[_Checked]:
+    assert _worker_work is not None
+    checked = _check_chunk(_worker_work, rels)
+    if _worker_work.send_data:
+        return checked
+    # Judged here, or not at all: the data (a few KB each) need not travel back.
+    return [dataclasses.replace(c, result=_lean(c.result)) for c in checked]
+
+
+def _run(work: _Work, rels: list[str], jobs: int) -> Iterator[_Checked]:
+    """Each document's _Checked, in order; from worker processes when there are many, as
+    they come (the caller stores each while the workers go on)."""
     workers = jobs or os.cpu_count() or 1
     if workers <= 1 or len(rels) < _PARALLEL_MIN_FILES:
-        return _check_chunk(root, rels, hashing, locs)
+        yield from _check_chunk(work, rels)
+        return
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
 
@@ -240,47 +278,103 @@ def _run(root: str, rels: list[str], jobs: int, hashing: bool,
     import pipeline.load
     import pipeline.policy.facts  # noqa: F401  (imported once here, inherited by the workers)
 
-    # fork: workers inherit the imported, built models instead of importing them again.
-    method = "fork" if "fork" in multiprocessing.get_all_start_methods() else None
-    context = multiprocessing.get_context(method)
+    # fork: workers inherit the imported modules and the compiled rules instead of
+    # building them again. Without fork the rules would not cross (compiled CEL does not
+    # pickle): the workers leave judging to this process.
+    forking = "fork" in multiprocessing.get_all_start_methods()
+    context = multiprocessing.get_context("fork" if forking else None)
+    if not forking:  # pragma: no cover - Windows
+        work = _Work(work.root, work.hashing, None, send_data=work.judge is not None)
+    elif work.judge is not None:
+        work.judge.prepare()
     chunks = [rels[i:i + _CHUNK] for i in range(0, len(rels), _CHUNK)]
-    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
-        out: list[_Checked] = []
-        for part in pool.map(_check_chunk, [root] * len(chunks), chunks,
-                             [hashing] * len(chunks), [locs] * len(chunks)):
-            out.extend(part)
-    return out
+    # Frozen objects are never scanned, so the workers' collections neither spend time on
+    # what they inherit nor touch (and so copy) its pages. validate() unfreezes.
+    gc.freeze()
+    pool = ProcessPoolExecutor(max_workers=workers, mp_context=context,
+                               initializer=_start_worker, initargs=(work,))
+    try:
+        for part in pool.map(_worker_chunk, chunks):
+            yield from part
+    finally:  # also when the caller stops early: drop the chunks not started yet
+        pool.shutdown(wait=True, cancel_futures=True)
 
 
-def _check_chunk(root: str, rels: list[str], hashing: bool = True,
-                 locs: tuple[Loc, ...] = ()) -> list[_Checked]:
-    return [_check_one(root, rel, hashing, locs) for rel in rels]
+def _check_chunk(work: _Work, rels: list[str]) -> list[_Checked]:
+    return [_check_one(work, rel) for rel in rels]
 
 
-def _check_one(root: str, rel: str, hashing: bool = True, locs: tuple[Loc, ...] = ()) -> _Checked:
-    """Check a document, hash it (for the cache), and check the datasets it points at (in
-    the worker, so a cold run parses datasets in parallel; the cross-check then finds them
-    cached)."""
-    from pipeline.checks import check_file
+def _check_one(work: _Work, rel: str) -> _Checked:
+    """Check a document, hash it (for the cache), judge it (policies) and check the
+    datasets it points at: in the worker, so a cold run does all of it in parallel and the
+    cross-check finds the datasets cached."""
+    from pipeline.checks import check_parsed
 
-    blob = read_blob(os.path.join(root, rel), _MAX_DOCUMENT_BYTES) if hashing else None
-    result = check_file(root, rel, locs)
+    root = work.root
+    raw, blob = _read_document(os.path.join(root, rel)) if work.hashing else (None, None)
+    result, loaded = check_parsed(root, rel, raw)
+    judged = work.judge.judge_parsed(rel, result, loaded) if work.judge is not None else None
     if result.facts.get("kind") != "Priority":
-        return _Checked(result, blob)
+        return _Checked(result, blob, (), judged)
     datasets = []
     for ref, _, _, _, what in result.facts.get("refs", []):
-        if what != "dataset":
-            continue
+        if what == "dataset":
+            found = _worker_dataset(root, rel, ref, work.hashing)
+            if found is not None:
+                datasets.append(found)
+    return _Checked(result, blob, tuple(datasets), judged)
+
+
+def _read_document(abs_path: str) -> tuple[bytes | None, Blob | None]:
+    """A document's bytes (as the loader would read them) and its blob; (None, None) when
+    it cannot be read (the loader then says why). Too large: bytes, but no blob."""
+    try:
+        with open(abs_path, "rb") as fh:
+            st = os.fstat(fh.fileno())
+            raw = fh.read(_MAX_DOCUMENT_BYTES + 1)
+    except OSError:
+        return None, None
+    return raw, ((blob_id(raw), st) if len(raw) <= _MAX_DOCUMENT_BYTES else None)
+
+
+def _worker_dataset(root: str, rel: str, ref: str, hashing: bool) -> _Dataset | None:
+    base = os.path.dirname(rel)
+    fast = _plain_file_ref(_real_root(root), base, ref)
+    if fast is not None:
+        abs_path, ref_rel = fast[0], fast[1]
+    else:
         try:
-            abs_path, ref_rel = resolve_inside(root, os.path.dirname(rel), ref)
+            abs_path, ref_rel = resolve_inside(root, base, ref)
         except InputError:
-            continue
+            return None
         if not os.path.isfile(abs_path):
-            continue
-        dataset_blob = read_blob(abs_path) if hashing else None
-        if dataset_blob is not None or not hashing:
-            datasets.append(_Dataset(ref_rel, dataset_blob, _dataset_findings(abs_path, ref_rel)))
-    return _Checked(result, blob, tuple(datasets))
+            return None
+    if not hashing:
+        return _Dataset(ref_rel, None, _dataset_findings(abs_path, ref_rel))
+    read = _read_dataset(abs_path)
+    if read is None:
+        return None
+    raw, blob = read
+    return _Dataset(ref_rel, blob, _dataset_findings(abs_path, ref_rel, raw))
+
+
+def _read_dataset(abs_path: str) -> tuple[bytes, Blob] | None:
+    from pipeline.dataset import MAX_DATASET_BYTES
+
+    try:
+        with open(abs_path, "rb") as fh:
+            st = os.fstat(fh.fileno())
+            if st.st_size > MAX_DATASET_BYTES:
+                return None
+            raw = fh.read(MAX_DATASET_BYTES + 1)
+    except OSError:
+        return None
+    return (raw, (blob_id(raw), st)) if len(raw) <= MAX_DATASET_BYTES else None
+
+
+@functools.cache
+def _real_root(root: str) -> str:
+    return os.path.realpath(root)
 
 
 def _cross_check(root: str, targets: list[str], results: dict[str, FileResult],
@@ -369,11 +463,15 @@ def _cached_dataset(abs_path: str, rel: str, cache: ResultCache,
     return tuple(cached)
 
 
-def _dataset_findings(abs_path: str, rel: str) -> tuple[Finding, ...]:
-    from pipeline.dataset import read_dataset
+def _dataset_findings(abs_path: str, rel: str, raw: bytes | None = None
+                      ) -> tuple[Finding, ...]:
+    from pipeline.dataset import parse_dataset, read_dataset
 
     try:
-        read_dataset(abs_path, rel)
+        if raw is None:
+            read_dataset(abs_path, rel)
+        else:
+            parse_dataset(raw, rel)
     except InputError as e:
         return (Finding(e.path or rel, e.line or 1, e.col or 1, "", e.detail),)
     return ()

@@ -1,14 +1,8 @@
-"""The document data policies judge, carried in the per-file facts as compact bytes.
-
-Facts travel between worker processes and into the results cache; one bytes value
-pickles and unpickles far faster than a nested dict of the same content, and it is only
-opened when policies run.
-"""
+"""The document data policies judge: the model as plain values, durations kept."""
 
 from __future__ import annotations
 
 import functools
-import pickle
 import types
 import typing
 from datetime import timedelta
@@ -77,10 +71,3 @@ def plain_values(value: Any) -> Any:
     if isinstance(value, dict):
         return {str(k): plain_values(v) for k, v in value.items()}
     return value
-
-
-def open_data(blob: object) -> dict[str, Any] | None:
-    if not isinstance(blob, bytes):
-        return None
-    data = pickle.loads(blob)
-    return data if isinstance(data, dict) else None

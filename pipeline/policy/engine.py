@@ -7,22 +7,38 @@ something other than true/false counts as failed, with a message that says why.
 
 from __future__ import annotations
 
+import functools
 from datetime import datetime, timedelta
 from typing import Any
 
 from pipeline.model.base import format_duration
-from pipeline.policy.expr import CelRuntimeError, Expression, make_context, merge_needs, run
+from pipeline.policy.expr import (
+    CelRuntimeError,
+    Expression,
+    SharedContexts,
+    make_context,
+    merge_needs,
+    run,
+)
 from pipeline.policy.guardrails import GUARDRAILS, Guardrail
 from pipeline.policy.rules import CompiledRule, Env, PolicySet, Subject, Violation
 
 
-def evaluate(subject: Subject, env: Env, policy_set: PolicySet) -> list[Violation]:
+def evaluate(subject: Subject, env: Env, policy_set: PolicySet,
+             contexts: SharedContexts | None = None) -> list[Violation]:
+    """`contexts`: keep each customer's CEL value across calls (a run's documents)."""
     out: list[Violation] = []
     if policy_set.guardrails and subject.kind == "Priority":
         out.extend(run_guardrails(subject, env))
-    rules = [r for r in policy_set.rules if matches(r, subject)]
+    rules = tuple(r for r in policy_set.rules if matches(r, subject))
     if rules:
-        context = make_context(variables(subject, env, rules))
+        values = variables(subject, env, rules)
+        if contexts is None:
+            context = make_context(values)
+        else:
+            values.pop("customer", None)
+            context = contexts.make(subject.key.split("/")[0],
+                                    {"customer": subject.customer}, values)
         for rule in rules:
             out.extend(_run_rule(rule, context))
     return out
@@ -53,29 +69,34 @@ def matches(rule: CompiledRule, subject: Subject) -> bool:
     return True
 
 
-def _expressions(rules: list[CompiledRule]) -> list[Expression]:
-    out = []
+@functools.lru_cache(maxsize=256)
+def _reads(rules: tuple[CompiledRule, ...],
+           ) -> tuple[frozenset[str], dict[str, frozenset[str] | None]]:
+    """The variables a set of rules uses, and the keys they read below each (the same few
+    sets of matched rules come back for every document)."""
+    expressions: list[Expression] = []
     for rule in rules:
-        out.append(rule.condition)
-        out.extend(p for p in rule.message if isinstance(p, Expression))
-    return out
+        expressions.append(rule.condition)
+        expressions.extend(p for p in rule.message if isinstance(p, Expression))
+    return (frozenset().union(*(e.uses for e in expressions)),
+            merge_needs([e.needs for e in expressions]))
 
 
-def variables(subject: Subject, env: Env, rules: list[CompiledRule]) -> dict[str, Any]:
+def variables(subject: Subject, env: Env, rules: tuple[CompiledRule, ...]) -> dict[str, Any]:
     """Only what the rules read: converting a whole document to CEL costs more than the rules."""
-    expressions = _expressions(rules)
-    uses = frozenset().union(*(e.uses for e in expressions))
-    needs = merge_needs([e.needs for e in expressions])
+    uses, needs = _reads(rules)
     data = subject.data
     full: dict[str, Any] = {
         "doc": data, "metadata": data.get("metadata", {}), "spec": data.get("spec", {}),
+        "customer": subject.customer,
     }
     out: dict[str, Any] = {}
     for root, keys in needs.items():
         value = full[root]
-        out[root] = value if keys is None else {k: value[k] for k in keys if k in value}
-    if "customer" in uses:
-        out["customer"] = subject.customer
+        out[root] = value if keys is None or value is None else \
+            {k: value[k] for k in keys if k in value}
+    for root in uses.intersection(full).difference(out):
+        out[root] = full[root]  # read in a way the field scan does not see (`.spec`)
     if "project" in uses:
         out["project"] = env.project
     if "repo" in uses:

@@ -52,6 +52,8 @@ DOCUMENT_ROOTS = ("doc", "metadata", "spec")
 _MACRO_VAR = re.compile(r"\.\s*(?:all|exists|exists_one|map|filter)\s*\(\s*([A-Za-z_]\w*)\s*,")
 _STRING = re.compile(r"\"(?:\\.|[^\"\\])*\"|'(?:\\.|[^'\\])*'")
 _ROOT_USE = re.compile(r"(?<![\w.])(doc|metadata|spec)\b")
+# Roots whose values are cut down to the keys an expression reads (see variables()).
+_NARROWED_USE = re.compile(r"(?<![\w.])(doc|metadata|spec|customer)\b")
 _IDENT = re.compile(r"\s*\.\s*([A-Za-z_]\w*)")
 
 
@@ -82,9 +84,8 @@ def compile_expression(source: str) -> Expression:
     bound = set(_MACRO_VAR.findall(source))
     variables = set(program.variables())
     unknown = tuple(sorted(variables - set(ROOTS) - bound))
-    paths = field_paths(source)
-    return Expression(source, program, _needs(paths), paths, unknown,
-                      frozenset(variables & set(ROOTS)))
+    return Expression(source, program, _needs(field_paths(source, _NARROWED_USE)),
+                      field_paths(source), unknown, frozenset(variables & set(ROOTS)))
 
 
 def _compile_message(text: str) -> str:
@@ -97,15 +98,16 @@ def _compile_message(text: str) -> str:
     return f"{problem.rstrip('.')} (expression line {line}, column {col})"
 
 
-def field_paths(source: str) -> tuple[tuple[str, ...], ...]:
-    """Member chains read from the document roots, e.g. ('spec', 'rollout', 'target').
+def field_paths(source: str, roots: re.Pattern[str] = _ROOT_USE) -> tuple[tuple[str, ...], ...]:
+    """Member chains read from the document roots (or `roots`), e.g.
+    ('spec', 'rollout', 'target').
 
     A chain stops before a method call (`.size()`), an index or anything else; string
     literals are blanked out first so their contents are never taken for fields.
     """
     text = _STRING.sub(lambda m: " " * len(m.group(0)), source)
     out: list[tuple[str, ...]] = []
-    for match in _ROOT_USE.finditer(text):
+    for match in roots.finditer(text):
         parts = [match.group(1)]
         pos = match.end()
         while (ident := _IDENT.match(text, pos)) is not None:
@@ -147,6 +149,23 @@ def merge_needs(
 def make_context(variables: dict[str, Any]) -> Any:
     """A context reused by every rule run against one document."""
     return cel.Context(variables=variables)
+
+
+class SharedContexts:
+    """Contexts that keep a value converted across documents: converting the customer into
+    CEL values costs more than running the rules, and it is the same for every document
+    of that customer. A document's own variables replace the previous document's; those
+    it does not set are never read, since its rules read only what it sets."""
+
+    def __init__(self) -> None:
+        self._by_key: dict[str, Any] = {}
+
+    def make(self, key: str, shared: dict[str, Any], variables: dict[str, Any]) -> Any:
+        context = self._by_key.get(key)
+        if context is None:
+            context = self._by_key[key] = cel.Context(variables=shared)
+        context.update(variables)
+        return context
 
 
 def run(expression: Expression, context: Any) -> Any:

@@ -3,13 +3,12 @@
 Most guardrails depend on the priority file alone, so they run here, with positions taken
 from the parsed file, and their findings ride in the facts. The two that depend on other
 files (bake-time: ailoop.yaml; owner-exists: customer.yaml) get the few values they need,
-positioned, and finish in the validate phase. Repo rules (CEL) need the document's data;
-it is kept as pickled bytes that are opened only when there are repo rules.
+positioned, and finish when the document is judged (pipeline/policy/repo.py). Repo rules
+(CEL) read the document's data, kept in the facts until then; the cache never keeps it.
 """
 
 from __future__ import annotations
 
-import pickle
 from datetime import UTC, datetime
 from typing import Any
 
@@ -36,14 +35,12 @@ def priority_facts(doc: Document) -> dict[str, Any]:
         bake = tuple((i, stage.name, stage.bake_time.total_seconds(),
                       *doc.pos("spec", "rollout", "stages", i, "bakeTime"))
                      for i, stage in enumerate(spec.rollout.stages))
-    return {"data": pickle.dumps(data, protocol=pickle.HIGHEST_PROTOCOL),
-            "guardrails": findings, "risk": spec.risk, "bake_times": bake,
+    return {"data": data, "guardrails": findings, "risk": spec.risk, "bake_times": bake,
             "owner_at": (spec.owner, *doc.pos("spec", "owner"))}
 
 
 def customer_facts(doc: Document) -> dict[str, Any]:
-    """`labels` too: rules see them through `customer` without opening the data."""
+    """`labels` too: what rules see as `customer.labels` (the cache keeps no data)."""
     data = plain(doc.model)
-    return {"data": pickle.dumps(data, protocol=pickle.HIGHEST_PROTOCOL),
-            "labels": dict(data.get("metadata", {}).get("labels") or {})}
+    return {"data": data, "labels": dict(data.get("metadata", {}).get("labels") or {})}
 

@@ -2,7 +2,8 @@
 
 `policy_findings` is the imperative shell: it reads the policy, waiver and project files,
 builds each target document's Subject from the per-file facts, calls the pure `evaluate`
-and gives each violation its file position (re-reading only files that have one).
+and gives each violation its file position. On a cold run validate's worker processes
+judge each document while they have it parsed (see `Judge`); here only what they did not.
 
 Results are cached (see `pipeline/policy/cached.py`): the repository-wide part (project
 findings, policy and waiver findings, the waivers in force) by the blobs it was read from
@@ -19,15 +20,17 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from pipeline.checks import FileResult, check_file
+from pipeline.checks import FileResult, check_file, check_parsed
 from pipeline.errors import InputError
 from pipeline.findings import Finding, format_field_path
 from pipeline.layout import CUSTOMERS, PROJECT_FILE
 from pipeline.policy.cached import Phase, PolicyCache
 
 if TYPE_CHECKING:
+    from pipeline.policy.expr import SharedContexts
     from pipeline.policy.rules import Env, PolicySet, Violation
     from pipeline.policy.waivers import ActiveWaiver
+    from pipeline.yamlio import Loaded
 
 _SUBJECT_KINDS = ("Priority", "Customer")
 
@@ -61,38 +64,51 @@ def customer_view(name: str, facts: Mapping[str, Any]) -> dict[str, Any] | None:
 
 def policy_findings(root: str, documents: list[str], targets: list[str],
                     results: Mapping[str, FileResult], now: datetime,
-                    cache: PolicyCache | None = None) -> list[Finding]:
+                    cache: PolicyCache | None = None, judge: Judge | None = None,
+                    judged: Mapping[str, tuple[Finding, ...]] | None = None) -> list[Finding]:
+    """`judge`: the run's Judge (its `now` must be `now`); `judged`: findings (before
+    waivers) the workers computed for documents they checked, by path."""
     cache = cache or PolicyCache(root, documents, None, {})
-    customers = _Customers(root, results)
-    heavy = _Heavy(root, documents, now, customers)
-    phase = cache.phase(now.date(), heavy.phase)
-    judged = [(rel, key, str(kind)) for rel in targets
-              if (kind := results[rel].facts.get("kind")) in _SUBJECT_KINDS
-              and (key := _key(rel, str(kind)))]
-    keys = {key for _, key, _ in judged}
+    judge = judge or Judge(root, documents, now)
+    judge.customers.results = results
+    judged = judged or {}
+    phase = cache.phase(now.date(), judge.phase)
+    subjects = [(rel, key, str(kind)) for rel in targets
+                if (kind := results[rel].facts.get("kind")) in _SUBJECT_KINDS
+                and (key := _key(rel, str(kind)))]
+    keys = {key for _, key, _ in subjects}
     out: list[Finding] = []
-    if judged or PROJECT_FILE in targets:
+    if subjects or PROJECT_FILE in targets:
         out.extend(phase.project_findings)
-    out.extend(f for f in phase.policy_problems if judged or f.path in targets)
+    out.extend(f for f in phase.policy_problems if subjects or f.path in targets)
     for path, target, problems in phase.waiver_problems:
         if path in targets or any(k == target or k.startswith(target + "/") for k in keys):
             out.extend(problems)
     context = cache.context(phase, now)
-    for rel, key, kind in judged:
+    for rel, key, kind in subjects:
         found = cache.document(rel, key, context)
         if found is None:
-            found = tuple(heavy.judge(rel, key, kind, results[rel].facts))
+            found = judged.get(rel)
+            if found is None:
+                found = tuple(judge.judge(rel, key, kind, results[rel].facts))
             cache.remember(rel, key, context, found)
         out.extend(f for f in found if not phase.waived(f.rule, key))
     return out
 
 
-class _Heavy:
-    """The work behind a cache miss; pydantic, the models and CEL are imported only here."""
+class Judge:
+    """A document's policy findings before waivers: the guardrails that need the project
+    file or the customer, and the repo rules. pydantic, the models and CEL are imported
+    only here, so a fully cached run never loads them.
 
-    def __init__(self, root: str, documents: list[str], now: datetime,
-                 customers: _Customers) -> None:
-        self.root, self.documents, self.now, self.customers = root, documents, now, customers
+    validate makes one per run and calls `prepare` before its worker processes fork: each
+    worker then inherits the compiled rules and judges the documents it has just parsed.
+    """
+
+    def __init__(self, root: str, documents: list[str], now: datetime) -> None:
+        self.root, self.documents, self.now = root, documents, now
+        self.customers = _Customers(root, {})
+        self.contexts: SharedContexts | None = None  # made when first judging (imports CEL)
 
     @functools.cached_property
     def env(self) -> tuple[Env, list[Finding]]:
@@ -103,6 +119,10 @@ class _Heavy:
         from pipeline.policy.compiler import load_policy_set
 
         return load_policy_set(self.root, self.documents)
+
+    def prepare(self) -> None:
+        """Read the project file and compile the rules now (before a fork)."""
+        _ = self.env, self.policy_set
 
     def phase(self) -> Phase:
         policy_set, policy_problems = self.policy_set
@@ -120,10 +140,44 @@ class _Heavy:
                      tuple((w.rule, w.target) for w in waivers), uses)
 
     def judge(self, rel: str, key: str, kind: str, facts: Mapping[str, Any]) -> list[Finding]:
+        """A document whose result came from the cache has no data: it is parsed again."""
+        loaded = None
         if "data" not in facts and self.policy_set[0].rules:
-            facts = check_file(self.root, rel).facts  # the cache keeps no document data
-        return _judge(self.root, rel, key, kind, facts, self.env[0], self.policy_set[0],
-                      self.customers)
+            result, loaded = check_parsed(self.root, rel)
+            facts = result.facts
+        return self._judge(rel, key, kind, facts, loaded)
+
+    def judge_parsed(self, rel: str, result: FileResult,
+                     loaded: Loaded | None) -> tuple[Finding, ...] | None:
+        """The findings of a document just checked, or None when policies do not judge it."""
+        kind = str(result.facts.get("kind"))
+        key = _key(rel, kind) if kind in _SUBJECT_KINDS else None
+        if key is None:
+            return None
+        return tuple(self._judge(rel, key, kind, result.facts, loaded))
+
+    def _judge(self, rel: str, key: str, kind: str, facts: Mapping[str, Any],
+               loaded: Loaded | None) -> list[Finding]:
+        from pipeline.policy.engine import evaluate
+        from pipeline.policy.expr import SharedContexts
+        from pipeline.policy.rules import PolicySet, Subject
+
+        env, (policy_set, _) = self.env[0], self.policy_set
+        self.contexts = self.contexts or SharedContexts()
+        customer = self.customers(key.split("/")[0])
+        out: list[Finding] = []
+        if kind == "Priority":
+            out.extend(facts.get("guardrails", ()))
+            out.extend(bake_time_findings(rel, facts, env))
+            out.extend(owner_findings(rel, facts, customer))
+        data = facts.get("data")
+        if policy_set.rules and isinstance(data, dict):
+            subject = Subject(key, kind, data, customer)
+            violations = evaluate(subject, env, PolicySet(policy_set.rules, guardrails=False),
+                                  self.contexts)
+            if violations:
+                out.extend(position(self.root, rel, violations, loaded))
+        return out
 
 
 def _key(rel: str, kind: str) -> str | None:
@@ -131,28 +185,6 @@ def _key(rel: str, kind: str) -> str | None:
     if parts[0] != CUSTOMERS or len(parts) < 3:
         return None
     return f"{parts[1]}/{parts[2]}" if kind == "Priority" else parts[1]
-
-
-def _judge(root: str, rel: str, key: str, kind: str, facts: Mapping[str, Any], env: Env,
-           policy_set: PolicySet, customers: _Customers) -> list[Finding]:
-    from pipeline.policy.data import open_data
-    from pipeline.policy.engine import evaluate
-    from pipeline.policy.rules import PolicySet, Subject
-
-    customer = customers(key.split("/")[0])
-    out: list[Finding] = []
-    if kind == "Priority":
-        out.extend(facts.get("guardrails", ()))
-        out.extend(bake_time_findings(rel, facts, env))
-        out.extend(owner_findings(rel, facts, customer))
-    if policy_set.rules:
-        data = open_data(facts.get("data"))
-        if data is not None:
-            subject = Subject(key, kind, data, customer)
-            violations = evaluate(subject, env, PolicySet(policy_set.rules, guardrails=False))
-            if violations:
-                out.extend(position(root, rel, violations, facts.get("at") or {}))
-    return out
 
 
 def bake_time_findings(rel: str, facts: Mapping[str, Any], env: Env) -> list[Finding]:
@@ -229,44 +261,20 @@ def load_waivers(root: str, documents: list[str], policy_set: PolicySet, custome
     return active, problems
 
 
-def rule_locs(root: str, documents: list[str]) -> tuple[tuple[str | int, ...], ...]:
-    """The fields the repo rules point at, for the workers to position while they have
-    each document parsed (unreadable policy files simply contribute none)."""
-    from pipeline.load import load_document
-    from pipeline.policy.compiler import policy_files
-    from pipeline.policy.paths import parse_field_path
-
-    out: set[tuple[str | int, ...]] = set()
-    # Policy files live in policies/: no need to ask every priority's path its kind.
-    for rel in policy_files([d for d in documents if d.startswith("policies/")]):
-        doc, _ = load_document(root, rel)
-        for rule in doc.model.spec.rules if doc is not None else ():
-            try:
-                out.add(parse_field_path(rule.field) if rule.field else ())
-            except InputError:
-                continue
-    return tuple(sorted(out, key=repr))
-
-
 def position(root: str, rel: str, violations: list[Violation],
-             at: Mapping[Any, Any] | None = None) -> list[Finding]:
-    """Findings at each violation's field: from `at` (positions the worker took while it
-    had the file parsed) or, failing that, by parsing the file again."""
-    from pipeline.yamlio import Loaded, read_yaml
+             loaded: Loaded | None = None) -> list[Finding]:
+    """Findings at each violation's field, located in `loaded` (the document's parse) or,
+    when the caller has none, in a fresh parse of the file."""
+    from pipeline.yamlio import read_yaml
 
-    at = at or {}
-    loaded: Loaded | None = None
-    if any(v.loc not in at for v in violations):
+    if loaded is None:
         try:
             loaded = read_yaml(f"{root}/{rel}", rel)
         except (InputError, OSError):  # the file changed under us: point at its top instead
             loaded = None
     out = []
     for v in violations:
-        if v.loc in at:
-            (line, col), kept = at[v.loc]
-        else:
-            (line, col), kept = loaded.locate(v.loc) if loaded is not None else ((1, 1), v.loc)
+        (line, col), kept = loaded.locate(v.loc) if loaded is not None else ((1, 1), v.loc)
         out.append(Finding(rel, line, col, format_field_path(kept), v.message, v.rule,
                            v.severity))
     return out

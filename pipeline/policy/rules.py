@@ -48,9 +48,10 @@ class Env:
     priorities: int = 0
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class CompiledRule:
-    """A repo rule compiled once per run."""
+    """A repo rule compiled once per run (compared and hashed by identity, so a matched
+    set of rules can key a memo)."""
 
     id: str
     description: str
