@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from pipeline.layout import scan_dir
+from pipeline.layout import folder_documents, scan_dir, top_documents
 
 _RACY_SECONDS = 2.0
 # A small repository's results stay in the index file; past this many, in shard files.
@@ -161,6 +161,11 @@ class ResultCache:
         # folder -> (mtime, inode), its files, its folders, its files that are not regular
         self.dirs: dict[str, tuple[tuple[int, int], str, str, str]] = {}
         self.listed: dict[str, tuple[str, str]] = {}  # this run's scans: files, not regular
+        # The last walk: its documents, the folders it listed, the paths it found no
+        # folder at. Reused while every one of those is as it was (see documents()).
+        self.walk: tuple[list[str], list[str], list[str]] | None = None
+        self.scanned: dict[str, bool | None] = {}  # this run's scans: settled? None: absent
+        self.walk_verified = False  # every folder of the last walk is unchanged
         self.results: dict[str, tuple[str, Any]] = {}
         self.session: dict[str, Any] = {}  # this run's results of files that were not hashed
         self.dirty = True  # the stat or folder index changed (or was not read)
@@ -190,6 +195,9 @@ class ResultCache:
         else:
             return
         self.stat, self.dirs = parts  # type: ignore[assignment]
+        walk = data.get("walk")
+        if isinstance(walk, tuple) and len(walk) == 3:
+            self.walk = walk
         self.dirty = False
 
     def _shard_path(self, shard: str) -> str:
@@ -246,15 +254,52 @@ class ResultCache:
             self.stat[rel] = (stat_key(st), blob)
             self.dirty = True
 
+    def documents(self) -> list[str]:
+        """discover()'s document paths. Like git's untracked cache: when every folder the
+        last walk listed keeps its (mtime, inode), and every path where it found no folder
+        still has none, the listings, and so the documents, are the same; a stat per
+        folder then replaces the walk."""
+        if self.walk is not None and self._walk_unchanged(self.walk[1], self.walk[2]):
+            self.walk_verified = True
+            found = list(self.walk[0])
+        else:
+            self.scanned = {}
+            found = folder_documents(self.root, self.scan)
+            # Only settled listings can be trusted later (see settled()).
+            if self.enabled and False not in self.scanned.values():
+                self.walk = (found, [p for p, v in self.scanned.items() if v],
+                             [p for p, v in self.scanned.items() if v is None])
+                self.dirty = True
+        return sorted(top_documents(self.root) + found)
+
+    def _walk_unchanged(self, folders: list[str], absent: list[str]) -> bool:
+        dirs = self.dirs
+        try:
+            for path in folders:
+                st = os.stat(path)
+                known = dirs.get(path)
+                if known is None or known[0] != (st.st_mtime_ns, st.st_ino) \
+                        or not stat.S_ISDIR(st.st_mode):
+                    return False
+        except OSError:
+            return False
+        return not any(os.path.isdir(path) for path in absent)
+
     def scan(self, path: str) -> Listing:
         """A folder's entries, from the index when the folder has not changed."""
-        st = os.stat(path)
+        try:
+            st = os.stat(path)
+        except FileNotFoundError:
+            self.scanned[path] = None
+            raise
         if not stat.S_ISDIR(st.st_mode):
+            self.scanned[path] = None
             return scan_dir(path)  # raises NotADirectoryError, as scandir does
         key = (st.st_mtime_ns, st.st_ino)
         known = self.dirs.get(path)
         if known is not None and known[0] == key:
             self.listed[path] = (known[1], known[3])
+            self.scanned[path] = True
             return _unpack(known[1], known[2])
         with os.scandir(path) as entries:
             # is_file(follow_symlinks=False) is lstat's S_ISREG, from the entry's d_type
@@ -265,7 +310,8 @@ class ResultCache:
         files = "/".join(name for name, is_dir, _ in found if not is_dir)
         special = "/".join(name for name, is_dir, regular in found if not (is_dir or regular))
         self.listed[path] = (files, special)
-        if settled(st, self.now):
+        self.scanned[path] = settled(st, self.now)
+        if self.scanned[path]:
             dirs = "/".join(name for name, is_dir, _ in found if is_dir)
             self.dirs[path] = (key, files, dirs, special)
             self.dirty = True
@@ -275,6 +321,9 @@ class ResultCache:
         """True when this run's scan of `folder` (a path as given to scan) found `name`
         to be a regular file: the cross-check then needs no lstat of its own."""
         known = self.listed.get(folder)
+        if known is None and self.walk_verified and folder in self.dirs:
+            entry = self.dirs[folder]  # listed by the last walk, and unchanged since
+            known = (entry[1], entry[3])
         return known is not None and name in known[0].split("/") and \
             name not in known[1].split("/")
 
@@ -296,7 +345,7 @@ class ResultCache:
         if not self.enabled:
             return
         index: dict[str, object] = {"fingerprint": self.fingerprint, "stat": self.stat,
-                                    "dirs": self.dirs}
+                                    "dirs": self.dirs, "walk": self.walk}
         if self.whole and len(self.results) <= _SHARD_ABOVE:
             if self.dirty or self.dirty_shards:
                 _write_pickle(self.path, {**index, "results": self.results})

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import subprocess
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from pipeline.errors import GitError, InputError
@@ -46,17 +48,25 @@ def _finish(proc: subprocess.Popen[str], command: str) -> str:
 
 
 def changed_files(root: str, ref: str) -> list[str]:
-    """Files changed between REF and the working tree, plus untracked files.
+    """Files changed between REF and the working tree, plus untracked files."""
+    return start_changed_files(root, ref)()
 
-    The three git commands run at once (each walks the work tree or the index: on a big
-    repo they dominate a --changed-since run); their errors are judged in the old order.
-    """
+
+def start_changed_files(root: str, ref: str) -> Callable[[], list[str]]:
+    """Start the git commands behind changed_files and return what waits for their answer,
+    so the caller can read the tree meanwhile (on a big repo they dominate a
+    --changed-since run). The three run at once; their errors are judged in order."""
     if ref.startswith("-"):
         raise InputError(f"not a git ref: {ref}")
     verify = _start(root, "rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}")
     # --relative: paths relative to `root` even when it is a subfolder of the work tree.
     diff = _start(root, "diff", "--name-only", "--no-renames", "--relative", "-z", ref, "--")
     untracked = _start(root, "ls-files", "--others", "--exclude-standard", "-z")
+    return functools.partial(_changed_files, root, ref, verify, diff, untracked)
+
+
+def _changed_files(root: str, ref: str, verify: subprocess.Popen[str],
+                   diff: subprocess.Popen[str], untracked: subprocess.Popen[str]) -> list[str]:
     outputs: list[str | GitError] = []
     for proc, command in ((verify, "rev-parse"), (diff, "diff"), (untracked, "ls-files")):
         try:

@@ -105,13 +105,21 @@ def _is_priority_folder(rel: str) -> bool:
 
 def discover(root: str, scan: Scan = scan_dir) -> list[str]:
     """Every document path in the repo, sorted. Symlinked folders are not followed."""
+    return sorted(top_documents(root) + folder_documents(root, scan))
+
+
+def top_documents(root: str) -> list[str]:
+    """The documents at the top of the repository (found without listing any folder)."""
+    return [name for name in (PROJECT_FILE, "lessons.yaml")
+            if os.path.lexists(os.path.join(root, name))]
+
+
+def folder_documents(root: str, scan: Scan = scan_dir) -> list[str]:
+    """The documents in policies/ and customers/, found by listing folders with `scan`."""
     out: list[str] = []
-    for name in (PROJECT_FILE, "lessons.yaml"):
-        if os.path.lexists(os.path.join(root, name)):
-            out.append(name)
     _walk(root, POLICIES, 1, out, scan)
     _walk(root, CUSTOMERS, 3, out, scan)
-    return sorted(out)
+    return out
 
 
 def resolve_inside(root: str, base_rel: str, ref: str) -> tuple[str, str]:

@@ -7,7 +7,7 @@ import functools
 import gc
 import os
 import stat
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
@@ -20,7 +20,6 @@ from pipeline.layout import (
     CUSTOMERS,
     PROJECT_FILE,
     customer_of,
-    discover,
     priority_of,
     resolve_inside,
 )
@@ -40,6 +39,8 @@ class ValidateOptions:
     root: str
     paths: tuple[str, ...] = ()
     changed: tuple[str, ...] | None = None  # repo-relative paths changed since a ref
+    # Or what returns them, asked once the tree is read (git runs meanwhile).
+    changed_later: Callable[[], Sequence[str]] | None = None
     use_cache: bool = True
     jobs: int = 0  # 0: one per core
     now: datetime | None = None  # the clock for waiver expiry; None: the real UTC time
@@ -69,7 +70,10 @@ def validate(options: ValidateOptions) -> ValidationReport:
 def _validate(options: ValidateOptions) -> ValidationReport:
     root = options.root
     cache = ResultCache(root, "validate", options.use_cache)
-    documents = discover(root, cache.scan)
+    documents = cache.documents()
+    if options.changed_later is not None:
+        options = dataclasses.replace(options, changed=tuple(options.changed_later()),
+                                      changed_later=None)
     if not os.path.isfile(os.path.join(root, PROJECT_FILE)):
         missing = Finding(PROJECT_FILE, 1, 1, "", "repository has no ailoop.yaml "
                           "(run `ailoop init` to create one)")

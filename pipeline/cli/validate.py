@@ -30,16 +30,16 @@ def validate_command(ctx: click.Context, paths: tuple[str, ...], changed_since: 
     Every finding is reported at once as PATH:LINE:COL: FIELD: MESSAGE. Exit 0 when clean,
     1 on findings, 2 on unreadable input, 3 when git fails.
     """
+    root = repo_root(ctx)
+    changed = None
+    if changed_since is not None:  # git first: it runs while the rest imports and reads
+        from pipeline.git import start_changed_files
+
+        changed = start_changed_files(root, changed_since)
     from pipeline.report import RENDERERS
     from pipeline.validate import ValidateOptions, validate
 
-    root = repo_root(ctx)
-    changed = None
-    if changed_since is not None:
-        from pipeline.git import changed_files
-
-        changed = tuple(changed_files(root, changed_since))
-    report = validate(ValidateOptions(root=root, paths=paths, changed=changed,
+    report = validate(ValidateOptions(root=root, paths=paths, changed_later=changed,
                                       use_cache=not no_cache, jobs=jobs,
                                       now=_utc(now)))
     click.echo(RENDERERS[fmt](report.findings, report.files_checked), nl=False)

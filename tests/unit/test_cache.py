@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import os
 import pickle
+import shutil
 import subprocess
 import time
 from pathlib import Path
@@ -133,6 +134,49 @@ def test_cached_folder_listings_find_what_discover_finds(tmp_path: Path) -> None
     assert discover(str(tmp_path), again.scan) == expected
     (tmp_path / "customers" / "acme" / "triage" / "events" / "fb.yaml").unlink()
     assert discover(str(tmp_path), again.scan) == discover(str(tmp_path))
+
+
+def _settled_cache(root: Path) -> ResultCache:
+    cache = ResultCache(str(root), "t")
+    cache.now += 10  # treat every folder as settled, so the walk is stored
+    return cache
+
+
+def test_an_unchanged_tree_reuses_the_last_walk(tmp_path: Path) -> None:
+    git(tmp_path, "init", "-q")
+    _tree(tmp_path)
+    first = _settled_cache(tmp_path)
+    assert first.documents() == discover(str(tmp_path))
+    assert not first.walk_verified
+    first.save()
+    again = ResultCache(str(tmp_path), "t")
+    assert again.documents() == discover(str(tmp_path))
+    assert again.walk_verified, "no folder changed: the stored walk is reused"
+
+
+@pytest.mark.parametrize("change", ["new folder", "removed file", "top file removed",
+                                    "missing folder appears"])
+def test_a_changed_tree_is_walked_again(tmp_path: Path, change: str) -> None:
+    git(tmp_path, "init", "-q")
+    _tree(tmp_path)
+    shutil.rmtree(tmp_path / "policies", ignore_errors=True)
+    _settled_cache(tmp_path).documents()
+    cache = _settled_cache(tmp_path)
+    cache.documents()
+    cache.save()
+    if change == "new folder":
+        (tmp_path / "customers" / "acme" / "new").mkdir()
+        (tmp_path / "customers" / "acme" / "new" / "priority.yaml").write_text("a: 1\n")
+    elif change == "removed file":
+        (tmp_path / "customers" / "acme" / "triage" / "events" / "fb.yaml").unlink()
+    elif change == "top file removed":  # found without a walk: the stored one still holds
+        (tmp_path / "lessons.yaml").unlink()
+    else:
+        (tmp_path / "policies").mkdir()
+        (tmp_path / "policies" / "house.yaml").write_text("a: 1\n")
+    again = ResultCache(str(tmp_path), "t")
+    assert again.documents() == discover(str(tmp_path))
+    assert again.walk_verified == (change == "top file removed")
 
 
 def test_files_past_the_limit_are_not_read_or_hashed(tmp_path: Path) -> None:

@@ -76,3 +76,32 @@ def test_a_failing_message_expression_does_not_hide_the_failure() -> None:
                "      condition: 'false'\n"
                "      message: 'team {{ metadata.labels.team }}'\n")
     assert got == [Violation("house/msg", (), "team <no such key 'team'>")]
+
+
+def test_shared_contexts_judge_each_document_as_a_fresh_context_would() -> None:
+    """Documents of one customer share its converted CEL value; what one document sets
+    must never leak into the next, whichever rules match each."""
+    import copy
+
+    from pipeline.policy.expr import SharedContexts
+
+    rules, findings = policy(
+        "    - id: house/high\n      description: x\n      match:\n        risk: [high]\n"
+        "      condition: spec.owner in customer.roles['customer-owner']\n"
+        "      message: 'owner {{ spec.owner }} of {{ customer.name }}'\n"
+        "    - id: house/tags\n      description: x\n"
+        "      condition: size(spec.tags) > 0 && metadata.name != 'quiet'\n"
+        "      message: 'no tags on {{ metadata.name }}'\n")
+    assert findings == []
+    subjects = []
+    for name, risk, owner, tags in [("a", "high", "zed", []), ("quiet", "low", "olivia", []),
+                                    ("b", "high", "olivia", ["x"]), ("c", "low", "zed", [])]:
+        subject = copy.deepcopy(base_subject())
+        subject.data["metadata"]["name"] = name
+        subject.data["spec"].update(risk=risk, owner=owner, tags=tags)
+        subjects.append(subject)
+    shared = SharedContexts()
+    for subject in subjects:
+        assert evaluate(subject, env(), rules, shared) == evaluate(subject, env(), rules)
+    assert [v.rule for s in subjects for v in evaluate(s, env(), rules, shared)] == [
+        "house/high", "house/tags", "house/tags", "house/tags"]
