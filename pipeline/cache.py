@@ -36,6 +36,7 @@ _SOURCES = ("yamlio.py", "load.py", "checks.py", "dataset.py", "layout.py", "fin
 MAX_BLOB_BYTES = 64 * 1024 * 1024
 
 StatKey = tuple[int, int, int, int]  # mtime_ns, ctime_ns, size, inode
+Entry = tuple[str | tuple[str, ...], Any]  # (blob id or other key, result)
 Listing = list[tuple[str, bool]]  # (name, is a real folder)
 
 
@@ -166,7 +167,7 @@ class ResultCache:
         self.walk: tuple[list[str], list[str], list[str]] | None = None
         self.scanned: dict[str, bool | None] = {}  # this run's scans: settled? None: absent
         self.walk_verified = False  # every folder of the last walk is unchanged
-        self.results: dict[str, tuple[str, Any]] = {}
+        self.results: dict[str, Entry] = {}
         self.session: dict[str, Any] = {}  # this run's results of files that were not hashed
         self.dirty = True  # the stat or folder index changed (or was not read)
         self.whole = True  # every result is in self.results (no shard files to read)
@@ -327,14 +328,16 @@ class ResultCache:
         return known is not None and name in known[0].split("/") and \
             name not in known[1].split("/")
 
-    def get(self, rel: str, blob: str) -> Any:
+    def get(self, rel: str, blob: str | tuple[str, ...]) -> Any:
+        """The result stored for `rel` under `blob` (a blob id, or a tuple of what the
+        result depends on), or None."""
         hit = self.results.get(rel)
         if hit is None:
             self._ensure(rel)
             hit = self.results.get(rel)
         return hit[1] if hit is not None and hit[0] == blob else None
 
-    def put(self, rel: str, blob: str, value: Any) -> None:
+    def put(self, rel: str, blob: str | tuple[str, ...], value: Any) -> None:
         self._ensure(rel)  # the shard's other entries are written back with this one
         self.results[rel] = (blob, value)
         self.dirty_shards.add(shard_of(rel))
@@ -357,7 +360,7 @@ class ResultCache:
             self.whole, self.dirty = False, True
         if self.dirty:
             _write_pickle(self.path, {**index, "sharded": True})
-        by_shard: dict[str, dict[str, tuple[str, Any]]] = {s: {} for s in self.dirty_shards}
+        by_shard: dict[str, dict[str, Entry]] = {s: {} for s in self.dirty_shards}
         for key, value in self.results.items() if by_shard else ():
             entries = by_shard.get(shard_of(key))
             if entries is not None:

@@ -7,6 +7,7 @@ be cached by blob id. Facts are plain data (no pydantic objects) to keep the cac
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from sys import intern
 from typing import TYPE_CHECKING, Any
 
 from pipeline.findings import Finding
@@ -89,7 +90,10 @@ def _check_priority(doc: Document) -> tuple[list[Finding], Facts]:
         for j, approval in enumerate(stage.approvals):
             loc = ("spec", "rollout", "stages", i, "approvals", j, "role")
             line, col = doc.pos(*loc)
-            roles_needed.append((approval.role, f"spec.rollout.stages[{i}].approvals[{j}].role",
+            # Interned: the same few texts recur in every priority, and the results cache
+            # (a pickle) then stores each once per file instead of once per use.
+            roles_needed.append((intern(approval.role),
+                                 intern(f"spec.rollout.stages[{i}].approvals[{j}].role"),
                                  line, col))
     facts: Facts = {
         "roles_needed": roles_needed,
@@ -151,7 +155,7 @@ def _file_refs(doc: Document) -> list[tuple[str, str, int, int, str]]:
     out = []
     for ref, field_path, what in refs:
         line, col = doc.pos(*field_path.split("."))
-        out.append((ref, field_path, line, col, what))
+        out.append((intern(ref), field_path, line, col, what))
     return out
 
 

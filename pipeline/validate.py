@@ -183,7 +183,7 @@ def _check_all(root: str, rels: list[str], cache: ResultCache, jobs: int,
     todo: list[str] = []
     for rel in rels:
         # A path never seen before cannot hit: the worker hashes it while it reads it anyway.
-        blob = cache.blob_of(os.path.join(root, rel), rel) if cache.has(rel) else None
+        blob = cache.blob_of(f"{root}/{rel}", rel) if cache.has(rel) else None
         hit = cache.get(rel, blob) if blob else None
         if hit is not None:
             results[rel] = hit
@@ -390,8 +390,10 @@ def _cross_check(root: str, targets: list[str], results: dict[str, FileResult],
             continue
         customer = customer_of(rel)
         customer_facts = results.get(f"{CUSTOMERS}/{customer}/customer.yaml")
-        findings.extend(_customer_refs(rel, customer, facts, customer_facts))
-        findings.extend(_dataset_refs(root, rel, facts, cache))
+        found = _customer_refs(rel, customer, facts, customer_facts)
+        found += _dataset_refs(root, rel, facts, cache)
+        if found:
+            findings.extend(found)
     return findings
 
 
@@ -414,7 +416,7 @@ def _customer_refs(rel: str, customer: str | None, facts: dict[str, object],
 def _dataset_refs(root: str, rel: str, facts: dict[str, object],
                   cache: ResultCache) -> list[Finding]:
     out: list[Finding] = []
-    base = os.path.dirname(rel)
+    base = rel.rpartition("/")[0]
     for ref, field_path, line, col, what in facts.get("refs", []):  # type: ignore[attr-defined]
         if what != "dataset" and _plain(ref) and cache.is_regular(os.path.join(root, base), ref):
             continue  # discover's scan of the folder saw a regular file: nothing to report

@@ -110,11 +110,14 @@ class PolicyCache:
             parts.append(now.isoformat())
         return self._key(*parts)
 
-    def _document_key(self, rel: str, key: str, context: str | None) -> str | None:
+    def _document_key(self, rel: str, key: str, context: str | None,
+                      ) -> tuple[str, str, str] | None:
+        """Kept as a tuple, not hashed: ten thousand of these are compared per warm run."""
         if context is None:
             return None
-        customer = f"{CUSTOMERS}/{key.split('/')[0]}/customer.yaml"
-        return self._key(context, self.blob(rel), self.blob(customer))
+        blob = self.blob(rel)
+        customer = self.blob(f"{CUSTOMERS}/{key.split('/')[0]}/customer.yaml")
+        return None if blob is None or customer is None else (context, blob, customer)
 
     def document(self, rel: str, key: str, context: str | None) -> tuple[Finding, ...] | None:
         """The cached findings (before waivers) of one document, or None."""
