@@ -82,15 +82,23 @@ def settled(st: os.stat_result, now: float) -> bool:
 def read_blob(abs_path: str, limit: int = MAX_BLOB_BYTES) -> tuple[str, os.stat_result] | None:
     """Blob id and stat (taken before reading) of a file; None when unreadable or larger
     than `limit` bytes (its loader refuses it, so it is never cached)."""
+    read = read_bounded(abs_path, limit)
+    return None if read is None else read[1]
+
+
+def read_bounded(abs_path: str, limit: int = MAX_BLOB_BYTES,
+                 ) -> tuple[bytes, tuple[str, os.stat_result]] | None:
+    """A file's bytes with its blob id and stat, for callers that parse what they hash;
+    None when it is unreadable or larger than `limit` bytes."""
     try:
         with open(abs_path, "rb") as fh:
             st = os.fstat(fh.fileno())
             if st.st_size > limit:
                 return None
             data = fh.read(limit + 1)
-            return (blob_id(data), st) if len(data) <= limit else None
     except OSError:
         return None
+    return (data, (blob_id(data), st)) if len(data) <= limit else None
 
 
 def _unpack(files: str, dirs: str) -> Listing:

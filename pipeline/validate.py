@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
-from pipeline.cache import ResultCache, blob_id
+from pipeline.cache import ResultCache, read_bounded
 from pipeline.checks import FileResult
 from pipeline.errors import InputError
 from pipeline.findings import Finding, sort_findings
@@ -330,15 +330,10 @@ def _check_one(work: _Work, rel: str) -> _Checked:
 
 
 def _read_document(abs_path: str) -> tuple[bytes | None, Blob | None]:
-    """A document's bytes (as the loader would read them) and its blob; (None, None) when
-    it cannot be read (the loader then says why). Too large: bytes, but no blob."""
-    try:
-        with open(abs_path, "rb") as fh:
-            st = os.fstat(fh.fileno())
-            raw = fh.read(_MAX_DOCUMENT_BYTES + 1)
-    except OSError:
-        return None, None
-    return raw, ((blob_id(raw), st) if len(raw) <= _MAX_DOCUMENT_BYTES else None)
+    """A document's bytes and blob, or (None, None) when it is unreadable or too large:
+    the loader then reads it itself and says why."""
+    read = read_bounded(abs_path, _MAX_DOCUMENT_BYTES)
+    return (None, None) if read is None else read
 
 
 def _worker_dataset(root: str, rel: str, ref: str, hashing: bool) -> _Dataset | None:
@@ -355,25 +350,13 @@ def _worker_dataset(root: str, rel: str, ref: str, hashing: bool) -> _Dataset | 
             return None
     if not hashing:
         return _Dataset(ref_rel, None, _dataset_findings(abs_path, ref_rel))
-    read = _read_dataset(abs_path)
+    from pipeline.dataset import MAX_DATASET_BYTES
+
+    read = read_bounded(abs_path, MAX_DATASET_BYTES)
     if read is None:
         return None
     raw, blob = read
     return _Dataset(ref_rel, blob, _dataset_findings(abs_path, ref_rel, raw))
-
-
-def _read_dataset(abs_path: str) -> tuple[bytes, Blob] | None:
-    from pipeline.dataset import MAX_DATASET_BYTES
-
-    try:
-        with open(abs_path, "rb") as fh:
-            st = os.fstat(fh.fileno())
-            if st.st_size > MAX_DATASET_BYTES:
-                return None
-            raw = fh.read(MAX_DATASET_BYTES + 1)
-    except OSError:
-        return None
-    return (raw, (blob_id(raw), st)) if len(raw) <= MAX_DATASET_BYTES else None
 
 
 @functools.cache
