@@ -16,6 +16,7 @@ import hashlib
 import os
 import pickle
 import stat
+import struct
 import tempfile
 import time
 from pathlib import Path
@@ -26,7 +27,11 @@ from pipeline.layout import folder_documents, scan_dir, top_documents
 _RACY_SECONDS = 2.0
 # A small repository's results stay in the index file; past this many, in shard files.
 _SHARD_ABOVE = 2000
-_FORMAT = 4
+# Split results changed since the shards were last written go to one small journal file,
+# so a run that changes a few results writes one file, not a shard per customer touched.
+# Past this many entries the journal is folded into the shards.
+_JOURNAL_MAX = 1000
+_FORMAT = 5
 # Every module whose code shapes a cached result (per-file checks, dataset checks, the
 # policy phase and per-document policy findings, and the Finding type they are made of).
 _SOURCES = ("yamlio.py", "load.py", "checks.py", "dataset.py", "layout.py", "findings.py",
@@ -35,7 +40,9 @@ _SOURCES = ("yamlio.py", "load.py", "checks.py", "dataset.py", "layout.py", "fin
 # rejected by its loader anyway, so hashing it would only cost time.
 MAX_BLOB_BYTES = 64 * 1024 * 1024
 
-StatKey = tuple[int, int, int, int]  # mtime_ns, ctime_ns, size, inode
+# A file's entry in the stat index: its mtime_ns, ctime_ns, size and inode packed with
+# its blob id (bytes, not a tuple of ints and a str: a fifth of the objects to unpickle).
+_STAT = struct.Struct("<qqqQ")
 Entry = tuple[str | tuple[str, ...], Any]  # (blob id or other key, result)
 Listing = list[tuple[str, bool]]  # (name, is a real folder)
 
@@ -69,8 +76,8 @@ def cache_dir(root: str) -> str:
     return os.path.join(base, "ailoop", key)
 
 
-def stat_key(st: os.stat_result) -> StatKey:
-    return st.st_mtime_ns, st.st_ctime_ns, st.st_size, st.st_ino
+def stat_key(st: os.stat_result) -> bytes:
+    return _STAT.pack(st.st_mtime_ns, st.st_ctime_ns, st.st_size, st.st_ino)
 
 
 def settled(st: os.stat_result, now: float) -> bool:
@@ -158,7 +165,8 @@ class ResultCache:
 
     The stat and folder index live in `<name>.pickle`, with the results while there are
     few; past _SHARD_ABOVE results, those live in `<name>.d/`, one file per shard (see
-    shard_of), each read the first time one of its keys is asked for."""
+    shard_of), each read the first time one of its keys is asked for, with a journal of the
+    entries changed since the shards were written (read with the index, newer than them)."""
 
     def __init__(self, root: str, name: str, enabled: bool = True) -> None:
         self.root = root
@@ -166,10 +174,11 @@ class ResultCache:
         self.shards = os.path.join(cache_dir(root), f"{name}.d")
         self.enabled = enabled
         self.fingerprint = code_fingerprint() if enabled else ""
-        self.stat: dict[str, tuple[StatKey, str]] = {}
+        self.stat: dict[str, bytes] = {}  # path -> stat_key + the blob id's 20 bytes
         # folder -> (mtime, inode), its files, its folders, its files that are not regular
         self.dirs: dict[str, tuple[tuple[int, int], str, str, str]] = {}
-        self.listed: dict[str, tuple[str, str]] = {}  # this run's scans: files, not regular
+        # this run's scans: files, those not regular, folders
+        self.listed: dict[str, tuple[str, str, str]] = {}
         # The last walk: its documents, the folders it listed, the paths it found no
         # folder at. Reused while every one of those is as it was (see documents()).
         self.walk: tuple[list[str], list[str], list[str]] | None = None
@@ -181,6 +190,8 @@ class ResultCache:
         self.whole = True  # every result is in self.results (no shard files to read)
         self.loaded: set[str] = set()  # shards read (or found missing)
         self.dirty_shards: set[str] = set()
+        self.journal: dict[str, dict[str, Entry]] = {}  # shard -> entries newer than its file
+        self.fresh: dict[str, Entry] = {}  # entries put by this run
         self.now = time.time()
         if enabled:
             self._read()
@@ -201,6 +212,7 @@ class ResultCache:
             self.results = results
         elif data.get("sharded") is True:
             self.whole = False
+            self.journal = self._read_journal()
         else:
             return
         self.stat, self.dirs = parts  # type: ignore[assignment]
@@ -213,22 +225,37 @@ class ResultCache:
         name = hashlib.sha1(shard.encode()).hexdigest()[:20]
         return os.path.join(self.shards, f"{name}.pickle")
 
+    def _journal_path(self) -> str:
+        return os.path.join(self.shards, "journal.pickle")
+
+    def _read_journal(self) -> dict[str, dict[str, Entry]]:
+        data = _load_pickle(self._journal_path())
+        if not (isinstance(data, dict) and data.get("fingerprint") == self.fingerprint
+                and isinstance(data.get("results"), dict)):
+            return {}
+        by_shard: dict[str, dict[str, Entry]] = {}
+        for key, entry in data["results"].items():
+            by_shard.setdefault(shard_of(key), {})[key] = entry
+        return by_shard
+
     def _load(self, shard: str) -> None:
         self.loaded.add(shard)
         if not self.enabled:
             return
         data = _load_pickle(self._shard_path(shard))
-        if not (isinstance(data, dict) and data.get("fingerprint") == self.fingerprint
-                and data.get("shard") == shard and isinstance(data.get("results"), dict)):
-            return
-        self.results.update(data["results"])
+        if isinstance(data, dict) and data.get("fingerprint") == self.fingerprint \
+                and data.get("shard") == shard and isinstance(data.get("results"), dict):
+            self.results.update(data["results"])
+        self.results.update(self.journal.get(shard, {}))
 
     def _ensure(self, key: str) -> None:
         """Read the shard `key` lives in, unless it has been read already."""
         if not self.whole:
-            shard = shard_of(key)
-            if shard not in self.loaded:
-                self._load(shard)
+            self._ensure_shard(shard_of(key))
+
+    def _ensure_shard(self, shard: str) -> None:
+        if shard not in self.loaded:
+            self._load(shard)
 
     def has(self, rel: str) -> bool:
         """Whether any result for `rel` is cached."""
@@ -249,8 +276,8 @@ class ResultCache:
             except OSError:
                 return None
         known = self.stat.get(rel)
-        if known is not None and known[0] == stat_key(st):
-            return known[1]
+        if known is not None and known[:_STAT.size] == stat_key(st):
+            return known[_STAT.size:].hex()
         read = read_blob(abs_path)
         if read is None:
             return None
@@ -260,8 +287,10 @@ class ResultCache:
     def remember(self, rel: str, blob: str, st: os.stat_result) -> None:
         """Record a file's blob id for its stat, unless the stat is too young to trust."""
         if settled(st, self.now):
-            self.stat[rel] = (stat_key(st), blob)
-            self.dirty = True
+            entry = stat_key(st) + bytes.fromhex(blob)
+            if self.stat.get(rel) != entry:  # else the index need not be written again
+                self.stat[rel] = entry
+                self.dirty = True
 
     def documents(self) -> list[str]:
         """discover()'s document paths. Like git's untracked cache: when every folder the
@@ -307,7 +336,7 @@ class ResultCache:
         key = (st.st_mtime_ns, st.st_ino)
         known = self.dirs.get(path)
         if known is not None and known[0] == key:
-            self.listed[path] = (known[1], known[3])
+            self.listed[path] = (known[1], known[3], known[2])
             self.scanned[path] = True
             return _unpack(known[1], known[2])
         with os.scandir(path) as entries:
@@ -318,13 +347,30 @@ class ResultCache:
         # strings per folder: far fewer objects to unpickle than a list of pairs
         files = "/".join(name for name, is_dir, _ in found if not is_dir)
         special = "/".join(name for name, is_dir, regular in found if not (is_dir or regular))
-        self.listed[path] = (files, special)
+        dirs = "/".join(name for name, is_dir, _ in found if is_dir)
+        self.listed[path] = (files, special, dirs)
         self.scanned[path] = settled(st, self.now)
         if self.scanned[path]:
-            dirs = "/".join(name for name, is_dir, _ in found if is_dir)
             self.dirs[path] = (key, files, dirs, special)
             self.dirty = True
         return listing
+
+    def walked(self) -> tuple[list[str], list[str]]:
+        """What the walk behind documents() saw, repo-relative: every file in the folders
+        it listed, and the folders in those it did not list (too deep, or hidden)."""
+        if self.walk_verified and self.walk is not None:
+            listings = {p: (self.dirs[p][1], self.dirs[p][2]) for p in self.walk[1]}
+        else:
+            listings = {p: (v[0], v[2]) for p, v in self.listed.items()}
+        start = len(os.path.join(self.root, ""))  # how _walk joins the root and a folder
+        files: list[str] = []
+        unwalked: list[str] = []
+        for path, (names, folders) in listings.items():
+            rel = path[start:]
+            files.extend(f"{rel}/{n}" for n in names.split("/") if n)
+            unwalked.extend(f"{rel}/{n}" for n in folders.split("/")
+                            if n and f"{path}/{n}" not in listings)
+        return files, unwalked
 
     def is_regular(self, folder: str, name: str) -> bool:
         """True when this run's scan of `folder` (a path as given to scan) found `name`
@@ -332,7 +378,7 @@ class ResultCache:
         known = self.listed.get(folder)
         if known is None and self.walk_verified and folder in self.dirs:
             entry = self.dirs[folder]  # listed by the last walk, and unchanged since
-            known = (entry[1], entry[3])
+            known = (entry[1], entry[3], entry[2])
         return known is not None and name in known[0].split("/") and \
             name not in known[1].split("/")
 
@@ -347,7 +393,7 @@ class ResultCache:
 
     def put(self, rel: str, blob: str | tuple[str, ...], value: Any) -> None:
         self._ensure(rel)  # the shard's other entries are written back with this one
-        self.results[rel] = (blob, value)
+        self.results[rel] = self.fresh[rel] = (blob, value)
         self.dirty_shards.add(shard_of(rel))
 
     def save(self) -> None:
@@ -366,15 +412,37 @@ class ResultCache:
         if self.whole:  # grown past one file: write every shard once
             self.dirty_shards = {shard_of(k) for k in self.results}
             self.whole, self.dirty = False, True
+            self.journal, self.fresh = {}, {}
         if self.dirty:
             _write_pickle(self.path, {**index, "sharded": True})
+        self._save_shards()
+        self.dirty = False
+        self.dirty_shards.clear()
+        self.fresh = {}
+
+    def _save_shards(self) -> None:
+        """Append this run's entries to the journal; when it grows too long, or when every
+        shard is written anyway, write the shards it touches and empty it."""
+        if self.fresh:
+            journal = {k: e for entries in self.journal.values() for k, e in entries.items()}
+            journal.update(self.fresh)
+            if len(journal) <= _JOURNAL_MAX:
+                _write_pickle(self._journal_path(), {"fingerprint": self.fingerprint,
+                                                     "results": journal})
+                return
+            self.dirty_shards |= set(self.journal)
+        if not self.dirty_shards:
+            return
+        for shard in self.dirty_shards:
+            self._ensure_shard(shard)  # its journal entries are folded into what is written
         by_shard: dict[str, dict[str, Entry]] = {s: {} for s in self.dirty_shards}
-        for key, value in self.results.items() if by_shard else ():
+        for key, value in self.results.items():
             entries = by_shard.get(shard_of(key))
             if entries is not None:
                 entries[key] = value
         for shard, results in sorted(by_shard.items()):
             _write_pickle(self._shard_path(shard), {"fingerprint": self.fingerprint,
                                                     "shard": shard, "results": results})
-        self.dirty = False
-        self.dirty_shards.clear()
+        # Only now: until the shards are written the journal must keep their entries.
+        _write_pickle(self._journal_path(), {"fingerprint": self.fingerprint, "results": {}})
+        self.journal = {}

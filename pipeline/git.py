@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import functools
 import os
 import subprocess
-from collections.abc import Callable
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from pipeline.errors import GitError, InputError
@@ -52,40 +51,82 @@ def changed_files(root: str, ref: str) -> list[str]:
     return start_changed_files(root, ref)()
 
 
-def start_changed_files(root: str, ref: str) -> Callable[[], list[str]]:
+# More candidate paths than this and git's own walk for untracked files is the better deal.
+_MAX_UNTRACKED_CANDIDATES = 500
+
+
+def start_changed_files(root: str, ref: str, own_walk: bool = False) -> ChangedSince:
     """Start the git commands behind changed_files and return what waits for their answer,
     so the caller can read the tree meanwhile (on a big repo they dominate a
-    --changed-since run). The three run at once; their errors are judged in order."""
+    --changed-since run). They run at once; their errors are judged in order.
+
+    `own_walk`: the caller walks the tree anyway and will pass what it saw to the result,
+    so git need not walk it again for untracked files (its slowest part, a stat and a
+    .gitignore lookup per folder): git then lists the index instead, and only the
+    walked files missing from it, and the folders the walk did not enter, are asked
+    about (whether they are ignored)."""
     if ref.startswith("-"):
         raise InputError(f"not a git ref: {ref}")
     verify = _start(root, "rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}")
     # --relative: paths relative to `root` even when it is a subfolder of the work tree.
     diff = _start(root, "diff", "--name-only", "--no-renames", "--relative", "-z", ref, "--")
-    untracked = _start(root, "ls-files", "--others", "--exclude-standard", "-z")
-    return functools.partial(_changed_files, root, ref, verify, diff, untracked)
+    listing = _start(root, "ls-files", "-z") if own_walk else _start_untracked(root)
+    return ChangedSince(root, ref, verify, diff, listing, own_walk)
 
 
-def _changed_files(root: str, ref: str, verify: subprocess.Popen[str],
-                   diff: subprocess.Popen[str], untracked: subprocess.Popen[str]) -> list[str]:
-    outputs: list[str | GitError] = []
-    for proc, command in ((verify, "rev-parse"), (diff, "diff"), (untracked, "ls-files")):
-        try:
-            outputs.append(_finish(proc, command))
-        except GitError as e:
-            outputs.append(e)
-    if isinstance(outputs[0], GitError):
-        try:
-            _run(root, "rev-parse", "--git-dir")
-        except GitError as e:
-            raise GitError(f"--changed-since needs a git repository; {root} is not in one "
-                           f"({e})") from None
-        raise InputError(f"--changed-since: unknown git ref '{ref}'") from None
-    names = ""
-    for out in outputs[1:]:
-        if isinstance(out, GitError):
-            raise out
-        names += out
-    return sorted({n for n in names.split("\0") if n})
+def _start_untracked(root: str, *paths: str) -> subprocess.Popen[str]:
+    # --literal-pathspecs: a file named like a glob ('a[1].yaml') means itself.
+    return _start(root, "--literal-pathspecs", "ls-files", "--others", "--exclude-standard",
+                  "-z", *(("--", *paths) if paths else ()))
+
+
+@dataclass
+class ChangedSince:
+    """The running git commands of start_changed_files; call it for their answer."""
+
+    root: str
+    ref: str
+    verify: subprocess.Popen[str]
+    diff: subprocess.Popen[str]
+    listing: subprocess.Popen[str]  # the index (own_walk) or the untracked files
+    own_walk: bool
+
+    def __call__(self, walked: Sequence[str] = (), unwalked: Sequence[str] = ()) -> list[str]:
+        """Changed and untracked files, sorted. With own_walk, untracked files are looked
+        for only among `walked` (every file the caller's walk saw, repo-relative) and in
+        `unwalked` (folders inside it the walk did not list)."""
+        outputs: list[str | GitError] = []
+        for proc, command in ((self.verify, "rev-parse"), (self.diff, "diff"),
+                              (self.listing, "ls-files")):
+            try:
+                outputs.append(_finish(proc, command))
+            except GitError as e:
+                outputs.append(e)
+        if isinstance(outputs[0], GitError):
+            try:
+                _run(self.root, "rev-parse", "--git-dir")
+            except GitError as e:
+                raise GitError(f"--changed-since needs a git repository; {self.root} is not "
+                               f"in one ({e})") from None
+            raise InputError(f"--changed-since: unknown git ref '{self.ref}'") from None
+        for out in outputs[1:]:
+            if isinstance(out, GitError):
+                raise out
+        diff, listing = str(outputs[1]), str(outputs[2])
+        untracked = self._untracked(listing, walked, unwalked) if self.own_walk else listing
+        return sorted({n for n in (diff + untracked).split("\0") if n})
+
+    def _untracked(self, index: str, walked: Sequence[str], unwalked: Sequence[str]) -> str:
+        indexed = set(index.split("\0"))
+        candidates = [f for f in walked if f not in indexed] + list(unwalked)
+        if not candidates:
+            return ""
+        if len(candidates) <= _MAX_UNTRACKED_CANDIDATES:
+            try:
+                return _finish(_start_untracked(self.root, *candidates), "ls-files")
+            except GitError:  # e.g. a path inside a submodule: git's own walk decides
+                pass
+        return _finish(_start_untracked(self.root), "ls-files")
 
 
 # --- approvals: base-branch files, evidence binding, SSH-signed approval commits ---

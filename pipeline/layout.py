@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import PurePosixPath
 
 from pipeline.errors import InputError
@@ -48,6 +48,13 @@ def expected_kinds(rel: str) -> frozenset[str] | None:
     if len(parts) == 5 and parts[3] == "events":
         return EVENT_KINDS
     return None
+
+
+def policies_folder_documents(documents: Iterable[str], kind: str) -> list[str]:
+    """The documents of `kind` (Policy or Waiver, both kept under policies/), sorted; the
+    prefix test first spares expected_kinds over every priority of a large repo."""
+    return sorted(d for d in documents
+                  if d.startswith(POLICIES + "/") and expected_kinds(d) == frozenset({kind}))
 
 
 def customer_of(rel: str) -> str | None:

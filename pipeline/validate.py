@@ -22,9 +22,11 @@ from pipeline.layout import (
     customer_of,
     priority_of,
     resolve_inside,
+    top_documents,
 )
 
 if TYPE_CHECKING:
+    from pipeline.checker import Checker
     from pipeline.policy.repo import Judge
 
 _PARALLEL_MIN_FILES = 200
@@ -40,10 +42,12 @@ class ValidateOptions:
     paths: tuple[str, ...] = ()
     changed: tuple[str, ...] | None = None  # repo-relative paths changed since a ref
     # Or what returns them, asked once the tree is read (git runs meanwhile).
-    changed_later: Callable[[], Sequence[str]] | None = None
+    # (given what the walk saw: see pipeline.git.ChangedSince)
+    changed_later: Callable[[Sequence[str], Sequence[str]], Sequence[str]] | None = None
     use_cache: bool = True
     jobs: int = 0  # 0: one per core
     now: datetime | None = None  # the clock for waiver expiry; None: the real UTC time
+    checker: Checker | None = None  # a worker forked early to check a few documents
 
 
 @dataclass
@@ -65,6 +69,8 @@ def validate(options: ValidateOptions) -> ValidationReport:
         return _validate(options)
     finally:
         gc.unfreeze()  # what the cache froze while it loaded (see pipeline.cache)
+        if options.checker is not None:
+            options.checker.close()
 
 
 def _validate(options: ValidateOptions) -> ValidationReport:
@@ -72,8 +78,10 @@ def _validate(options: ValidateOptions) -> ValidationReport:
     cache = ResultCache(root, "validate", options.use_cache)
     documents = cache.documents()
     if options.changed_later is not None:
-        options = dataclasses.replace(options, changed=tuple(options.changed_later()),
-                                      changed_later=None)
+        walked, unwalked = cache.walked()
+        walked += top_documents(root)  # the only files above the walked folders that matter
+        options = dataclasses.replace(options, changed_later=None,
+                                      changed=tuple(options.changed_later(walked, unwalked)))
     if not os.path.isfile(os.path.join(root, PROJECT_FILE)):
         missing = Finding(PROJECT_FILE, 1, 1, "", "repository has no ailoop.yaml "
                           "(run `ailoop init` to create one)")
@@ -85,7 +93,7 @@ def _validate(options: ValidateOptions) -> ValidationReport:
     blobs: dict[str, str] = {}
     judged: dict[str, tuple[Finding, ...]] = {}
     results = _check_all(root, sorted(set(targets) | context), cache, options.jobs, blobs,
-                         judge, judged)
+                         judge, judged, options.checker)
     findings: list[Finding] = []
     for rel in targets:
         findings.extend(results[rel].findings)
@@ -176,7 +184,8 @@ def _context_for(targets: list[str], documents: list[str]) -> set[str]:
 
 def _check_all(root: str, rels: list[str], cache: ResultCache, jobs: int,
                blobs: dict[str, str], judge: Judge | None = None,
-               judged: dict[str, tuple[Finding, ...]] | None = None) -> dict[str, FileResult]:
+               judged: dict[str, tuple[Finding, ...]] | None = None,
+               checker: Checker | None = None) -> dict[str, FileResult]:
     """Each document's result, from the cache or checked now; `blobs` gets their blob ids
     and `judged` the policy findings of documents checked now (when there is a judge)."""
     results: dict[str, FileResult] = {}
@@ -191,7 +200,7 @@ def _check_all(root: str, rels: list[str], cache: ResultCache, jobs: int,
         else:
             todo.append(rel)
     work = _Work(root, cache.enabled, judge)
-    for rel, checked in zip(todo, _run(work, todo, jobs), strict=True):
+    for rel, checked in zip(todo, _run(work, todo, jobs, checker), strict=True):
         results[rel] = checked.result
         if checked.blob is not None and cache.enabled:
             blobs[rel] = checked.blob[0]
@@ -241,7 +250,7 @@ class _Dataset:
 
 
 @dataclass(frozen=True)
-class _Checked:
+class Checked:
     result: FileResult
     blob: Blob | None
     datasets: tuple[_Dataset, ...] = ()
@@ -259,7 +268,7 @@ def _start_worker(work: _Work) -> None:
     gc.set_threshold(20_000, 50, 100)
 
 
-def _worker_chunk(rels: list[str]) -> list[_Checked]:
+def _worker_chunk(rels: list[str]) -> list[Checked]:
     assert _worker_work is not None
     checked = _check_chunk(_worker_work, rels)
     if _worker_work.send_data:
@@ -268,12 +277,18 @@ def _worker_chunk(rels: list[str]) -> list[_Checked]:
     return [dataclasses.replace(c, result=_lean(c.result)) for c in checked]
 
 
-def _run(work: _Work, rels: list[str], jobs: int) -> Iterator[_Checked]:
-    """Each document's _Checked, in order; from worker processes when there are many, as
-    they come (the caller stores each while the workers go on)."""
+def _run(work: _Work, rels: list[str], jobs: int,
+         checker: Checker | None = None) -> Iterator[Checked]:
+    """Each document's Checked, in order; from worker processes when there are many, as
+    they come (the caller stores each while the workers go on); from the early worker
+    when there are a few and it was started."""
     workers = jobs or os.cpu_count() or 1
     if workers <= 1 or len(rels) < _PARALLEL_MIN_FILES:
-        yield from _check_chunk(work, rels)
+        judge = work.judge
+        checked = checker.check(work.root, rels, work.hashing,
+                                judge.documents if judge else None,
+                                judge.now if judge else None) if checker and rels else None
+        yield from checked if checked is not None else _check_chunk(work, rels)
         return
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
@@ -304,11 +319,18 @@ def _run(work: _Work, rels: list[str], jobs: int) -> Iterator[_Checked]:
         pool.shutdown(wait=True, cancel_futures=True)
 
 
-def _check_chunk(work: _Work, rels: list[str]) -> list[_Checked]:
+def check_as_worker(root: str, rels: list[str], hashing: bool,
+                    judge: Judge | None) -> list[Checked]:
+    """What a worker process sends back for `rels` (see pipeline.checker)."""
+    _start_worker(_Work(root, hashing, judge))
+    return _worker_chunk(rels)
+
+
+def _check_chunk(work: _Work, rels: list[str]) -> list[Checked]:
     return [_check_one(work, rel) for rel in rels]
 
 
-def _check_one(work: _Work, rel: str) -> _Checked:
+def _check_one(work: _Work, rel: str) -> Checked:
     """Check a document, hash it (for the cache), judge it (policies) and check the
     datasets it points at: in the worker, so a cold run does all of it in parallel and the
     cross-check finds the datasets cached."""
@@ -319,14 +341,14 @@ def _check_one(work: _Work, rel: str) -> _Checked:
     result, loaded = check_parsed(root, rel, raw)
     judged = work.judge.judge_parsed(rel, result, loaded) if work.judge is not None else None
     if result.facts.get("kind") != "Priority":
-        return _Checked(result, blob, (), judged)
+        return Checked(result, blob, (), judged)
     datasets = []
     for ref, _, _, _, what in result.facts.get("refs", []):
         if what == "dataset":
             found = _worker_dataset(root, rel, ref, work.hashing)
             if found is not None:
                 datasets.append(found)
-    return _Checked(result, blob, tuple(datasets), judged)
+    return Checked(result, blob, tuple(datasets), judged)
 
 
 def _read_document(abs_path: str) -> tuple[bytes | None, Blob | None]:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import importlib
 import os
-import sys
 import tempfile
 import time
 import traceback
@@ -142,7 +141,3 @@ def main(argv: Sequence[str] | None = None) -> int:
                    err=True)
         return EXIT_INTERNAL
     return int(result or 0)
-
-
-def console() -> None:
-    sys.exit(main())

@@ -13,7 +13,7 @@ from collections.abc import Iterable
 
 from pipeline.errors import InputError
 from pipeline.findings import Finding
-from pipeline.layout import expected_kinds
+from pipeline.layout import policies_folder_documents
 from pipeline.load import Document, allowed_fields, load_document
 from pipeline.model import KINDS
 from pipeline.model.policy import Rule
@@ -33,7 +33,7 @@ _TEMPLATE = re.compile(r"\{\{(.*?)\}\}", re.S)
 
 
 def policy_files(documents: Iterable[str]) -> list[str]:
-    return sorted(d for d in documents if expected_kinds(d) == frozenset({"Policy"}))
+    return policies_folder_documents(documents, "Policy")
 
 
 def load_policy_set(root: str, documents: Iterable[str]) -> tuple[PolicySet, list[Finding]]:

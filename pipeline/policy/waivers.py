@@ -15,7 +15,7 @@ from datetime import date
 from typing import Any
 
 from pipeline.findings import Finding
-from pipeline.layout import expected_kinds
+from pipeline.layout import policies_folder_documents
 from pipeline.load import Document
 
 WAIVER_ROLES = ("policy-owner", "risk-officer")
@@ -34,7 +34,7 @@ class ActiveWaiver:
 
 
 def waiver_files(documents: Iterable[str]) -> list[str]:
-    return sorted(d for d in documents if expected_kinds(d) == frozenset({"Waiver"}))
+    return policies_folder_documents(documents, "Waiver")
 
 
 def check_waiver(doc: Document, rules: frozenset[str], targets: frozenset[str],

@@ -6,12 +6,18 @@ run show exactly which documents were validated.
 
 from __future__ import annotations
 
+import os
 import shutil
+import sys
 from pathlib import Path
 
 import pytest
 
-from tests.support import GitRepo, make_repo, minimal_repo, run_cli
+from pipeline import git as git_module
+from pipeline.cache import ResultCache
+from pipeline.git import changed_files, start_changed_files
+from pipeline.layout import top_documents
+from tests.support import GitRepo, ailoop_subprocess, make_repo, minimal_repo, run_cli
 
 ACME = "customers/acme"
 TRIAGE = f"{ACME}/triage/priority.yaml"
@@ -184,3 +190,82 @@ def test_outside_a_git_repository_is_an_external_error(tmp_path: Path,
         f"error: --changed-since needs a git repository; {root} is not in one (")
     assert "not a git repository" in result.err
     assert "Traceback" not in result.err
+
+
+# --- untracked files from validate's own walk, not from a second walk by git ---------------
+
+
+def _relevant(paths: list[str]) -> list[str]:
+    """What --changed-since can be affected by (see affected_documents)."""
+    return [p for p in paths if p in ("ailoop.yaml", "lessons.yaml")
+            or p.startswith(("customers/", "policies/"))]
+
+
+def _changed_by_own_walk(root: Path, verified: bool) -> list[str]:
+    cache = ResultCache(str(root), "t", enabled=verified)
+    if verified:  # a stored walk, checked folder by folder instead of walked again
+        cache.now += 10
+        cache.documents()
+        cache.save()
+        cache = ResultCache(str(root), "t")
+    cache.documents()
+    assert cache.walk_verified == verified
+    walked, unwalked = cache.walked()
+    pending = start_changed_files(str(root), "HEAD", own_walk=True)
+    return pending([*walked, *top_documents(str(root))], unwalked)
+
+
+def _untracked_everywhere(work: Path) -> None:
+    _add_priority(work, "globex", "claims")  # a new priority folder
+    deep = work / ACME / "triage" / "data" / "deep"  # below what the walk lists
+    deep.mkdir(parents=True)
+    (deep / "cases.jsonl").write_text("{}\n", encoding="utf-8")
+    (work / ACME / "triage" / ".scratch").mkdir()  # hidden: the walk skips it
+    (work / ACME / "triage" / ".scratch" / "notes.txt").write_text("x\n", encoding="utf-8")
+    (work / ACME / "billing" / "a[1].jsonl").write_text("{}\n", encoding="utf-8")  # a glob
+    (work / ".gitignore").write_text("ignored.jsonl\n", encoding="utf-8")
+    (work / ACME / "billing" / "ignored.jsonl").write_text("{}\n", encoding="utf-8")
+    (work / "policies").mkdir(exist_ok=True)
+    (work / "policies" / "new.yaml").write_text("a: 1\n", encoding="utf-8")
+    (work / "notes.md").write_text("nothing to validate\n", encoding="utf-8")
+    _edit(work / TRIAGE, "    target: prod\n", "    target: full\n")  # and a tracked edit
+
+
+@pytest.mark.parametrize("verified", [False, True])
+def test_untracked_files_from_the_walk_are_what_git_finds(
+        gitrepo: GitRepo, verified: bool, monkeypatch: pytest.MonkeyPatch) -> None:
+    _untracked_everywhere(gitrepo.work)
+    expected = _relevant(changed_files(str(gitrepo.work), "HEAD"))
+    assert {f"{ACME}/triage/data/deep/cases.jsonl", f"{ACME}/triage/.scratch/notes.txt",
+            f"{ACME}/billing/a[1].jsonl", "policies/new.yaml", TRIAGE} <= set(expected)
+    assert f"{ACME}/billing/ignored.jsonl" not in expected
+    assert _changed_by_own_walk(gitrepo.work, verified) == expected
+    # Past the limit of paths to ask about, git walks for untracked files itself.
+    monkeypatch.setattr(git_module, "_MAX_UNTRACKED_CANDIDATES", 0)
+    assert _relevant(_changed_by_own_walk(gitrepo.work, verified)) == expected
+
+
+def test_a_committed_tree_asks_git_about_no_untracked_file(
+        gitrepo: GitRepo, monkeypatch: pytest.MonkeyPatch) -> None:
+    asked: list[tuple[str, ...]] = []
+    monkeypatch.setattr(git_module, "_start_untracked",
+                        lambda root, *paths: asked.append(paths))
+    _edit(gitrepo.work / TRIAGE, "    target: prod\n", "    target: full\n")
+    assert _changed_by_own_walk(gitrepo.work, verified=False) == [TRIAGE]
+    assert asked == []
+
+
+@pytest.mark.parametrize("cache", ["--no-cache", "--format=text"])
+def test_the_console_script_with_its_early_checker_agrees(gitrepo: GitRepo, capsys: object,
+                                                          cache: str) -> None:
+    """The installed `ailoop` forks its checker before parsing anything (pipeline.cli.entry);
+    in-process runs start theirs later: same findings either way."""
+    _untracked_everywhere(gitrepo.work)
+    (gitrepo.work / "policies" / "new.yaml").unlink()  # a broken policy would hide the rest
+    args = ("-C", str(gitrepo.work), "validate", cache, "--changed-since", "HEAD")
+    expected = run_cli(capsys, *args)
+    assert expected.code == 1 and "customers/globex/claims/priority.yaml" in expected.out
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    for _ in range(2):  # the second run finds the cache filled
+        real = ailoop_subprocess(*args, env=env)
+        assert (real.code, real.out, real.err) == (expected.code, expected.out, expected.err)

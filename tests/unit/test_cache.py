@@ -193,3 +193,75 @@ def test_a_disabled_cache_hashes_nothing(tmp_path: Path) -> None:
     off = ResultCache(str(tmp_path), "t", enabled=False)
     assert off.blob_of(str(path), "f") is None
     assert off.stat == {}
+
+
+def test_remembering_a_known_blob_leaves_the_index_clean(tmp_path: Path) -> None:
+    git(tmp_path, "init", "-q")
+    path = tmp_path / "doc.yaml"
+    path.write_text("a: 1\n")
+    first = ResultCache(str(tmp_path), "t")
+    first.now += 10  # the file is settled
+    blob = first.blob_of(str(path), "doc.yaml")
+    assert blob is not None and first.dirty
+    first.save()
+    again = ResultCache(str(tmp_path), "t")
+    again.now += 10
+    assert not again.dirty
+    again.remember("doc.yaml", blob, os.stat(path))
+    assert not again.dirty, "nothing new: the index is not written again"
+    assert again.blob_of(str(path), "doc.yaml") == blob
+
+
+def _shard_results(root: Path) -> dict[str, object]:
+    """Every result in the shard files (not the journal)."""
+    out: dict[str, object] = {}
+    for shard in (Path(cache_dir(str(root))) / "t.d").glob("*.pickle"):
+        if shard.name != "journal.pickle":
+            with open(shard, "rb") as fh:
+                out.update(pickle.load(fh)["results"])
+    return out
+
+
+def _journal(root: Path) -> dict[str, object]:
+    with open(Path(cache_dir(str(root))) / "t.d" / "journal.pickle", "rb") as fh:
+        results: dict[str, object] = pickle.load(fh)["results"]
+    return results
+
+
+def test_small_changes_go_to_the_journal_until_it_folds_into_the_shards(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(cache_module, "_SHARD_ABOVE", 0)
+    monkeypatch.setattr(cache_module, "_JOURNAL_MAX", 3)
+    git(tmp_path, "init", "-q")
+    keys = [f"customers/c{i}/p/priority.yaml" for i in range(5)]
+    first = ResultCache(str(tmp_path), "t")
+    for i, key in enumerate(keys):
+        first.put(key, "b0", i)
+    first.save()  # the first split: every shard written, the journal empty
+    assert _shard_results(tmp_path) == {k: ("b0", i) for i, k in enumerate(keys)}
+    assert _journal(tmp_path) == {}
+
+    second = ResultCache(str(tmp_path), "t")
+    second.put(keys[0], "b1", "new")
+    second.save()
+    assert _shard_results(tmp_path)[keys[0]] == ("b0", 0), "the shard is not rewritten"
+    assert _journal(tmp_path) == {keys[0]: ("b1", "new")}
+    third = ResultCache(str(tmp_path), "t")
+    assert third.get(keys[0], "b1") == "new"  # the journal is newer than the shard
+    assert third.get(keys[0], "b0") is None
+    assert third.get(keys[1], "b0") == 1
+
+    third.put(keys[1], "b1", "newer")
+    third.put(keys[2], "b1", "newest")
+    third.save()  # three entries: still within the journal
+    assert len(_journal(tmp_path)) == 3
+    fourth = ResultCache(str(tmp_path), "t")
+    fourth.put(keys[3], "b1", "last")
+    fourth.save()  # four: folded into the shards
+    assert _journal(tmp_path) == {}
+    folded = {keys[0]: ("b1", "new"), keys[1]: ("b1", "newer"), keys[2]: ("b1", "newest"),
+              keys[3]: ("b1", "last"), keys[4]: ("b0", 4)}
+    assert _shard_results(tmp_path) == folded
+    fifth = ResultCache(str(tmp_path), "t")
+    assert {k: fifth.get(k, v[0]) for k, v in folded.items()} == \
+        {k: v[1] for k, v in folded.items()}

@@ -1,0 +1,152 @@
+"""The early checker (pipeline.checker): a real forked worker checks and judges what a run
+hands it, exactly as the run itself would, and any failure of it falls back to the run."""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from pipeline import checker as checker_module
+from pipeline.checker import Checker
+from pipeline.cli.entry import few_files_validate
+from pipeline.validate import ValidateOptions, ValidationReport, validate
+from tests.acceptance.test_validate_cli import broken_repo
+
+NOW = datetime(2026, 11, 24, tzinfo=UTC)
+
+
+@pytest.fixture
+def broken(tmp_path: Path) -> Path:
+    return broken_repo(tmp_path / "repo")
+
+
+@pytest.fixture
+def served(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[bool]]:
+    """Records, per request, whether the worker answered (True) or the run fell back."""
+    answers: list[bool] = []
+    original = Checker.check
+
+    def check(self: Checker, *args: object, **kwargs: object) -> object:
+        reply = original(self, *args, **kwargs)  # type: ignore[arg-type]
+        answers.append(reply is not None)
+        return reply
+
+    monkeypatch.setattr(Checker, "check", check)
+    yield answers
+
+
+def _run(root: Path, checker: Checker | None, cache: bool = False) -> ValidationReport:
+    return validate(ValidateOptions(root=str(root), paths=(str(root / "customers"),),
+                                    use_cache=cache, now=NOW, checker=checker))
+
+
+def _started() -> Checker:
+    assert threading.active_count() == 1, "the checker forks only a single-threaded process"
+    checker = Checker.start()
+    assert checker is not None
+    return checker
+
+
+def _gone(pid: int) -> bool:
+    try:
+        os.waitpid(pid, os.WNOHANG)
+    except ChildProcessError:
+        return True  # reaped: no zombie left behind
+    return False
+
+
+@pytest.mark.parametrize("cache", [False, True])
+def test_the_worker_finds_what_the_run_finds(broken: Path, served: list[bool],
+                                             cache: bool) -> None:
+    alone = _run(broken, None, cache=False)
+    assert alone.errors > 3  # the broken repo has findings in several documents
+    checker = _started()
+    with_worker = _run(broken, checker, cache=cache)
+    assert served == [True]
+    assert with_worker.findings == alone.findings
+    assert with_worker.files_checked == alone.files_checked
+    assert _gone(checker.pid)
+
+
+def test_a_killed_worker_leaves_the_run_to_check_itself(broken: Path,
+                                                        served: list[bool]) -> None:
+    expected = _run(broken, None)
+    checker = _started()
+    os.kill(checker.pid, signal.SIGKILL)
+    assert _run(broken, checker).findings == expected.findings
+    assert served == [False]
+    assert _gone(checker.pid)
+
+
+def test_a_failing_worker_leaves_the_run_to_check_itself(
+        broken: Path, served: list[bool], monkeypatch: pytest.MonkeyPatch) -> None:
+    expected = _run(broken, None)
+
+    def fail(*args: object) -> object:
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(checker_module, "_answer", fail)  # inherited by the fork
+    checker = _started()
+    assert _run(broken, checker).findings == expected.findings
+    assert served == [False]
+
+
+def test_an_unused_worker_is_stopped_and_reaped() -> None:
+    checker = _started()
+    checker.close()
+    assert _gone(checker.pid)
+    checker.close()  # twice is harmless
+
+
+def test_a_process_with_other_threads_does_not_fork() -> None:
+    stop = threading.Event()
+    thread = threading.Thread(target=stop.wait)
+    thread.start()
+    try:
+        assert Checker.start() is None
+    finally:
+        stop.set()
+        thread.join()
+
+
+def test_take_hands_over_the_early_worker_once() -> None:
+    early = Checker.start_early()
+    assert early is not None
+    assert Checker.take() is early
+    again = Checker.take()  # none left: a new one
+    assert again is not None and again is not early
+    for checker in (early, again):
+        checker.close()
+        assert _gone(checker.pid)
+
+
+def test_take_stops_the_early_worker_when_not_wanted() -> None:
+    early = Checker.start_early()
+    assert early is not None
+    assert Checker.take(wanted=False) is None
+    assert _gone(early.pid)
+
+
+@pytest.mark.parametrize(("argv", "few"), [
+    (["validate"], False),
+    (["validate", "--format", "json"], False),
+    (["validate", "--no-cache", "--jobs", "2"], False),
+    (["validate", "--changed-since", "HEAD"], True),
+    (["validate", "--changed-since=origin/main"], True),
+    (["-C", "repo", "validate", "--changed-since", "main"], True),
+    (["--repo", "validate", "status"], False),  # "validate" is the value of --repo
+    (["validate", "--format", "json", "customers/acme"], True),
+    (["validate", "customers/acme"], True),
+    (["status", "validate"], False),
+    (["--help"], False),
+    ([], False),
+])
+def test_the_console_script_forks_early_only_for_a_few_files(argv: list[str],
+                                                              few: bool) -> None:
+    assert few_files_validate(argv) == few
