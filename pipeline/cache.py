@@ -31,7 +31,7 @@ _SHARD_ABOVE = 2000
 # so a run that changes a few results writes one file, not a shard per customer touched.
 # Past this many entries the journal is folded into the shards.
 _JOURNAL_MAX = 1000
-_FORMAT = 5
+_FORMAT = 7
 # Every module whose code shapes a cached result (per-file checks, dataset checks, the
 # policy phase and per-document policy findings, and the Finding type they are made of).
 _SOURCES = ("yamlio.py", "load.py", "checks.py", "dataset.py", "layout.py", "findings.py",
@@ -76,6 +76,18 @@ def cache_dir(root: str) -> str:
     return os.path.join(base, "ailoop", key)
 
 
+def _index_key(root: str, now: float) -> bytes | None:
+    """The stat of the git index at `root`, when it is settled (see settled) and is the
+    index git uses (not one GIT_INDEX_FILE names, nor a worktree's)."""
+    if "GIT_INDEX_FILE" in os.environ:
+        return None
+    try:
+        st = os.stat(os.path.join(root, ".git", "index"))
+    except OSError:
+        return None
+    return stat_key(st) if settled(st, now) else None
+
+
 def stat_key(st: os.stat_result) -> bytes:
     return _STAT.pack(st.st_mtime_ns, st.st_ctime_ns, st.st_size, st.st_ino)
 
@@ -116,10 +128,12 @@ def _unpack(files: str, dirs: str) -> Listing:
 
 def shard_of(key: str) -> str:
     """Results are kept in one file per customer (plus one for the rest), so a run that
-    touches a few priorities reads and rewrites a few small files, not all of them."""
+    touches a few priorities reads and rewrites a few small files, not all of them. The
+    customer files themselves are in the rest: a run over a few priorities needs the
+    results of their customers, and so reads one file for them, not one per customer."""
     if key.startswith("customers/"):
         end = key.find("/", 10)
-        if end > 10:
+        if end > 10 and key[end:] != "/customer.yaml":
             return key[10:end]
     return ""
 
@@ -184,6 +198,10 @@ class ResultCache:
         self.walk: tuple[list[str], list[str], list[str]] | None = None
         self.scanned: dict[str, bool | None] = {}  # this run's scans: settled? None: absent
         self.walk_verified = False  # every folder of the last walk is unchanged
+        # The git index's stat when the last walk's untracked candidates were found, and
+        # those candidates (see untracked_candidates); only with the walk they came from.
+        self.untracked: tuple[bytes, list[str]] | None = None
+        self.walk_stored = False  # this run's walk is the one stored
         self.results: dict[str, Entry] = {}
         self.session: dict[str, Any] = {}  # this run's results of files that were not hashed
         self.dirty = True  # the stat or folder index changed (or was not read)
@@ -219,6 +237,9 @@ class ResultCache:
         walk = data.get("walk")
         if isinstance(walk, tuple) and len(walk) == 3:
             self.walk = walk
+            untracked = data.get("untracked")
+            if isinstance(untracked, tuple) and len(untracked) == 2:
+                self.untracked = untracked
         self.dirty = False
 
     def _shard_path(self, shard: str) -> str:
@@ -259,10 +280,18 @@ class ResultCache:
 
     def has(self, rel: str) -> bool:
         """Whether any result for `rel` is cached."""
-        if rel in self.results:  # then its shard has been read: the common, cheap case
-            return True
-        self._ensure(rel)
-        return rel in self.results
+        return self._newest(rel) is not None
+
+    def _newest(self, rel: str) -> Entry | None:
+        """The cached entry of `rel`. The journal has the newest entries: one found there
+        needs no shard read (a run over a few files that changed again reads none)."""
+        hit = self.results.get(rel)
+        if hit is None and not self.whole:
+            hit = self.journal.get(shard_of(rel), {}).get(rel)
+            if hit is None:
+                self._ensure(rel)
+                hit = self.results.get(rel)
+        return hit
 
     def blob_of(self, abs_path: str, rel: str, st: os.stat_result | None = None) -> str | None:
         """Blob id of a file (None when it cannot be read, or when the cache is off: then
@@ -307,7 +336,8 @@ class ResultCache:
             if self.enabled and False not in self.scanned.values():
                 self.walk = (found, [p for p, v in self.scanned.items() if v],
                              [p for p, v in self.scanned.items() if v is None])
-                self.dirty = True
+                self.untracked = None  # found in another walk
+                self.walk_stored = self.dirty = True
         return sorted(top_documents(self.root) + found)
 
     def _walk_unchanged(self, folders: list[str], absent: list[str]) -> bool:
@@ -372,6 +402,23 @@ class ResultCache:
                             if n and f"{path}/{n}" not in listings)
         return files, unwalked
 
+    def untracked_candidates(self) -> list[str] | None:
+        """Paths that include every untracked file the walk behind documents() saw, as the
+        last run found them (see ChangedSince), when that run walked the same folders
+        with the same git index: git needs asking only about them. Else None."""
+        if not self.walk_verified or self.untracked is None:
+            return None
+        key = _index_key(self.root, self.now)
+        return self.untracked[1] if key is not None and key == self.untracked[0] else None
+
+    def keep_untracked(self, candidates: list[str]) -> None:
+        """Remember the untracked candidates found for this run's walk (see above)."""
+        key = _index_key(self.root, self.now)
+        if key is not None and (self.walk_verified or self.walk_stored) \
+                and self.untracked != (key, candidates):
+            self.untracked = (key, candidates)
+            self.dirty = True
+
     def is_regular(self, folder: str, name: str) -> bool:
         """True when this run's scan of `folder` (a path as given to scan) found `name`
         to be a regular file: the cross-check then needs no lstat of its own."""
@@ -385,16 +432,16 @@ class ResultCache:
     def get(self, rel: str, blob: str | tuple[str, ...]) -> Any:
         """The result stored for `rel` under `blob` (a blob id, or a tuple of what the
         result depends on), or None."""
-        hit = self.results.get(rel)
-        if hit is None:
-            self._ensure(rel)
-            hit = self.results.get(rel)
+        hit = self._newest(rel)
         return hit[1] if hit is not None and hit[0] == blob else None
 
     def put(self, rel: str, blob: str | tuple[str, ...], value: Any) -> None:
-        self._ensure(rel)  # the shard's other entries are written back with this one
-        self.results[rel] = self.fresh[rel] = (blob, value)
-        self.dirty_shards.add(shard_of(rel))
+        entry = (blob, value)
+        self.results[rel] = self.fresh[rel] = entry
+        shard = shard_of(rel)
+        if not self.whole:  # newer than the shard file: laid over it if that is read later
+            self.journal.setdefault(shard, {})[rel] = entry
+        self.dirty_shards.add(shard)
 
     def save(self) -> None:
         """Write what changed, each file atomically; a cache that cannot be written is
@@ -402,7 +449,8 @@ class ResultCache:
         if not self.enabled:
             return
         index: dict[str, object] = {"fingerprint": self.fingerprint, "stat": self.stat,
-                                    "dirs": self.dirs, "walk": self.walk}
+                                    "dirs": self.dirs, "walk": self.walk,
+                                    "untracked": self.untracked}
         if self.whole and len(self.results) <= _SHARD_ABOVE:
             if self.dirty or self.dirty_shards:
                 _write_pickle(self.path, {**index, "results": self.results})

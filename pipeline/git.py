@@ -24,9 +24,9 @@ def _run(root: str, *args: str, env: dict[str, str] | None = None) -> str:
     return proc.stdout
 
 
-def _start(root: str, *args: str) -> subprocess.Popen[str]:
+def _start(root: str, *args: str, options: Sequence[str] = ()) -> subprocess.Popen[str]:
     try:
-        return subprocess.Popen(["git", "-C", root, *args], stdout=subprocess.PIPE,
+        return subprocess.Popen(["git", "-C", root, *options, *args], stdout=subprocess.PIPE,
                                 stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True)
     except OSError as e:
         raise GitError(f"git {args[0]} failed: {e}") from None
@@ -54,6 +54,27 @@ def changed_files(root: str, ref: str) -> list[str]:
 # More candidate paths than this and git's own walk for untracked files is the better deal.
 _MAX_UNTRACKED_CANDIDATES = 500
 
+_early: ChangedSince | None = None  # started by the console script, taken by validate
+
+
+def start_changed_files_early(root: str, ref: str) -> None:
+    """Start the git commands of `validate --changed-since REF` before the command line is
+    even parsed (they are the longest wait of such a run); start_changed_files hands them
+    over when it is asked for the same, and discard_early stops them otherwise."""
+    global _early
+    discard_early()
+    try:
+        _early = start_changed_files(root, ref, own_walk=True)
+    except (InputError, GitError):
+        _early = None  # the run starts them again and reports what is wrong
+
+
+def discard_early() -> None:
+    global _early
+    early, _early = _early, None
+    if early is not None:
+        early.stop()
+
 
 def start_changed_files(root: str, ref: str, own_walk: bool = False) -> ChangedSince:
     """Start the git commands behind changed_files and return what waits for their answer,
@@ -62,15 +83,23 @@ def start_changed_files(root: str, ref: str, own_walk: bool = False) -> ChangedS
 
     `own_walk`: the caller walks the tree anyway and will pass what it saw to the result,
     so git need not walk it again for untracked files (its slowest part, a stat and a
-    .gitignore lookup per folder): git then lists the index instead, and only the
-    walked files missing from it, and the folders the walk did not enter, are asked
-    about (whether they are ignored)."""
+    .gitignore lookup per folder): git is asked only about the walked files missing from
+    the index and the folders the walk did not enter (whether they are ignored)."""
+    global _early
+    early, _early = _early, None
+    if early is not None:
+        if (early.root, early.ref, early.own_walk) == (root, ref, own_walk):
+            return early
+        early.stop()
     if ref.startswith("-"):
         raise InputError(f"not a git ref: {ref}")
     verify = _start(root, "rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}")
     # --relative: paths relative to `root` even when it is a subfolder of the work tree.
-    diff = _start(root, "diff", "--name-only", "--no-renames", "--relative", "-z", ref, "--")
-    listing = _start(root, "ls-files", "-z") if own_walk else _start_untracked(root)
+    # No preloading: git then compares the index's stat data with the files on one core;
+    # its threads would take the other from this run's own walk, which is no shorter.
+    diff = _start(root, "diff", "--name-only", "--no-renames", "--relative", "-z", ref, "--",
+                  options=("-c", "core.preloadIndex=false"))
+    listing = None if own_walk else _start_untracked(root)
     return ChangedSince(root, ref, verify, diff, listing, own_walk)
 
 
@@ -88,18 +117,25 @@ class ChangedSince:
     ref: str
     verify: subprocess.Popen[str]
     diff: subprocess.Popen[str]
-    listing: subprocess.Popen[str]  # the index (own_walk) or the untracked files
+    listing: subprocess.Popen[str] | None  # the untracked files (not with own_walk)
     own_walk: bool
+    candidates: list[str] | None = None  # with own_walk: the paths git was asked about
 
-    def __call__(self, walked: Sequence[str] = (), unwalked: Sequence[str] = ()) -> list[str]:
+    def __call__(self, walked: Sequence[str] = (), unwalked: Sequence[str] = (),
+                 candidates: Sequence[str] | None = None) -> list[str]:
         """Changed and untracked files, sorted. With own_walk, untracked files are looked
         for only among `walked` (every file the caller's walk saw, repo-relative) and in
-        `unwalked` (folders inside it the walk did not list)."""
+        `unwalked` (folders inside it the walk did not list); or, when the caller knows
+        them, among `candidates`: any paths that include every untracked one (git drops
+        the tracked and the ignored)."""
+        index = None
+        if self.own_walk and candidates is None:  # which walked files git does not track
+            index = _start(self.root, "ls-files", "-z")
         outputs: list[str | GitError] = []
         for proc, command in ((self.verify, "rev-parse"), (self.diff, "diff"),
-                              (self.listing, "ls-files")):
+                              (self.listing or index, "ls-files")):
             try:
-                outputs.append(_finish(proc, command))
+                outputs.append(_finish(proc, command) if proc is not None else "")
             except GitError as e:
                 outputs.append(e)
         if isinstance(outputs[0], GitError):
@@ -113,12 +149,15 @@ class ChangedSince:
             if isinstance(out, GitError):
                 raise out
         diff, listing = str(outputs[1]), str(outputs[2])
-        untracked = self._untracked(listing, walked, unwalked) if self.own_walk else listing
-        return sorted({n for n in (diff + untracked).split("\0") if n})
+        if self.own_walk:
+            if candidates is None:
+                indexed = set(listing.split("\0"))
+                candidates = [f for f in walked if f not in indexed] + list(unwalked)
+            self.candidates = list(candidates)
+            listing = self._untracked(self.candidates)
+        return sorted({n for n in (diff + listing).split("\0") if n})
 
-    def _untracked(self, index: str, walked: Sequence[str], unwalked: Sequence[str]) -> str:
-        indexed = set(index.split("\0"))
-        candidates = [f for f in walked if f not in indexed] + list(unwalked)
+    def _untracked(self, candidates: list[str]) -> str:
         if not candidates:
             return ""
         if len(candidates) <= _MAX_UNTRACKED_CANDIDATES:
@@ -127,6 +166,13 @@ class ChangedSince:
             except GitError:  # e.g. a path inside a submodule: git's own walk decides
                 pass
         return _finish(_start_untracked(self.root), "ls-files")
+
+    def stop(self) -> None:
+        """End the commands unread (the run did not need them)."""
+        for proc in (self.verify, self.diff, self.listing):
+            if proc is not None:
+                proc.kill()
+                proc.communicate()
 
 
 # --- approvals: base-branch files, evidence binding, SSH-signed approval commits ---

@@ -172,3 +172,16 @@ def unknown_priority(root: str, key: str) -> InputError:
     known = priority_keys(root)
     listing = ", ".join(known) if known else f"none (no {CUSTOMERS}/*/*/priority.yaml)"
     return InputError(f"no priority '{key}' (write CUSTOMER/PRIORITY); priorities: {listing}")
+
+
+def find_root(start: str) -> str:
+    """The nearest folder from `start` up with an ailoop.yaml (else `start`): the
+    repository a command works on when -C does not say."""
+    here = os.path.abspath(start)
+    while True:
+        if os.path.isfile(os.path.join(here, "ailoop.yaml")):
+            return here
+        parent = os.path.dirname(here)
+        if parent == here:
+            return os.path.abspath(start)
+        here = parent

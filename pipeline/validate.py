@@ -7,7 +7,7 @@ import functools
 import gc
 import os
 import stat
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
@@ -27,6 +27,7 @@ from pipeline.layout import (
 
 if TYPE_CHECKING:
     from pipeline.checker import Checker
+    from pipeline.git import ChangedSince
     from pipeline.policy.repo import Judge
 
 _PARALLEL_MIN_FILES = 200
@@ -41,9 +42,8 @@ class ValidateOptions:
     root: str
     paths: tuple[str, ...] = ()
     changed: tuple[str, ...] | None = None  # repo-relative paths changed since a ref
-    # Or what returns them, asked once the tree is read (git runs meanwhile).
-    # (given what the walk saw: see pipeline.git.ChangedSince)
-    changed_later: Callable[[Sequence[str], Sequence[str]], Sequence[str]] | None = None
+    # Or the git commands that say, asked once the tree is read (they run meanwhile).
+    changed_later: ChangedSince | None = None
     use_cache: bool = True
     jobs: int = 0  # 0: one per core
     now: datetime | None = None  # the clock for waiver expiry; None: the real UTC time
@@ -77,19 +77,19 @@ def _validate(options: ValidateOptions) -> ValidationReport:
     root = options.root
     cache = ResultCache(root, "validate", options.use_cache)
     documents = cache.documents()
+    now = options.now or datetime.now(UTC)
+    judge = _judge(root, documents, now)
+    if options.checker is not None:  # a warm checker gets ready while git finishes
+        options.checker.prepare(root, cache.enabled, documents if judge else None, now)
     if options.changed_later is not None:
-        walked, unwalked = cache.walked()
-        walked += top_documents(root)  # the only files above the walked folders that matter
         options = dataclasses.replace(options, changed_later=None,
-                                      changed=tuple(options.changed_later(walked, unwalked)))
+                                      changed=_changed(root, cache, options.changed_later))
     if not os.path.isfile(os.path.join(root, PROJECT_FILE)):
         missing = Finding(PROJECT_FILE, 1, 1, "", "repository has no ailoop.yaml "
                           "(run `ailoop init` to create one)")
         return ValidationReport([missing], 0)
     targets = _select(root, documents, options)
     context = _context_for(targets, documents)
-    now = options.now or datetime.now(UTC)
-    judge = _judge(root, documents, now)
     blobs: dict[str, str] = {}
     judged: dict[str, tuple[Finding, ...]] = {}
     results = _check_all(root, sorted(set(targets) | context), cache, options.jobs, blobs,
@@ -107,6 +107,20 @@ def _validate(options: ValidateOptions) -> ValidationReport:
                                         judged))
     cache.save()
     return ValidationReport(sort_findings(findings), len(targets))
+
+
+def _changed(root: str, cache: ResultCache, changed: ChangedSince) -> tuple[str, ...]:
+    """What git says changed, untracked files found among what the run's walk saw (the
+    files above the walked folders included: the only ones there that matter)."""
+    top = top_documents(root)
+    known = cache.untracked_candidates()
+    if known is not None:
+        return tuple(changed(candidates=known + top))
+    walked, unwalked = cache.walked()
+    found = tuple(changed(walked + top, unwalked))
+    if changed.candidates is not None:
+        cache.keep_untracked(changed.candidates)
+    return found
 
 
 def _judge(root: str, documents: list[str], now: datetime) -> Judge | None:
@@ -199,7 +213,7 @@ def _check_all(root: str, rels: list[str], cache: ResultCache, jobs: int,
             blobs[rel] = blob  # type: ignore[assignment]
         else:
             todo.append(rel)
-    work = _Work(root, cache.enabled, judge)
+    work = Work(root, cache.enabled, judge)
     for rel, checked in zip(todo, _run(work, todo, jobs, checker), strict=True):
         results[rel] = checked.result
         if checked.blob is not None and cache.enabled:
@@ -233,7 +247,7 @@ Blob = tuple[str, os.stat_result]
 
 
 @dataclass(frozen=True)
-class _Work:
+class Work:
     """What checking a document needs besides its path (inherited by forked workers)."""
 
     root: str
@@ -257,10 +271,10 @@ class Checked:
     judged: tuple[Finding, ...] | None = None  # policy findings, before waivers
 
 
-_worker_work: _Work | None = None  # set in each worker process by _start_worker
+_worker_work: Work | None = None  # set in each worker process by _start_worker
 
 
-def _start_worker(work: _Work) -> None:
+def _start_worker(work: Work) -> None:
     global _worker_work
     _worker_work = work
     # A check leaves almost no cycles behind, yet allocates enough to run the young
@@ -277,7 +291,7 @@ def _worker_chunk(rels: list[str]) -> list[Checked]:
     return [dataclasses.replace(c, result=_lean(c.result)) for c in checked]
 
 
-def _run(work: _Work, rels: list[str], jobs: int,
+def _run(work: Work, rels: list[str], jobs: int,
          checker: Checker | None = None) -> Iterator[Checked]:
     """Each document's Checked, in order; from worker processes when there are many, as
     they come (the caller stores each while the workers go on); from the early worker
@@ -303,7 +317,7 @@ def _run(work: _Work, rels: list[str], jobs: int,
     forking = "fork" in multiprocessing.get_all_start_methods()
     context = multiprocessing.get_context("fork" if forking else None)
     if not forking:  # pragma: no cover - Windows
-        work = _Work(work.root, work.hashing, None, send_data=work.judge is not None)
+        work = Work(work.root, work.hashing, None, send_data=work.judge is not None)
     elif work.judge is not None:
         work.judge.prepare()
     chunks = [rels[i:i + _CHUNK] for i in range(0, len(rels), _CHUNK)]
@@ -319,18 +333,17 @@ def _run(work: _Work, rels: list[str], jobs: int,
         pool.shutdown(wait=True, cancel_futures=True)
 
 
-def check_as_worker(root: str, rels: list[str], hashing: bool,
-                    judge: Judge | None) -> list[Checked]:
+def check_as_worker(work: Work, rels: list[str]) -> list[Checked]:
     """What a worker process sends back for `rels` (see pipeline.checker)."""
-    _start_worker(_Work(root, hashing, judge))
+    _start_worker(work)
     return _worker_chunk(rels)
 
 
-def _check_chunk(work: _Work, rels: list[str]) -> list[Checked]:
+def _check_chunk(work: Work, rels: list[str]) -> list[Checked]:
     return [_check_one(work, rel) for rel in rels]
 
 
-def _check_one(work: _Work, rel: str) -> Checked:
+def _check_one(work: Work, rel: str) -> Checked:
     """Check a document, hash it (for the cache), judge it (policies) and check the
     datasets it points at: in the worker, so a cold run does all of it in parallel and the
     cross-check finds the datasets cached."""

@@ -14,6 +14,7 @@ import click
 
 from pipeline import __version__
 from pipeline.errors import EXIT_INPUT, AiloopError
+from pipeline.layout import find_root
 
 EXIT_INTERNAL = 4
 
@@ -36,6 +37,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "lessons": ("lessons", "Add to and search the shared lessons memory."),
     "site": ("site", "Build the static dashboard."),
     "demo": ("demo", "Run the whole loop on the bundled example, offline."),
+    "standby": ("standby", "Show or stop the warm standby of small validate runs."),
 }
 _CLI_DIR = os.path.dirname(__file__)
 
@@ -75,15 +77,6 @@ def cli(ctx: click.Context, repo: str | None) -> None:
     ctx.obj = {"repo": repo}
 
 
-def find_root(start: str) -> str:
-    here = os.path.abspath(start)
-    while True:
-        if os.path.isfile(os.path.join(here, "ailoop.yaml")):
-            return here
-        parent = os.path.dirname(here)
-        if parent == here:
-            return os.path.abspath(start)
-        here = parent
 
 
 def repo_root(ctx: click.Context) -> str:

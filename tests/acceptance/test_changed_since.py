@@ -15,9 +15,15 @@ import pytest
 
 from pipeline import git as git_module
 from pipeline.cache import ResultCache
-from pipeline.git import changed_files, start_changed_files
+from pipeline.git import (
+    changed_files,
+    discard_early,
+    start_changed_files,
+    start_changed_files_early,
+)
 from pipeline.layout import top_documents
-from tests.support import GitRepo, ailoop_subprocess, make_repo, minimal_repo, run_cli
+from pipeline.validate import _changed
+from tests.support import GitRepo, ailoop_subprocess, git, make_repo, minimal_repo, run_cli
 
 ACME = "customers/acme"
 TRIAGE = f"{ACME}/triage/priority.yaml"
@@ -253,6 +259,61 @@ def test_a_committed_tree_asks_git_about_no_untracked_file(
     _edit(gitrepo.work / TRIAGE, "    target: prod\n", "    target: full\n")
     assert _changed_by_own_walk(gitrepo.work, verified=False) == [TRIAGE]
     assert asked == []
+
+
+def _changed_with_candidates(root: Path) -> tuple[list[str], ResultCache]:
+    cache = ResultCache(str(root), "t")
+    cache.now += 10  # past the racy window of what the test just wrote
+    cache.documents()
+    found = _changed(str(root), cache, start_changed_files(str(root), "HEAD", own_walk=True))
+    cache.save()
+    return list(found), cache
+
+
+def test_the_last_runs_untracked_candidates_find_what_git_finds(
+        gitrepo: GitRepo, monkeypatch: pytest.MonkeyPatch) -> None:
+    work = gitrepo.work
+    _untracked_everywhere(work)
+    expected = _relevant(changed_files(str(work), "HEAD"))
+    first, cache = _changed_with_candidates(work)
+    assert first == expected and cache.untracked is not None
+    walked = ResultCache.walked
+
+    def not_walked(self: ResultCache) -> object:
+        raise AssertionError("the walk's files were listed again")
+
+    monkeypatch.setattr(ResultCache, "walked", not_walked)
+    assert _changed_with_candidates(work)[0] == expected  # same walk, same index
+    (work / "policies" / "newer.yaml").write_text("a: 2\n", encoding="utf-8")
+    (work / "notes.md").unlink()
+    monkeypatch.setattr(ResultCache, "walked", walked)  # a folder changed: walked again
+    assert _changed_with_candidates(work)[0] == sorted([*expected, "policies/newer.yaml"])
+    git(work, "rm", "-q", "--cached", f"{ACME}/customer.yaml")  # another index: walked again
+    assert f"{ACME}/customer.yaml" in _changed_with_candidates(work)[0]
+
+
+def test_git_started_early_is_handed_over_once_and_only_for_the_same(
+        gitrepo: GitRepo) -> None:
+    root = str(gitrepo.work)
+    _edit(gitrepo.work / TRIAGE, "    target: prod\n", "    target: full\n")
+    start_changed_files_early(root, "HEAD")
+    early = git_module._early
+    assert early is not None
+    assert start_changed_files(root, "HEAD", own_walk=True) is early
+    assert early(candidates=[]) == [TRIAGE]
+    start_changed_files_early(root, "HEAD")
+    other = git_module._early
+    assert other is not None
+    fresh = start_changed_files(root, "HEAD~0", own_walk=True)  # not what was started
+    assert fresh is not other and other.diff.returncode is not None  # stopped
+    assert fresh(candidates=[]) == [TRIAGE]
+    start_changed_files_early(root, "HEAD")
+    stopped = git_module._early
+    discard_early()
+    assert git_module._early is None and stopped is not None
+    assert stopped.verify.returncode is not None
+    start_changed_files_early(root, "--output=x")  # refused now, reported by the run
+    assert git_module._early is None
 
 
 @pytest.mark.parametrize("cache", ["--no-cache", "--format=text"])

@@ -227,7 +227,7 @@ NOT_RENAMED = {
     ("pipeline/approvals/signed.py", "_commits"): "a private mkstemp file in /tmp, deleted",
     ("pipeline/cli/main.py", "_crash_log"): "a new mkstemp crash log in /tmp",
     ("pipeline/providers/python_worker.py", "_private_channels"): "a pipe, not a file",
-    ("pipeline/checker.py", "check"): "the pipe to the early checker, not a file",
+    ("pipeline/checker.py", "start"): "the pipe to the early checker, not a file",
     ("pipeline/checker.py", "_serve"): "the early checker's pipe back, not a file",
 }
 

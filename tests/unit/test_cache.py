@@ -265,3 +265,82 @@ def test_small_changes_go_to_the_journal_until_it_folds_into_the_shards(
     fifth = ResultCache(str(tmp_path), "t")
     assert {k: fifth.get(k, v[0]) for k, v in folded.items()} == \
         {k: v[1] for k, v in folded.items()}
+
+
+def test_a_run_over_entries_in_the_journal_reads_no_shard(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(cache_module, "_SHARD_ABOVE", 0)
+    git(tmp_path, "init", "-q")
+    keys = [f"customers/c{i}/p{j}/priority.yaml" for i in range(3) for j in range(2)]
+    first = ResultCache(str(tmp_path), "t")
+    for key in keys:
+        first.put(key, "b0", key)
+    first.save()
+    edited = ResultCache(str(tmp_path), "t")
+    edited.put(keys[0], "b1", "edited")  # put without reading the shard...
+    assert edited.loaded == set()
+    assert edited.get(keys[1], "b0") == keys[1]  # ...which, read later, keeps the edit
+    assert edited.get(keys[0], "b1") == "edited"
+    edited.save()
+    again = ResultCache(str(tmp_path), "t")  # the same file edited again: in the journal
+    assert again.has(keys[0]) and again.get(keys[0], "b1") == "edited"
+    assert again.get(keys[0], "b2") is None
+    again.put(keys[0], "b2", "again")
+    assert again.loaded == set()
+    again.save()
+    last = ResultCache(str(tmp_path), "t")
+    assert [last.get(k, "b0") for k in keys[1:]] == keys[1:]
+    assert last.get(keys[0], "b2") == "again"
+
+
+def test_customer_files_share_one_shard() -> None:
+    shard = cache_module.shard_of
+    assert shard("customers/acme/customer.yaml") == shard("customers/globex/customer.yaml") \
+        == shard("ailoop.yaml") == ""
+    assert shard("customers/acme/triage/priority.yaml") == "acme"
+    assert shard("customers/acme/customer.yaml.bak") == "acme"
+
+
+def _walked_cache(root: Path) -> ResultCache:
+    """A cache whose clock is past the racy window of everything just written."""
+    cache = ResultCache(str(root), "t")
+    cache.now += 10
+    cache.documents()
+    return cache
+
+
+def test_untracked_candidates_live_with_their_walk_and_the_git_index(tmp_path: Path) -> None:
+    git(tmp_path, "init", "-q")
+    (tmp_path / "customers" / "acme" / "triage").mkdir(parents=True)
+    (tmp_path / "customers" / "acme" / "triage" / "priority.yaml").write_text("a: 1\n")
+    git(tmp_path, "add", "-A")
+    first = _walked_cache(tmp_path)
+    assert first.untracked_candidates() is None  # none stored yet
+    first.keep_untracked(["customers/acme/triage/notes.md"])
+    first.save()
+
+    second = _walked_cache(tmp_path)
+    assert second.walk_verified
+    assert second.untracked_candidates() == ["customers/acme/triage/notes.md"]
+
+    git(tmp_path, "rm", "-q", "--cached", "customers/acme/triage/priority.yaml")
+    assert _walked_cache(tmp_path).untracked_candidates() is None  # another index
+
+    third = _walked_cache(tmp_path)
+    third.keep_untracked(["customers/acme/triage/priority.yaml"])
+    third.save()
+    assert _walked_cache(tmp_path).untracked_candidates() == \
+        ["customers/acme/triage/priority.yaml"]
+    (tmp_path / "customers" / "acme" / "billing").mkdir()  # another walk
+    assert _walked_cache(tmp_path).untracked_candidates() is None
+
+
+def test_untracked_candidates_are_not_kept_for_another_index_file(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    git(tmp_path, "init", "-q")
+    (tmp_path / "ailoop.yaml").write_text("a: 1\n")
+    git(tmp_path, "add", "-A")
+    monkeypatch.setenv("GIT_INDEX_FILE", str(tmp_path / "other-index"))
+    cache = _walked_cache(tmp_path)
+    cache.keep_untracked(["notes.md"])
+    assert cache.untracked is None

@@ -14,7 +14,7 @@ import pytest
 
 from pipeline import checker as checker_module
 from pipeline.checker import Checker
-from pipeline.cli.entry import few_files_validate
+from pipeline.cli.entry import few_files_validate, guess_validate
 from pipeline.validate import ValidateOptions, ValidationReport, validate
 from tests.acceptance.test_validate_cli import broken_repo
 
@@ -150,3 +150,31 @@ def test_take_stops_the_early_worker_when_not_wanted() -> None:
 def test_the_console_script_forks_early_only_for_a_few_files(argv: list[str],
                                                               few: bool) -> None:
     assert few_files_validate(argv) == few
+
+
+@pytest.mark.parametrize(("argv", "repo", "ref"), [
+    (["validate", "--changed-since", "HEAD"], None, "HEAD"),
+    (["-C", "repo", "validate", "--changed-since=origin/main"], "repo", "origin/main"),
+    (["--repo=repo", "validate", "--format", "json", "--changed-since", "v1"], "repo", "v1"),
+    (["-Crepo", "validate", "customers"], "repo", None),
+    (["validate", "--changed-since"], None, None),  # no value: click says so
+])
+def test_the_console_script_reads_the_repo_and_the_ref(argv: list[str], repo: str | None,
+                                                       ref: str | None) -> None:
+    guess = guess_validate(argv)
+    assert guess is not None
+    assert (guess.repo, guess.changed_since) == (repo, ref)
+
+
+def test_the_guessed_root_is_the_one_the_command_uses(tmp_path: Path,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "ailoop.yaml").write_text("kind: Project\n", encoding="utf-8")
+    (tmp_path / "customers").mkdir()
+    monkeypatch.chdir(tmp_path / "customers")
+    guess = guess_validate(["validate", "--changed-since", "HEAD"])
+    assert guess is not None and guess.root() == str(tmp_path)
+    named = guess_validate(["-C", str(tmp_path / "customers"), "validate", "x"])
+    assert named is not None and named.root() == str(tmp_path / "customers")
+    missing = guess_validate(["-C", str(tmp_path / "nowhere"), "validate", "x"])
+    assert missing is not None and missing.root() is None
+
