@@ -23,13 +23,14 @@ import os
 import pickle
 import signal
 import threading
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import IO, TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     import socket
     from datetime import datetime
 
+    from pipeline.checks import FileResult
     from pipeline.validate import Checked, Work
 
 # The kinds a small run checks or judges with: built in the worker before it is asked.
@@ -126,10 +127,12 @@ class Checker:
             self._fail()
 
     def check(self, root: str, rels: Sequence[str], hashing: bool,
-              documents: list[str] | None, now: datetime | None) -> list[Checked] | None:
+              documents: list[str] | None, now: datetime | None,
+              customers: Mapping[str, FileResult] | None = None) -> list[Checked] | None:
         """What checking `rels` gives (see `prepare` for the other arguments, which are
         sent here unless they were), or None when the worker failed: the caller then
-        checks them."""
+        checks them. `customers`: results of customer files the run has (by path), which
+        the judge then need not read."""
         if self.done:
             return None
         self.done = True
@@ -137,7 +140,7 @@ class Checker:
         try:
             if not self.prepared:
                 self._send((root, hashing, documents, now))
-            self._send(list(rels))
+            self._send((list(rels), dict(customers or {})))
             self.outgoing.close()
             reply = pickle.load(self.incoming)
         except (OSError, EOFError, ValueError, TypeError, pickle.PickleError):
@@ -204,8 +207,8 @@ def _serve(requests: int, replies: int,
             _leave_standby()
         with os.fdopen(requests, "rb") as incoming:
             work = _prepare(*pickle.load(incoming))
-            rels = pickle.load(incoming)
-        reply = ("ok", _answer(work, rels))
+            rels, customers = pickle.load(incoming)
+        reply = ("ok", _answer(work, rels, customers))
     except BaseException as e:  # any failure: the parent checks instead
         reply = ("error", f"{type(e).__name__}: {e}")
     try:
@@ -250,7 +253,10 @@ def _prepare(root: str, hashing: bool, documents: list[str] | None,
     return Work(root, hashing, judge)
 
 
-def _answer(work: Work, rels: list[str]) -> list[Checked]:  # pragma: no cover - in the worker
+def _answer(work: Work, rels: list[str],
+            customers: Mapping[str, FileResult]) -> list[Checked]:  # pragma: no cover
     from pipeline.validate import check_as_worker
 
+    if work.judge is not None:
+        work.judge.customers.results = customers
     return check_as_worker(work, rels)

@@ -7,7 +7,7 @@ import functools
 import gc
 import os
 import stat
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
@@ -214,7 +214,10 @@ def _check_all(root: str, rels: list[str], cache: ResultCache, jobs: int,
         else:
             todo.append(rel)
     work = Work(root, cache.enabled, judge)
-    for rel, checked in zip(todo, _run(work, todo, jobs, checker), strict=True):
+    # Customers found in the cache: an early checker judges priorities against them
+    # instead of reading their files again.
+    customers = {rel: r for rel, r in results.items() if rel.endswith("/customer.yaml")}
+    for rel, checked in zip(todo, _run(work, todo, jobs, checker, customers), strict=True):
         results[rel] = checked.result
         if checked.blob is not None and cache.enabled:
             blobs[rel] = checked.blob[0]
@@ -291,8 +294,8 @@ def _worker_chunk(rels: list[str]) -> list[Checked]:
     return [dataclasses.replace(c, result=_lean(c.result)) for c in checked]
 
 
-def _run(work: Work, rels: list[str], jobs: int,
-         checker: Checker | None = None) -> Iterator[Checked]:
+def _run(work: Work, rels: list[str], jobs: int, checker: Checker | None = None,
+         customers: Mapping[str, FileResult] | None = None) -> Iterator[Checked]:
     """Each document's Checked, in order; from worker processes when there are many, as
     they come (the caller stores each while the workers go on); from the early worker
     when there are a few and it was started."""
@@ -301,7 +304,8 @@ def _run(work: Work, rels: list[str], jobs: int,
         judge = work.judge
         checked = checker.check(work.root, rels, work.hashing,
                                 judge.documents if judge else None,
-                                judge.now if judge else None) if checker and rels else None
+                                judge.now if judge else None,
+                                customers) if checker and rels else None
         yield from checked if checked is not None else _check_chunk(work, rels)
         return
     import multiprocessing

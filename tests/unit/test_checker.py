@@ -15,8 +15,10 @@ import pytest
 from pipeline import checker as checker_module
 from pipeline.checker import Checker
 from pipeline.cli.entry import few_files_validate, guess_validate
+from pipeline.policy import repo as repo_module
 from pipeline.validate import ValidateOptions, ValidationReport, validate
 from tests.acceptance.test_validate_cli import broken_repo
+from tests.support import copy_example
 
 NOW = datetime(2026, 11, 24, tzinfo=UTC)
 
@@ -178,3 +180,29 @@ def test_the_guessed_root_is_the_one_the_command_uses(tmp_path: Path,
     missing = guess_validate(["-C", str(tmp_path / "nowhere"), "validate", "x"])
     assert missing is not None and missing.root() is None
 
+
+
+def test_the_worker_judges_against_the_customers_the_run_has_cached(
+        tmp_path: Path, served: list[bool], monkeypatch: pytest.MonkeyPatch) -> None:
+    """The run hands the worker the customer results it found in its cache; the worker's
+    guardrails see the same people as when it reads the customer files itself."""
+    root = copy_example(tmp_path / "example")
+    rel = "customers/helio-saas/ticket-triage/priority.yaml"
+
+    def run(checker: Checker | None, cache: bool) -> ValidationReport:
+        return validate(ValidateOptions(root=str(root), paths=(str(root / rel),),
+                                        use_cache=cache, now=NOW, checker=checker))
+
+    run(None, cache=True)  # fills the cache: the customer's result among the rest
+    path = root / rel
+    path.write_text(path.read_text(encoding="utf-8").replace("owner: tomas", "owner: nobody"),
+                    encoding="utf-8")
+    expected = run(None, cache=False)
+    assert any(f.rule == "guardrail/owner-exists" for f in expected.findings)
+
+    def not_read(root: str, rel: str) -> object:
+        raise AssertionError(f"{rel} was read again")
+
+    monkeypatch.setattr(repo_module, "check_file", not_read)  # inherited by the fork
+    assert run(_started(), cache=True).findings == expected.findings
+    assert served == [True]
