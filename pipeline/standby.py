@@ -289,6 +289,7 @@ def _answer_status(conn: socket.socket, served: int,
 
 def _handle(conn: socket.socket, handle: Handler) -> None:  # pragma: no cover - a handler
     try:
+        signal.signal(signal.SIGCHLD, signal.SIG_DFL)  # the standby's setting, not a check's
         conn.settimeout(None)
         conn.sendall(_READY)
         fd = conn.detach()
