@@ -11,12 +11,12 @@ from collections.abc import Sequence
 
 
 def console() -> None:
-    early = None
     guess = guess_validate(sys.argv[1:])
+    early = guess is not None and guess.few_files
     if guess is not None and guess.few_files:
         from pipeline.checker import Checker
 
-        early = Checker.start_early()
+        Checker.start_early()
         if guess.changed_since is not None and (root := guess.root()) is not None:
             from pipeline.git import start_changed_files_early
 
@@ -26,11 +26,12 @@ def console() -> None:
 
         code = main()
     finally:
-        if early is not None:
-            early.close()  # a no-op when validate took it
+        if early:  # what validate did not take (it did not run, or wanted other) stops
+            from pipeline.checker import Checker
             from pipeline.git import discard_early
 
-            discard_early()  # a no-op when validate took them
+            Checker.take(wanted=False)
+            discard_early()
     sys.exit(code)
 
 
@@ -89,9 +90,3 @@ def guess_validate(argv: Sequence[str]) -> Guess | None:
         elif not arg.startswith("-"):
             guess.paths = True
     return guess
-
-
-def few_files_validate(argv: Sequence[str]) -> bool:
-    """Whether argv runs `validate` over a few files: with --changed-since or paths."""
-    guess = guess_validate(argv)
-    return guess is not None and guess.few_files

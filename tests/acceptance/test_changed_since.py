@@ -16,6 +16,7 @@ import pytest
 from pipeline import git as git_module
 from pipeline.cache import ResultCache
 from pipeline.git import (
+    ChangedSince,
     changed_files,
     discard_early,
     start_changed_files,
@@ -330,3 +331,30 @@ def test_the_console_script_with_its_early_checker_agrees(gitrepo: GitRepo, caps
     for _ in range(2):  # the second run finds the cache filled
         real = ailoop_subprocess(*args, env=env)
         assert (real.code, real.out, real.err) == (expected.code, expected.out, expected.err)
+
+
+@pytest.mark.parametrize("forks", [True, False])
+def test_a_run_that_ends_before_validate_stops_what_the_console_script_started(
+        gitrepo: GitRepo, monkeypatch: pytest.MonkeyPatch, forks: bool) -> None:
+    from pipeline import checker as checker_module
+    from pipeline.cli import entry
+
+    if not forks:  # no early checker: git, started early, must still be stopped
+        monkeypatch.setattr(checker_module.Checker, "start",
+                            classmethod(lambda cls, leave_standby=False: None))
+    started: list[ChangedSince] = []
+
+    def record(root: str, ref: str) -> None:
+        start_changed_files_early(root, ref)
+        assert git_module._early is not None
+        started.append(git_module._early)
+
+    monkeypatch.setattr(git_module, "start_changed_files_early", record)
+    monkeypatch.chdir(gitrepo.work)
+    monkeypatch.setattr(sys, "argv", ["ailoop", "validate", "--changed-since", "HEAD",
+                                      "--format", "bogus"])  # click refuses it
+    with pytest.raises(SystemExit) as ended:
+        entry.console()
+    assert ended.value.code == 2
+    assert len(started) == 1 and started[0].diff.returncode is not None  # stopped
+    assert git_module._early is None and checker_module._early is None

@@ -14,7 +14,7 @@ import pytest
 
 from pipeline import checker as checker_module
 from pipeline.checker import Checker
-from pipeline.cli.entry import few_files_validate, guess_validate
+from pipeline.cli.entry import guess_validate
 from pipeline.policy import repo as repo_module
 from pipeline.validate import ValidateOptions, ValidationReport, validate
 from tests.acceptance.test_validate_cli import broken_repo
@@ -151,7 +151,8 @@ def test_take_stops_the_early_worker_when_not_wanted() -> None:
 ])
 def test_the_console_script_forks_early_only_for_a_few_files(argv: list[str],
                                                               few: bool) -> None:
-    assert few_files_validate(argv) == few
+    guess = guess_validate(argv)
+    assert (guess is not None and guess.few_files) == few
 
 
 @pytest.mark.parametrize(("argv", "repo", "ref"), [
