@@ -31,9 +31,8 @@ sys.path.insert(0, str(ROOT))
 
 from generate import Params, ensure_repo  # noqa: E402
 
-from pipeline import standby  # noqa: E402
 from pipeline.cache import cache_dir  # noqa: E402
-from pipeline.validate import NO_POLICIES_ENV  # noqa: E402
+from pipeline.validate.run import NO_POLICIES_ENV  # noqa: E402
 
 CHANGED_FILES = 20
 STATUS_EVERY = 10  # the reconcile figure gives every 10th priority a status.yaml
@@ -113,7 +112,7 @@ def cold(bench: Bench, env: dict[str, str] | None = None) -> float:
 
 def cold_no_policies(bench: Bench) -> float:
     """The cold run with policy evaluation switched off (the environment variable is read
-    by pipeline.validate and set only here), to show what policies and guardrails add."""
+    by pipeline.validate.run and set only here), to show what policies and guardrails add."""
     return cold(bench, {NO_POLICIES_ENV: "1"})
 
 
@@ -122,10 +121,9 @@ def warm(bench: Bench) -> float:
     return median_of(bench, validate_argv(bench))
 
 
-def changed(bench: Bench, standby_mode: str = "on") -> float:
+def changed(bench: Bench) -> float:
     """Edit CHANGED_FILES priorities (new content each run, so nothing is cached) and
-    validate only what changed since HEAD, as a developer does again and again: the first
-    such run leaves a standby (pipeline.standby) that the timed runs use."""
+    validate only what changed since HEAD, as a developer does again and again."""
     files = bench.priority_files[:: max(1, len(bench.priority_files) // CHANGED_FILES)]
     files = files[:CHANGED_FILES]
     originals = {f: (bench.repo / f).read_text(encoding="utf-8") for f in files}
@@ -135,21 +133,12 @@ def changed(bench: Bench, standby_mode: str = "on") -> float:
             (bench.repo / f).write_text(text.replace("count: ", f"count: {i + 1}", 1),
                                         encoding="utf-8")
 
-    env = {standby.ENV: standby_mode}
     timed(validate_argv(bench))  # the rest of the repo is warm, as in a developer's clone
-    timed(validate_argv(bench, "--changed-since", "HEAD"), env=env)  # the day's first
     try:
-        return median_of(bench, validate_argv(bench, "--changed-since", "HEAD"), edit, env)
+        return median_of(bench, validate_argv(bench, "--changed-since", "HEAD"), edit)
     finally:
-        standby.stop()
         for f, text in originals.items():
             (bench.repo / f).write_text(text, encoding="utf-8")
-
-
-def changed_alone(bench: Bench) -> float:
-    """The same without a standby: every run imports what checking needs itself (as the
-    first run of a day does, and every run under CI)."""
-    return changed(bench, "off")
 
 
 def check_jsonschema(bench: Bench) -> float | None:
@@ -229,7 +218,6 @@ MEASUREMENTS: list[Measurement] = [
     Measurement("warm", "ailoop validate, second run", warm),
     Measurement("changed", f"ailoop validate --changed-since HEAD, {CHANGED_FILES} edited",
                 changed),
-    Measurement("changed_alone", "  the same, standby off", changed_alone),
     Measurement("check_jsonschema", "check-jsonschema, priority schema only", check_jsonschema),
     Measurement("help", "ailoop --help", help_text),
     Measurement("reconcile", f"ailoop reconcile, no-op (1 in {STATUS_EVERY} with status)",

@@ -1,3 +1,3 @@
-from pipeline.cli.entry import console
+from pipeline.cli.main import console
 
 console()

@@ -22,7 +22,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from pipeline.layout import folder_documents, scan_dir, top_documents
+from pipeline.documents.layout import folder_documents, scan_dir, top_documents
 
 _RACY_SECONDS = 2.0
 # A small repository's results stay in the index file; past this many, in shard files.
@@ -32,10 +32,6 @@ _SHARD_ABOVE = 2000
 # Past this many entries the journal is folded into the shards.
 _JOURNAL_MAX = 1000
 _FORMAT = 7
-# Every module whose code shapes a cached result (per-file checks, dataset checks, the
-# policy phase and per-document policy findings, and the Finding type they are made of).
-_SOURCES = ("yamlio.py", "load.py", "checks.py", "dataset.py", "layout.py", "findings.py",
-            "errors.py", "validate.py", "cache.py", "model", "policy")
 # Files are never read past the largest input limit (datasets: 64 MiB): a larger file is
 # rejected by its loader anyway, so hashing it would only cost time.
 MAX_BLOB_BYTES = 64 * 1024 * 1024
@@ -52,16 +48,15 @@ def blob_id(data: bytes) -> str:
     return hashlib.sha1(b"blob %d\0" % len(data) + data).hexdigest()
 
 
+@functools.cache
 def code_fingerprint() -> str:
-    """Changes whenever the code that produced cached results changes."""
-    here = Path(__file__).parent
+    """Changes whenever any of ailoop's code changes (every cache keys on it): the size and
+    mtime of each module of the package, computed once per process."""
+    package = Path(__file__).resolve().parent
     digest = hashlib.sha1(f"{_FORMAT}".encode())
-    for name in _SOURCES:
-        path = here / name
-        files = sorted(path.glob("*.py")) if path.is_dir() else [path]
-        for f in files:
-            st = f.stat()
-            digest.update(f"{f.name}:{st.st_size}:{st.st_mtime_ns}".encode())
+    for f in sorted(package.rglob("*.py")):
+        st = f.stat()
+        digest.update(f"{f.relative_to(package)}:{st.st_size}:{st.st_mtime_ns}".encode())
     return digest.hexdigest()
 
 

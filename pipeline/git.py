@@ -54,27 +54,6 @@ def changed_files(root: str, ref: str) -> list[str]:
 # More candidate paths than this and git's own walk for untracked files is the better deal.
 _MAX_UNTRACKED_CANDIDATES = 500
 
-_early: ChangedSince | None = None  # started by the console script, taken by validate
-
-
-def start_changed_files_early(root: str, ref: str) -> None:
-    """Start the git commands of `validate --changed-since REF` before the command line is
-    even parsed (they are the longest wait of such a run); start_changed_files hands them
-    over when it is asked for the same, and discard_early stops them otherwise."""
-    global _early
-    discard_early()
-    try:
-        _early = start_changed_files(root, ref, own_walk=True)
-    except (InputError, GitError):
-        _early = None  # the run starts them again and reports what is wrong
-
-
-def discard_early() -> None:
-    global _early
-    early, _early = _early, None
-    if early is not None:
-        early.stop()
-
 
 def start_changed_files(root: str, ref: str, own_walk: bool = False) -> ChangedSince:
     """Start the git commands behind changed_files and return what waits for their answer,
@@ -85,12 +64,6 @@ def start_changed_files(root: str, ref: str, own_walk: bool = False) -> ChangedS
     so git need not walk it again for untracked files (its slowest part, a stat and a
     .gitignore lookup per folder): git is asked only about the walked files missing from
     the index and the folders the walk did not enter (whether they are ignored)."""
-    global _early
-    early, _early = _early, None
-    if early is not None:
-        if (early.root, early.ref, early.own_walk) == (root, ref, own_walk):
-            return early
-        early.stop()
     if ref.startswith("-"):
         raise InputError(f"not a git ref: {ref}")
     verify = _start(root, "rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}")
@@ -168,9 +141,9 @@ class ChangedSince:
         return _finish(_start_untracked(self.root), "ls-files")
 
     def stop(self) -> None:
-        """End the commands unread (the run did not need them)."""
+        """End the commands that are still running (the run did not need them)."""
         for proc in (self.verify, self.diff, self.listing):
-            if proc is not None:
+            if proc is not None and proc.returncode is None:
                 proc.kill()
                 proc.communicate()
 
@@ -280,7 +253,7 @@ def config_value(root: str, name: str) -> str | None:
 
 # --- write-back for the reconciler --------------------------------------------------------
 # Plain git commands, never a force push: a rejected push is answered by fetching and
-# replanning on the new head (pipeline.apply), so a human commit is never overwritten.
+# replanning on the new head (pipeline.reconcile.apply), so a human commit is never overwritten.
 
 TRAILER_ACTION = "Ailoop-Action"
 

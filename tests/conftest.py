@@ -22,8 +22,6 @@ def _isolated_git(
     monkeypatch.delenv("GITHUB_TOKEN", raising=False)
     monkeypatch.delenv("GITHUB_ACTIONS", raising=False)
     monkeypatch.setenv("XDG_CACHE_HOME", str(home / ".cache"))
-    # No run of a test leaves a standby behind (tests/unit/test_standby.py turns it on).
-    monkeypatch.setenv("AILOOP_STANDBY", "off")
 
 
 @pytest.fixture

@@ -7,14 +7,14 @@ import posixpath
 from collections.abc import Iterable
 
 from pipeline import git
+from pipeline.documents.evidence import Fingerprint, fingerprint
+from pipeline.documents.layout import priority_dir
+from pipeline.documents.load import document_from, load_document
+from pipeline.documents.yamlio import parse_yaml
 from pipeline.errors import InputError
-from pipeline.evidence import Fingerprint, fingerprint
-from pipeline.layout import priority_dir
-from pipeline.load import document_from, load_document
 from pipeline.model.customer import Customer, Person
 from pipeline.model.priority import Priority
 from pipeline.model.status import StatusBody
-from pipeline.yamlio import parse_yaml
 
 
 def customer_file(customer: str) -> str:

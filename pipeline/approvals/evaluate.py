@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 
 from pipeline.approvals.base import Approval
 from pipeline.approvals.requirements import ANY_STAGE, Requirement
-from pipeline.evidence import Fingerprint
+from pipeline.documents.evidence import Fingerprint
 
 
 @dataclass(frozen=True)

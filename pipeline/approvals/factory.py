@@ -17,9 +17,9 @@ from pipeline.approvals.files import FileApprovals
 from pipeline.approvals.github import GitHubApi, make_client
 from pipeline.approvals.pull import PullSnapshot, fetch_pull, review_approvals, review_blocks
 from pipeline.approvals.signed import SignedApprovals
+from pipeline.documents.layout import priority_dir
 from pipeline.errors import ExternalError, InputError
 from pipeline.git import last_change
-from pipeline.layout import priority_dir
 from pipeline.model.project import Project
 
 

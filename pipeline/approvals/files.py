@@ -23,11 +23,11 @@ from typing import Literal
 from pydantic import AwareDatetime, Field, ValidationError
 
 from pipeline.approvals.base import Approval
+from pipeline.documents.layout import priority_dir
+from pipeline.documents.load import load_document
+from pipeline.documents.yamlio import read_yaml
 from pipeline.errors import InputError
-from pipeline.layout import priority_dir
-from pipeline.load import load_document
 from pipeline.model.base import Metadata, Model, Role
-from pipeline.yamlio import read_yaml
 
 APPROVALS_DIR = "approvals"
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)

@@ -87,7 +87,7 @@ def _append(path: str, text: str) -> None:
 
 
 def default_api_url(root: str) -> str:
-    from pipeline.load import load_document
+    from pipeline.documents.load import load_document
 
     doc, _ = load_document(root, "ailoop.yaml")
     if doc is None or doc.kind != "Project":

@@ -35,7 +35,7 @@ from pipeline.approvals.requirements import (
     stage_requirements,
     stages_to_approve,
 )
-from pipeline.layout import CUSTOMERS, priority_dir, priority_of
+from pipeline.documents.layout import CUSTOMERS, priority_dir, priority_of
 from pipeline.model.customer import Person
 from pipeline.model.priority import Priority
 

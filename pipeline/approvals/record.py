@@ -15,9 +15,9 @@ from pipeline.approvals.context import (
 )
 from pipeline.approvals.requirements import find_stage, stage_requirements
 from pipeline.approvals.signed import approval_message, person_with_key, public_key
+from pipeline.documents.evidence import current_evidence
+from pipeline.documents.layout import priority_dir
 from pipeline.errors import InputError
-from pipeline.evidence import current_evidence
-from pipeline.layout import priority_dir
 from pipeline.model.customer import Person
 
 

@@ -26,8 +26,8 @@ from datetime import UTC, datetime
 from pipeline import git
 from pipeline.approvals.base import Approval
 from pipeline.approvals.context import base_customer, customer_file, people_of
+from pipeline.documents.layout import CUSTOMERS, resolve_inside
 from pipeline.fsio import write_atomic
-from pipeline.layout import CUSTOMERS, resolve_inside
 from pipeline.model.customer import Customer, Person
 
 MARKER = "Ailoop-Approval"

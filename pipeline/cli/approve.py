@@ -62,7 +62,7 @@ def approve_command(ctx: click.Context, key: str | None, stage: str | None,
 
 def _write_signers(root: str, base: str) -> int:
     from pipeline.approvals.signed import write_allowed_signers
-    from pipeline.load import load_document
+    from pipeline.documents.load import load_document
 
     doc, _ = load_document(root, "ailoop.yaml")
     rel = doc.model.spec.approvals.allowed_signers_file if doc else ".ailoop/allowed_signers"

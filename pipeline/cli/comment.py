@@ -29,9 +29,8 @@ def comment_command(ctx: click.Context, pr: int | None, base: str | None, only_p
     """Post (or update in place) the pull request's ailoop comment: the plan, validation
     findings, dry-run results with their diff, and the approvals still needed. The same text
     goes to the GitHub step summary. Needs GITHUB_TOKEN and GITHUB_REPOSITORY to post."""
-    from pipeline.apply import make_plan
     from pipeline.git import changed_files
-    from pipeline.prcomment import (
+    from pipeline.publish.prcomment import (
         CommentParts,
         append_summary,
         compose,
@@ -39,7 +38,8 @@ def comment_command(ctx: click.Context, pr: int | None, base: str | None, only_p
         restrict,
         touched_keys,
     )
-    from pipeline.validate import ValidateOptions, validate
+    from pipeline.reconcile.apply import make_plan
+    from pipeline.validate.run import ValidateOptions, validate
 
     root = repo_root(ctx)
     moment = parse_now(now)
@@ -62,7 +62,7 @@ def comment_command(ctx: click.Context, pr: int | None, base: str | None, only_p
         click.echo(body, nl=False)
         return EXIT_OK
     from pipeline.approvals.github import GitHubApi, make_client
-    from pipeline.prcomment import upsert
+    from pipeline.publish.prcomment import upsert
 
     with make_client(settings.api_url, settings.token) as http:
         outcome = upsert(GitHubApi(http, settings.repo), settings.number, body)

@@ -25,7 +25,7 @@ def demo_command(folder: str | None, example: str | None) -> int:
     import tempfile
     from pathlib import Path
 
-    from pipeline.demo import example_root, run_demo
+    from pipeline.demo.story import example_root, run_demo
 
     base = Path(folder) if folder else Path(tempfile.mkdtemp(prefix="ailoop-demo-"))
     base.mkdir(parents=True, exist_ok=True)

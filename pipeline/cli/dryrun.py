@@ -96,8 +96,8 @@ def _run_one(root: str, key: str, now: datetime, concurrency: int | None, use_ca
 
 
 def _capture_lessons(root: str, key: str, report: DryRunReport, now: datetime) -> None:
-    from pipeline.lessons import LessonStore, from_failure_categories
-    from pipeline.load import load_document
+    from pipeline.documents.load import load_document
+    from pipeline.lessons.memory import LessonStore, from_failure_categories
 
     categories = {str(c["category"]): int(c["count"])
                   for c in report.evidence.get("failureCategories") or []}

@@ -38,7 +38,7 @@ def add_command(ctx: click.Context, text: str, kind: str, customer: str | None,
                 priority: str | None, tags: tuple[str, ...], systems: tuple[str, ...],
                 person: str, date: dt.datetime | None) -> int:
     """Add a lesson by hand."""
-    from pipeline.lessons import LessonStore, lessons_path, new_lesson
+    from pipeline.lessons.memory import LessonStore, lessons_path, new_lesson
 
     day = date.date() if date else dt.datetime.now(dt.UTC).date()
     lesson = new_lesson(kind, text, source="person", ref=person, tags=tags,  # type: ignore[arg-type]
@@ -62,7 +62,7 @@ def add_command(ctx: click.Context, text: str, kind: str, customer: str | None,
 def search_command(ctx: click.Context, text: str, tags: tuple[str, ...],
                    systems: tuple[str, ...], customer: str | None, limit: int, fmt: str) -> int:
     """Find lessons by relevance to TEXT, tags and systems. Exit 1 when none match."""
-    from pipeline.lessons import LessonStore, rank
+    from pipeline.lessons.memory import LessonStore, rank
 
     ranked = rank(LessonStore(repo_root(ctx)).all(customer), text, tags=tags,
                   systems=systems)[:limit]

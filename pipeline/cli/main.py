@@ -13,8 +13,8 @@ from typing import Any
 import click
 
 from pipeline import __version__
+from pipeline.documents.layout import find_root
 from pipeline.errors import EXIT_INPUT, AiloopError
-from pipeline.layout import find_root
 
 EXIT_INTERNAL = 4
 
@@ -37,7 +37,6 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "lessons": ("lessons", "Add to and search the shared lessons memory."),
     "site": ("site", "Build the static dashboard."),
     "demo": ("demo", "Run the whole loop on the bundled example, offline."),
-    "standby": ("standby", "Show or stop the warm standby of small validate runs."),
 }
 _CLI_DIR = os.path.dirname(__file__)
 
@@ -134,3 +133,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                    err=True)
         return EXIT_INTERNAL
     return int(result or 0)
+
+
+def console() -> None:
+    """The `ailoop` console script."""
+    raise SystemExit(main())

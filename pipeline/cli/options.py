@@ -42,8 +42,8 @@ def select_priorities(root: str, keys: tuple[str, ...], *, changed_since: str | 
                       every: bool = False, shard: str | None = None) -> list[str]:
     """The priorities a command acts on: named keys, those touched since a ref, or all;
     then narrowed to one shard. Unknown keys are input errors naming what exists."""
-    from pipeline.layout import priority_keys, priority_of, unknown_priority
-    from pipeline.shard import parse_shard
+    from pipeline.documents.layout import priority_keys, priority_of, unknown_priority
+    from pipeline.reconcile.shard import parse_shard
 
     known = priority_keys(root)
     chosen: list[str] = []

@@ -6,7 +6,7 @@ import click
 
 from pipeline.cli.main import repo_root
 from pipeline.cli.options import parse_now, shard_option
-from pipeline.plan import Plan
+from pipeline.reconcile.plan import Plan
 
 
 @click.command("plan")
@@ -23,10 +23,10 @@ def plan_command(ctx: click.Context, fmt: str, now: str | None, no_cache: bool,
     Each line names the priority, what happens (promotes, holds, rolls back), the reason
     and the gate that decided it. Nothing is written.
     """
-    from pipeline.apply import make_plan
     from pipeline.cli.reconcile import report_unreachable
-    from pipeline.plan_report import PLAN_RENDERERS
-    from pipeline.shard import parse_shard
+    from pipeline.reconcile.apply import make_plan
+    from pipeline.reconcile.report import PLAN_RENDERERS
+    from pipeline.reconcile.shard import parse_shard
 
     root = repo_root(ctx)
     _state, result = make_plan(root, parse_now(now), use_cache=not no_cache,
@@ -39,7 +39,7 @@ def plan_command(ctx: click.Context, fmt: str, now: str | None, no_cache: bool,
 
 def _show_lessons(root: str, result: Plan) -> None:
     """The lessons relevant to priorities that need work, so the next run starts there."""
-    from pipeline.lessons import relevant_for, render_relevant
+    from pipeline.lessons.memory import relevant_for, render_relevant
 
     for p in result.priorities:
         if p.primary.kind in ("dry-run-needed", "blocked", "rollback") or \

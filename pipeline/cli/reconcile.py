@@ -7,8 +7,8 @@ import click
 from pipeline.cli.main import repo_root
 from pipeline.cli.options import parse_now, shard_option
 from pipeline.errors import EXIT_EXTERNAL, EXIT_OK
-from pipeline.plan import Plan, unreachable_systems
-from pipeline.shard import parse_shard
+from pipeline.reconcile.plan import Plan, unreachable_systems
+from pipeline.reconcile.shard import parse_shard
 
 
 @click.command("reconcile")
@@ -26,7 +26,7 @@ def reconcile_command(ctx: click.Context, push: bool, now: str | None, remote: s
 
     A run with nothing new writes nothing and prints "No changes".
     """
-    from pipeline.apply import ReconcileOptions, reconcile, summary_line
+    from pipeline.reconcile.apply import ReconcileOptions, reconcile, summary_line
 
     result = reconcile(ReconcileOptions(repo_root(ctx), parse_now(now), push=push,
                                         remote=remote, use_cache=not no_cache,

@@ -13,7 +13,7 @@ from pipeline.cli.options import now_option, parse_now
 from pipeline.errors import EXIT_FINDINGS, EXIT_INPUT, EXIT_OK, InputError
 
 if TYPE_CHECKING:
-    from pipeline.review import Review
+    from pipeline.review.run import Review
 
 _KEY = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?/[a-z0-9]([-a-z0-9]*[a-z0-9])?\Z")
 
@@ -41,7 +41,7 @@ def review_command(ctx: click.Context, target: str | None, due: bool, now: str |
     Exit 0 when healthy, 1 when the review found issues, 2 on bad input, 3 when monitoring
     (or git) failed; then nothing is recorded.
     """
-    from pipeline.review_report import RENDERERS
+    from pipeline.review.report import RENDERERS
 
     if bool(target) == due:
         click.echo("error: give CUSTOMER/PRIORITY or --due (one of them)", err=True)
@@ -63,8 +63,8 @@ def review_command(ctx: click.Context, target: str | None, due: bool, now: str |
 
 
 def due_keys(root: str, now: datetime) -> list[str]:
-    from pipeline.layout import priority_keys
-    from pipeline.review import load_events, load_status, review_is_due
+    from pipeline.documents.layout import priority_keys
+    from pipeline.review.run import load_events, load_status, review_is_due
 
     return [k for k in priority_keys(root)
             if review_is_due(load_status(root, k), load_events(root, k), now)]
@@ -73,9 +73,9 @@ def due_keys(root: str, now: datetime) -> list[str]:
 def run_review(root: str, key: str, now: datetime, *, record: bool) -> Review:
     import httpx
 
-    from pipeline import review as core
     from pipeline.monitoring.sources import source_for
-    from pipeline.state import project_settings
+    from pipeline.reconcile.state import project_settings
+    from pipeline.review import run as core
 
     if not _KEY.match(key):
         raise InputError(f"'{key}' is not CUSTOMER/PRIORITY (lower-case names)")

@@ -8,7 +8,7 @@ import click
 
 from pipeline.cli.main import repo_root
 from pipeline.errors import EXIT_OK
-from pipeline.scaffold import DEFAULT_CUSTOMER, DEFAULT_PRIORITY, RISKS, Scaffolded
+from pipeline.scaffold.create import DEFAULT_CUSTOMER, DEFAULT_PRIORITY, RISKS, Scaffolded
 
 
 def _report(result: Scaffolded, headline: str) -> int:
@@ -37,7 +37,7 @@ def init_command(directory: str, customer: str, priority: str) -> int:
     .gitignore and a README. Existing files are never overwritten: if any file would be
     replaced, nothing is written and the command exits 2.
     """
-    from pipeline.scaffold import init_repo
+    from pipeline.scaffold.create import init_repo
 
     result = init_repo(directory, customer, priority)
     shown = os.path.relpath(result.root) if directory != "." else "."
@@ -62,7 +62,7 @@ def new_command() -> None:
 @click.pass_context
 def new_customer_command(ctx: click.Context, name: str, display_name: str | None) -> int:
     """Write customers/NAME/customer.yaml with placeholder people for every role."""
-    from pipeline.scaffold import new_customer
+    from pipeline.scaffold.create import new_customer
 
     result = new_customer(repo_root(ctx), name, display_name)
     return _report(result, f"Added customer '{name}'")
@@ -79,8 +79,8 @@ def new_customer_command(ctx: click.Context, name: str, display_name: str | None
 def new_priority_command(ctx: click.Context, customer: str, name: str, risk: str,
                          owner: str | None) -> int:
     """Write customers/CUSTOMER/NAME/ with priority.yaml, dataset.jsonl and workflow.py."""
-    from pipeline.lessons import relevant_for, render_relevant
-    from pipeline.scaffold import new_priority
+    from pipeline.lessons.memory import relevant_for, render_relevant
+    from pipeline.scaffold.create import new_priority
 
     root = repo_root(ctx)
     result = new_priority(root, customer, name, risk, owner)

@@ -21,7 +21,7 @@ def schemas_command(ctx: click.Context, check: bool, out: str | None) -> int:
     """
     import os
 
-    from pipeline.schemas import stale_schemas, write_schemas
+    from pipeline.documents.schemas import stale_schemas, write_schemas
 
     folder = out or os.path.join(repo_root(ctx), "schemas")
     if check:

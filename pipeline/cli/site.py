@@ -20,9 +20,9 @@ def site_command(ctx: click.Context, out: str, now: str | None) -> int:
     priority. Self-contained HTML: open index.html from disk or publish on GitHub Pages."""
     import os
 
-    from pipeline.layout import priority_keys
-    from pipeline.site import build_site
-    from pipeline.snapshot import take_snapshot
+    from pipeline.documents.layout import priority_keys
+    from pipeline.publish.site import build_site
+    from pipeline.publish.snapshot import take_snapshot
 
     root = repo_root(ctx)
     views = [take_snapshot(root, key) for key in priority_keys(root)]

@@ -16,10 +16,10 @@ from pipeline.errors import EXIT_OK, InputError
 def status_command(ctx: click.Context, target: str | None, now: str | None) -> int:
     """Where every priority stands: phase, stage, percent, health, next action, terminal
     state and next check."""
-    from pipeline.apply import default_sources
-    from pipeline.plan import plan
-    from pipeline.plan_report import render_status, status_rows
-    from pipeline.state import load_repo, plan_inputs
+    from pipeline.reconcile.apply import default_sources
+    from pipeline.reconcile.plan import plan
+    from pipeline.reconcile.report import render_status, status_rows
+    from pipeline.reconcile.state import load_repo, plan_inputs
 
     root = repo_root(ctx)
     when = parse_now(now)

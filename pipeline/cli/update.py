@@ -26,7 +26,7 @@ def update_command(ctx: click.Context, key: str, fmt: str, out: str | None, to_s
     results, production health, value against the plan, the next step with its date, and
     blockers with their owner. Personal data is redacted.
     """
-    from pipeline.publish import publish_update
+    from pipeline.publish.publisher import publish_update
 
     result = publish_update(repo_root(ctx), key, parse_now(now), fmt=fmt, out=out,
                             write=not to_stdout)

@@ -36,16 +36,12 @@ def validate_command(ctx: click.Context, paths: tuple[str, ...], changed_since: 
         from pipeline.git import start_changed_files
 
         changed = start_changed_files(root, changed_since, own_walk=True)
-    from pipeline.checker import Checker
-
-    # A run over a few files: the checker warms up meanwhile (else it is not needed).
-    checker = Checker.take(wanted=changed_since is not None or bool(paths))
-    from pipeline.report import RENDERERS
-    from pipeline.validate import ValidateOptions, validate
+    from pipeline.validate.report import RENDERERS
+    from pipeline.validate.run import ValidateOptions, validate
 
     report = validate(ValidateOptions(root=root, paths=paths, changed_later=changed,
                                       use_cache=not no_cache, jobs=jobs,
-                                      now=_utc(now), checker=checker))
+                                      now=_utc(now)))
     click.echo(RENDERERS[fmt](report.findings, report.files_checked), nl=False)
     return EXIT_FINDINGS if report.errors else EXIT_OK
 

@@ -14,7 +14,7 @@ import cel
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import SchemaError
 
-from pipeline.dataset import Case
+from pipeline.documents.dataset import Case
 from pipeline.errors import InputError
 from pipeline.model.priority import (
     Assertion,

@@ -15,7 +15,7 @@ import tempfile
 from typing import Any
 
 from pipeline.cache import cache_dir
-from pipeline.dataset import Case
+from pipeline.documents.dataset import Case
 from pipeline.dryrun.results import CaseResult
 from pipeline.providers.base import TRANSIENT
 

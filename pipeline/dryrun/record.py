@@ -12,11 +12,11 @@ from datetime import UTC, datetime
 from typing import Any
 
 from pipeline import fsio
+from pipeline.documents.evidence import API_VERSION, Fingerprint, evidence_dir, load_evidence_file
 from pipeline.dryrun.diff import RunDiff
 from pipeline.dryrun.results import CaseResult
 from pipeline.dryrun.thresholds import Gate, summarise
 from pipeline.errors import ExternalError
-from pipeline.evidence import API_VERSION, Fingerprint, evidence_dir, load_evidence_file
 
 STATEMENT_TYPE = "https://in-toto.io/Statement/v1"
 TEST_RESULT_PREDICATE = "https://in-toto.io/attestation/test-result/v0.1"

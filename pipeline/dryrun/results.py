@@ -6,7 +6,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from pipeline.dataset import Case
+from pipeline.documents.dataset import Case
 from pipeline.dryrun.assertions import Check
 from pipeline.providers.base import EXCEPTION, CaseOutput
 

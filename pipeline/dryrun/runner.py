@@ -13,7 +13,17 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any, TextIO
 
-from pipeline.dataset import Case, read_dataset
+from pipeline.documents.dataset import Case, read_dataset
+from pipeline.documents.evidence import (
+    EvidenceSummary,
+    Fingerprint,
+    fingerprint,
+    load_evidence_file,
+    read_evidence,
+    workflow_files,
+)
+from pipeline.documents.layout import priority_dir, resolve_inside, unknown_priority
+from pipeline.documents.load import load_document
 from pipeline.dryrun.assertions import Assertions, compile_assertions
 from pipeline.dryrun.cache import CaseCache, run_key
 from pipeline.dryrun.diff import RunDiff, diff_runs, outcomes_of
@@ -30,16 +40,6 @@ from pipeline.dryrun.redact import ALL_DETECTORS, Redactor, build_redactor
 from pipeline.dryrun.results import CaseResult, result_of
 from pipeline.dryrun.thresholds import criteria_gates, threshold_gates
 from pipeline.errors import EXIT_FINDINGS, EXIT_OK, ExternalError, InputError
-from pipeline.evidence import (
-    EvidenceSummary,
-    Fingerprint,
-    fingerprint,
-    load_evidence_file,
-    read_evidence,
-    workflow_files,
-)
-from pipeline.layout import priority_dir, resolve_inside, unknown_priority
-from pipeline.load import load_document
 from pipeline.model.priority import Priority
 from pipeline.providers.base import MALFORMED_JSON, UNREACHABLE, CaseOutput, Provider, failed
 from pipeline.providers.openai import OpenAIProvider

@@ -16,7 +16,7 @@ from pydantic import (
 )
 from pydantic.alias_generators import to_camel
 
-from pipeline.yamlio import typed
+from pipeline.documents.yamlio import typed
 
 API_VERSION = "ailoop.dev/v1"
 

@@ -24,8 +24,8 @@ from datetime import datetime, timedelta
 
 import httpx
 
+from pipeline.documents.layout import priority_dir
 from pipeline.errors import InputError
-from pipeline.layout import priority_dir
 from pipeline.model.base import format_duration
 from pipeline.model.priority import Monitoring, MonitoringGate
 from pipeline.model.project import MonitoringSettings, PrometheusMonitoring

@@ -23,8 +23,8 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import TYPE_CHECKING
 
-from pipeline.findings import Finding
-from pipeline.layout import CUSTOMERS, PROJECT_FILE
+from pipeline.documents.findings import Finding
+from pipeline.documents.layout import CUSTOMERS, PROJECT_FILE
 
 if TYPE_CHECKING:
     from pipeline.cache import ResultCache

@@ -11,10 +11,10 @@ import difflib
 import re
 from collections.abc import Iterable
 
+from pipeline.documents.findings import Finding
+from pipeline.documents.layout import policies_folder_documents
+from pipeline.documents.load import Document, allowed_fields, load_document
 from pipeline.errors import InputError
-from pipeline.findings import Finding
-from pipeline.layout import policies_folder_documents
-from pipeline.load import Document, allowed_fields, load_document
 from pipeline.model import KINDS
 from pipeline.model.policy import Rule
 from pipeline.policy.expr import (

@@ -8,8 +8,8 @@ import json
 import os
 from dataclasses import dataclass
 
+from pipeline.documents.findings import format_field_path
 from pipeline.errors import InputError
-from pipeline.findings import format_field_path
 from pipeline.policy.engine import evaluate
 from pipeline.policy.guardrails import BY_ID
 from pipeline.policy.rules import CompiledRule, Env

@@ -12,7 +12,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from pipeline.load import Document
+from pipeline.documents.load import Document
 from pipeline.policy.data import plain
 from pipeline.policy.engine import run_guardrails
 from pipeline.policy.guardrails import GUARDRAILS, HIGH_RISK

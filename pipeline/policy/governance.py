@@ -24,7 +24,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from pathlib import PurePosixPath
 
-from pipeline.layout import CUSTOMERS, POLICIES, PROJECT_FILE
+from pipeline.documents.layout import CUSTOMERS, POLICIES, PROJECT_FILE
 from pipeline.model.customer import Customer, Person
 
 GOVERNANCE_ROLE = "policy-owner"

@@ -20,17 +20,17 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from pipeline.checks import FileResult, check_file, check_parsed
+from pipeline.documents.findings import Finding, format_field_path
+from pipeline.documents.layout import CUSTOMERS, PROJECT_FILE
 from pipeline.errors import InputError
-from pipeline.findings import Finding, format_field_path
-from pipeline.layout import CUSTOMERS, PROJECT_FILE
 from pipeline.policy.cached import Phase, PolicyCache
+from pipeline.validate.checks import FileResult, check_file, check_parsed
 
 if TYPE_CHECKING:
+    from pipeline.documents.yamlio import Loaded
     from pipeline.policy.expr import SharedContexts
     from pipeline.policy.rules import Env, PolicySet, Violation
     from pipeline.policy.waivers import ActiveWaiver
-    from pipeline.yamlio import Loaded
 
 _SUBJECT_KINDS = ("Priority", "Customer")
 
@@ -219,7 +219,7 @@ def _customer_names(documents: list[str]) -> set[str]:
 
 
 def load_env(root: str, documents: list[str], now: datetime) -> tuple[Env, list[Finding]]:
-    from pipeline.load import load_document
+    from pipeline.documents.load import load_document
     from pipeline.policy.guardrails import PROJECT_BAKE_FIELD, project_bake_time
     from pipeline.policy.rules import Env
 
@@ -239,7 +239,7 @@ def load_env(root: str, documents: list[str], now: datetime) -> tuple[Env, list[
 
 def load_waivers(root: str, documents: list[str], policy_set: PolicySet, customers: _Customers,
                  today: date) -> tuple[list[ActiveWaiver], list[tuple[str, str, list[Finding]]]]:
-    from pipeline.load import load_document
+    from pipeline.documents.load import load_document
     from pipeline.policy.guardrails import BY_ID
     from pipeline.policy.waivers import check_waiver, waiver_files
 
@@ -265,7 +265,7 @@ def position(root: str, rel: str, violations: list[Violation],
              loaded: Loaded | None = None) -> list[Finding]:
     """Findings at each violation's field, located in `loaded` (the document's parse) or,
     when the caller has none, in a fresh parse of the file."""
-    from pipeline.yamlio import read_yaml
+    from pipeline.documents.yamlio import read_yaml
 
     if loaded is None:
         try:

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from pipeline.findings import Severity
+from pipeline.documents.findings import Severity
 from pipeline.policy.expr import Expression
 from pipeline.policy.paths import Loc
 

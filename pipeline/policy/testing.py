@@ -17,16 +17,16 @@ from typing import Any, Literal
 
 from pydantic import Field, ValidationError
 
+from pipeline.documents.findings import Finding, format_field_path
+from pipeline.documents.layout import POLICIES
+from pipeline.documents.load import document_from, validation_findings
+from pipeline.documents.yamlio import Loaded, read_yaml
 from pipeline.errors import InputError
-from pipeline.findings import Finding, format_field_path
-from pipeline.layout import POLICIES
-from pipeline.load import document_from, validation_findings
 from pipeline.model.base import Duration, JsonObject, JsonValue, Model
 from pipeline.policy.data import plain
 from pipeline.policy.engine import evaluate
 from pipeline.policy.paths import Loc, parse_field_path
 from pipeline.policy.rules import MIN_BAKE_TIME_HIGH_RISK, Env, PolicySet, Subject
-from pipeline.yamlio import Loaded, read_yaml
 
 BUILTIN_DIR = os.path.join(os.path.dirname(__file__), "builtin_tests")
 BUILTIN = "builtin"
@@ -277,7 +277,7 @@ def builtin_suite() -> Suite:
 
 
 def repo_suite(root: str) -> tuple[Suite, list[Finding]]:
-    from pipeline.layout import discover
+    from pipeline.documents.layout import discover
     from pipeline.policy.compiler import load_policy_set
 
     policies, problems = load_policy_set(root, discover(root))

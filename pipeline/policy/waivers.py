@@ -14,9 +14,9 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from pipeline.findings import Finding
-from pipeline.layout import policies_folder_documents
-from pipeline.load import Document
+from pipeline.documents.findings import Finding
+from pipeline.documents.layout import policies_folder_documents
+from pipeline.documents.load import Document
 
 WAIVER_ROLES = ("policy-owner", "risk-officer")
 CustomerFacts = Callable[[str], dict[str, Any] | None]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from pipeline.dataset import Case
+from pipeline.documents.dataset import Case
 
 # Fault categories a provider may report; the runner records them as the case's failure.
 TIMEOUT = "timeout"

@@ -22,7 +22,7 @@ from typing import Any
 from jinja2 import StrictUndefined, TemplateError
 from jinja2.sandbox import SandboxedEnvironment
 
-from pipeline.dataset import Case
+from pipeline.documents.dataset import Case
 from pipeline.errors import InputError
 from pipeline.model.priority import OpenAISettings
 from pipeline.providers.base import HTTP_ERROR, TIMEOUT, UNREACHABLE, CaseOutput, failed

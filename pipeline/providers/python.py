@@ -17,9 +17,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from pipeline.dataset import Case
+from pipeline.documents.dataset import Case
+from pipeline.documents.layout import priority_dir, resolve_inside
 from pipeline.errors import InputError
-from pipeline.layout import priority_dir, resolve_inside
 from pipeline.model.priority import Workflow
 from pipeline.providers.base import (
     CRASH,

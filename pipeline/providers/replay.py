@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pipeline.dataset import Case, jsonl_lines
+from pipeline.documents.dataset import Case, jsonl_lines
 from pipeline.errors import InputError
 from pipeline.fsio import read_limited
 from pipeline.providers.base import EXCEPTION, NO_RECORDING, CaseOutput, failed

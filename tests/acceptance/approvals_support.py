@@ -7,7 +7,7 @@ import subprocess
 from pathlib import Path
 
 from pipeline.approvals.context import load_priority
-from pipeline.evidence import fingerprint
+from pipeline.documents.evidence import fingerprint
 from tests.support import GitRepo, make_repo, minimal_repo
 
 KEY = "acme/triage"

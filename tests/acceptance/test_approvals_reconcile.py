@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.apply import ReconcileOptions, ReconcileResult, Sources, reconcile
 from pipeline.approvals.signed import SignedApprovals, approval_message
 from pipeline.model.project import ProjectSpec
-from pipeline.state import default_monitoring
+from pipeline.reconcile.apply import ReconcileOptions, ReconcileResult, Sources, reconcile
+from pipeline.reconcile.state import default_monitoring
 from tests.acceptance.approvals_support import (
     KEY,
     approvals_repo,

@@ -11,7 +11,7 @@ from pipeline.approvals.context import current_fingerprint, roles_of
 from pipeline.approvals.evaluate import Facts, evaluate_stage
 from pipeline.approvals.requirements import stage_requirements
 from pipeline.approvals.signed import SignedApprovals, approval_message
-from pipeline.evidence import read_evidence
+from pipeline.documents.evidence import read_evidence
 from tests.acceptance.approvals_support import (
     KEY,
     approvals_repo,

@@ -15,15 +15,12 @@ import pytest
 
 from pipeline import git as git_module
 from pipeline.cache import ResultCache
+from pipeline.documents.layout import top_documents
 from pipeline.git import (
-    ChangedSince,
     changed_files,
-    discard_early,
     start_changed_files,
-    start_changed_files_early,
 )
-from pipeline.layout import top_documents
-from pipeline.validate import _changed
+from pipeline.validate.run import _changed
 from tests.support import GitRepo, ailoop_subprocess, git, make_repo, minimal_repo, run_cli
 
 ACME = "customers/acme"
@@ -293,35 +290,11 @@ def test_the_last_runs_untracked_candidates_find_what_git_finds(
     assert f"{ACME}/customer.yaml" in _changed_with_candidates(work)[0]
 
 
-def test_git_started_early_is_handed_over_once_and_only_for_the_same(
-        gitrepo: GitRepo) -> None:
-    root = str(gitrepo.work)
-    _edit(gitrepo.work / TRIAGE, "    target: prod\n", "    target: full\n")
-    start_changed_files_early(root, "HEAD")
-    early = git_module._early
-    assert early is not None
-    assert start_changed_files(root, "HEAD", own_walk=True) is early
-    assert early(candidates=[]) == [TRIAGE]
-    start_changed_files_early(root, "HEAD")
-    other = git_module._early
-    assert other is not None
-    fresh = start_changed_files(root, "HEAD~0", own_walk=True)  # not what was started
-    assert fresh is not other and other.diff.returncode is not None  # stopped
-    assert fresh(candidates=[]) == [TRIAGE]
-    start_changed_files_early(root, "HEAD")
-    stopped = git_module._early
-    discard_early()
-    assert git_module._early is None and stopped is not None
-    assert stopped.verify.returncode is not None
-    start_changed_files_early(root, "--output=x")  # refused now, reported by the run
-    assert git_module._early is None
-
-
 @pytest.mark.parametrize("cache", ["--no-cache", "--format=text"])
-def test_the_console_script_with_its_early_checker_agrees(gitrepo: GitRepo, capsys: object,
+def test_the_console_script_agrees_with_in_process_runs(gitrepo: GitRepo, capsys: object,
                                                           cache: str) -> None:
-    """The installed `ailoop` forks its checker before parsing anything (pipeline.cli.entry);
-    in-process runs start theirs later: same findings either way."""
+    """The installed `ailoop` in a subprocess and an in-process run give the same findings,
+    with an empty and with a filled cache."""
     _untracked_everywhere(gitrepo.work)
     (gitrepo.work / "policies" / "new.yaml").unlink()  # a broken policy would hide the rest
     args = ("-C", str(gitrepo.work), "validate", cache, "--changed-since", "HEAD")
@@ -333,28 +306,20 @@ def test_the_console_script_with_its_early_checker_agrees(gitrepo: GitRepo, caps
         assert (real.code, real.out, real.err) == (expected.code, expected.out, expected.err)
 
 
-@pytest.mark.parametrize("forks", [True, False])
-def test_a_run_that_ends_before_validate_stops_what_the_console_script_started(
-        gitrepo: GitRepo, monkeypatch: pytest.MonkeyPatch, forks: bool) -> None:
-    from pipeline import checker as checker_module
-    from pipeline.cli import entry
+def test_git_started_by_a_run_that_fails_is_stopped(gitrepo: GitRepo,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """validate starts git as the command starts; a run that fails before it reads git's
+    answer stops the commands, so no process outlives the command."""
+    from pipeline.validate import run as validate_module
+    from pipeline.validate.run import ValidateOptions, validate
 
-    if not forks:  # no early checker: git, started early, must still be stopped
-        monkeypatch.setattr(checker_module.Checker, "start",
-                            classmethod(lambda cls, leave_standby=False: None))
-    started: list[ChangedSince] = []
+    root = str(gitrepo.work)
+    changed = start_changed_files(root, "HEAD", own_walk=True)
 
-    def record(root: str, ref: str) -> None:
-        start_changed_files_early(root, ref)
-        assert git_module._early is not None
-        started.append(git_module._early)
+    def broken(*args: object) -> None:
+        raise RuntimeError("boom")
 
-    monkeypatch.setattr(git_module, "start_changed_files_early", record)
-    monkeypatch.chdir(gitrepo.work)
-    monkeypatch.setattr(sys, "argv", ["ailoop", "validate", "--changed-since", "HEAD",
-                                      "--format", "bogus"])  # click refuses it
-    with pytest.raises(SystemExit) as ended:
-        entry.console()
-    assert ended.value.code == 2
-    assert len(started) == 1 and started[0].diff.returncode is not None  # stopped
-    assert git_module._early is None and checker_module._early is None
+    monkeypatch.setattr(validate_module, "_judge", broken)
+    with pytest.raises(RuntimeError):
+        validate(ValidateOptions(root=root, changed_later=changed))
+    assert changed.verify.returncode is not None and changed.diff.returncode is not None

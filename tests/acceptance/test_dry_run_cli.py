@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.evidence import current_evidence, fingerprint, read_evidence
-from pipeline.load import load_document
+from pipeline.documents.evidence import current_evidence, fingerprint, read_evidence
+from pipeline.documents.load import load_document
 from tests.support import GitRepo, run_cli
 from tests.unit.providers.chat_server import ChatServer
 

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from pipeline.documents.yamlio import MAX_YAML_BYTES, read_yaml
 from pipeline.errors import InputError
-from pipeline.yamlio import MAX_YAML_BYTES, read_yaml
 from tests.support import minimal_repo, run_cli
 
 SECRET = "hunter2-SECRET-d41d8cd9"

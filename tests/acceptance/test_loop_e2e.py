@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.demo import CLAIMS, REFUNDS, example_root, run_demo
+from pipeline.demo.story import CLAIMS, REFUNDS, example_root, run_demo
 
 
 def _git(cwd: Path, *args: str) -> str:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.prcomment import MARKER
+from pipeline.publish.prcomment import MARKER
 from tests.acceptance.github_fake import REPO, TOKEN, FakeGitHub, comment, pull, serve
 from tests.support import GitRepo, run_cli
 

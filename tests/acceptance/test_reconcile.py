@@ -190,7 +190,7 @@ def test_spec_change_sends_back_to_dry_run(capsys: pytest.CaptureFixture[str],
 
 def test_review_due_feedback_and_healthy_review(capsys: pytest.CaptureFixture[str],
                                                 tmp_path: Path) -> None:
-    from pipeline.apply import record_review
+    from pipeline.reconcile.apply import record_review
 
     repo = make_git_repo(tmp_path, target="shadow")
     ready(repo)

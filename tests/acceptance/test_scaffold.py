@@ -11,9 +11,9 @@ from typing import Any
 import jsonschema
 import pytest
 
-from pipeline.dataset import read_dataset
-from pipeline.load import load_document
-from pipeline.scaffold import project_name, rollout_stages
+from pipeline.documents.dataset import read_dataset
+from pipeline.documents.load import load_document
+from pipeline.scaffold.create import project_name, rollout_stages
 from tests.support import ailoop_subprocess, git, run_cli
 
 

@@ -17,8 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.evidence import fingerprint
-from pipeline.load import load_document
+from pipeline.documents.evidence import fingerprint
+from pipeline.documents.load import load_document
 from tests.support import ROOT, run_cli
 
 KEY = "northwind-insurance/claims-intake"

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.yamlio import parse_yaml
+from pipeline.documents.yamlio import parse_yaml
 from tests.support import ROOT
 
 WORKFLOWS = sorted((ROOT / ".github" / "workflows").glob("*.yml"))
@@ -91,7 +91,7 @@ def test_zizmor_catches_a_bad_workflow(tmp_path: Path) -> None:
 
 
 def _load(path: Path) -> dict[str, object]:
-    from pipeline.yamlio import typed
+    from pipeline.documents.yamlio import typed
 
     data = typed(parse_yaml(path.read_bytes(), path.name).data)
     assert isinstance(data, dict)

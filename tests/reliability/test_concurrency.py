@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.yamlio import read_yaml, typed
+from pipeline.documents.yamlio import read_yaml, typed
 from tests.reliability.support import (
     KEYS,
     at,

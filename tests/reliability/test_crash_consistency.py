@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.evidence import read_evidence
+from pipeline.documents.evidence import read_evidence
 from tests.reliability.support import (
     GitRepo,
     at,
@@ -223,17 +223,15 @@ def test_a_dry_run_killed_while_writing_evidence_leaves_none_that_counts(
 # Writes that are not renames, and why that is safe.
 NOT_RENAMED = {
     ("pipeline/approvals/gate.py", "_append"): "appends to $GITHUB_STEP_SUMMARY (Actions' file)",
-    ("pipeline/prcomment.py", "append_summary"): "appends to $GITHUB_STEP_SUMMARY",
+    ("pipeline/publish/prcomment.py", "append_summary"): "appends to $GITHUB_STEP_SUMMARY",
     ("pipeline/approvals/signed.py", "_commits"): "a private mkstemp file in /tmp, deleted",
     ("pipeline/cli/main.py", "_crash_log"): "a new mkstemp crash log in /tmp",
     ("pipeline/providers/python_worker.py", "_private_channels"): "a pipe, not a file",
-    ("pipeline/checker.py", "start"): "the pipe to the early checker, not a file",
-    ("pipeline/checker.py", "_serve"): "the early checker's pipe back, not a file",
 }
 
 
 # Whole modules that play a person, not the tool: their files are a human's edits.
-ACTORS = {"pipeline/demo.py": "the demo plays the engineer and reviewers in a scratch folder"}
+ACTORS = {"pipeline/demo/story.py": "the demo plays the engineer and reviewers in a scratch folder"}
 
 
 def _writes(path: Path) -> list[tuple[str, int, bool]]:

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from pipeline.evidence import read_evidence
+from pipeline.documents.evidence import read_evidence
 from tests.acceptance.test_dry_run_cli import openai_workflow, write_priority
 from tests.reliability.support import (
     at,
@@ -338,7 +338,7 @@ def _with_file_limit(limit: int, argv: list[str], err: Path, *,
         import contextlib
         import io
 
-        import pipeline.apply as apply
+        import pipeline.reconcile.apply as apply
         from pipeline.cli.main import main
 
         _soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)

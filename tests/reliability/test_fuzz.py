@@ -19,17 +19,17 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from pipeline.approvals.base import Approval
+from pipeline.documents.layout import expected_kinds
+from pipeline.documents.load import document_from
+from pipeline.documents.yamlio import dump_yaml, parse_yaml, typed
 from pipeline.errors import AiloopError, InputError
-from pipeline.layout import expected_kinds
-from pipeline.load import document_from
 from pipeline.model.status import StatusBody
 from pipeline.monitoring.base import GateReading
-from pipeline.plan import EvidenceView, PriorityInput, SpecView, StageView, plan_priority
 from pipeline.policy.compiler import compile_policy
 from pipeline.policy.engine import evaluate
 from pipeline.policy.rules import PolicySet
-from pipeline.validate import ValidateOptions, validate
-from pipeline.yamlio import dump_yaml, parse_yaml, typed
+from pipeline.reconcile.plan import EvidenceView, PriorityInput, SpecView, StageView, plan_priority
+from pipeline.validate.run import ValidateOptions, validate
 from tests.support import minimal_repo
 from tests.unit.policy.helpers import base_subject, env
 from tests.unit.test_fuzz_loader import documents, scalars, structural_mutation
@@ -103,7 +103,7 @@ def repo_mutation(draw: st.DrawFn, root: Path) -> tuple[str, bytes]:
 
 
 def test_validate_and_plan_never_crash_on_mutated_repositories(fuzz_root: Path) -> None:
-    from pipeline.apply import make_plan
+    from pipeline.reconcile.apply import make_plan
 
     @fuzz(120)
     @given(change=repo_mutation(fuzz_root))

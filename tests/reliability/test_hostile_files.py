@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.load import load_document
+from pipeline.documents.load import load_document
 from tests.acceptance.test_dry_run_cli import write_priority
 from tests.reliability.support import at, ready_repo, run_forked
 from tests.support import git, make_repo, minimal_repo, run_cli

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from pipeline.yamlio import parse_yaml, typed
+from pipeline.documents.yamlio import parse_yaml, typed
 from tests.acceptance.approvals_support import approvals_repo, customer_yaml, write_evidence
 from tests.acceptance.github_fake import REPO, TOKEN, FakeGitHub, changed_file, pull, serve
 from tests.acceptance.test_approvals_github import PR, Pr, approved, gate
@@ -209,8 +209,8 @@ def test_forged_passing_evidence_in_a_pr_is_overwritten_by_the_ci_dry_run(
     root = minimal_repo(tmp_path / "repo")
     key = write_priority(root, "forged", [{"id": "a", "input": {"mode": "ok", "want": "b"},
                                            "expected": {"label": "a"}}])
-    from pipeline.evidence import fingerprint
-    from pipeline.load import load_document
+    from pipeline.documents.evidence import fingerprint
+    from pipeline.documents.load import load_document
 
     doc, _ = load_document(str(root), f"customers/{key}/priority.yaml")
     assert doc is not None

@@ -208,7 +208,7 @@ def test_planted_values_never_leave(tmp_path: Path, chat: str, github: FakeGitHu
         raise RuntimeError(f"client failed with headers {{'Authorization': 'Bearer "
                            f"{OPENAI_KEY}', 'token': '{GITHUB_TOKEN}'}}")
 
-    monkeypatch.setattr("pipeline.apply.make_plan", boom)
+    monkeypatch.setattr("pipeline.reconcile.apply.make_plan", boom)
     assert _run(capsys, outputs, repo, "plan", "--now", NOW) == 4
     crash_logs = list(crash_dir.glob("ailoop-crash-*.log"))
     assert len(crash_logs) == 1 and "RuntimeError" in crash_logs[0].read_text()

@@ -11,7 +11,7 @@ import pytest
 
 from pipeline import cache as cache_module
 from pipeline.cache import ResultCache, blob_id, cache_dir, read_blob
-from pipeline.layout import discover
+from pipeline.documents.layout import discover
 from tests.support import git
 
 

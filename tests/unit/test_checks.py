@@ -3,8 +3,8 @@ from __future__ import annotations
 import pickle
 from pathlib import Path
 
-from pipeline.checks import FileResult, check_file
-from pipeline.findings import Finding
+from pipeline.documents.findings import Finding
+from pipeline.validate.checks import FileResult, check_file
 from tests.support import minimal_repo
 
 PRIORITY = "customers/acme/triage/priority.yaml"

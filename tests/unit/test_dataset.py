@@ -4,8 +4,8 @@ from pathlib import Path
 
 import pytest
 
-from pipeline import dataset
-from pipeline.dataset import Case, parse_dataset, read_dataset
+from pipeline.documents import dataset
+from pipeline.documents.dataset import Case, parse_dataset, read_dataset
 from pipeline.errors import InputError
 
 

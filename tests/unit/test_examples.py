@@ -14,12 +14,12 @@ from typing import Any
 import jsonschema
 import pytest
 
-from pipeline.dataset import Case, read_dataset
-from pipeline.evidence import current_evidence, fingerprint
-from pipeline.layout import discover, expected_kinds
-from pipeline.load import load_document
+from pipeline.documents.dataset import Case, read_dataset
+from pipeline.documents.evidence import current_evidence, fingerprint
+from pipeline.documents.layout import discover, expected_kinds
+from pipeline.documents.load import load_document
+from pipeline.documents.schemas import file_name
 from pipeline.model.base import compare
-from pipeline.schemas import file_name
 from tests.support import ROOT, run_cli
 
 PRIORITIES = ("northwind-insurance/claims-intake", "helio-saas/ticket-triage",

@@ -13,10 +13,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from pipeline.documents.layout import expected_kinds
+from pipeline.documents.load import document_from
+from pipeline.documents.yamlio import dump_yaml, parse_yaml, typed
 from pipeline.errors import InputError
-from pipeline.layout import expected_kinds
-from pipeline.load import document_from
-from pipeline.yamlio import dump_yaml, parse_yaml, typed
 from tests.support import CASES, ROOT, minimal_repo, run_cli
 
 PRIORITY = "customers/acme/triage/priority.yaml"

@@ -5,8 +5,14 @@ from pathlib import Path
 
 import pytest
 
+from pipeline.documents.layout import (
+    customer_of,
+    discover,
+    expected_kinds,
+    priority_of,
+    resolve_inside,
+)
 from pipeline.errors import InputError
-from pipeline.layout import customer_of, discover, expected_kinds, priority_of, resolve_inside
 from tests.support import minimal_repo
 
 EVENTS = {"Feedback", "Incident", "ReviewRequest"}

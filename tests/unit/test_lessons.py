@@ -5,7 +5,7 @@ import datetime as dt
 import pytest
 
 from pipeline.errors import InputError
-from pipeline.lessons import (
+from pipeline.lessons.memory import (
     from_failure_categories,
     from_incident,
     lesson_id,

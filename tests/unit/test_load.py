@@ -4,10 +4,10 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.findings import Finding
-from pipeline.load import allowed_fields, document_from, load_document
+from pipeline.documents.findings import Finding
+from pipeline.documents.load import allowed_fields, document_from, load_document
+from pipeline.documents.yamlio import parse_yaml
 from pipeline.model import Customer, Priority
-from pipeline.yamlio import parse_yaml
 from tests.support import CASES, minimal_repo
 
 PRIORITY = "customers/acme/triage/priority.yaml"

@@ -2,8 +2,8 @@ from __future__ import annotations
 
 import json
 
-from pipeline.findings import Finding, format_field_path, has_errors, sort_findings
-from pipeline.report import RENDERERS, render_github, render_json, render_text
+from pipeline.documents.findings import Finding, format_field_path, has_errors, sort_findings
+from pipeline.validate.report import RENDERERS, render_github, render_json, render_text
 
 ERROR = Finding("customers/a/p/priority.yaml", 14, 5, "spec.rollout.stages[2].percent",
                 "must be greater than 25 (previous stage)")

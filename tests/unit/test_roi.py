@@ -8,7 +8,7 @@ import pytest
 
 from pipeline.model.priority import RoiHypothesis
 from pipeline.monitoring.base import GateReading
-from pipeline.roi import (
+from pipeline.review.roi import (
     Production,
     compare_roi,
     money,

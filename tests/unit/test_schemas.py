@@ -7,9 +7,9 @@ from pathlib import Path
 import jsonschema
 import pytest
 
+from pipeline.documents.schemas import file_name, render_schema, stale_schemas
+from pipeline.documents.yamlio import parse_yaml, typed
 from pipeline.model import KINDS
-from pipeline.schemas import file_name, render_schema, stale_schemas
-from pipeline.yamlio import parse_yaml, typed
 from tests.support import CASES, ROOT, run_cli
 
 

@@ -5,7 +5,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from pipeline.errors import InputError
-from pipeline.shard import Shard, parse_shard, shard_of
+from pipeline.reconcile.shard import Shard, parse_shard, shard_of
 
 KEYS = [f"customer-{c}/priority-{p}" for c in range(40) for p in range(25)]
 

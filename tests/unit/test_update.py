@@ -5,9 +5,9 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
-from pipeline.charts import Bar, bars_chart, rollout_chart
-from pipeline.snapshot import EvidenceView, IncidentView, PriorityView, RoiView, StepView
-from pipeline.update import (
+from pipeline.publish.charts import Bar, bars_chart, rollout_chart
+from pipeline.publish.snapshot import EvidenceView, IncidentView, PriorityView, RoiView, StepView
+from pipeline.publish.update import (
     JARGON,
     Readings,
     build_update,

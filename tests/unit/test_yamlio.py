@@ -5,9 +5,9 @@ from pathlib import Path
 
 import pytest
 
-from pipeline import yamlio
+from pipeline.documents import yamlio
+from pipeline.documents.yamlio import PlainScalar, dump_yaml, parse_yaml, read_yaml, typed
 from pipeline.errors import InputError
-from pipeline.yamlio import PlainScalar, dump_yaml, parse_yaml, read_yaml, typed
 
 DOC = """\
 kind: Priority

@@ -5,7 +5,7 @@ from datetime import UTC, datetime
 from pipeline.approvals.base import Approval
 from pipeline.approvals.evaluate import Block, Facts, evaluate_stage
 from pipeline.approvals.requirements import ANY_STAGE, Requirement
-from pipeline.evidence import Fingerprint
+from pipeline.documents.evidence import Fingerprint
 
 T = datetime(2026, 11, 20, tzinfo=UTC)
 KEY = "acme/triage"

@@ -5,7 +5,7 @@ from typing import Any
 import pytest
 from pydantic import TypeAdapter
 
-from pipeline.dataset import Case
+from pipeline.documents.dataset import Case
 from pipeline.dryrun.assertions import compile_assertions
 from pipeline.errors import InputError
 from pipeline.model.priority import Assertion

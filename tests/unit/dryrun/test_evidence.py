@@ -3,7 +3,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from pipeline.evidence import (
+from pipeline.documents.evidence import (
     Fingerprint,
     current_evidence,
     evidence_id_of,
@@ -11,7 +11,7 @@ from pipeline.evidence import (
     read_evidence_with_problems,
     workflow_files,
 )
-from pipeline.load import load_document
+from pipeline.documents.load import load_document
 
 KEY = "northwind-insurance/claims-intake"
 

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from pipeline.dataset import Case
+from pipeline.documents.dataset import Case
 from pipeline.dryrun.redact import build_redactor, iban_valid, luhn_valid
 
 

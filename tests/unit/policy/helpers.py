@@ -5,12 +5,12 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from pathlib import Path
 
-from pipeline.findings import Finding
-from pipeline.load import document_from
+from pipeline.documents.findings import Finding
+from pipeline.documents.load import document_from
+from pipeline.documents.yamlio import parse_yaml
 from pipeline.policy.compiler import compile_policy
 from pipeline.policy.data import plain
 from pipeline.policy.rules import Env, PolicySet, Subject
-from pipeline.yamlio import parse_yaml
 
 BASE = Path(__file__).resolve().parents[3] / "pipeline/policy/builtin_tests/base"
 NOW = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pipeline.load import load_document
+from pipeline.documents.load import load_document
 from pipeline.policy.data import plain, plain_values
 from pipeline.policy.governance import governance_files, policy_owners, roles_changed
 from pipeline.policy.paths import parse_field_path

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from pathlib import Path
 
-from pipeline.validate import ValidateOptions, validate
+from pipeline.validate.run import ValidateOptions, validate
 
 WAIVER = "policies/waivers/northwind-claims-review-cadence.yaml"
 CLAIMS = "customers/northwind-insurance/claims-intake/priority.yaml"

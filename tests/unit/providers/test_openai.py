@@ -4,7 +4,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from pipeline.dataset import Case
+from pipeline.documents.dataset import Case
 from pipeline.errors import InputError
 from pipeline.model.priority import OpenAISettings
 from pipeline.providers.base import HTTP_ERROR, TIMEOUT, UNREACHABLE

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.dataset import Case
+from pipeline.documents.dataset import Case
 from pipeline.errors import InputError
 from pipeline.model.priority import Workflow
 from pipeline.providers.base import CRASH, EXCEPTION, NOT_JSON, TIMEOUT

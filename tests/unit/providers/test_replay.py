@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from pipeline.dataset import Case
+from pipeline.documents.dataset import Case
 from pipeline.errors import InputError
 from pipeline.providers.base import EXCEPTION, NO_RECORDING
 from pipeline.providers.replay import ReplayProvider, parse_recordings

@@ -7,8 +7,8 @@ import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from pipeline.evidence import fingerprint
-from pipeline.load import load_document
+from pipeline.documents.evidence import fingerprint
+from pipeline.documents.load import load_document
 
 CUSTOMER = "acme"
 KEY = "acme/triage"

@@ -6,7 +6,7 @@ import jsonschema
 import mmh3
 import pytest
 
-from pipeline import flags
+from pipeline.reconcile import flags
 
 KEYS = [f"user-{i}@example.com" for i in range(4000)]
 
@@ -38,7 +38,7 @@ FLAGD_SHAPE = {
 
 def independent_variant(flag_key: str, targeting_key: str,
                         distribution: list[tuple[str, int]]) -> str:
-    """flagd's fractional, recomputed here from its description (not from pipeline.flags)."""
+    """flagd's fractional, recomputed from its description (not from pipeline.reconcile.flags)."""
     digest = mmh3.hash(flag_key + targeting_key, seed=0, signed=False)
     total = sum(w for _, w in distribution)
     point = digest * total // 2**32

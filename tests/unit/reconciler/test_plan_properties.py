@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from pipeline.approvals.base import Approval
 from pipeline.model.status import StatusBody
 from pipeline.monitoring.base import GateReading
-from pipeline.plan import (
+from pipeline.reconcile.plan import (
     EventView,
     EvidenceView,
     PriorityInput,

@@ -17,20 +17,19 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 from pipeline.approvals.base import ApprovalSource
 from pipeline.approvals.requirements import stage_requirements
 from pipeline.cache import cache_dir, code_fingerprint
+from pipeline.documents.layout import CUSTOMERS, PROJECT_FILE, priority_dir, priority_keys
+from pipeline.documents.load import load_document
 from pipeline.errors import ExternalError, InputError
-from pipeline.layout import CUSTOMERS, PROJECT_FILE, priority_dir, priority_keys
-from pipeline.load import load_document
 from pipeline.model.priority import MonitoringGate, Priority
 from pipeline.model.project import ProjectSpec
 from pipeline.model.status import StatusBody
 from pipeline.monitoring.base import GateReading, MonitoringSource, gate_name
-from pipeline.plan import EventView, EvidenceView, PriorityInput, SpecView, StageView
+from pipeline.reconcile.plan import EventView, EvidenceView, PriorityInput, SpecView, StageView
 
 STATUS_FILE = "status.yaml"
 _RACY_SECONDS = 2.0
@@ -184,7 +183,7 @@ def event_view(kind: str, model: Any) -> EventView:
 
 
 def _with_evidence(root: str, key: str, priority: Priority, local: Local) -> Local:
-    from pipeline.evidence import fingerprint, read_evidence_with_problems
+    from pipeline.documents.evidence import fingerprint, read_evidence_with_problems
 
     try:
         evidence_id = fingerprint(root, key, priority).evidence_id
@@ -380,13 +379,6 @@ class _LocalCache:
 
 def _salt(project: ProjectSpec) -> str:
     digest = hashlib.sha1(code_fingerprint().encode())
-    here = Path(__file__).parent
-    for name in ("state.py", "evidence.py", "plan.py"):
-        try:
-            st = (here / name).stat()
-            digest.update(f"{name}:{st.st_size}:{st.st_mtime_ns}".encode())
-        except OSError:
-            digest.update(name.encode())
     digest.update(project.model_dump_json().encode())
     return digest.hexdigest()
 

@@ -12,11 +12,11 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
+from pipeline.documents.findings import Finding, format_field_path
+from pipeline.documents.layout import expected_kinds
+from pipeline.documents.yamlio import Loaded, parse_yaml, read_yaml
 from pipeline.errors import InputError
-from pipeline.findings import Finding, format_field_path
-from pipeline.layout import expected_kinds
 from pipeline.model import KINDS, Model
-from pipeline.yamlio import Loaded, parse_yaml, read_yaml
 
 Loc = tuple[str | int, ...]
 

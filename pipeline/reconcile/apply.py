@@ -19,14 +19,16 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from pipeline import flags, fsio, git
+from pipeline import fsio, git
 from pipeline.approvals.base import ApprovalSource
+from pipeline.documents.layout import CUSTOMERS, priority_dir
+from pipeline.documents.yamlio import dump_yaml
 from pipeline.errors import ExternalError, GitError, InputError
-from pipeline.layout import CUSTOMERS, priority_dir
 from pipeline.model.status import StatusBody, TerminalState
-from pipeline.plan import Plan, PriorityPlan, plan
-from pipeline.shard import Shard
-from pipeline.state import (
+from pipeline.reconcile import flags
+from pipeline.reconcile.plan import Plan, PriorityPlan, plan
+from pipeline.reconcile.shard import Shard
+from pipeline.reconcile.state import (
     STATUS_FILE,
     MonitoringFactory,
     RepoState,
@@ -34,7 +36,6 @@ from pipeline.state import (
     load_repo,
     plan_inputs,
 )
-from pipeline.yamlio import dump_yaml
 
 OWNED_PATHSPECS = [f":(glob){CUSTOMERS}/*/*/{STATUS_FILE}",
                    f":(glob){CUSTOMERS}/*/{flags.FLAGS_FILE}",
@@ -278,7 +279,7 @@ def recover_owned_files(root: str) -> list[str]:
 
 
 def _bot(root: str) -> tuple[str, str]:
-    from pipeline.state import project_settings
+    from pipeline.reconcile.state import project_settings
 
     bot = project_settings(root).bot
     return bot.name, bot.email
@@ -339,7 +340,7 @@ def loop_outputs(root: str, result: Plan, now: datetime) -> list[str]:
     """What every state change ends with: the customer update of each changed priority,
     and lessons from incidents that were fixed. Returns the repo-relative paths written."""
     from pipeline.errors import AiloopError
-    from pipeline.publish import publish_update
+    from pipeline.publish.publisher import publish_update
 
     written: list[str] = []
     for p in result.changes:
@@ -356,7 +357,7 @@ def loop_outputs(root: str, result: Plan, now: datetime) -> list[str]:
 def _incident_lessons(root: str, result: Plan, now: datetime) -> list[str]:
     """Lessons from resolved incidents, in the customer's lessons file, but only when that
     file has no uncommitted human edits (a reconcile never commits those)."""
-    from pipeline.lessons import incident_lessons, lessons_path
+    from pipeline.lessons.memory import incident_lessons, lessons_path
 
     written: list[str] = []
     for p in result.changes:

@@ -9,9 +9,9 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 
 from pipeline.approvals.github import GitHubApi
-from pipeline.findings import Finding
-from pipeline.layout import priority_of
-from pipeline.plan import Plan
+from pipeline.documents.findings import Finding
+from pipeline.documents.layout import priority_of
+from pipeline.reconcile.plan import Plan
 
 MARKER = "<!-- ailoop:pr-comment -->"
 MAX_FINDINGS = 50
@@ -55,7 +55,7 @@ def _escape(text: str) -> str:
 
 
 def compose(parts: CommentParts, now: datetime) -> str:
-    from pipeline.plan_report import render_plan_md
+    from pipeline.reconcile.report import render_plan_md
 
     lines = [MARKER, "## ailoop", "", "### Validation", ""]
     lines += _findings_md(parts.findings, parts.files_checked)
@@ -83,8 +83,8 @@ def upsert(api: GitHubApi, number: int, body: str) -> str:
 
 
 def dry_run_summaries(root: str, keys: list[str]) -> tuple[str, ...]:
+    from pipeline.documents.evidence import load_evidence_file, read_evidence
     from pipeline.dryrun.summary_md import summary_markdown
-    from pipeline.evidence import load_evidence_file, read_evidence
 
     out = []
     for key in keys:

@@ -16,9 +16,9 @@ from datetime import datetime
 from html import escape
 from typing import Any
 
-from pipeline.charts import Bar, bars_chart, rollout_chart
 from pipeline.fsio import write_atomic
-from pipeline.snapshot import PriorityView
+from pipeline.publish.charts import Bar, bars_chart, rollout_chart
+from pipeline.publish.snapshot import PriorityView
 
 _STATE_RE = re.compile(r"<!-- ailoop-update (\{.*?\}) -->")
 _PHASE_WORDS = {

@@ -15,12 +15,12 @@ from typing import Any
 
 import jinja2
 
+from pipeline.documents.layout import CUSTOMERS, POLICIES, PROJECT_FILE
+from pipeline.documents.load import load_document
+from pipeline.documents.schemas import file_name, write_schemas
 from pipeline.errors import InputError
 from pipeline.fsio import write_atomic
-from pipeline.layout import CUSTOMERS, POLICIES, PROJECT_FILE
-from pipeline.load import load_document
 from pipeline.model import KINDS
-from pipeline.schemas import file_name, write_schemas
 
 TEMPLATES = os.path.join(os.path.dirname(__file__), "templates")
 NAME_RE = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")

@@ -7,9 +7,9 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from pipeline.plan import EventView
-from pipeline.review import Review
-from pipeline.roi import RoiFigures, RoiResult, money
+from pipeline.reconcile.plan import EventView
+from pipeline.review.roi import RoiFigures, RoiResult, money
+from pipeline.review.run import Review
 
 
 def when(moment: datetime | None) -> str:

@@ -21,18 +21,18 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
+from pipeline.documents.layout import CUSTOMERS, PROJECT_FILE, priority_dir
+from pipeline.documents.load import load_document
+from pipeline.documents.yamlio import dump_yaml
 from pipeline.errors import AiloopError, InputError
 from pipeline.fsio import write_atomic
-from pipeline.layout import CUSTOMERS, PROJECT_FILE, priority_dir
-from pipeline.load import load_document
 from pipeline.model.base import API_VERSION
 from pipeline.model.priority import Priority
 from pipeline.model.project import ProjectSpec
 from pipeline.model.status import Status, StatusBody, TerminalState
 from pipeline.monitoring.base import GateReading, MonitoringSource
-from pipeline.plan import EventView
-from pipeline.roi import Production, RoiResult, compare_roi, production_from, roi_gates
-from pipeline.yamlio import dump_yaml
+from pipeline.reconcile.plan import EventView
+from pipeline.review.roi import Production, RoiResult, compare_roi, production_from, roi_gates
 
 DEFAULT_CADENCE = timedelta(days=30)
 STATUS_FILE = "status.yaml"
@@ -117,7 +117,7 @@ def load_status(root: str, key: str) -> StatusBody | None:
 
 
 def load_events(root: str, key: str) -> tuple[EventView, ...]:
-    from pipeline.state import event_view
+    from pipeline.reconcile.state import event_view
 
     folder = f"{priority_dir(key)}/events"
     try:
@@ -280,8 +280,8 @@ def _tell(root: str, review: Review) -> list[str]:
     lessons file has uncommitted human edits). Returns the paths written."""
     from pipeline import git
     from pipeline.errors import AiloopError
-    from pipeline.lessons import LessonStore, from_review, lessons_path
-    from pipeline.publish import publish_update
+    from pipeline.lessons.memory import LessonStore, from_review, lessons_path
+    from pipeline.publish.publisher import publish_update
 
     written = []
     try:
@@ -328,8 +328,8 @@ def review_is_due(status: StatusBody | None, events: tuple[EventView, ...],
 def dry_run_drift(root: str, key: str, now: datetime) -> Drift:
     """Re-run the dataset on the production version, in a scratch copy (nothing is written
     to the repository), and compare with the evidence the rollout used."""
+    from pipeline.documents.evidence import read_evidence
     from pipeline.dryrun.runner import DryRunSettings, run_dry_run
-    from pipeline.evidence import read_evidence
 
     status = load_status(root, key)
     used = status.evidence_id if status else None

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 
-from pipeline.plan import Plan, PriorityInput, PriorityPlan
+from pipeline.reconcile.plan import Plan, PriorityInput, PriorityPlan
 
 
 def render_plan_text(result: Plan) -> str:

@@ -10,12 +10,12 @@ from dataclasses import dataclass, field
 from sys import intern
 from typing import TYPE_CHECKING, Any
 
-from pipeline.findings import Finding
-from pipeline.layout import customer_of, priority_of
+from pipeline.documents.findings import Finding
+from pipeline.documents.layout import customer_of, priority_of
 
 if TYPE_CHECKING:  # the loader pulls in pydantic and the models: only when a file is parsed
-    from pipeline.load import Document
-    from pipeline.yamlio import Loaded
+    from pipeline.documents.load import Document
+    from pipeline.documents.yamlio import Loaded
 
 Facts = dict[str, Any]
 
@@ -35,7 +35,7 @@ def check_parsed(root: str, rel: str, raw: bytes | None = None
     """The file's result and its parse (None when it did not load), which positions any
     later finding about it without a second parse. `raw`: the file's bytes when the caller
     has read them already (to hash them)."""
-    from pipeline.load import load_document
+    from pipeline.documents.load import load_document
 
     doc, findings = load_document(root, rel, raw)
     if doc is None:

@@ -35,7 +35,7 @@ STAGE_APPROVERS = {"shadow": ["lukas"], "canary": ["lukas", "mei"],
 
 def example_root() -> Path:
     """The example GitOps content: the repository this package was installed from."""
-    here = Path(__file__).resolve().parent.parent
+    here = Path(__file__).resolve().parents[2]
     if (here / "ailoop.yaml").is_file() and (here / "customers").is_dir():
         return here
     raise InputError("the bundled example was not found next to the package; run the demo "

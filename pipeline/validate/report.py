@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from pipeline.findings import Finding
+from pipeline.documents.findings import Finding
 
 
 def _summary(findings: list[Finding], files: int) -> str:

@@ -6,8 +6,8 @@ import os
 from dataclasses import dataclass
 from datetime import datetime
 
-from pipeline.snapshot import PriorityView, take_snapshot
-from pipeline.update import (
+from pipeline.publish.snapshot import PriorityView, take_snapshot
+from pipeline.publish.update import (
     Readings,
     build_update,
     latest_update_text,
@@ -26,11 +26,11 @@ class Published:
 
 def redactor_for(root: str, key: str) -> object:
     """The priority's own redactor: its dataset's personal values plus the detectors."""
-    from pipeline.dataset import read_dataset
+    from pipeline.documents.dataset import read_dataset
+    from pipeline.documents.layout import resolve_inside
+    from pipeline.documents.load import load_document
     from pipeline.dryrun.redact import build_redactor, detectors_only
     from pipeline.errors import InputError
-    from pipeline.layout import resolve_inside
-    from pipeline.load import load_document
 
     doc, _ = load_document(root, f"customers/{key}/priority.yaml")
     if doc is None:

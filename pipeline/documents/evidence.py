@@ -23,8 +23,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from pipeline.documents.layout import priority_dir, resolve_inside
 from pipeline.errors import InputError
-from pipeline.layout import priority_dir, resolve_inside
 from pipeline.model.priority import Priority
 
 log = logging.getLogger(__name__)

@@ -17,11 +17,11 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
+from pipeline.documents.layout import CUSTOMERS
+from pipeline.documents.yamlio import dump_yaml, read_yaml
 from pipeline.errors import InputError
 from pipeline.fsio import write_atomic
-from pipeline.layout import CUSTOMERS
 from pipeline.model.lessons import Lesson, LessonKind, Lessons, LessonSource
-from pipeline.yamlio import dump_yaml, read_yaml
 
 REPO_LESSONS = "lessons.yaml"
 _WORD = re.compile(r"[\w-]+", re.UNICODE)
@@ -206,7 +206,7 @@ class LessonStore:
 def relevant_for(root: str, key: str, limit: int = 5) -> list[Ranked]:
     """Lessons that apply to a priority: its customer's and the repo's, ranked by the
     priority's systems and tags, with its goal as the text query."""
-    from pipeline.load import load_document
+    from pipeline.documents.load import load_document
 
     customer = key.split("/", 1)[0]
     doc, _ = load_document(root, f"{CUSTOMERS}/{key}/priority.yaml")
@@ -230,7 +230,7 @@ def render_relevant(ranked: list[Ranked]) -> list[str]:
 
 def incident_lessons(root: str, key: str, names: list[str], now: dt.datetime) -> list[Lesson]:
     """Capture resolved incidents of a priority (summary and fix) as failure lessons."""
-    from pipeline.load import load_document
+    from pipeline.documents.load import load_document
 
     folder = os.path.join(root, CUSTOMERS, key, "events")
     doc, _ = load_document(root, f"{CUSTOMERS}/{key}/priority.yaml")

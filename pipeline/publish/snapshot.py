@@ -11,9 +11,9 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from pipeline.documents.layout import CUSTOMERS
+from pipeline.documents.load import Document, load_document
 from pipeline.errors import InputError
-from pipeline.layout import CUSTOMERS
-from pipeline.load import Document, load_document
 from pipeline.model.base import format_duration
 
 
@@ -183,7 +183,7 @@ def _events(root: str, key: str) -> tuple[tuple[IncidentView, ...], int]:
 
 
 def _evidence(root: str, key: str, threshold: float | None) -> EvidenceView | None:
-    from pipeline.evidence import load_evidence_file, read_evidence
+    from pipeline.documents.evidence import load_evidence_file, read_evidence
 
     summaries = read_evidence(root, key)
     if not summaries:

@@ -7,16 +7,14 @@ import functools
 import gc
 import os
 import stat
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from pipeline.cache import ResultCache, read_bounded
-from pipeline.checks import FileResult
-from pipeline.errors import InputError
-from pipeline.findings import Finding, sort_findings
-from pipeline.layout import (
+from pipeline.documents.findings import Finding, sort_findings
+from pipeline.documents.layout import (
     CUSTOMERS,
     PROJECT_FILE,
     customer_of,
@@ -24,9 +22,10 @@ from pipeline.layout import (
     resolve_inside,
     top_documents,
 )
+from pipeline.errors import InputError
+from pipeline.validate.checks import FileResult
 
 if TYPE_CHECKING:
-    from pipeline.checker import Checker
     from pipeline.git import ChangedSince
     from pipeline.policy.repo import Judge
 
@@ -34,7 +33,7 @@ _PARALLEL_MIN_FILES = 200
 _CHUNK = 64
 # Set to 1 by the benchmark harness only, to measure what policies and guardrails cost.
 NO_POLICIES_ENV = "AILOOP_BENCH_NO_POLICIES"
-_MAX_DOCUMENT_BYTES = 1024 * 1024  # pipeline.yamlio.MAX_YAML_BYTES (not imported: PyYAML)
+_MAX_DOCUMENT_BYTES = 1024 * 1024  # pipeline.documents.yamlio.MAX_YAML_BYTES (not imported: PyYAML)
 
 
 @dataclass(frozen=True)
@@ -47,7 +46,6 @@ class ValidateOptions:
     use_cache: bool = True
     jobs: int = 0  # 0: one per core
     now: datetime | None = None  # the clock for waiver expiry; None: the real UTC time
-    checker: Checker | None = None  # a worker forked early to check a few documents
 
 
 @dataclass
@@ -69,8 +67,8 @@ def validate(options: ValidateOptions) -> ValidationReport:
         return _validate(options)
     finally:
         gc.unfreeze()  # what the cache froze while it loaded (see pipeline.cache)
-        if options.checker is not None:
-            options.checker.close()
+        if options.changed_later is not None:  # a run that failed early: no git left running
+            options.changed_later.stop()
 
 
 def _validate(options: ValidateOptions) -> ValidationReport:
@@ -79,8 +77,6 @@ def _validate(options: ValidateOptions) -> ValidationReport:
     documents = cache.documents()
     now = options.now or datetime.now(UTC)
     judge = _judge(root, documents, now)
-    if options.checker is not None:  # a warm checker gets ready while git finishes
-        options.checker.prepare(root, cache.enabled, documents if judge else None, now)
     if options.changed_later is not None:
         options = dataclasses.replace(options, changed_later=None,
                                       changed=_changed(root, cache, options.changed_later))
@@ -93,7 +89,7 @@ def _validate(options: ValidateOptions) -> ValidationReport:
     blobs: dict[str, str] = {}
     judged: dict[str, tuple[Finding, ...]] = {}
     results = _check_all(root, sorted(set(targets) | context), cache, options.jobs, blobs,
-                         judge, judged, options.checker)
+                         judge, judged)
     findings: list[Finding] = []
     for rel in targets:
         findings.extend(results[rel].findings)
@@ -199,7 +195,7 @@ def _context_for(targets: list[str], documents: list[str]) -> set[str]:
 def _check_all(root: str, rels: list[str], cache: ResultCache, jobs: int,
                blobs: dict[str, str], judge: Judge | None = None,
                judged: dict[str, tuple[Finding, ...]] | None = None,
-               checker: Checker | None = None) -> dict[str, FileResult]:
+               ) -> dict[str, FileResult]:
     """Each document's result, from the cache or checked now; `blobs` gets their blob ids
     and `judged` the policy findings of documents checked now (when there is a judge)."""
     results: dict[str, FileResult] = {}
@@ -214,10 +210,7 @@ def _check_all(root: str, rels: list[str], cache: ResultCache, jobs: int,
         else:
             todo.append(rel)
     work = Work(root, cache.enabled, judge)
-    # Customers found in the cache: an early checker judges priorities against them
-    # instead of reading their files again.
-    customers = {rel: r for rel, r in results.items() if rel.endswith("/customer.yaml")}
-    for rel, checked in zip(todo, _run(work, todo, jobs, checker, customers), strict=True):
+    for rel, checked in zip(todo, _run(work, todo, jobs), strict=True):
         results[rel] = checked.result
         if checked.blob is not None and cache.enabled:
             blobs[rel] = checked.blob[0]
@@ -294,26 +287,16 @@ def _worker_chunk(rels: list[str]) -> list[Checked]:
     return [dataclasses.replace(c, result=_lean(c.result)) for c in checked]
 
 
-def _run(work: Work, rels: list[str], jobs: int, checker: Checker | None = None,
-         customers: Mapping[str, FileResult] | None = None) -> Iterator[Checked]:
+def _run(work: Work, rels: list[str], jobs: int) -> Iterator[Checked]:
     """Each document's Checked, in order; from worker processes when there are many, as
-    they come (the caller stores each while the workers go on); from the early worker
-    when there are a few and it was started."""
+    they come (the caller stores each while the workers go on)."""
     workers = jobs or os.cpu_count() or 1
     if workers <= 1 or len(rels) < _PARALLEL_MIN_FILES:
-        judge = work.judge
-        checked = checker.check(work.root, rels, work.hashing,
-                                judge.documents if judge else None,
-                                judge.now if judge else None,
-                                customers) if checker and rels else None
-        yield from checked if checked is not None else _check_chunk(work, rels)
+        yield from _check_chunk(work, rels)
         return
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
 
-    import pipeline.checks
-    import pipeline.load
-    import pipeline.policy.facts  # noqa: F401  (imported once here, inherited by the workers)
 
     # fork: workers inherit the imported modules and the compiled rules instead of
     # building them again. Without fork the rules would not cross (compiled CEL does not
@@ -337,12 +320,6 @@ def _run(work: Work, rels: list[str], jobs: int, checker: Checker | None = None,
         pool.shutdown(wait=True, cancel_futures=True)
 
 
-def check_as_worker(work: Work, rels: list[str]) -> list[Checked]:
-    """What a worker process sends back for `rels` (see pipeline.checker)."""
-    _start_worker(work)
-    return _worker_chunk(rels)
-
-
 def _check_chunk(work: Work, rels: list[str]) -> list[Checked]:
     return [_check_one(work, rel) for rel in rels]
 
@@ -351,7 +328,7 @@ def _check_one(work: Work, rel: str) -> Checked:
     """Check a document, hash it (for the cache), judge it (policies) and check the
     datasets it points at: in the worker, so a cold run does all of it in parallel and the
     cross-check finds the datasets cached."""
-    from pipeline.checks import check_parsed
+    from pipeline.validate.checks import check_parsed
 
     root = work.root
     raw, blob = _read_document(os.path.join(root, rel)) if work.hashing else (None, None)
@@ -389,7 +366,7 @@ def _worker_dataset(root: str, rel: str, ref: str, hashing: bool) -> _Dataset | 
             return None
     if not hashing:
         return _Dataset(ref_rel, None, _dataset_findings(abs_path, ref_rel))
-    from pipeline.dataset import MAX_DATASET_BYTES
+    from pipeline.documents.dataset import MAX_DATASET_BYTES
 
     read = read_bounded(abs_path, MAX_DATASET_BYTES)
     if read is None:
@@ -493,7 +470,7 @@ def _cached_dataset(abs_path: str, rel: str, cache: ResultCache,
 
 def _dataset_findings(abs_path: str, rel: str, raw: bytes | None = None
                       ) -> tuple[Finding, ...]:
-    from pipeline.dataset import parse_dataset, read_dataset
+    from pipeline.documents.dataset import parse_dataset, read_dataset
 
     try:
         if raw is None:

@@ -10,8 +10,8 @@ from collections.abc import Sequence
 from datetime import datetime
 from html import escape
 
-from pipeline.charts import Bar, bars_chart, rollout_chart
-from pipeline.snapshot import PriorityView
+from pipeline.publish.charts import Bar, bars_chart, rollout_chart
+from pipeline.publish.snapshot import PriorityView
 
 _CSS = (
     "body{font-family:system-ui,sans-serif;margin:0;color:#1f2937;background:#f9fafb}"

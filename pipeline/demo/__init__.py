@@ -1,0 +1,1 @@
+"""`ailoop demo`: the whole loop on the bundled example, on real git."""

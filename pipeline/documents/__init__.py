@@ -1,0 +1,2 @@
+"""Documents: the YAML tree read into typed, positioned documents; datasets and the
+evidence contract."""

@@ -1,0 +1,1 @@
+"""The lessons memory: storage, ranking and automatic capture."""

@@ -1,0 +1,1 @@
+"""Telling people: customer updates, charts, the dashboard and the PR comment."""

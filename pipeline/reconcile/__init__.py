@@ -1,0 +1,1 @@
+"""The reconciler: read state, plan (pure), apply (files, commits, pushes), flags."""

@@ -1,0 +1,1 @@
+"""The scheduled operations review: health, cost and ROI against the hypothesis."""

@@ -1,0 +1,1 @@
+"""`ailoop init` and `ailoop new`: repositories, customers and priorities from templates."""

@@ -1,0 +1,1 @@
+"""`ailoop validate`: per-file checks, cross-references and the findings reporters."""
