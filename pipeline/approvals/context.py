@@ -9,7 +9,7 @@ from collections.abc import Iterable
 from pipeline import git
 from pipeline.documents.evidence import Fingerprint, fingerprint
 from pipeline.documents.layout import priority_dir
-from pipeline.documents.load import document_from, load_document
+from pipeline.documents.load import document_from, load_priority
 from pipeline.documents.yamlio import parse_yaml
 from pipeline.errors import InputError
 from pipeline.model.customer import Customer, Person
@@ -82,19 +82,6 @@ def person_by_email(people: Iterable[Person], email: str) -> Person | None:
             return person
     return None
 
-
-def load_priority(root: str, key: str) -> Priority:
-    rel = f"{priority_dir(key)}/priority.yaml"
-    doc, findings = load_document(root, rel)
-    if doc is None:
-        if findings:
-            raise InputError(findings[0].message, path=findings[0].path,
-                             line=findings[0].line, col=findings[0].col)
-        raise InputError("priority.yaml cannot be read", path=rel)
-    if doc.kind != "Priority":
-        raise InputError("expected kind Priority", path=rel)
-    model: Priority = doc.model
-    return model
 
 
 def current_fingerprint(root: str, key: str) -> tuple[Priority, Fingerprint]:

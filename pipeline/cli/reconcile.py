@@ -26,11 +26,13 @@ def reconcile_command(ctx: click.Context, push: bool, now: str | None, remote: s
 
     A run with nothing new writes nothing and prints "No changes".
     """
+    from pipeline.publish.outputs import after_reconcile
     from pipeline.reconcile.apply import ReconcileOptions, reconcile, summary_line
 
     result = reconcile(ReconcileOptions(repo_root(ctx), parse_now(now), push=push,
                                         remote=remote, use_cache=not no_cache,
-                                        shard=parse_shard(shard) if shard else None))
+                                        shard=parse_shard(shard) if shard else None,
+                                        tell=after_reconcile))
     code = report_unreachable(result.plan)
     if result.recovered:
         click.echo(f"Recomputed {len(result.recovered)} file(s) a previous run left "

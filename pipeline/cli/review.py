@@ -50,13 +50,9 @@ def review_command(ctx: click.Context, target: str | None, due: bool, now: str |
     keys = [target] if target else due_keys(root, moment)
     code = EXIT_OK
     for key in keys:
-        review = run_review(root, key, moment, record=not no_record)
+        review = run_review(root, key, moment, record=not no_record, push=push)
         click.echo(RENDERERS[fmt](review), nl=False)
         code = max(code, EXIT_OK if review.healthy else EXIT_FINDINGS)
-    if push and keys and not no_record:
-        from pipeline.git import push_branch
-
-        push_branch(root)
     if due and not keys:
         click.echo("No reviews are due.", err=True)
     return code
@@ -64,15 +60,18 @@ def review_command(ctx: click.Context, target: str | None, due: bool, now: str |
 
 def due_keys(root: str, now: datetime) -> list[str]:
     from pipeline.documents.layout import priority_keys
-    from pipeline.review.run import load_events, load_status, review_is_due
+    from pipeline.documents.load import load_status
+    from pipeline.review.run import load_events, review_is_due
 
     return [k for k in priority_keys(root)
             if review_is_due(load_status(root, k), load_events(root, k), now)]
 
 
-def run_review(root: str, key: str, now: datetime, *, record: bool) -> Review:
+def run_review(root: str, key: str, now: datetime, *, record: bool,
+               push: bool = False) -> Review:
     import httpx
 
+    from pipeline.documents.load import load_priority
     from pipeline.monitoring.sources import source_for
     from pipeline.reconcile.state import project_settings
     from pipeline.review import run as core
@@ -80,11 +79,11 @@ def run_review(root: str, key: str, now: datetime, *, record: bool) -> Review:
     if not _KEY.match(key):
         raise InputError(f"'{key}' is not CUSTOMER/PRIORITY (lower-case names)")
     project = project_settings(root)
-    priority = core.load_priority(root, key)
+    priority = load_priority(root, key)
     with httpx.Client() as client:
         source = source_for(root, project, priority.spec.monitoring, client)
         inputs = core.gather(root, key, now, source, drift=core.dry_run_drift)
     review = core.decide(inputs)
     if record:
-        core.record(root, project, review, inputs.status)
+        core.record(root, review, push=push)
     return review

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Callable, Iterable
 from pathlib import PurePosixPath
 
@@ -13,6 +14,10 @@ CUSTOMERS = "customers"
 POLICIES = "policies"
 EVENT_KINDS = frozenset({"Feedback", "Incident", "ReviewRequest"})
 YAML_SUFFIXES = (".yaml", ".yml")
+PRIORITY_FILE = "priority.yaml"
+STATUS_FILE = "status.yaml"
+# A priority's key: "customer/priority", each a lower-case name.
+KEY_RE = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?/[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 
 
 def _parts(rel: str) -> tuple[str, ...]:

@@ -17,6 +17,8 @@ from pipeline.documents.layout import expected_kinds
 from pipeline.documents.yamlio import Loaded, parse_yaml, read_yaml
 from pipeline.errors import InputError
 from pipeline.model import KINDS, Model
+from pipeline.model.priority import Priority
+from pipeline.model.status import Status, StatusBody
 
 Loc = tuple[str | int, ...]
 
@@ -219,3 +221,39 @@ def _unwrap(ann: Any) -> Any:
                 ann = models[0]
                 continue
         return ann
+
+
+def load_priority(root: str, key: str) -> Priority:
+    """The priority `key` ("customer/priority"), or InputError naming the file, line and
+    field of its first problem (and how many more there are)."""
+    from pipeline.documents.layout import KEY_RE, priority_dir, unknown_priority
+
+    rel = f"{priority_dir(key)}/priority.yaml" if KEY_RE.match(key) else ""
+    if not rel or not os.path.isfile(os.path.join(root, rel)):
+        raise unknown_priority(root, key)
+    document, findings = load_document(root, rel)
+    if document is None or not isinstance(document.model, Priority):
+        raise _first_problem(findings, rel, "Priority")
+    return document.model
+
+
+def load_status(root: str, key: str) -> StatusBody | None:
+    """The status the reconciler recorded for `key`; None when it has none yet."""
+    from pipeline.documents.layout import STATUS_FILE, priority_dir
+
+    rel = f"{priority_dir(key)}/{STATUS_FILE}"
+    if not os.path.lexists(os.path.join(root, rel)):
+        return None
+    document, findings = load_document(root, rel)
+    if document is None or not isinstance(document.model, Status):
+        raise _first_problem(findings, rel, "Status")
+    return document.model.status
+
+
+def _first_problem(findings: list[Finding], rel: str, kind: str) -> InputError:
+    if not findings:
+        return InputError(f"expected kind {kind}", path=rel)
+    first = findings[0]
+    more = f" (and {len(findings) - 1} more; run `ailoop validate`)" if len(findings) > 1 else ""
+    message = f"{first.field}: {first.message}" if first.field else first.message
+    return InputError(message + more, path=first.path, line=first.line, col=first.col)

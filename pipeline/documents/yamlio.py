@@ -11,7 +11,6 @@ constructor, because that gives us, in one pass and without recursion:
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -19,6 +18,7 @@ from typing import Any
 import yaml
 
 from pipeline.errors import InputError
+from pipeline.model.scalars import PlainScalar, core_scalar
 
 try:
     _Loader: Any = yaml.CSafeLoader
@@ -35,51 +35,7 @@ _PLAIN_ONLY = "only plain data (mappings, lists, strings, numbers, booleans, nul
 
 _NULLS = frozenset({"", "~", "null", "Null", "NULL"})
 _TAG_PREFIX = "tag:yaml.org,2002:"
-_INT_RE = re.compile(r"[-+]?[0-9]+\Z")
-_OCT_RE = re.compile(r"0o[0-7]+\Z")
-_HEX_RE = re.compile(r"0x[0-9a-fA-F]+\Z")
-_FLOAT_RE = re.compile(r"[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?\Z")
-_INF_RE = re.compile(r"[-+]?\.(inf|Inf|INF)\Z")
-_NAN_RE = re.compile(r"\.(nan|NaN|NAN)\Z")
-
 Pos = tuple[int, int]
-
-
-class PlainScalar(str):
-    """An unquoted scalar. Its text is kept; `typed()` applies YAML 1.2 core rules."""
-
-    __slots__ = ()
-
-
-def typed(value: Any) -> Any:
-    """Convert plain scalars, recursively, by YAML 1.2 core schema (for free-form data)."""
-    if isinstance(value, PlainScalar):
-        return _core_scalar(str(value))
-    if isinstance(value, dict):
-        return {k: typed(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [typed(v) for v in value]
-    return value
-
-
-def _core_scalar(text: str) -> Any:
-    first = text[:1]
-    if first.isalpha() and first not in "tTfF":  # a word: no rule below can match
-        return text
-    if text in ("true", "True", "TRUE"):
-        return True
-    if text in ("false", "False", "FALSE"):
-        return False
-    if _INT_RE.match(text):
-        return int(text, 10)
-    if _OCT_RE.match(text):
-        return int(text[2:], 8)
-    if _HEX_RE.match(text):
-        return int(text[2:], 16)
-    if _FLOAT_RE.match(text) or _INF_RE.match(text) or _NAN_RE.match(text):
-        return float(text.replace(".inf", "inf").replace(".Inf", "inf").replace(".INF", "inf")
-                     .replace(".nan", "nan").replace(".NaN", "nan").replace(".NAN", "nan"))
-    return text
 
 
 @dataclass
@@ -205,7 +161,7 @@ class _Builder:
             if name == "null":
                 return None
             if name in ("int", "float", "bool"):
-                value = _core_scalar(text)
+                value = core_scalar(text)
                 if name == "bool" and isinstance(value, bool):
                     return value
                 if name == "int" and isinstance(value, int) and not isinstance(value, bool):

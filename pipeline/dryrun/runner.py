@@ -22,8 +22,8 @@ from pipeline.documents.evidence import (
     read_evidence,
     workflow_files,
 )
-from pipeline.documents.layout import priority_dir, resolve_inside, unknown_priority
-from pipeline.documents.load import load_document
+from pipeline.documents.layout import priority_dir, resolve_inside
+from pipeline.documents.load import load_priority
 from pipeline.dryrun.assertions import Assertions, compile_assertions
 from pipeline.dryrun.cache import CaseCache, run_key
 from pipeline.dryrun.diff import RunDiff, diff_runs, outcomes_of
@@ -46,7 +46,6 @@ from pipeline.providers.openai import OpenAIProvider
 from pipeline.providers.python import PythonProvider, resolve_entrypoint
 from pipeline.providers.replay import ReplayProvider, read_recordings
 
-_KEY_RE = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?/[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 _FENCE_RE = re.compile(r"^\s*```[A-Za-z]*\s*\n(.*?)\n\s*```\s*$", re.DOTALL)
 
 
@@ -74,17 +73,6 @@ class DryRunReport:
     def exit_code(self) -> int:
         return EXIT_OK if self.evidence["passed"] else EXIT_FINDINGS
 
-
-def load_priority(root: str, key: str) -> Priority:
-    rel = f"{priority_dir(key)}/priority.yaml"
-    if not _KEY_RE.match(key) or not os.path.isfile(os.path.join(root, rel)):
-        raise unknown_priority(root, key)
-    document, findings = load_document(root, rel)
-    if document is None or not isinstance(document.model, Priority):
-        first = findings[0].render() if findings else f"{rel}: not a Priority"
-        more = f" (and {len(findings) - 1} more; run ailoop validate)" if len(findings) > 1 else ""
-        raise InputError(first + more)
-    return document.model
 
 
 def make_provider(settings: DryRunSettings, priority: Priority, concurrency: int) -> Provider:

@@ -16,7 +16,7 @@ from pydantic import (
 )
 from pydantic.alias_generators import to_camel
 
-from pipeline.documents.yamlio import typed
+from pipeline.model.scalars import typed
 
 API_VERSION = "ailoop.dev/v1"
 

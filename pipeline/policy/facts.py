@@ -3,7 +3,7 @@
 Most guardrails depend on the priority file alone, so they run here, with positions taken
 from the parsed file, and their findings ride in the facts. The two that depend on other
 files (bake-time: ailoop.yaml; owner-exists: customer.yaml) get the few values they need,
-positioned, and finish when the document is judged (pipeline/policy/repo.py). Repo rules
+positioned, and finish when the document is judged (pipeline/validate/policies.py). Repo rules
 (CEL) read the document's data, kept in the facts until then; the cache never keeps it.
 """
 

@@ -21,15 +21,14 @@ from typing import Any
 
 from pipeline import fsio, git
 from pipeline.approvals.base import ApprovalSource
-from pipeline.documents.layout import CUSTOMERS, priority_dir
+from pipeline.documents.layout import CUSTOMERS, STATUS_FILE, priority_dir
 from pipeline.documents.yamlio import dump_yaml
-from pipeline.errors import ExternalError, GitError, InputError
-from pipeline.model.status import StatusBody, TerminalState
+from pipeline.errors import ExternalError, GitError
+from pipeline.model.status import StatusBody
 from pipeline.reconcile import flags
 from pipeline.reconcile.plan import Plan, PriorityPlan, plan
 from pipeline.reconcile.shard import Shard
 from pipeline.reconcile.state import (
-    STATUS_FILE,
     MonitoringFactory,
     RepoState,
     default_monitoring,
@@ -64,6 +63,9 @@ class ReconcileOptions:
     use_cache: bool = True
     sleep: Callable[[float], None] = time.sleep
     shard: Shard | None = None
+    # What every state change ends with (customer updates, lessons), written into the
+    # same commit; returns the repo-relative paths it wrote. See pipeline.publish.outputs.
+    tell: Callable[[str, Plan, datetime], list[str]] | None = None
 
 
 @dataclass
@@ -110,16 +112,21 @@ def make_plan(root: str, now: datetime, *, sources: Sources | None = None,
 # --- what to write ------------------------------------------------------------------------
 
 def status_text(key: str, body: StatusBody) -> str:
+    """status.yaml's text: the one writer of status, for the reconciler and reviews."""
     doc = {"apiVersion": "ailoop.dev/v1", "kind": "Status",
            "metadata": {"name": key.split("/")[1]},
            "status": body.model_dump(by_alias=True, mode="json", exclude_none=True)}
     return dump_yaml(doc, header=STATUS_HEADER)
 
 
+def status_path(key: str) -> str:
+    return f"{priority_dir(key)}/{STATUS_FILE}"
+
+
 def planned_writes(root: str, state: RepoState, result: Plan) -> Writes:
     writes: Writes = {}
     for p in result.changes:
-        writes[f"{priority_dir(p.key)}/{STATUS_FILE}"] = status_text(p.key, p.status)
+        writes[status_path(p.key)] = status_text(p.key, p.status)
     writes.update(_flag_writes(root, state, result))
     return writes
 
@@ -195,44 +202,58 @@ def commit_message(changes: list[PriorityPlan]) -> str:
 
 # --- reconcile ----------------------------------------------------------------------------
 
+@dataclass
+class Attempt:
+    """One try at a state change on the current head: the files to write, the commit
+    message, and what to tell people once the files are written (more paths)."""
+
+    result: ReconcileResult
+    writes: Writes
+    message: str
+    tell: Callable[[], list[str]] = lambda: []
+
+
 def reconcile(opts: ReconcileOptions, sources: Sources | None = None) -> ReconcileResult:
     """Plan, write, commit and (optionally) push, retrying on a rejected push."""
     root = opts.root
-    in_git = opts.commit and git.is_work_tree(root)
-    recovered = recover_owned_files(root) if in_git else []
+    recovered = recover_owned_files(root) if opts.commit and git.is_work_tree(root) else []
 
-    def attempt(head: str) -> tuple[ReconcileResult, Writes, str]:
+    def attempt(head: str) -> Attempt:
         state, result = make_plan(root, opts.now, sources=sources, use_cache=opts.use_cache,
                                   head=head, shard=opts.shard)
-        writes = planned_writes(root, state, result)
-        return ReconcileResult(result, recovered=recovered), writes, \
-            commit_message(result.changes) if result.changes else \
+        message = commit_message(result.changes) if result.changes else \
             "ailoop: refresh flag files\n\nAiloop-Action: flags\n"
+        tell = opts.tell
+        return Attempt(ReconcileResult(result, recovered=recovered),
+                       planned_writes(root, state, result), message,
+                       (lambda: tell(root, result, opts.now)) if tell and result.changes
+                       else (lambda: []))
 
-    if not in_git:
-        res, writes, _msg = attempt("")
-        for rel, text in sorted(writes.items()):
-            write_atomic(root, rel, text)
-        res.written = sorted(writes)
-        return res
-    return _write_commit_push(opts, attempt)
+    return commit_state_change(opts, attempt)
 
 
-def _write_commit_push(opts: ReconcileOptions,
-                       attempt: Callable[[str], tuple[ReconcileResult, Writes, str]]
-                       ) -> ReconcileResult:
+def commit_state_change(opts: ReconcileOptions, attempt: Callable[[str], Attempt]
+                        ) -> ReconcileResult:
+    """The one path of every state change: write, commit as the bot with trailers, push;
+    on a rejected push fetch, drop our own commits and try again on the new head. Outside
+    git (or with commit off) the files are only written."""
     root = opts.root
+    if not (opts.commit and git.is_work_tree(root)):
+        step = attempt("")
+        _write_all(root, step.writes)
+        step.result.written = sorted(step.writes)
+        return step.result
     bot = _bot(root)
     branch = git.current_branch(root) if opts.push else ""
     for number in range(1, opts.max_attempts + 1):
-        res, writes, message = attempt(git.head(root))
+        step = attempt(git.head(root))
+        res = step.result
         res.attempts = number
-        for rel, text in sorted(writes.items()):
-            write_atomic(root, rel, text)
-        told = loop_outputs(root, res.plan, opts.now) if res.plan.changes else []
-        res.written = sorted({*writes, *told})
-        if writes:
-            res.commit = git.commit_paths(root, res.written, message, *bot)
+        _write_all(root, step.writes)
+        told = step.tell() if step.writes else []
+        res.written = sorted({*step.writes, *told})
+        if step.writes:
+            res.commit = git.commit_paths(root, res.written, step.message, *bot)
         if not opts.push:
             return res
         upstream = f"refs/remotes/{opts.remote}/{branch}"
@@ -244,7 +265,12 @@ def _write_commit_push(opts: ReconcileOptions,
         _drop_own_commits(root, opts.remote, branch)
         opts.sleep(random.uniform(0.05, 0.3) * number)  # jitter: let the winner settle
     raise ExternalError(f"the push was rejected {opts.max_attempts} times (others kept "
-                        "pushing); nothing was lost: run `ailoop reconcile --push` again")
+                        "pushing); nothing was lost: run the command again")
+
+
+def _write_all(root: str, writes: Writes) -> None:
+    for rel, text in sorted(writes.items()):
+        write_atomic(root, rel, text)
 
 
 def _has_unpushed(root: str, upstream: str) -> bool:
@@ -285,90 +311,7 @@ def _bot(root: str) -> tuple[str, str]:
     return bot.name, bot.email
 
 
-# --- the review hook ----------------------------------------------------------------------
-
-def record_review(root: str, key: str, now: datetime, next_check: datetime, reason: str,
-                  *, push: bool = False, remote: str = "origin") -> ReconcileResult:
-    """Record a healthy operations review (called by `ailoop review`) through the same
-    write/commit/push path: terminal healthy-review, next check, feedback consumed."""
-    def attempt(head: str) -> tuple[ReconcileResult, Writes, str]:
-        state = load_repo(root, only=key)
-        local = next((x for x in state.locals if x.key == key), None)
-        if local is None:
-            raise InputError(f"no priority {key}")
-        before = local.status or StatusBody()
-        after = reviewed(before, [e.id for e in local.events if e.kind == "ReviewRequest"],
-                         now, next_check, reason)
-        rel = f"{priority_dir(key)}/{STATUS_FILE}"
-        writes = {} if after == before else {rel: status_text(key, after)}
-        message = (f"ailoop: record healthy review of {key}\n\n{reason}\n\n"
-                   f"Ailoop-Priority: {key}\n{git.TRAILER_ACTION}: review\n"
-                   f"Ailoop-Evidence: {after.evidence_id or 'none'}\n"
-                   f"Ailoop-Stage: {after.stage or 'none'}\n")
-        return ReconcileResult(Plan(())), writes, message
-
-    if not git.is_work_tree(root):
-        res, writes, _ = attempt("")
-        for rel, text in writes.items():
-            write_atomic(root, rel, text)
-        res.written = sorted(writes)
-        return res
-    return _write_commit_push(ReconcileOptions(root, now, push=push, remote=remote), attempt)
-
-
-def reviewed(status: StatusBody, requests: list[str], now: datetime, next_check: datetime,
-             reason: str) -> StatusBody:
-    """The status after a healthy review (pure)."""
-    terminal = TerminalState.model_validate({"state": "healthy-review", "at": now,
-                                             "reason": reason, "nextCheck": next_check})
-    processed = [*status.processed_events,
-                 *(r for r in requests if r not in status.processed_events)]
-    return status.model_copy(update={"terminal": terminal, "last_review": now,
-                                     "next_review": next_check, "pending_feedback": [],
-                                     "processed_events": processed})
-
-
 def plan_as_json(result: Plan) -> list[dict[str, Any]]:
     return [{"priority": p.key, "changed": p.changed, "phase": p.status.phase,
              "stage": p.status.stage, "percent": p.status.percent,
              "actions": [a.as_dict() for a in p.actions]} for p in result.priorities]
-
-
-# --- telling people -----------------------------------------------------------------------
-
-def loop_outputs(root: str, result: Plan, now: datetime) -> list[str]:
-    """What every state change ends with: the customer update of each changed priority,
-    and lessons from incidents that were fixed. Returns the repo-relative paths written."""
-    from pipeline.errors import AiloopError
-    from pipeline.publish.publisher import publish_update
-
-    written: list[str] = []
-    for p in result.changes:
-        try:
-            published = publish_update(root, p.key, now)
-        except AiloopError:
-            continue  # a priority whose spec cannot be read gets its update once fixed
-        if published.path:
-            written.append(os.path.relpath(published.path, root).replace(os.sep, "/"))
-    written += _incident_lessons(root, result, now)
-    return written
-
-
-def _incident_lessons(root: str, result: Plan, now: datetime) -> list[str]:
-    """Lessons from resolved incidents, in the customer's lessons file, but only when that
-    file has no uncommitted human edits (a reconcile never commits those)."""
-    from pipeline.lessons.memory import incident_lessons, lessons_path
-
-    written: list[str] = []
-    for p in result.changes:
-        names = [dict(a.inputs)["incident"] for a in p.actions
-                 if a.kind == "release" and "incident" in dict(a.inputs)]
-        if not names:
-            continue
-        customer = p.key.split("/", 1)[0]
-        rel = lessons_path(customer)
-        if git.is_work_tree(root) and git.dirty_paths(root, [rel]):
-            continue
-        if incident_lessons(root, p.key, names, now):
-            written.append(rel)
-    return written

@@ -22,7 +22,13 @@ from typing import Any
 from pipeline.approvals.base import ApprovalSource
 from pipeline.approvals.requirements import stage_requirements
 from pipeline.cache import cache_dir, code_fingerprint
-from pipeline.documents.layout import CUSTOMERS, PROJECT_FILE, priority_dir, priority_keys
+from pipeline.documents.layout import (
+    CUSTOMERS,
+    PROJECT_FILE,
+    STATUS_FILE,
+    priority_dir,
+    priority_keys,
+)
 from pipeline.documents.load import load_document
 from pipeline.errors import ExternalError, InputError
 from pipeline.model.priority import MonitoringGate, Priority
@@ -31,7 +37,6 @@ from pipeline.model.status import StatusBody
 from pipeline.monitoring.base import GateReading, MonitoringSource, gate_name
 from pipeline.reconcile.plan import EventView, EvidenceView, PriorityInput, SpecView, StageView
 
-STATUS_FILE = "status.yaml"
 _RACY_SECONDS = 2.0
 _HIGH_RISK = frozenset({"high", "critical"})
 _NO_STATUS = StatusBody()  # frozen, so one instance serves every priority without a status

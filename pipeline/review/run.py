@@ -22,20 +22,15 @@ from datetime import datetime, timedelta
 from typing import Any, Literal
 
 from pipeline.documents.layout import CUSTOMERS, PROJECT_FILE, priority_dir
-from pipeline.documents.load import load_document
-from pipeline.documents.yamlio import dump_yaml
+from pipeline.documents.load import load_document, load_priority, load_status
 from pipeline.errors import AiloopError, InputError
-from pipeline.fsio import write_atomic
-from pipeline.model.base import API_VERSION
 from pipeline.model.priority import Priority
-from pipeline.model.project import ProjectSpec
-from pipeline.model.status import Status, StatusBody, TerminalState
+from pipeline.model.status import StatusBody, TerminalState
 from pipeline.monitoring.base import GateReading, MonitoringSource
 from pipeline.reconcile.plan import EventView
 from pipeline.review.roi import Production, RoiResult, compare_roi, production_from, roi_gates
 
 DEFAULT_CADENCE = timedelta(days=30)
-STATUS_FILE = "status.yaml"
 DriftState = Literal["not-configured", "passed", "failed", "error"]
 
 
@@ -93,28 +88,6 @@ class Review:
 
 
 # --- gather (I/O) -------------------------------------------------------------------------
-
-def load_priority(root: str, key: str) -> Priority:
-    rel = f"{priority_dir(key)}/priority.yaml"
-    if not os.path.isfile(os.path.join(root, rel)):
-        raise InputError(f"no priority '{key}' (expected {rel})")
-    doc, findings = load_document(root, rel)
-    if doc is None:
-        raise InputError(f"the priority cannot be read: {findings[0].render()}")
-    priority: Priority = doc.model
-    return priority
-
-
-def load_status(root: str, key: str) -> StatusBody | None:
-    rel = f"{priority_dir(key)}/{STATUS_FILE}"
-    if not os.path.lexists(os.path.join(root, rel)):
-        return None
-    doc, findings = load_document(root, rel)
-    if doc is None:
-        raise InputError(f"status.yaml cannot be read: {findings[0].render()}")
-    body: StatusBody = doc.model.status
-    return body
-
 
 def load_events(root: str, key: str) -> tuple[EventView, ...]:
     from pipeline.reconcile.state import event_view
@@ -236,83 +209,40 @@ def reviewed_status(before: StatusBody, review: Review) -> StatusBody:
 
 # --- record (I/O) -------------------------------------------------------------------------
 
-def status_text(key: str, body: StatusBody) -> str:
-    document = Status(api_version=API_VERSION, kind="Status",
-                      metadata={"name": key.split("/")[1]},
-                      status=body)
-    data = document.model_dump(mode="json", by_alias=True, exclude_defaults=True)
-    return dump_yaml(data, header="# Written by ailoop (the reconciler and reviews); "
-                                  "do not edit by hand.\n")
+def record(root: str, review: Review, *, commit: bool = True, push: bool = False,
+           remote: str = "origin") -> str:
+    """Record the reviewed status, the customer update and the ROI lesson through the
+    reconciler's one commit path (bot commit with trailers, push with retry); returns the
+    commit ('' when nothing changed or commit is off)."""
+    from pipeline.publish.outputs import after_review
+    from pipeline.reconcile.apply import (
+        Attempt,
+        ReconcileOptions,
+        ReconcileResult,
+        commit_state_change,
+        status_path,
+        status_text,
+    )
+    from pipeline.reconcile.plan import Plan
 
+    roi_note = (f"Review {review.now:%Y-%m-%d}: ROI {review.roi.verdict}; {review.roi.reason}"
+                if review.roi is not None else None)
 
-def write_status(root: str, key: str, body: StatusBody) -> str:
-    """Write status.yaml atomically; returns its repo-relative path."""
-    rel = f"{priority_dir(key)}/{STATUS_FILE}"
-    write_atomic(os.path.join(root, rel), status_text(key, body))
-    return rel
+    def attempt(head: str) -> Attempt:
+        before = load_status(root, review.key) or StatusBody()  # the head's, after a retry
+        after = reviewed_status(before, review)
+        writes = {} if after == before else {status_path(review.key):
+                                             status_text(review.key, after)}
+        message = (f"ailoop: review {review.key}: {review.terminal.state}\n\n"
+                   f"{review.terminal.reason}\n\n"
+                   f"Ailoop-Priority: {review.key}\nAiloop-Action: review\n"
+                   f"Ailoop-Evidence: {after.evidence_id or 'none'}\n"
+                   f"Ailoop-Stage: {after.stage or 'none'}\n")
+        return Attempt(ReconcileResult(Plan(())), writes, message,
+                       lambda: after_review(root, review.key, review.now, roi_note))
 
-
-def record(root: str, project: ProjectSpec, review: Review, before: StatusBody, *,
-           commit: bool = True) -> str:
-    """Write the reviewed status and commit it as the bot; returns the commit ('' if none)."""
-    from pipeline import git
-
-    after = reviewed_status(before, review)
-    rel = write_status(root, review.key, after)
-    if not commit:
-        return ""
-    told = _tell(root, review)
-    message = (f"ailoop: review {review.key}: {review.terminal.state}\n\n"
-               f"{review.terminal.reason}\n\n"
-               f"Ailoop-Priority: {review.key}\nAiloop-Action: review\n"
-               f"Ailoop-Evidence: {after.evidence_id or 'none'}\n"
-               f"Ailoop-Stage: {after.stage or 'none'}\n")
-    try:
-        return git.commit_paths(root, [rel, *told], message, project.bot.name,
-                                project.bot.email)
-    except Exception:
-        _undo(root, rel)
-        raise
-
-
-def _tell(root: str, review: Review) -> list[str]:
-    """The customer update, and the ROI observation as a lesson (unless the customer's
-    lessons file has uncommitted human edits). Returns the paths written."""
-    from pipeline import git
-    from pipeline.errors import AiloopError
-    from pipeline.lessons.memory import LessonStore, from_review, lessons_path
-    from pipeline.publish.publisher import publish_update
-
-    written = []
-    try:
-        published = publish_update(root, review.key, review.now)
-        if published.path:
-            written.append(os.path.relpath(published.path, root).replace(os.sep, "/"))
-    except AiloopError:
-        pass  # the review itself is recorded either way
-    customer = review.key.split("/", 1)[0]
-    rel = lessons_path(customer)
-    if review.roi is not None and not git.dirty_paths(root, [rel]):
-        lesson = from_review(review.key, f"Review {review.now:%Y-%m-%d}: ROI "
-                             f"{review.roi.verdict}; {review.roi.reason}", tags=[],
-                             systems=[], date=review.now.date(), ref=review.key)
-        try:
-            if LessonStore(root).add(customer, [lesson]):
-                written.append(rel)
-        except AiloopError:
-            pass
-    return written
-
-
-def _undo(root: str, rel: str) -> None:
-    from pipeline import git
-
-    try:
-        git.restore_paths(root, [rel])
-    except Exception:  # untracked before this run: remove what we wrote
-        path = os.path.join(root, rel)
-        if os.path.exists(path):
-            os.unlink(path)
+    options = ReconcileOptions(root, review.now, push=push, remote=remote, commit=commit)
+    return commit_state_change(options, attempt).commit
 
 
 def review_is_due(status: StatusBody | None, events: tuple[EventView, ...],

@@ -27,7 +27,7 @@ from pipeline.validate.checks import FileResult
 
 if TYPE_CHECKING:
     from pipeline.git import ChangedSince
-    from pipeline.policy.repo import Judge
+    from pipeline.validate.policies import Judge
 
 _PARALLEL_MIN_FILES = 200
 _CHUNK = 64
@@ -95,8 +95,8 @@ def _validate(options: ValidateOptions) -> ValidationReport:
         findings.extend(results[rel].findings)
     findings.extend(_cross_check(root, targets, results, cache))
     if judge is not None:
-        from pipeline.policy.cached import PolicyCache
-        from pipeline.policy.repo import policy_findings
+        from pipeline.validate.policies import policy_findings
+        from pipeline.validate.policy_cache import PolicyCache
 
         findings.extend(policy_findings(root, documents, targets, results, now,
                                         PolicyCache(root, documents, cache, blobs), judge,
@@ -124,7 +124,7 @@ def _judge(root: str, documents: list[str], now: datetime) -> Judge | None:
     show what policies and guardrails add to a run)."""
     if os.environ.get(NO_POLICIES_ENV) == "1":
         return None
-    from pipeline.policy.repo import Judge
+    from pipeline.validate.policies import Judge
 
     return Judge(root, documents, now)
 

@@ -6,8 +6,8 @@ import json
 import subprocess
 from pathlib import Path
 
-from pipeline.approvals.context import load_priority
 from pipeline.documents.evidence import fingerprint
+from pipeline.documents.load import load_priority
 from tests.support import GitRepo, make_repo, minimal_repo
 
 KEY = "acme/triage"

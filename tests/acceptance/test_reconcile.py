@@ -190,8 +190,6 @@ def test_spec_change_sends_back_to_dry_run(capsys: pytest.CaptureFixture[str],
 
 def test_review_due_feedback_and_healthy_review(capsys: pytest.CaptureFixture[str],
                                                 tmp_path: Path) -> None:
-    from pipeline.reconcile.apply import record_review
-
     repo = make_git_repo(tmp_path, target="shadow")
     ready(repo)
     reconcile(capsys, repo, 1)
@@ -200,9 +198,11 @@ def test_review_due_feedback_and_healthy_review(capsys: pytest.CaptureFixture[st
     assert ("acme/triage: scheduled review due since 2026-12-20 09:01 UTC: run "
             "`ailoop review acme/triage`  [review]") in plan.out
     when = T0 + timedelta(days=31)
-    result = record_review(str(repo.work), KEY, when, when + timedelta(days=30),
-                           "Healthy: error rate 0.5%.")
-    assert result.commit
-    assert repo.git("log", "-1", "--format=%s") == "ailoop: record healthy review of acme/triage"
+    healthy_hourly(repo.work, KEY, when - timedelta(hours=2), 2)
+    repo.commit_all("Fresh readings")
+    review = run_cli(capsys, "-C", str(repo.work), "review", KEY, "--now",
+                     when.strftime("%Y-%m-%dT%H:%M:%SZ"))
+    assert review.code == 0, review.out + review.err
+    assert repo.git("log", "-1", "--format=%s") == "ailoop: review acme/triage: healthy-review"
     assert "state: healthy-review" in status_of(repo)
     assert reconcile(capsys, repo, 31 * 24 * 60) == "No changes\n"

@@ -11,7 +11,7 @@ import pytest
 
 from pipeline.documents.yamlio import dump_yaml, parse_yaml
 from pipeline.model.status import StatusBody
-from pipeline.review.run import status_text
+from pipeline.reconcile.apply import status_text
 from tests.support import GitRepo, git, minimal_repo, run_cli
 
 NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)

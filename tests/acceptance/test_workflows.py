@@ -91,7 +91,7 @@ def test_zizmor_catches_a_bad_workflow(tmp_path: Path) -> None:
 
 
 def _load(path: Path) -> dict[str, object]:
-    from pipeline.documents.yamlio import typed
+    from pipeline.model.scalars import typed
 
     data = typed(parse_yaml(path.read_bytes(), path.name).data)
     assert isinstance(data, dict)

@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.documents.yamlio import read_yaml, typed
+from pipeline.documents.yamlio import read_yaml
+from pipeline.model.scalars import typed
 from tests.reliability.support import (
     KEYS,
     at,

@@ -21,8 +21,9 @@ from hypothesis import strategies as st
 from pipeline.approvals.base import Approval
 from pipeline.documents.layout import expected_kinds
 from pipeline.documents.load import document_from
-from pipeline.documents.yamlio import dump_yaml, parse_yaml, typed
+from pipeline.documents.yamlio import dump_yaml, parse_yaml
 from pipeline.errors import AiloopError, InputError
+from pipeline.model.scalars import typed
 from pipeline.model.status import StatusBody
 from pipeline.monitoring.base import GateReading
 from pipeline.policy.compiler import compile_policy

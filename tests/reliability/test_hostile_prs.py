@@ -12,7 +12,8 @@ from typing import Any
 
 import pytest
 
-from pipeline.documents.yamlio import parse_yaml, typed
+from pipeline.documents.yamlio import parse_yaml
+from pipeline.model.scalars import typed
 from tests.acceptance.approvals_support import approvals_repo, customer_yaml, write_evidence
 from tests.acceptance.github_fake import REPO, TOKEN, FakeGitHub, changed_file, pull, serve
 from tests.acceptance.test_approvals_github import PR, Pr, approved, gate

@@ -15,8 +15,9 @@ from hypothesis import strategies as st
 
 from pipeline.documents.layout import expected_kinds
 from pipeline.documents.load import document_from
-from pipeline.documents.yamlio import dump_yaml, parse_yaml, typed
+from pipeline.documents.yamlio import dump_yaml, parse_yaml
 from pipeline.errors import InputError
+from pipeline.model.scalars import typed
 from tests.support import CASES, ROOT, minimal_repo, run_cli
 
 PRIORITY = "customers/acme/triage/priority.yaml"

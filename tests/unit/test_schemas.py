@@ -8,8 +8,9 @@ import jsonschema
 import pytest
 
 from pipeline.documents.schemas import file_name, render_schema, stale_schemas
-from pipeline.documents.yamlio import parse_yaml, typed
+from pipeline.documents.yamlio import parse_yaml
 from pipeline.model import KINDS
+from pipeline.model.scalars import typed
 from tests.support import CASES, ROOT, run_cli
 
 

@@ -6,8 +6,9 @@ from pathlib import Path
 import pytest
 
 from pipeline.documents import yamlio
-from pipeline.documents.yamlio import PlainScalar, dump_yaml, parse_yaml, read_yaml, typed
+from pipeline.documents.yamlio import dump_yaml, parse_yaml, read_yaml
 from pipeline.errors import InputError
+from pipeline.model.scalars import PlainScalar, typed
 
 DOC = """\
 kind: Priority

@@ -5,7 +5,7 @@ builds each target document's Subject from the per-file facts, calls the pure `e
 and gives each violation its file position. On a cold run validate's worker processes
 judge each document while they have it parsed (see `Judge`); here only what they did not.
 
-Results are cached (see `pipeline/policy/cached.py`): the repository-wide part (project
+Results are cached (see `pipeline/validate/policy_cache.py`): the repository-wide part (project
 findings, policy and waiver findings, the waivers in force) by the blobs it was read from
 and the date, and each document's findings by its blob, its customer's blob and those
 inputs. A fully cached run therefore imports neither pydantic nor CEL; rules are compiled
@@ -23,8 +23,8 @@ from typing import TYPE_CHECKING, Any
 from pipeline.documents.findings import Finding, format_field_path
 from pipeline.documents.layout import CUSTOMERS, PROJECT_FILE
 from pipeline.errors import InputError
-from pipeline.policy.cached import Phase, PolicyCache
 from pipeline.validate.checks import FileResult, check_file, check_parsed
+from pipeline.validate.policy_cache import Phase, PolicyCache
 
 if TYPE_CHECKING:
     from pipeline.documents.yamlio import Loaded
