@@ -28,6 +28,7 @@ test: lint typecheck unit
 
 lint: $(STAMP)
 	$(BIN)/ruff check pipeline tests benchmarks
+	$(BIN)/lint-imports --no-cache
 
 typecheck: $(STAMP)
 	$(BIN)/mypy

@@ -34,5 +34,7 @@ def demo_command(folder: str | None, example: str | None) -> int:
 
         raise InputError(f"demo folder is not empty: {base}")
     click.echo(f"ailoop demo in {base}")
-    run_demo(base, Path(example) if example else example_root(), click.echo)
+    from pipeline.cli.main import main
+
+    run_demo(base, Path(example) if example else example_root(), click.echo, main)
     return EXIT_OK

@@ -48,6 +48,7 @@ class Story:
 
     base: Path
     say: Callable[[str], None]
+    cli: Callable[[list[str]], int]  # the `ailoop` command, in-process (pipeline.cli.main)
     now: datetime = START
     steps: int = 0
     terminals: dict[str, str] = field(default_factory=dict)
@@ -81,11 +82,9 @@ def git(cwd: Path, *args: str, actor: str = "engineer") -> str:
 def ailoop(story: Story, actor: str, *args: str, show: int = 12,
            expect: Sequence[int] = (0,)) -> tuple[int, str]:
     """Run `ailoop -C <clone> ARGS` in-process, print its gist, return (code, output)."""
-    from pipeline.cli.main import main
-
     out, err = io.StringIO(), io.StringIO()
     with redirect_stdout(out), redirect_stderr(err):
-        code = main(["-C", str(story.clone(actor)), *args])
+        code = story.cli(["-C", str(story.clone(actor)), *args])
     text = out.getvalue() + _errors(err.getvalue())
     story.say(f"    $ ailoop {' '.join(args)}   (exit {code})")
     lines = [line for line in text.splitlines() if line.strip()]
@@ -336,9 +335,11 @@ def terminal_states(story: Story) -> dict[str, str]:
     return seen
 
 
-def run_demo(base: Path, example: Path, say: Callable[[str], None]) -> dict[str, object]:
+def run_demo(base: Path, example: Path, say: Callable[[str], None],
+             cli: Callable[[list[str]], int]) -> dict[str, object]:
+    """Play the story; `cli` runs one `ailoop` command line and returns its exit code."""
     started = time.monotonic()
-    story = Story(base, say)
+    story = Story(base, say, cli)
     setup(story, example)
     new_priority_pr(story)
     failing_dry_run(story)

@@ -10,7 +10,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-import cel
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import SchemaError
 
@@ -28,6 +27,7 @@ from pipeline.model.priority import (
     NumericToleranceAssertion,
     RegexAssertion,
 )
+from pipeline.policy.expr import CelCompileError, CelRuntimeError, compile_expression, run
 from pipeline.providers.base import CaseOutput
 
 _MISSING = object()
@@ -240,18 +240,16 @@ def _cost(a: CostAssertion) -> CheckFn:
 def _cel(a: CelAssertion, index: int) -> CheckFn:
     name = assertion_name(a)
     try:
-        program = cel.compile(a.expr)
-    except (ValueError, RuntimeError, TypeError) as e:
-        first = str(e).splitlines()[0] if str(e) else type(e).__name__
-        raise _bad(index, "expr", f"is not a valid CEL expression ({first})") from None
+        program = compile_expression(a.expr)
+    except CelCompileError as e:
+        raise _bad(index, "expr", f"is not a valid CEL expression ({e})") from None
 
     def check(case: Case, out: CaseOutput) -> Check:
         context = {"input": case.input, "output": out.output, "expected": case.expected}
         try:
-            result = program.execute(context)
-        except (ValueError, RuntimeError, TypeError) as e:
-            first = str(e).splitlines()[0] if str(e) else type(e).__name__
-            return Check(name, False, f"CEL error: {first}")
+            result = run(program, context)
+        except CelRuntimeError as e:
+            return Check(name, False, f"CEL error: {e}")
         if result is True:
             return Check(name, True)
         if result is False:

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from pipeline.cli.main import main
 from pipeline.demo.story import CLAIMS, REFUNDS, example_root, run_demo
 
 
@@ -23,7 +24,7 @@ def _git(cwd: Path, *args: str) -> str:
 @pytest.fixture(scope="module")
 def loop(tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
     said: list[str] = []
-    result = run_demo(tmp_path_factory.mktemp("loop"), example_root(), said.append)
+    result = run_demo(tmp_path_factory.mktemp("loop"), example_root(), said.append, main)
     result["story"] = "\n".join(said)
     return result
 
