@@ -116,3 +116,13 @@ def ailoop_subprocess(*args: str, cwd: Path | None = None,
     proc = subprocess.run([exe, *args], cwd=cwd, capture_output=True, text=True, env=env,
                           timeout=300, check=False)
     return CliResult(proc.returncode, proc.stdout, proc.stderr)
+
+
+def candidate_stage(status: dict[str, object]) -> str | None:
+    """The candidate's stage in a status.yaml (or `ailoop plan --format json`) read as data;
+    None when no candidate is out."""
+    candidate = status.get("candidate")
+    if not isinstance(candidate, dict):
+        return None
+    stage = candidate.get("stage")
+    return stage if isinstance(stage, str) else None

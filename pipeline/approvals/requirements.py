@@ -85,16 +85,19 @@ def _covers(have: Requirement, need: Requirement) -> bool:
 
 def stages_to_approve(priority: Priority, status: StatusBody | None,
                       evidence_id: str) -> list[str]:
-    """Stages a change asks for: after the current stage up to the target, and the current
-    stage again when the evidence it runs on changed."""
+    """Stages a change asks for, up to the target: those after the candidate's stage when
+    the change keeps its fingerprint; every stage from the first when it makes a new
+    candidate (a new fingerprint starts over); none when it is the serving version."""
     names = [s.name for s in priority.spec.rollout.stages]
     end = names.index(priority.spec.rollout.target) + 1 \
         if priority.spec.rollout.target in names else len(names)
+    if status is not None and status.serving is not None and \
+            status.serving.evidence_id == evidence_id:
+        return []
+    cand = status.candidate if status is not None else None
     start = 0
-    if status is not None and status.stage in names:
-        start = names.index(status.stage) + 1
-        if status.evidence_id != evidence_id:
-            start -= 1
+    if cand is not None and cand.evidence_id == evidence_id and cand.stage in names:
+        start = names.index(cand.stage) + 1
     return names[start:end]
 
 

@@ -216,15 +216,15 @@ def _readings(story: Story, days: int = 1) -> None:
     lines = []
     for hours in range(24 * days, -1, -1):
         when = (story.now - timedelta(hours=hours)).strftime("%Y-%m-%dT%H:%M:%SZ")
-        lines.append({"priority": CLAIMS, "metric": "error_rate", "time": when,
-                      "value": 0.004, "samples": 40, "variant": "new"})
-        for variant, value in (("new", 0.97), ("current", 0.96)):
+        for variant, recall in (("candidate", 0.97), ("serving", 0.96)):
+            lines.append({"priority": CLAIMS, "metric": "error_rate", "time": when,
+                          "value": 0.004, "samples": 40, "variant": variant})
             lines.append({"priority": CLAIMS, "metric": "urgent_recall", "time": when,
-                          "value": value, "samples": 30, "variant": variant})
-        lines.append({"priority": CLAIMS, "metric": "success_rate", "time": when,
-                      "value": 0.82, "samples": 12, "variant": "new"})
-        lines.append({"priority": CLAIMS, "metric": "cost_per_run", "time": when,
-                      "value": 0.21, "samples": 12, "variant": "new"})
+                          "value": recall, "samples": 30, "variant": variant})
+            lines.append({"priority": CLAIMS, "metric": "success_rate", "time": when,
+                          "value": 0.82, "samples": 12, "variant": variant})
+            lines.append({"priority": CLAIMS, "metric": "cost_per_run", "time": when,
+                          "value": 0.21, "samples": 12, "variant": variant})
     with path.open("a", encoding="utf-8") as fh:
         fh.writelines(json.dumps(line) + "\n" for line in lines)
 
@@ -275,6 +275,42 @@ def fix_incident(story: Story) -> None:
     git(eng, "commit", "-q", "-m", "Claims intake v1.1.1: French water keywords; resolve "
                                    "inc-2026-0107")
     git(eng, "push", "-q", "origin", "main")
+
+
+def complete(story: Story) -> None:
+    story.now += timedelta(hours=25)
+    reconcile(story, "Reconcile: v1.1.1 baked at full with every gate passing; it becomes "
+                     "the serving version, and the fix cycle ends in issue-fixed")
+
+
+def upgrade(story: Story) -> None:
+    story.step("An upgrade: v1.2.0 handles attachment-only e-mails (no body)")
+    eng = story.clone("engineer")
+    pull(story, "engineer")
+    workflow = eng / "customers" / CLAIMS / "workflow.py"
+    workflow.write_text(workflow.read_text().replace(
+        'input["body"]', '(input.get("body") or "")', 1))
+    spec = eng / "customers" / CLAIMS / "priority.yaml"
+    spec.write_text(spec.read_text().replace('version: "1.1.1"', 'version: "1.2.0"'))
+    ailoop(story, "engineer", "dry-run", CLAIMS, "--now", story.iso(), show=8)
+    git(eng, "add", "-A")
+    git(eng, "commit", "-q", "-m", "Claims intake v1.2.0: attachment-only e-mails; evidence")
+    git(eng, "push", "-q", "origin", "main")
+    story.now += timedelta(minutes=30)
+    reconcile(story, "Reconcile: v1.2.0 is the new candidate; the serving v1.1.1 keeps "
+                     "all the traffic until v1.2.0 has its own approvals")
+    for stage in ("shadow", "canary"):
+        story.say(f"    Reviewers approve '{stage}' for v1.2.0:")
+        approve(story, stage)
+        reconcile(story, f"Reconcile: v1.2.0 enters '{stage}' beside the serving v1.1.1")
+        story.now += timedelta(hours=49)
+    story.say("    The flag production reads: 5% of requests to v1.2.0, the rest to v1.1.1:")
+    flags = json.loads((story.clone("ci") / "customers" / "northwind-insurance" /
+                        "flags.flagd.json").read_text())["flags"]["claims-intake"]
+    story.say(f"      variants: serving v{flags['variants']['serving']['version']}, "
+              f"candidate v{flags['variants']['candidate']['version']} at "
+              f"{flags['variants']['candidate']['stage']}; split "
+              f"{flags['targeting']['fractional']}")
 
 
 def review(story: Story) -> None:
@@ -347,8 +383,10 @@ def run_demo(base: Path, example: Path, say: Callable[[str], None],
     walk(story, ["shadow", "canary", "early", "full"], timedelta(minutes=30))
     incident(story)
     fix_incident(story)
-    # The rollback left it at shadow: re-release from there once shadow has baked again.
-    walk(story, ["canary", "early", "full"], timedelta(hours=25))
+    # The fix is a new version: a new candidate, which starts again at the first stage.
+    walk(story, ["shadow", "canary", "early", "full"], timedelta(hours=1))
+    complete(story)
+    upgrade(story)
     story.now += timedelta(days=30)
     review(story)
     blocked(story)

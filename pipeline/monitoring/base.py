@@ -14,6 +14,11 @@ from typing import Literal, Protocol
 from pipeline.model.priority import MonitoringGate
 
 Verdict = Literal["pass", "fail", "inconclusive"]
+# The flag's variants: readings judge the candidate (compared with the serving version), or
+# the serving version alone when no candidate is out.
+Variant = Literal["candidate", "serving"]
+CANDIDATE: Variant = "candidate"
+SERVING: Variant = "serving"
 
 
 @dataclass(frozen=True)
@@ -28,9 +33,11 @@ class GateReading:
 
 
 class MonitoringSource(Protocol):
-    def readings(self, key: str, stage: str, gates: list[MonitoringGate],
-                 now: datetime) -> list[GateReading]:
-        """One reading per gate; raises ExternalError when the source is unreachable."""
+    def readings(self, key: str, stage: str | None, gates: list[MonitoringGate],
+                 now: datetime, variant: Variant = CANDIDATE) -> list[GateReading]:
+        """One reading per gate of `variant` at `stage` (None: any stage); a gate with
+        `compare` judges the candidate against the serving version. Raises ExternalError
+        when the source is unreachable."""
         ...
 
 

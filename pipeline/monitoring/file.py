@@ -1,12 +1,15 @@
 """Monitoring readings from a JSONL file, one observation per line:
 
     {"priority": "c/p", "metric": "error_rate", "time": "2026-11-20T10:00:00Z",
-     "value": 0.01, "samples": 250, "variant": "new", "stage": "canary"}
+     "value": 0.01, "samples": 250, "variant": "candidate", "stage": "canary"}
 
-`variant` defaults to "new" (the new workflow version's readings gate it; "current" lines
-feed a gate's `compare`); `stage` is optional and, when present, must match the stage being
-judged. A gate's value is the sample-weighted mean over its window ending at `now`; the
-rules (NaN, staleness, minimum samples, canary comparison) are in pipeline.monitoring.gates.
+`variant` is the flag's variant the observation is about: "candidate" (the default; the
+candidate's readings gate its rollout) or "serving" (the serving version: a gate's
+`compare` baseline, and the readings of a review when no candidate is out). The older
+names "new" and "current" mean the same. `stage` is optional and, when present, must match
+the stage being judged. A gate's value is the sample-weighted mean over its window ending
+at `now`; the rules (NaN, staleness, minimum samples, canary comparison) are in
+pipeline.monitoring.gates.
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ from datetime import UTC, datetime, timedelta
 
 from pipeline.errors import ExternalError
 from pipeline.model.priority import MonitoringGate
-from pipeline.monitoring.base import GateReading
+from pipeline.monitoring.base import CANDIDATE, SERVING, GateReading, Variant
 from pipeline.monitoring.gates import evaluate_gate
 
 
@@ -29,7 +32,7 @@ class Observation:
     value: float
     samples: int
     stage: str | None
-    variant: str = "new"
+    variant: str = CANDIDATE
 
 
 class JsonlMonitoring:
@@ -40,23 +43,32 @@ class JsonlMonitoring:
         self.max_staleness = max_staleness
         self._index: dict[tuple[str, str], list[Observation]] | None = None
 
-    def readings(self, key: str, stage: str, gates: list[MonitoringGate],
-                 now: datetime) -> list[GateReading]:
+    def readings(self, key: str, stage: str | None, gates: list[MonitoringGate],
+                 now: datetime, variant: Variant = CANDIDATE) -> list[GateReading]:
         index = self._load()
-        return [self._judge(gate, index.get((key, gate.metric), []), stage, now)
+        return [self._judge(gate, index.get((key, gate.metric), []), stage, now, variant)
                 for gate in gates]
 
-    def _judge(self, gate: MonitoringGate, observations: list[Observation], stage: str,
-               now: datetime) -> GateReading:
-        here = [o for o in observations if o.stage in (None, stage)]
-        return evaluate_gate(gate, [o for o in here if o.variant == "new"], now=now,
-                             max_staleness=self.max_staleness,
-                             current=[o for o in here if o.variant == "current"])
+    def _judge(self, gate: MonitoringGate, observations: list[Observation],
+               stage: str | None, now: datetime, variant: Variant) -> GateReading:
+        here = [o for o in observations if stage is None or o.stage in (None, stage)]
+        mine = [o for o in here if o.variant == variant]
+        if variant == SERVING:  # nothing to compare the serving version with
+            return evaluate_gate(_alone(gate), mine, now=now, max_staleness=self.max_staleness)
+        return evaluate_gate(gate, mine, now=now, max_staleness=self.max_staleness,
+                             current=[o for o in here if o.variant == SERVING])
 
     def _load(self) -> dict[tuple[str, str], list[Observation]]:
         if self._index is None:
             self._index = _read_index(self.path)
         return self._index
+
+
+_VARIANTS = {CANDIDATE: CANDIDATE, SERVING: SERVING, "new": CANDIDATE, "current": SERVING}
+
+
+def _alone(gate: MonitoringGate) -> MonitoringGate:
+    return gate.model_copy(update={"compare": None}) if gate.compare is not None else gate
 
 
 def _read_index(path: str) -> dict[tuple[str, str], list[Observation]]:
@@ -77,8 +89,9 @@ def _read_index(path: str) -> dict[tuple[str, str], list[Observation]]:
 def _parse(line: str) -> tuple[tuple[str, str], Observation] | None:
     try:
         data = json.loads(line)
-        variant = data.get("variant", "new") if isinstance(data, dict) else None
-        if variant not in ("new", "current"):
+        variant = _VARIANTS.get(data.get("variant", CANDIDATE)) \
+            if isinstance(data, dict) else None
+        if variant is None:
             return None
         when = datetime.fromisoformat(str(data["time"]).replace("Z", "+00:00"))
         value, samples = data["value"], data.get("samples", 1)

@@ -8,8 +8,8 @@ Conventions (the README section "Monitoring, ROI and reviews" has the long form)
   counts as one sample.
 - Placeholders filled in before the query is sent: {{window}} (the gate's window, e.g.
   1h), {{step}}, {{priority}} ("customer/priority"), {{customer}}, {{name}} (the
-  priority's name), {{stage}}, {{metric}} and {{variant}} ("new" or "current": a gate
-  with `compare` is queried once per variant of the flag).
+  priority's name), {{stage}}, {{metric}} and {{variant}} ("candidate" or "serving",
+  the flag's variants: a gate with `compare` is queried once per variant).
 - Without `query` the gate reads the series named after its metric:
   METRIC{priority="{{priority}}",variant="{{variant}}"}.
 - The query must give one series; none holds ("returned no series"), several hold too
@@ -29,7 +29,7 @@ from pipeline.errors import InputError
 from pipeline.model.base import format_duration
 from pipeline.model.priority import Monitoring, MonitoringGate
 from pipeline.model.project import MonitoringSettings, PrometheusMonitoring
-from pipeline.monitoring.base import GateReading, gate_name
+from pipeline.monitoring.base import CANDIDATE, SERVING, GateReading, Variant, gate_name
 from pipeline.monitoring.gates import Sample, evaluate_gate
 from pipeline.monitoring.promql import (
     PrometheusClient,
@@ -56,15 +56,18 @@ class PrometheusSource:
         self.step = max(step, MIN_STEP)
         self.max_staleness = max_staleness
 
-    def readings(self, key: str, stage: str, gates: list[MonitoringGate],
-                 now: datetime) -> list[GateReading]:
-        return [self.reading(key, stage, index, gate, now) for index, gate in enumerate(gates)]
+    def readings(self, key: str, stage: str | None, gates: list[MonitoringGate],
+                 now: datetime, variant: Variant = CANDIDATE) -> list[GateReading]:
+        return [self.reading(key, stage or "", index, gate, now, variant)
+                for index, gate in enumerate(gates)]
 
     def reading(self, key: str, stage: str, index: int, gate: MonitoringGate,
-                now: datetime) -> GateReading:
+                now: datetime, variant: Variant = CANDIDATE) -> GateReading:
+        if variant == SERVING and gate.compare is not None:  # nothing to compare with
+            gate = gate.model_copy(update={"compare": None})
         try:
-            new = self.observe(key, stage, index, gate, "new", now)
-            current = (self.observe(key, stage, index, gate, "current", now)
+            new = self.observe(key, stage, index, gate, variant, now)
+            current = (self.observe(key, stage, index, gate, SERVING, now)
                        if gate.compare is not None else None)
         except NoSeries as e:
             return GateReading(gate_name(gate), gate.metric, "inconclusive", None, 0, None,

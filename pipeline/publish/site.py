@@ -38,6 +38,17 @@ def _slug(view: PriorityView) -> str:
     return f"{view.customer}--{view.name}.html"
 
 
+def _serving(view: PriorityView) -> str:
+    return f"v{view.serving}" if view.serving else "none (existing process)"
+
+
+def _candidate(view: PriorityView) -> str:
+    if view.candidate is None:
+        return "none"
+    where = f"{view.stage} {view.percent:g}%" if view.stage else "not out yet"
+    return f"v{view.candidate} at {where}"
+
+
 def _roi_cell(view: PriorityView) -> str:
     if view.roi is None:
         return "<span class='muted'>none</span>"
@@ -58,8 +69,8 @@ def _row(view: PriorityView) -> str:
     next_check = f"{view.next_check:%Y-%m-%d}" if view.next_check else "—"
     cells = [
         f"<a href='{_slug(view)}'>{escape(view.name)}</a>",
-        escape(view.stage or "not started"),
-        f"{view.percent:g}%",
+        escape(_serving(view)),
+        escape(_candidate(view)),
         f"<span class='{health_class}'>{escape(view.health)}</span>",
         escape(view.phase),
         escape(view.terminal or "—"),
@@ -75,7 +86,7 @@ def render_index(views: Sequence[PriorityView], generated: datetime) -> str:
     customers: dict[str, list[PriorityView]] = {}
     for view in views:
         customers.setdefault(view.customer, []).append(view)
-    head = ("<tr><th>Priority</th><th>Stage</th><th>Traffic</th><th>Health</th><th>Phase</th>"
+    head = ("<tr><th>Priority</th><th>Serving</th><th>Candidate</th><th>Health</th><th>Phase</th>"
             "<th>Terminal state</th><th>Next check</th><th>ROI</th><th>Last dry run</th></tr>")
     body = [f"<h1>{len(views)} priorities for {len(customers)} customers</h1>"]
     for customer, items in sorted(customers.items()):
@@ -87,7 +98,8 @@ def render_index(views: Sequence[PriorityView], generated: datetime) -> str:
 
 def render_priority(view: PriorityView, generated: datetime) -> str:
     timeline = "".join(
-        f"<li><b>{h.time:%Y-%m-%d %H:%M}</b> {escape(h.action)} → {escape(h.to_stage)} "
+        f"<li><b>{h.time:%Y-%m-%d %H:%M}</b> {escape(h.action)} → "
+        f"{escape(h.to_stage or 'serving version only')} "
         f"({h.percent:g}%): {escape(h.reason)}</li>" for h in view.history
     ) or "<li class='muted'>No transitions yet.</li>"
     bars = []
@@ -101,8 +113,8 @@ def render_priority(view: PriorityView, generated: datetime) -> str:
     body = (
         f"<h1>{escape(view.customer_name)} / {escape(view.name)}</h1>"
         f"<section><p>{escape(view.goal)}</p><p>Owner: {escape(view.owner)} · risk "
-        f"{escape(view.risk)} · stage <b>{escape(view.stage or 'not started')}</b> at "
-        f"{view.percent:g}% · target {escape(view.target)} · health "
+        f"{escape(view.risk)} · serving <b>{escape(_serving(view))}</b> · candidate "
+        f"<b>{escape(_candidate(view))}</b> · target {escape(view.target)} · health "
         f"<b>{escape(view.health)}</b></p><p>Terminal state: {terminal}</p></section>"
         f"<section><h2>Rollout</h2>{chart}</section>"
         f"<section><h2>Last dry run</h2><p>{_evidence_cell(view)}</p>"

@@ -35,7 +35,7 @@ class EvidenceView:
 @dataclass(frozen=True)
 class StepView:
     time: datetime
-    to_stage: str
+    to_stage: str | None  # None: the candidate left the stages (withdrawn, or now serving)
     percent: float
     action: str
     reason: str
@@ -71,9 +71,11 @@ class PriorityView:
     stages: tuple[tuple[str, float], ...]
     target: str
     phase: str
-    stage: str | None
-    percent: float
-    since: datetime | None
+    serving: str | None  # the serving version ("1.0"); None: the existing process
+    candidate: str | None  # the candidate's version, when one is out or waiting
+    stage: str | None  # the candidate's stage
+    percent: float  # the candidate's share of the traffic
+    since: datetime | None  # when the candidate entered its stage
     history: tuple[StepView, ...]
     terminal: str | None
     terminal_reason: str
@@ -100,7 +102,7 @@ class PriorityView:
             return "blocked"
         if self.evidence is not None and not self.evidence.passed:
             return "failing dry run"
-        return "healthy" if self.stage else "not live"
+        return "healthy" if self.stage or self.serving else "not live"
 
 
 def _load(root: str, rel: str) -> Document | None:
@@ -132,9 +134,13 @@ def take_snapshot(root: str, key: str) -> PriorityView:
         stages=tuple((s.name, s.percent) for s in spec.rollout.stages),
         target=spec.rollout.target,
         phase=body.phase if body else "pending",
-        stage=body.stage if body else None,
-        percent=body.percent if body else 0.0,
-        since=body.since if body else None,
+        serving=(body.serving.version or body.serving.evidence_id)
+        if body and body.serving else None,
+        candidate=(body.candidate.version or body.candidate.evidence_id)
+        if body and body.candidate else None,
+        stage=body.candidate.stage if body and body.candidate else None,
+        percent=body.candidate.percent if body and body.candidate else 0.0,
+        since=body.candidate.entered if body and body.candidate else None,
         history=tuple(StepView(h.time, h.to_stage, h.percent, h.action, h.reason)
                       for h in (body.history if body else [])),
         terminal=body.terminal.state if body and body.terminal else None,

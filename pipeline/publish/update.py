@@ -18,7 +18,7 @@ from typing import Any
 
 from pipeline.fsio import write_atomic
 from pipeline.publish.charts import Bar, bars_chart, rollout_chart
-from pipeline.publish.snapshot import PriorityView
+from pipeline.publish.snapshot import PriorityView, StepView
 
 _STATE_RE = re.compile(r"<!-- ailoop-update (\{.*?\}) -->")
 _PHASE_WORDS = {
@@ -64,7 +64,8 @@ class Readings:
 def state_of(view: PriorityView, now: datetime) -> dict[str, Any]:
     return {
         "priority": view.key, "date": now.isoformat(), "stage": view.stage,
-        "percent": view.percent, "phase": view.phase,
+        "percent": view.percent, "phase": view.phase, "serving": view.serving,
+        "candidate": view.candidate,
         "evidence": view.evidence.id if view.evidence else None,
         "passRate": view.evidence.pass_rate if view.evidence else None,
         "openIncidents": sorted(i.name for i in view.open_incidents),
@@ -112,8 +113,10 @@ def _changes(view: PriorityView, previous: dict[str, Any] | None) -> tuple[str, 
     if previous is None:
         return ("This is the first update on this work.",)
     since = datetime.fromisoformat(str(previous.get("date")))
-    lines = [f"Release step changed to {h.to_stage} ({_pct(h.percent)} of traffic) on "
-             f"{h.time:%d %B}: {h.reason}" for h in view.history if h.time > since]
+    lines = [_step_line(h) for h in view.history if h.time > since]
+    if view.serving and previous.get("serving") not in (None, view.serving):
+        lines.append(f"Version {view.serving} now handles all live work that is not part of "
+                     "a trial.")
     if view.evidence and previous.get("evidence") != view.evidence.id:
         before = previous.get("passRate")
         change = f", up from {before:.0%}" if isinstance(before, float) and \
@@ -127,16 +130,30 @@ def _changes(view: PriorityView, previous: dict[str, Any] | None) -> tuple[str, 
     return tuple(lines) or ("Nothing has changed since the last update.",)
 
 
+def _step_line(h: StepView) -> str:
+    if h.action == "complete":
+        return f"On {h.time:%d %B} the new version finished its release: {h.reason}"
+    if h.to_stage is None:
+        return f"On {h.time:%d %B} the trial version was taken off live work: {h.reason}"
+    return (f"Release step changed to {h.to_stage} ({_pct(h.percent)} of traffic) on "
+            f"{h.time:%d %B}: {h.reason}")
+
+
 def _standing(view: PriorityView) -> tuple[str, ...]:
     phase = _PHASE_WORDS.get(view.phase, view.phase)
     names = [name for name, _ in view.stages]
+    rest = f"version {view.serving}" if view.serving else "your existing process"
     if view.stage:
         step = names.index(view.stage) + 1 if view.stage in names else 0
-        where = (f"It is at step {step} of {len(names)} ({view.stage}), handling "
-                 f"{_pct(view.percent)} of live traffic.")
+        where = (f"Version {view.candidate} is at step {step} of {len(names)} ({view.stage}), "
+                 f"handling {_pct(view.percent)} of live traffic; {rest} handles the rest.")
         if view.percent == 0:
-            where = (f"It is at step {step} of {len(names)} ({view.stage}): it runs alongside "
-                     "your team without acting on live work.")
+            where = (f"Version {view.candidate} is at step {step} of {len(names)} "
+                     f"({view.stage}): it runs alongside {rest} without acting on live work.")
+    elif view.serving:
+        where = f"Version {view.serving} handles all live work."
+        if view.candidate:
+            where += f" Version {view.candidate} is being prepared and has no live work yet."
     else:
         where = "It is not handling any live traffic yet."
     return (f"The workflow {phase}.", where,
@@ -164,7 +181,7 @@ def _testing(view: PriorityView) -> tuple[str, ...]:
 
 
 def _health(view: PriorityView, readings: Readings) -> tuple[str, ...]:
-    if not view.stage or view.percent == 0:
+    if not view.serving and (not view.stage or view.percent == 0):
         return ("Not live yet, so there is no production data.",)
     lines = []
     for name, metric, comparison, threshold in view.gates:
@@ -198,10 +215,15 @@ def _next_step(view: PriorityView, now: datetime) -> tuple[str, ...]:
     names = [name for name, _ in view.stages]
     if view.phase in ("blocked", "rolled-back"):
         return ("Fix the problem below, test again, and ask for approval again.",)
+    when = f" on {view.next_check:%d %B %Y}" if view.next_check else ""
+    if view.stage is None and view.serving and not view.candidate:
+        return (f"Keep watching production; the next scheduled review is{when or ' planned'}.",)
     if view.stage is None:
         return ("Finish testing, then ask for approval to start the first step.",)
     if view.stage == view.target:
-        when = f" on {view.next_check:%d %B %Y}" if view.next_check else ""
+        if dict(view.stages).get(view.stage, 0) >= 100:
+            return ("Once it has run at this step for the agreed time with healthy checks, "
+                    "it becomes the version all your live work uses.",)
         return (f"Keep watching production; the next scheduled review is{when or ' planned'}.",)
     step = names.index(view.stage) if view.stage in names else -1
     following = names[step + 1] if 0 <= step < len(names) - 1 else view.target

@@ -17,7 +17,6 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
 
 from pipeline import fsio, git
 from pipeline.approvals.base import ApprovalSource
@@ -26,7 +25,7 @@ from pipeline.documents.yamlio import dump_yaml
 from pipeline.errors import ExternalError, GitError
 from pipeline.model.status import StatusBody
 from pipeline.reconcile import flags
-from pipeline.reconcile.plan import Plan, PriorityPlan, plan
+from pipeline.reconcile.plan import MONITORING_INCIDENT, Plan, PriorityPlan, plan
 from pipeline.reconcile.shard import Shard
 from pipeline.reconcile.state import (
     MonitoringFactory,
@@ -39,8 +38,11 @@ from pipeline.reconcile.state import (
 OWNED_PATHSPECS = [f":(glob){CUSTOMERS}/*/*/{STATUS_FILE}",
                    f":(glob){CUSTOMERS}/*/{flags.FLAGS_FILE}",
                    f":(glob){CUSTOMERS}/*/updates/*",
+                   f":(glob){CUSTOMERS}/*/*/events/{MONITORING_INCIDENT}*",
                    # a write killed before its rename leaves its temporary file
                    f":(glob){CUSTOMERS}/**/{fsio.TEMP_PREFIX}*"]
+INCIDENT_HEADER = ("# Opened by the ailoop reconciler when monitoring rolled a candidate back. "
+                   "Set resolved: true\n# once the cause is understood, or ship a fix.\n")
 STATUS_HEADER = ("# Written by the ailoop reconciler (`ailoop reconcile`); do not edit: "
                  "changes are overwritten.\n")
 Writes = dict[str, str]  # repo-relative path -> new content
@@ -127,25 +129,49 @@ def planned_writes(root: str, state: RepoState, result: Plan) -> Writes:
     writes: Writes = {}
     for p in result.changes:
         writes[status_path(p.key)] = status_text(p.key, p.status)
+        writes.update(_incident_writes(root, state, p))
     writes.update(_flag_writes(root, state, result))
+    return writes
+
+
+def _incident_writes(root: str, state: RepoState, p: PriorityPlan) -> Writes:
+    """The Incident event a monitoring rollback opens, with the readings (redacted), so its
+    fix cycle ends like any incident's."""
+    from pipeline.dryrun.redact import detectors_only
+
+    writes: Writes = {}
+    redact = detectors_only()
+    for action in p.actions:
+        if action.kind != "open-incident":
+            continue
+        inputs = dict(action.inputs)
+        name = inputs["incident"]
+        doc = {"apiVersion": "ailoop.dev/v1", "kind": "Incident", "metadata": {"name": name},
+               "spec": {"severity": "high", "reportedBy": state.project.bot.name,
+                        "time": p.status.rollback.at.isoformat() if p.status.rollback
+                        else "", "summary": redact.text(
+                            f"Monitoring rolled back {p.key}: {action.reason}. Readings: "
+                            f"{inputs.get('readings', '')}")}}
+        rel = f"{priority_dir(p.key)}/events/{name}.yaml"
+        writes[rel] = dump_yaml(doc, header=INCIDENT_HEADER)
     return writes
 
 
 def _flag_writes(root: str, state: RepoState, result: Plan) -> Writes:
     after = {p.key: p.status for p in result.priorities}
-    per_customer: dict[str, list[tuple[str, str, float]]] = {}
+    per_customer: dict[str, list[tuple[str, StatusBody]]] = {}
     for local in state.locals:
         status = after.get(local.key, local.status)  # not planned here (another shard)
-        if local.spec is None or status is None or status.stage is None:
-            continue  # only priorities that entered the rollout get a flag
+        if local.spec is None or status is None:
+            continue
         customer, name = local.key.split("/")
-        per_customer.setdefault(customer, []).append(
-            (name, local.spec.workflow_version, status.percent))
+        per_customer.setdefault(customer, []).append((name, status))
     writes: Writes = {}
     for customer, entries in per_customer.items():
         rel = f"{CUSTOMERS}/{customer}/{flags.FLAGS_FILE}"
-        text = flags.render(flags.customer_flags(entries))
-        if _read(root, rel) != text:
+        document = flags.customer_flags(entries)
+        text, before = flags.render(document), _read(root, rel)
+        if before != text and (document["flags"] or before is not None):
             writes[rel] = text
     return writes
 
@@ -170,14 +196,25 @@ def write_atomic(root: str, rel: str, text: str) -> None:
 
 def summary_line(p: PriorityPlan) -> str:
     a = p.primary
-    where = f"{a.to_stage} ({a.to_percent:g}%)"
+    where = f"{a.to_stage} ({a.to_percent:g}%)" if a.to_stage else "no traffic"
     return {
         "promote": f"promote {p.key} to {where}",
+        "complete": f"complete the rollout of {p.key} (the candidate is now serving)",
         "rollback": f"roll back {p.key} to {where}",
+        "replace": f"replace the candidate of {p.key} (its traffic returns to serving)",
+        "withdraw": f"withdraw the candidate of {p.key} (back to the serving version)",
         "blocked": f"mark {p.key} blocked",
         "dry-run-needed": f"send {p.key} back to dry run",
         "await-approval": f"{p.key} awaits approval for {a.to_stage}",
     }.get(a.kind, f"record {a.kind} for {p.key}")
+
+
+def status_trailers(body: StatusBody) -> list[str]:
+    """Where a priority stands, as machine-readable commit trailers."""
+    cand, serving = body.candidate, body.serving
+    return [f"Ailoop-Evidence: {cand.evidence_id if cand else 'none'}",
+            f"Ailoop-Stage: {cand.stage if cand and cand.stage else 'none'}",
+            f"Ailoop-Serving: {serving.evidence_id if serving else 'none'}"]
 
 
 def commit_message(changes: list[PriorityPlan]) -> str:
@@ -195,8 +232,7 @@ def commit_message(changes: list[PriorityPlan]) -> str:
     trailers: list[str] = []
     for p in changes:
         trailers += [f"Ailoop-Priority: {p.key}", f"{git.TRAILER_ACTION}: {p.primary.kind}",
-                     f"Ailoop-Evidence: {p.status.evidence_id or 'none'}",
-                     f"Ailoop-Stage: {p.status.stage or 'none'}"]
+                     *status_trailers(p.status)]
     return "\n".join([subject, "", *body, "", *trailers]) + "\n"
 
 
@@ -309,9 +345,3 @@ def _bot(root: str) -> tuple[str, str]:
 
     bot = project_settings(root).bot
     return bot.name, bot.email
-
-
-def plan_as_json(result: Plan) -> list[dict[str, Any]]:
-    return [{"priority": p.key, "changed": p.changed, "phase": p.status.phase,
-             "stage": p.status.stage, "percent": p.status.percent,
-             "actions": [a.as_dict() for a in p.actions]} for p in result.priorities]

@@ -1,23 +1,37 @@
 """flagd flag export: customers/<c>/flags.flagd.json, one flag per priority.
 
-Each flag sends the priority's current rollout percent of targeting keys to the new
-workflow version with flagd's `fractional` operator. Bucketing is flagd's: MurmurHash3
+Each flag has two object variants, and production serves exactly what they name:
+
+    "serving":   {"version": "1.0", "evidenceId": "ev-…", "workflowDigest": "sha256:…"}
+                 or {"version": "off"} while no version has completed a rollout (the
+                 customer's existing process, no AI); at a shadow stage (0 %) it also
+                 carries "shadow": the candidate to run beside it, never acted on;
+    "candidate": {"version": "1.1", "evidenceId": "ev-…", "workflowDigest": "sha256:…",
+                  "stage": "canary"}
+
+The candidate's share is the stage's percent, with flagd's `fractional` operator;
+everything else, and the default, is the serving variant. Bucketing is flagd's: MurmurHash3
 x86 32-bit (seed 0) of flag key + targeting key, bucket = hash * total weight >> 32, walked
-over the variants in order. Weights are in basis points (total 10,000) and "new" always
-comes first, so raising the percent only moves keys from "stable" into "new", never out.
+over the variants in order. Weights are in basis points (total 10,000) and "candidate"
+always comes first, so raising the percent only moves keys from serving to candidate.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Iterable
+from typing import Any
 
 import mmh3
+
+from pipeline.model.status import StatusBody, Version
 
 FLAGD_SCHEMA = "https://flagd.dev/schema/v0/flags.json"
 FLAGS_FILE = "flags.flagd.json"
 TOTAL_WEIGHT = 10_000  # basis points: 0.01% steps
-NEW, STABLE = "new", "stable"
+CANDIDATE, SERVING = "candidate", "serving"
+OFF = "off"  # the serving variant's version when no version has completed a rollout
+DIGEST_PREFIX = "sha256:"
 
 
 def bucket(flag_key: str, targeting_key: str, total_weight: int = TOTAL_WEIGHT) -> int:
@@ -27,30 +41,47 @@ def bucket(flag_key: str, targeting_key: str, total_weight: int = TOTAL_WEIGHT) 
 
 
 def weights(percent: float) -> tuple[int, int]:
-    new = max(0, min(TOTAL_WEIGHT, round(percent * TOTAL_WEIGHT / 100)))
-    return new, TOTAL_WEIGHT - new
+    candidate = max(0, min(TOTAL_WEIGHT, round(percent * TOTAL_WEIGHT / 100)))
+    return candidate, TOTAL_WEIGHT - candidate
 
 
 def variant_for(flag_key: str, targeting_key: str, percent: float) -> str:
-    """The variant flagd serves this key for a flag exported at `percent`."""
-    new, _stable = weights(percent)
-    return NEW if bucket(flag_key, targeting_key) < new else STABLE
+    """The variant flagd serves this key for a flag whose candidate has `percent`."""
+    candidate, _serving = weights(percent)
+    return CANDIDATE if bucket(flag_key, targeting_key) < candidate else SERVING
 
 
-def flag(version: str, percent: float) -> dict[str, object]:
-    new, stable = weights(percent)
-    return {
-        "state": "ENABLED",
-        "variants": {NEW: version, STABLE: "stable"},
-        "defaultVariant": STABLE,
-        # No bucketing expression: flagd then hashes $flagd.flagKey + targetingKey.
-        "targeting": {"fractional": [[NEW, new], [STABLE, stable]]},
-    }
+def _version(held: Version) -> dict[str, Any]:
+    return {"version": held.version, "evidenceId": held.evidence_id,
+            "workflowDigest": DIGEST_PREFIX + held.workflow_digest if held.workflow_digest
+            else ""}
 
 
-def customer_flags(entries: Iterable[tuple[str, str, float]]) -> dict[str, object]:
-    """The flagd document for one customer from (priority name, version, percent)."""
-    flags = {name: flag(version, percent) for name, version, percent in sorted(entries)}
+def flag(status: StatusBody) -> dict[str, Any] | None:
+    """The flag of one priority, or None while nothing of it is exposed (no serving
+    version, no candidate at a stage): production then keeps its existing process."""
+    cand = status.candidate
+    staged = cand if cand is not None and cand.stage is not None else None
+    if staged is None and status.serving is None:
+        return None
+    serving: dict[str, Any] = _version(status.serving) if status.serving else {"version": OFF}
+    if staged is None:
+        return {"state": "ENABLED", "variants": {SERVING: serving}, "defaultVariant": SERVING}
+    candidate = {**_version(staged), "stage": staged.stage}
+    if staged.percent <= 0:  # shadow: run it beside the serving version, act on neither
+        return {"state": "ENABLED", "variants": {SERVING: {**serving, "shadow": candidate}},
+                "defaultVariant": SERVING}
+    share, rest = weights(staged.percent)
+    # No bucketing expression: flagd then hashes $flagd.flagKey + targetingKey.
+    return {"state": "ENABLED", "variants": {CANDIDATE: candidate, SERVING: serving},
+            "defaultVariant": SERVING,
+            "targeting": {"fractional": [[CANDIDATE, share], [SERVING, rest]]}}
+
+
+def customer_flags(entries: Iterable[tuple[str, StatusBody]]) -> dict[str, object]:
+    """The flagd document for one customer from (priority name, status)."""
+    flags = {name: found for name, status in sorted(entries, key=lambda e: e[0])
+             if (found := flag(status)) is not None}
     return {"$schema": FLAGD_SCHEMA, "flags": flags}
 
 

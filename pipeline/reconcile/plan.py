@@ -2,37 +2,57 @@
 
     plan(inputs, now) -> Plan
 
-Each priority gets a status it should have after this reconcile and the actions that explain
-it, each naming the gate that decided it. The rules (the README section "The reconciler"
-has the diagram):
+Each priority has at most one **serving** version (it completed a rollout; none means the
+customer's existing process) and at most one **candidate** (the version walking the
+stages). A stage's percent is the candidate's share of the traffic; the rest goes to the
+serving version. The candidate's identity is its input fingerprint (the evidence id): the
+workflow code, the dataset and the spec fields the dry run evaluates. The rules (the README
+section "The reconciler" has the diagram):
 
-* at most one stage per reconcile, toward `rollout.target`, and only when the evidence for the
-  spec as it is now exists and passed, the approvals for the next stage are bound to that
-  evidence, the current stage has baked, and its monitoring gates pass with enough samples;
+* a new fingerprint never gets traffic by itself: an in-flight candidate is replaced, its
+  traffic returns to the serving version, and the new candidate starts at the first stage;
+* the candidate moves at most one stage per reconcile, toward `rollout.target`, and only
+  with passing evidence for its fingerprint, the next stage's approvals bound to that
+  fingerprint, the current stage baked and its monitoring gates passing;
+* it becomes the serving version after the bake time of a 100 % target stage, with every
+  gate of that stage passing; nothing else ever replaces the serving version;
 * anything missing, stale or unreadable holds: never promote on missing data;
-* a lowered target, a new incident or failing monitoring rolls back at once, no approval
-  needed; a rollback holds until the incident is resolved or the spec changes.
+* a lowered target, a new incident or failing monitoring rolls the candidate back at once;
+  a monitoring rollback opens an incident; a rollback holds until the incident is resolved
+  or a new version arrives, and the fix cycle ends in `issue-fixed`.
 
-No I/O happens here: the clock and every input come in as arguments.
+The recorded phase and terminal state always say what is true after the plan. No I/O
+happens here: the clock and every input come in as arguments.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from pipeline.approvals.base import Approval
-from pipeline.model.status import ApprovalUsed, Rollback, StatusBody, TerminalState, Transition
+from pipeline.model.status import (
+    ApprovalUsed,
+    Candidate,
+    Rollback,
+    StatusBody,
+    TerminalState,
+    Transition,
+    Version,
+)
 from pipeline.monitoring.base import GateReading
 
 SEVERITY_RANK = {"low": 0, "medium": 1, "high": 2, "critical": 3}
 MAX_HISTORY = 100
-SIDE_KINDS = frozenset({"record-feedback", "release", "review-due"})
+SIDE_KINDS = frozenset({"record-feedback", "release", "review-due", "open-incident"})
 # Phases a transient hold (bake time, monitoring still collecting) leaves as they are, so a
 # waiting priority does not flip its status back and forth between reconciles.
 _WAITING = frozenset({"progressing", "awaiting-approval", "holding"})
+# The prefix of the Incident events the reconciler opens itself (a monitoring rollback).
+MONITORING_INCIDENT = "ailoop-monitoring-"
 
 
 @dataclass(frozen=True)
@@ -62,6 +82,11 @@ class SpecView:
             if s.name == stage:
                 return i
         return None
+
+    def completes(self, index: int) -> bool:
+        """A candidate at this stage becomes the serving version once it has baked: the
+        stage sends it all the traffic."""
+        return self.stages[index].percent >= 100
 
 
 @dataclass(frozen=True)
@@ -94,13 +119,16 @@ class PriorityInput:
     key: str
     spec: SpecView | None
     status: StatusBody = field(default_factory=StatusBody)
-    problems: tuple[str, ...] = ()  # the spec or status cannot be read: hold
-    evidence_id: str | None = None  # id of the spec as it is now (None: cannot compute)
+    problems: tuple[str, ...] = ()  # the spec or status cannot be read or trusted: hold
+    evidence_id: str | None = None  # the input fingerprint on disk (None: cannot compute)
     evidence_problem: str = ""
     evidence: EvidenceView | None = None  # evidence whose id == evidence_id, if any
+    version: str = ""  # spec.workflow.version on disk
+    workflow_digest: str = ""  # sha256 of the workflow code on disk
     approvals: tuple[Approval, ...] | None = None  # None: not loaded or unreachable
     approvals_problem: str = ""
-    readings: tuple[GateReading, ...] | None = None  # for the current stage
+    # For the candidate at its recorded stage (or the serving version when there is none).
+    readings: tuple[GateReading, ...] | None = None
     readings_problem: str = ""
     unreachable: tuple[str, ...] = ()  # external systems that failed ("approvals", ...)
     events: tuple[EventView, ...] = ()
@@ -111,7 +139,9 @@ class PriorityInput:
 @dataclass(frozen=True)
 class Action:
     key: str
-    kind: str  # promote, rollback, hold, dry-run-needed, await-approval, blocked, ...
+    # promote, complete, rollback, replace, withdraw, hold, dry-run-needed, await-approval,
+    # blocked, none; side notes: record-feedback, release, review-due, open-incident
+    kind: str
     gate: str  # evidence, approval, bake-time, monitoring, incident, target, review, spec
     reason: str
     from_stage: str | None = None
@@ -174,13 +204,17 @@ def plan_priority(inp: PriorityInput, now: datetime) -> PriorityPlan:
         action = Action(inp.key, "hold", "spec", reason)
         return PriorityPlan(inp.key, (action,), inp.status, inp.status)
     work = _Work(inp, inp.spec, now)
-    _lowered_target(work)  # first: a human asked for it, and events then judge the new stage
     _take_events(work)
-    if not work.done:
-        _hold_after_rollback(work)
-    if not work.done:
-        _rollout(work)
+    _released_by_a_new_version(work)
+    _follow_fingerprint(work)  # even after an incident: the candidate is what is on disk
+    _lowered_target(work)  # a human asked for less traffic: always
+    for step in (_hold_after_rollback, _rollout):
+        if work.done:
+            break
+        step(work)
     _review(work)
+    _settle_terminal(work)
+    _quiet_when_nothing_happened(work)
     return PriorityPlan(inp.key, tuple(work.actions), inp.status, work.status)
 
 
@@ -192,10 +226,32 @@ class _Work:
         self.status = inp.status
         self.actions: list[Action] = []
         self.done = False
-        self.current = spec.index(inp.status.stage)
+
+    @property
+    def candidate(self) -> Candidate | None:
+        return self.status.candidate
+
+    @property
+    def current(self) -> int | None:
+        """The candidate's stage index (None: no candidate, or not at a stage yet)."""
+        cand = self.status.candidate
+        return None if cand is None else self.spec.index(cand.stage)
+
+    @property
+    def readings(self) -> tuple[GateReading, ...] | None:
+        """The readings, when they are about the candidate where it stands now (they were
+        read for the candidate and stage recorded before this plan)."""
+        before, now = self.inp.status.candidate, self.status.candidate
+        same = (before is not None and now is not None and before.stage is not None
+                and (before.evidence_id, before.stage) == (now.evidence_id, now.stage))
+        return self.inp.readings if same else None
 
     def update(self, **changes: Any) -> None:
         self.status = self.status.model_copy(update=changes)
+
+    def update_candidate(self, **changes: Any) -> None:
+        assert self.status.candidate is not None
+        self.update(candidate=self.status.candidate.model_copy(update=changes))
 
     def label(self, index: int | None) -> str:
         if index is None:
@@ -203,18 +259,26 @@ class _Work:
         stage = self.spec.stages[index]
         return f"{stage.name} {_pct(stage.percent)}"
 
+    def where(self) -> str:
+        cand = self.status.candidate
+        if cand is not None and cand.stage is not None:
+            return f"{_version(cand)} at {cand.stage} {_pct(cand.percent)}"
+        serving = self.status.serving
+        return f"serving {_version(serving)}" if serving else "not started"
+
     def act(self, kind: str, gate: str, reason: str, *, to: int | None = None,
             inputs: Mapping[str, str] | None = None, final: bool = True) -> None:
-        """Record an action from where the priority stood to `to` (default: where it is)."""
-        origin = self.inp.status
+        """Record an action from where the candidate stood to `to` (default: where it is)."""
+        origin = self.inp.status.candidate
+        start = (origin.stage, origin.percent) if origin is not None else (None, 0.0)
         if to is not None:
             dest: tuple[str | None, float] = (self.spec.stages[to].name,
                                               self.spec.stages[to].percent)
         else:
-            dest = (self.status.stage, self.status.percent)
-        self.actions.append(Action(self.inp.key, kind, gate, reason, origin.stage,
-                                   origin.percent, dest[0], dest[1],
-                                   tuple(sorted((inputs or {}).items()))))
+            cand = self.status.candidate
+            dest = (cand.stage, cand.percent) if cand is not None else (None, 0.0)
+        self.actions.append(Action(self.inp.key, kind, gate, reason, start[0], start[1],
+                                   dest[0], dest[1], tuple(sorted((inputs or {}).items()))))
         self.done = self.done or final
 
     def processed(self, event_id: str) -> bool:
@@ -224,25 +288,52 @@ class _Work:
         if not self.processed(event_id):
             self.update(processed_events=[*self.status.processed_events, event_id])
 
-    def move(self, to: int, action: str, reason: str, phase: str) -> None:
-        """Enter stage `to` now, recording the transition."""
-        stage = self.spec.stages[to]
+    def record(self, action: str, reason: str, frm: str | None, to: str | None,
+               percent: float, version: str) -> None:
         entry = Transition.model_validate({
-            "time": self.now, "from": self.status.stage, "to": stage.name,
-            "percent": stage.percent, "action": action, "reason": reason,
-            "commit": self.inp.head[:12]})
-        self.update(stage=stage.name, percent=stage.percent, since=self.now, phase=phase,
-                    history=[*self.status.history, entry][-MAX_HISTORY:])
-        self.current = to
+            "time": self.now, "from": frm, "to": to, "percent": percent, "action": action,
+            "reason": reason, "commit": self.inp.head[:12], "version": version})
+        self.update(history=[*self.status.history, entry][-MAX_HISTORY:])
+
+    def move(self, to: int, action: str, reason: str, phase: str) -> None:
+        """Send the candidate to stage `to` now, recording the transition."""
+        cand = self.status.candidate
+        assert cand is not None
+        stage = self.spec.stages[to]
+        self.record(action, reason, cand.stage, stage.name, stage.percent, cand.version)
+        self.update_candidate(stage=stage.name, percent=stage.percent, entered=self.now)
+        self.update(phase=phase)
+
+    def unstage(self, reason: str, phase: str) -> None:
+        """Take all traffic from the candidate but keep it (it may come back)."""
+        cand = self.status.candidate
+        assert cand is not None
+        self.record("rollback", reason, cand.stage, None, 0, cand.version)
+        self.update_candidate(stage=None, percent=0, entered=None)
+        self.update(phase=phase)
+
+    def withdraw(self, reason: str) -> None:
+        """Take the candidate away: its traffic returns to the serving version."""
+        cand = self.status.candidate
+        if cand is not None and cand.stage is not None:
+            self.record("withdraw", reason, cand.stage, None, 0, cand.version)
+        self.update(candidate=None)
 
     def terminal(self, state: str, reason: str, *, owner: str | None = None,
-                 next_check: datetime | None = None) -> None:
+                 next_check: datetime | None = None, stage: str | None = None) -> None:
         old = self.status.terminal
-        if old is not None and (old.state, old.reason, old.owner) == (state, reason, owner):
+        if old is not None and (old.state, old.reason, old.owner, old.stage) == \
+                (state, reason, owner, stage):
             return  # already recorded: keep its time so a re-plan changes nothing
         self.update(terminal=TerminalState.model_validate(
             {"state": state, "at": self.now, "reason": reason, "owner": owner,
-             "nextCheck": next_check}))
+             "nextCheck": next_check, "stage": stage}))
+
+    def block(self, reason: str, gate: str, release: str) -> None:
+        self.update(phase="blocked")
+        self.terminal("blocked", f"{reason}; to release: {release}", owner=self.spec.owner)
+        self.act("blocked", gate, f"blocked (owner {self.spec.owner}): {reason}; to "
+                 f"release: {release}", inputs={"owner": self.spec.owner})
 
     def waiting_phase(self) -> str:
         return self.status.phase if self.status.phase in _WAITING else "progressing"
@@ -279,67 +370,169 @@ def _incident_resolved(w: _Work, event: EventView) -> None:
     record = w.status.rollback
     if record is not None and record.incident == event.name and not record.released:
         w.update(rollback=record.model_copy(update={"released": True}))
+        if w.status.phase in ("rolled-back", "blocked", "holding"):
+            w.update(phase="progressing")
         w.act("release", "incident",
               f"incident {event.name} resolved: the rollback hold is released", final=False,
               inputs={"incident": event.name})
 
 
 def _incident(w: _Work, event: EventView) -> None:
+    """A new incident rolls the candidate back (by severity); without a candidate at a
+    stage it concerns the serving version, which nothing can replace but a fix: hold."""
     rank = SEVERITY_RANK.get(event.severity, 3)
     here = w.current
-    to = None if here is None else (0 if rank >= 2 else max(here - 1, 0))
     why = f"incident {event.name} severity {event.severity}"
+    release = f"mark incident {event.name} resolved, or ship a fix (a new version)"
+    to = None if here is None else (0 if rank >= 2 else max(here - 1, 0))
     if here is None or to is None or rank == 0 or to >= here:
-        _record_rollback(w, "incident", event.name, here)
+        # Nothing to move: the hold below (_hold_after_rollback) keeps it where it is.
+        _record_rollback(w, "incident", event.name, here, here, _exposed_evidence(w))
         w.update(phase="holding")
-        w.act("hold", "incident", f"holds at {w.label(here)}: {why}; fix cycle open",
-              inputs={"incident": event.name})
+        _held(w)
         return
-    _record_rollback(w, "incident", event.name, here, to)
+    _record_rollback(w, "incident", event.name, here, to, _exposed_evidence(w))
     w.move(to, "rollback", why, "rolled-back")
-    w.act("rollback", "incident", f"rolls back to {w.spec.stages[to].name}: {why}",
+    _held(w)
+    w.act("rollback", "incident", f"rolls back to {w.label(to)}: {why}; to release: {release}",
           inputs={"incident": event.name})
 
 
+def _exposed_evidence(w: _Work) -> str | None:
+    cand = w.status.candidate
+    if cand is not None and cand.stage is not None:
+        return cand.evidence_id
+    return w.status.serving.evidence_id if w.status.serving else w.inp.evidence_id
+
+
 def _record_rollback(w: _Work, cause: str, incident: str | None, here: int | None,
-                     to: int | None = None) -> None:
+                     to: int | None, evidence: str | None) -> None:
     names = [None if i is None else w.spec.stages[i].name for i in (here, to)]
     w.update(rollback=Rollback.model_validate({
-        "cause": cause, "incident": incident, "at": w.now, "from": names[0],
-        "to": names[1] if to is not None else names[0],
-        "evidenceId": w.inp.evidence_id}))
+        "cause": cause, "incident": incident, "at": w.now, "from": names[0], "to": names[1],
+        "evidenceId": evidence}))
+
+
+# --- serving and candidate ----------------------------------------------------------------
+
+def _follow_fingerprint(w: _Work) -> None:
+    """Make the candidate the version on disk. A new fingerprint never gets traffic by
+    itself: the candidate it replaces gives its traffic back to the serving version."""
+    fp = w.inp.evidence_id
+    if fp is None:
+        if w.done:
+            return
+        w.act("hold", "evidence", f"holds at {w.where()}: the input fingerprint cannot be "
+              f"computed ({w.inp.evidence_problem or 'unknown'}); to release: fix the "
+              "dataset or workflow reference")
+        return
+    serving, cand = w.status.serving, w.status.candidate
+    if serving is not None and fp == serving.evidence_id:
+        _fill_in(w, "serving")
+        if cand is not None:
+            w.withdraw(f"the spec is back to the serving version {_version(serving)}")
+            w.update(phase="holding" if _held_back(w) else "complete")
+            w.act("withdraw", "fingerprint", f"withdraws candidate {_version(cand)}: the spec "
+                  f"is back to the serving version {_version(serving)}, which carries all "
+                  "traffic")
+        return
+    if cand is not None and cand.evidence_id == fp:
+        _fill_in(w, "candidate")
+        return
+    new = Candidate.model_validate({"version": w.inp.version, "evidenceId": fp,
+                                    "workflowDigest": w.inp.workflow_digest, "since": w.now})
+    if cand is not None:
+        back = f"the serving version {_version(serving)}" if serving else \
+            "the existing process"
+        why = (f"the workflow, dataset or spec changed ({cand.evidence_id} -> {fp}): "
+               f"candidate {_version(cand)} is replaced by {_version(new)}")
+        w.withdraw(why)
+        w.update(candidate=new, phase="dry-run")
+        w.act("replace", "fingerprint", f"{why}; its traffic returns to {back}; the new "
+              "candidate starts at the first stage", final=False,
+              inputs={"evidence": fp, "replaced": cand.evidence_id})
+        w.done = False  # what was decided for the old candidate is moot: judge the new one
+        return
+    w.update(candidate=new)
+
+
+def _fill_in(w: _Work, which: str) -> None:
+    """A status migrated from the old format does not know the version and code digest;
+    the version on disk has the same fingerprint, so it has the same ones."""
+    held: Version | None = getattr(w.status, which)
+    if held is None or (held.version and held.workflow_digest):
+        return
+    changes = {"version": held.version or w.inp.version,
+               "workflow_digest": held.workflow_digest or w.inp.workflow_digest}
+    w.update(**{which: held.model_copy(update=changes)})
+
+
+def _lowered_target(w: _Work) -> None:
+    """A lower target rolls the candidate back at once, even during a rollback hold: a
+    human asked for it."""
+    target = w.spec.index(w.spec.target)
+    if w.current is None or target is None or w.current <= target:
+        return
+    why = f"rollout.target lowered to {w.spec.stages[target].name}"
+    held = w.status.rollback is not None and not w.status.rollback.released
+    w.move(target, "rollback", why, "rolled-back" if held else "complete")
+    # Not final: the gates below still judge the new stage (e.g. evidence gone stale).
+    w.act("rollback", "target", f"rolls back to {w.label(target)}: {why}", final=False)
+
+
+def _held_back(w: _Work) -> bool:
+    return w.status.rollback is not None and not w.status.rollback.released
+
+
+def _released_by_a_new_version(w: _Work) -> None:
+    record = w.status.rollback
+    if record is None or record.released or w.inp.evidence_id is None \
+            or w.inp.evidence_id == record.evidence_id:
+        return
+    w.update(rollback=record.model_copy(update={"released": True}))
+    w.act("release", "evidence", f"a new version ({w.inp.evidence_id}) is the fix: the "
+          "rollback hold is released", final=False)
 
 
 def _hold_after_rollback(w: _Work) -> None:
     record = w.status.rollback
     if record is None or record.released:
         return
-    now_id = w.inp.evidence_id
-    if now_id is not None and now_id != record.evidence_id:
-        w.update(rollback=record.model_copy(update={"released": True}))
-        w.act("release", "evidence",
-              f"the spec changed since the rollback (evidence {now_id}): the hold is released",
-              final=False)
-        return
-    if record.cause == "incident":
-        why = (f"incident {record.incident} is not resolved (mark it resolved or change "
-               "the spec)")
-    else:
-        why = "monitoring failed at the stage above (change the spec to release the hold)"
-    w.act("hold", record.cause, f"holds at {w.label(w.current)}: {why}",
+    if w.status.phase not in ("rolled-back", "holding"):
+        w.update(phase="rolled-back" if record.from_stage != record.to_stage else "holding")
+    why = _held(w)
+    w.act("hold", record.cause, f"holds at {w.where()}: {why}",
           inputs={"rollback": record.incident or record.cause})
+
+
+def _held(w: _Work) -> str:
+    """The terminal state while a rollback holds, the same from the first run on, so a
+    re-plan changes nothing. Returns its reason."""
+    record = w.status.rollback
+    assert record is not None
+    release = (f"mark incident {record.incident} resolved, or ship a fix (a new version)"
+               if record.incident else "ship a fix (a new version)")
+    what = "held" if record.from_stage == record.to_stage else "rolled back"
+    why = (f"{what} after {record.cause}" + (f" {record.incident}" if record.incident else "")
+           + f"; to release: {release}")
+    w.terminal("blocked", why, owner=w.spec.owner)
+    return why
 
 
 # --- the stage machine --------------------------------------------------------------------
 
 def _rollout(w: _Work) -> None:
+    if w.candidate is None:
+        _steady(w)
+        return
     target = w.spec.index(w.spec.target)
     if target is None:
-        w.act("hold", "target", f"holds: rollout.target '{w.spec.target}' is not a stage")
+        w.act("hold", "target", f"holds: rollout.target '{w.spec.target}' is not a stage; to "
+              "release: name one of rollout.stages")
         return
-    if w.status.stage is not None and w.current is None:
-        w.act("hold", "target",
-              f"holds: the current stage '{w.status.stage}' is no longer in rollout.stages")
+    if w.candidate.stage is not None and w.current is None:
+        w.act("hold", "target", f"holds: the candidate's stage '{w.candidate.stage}' is no "
+              "longer in rollout.stages; to release: restore it or lower rollout.target")
         return
     for step in (_failing_monitoring, _evidence_gate, _at_target,
                  _bake_gate, _monitoring_gate, _roles_gate, _approval_gate, _promote):
@@ -348,98 +541,104 @@ def _rollout(w: _Work) -> None:
             return
 
 
-def _lowered_target(w: _Work) -> None:
-    """A lower target rolls back at once, even during a rollback hold: a human asked for it."""
-    target = w.spec.index(w.spec.target)
-    if w.current is None or target is None or w.current <= target:
+def _steady(w: _Work) -> None:
+    """No candidate: the serving version carries all traffic."""
+    serving = w.status.serving
+    if serving is None:
         return
-    why = f"rollout.target lowered to {w.spec.stages[target].name}"
-    held = w.status.rollback is not None and not w.status.rollback.released
-    w.move(target, "rollback", why, "rolled-back" if held else "complete")
-    w.terminal("stage-reached", f"rolled back to {w.label(target)} ({why})")
-    # Not final: the gates below still judge the new stage (e.g. evidence gone stale).
-    w.act("rollback", "target", f"rolls back to {w.label(target)}: {why}", final=False)
+    if w.status.phase != "complete":
+        w.update(phase="complete")
+    w.act("none", "target", f"serving {_version(serving)} carries all traffic: nothing to do")
 
 
 def _failing_monitoring(w: _Work, target: int) -> None:
-    failing = [r for r in w.inp.readings or () if r.verdict == "fail"]
-    moved = w.status.stage != w.inp.status.stage  # readings belong to the stage we left
-    if w.current is None or not failing or moved:
+    failing = [r for r in w.readings or () if r.verdict == "fail"]
+    here = w.current
+    if here is None or not failing:
         return
-    here, first = w.current, failing[0]
+    first = failing[0]
     why = f"monitoring gate '{first.gate}' fails ({first.reason})"
-    if w.spec.reaction == "rollback" and here > 0:
-        _record_rollback(w, "monitoring", None, here, here - 1)
-        w.move(here - 1, "rollback", why, "rolled-back")
-        w.act("rollback", "monitoring", f"rolls back to {w.label(here - 1)}: {why}",
-              inputs={"gate": first.gate})
+    if w.spec.reaction != "rollback":
+        w.update(phase="holding")
+        w.act("hold", "monitoring", f"holds at {w.label(here)}: {why}; to release: fix it or "
+              "lower rollout.target", inputs={"gate": first.gate})
         return
-    w.update(phase="holding")
-    w.act("hold", "monitoring", f"holds at {w.label(here)}: {why}", inputs={"gate": first.gate})
+    name = monitoring_incident_name(first.gate, w.now)
+    w.mark(f"Incident/{name}")
+    to = max(here - 1, 0)
+    _record_rollback(w, "monitoring", name, here, to, w.candidate.evidence_id
+                     if w.candidate else None)
+    w.act("open-incident", "monitoring", f"opens incident {name}: {why}", final=False,
+          inputs={"incident": name, "gate": first.gate, "readings": _readings_text(failing)})
+    release = f"mark incident {name} resolved, or ship a fix (a new version)"
+    _held(w)
+    if to == here and w.spec.stages[here].percent > 0:  # no lower stage: no traffic at all
+        w.unstage(why, "rolled-back")
+        w.act("rollback", "monitoring", f"takes all traffic from {_version(w.candidate)}: "
+              f"{why}; to release: {release}", inputs={"gate": first.gate, "incident": name})
+        return
+    if to == here:
+        w.update(phase="holding")
+        w.act("hold", "monitoring", f"holds at {w.label(here)}: {why}; to release: {release}",
+              inputs={"gate": first.gate, "incident": name})
+        return
+    w.move(to, "rollback", why, "rolled-back")
+    w.act("rollback", "monitoring", f"rolls back to {w.label(to)}: {why}; to release: "
+          f"{release}", inputs={"gate": first.gate, "incident": name})
+
+
+def monitoring_incident_name(gate: str, now: datetime) -> str:
+    slug = re.sub(r"[^a-z0-9]+", "-", gate.lower()).strip("-")[:40] or "gate"
+    return f"{MONITORING_INCIDENT}{slug}-{now.astimezone(UTC):%Y%m%d-%H%M}"
+
+
+def _readings_text(readings: list[GateReading]) -> str:
+    return "; ".join(f"{r.gate}: {r.reason}" for r in readings)
 
 
 def _evidence_gate(w: _Work, target: int) -> None:
-    inp, now_id = w.inp, w.inp.evidence_id
-    if now_id is None:
-        w.act("hold", "evidence", f"holds at {w.label(w.current)}: evidence cannot be checked "
-              f"({inp.evidence_problem or 'no fingerprint'})")
-        return
-    if inp.evidence is None or inp.evidence.evidence_id != now_id:  # only this exact spec
-        old = w.status.evidence_id
-        w.update(phase="pending" if w.status.phase == "pending" else "dry-run")
-        if old and old != now_id:
-            why = (f"needs a new dry run: the spec, dataset or workflow changed since "
-                   f"evidence {old} (now {now_id})")
-        else:
-            why = f"needs a dry run: no evidence for {now_id}"
-        w.act("dry-run-needed", "evidence", why, inputs={"evidence": now_id})
+    inp, cand = w.inp, w.candidate
+    assert cand is not None
+    if inp.evidence is None or inp.evidence.evidence_id != cand.evidence_id:
+        if cand.stage is not None:  # it had evidence when it was promoted: hold, never expand
+            w.act("hold", "evidence", f"holds at {w.where()}: evidence {cand.evidence_id} is "
+                  "no longer in the repository; to release: restore it or rerun the dry run")
+            return
+        fresh = not w.status.history and w.status.serving is None
+        w.update(phase="pending" if fresh and w.status.phase == "pending" else "dry-run")
+        w.act("dry-run-needed", "evidence", f"needs a dry run: no evidence for "
+              f"{cand.evidence_id} ({_version(cand)}); to release: `ailoop dry-run "
+              f"{inp.key}` on the default branch", inputs={"evidence": cand.evidence_id})
         return
     if not inp.evidence.passed:
         ev = inp.evidence
-        reason = (f"dry run {ev.evidence_id} failed ({ev.failed} of {ev.cases} cases, "
-                  f"pass rate {ev.pass_rate:.0%}); fix the workflow or spec and rerun")
-        _block(w, reason, "evidence")
-
-
-def _block(w: _Work, reason: str, gate: str) -> None:
-    w.update(phase="blocked")
-    w.terminal("blocked", reason, owner=w.spec.owner)
-    w.act("blocked", gate, f"blocked (owner {w.spec.owner}): {reason}",
-          inputs={"owner": w.spec.owner})
+        w.block(f"dry run {ev.evidence_id} failed ({ev.failed} of {ev.cases} cases, pass rate "
+                f"{ev.pass_rate:.0%})", "evidence", "fix the workflow or spec and rerun the "
+                "dry run")
 
 
 def _at_target(w: _Work, target: int) -> None:
     if w.current != target:
         return
+    if w.spec.completes(target):
+        return  # the candidate still has to bake and pass its gates here: see _promote
     if w.status.phase != "complete":
         w.update(phase="complete")
-        _reach_terminal(w, target)
+        _reached(w, target)
     w.act("none", "target", f"at target {w.label(target)}: nothing to do")
 
 
-def _reach_terminal(w: _Work, index: int) -> None:
-    record = w.status.rollback
-    fixed = (record is not None and record.released and record.cause == "incident"
-             and record.evidence_id != w.inp.evidence_id)
-    if record is not None and record.released and index == w.spec.index(w.spec.target):
-        w.update(rollback=None)
-    if fixed:
-        w.terminal("issue-fixed", f"incident {record.incident if record else ''} fixed: "
-                   f"{w.label(index)} reached again with evidence {w.inp.evidence_id}")
-    else:
-        w.terminal("stage-reached", f"reached {w.label(index)}")
-
-
 def _bake_gate(w: _Work, target: int) -> None:
-    here = w.current
-    if here is None:
+    here, cand = w.current, w.candidate
+    if here is None or cand is None:
         return
-    since = w.status.since
-    if since is None:
-        w.act("hold", "bake-time", f"holds at {w.label(here)}: status has no entry time")
+    entered = cand.entered
+    if entered is None:
+        w.act("hold", "bake-time", f"holds at {w.label(here)}: status has no entry time; to "
+              "release: let the reconciler rewrite status.yaml")
         return
-    ends = since + w.spec.stages[here].bake_time
-    if w.now < ends or w.now <= since:  # strictly after entering: one stage per reconcile
+    ends = entered + w.spec.stages[here].bake_time
+    if w.now < ends or w.now <= entered:  # strictly after entering: one move per reconcile
         w.update(phase=w.waiting_phase())
         w.act("hold", "bake-time", f"holds at {w.label(here)}: bake time ends {_when(ends)}",
               inputs={"bake_ends": _when(ends)})
@@ -449,56 +648,65 @@ def _monitoring_gate(w: _Work, target: int) -> None:
     here = w.current
     if here is None or not w.spec.gates:
         return
-    if w.inp.readings is None:
-        problem = w.inp.readings_problem or "no readings"
+    readings = w.readings
+    if readings is None:
+        problem = w.inp.readings_problem or "no readings for this stage yet"
         w.act("hold", "monitoring", f"holds at {w.label(here)}: monitoring unavailable "
-              f"({problem})", inputs=_unreachable(w, "monitoring"))
+              f"({problem}); to release: restore the monitoring source",
+              inputs=_unreachable(w, "monitoring"))
         return
-    seen = {r.gate: r for r in w.inp.readings}
+    seen = {r.gate: r for r in readings}
     for gate in w.spec.gates:
         reading = seen.get(gate)
         if reading is None or reading.verdict != "pass":
             why = reading.reason if reading is not None else "no reading"
             w.update(phase=w.waiting_phase())
             w.act("hold", "monitoring",
-                  f"holds at {w.label(here)}: monitoring gate '{gate}' inconclusive ({why})",
-                  inputs={"gate": gate})
+                  f"holds at {w.label(here)}: monitoring gate '{gate}' inconclusive ({why}); "
+                  "to release: wait for enough fresh samples", inputs={"gate": gate})
             return
 
 
 def _roles_gate(w: _Work, target: int) -> None:
+    if _completing(w, target):
+        return
     nxt = w.spec.stages[_next(w)]
     if w.inp.roles is None:
-        w.act("hold", "approval", "holds: customer.yaml cannot be read (roles unknown)")
+        w.act("hold", "approval", "holds: customer.yaml cannot be read (roles unknown); to "
+              "release: fix customer.yaml")
         return
     for roles, count in nxt.approvals:
         have = sum(w.inp.roles.get(role, 0) for role in roles)
         if have < count:
             people = "no one holds" if have == 0 else f"only {have} people hold"
-            _block(w, f"{people} the role {_label(roles)} in customer.yaml (stage {nxt.name} "
-                      f"needs {count})", "approval")
+            w.block(f"{people} the role {_label(roles)} in customer.yaml (stage {nxt.name} "
+                    f"needs {count})", "approval", "add the role to someone in customer.yaml")
             return
 
 
 def _approval_gate(w: _Work, target: int) -> None:
+    if _completing(w, target):
+        return
     nxt = w.spec.stages[_next(w)]
     if not nxt.approvals:
         return
     if w.inp.approvals is None:
         problem = w.inp.approvals_problem or "not loaded"
-        w.act("hold", "approval", f"holds: approvals unavailable ({problem})",
-              inputs=_unreachable(w, "approvals"))
+        w.act("hold", "approval", f"holds: approvals unavailable ({problem}); to release: "
+              "restore access to the approval source", inputs=_unreachable(w, "approvals"))
         return
-    _used, missing = match_approvals(nxt, w.inp.approvals, w.inp.evidence_id or "")
+    evidence = w.candidate.evidence_id if w.candidate else ""
+    _used, missing = match_approvals(nxt, w.inp.approvals, evidence)
     if missing:
         role = missing[0]
         stale = sum(1 for a in w.inp.approvals if a.valid and _for_stage(a, nxt)
-                    and a.evidence_id != w.inp.evidence_id)
+                    and a.evidence_id != evidence)
         hint = f" ({stale} approval(s) bound to other evidence)" if stale else ""
         w.update(phase="awaiting-approval")
         w.act("await-approval", "approval",
-              f"holds: approval from {role} missing for stage {nxt.name}{hint}",
-              to=_next(w), inputs={"role": role, "evidence": w.inp.evidence_id or ""})
+              f"holds: approval from {role} missing for stage {nxt.name}{hint}; to release: "
+              f"approve the pull request, or `ailoop approve {w.inp.key} --stage {nxt.name}`",
+              to=_next(w), inputs={"role": role, "evidence": evidence})
 
 
 def match_approvals(stage: StageView, approvals: Iterable[Approval],
@@ -542,27 +750,134 @@ def _next(w: _Work) -> int:
     return 0 if w.current is None else w.current + 1
 
 
+def _completing(w: _Work, target: int) -> bool:
+    return w.current == target and w.spec.completes(target)
+
+
 def _promote(w: _Work, target: int) -> None:
+    cand = w.candidate
+    assert cand is not None
+    if _completing(w, target):
+        _complete(w, target)
+        return
     to = _next(w)
     stage = w.spec.stages[to]
-    used, _ = match_approvals(stage, w.inp.approvals or (), w.inp.evidence_id or "")
+    used, _ = match_approvals(stage, w.inp.approvals or (), cand.evidence_id)
     by = ", ".join(f"{a.person} ({a.role})" for a in used) or "no approvals needed"
-    why = f"every gate holds (evidence {w.inp.evidence_id}; {by})"
-    w.move(to, "promote", why, "complete" if to == target else "progressing")
-    w.update(evidence_id=w.inp.evidence_id, approvals_used=[
-        ApprovalUsed(stage=a.stage, role=a.role, person=a.person, evidence_id=a.evidence_id,
-                     source=a.source) for a in used])
-    _reach_terminal(w, to)
-    if to == target and w.spec.review_cadence and w.status.next_review is None:
+    why = f"every gate holds (evidence {cand.evidence_id}; {by})"
+    done = to == target and not w.spec.completes(target)
+    w.move(to, "promote", why, "complete" if done else "progressing")
+    w.update_candidate(approvals_used=[
+        *[u for u in cand.approvals_used if u.stage != stage.name],
+        *(ApprovalUsed(stage=stage.name, role=a.role, person=a.person,
+                       evidence_id=a.evidence_id, source=a.source) for a in used)])
+    _reached(w, to)
+    if done:
+        _schedule_review(w)
+    w.act("promote", "target", f"promotes {_version(cand)} to {w.label(to)}: {why}",
+          inputs={"evidence": cand.evidence_id})
+
+
+def _complete(w: _Work, target: int) -> None:
+    """The candidate baked at a 100 % target with every gate passing: it becomes the
+    serving version (the only way the serving version ever changes)."""
+    cand = w.candidate
+    assert cand is not None
+    before = w.status.serving
+    serving = Version(version=cand.version, evidence_id=cand.evidence_id,
+                      workflow_digest=cand.workflow_digest, since=w.now)
+    why = (f"{_version(cand)} baked at {w.label(target)} with every gate passing"
+           + (f"; it replaces {_version(before)}" if before else ""))
+    w.record("complete", why, cand.stage, None, 0, cand.version)
+    w.update(serving=serving, candidate=None, phase="complete")
+    _reached(w, target, completed=True)
+    _schedule_review(w)
+    w.act("complete", "target", f"{why}: it is now the serving version",
+          inputs={"evidence": serving.evidence_id})
+
+
+def _schedule_review(w: _Work) -> None:
+    """The rollout reached its target: operations reviews start."""
+    if w.spec.review_cadence and w.status.next_review is None:
         w.update(next_review=w.now + w.spec.review_cadence)
-    w.act("promote", "target", f"promotes to {w.label(to)}: {why}",
-          inputs={"evidence": w.inp.evidence_id or ""})
+
+
+def _reached(w: _Work, index: int, *, completed: bool = False) -> None:
+    """The terminal state of a stage reached: `issue-fixed` when it closes a fix cycle (a
+    rollback released by a new version, and that version has now reached the target)."""
+    record = w.status.rollback
+    target = w.spec.index(w.spec.target)
+    evidence = w.status.serving.evidence_id if completed and w.status.serving else \
+        (w.candidate.evidence_id if w.candidate else None)
+    # A fix cycle ends where the rollout ends: at the target, or once serving for a 100 %
+    # target (reaching that stage is not enough).
+    ends = index == target and (completed or not w.spec.completes(index))
+    fixed = (record is not None and record.released and record.incident is not None
+             and record.evidence_id != evidence and ends)
+    stage = None if completed else w.spec.stages[index].name
+    what = (f"{_version(w.status.serving)} is serving" if completed
+            else f"{_version(w.candidate)} reached {w.label(index)}")
+    if fixed and record is not None:
+        w.terminal("issue-fixed", f"incident {record.incident} fixed: {what} "
+                   f"(evidence {evidence})", stage=stage)
+    else:
+        w.terminal("stage-reached", what, stage=stage)
+    if record is not None and record.released and ends:
+        w.update(rollback=None)
+
+
+# --- the terminal state is always true ----------------------------------------------------
+
+def _settle_terminal(w: _Work) -> None:
+    """After everything else: a recorded terminal state that no longer describes the
+    priority (a rollback after `stage-reached`, a withdrawn candidate, a healthy review
+    before an incident) is replaced by what is true now."""
+    t, status = w.status.terminal, w.status
+    held = status.rollback is not None and not status.rollback.released
+    if status.phase in ("rolled-back", "blocked") or held:
+        if t is None or t.state != "blocked":
+            why = next((a.reason for a in w.actions if a.kind not in SIDE_KINDS), status.phase)
+            w.terminal("blocked", why, owner=w.spec.owner)
+        return
+    if t is None or t.state not in ("stage-reached", "issue-fixed", "healthy-review"):
+        if t is not None and t.state == "blocked" and status.phase != "blocked":
+            _true_exposure(w)
+        return
+    if t.state == "healthy-review":
+        return
+    cand = status.candidate
+    exposed = cand.stage if cand is not None and cand.stage is not None else None
+    if exposed is not None and t.stage == exposed:
+        return
+    if exposed is None and t.stage is None and status.serving is not None:
+        return
+    _true_exposure(w)
+
+
+def _quiet_when_nothing_happened(w: _Work) -> None:
+    """A new priority waiting for its first dry run has nothing worth a status file yet:
+    its candidate is recorded once it moves past pending."""
+    if w.status.phase == "pending" and w.inp.status.candidate is None and \
+            w.status.serving is None and w.candidate is not None and w.candidate.stage is None:
+        w.update(candidate=None)
+
+
+def _true_exposure(w: _Work) -> None:
+    cand, serving = w.status.candidate, w.status.serving
+    if cand is not None and cand.stage is not None:
+        index = w.spec.index(cand.stage)
+        label = w.label(index) if index is not None else cand.stage
+        w.terminal("stage-reached", f"{_version(cand)} reached {label}", stage=cand.stage)
+    elif serving is not None:
+        w.terminal("stage-reached", f"{_version(serving)} is serving")
+    else:
+        w.update(terminal=None)
 
 
 # --- reviews ------------------------------------------------------------------------------
 
 def _review(w: _Work) -> None:
-    if w.current is None:
+    if w.current is None and w.status.serving is None:
         return
     how = f"run `ailoop review {w.inp.key}`"
     for event in sorted(w.inp.events, key=lambda e: (e.time, e.name)):
@@ -578,6 +893,12 @@ def _review(w: _Work) -> None:
 
 def review_due(inp: PriorityInput, now: datetime) -> bool:
     return any(a.kind == "review-due" for a in plan_priority(inp, now).actions)
+
+
+def _version(held: Version | None) -> str:
+    if held is None:
+        return "none"
+    return f"v{held.version}" if held.version else held.evidence_id
 
 
 def _pct(percent: float) -> str:

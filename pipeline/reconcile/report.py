@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from typing import Any
 
+from pipeline.model.status import StatusBody
 from pipeline.reconcile.plan import Plan, PriorityInput, PriorityPlan
 
 
@@ -22,10 +24,10 @@ def render_plan_md(result: Plan) -> str:
 
 
 def render_plan_json(result: Plan) -> str:
-    payload = {"version": 1, "priorities": [
+    payload = {"version": 2, "priorities": [
         {"priority": p.key, "changed": p.changed, "phase": p.status.phase,
-         "stage": p.status.stage, "percent": p.status.percent,
-         "actions": [a.as_dict() for a in p.actions]} for p in result.priorities]}
+         **exposure(p.status), "actions": [a.as_dict() for a in p.actions]}
+        for p in result.priorities]}
     return json.dumps(payload, indent=2, ensure_ascii=False) + "\n"
 
 
@@ -49,8 +51,32 @@ def _md(text: str) -> str:
 
 # --- status -------------------------------------------------------------------------------
 
-COLUMNS = ("PRIORITY", "PHASE", "STAGE", "PERCENT", "HEALTH", "NEXT ACTION", "TERMINAL",
+COLUMNS = ("PRIORITY", "PHASE", "SERVING", "CANDIDATE", "HEALTH", "NEXT ACTION", "TERMINAL",
            "NEXT CHECK")
+
+
+def exposure(body: StatusBody) -> dict[str, Any]:
+    """Serving and candidate as plain data, for tools."""
+    cand, serving = body.candidate, body.serving
+    return {"serving": None if serving is None else
+            {"version": serving.version, "evidenceId": serving.evidence_id,
+             "workflowDigest": serving.workflow_digest},
+            "candidate": None if cand is None else
+            {"version": cand.version, "evidenceId": cand.evidence_id, "stage": cand.stage,
+             "percent": cand.percent}}
+
+
+def serving_cell(body: StatusBody) -> str:
+    return f"v{body.serving.version}" if body.serving and body.serving.version else \
+        (body.serving.evidence_id if body.serving else "-")
+
+
+def candidate_cell(body: StatusBody) -> str:
+    cand = body.candidate
+    if cand is None:
+        return "-"
+    name = f"v{cand.version}" if cand.version else cand.evidence_id
+    return f"{name} {cand.stage} {cand.percent:g}%" if cand.stage else f"{name} (not out)"
 
 
 def status_rows(inputs: Sequence[PriorityInput], result: Plan) -> list[tuple[str, ...]]:
@@ -64,12 +90,15 @@ def _row(inp: PriorityInput, p: PriorityPlan) -> tuple[str, ...]:
     terminal: str = now.terminal.state if now.terminal else "-"
     if now.terminal and now.terminal.owner:
         terminal += f" ({now.terminal.owner})"
-    return (inp.key, now.phase, now.stage or "-", f"{now.percent:g}%" if now.stage else "-",
-            health(inp), f"{action.kind}: {action.reason}", terminal, _next_check(inp, p))
+    return (inp.key, now.phase, serving_cell(now), candidate_cell(now), health(inp),
+            f"{action.kind}: {action.reason}", terminal, _next_check(inp, p))
 
 
 def health(inp: PriorityInput) -> str:
-    if inp.status.stage is None or inp.spec is None or not inp.spec.gates:
+    """Of the candidate at its stage, else of the serving version."""
+    cand = inp.status.candidate
+    out = (cand is not None and cand.stage is not None) or inp.status.serving is not None
+    if not out or inp.spec is None or not inp.spec.gates:
         return "-"
     if inp.readings is None:
         return "unknown"

@@ -34,7 +34,14 @@ from pipeline.errors import ExternalError, InputError
 from pipeline.model.priority import MonitoringGate, Priority
 from pipeline.model.project import ProjectSpec
 from pipeline.model.status import StatusBody
-from pipeline.monitoring.base import GateReading, MonitoringSource, gate_name
+from pipeline.monitoring.base import (
+    CANDIDATE,
+    SERVING,
+    GateReading,
+    MonitoringSource,
+    Variant,
+    gate_name,
+)
 from pipeline.reconcile.plan import EventView, EvidenceView, PriorityInput, SpecView, StageView
 
 _RACY_SECONDS = 2.0
@@ -50,9 +57,11 @@ class Local:
     spec: SpecView | None
     status: StatusBody | None  # None: no status.yaml yet
     problems: tuple[str, ...] = ()
-    evidence_id: str | None = None
+    evidence_id: str | None = None  # the input fingerprint on disk
     evidence_problem: str = ""
     evidence: EvidenceView | None = None
+    version: str = ""  # spec.workflow.version
+    workflow_digest: str = ""  # of the workflow code on disk
     events: tuple[EventView, ...] = ()
     gates: tuple[dict[str, Any], ...] = ()  # MonitoringGate as data: cheap to unpickle
     monitoring_file: str | None = None
@@ -190,17 +199,35 @@ def event_view(kind: str, model: Any) -> EventView:
 def _with_evidence(root: str, key: str, priority: Priority, local: Local) -> Local:
     from pipeline.documents.evidence import fingerprint, read_evidence_with_problems
 
+    local = replace(local, version=priority.spec.workflow.version)
     try:
-        evidence_id = fingerprint(root, key, priority).evidence_id
+        fp = fingerprint(root, key, priority)
     except InputError as e:
         return replace(local, evidence_problem=str(e))
     found, _problems = read_evidence_with_problems(root, key)
-    matching = [s for s in found if s.evidence_id == evidence_id]
+    matching = [s for s in found if s.evidence_id == fp.evidence_id]
     view = None
     if matching:
         s = matching[-1]
         view = EvidenceView(s.evidence_id, s.passed, s.pass_rate, s.cases, s.failed, s.path)
-    return replace(local, evidence_id=evidence_id, evidence=view)
+    digests = {s.evidence_id: s.fingerprint.workflow for s in found}
+    return replace(local, evidence_id=fp.evidence_id, evidence=view,
+                   workflow_digest=fp.workflow, status=_digests_filled(local.status, digests))
+
+
+def _digests_filled(status: StatusBody | None, digests: dict[str, str]) -> StatusBody | None:
+    """A status migrated from the old format names its versions by evidence id only: the
+    code digest is in that evidence's fingerprint (the version, when the spec on disk has
+    the same fingerprint, is filled in by the planner)."""
+    if status is None:
+        return None
+    changes: dict[str, Any] = {}
+    for which in ("serving", "candidate"):
+        held = getattr(status, which)
+        if held is not None and not held.workflow_digest and held.evidence_id in digests:
+            changes[which] = held.model_copy(
+                update={"workflow_digest": digests[held.evidence_id]})
+    return status.model_copy(update=changes) if changes else status
 
 
 # --- live inputs --------------------------------------------------------------------------
@@ -256,24 +283,34 @@ def _input(state: RepoState, local: Local, now: datetime, approvals: ApprovalSou
            monitoring: MonitoringFactory, head: str) -> PriorityInput:
     status = local.status if local.status is not None else _NO_STATUS
     inp = PriorityInput(local.key, local.spec, status, local.problems, local.evidence_id,
-                        local.evidence_problem, local.evidence, events=local.events,
+                        local.evidence_problem, local.evidence, local.version,
+                        local.workflow_digest, events=local.events,
                         roles=state.roles.get(local.key.split("/")[0]), head=head)
     if local.spec is None or local.problems:
         return inp
     if _may_promote(local, status):
         inp = _with_approvals(inp, approvals)
-    if status.stage is not None and local.gates:
-        inp = _with_readings(inp, local, status.stage, now, monitoring)
+    candidate = status.candidate
+    if local.gates and candidate is not None and candidate.stage is not None:
+        inp = _with_readings(inp, local, candidate.stage, now, monitoring, CANDIDATE)
+    elif local.gates and status.serving is not None:
+        inp = _with_readings(inp, local, None, now, monitoring, SERVING)
     return inp
 
 
 def _may_promote(local: Local, status: StatusBody) -> bool:
-    """Only a priority below its target with passing evidence can use approvals."""
+    """Only the version on disk, with passing evidence and below its target, can use
+    approvals (the serving version has nothing left to approve)."""
     spec = local.spec
     if spec is None or local.evidence is None or not local.evidence.passed:
         return False
-    here, target = spec.index(status.stage), spec.index(spec.target)
-    return target is not None and (here is None or here < target)
+    if status.serving is not None and status.serving.evidence_id == local.evidence_id:
+        return False
+    candidate = status.candidate
+    same = candidate is not None and candidate.evidence_id == local.evidence_id
+    here = spec.index(candidate.stage) if same and candidate is not None else None
+    target = spec.index(spec.target)
+    return target is not None and (here is None or here <= target)
 
 
 def _with_approvals(inp: PriorityInput, source: ApprovalSource) -> PriorityInput:
@@ -284,14 +321,14 @@ def _with_approvals(inp: PriorityInput, source: ApprovalSource) -> PriorityInput
                        unreachable=(*inp.unreachable, "approvals"))
 
 
-def _with_readings(inp: PriorityInput, local: Local, stage: str, now: datetime,
-                   factory: MonitoringFactory) -> PriorityInput:
+def _with_readings(inp: PriorityInput, local: Local, stage: str | None, now: datetime,
+                   factory: MonitoringFactory, variant: Variant) -> PriorityInput:
     source = factory(local)
     if source is None:
         return replace(inp, readings_problem="no monitoring provider is configured for it")
     try:
         gates = [MonitoringGate.model_validate(g) for g in local.gates]
-        readings: list[GateReading] = source.readings(local.key, stage, gates, now)
+        readings: list[GateReading] = source.readings(local.key, stage, gates, now, variant)
     except ExternalError as e:
         return replace(inp, readings_problem=str(e),
                        unreachable=(*inp.unreachable, "monitoring"))

@@ -60,7 +60,8 @@ def outcome(review: Review) -> str:
 
 def render_text(review: Review) -> str:
     out = [f"Review of {review.key} at {when(review.now)} (last review: {when(review.since)})",
-           f"Stage: {review.stage or 'none'} ({review.percent:g}%), owner {review.owner}", "",
+           f"Reviewed: {review.stage} ({review.percent:g}% of traffic), owner {review.owner}",
+           "",
            "Health per gate:"]
     out += [f"  {r.verdict:<12} {r.gate}: {r.reason}" for r in review.readings] or ["  (none)"]
     out += ["", "Incidents since the last review:"]
@@ -82,8 +83,8 @@ def render_text(review: Review) -> str:
 
 def render_md(review: Review) -> str:
     out = [f"## Operations review: {review.key}", "",
-           f"{when(review.now)}, last review {when(review.since)}; stage "
-           f"**{review.stage or 'none'}** ({review.percent:g}%), owner {review.owner}", "",
+           f"{when(review.now)}, last review {when(review.since)}; reviewed "
+           f"**{review.stage}** ({review.percent:g}% of traffic), owner {review.owner}", "",
            "### Health", "", "| Gate | Verdict | Reading |", "| --- | --- | --- |"]
     out += [f"| {r.gate} | {r.verdict} | {r.reason} |" for r in review.readings]
     out += ["", "### Incidents and feedback since the last review", ""]

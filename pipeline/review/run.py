@@ -25,8 +25,8 @@ from pipeline.documents.layout import CUSTOMERS, PROJECT_FILE, priority_dir
 from pipeline.documents.load import load_document, load_priority, load_status
 from pipeline.errors import AiloopError, InputError
 from pipeline.model.priority import Priority
-from pipeline.model.status import StatusBody, TerminalState
-from pipeline.monitoring.base import GateReading, MonitoringSource
+from pipeline.model.status import StatusBody, TerminalState, Version
+from pipeline.monitoring.base import CANDIDATE, SERVING, GateReading, MonitoringSource, Variant
 from pipeline.reconcile.plan import EventView
 from pipeline.review.roi import Production, RoiResult, compare_roi, production_from, roi_gates
 
@@ -66,8 +66,8 @@ class Review:
     key: str
     now: datetime
     since: datetime | None
-    stage: str | None
-    percent: float
+    stage: str  # what is reviewed: "serving v1.0", "candidate v1.1 at canary"
+    percent: float  # its share of the traffic
     owner: str
     readings: tuple[GateReading, ...]
     incidents: tuple[EventView, ...]
@@ -111,6 +111,35 @@ def load_events(root: str, key: str) -> tuple[EventView, ...]:
     return tuple(views)
 
 
+@dataclass(frozen=True)
+class Exposed:
+    """What production runs that the review judges: the serving version when there is
+    one, else the candidate at its stage."""
+
+    variant: Variant
+    stage: str | None  # the candidate's stage (None for the serving version)
+    evidence_id: str
+    label: str  # "serving v1.0", "candidate v1.1 at canary"
+    percent: float  # its share of the traffic
+
+
+def exposed(status: StatusBody) -> Exposed | None:
+    cand, serving = status.candidate, status.serving
+    staged = cand if cand is not None and cand.stage is not None else None
+    if serving is not None:
+        share = staged.percent if staged is not None else 0
+        return Exposed(SERVING, None, serving.evidence_id, f"serving {_name(serving)}",
+                       100 - share)
+    if staged is not None:
+        return Exposed(CANDIDATE, staged.stage, staged.evidence_id,
+                       f"candidate {_name(staged)} at {staged.stage}", staged.percent)
+    return None
+
+
+def _name(held: Version) -> str:
+    return f"v{held.version}" if held.version else held.evidence_id
+
+
 def review_period(priority: Priority) -> timedelta:
     return priority.spec.review.cadence if priority.spec.review else DEFAULT_CADENCE
 
@@ -124,11 +153,12 @@ def gather(root: str, key: str, now: datetime, source: MonitoringSource | None, 
     gates = list(priority.spec.monitoring.gates)
     readings: list[GateReading] = []
     production, note = None, "not in production yet (no stage reached)"
-    if status.stage is not None and source is not None:
-        readings = source.readings(key, status.stage, gates, now) if gates else []
+    out = exposed(status)
+    if out is not None and source is not None:
+        readings = source.readings(key, out.stage, gates, now, out.variant) if gates else []
         period = review_period(priority)
-        production, note = production_from(
-            source.readings(key, status.stage, roi_gates(priority.spec, period), now), period)
+        production, note = production_from(source.readings(
+            key, out.stage, roi_gates(priority.spec, period), now, out.variant), period)
     elif source is None:
         note = "no monitoring provider is configured"
     checked = NOT_CONFIGURED
@@ -155,7 +185,9 @@ def decide(inp: ReviewInputs) -> Review:
     issues = find_issues(inp, open_incidents, feedback, roi)
     next_review = now + review_period(inp.priority)
     terminal = _terminal(issues, spec.owner, now, next_review)
-    return Review(inp.key, now, since, status.stage, status.percent, spec.owner, inp.readings,
+    out = exposed(status)
+    return Review(inp.key, now, since, out.label if out else "not in production",
+                  out.percent if out else 0, spec.owner, inp.readings,
                   incidents, open_incidents, feedback, inp.production, inp.production_note,
                   roi, inp.drift, tuple(issues), terminal, next_review, requests)
 
@@ -163,7 +195,8 @@ def decide(inp: ReviewInputs) -> Review:
 def find_issues(inp: ReviewInputs, open_incidents: tuple[EventView, ...],
                 feedback: tuple[EventView, ...], roi: RoiResult | None) -> list[str]:
     issues: list[str] = []
-    if inp.status.stage is None:
+    out = exposed(inp.status)
+    if out is None:
         issues.append("not in production yet: no stage has been reached")
     elif not inp.priority.spec.monitoring.gates:
         issues.append("no monitoring gates are configured, so health cannot be shown")
@@ -177,7 +210,7 @@ def find_issues(inp: ReviewInputs, open_incidents: tuple[EventView, ...],
                if e.severity == "negative"]
     if roi is not None and roi.verdict == "behind":
         issues.append(f"ROI is behind the hypothesis: {roi.reason}")
-    elif roi is not None and roi.verdict == "unknown" and inp.status.stage is not None:
+    elif roi is not None and roi.verdict == "unknown" and out is not None:
         issues.append(f"ROI cannot be measured: {roi.reason}")
     if inp.drift.state in ("failed", "error"):
         issues.append(f"dry-run drift: {inp.drift.reason}")
@@ -222,6 +255,7 @@ def record(root: str, review: Review, *, commit: bool = True, push: bool = False
         commit_state_change,
         status_path,
         status_text,
+        status_trailers,
     )
     from pipeline.reconcile.plan import Plan
 
@@ -236,8 +270,7 @@ def record(root: str, review: Review, *, commit: bool = True, push: bool = False
         message = (f"ailoop: review {review.key}: {review.terminal.state}\n\n"
                    f"{review.terminal.reason}\n\n"
                    f"Ailoop-Priority: {review.key}\nAiloop-Action: review\n"
-                   f"Ailoop-Evidence: {after.evidence_id or 'none'}\n"
-                   f"Ailoop-Stage: {after.stage or 'none'}\n")
+                   + "".join(line + "\n" for line in status_trailers(after)))
         return Attempt(ReconcileResult(Plan(())), writes, message,
                        lambda: after_review(root, review.key, review.now, roi_note))
 
@@ -248,7 +281,7 @@ def record(root: str, review: Review, *, commit: bool = True, push: bool = False
 def review_is_due(status: StatusBody | None, events: tuple[EventView, ...],
                   now: datetime) -> bool:
     """Due when the next review date has passed or someone asked for one (in production)."""
-    if status is None or status.stage is None:
+    if status is None or exposed(status) is None:
         return False
     asked = any(e.kind == "ReviewRequest" and f"ReviewRequest/{e.name}"
                 not in status.processed_events for e in events)
@@ -262,7 +295,8 @@ def dry_run_drift(root: str, key: str, now: datetime) -> Drift:
     from pipeline.dryrun.runner import DryRunSettings, run_dry_run
 
     status = load_status(root, key)
-    used = status.evidence_id if status else None
+    out = exposed(status) if status else None
+    used = out.evidence_id if out else None
     previous = next((e for e in read_evidence(root, key) if e.evidence_id == used), None)
     with tempfile.TemporaryDirectory(prefix="ailoop-drift-") as scratch:
         _scratch_copy(root, key, scratch)

@@ -99,6 +99,7 @@ def _check_priority(doc: Document) -> tuple[list[Finding], Facts]:
         "roles_needed": roles_needed,
         "refs": _file_refs(doc),
         "owner": spec.owner,
+        "stages": [(intern(s.name), s.percent) for s in spec.rollout.stages],
         **priority_facts(doc),  # guardrails and policy data (pipeline/policy/facts.py)
     }
     return findings, facts
@@ -162,7 +163,10 @@ def _file_refs(doc: Document) -> list[tuple[str, str, int, int, str]]:
 def _check_named(doc: Document) -> tuple[list[Finding], Facts]:
     key = priority_of(doc.path)
     if doc.kind == "Status":
-        return _folder_name_check(doc, key.split("/")[1] if key else None, "priority"), {}
+        from pipeline.validate.status_check import status_facts
+
+        return (_folder_name_check(doc, key.split("/")[1] if key else None, "priority"),
+                status_facts(doc))
     return [], {}
 
 

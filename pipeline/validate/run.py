@@ -16,7 +16,9 @@ from pipeline.cache import ResultCache, read_bounded
 from pipeline.documents.findings import Finding, sort_findings
 from pipeline.documents.layout import (
     CUSTOMERS,
+    PRIORITY_FILE,
     PROJECT_FILE,
+    STATUS_FILE,
     customer_of,
     priority_of,
     resolve_inside,
@@ -24,6 +26,7 @@ from pipeline.documents.layout import (
 )
 from pipeline.errors import InputError
 from pipeline.validate.checks import FileResult
+from pipeline.validate.status_check import status_findings
 
 if TYPE_CHECKING:
     from pipeline.git import ChangedSince
@@ -94,6 +97,7 @@ def _validate(options: ValidateOptions) -> ValidationReport:
     for rel in targets:
         findings.extend(results[rel].findings)
     findings.extend(_cross_check(root, targets, results, cache))
+    findings.extend(status_findings(targets, results))
     if judge is not None:
         from pipeline.validate.policies import policy_findings
         from pipeline.validate.policy_cache import PolicyCache
@@ -180,10 +184,15 @@ def affected_documents(documents: list[str], changed: Iterable[str]) -> set[str]
 
 
 def _context_for(targets: list[str], documents: list[str]) -> set[str]:
-    """Documents the targets' cross-checks read: the customers of target priorities."""
+    """Documents the targets' cross-checks read: the customers of target priorities, and
+    the priority of a target status."""
     available = set(documents)
     needed = set()
     for rel in targets:
+        if rel.endswith("/" + STATUS_FILE):
+            spec = rel[: -len(STATUS_FILE)] + PRIORITY_FILE
+            if spec in available:
+                needed.add(spec)
         customer = customer_of(rel)
         if customer:
             path = f"{CUSTOMERS}/{customer}/customer.yaml"

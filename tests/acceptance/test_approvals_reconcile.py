@@ -53,7 +53,8 @@ def test_a_stage_waits_for_the_right_role_on_the_right_evidence(
     repo.git("-c", "gpg.format=ssh", "-c", f"user.signingkey={raj}", "commit", "-q", "-S",
              "--allow-empty", "-m", forged)
     assert triage(run(repo)) == [
-        "await-approval: holds: approval from customer-reviewer missing for stage shadow"]
+        "await-approval: holds: approval from customer-reviewer missing for stage shadow; to "
+        f"release: approve the pull request, or `ailoop approve {KEY} --stage shadow`"]
     assert "phase: awaiting-approval" in status(repo)
 
     # The right role on evidence that is no longer current.
@@ -65,9 +66,10 @@ def test_a_stage_waits_for_the_right_role_on_the_right_evidence(
     new = write_evidence(repo.work)
     repo.commit_all("Handle refunds")
     assert new != old
-    assert triage(run(repo)) == [
+    assert triage(run(repo))[-1] == (
         "await-approval: holds: approval from customer-reviewer missing for stage shadow "
-        "(1 approval(s) bound to other evidence)"]
+        "(1 approval(s) bound to other evidence); to release: approve the pull request, or "
+        f"`ailoop approve {KEY} --stage shadow`")
 
     # The right role on the right evidence: the stage advances.
     again = run_cli(capsys, "-C", str(repo.work), "approve", KEY, "--stage", "shadow",

@@ -6,6 +6,7 @@ workflows run; an injected clock. The git log must read as the audit trail.
 
 from __future__ import annotations
 
+import json
 import re
 import subprocess
 from pathlib import Path
@@ -46,11 +47,17 @@ def test_the_audit_trail_walks_every_stage_once_per_release(loop: dict[str, obje
     repo = Path(str(loop["repo"]))
     subjects = _git(repo, "log", "--reverse", "--format=%s").splitlines()
     promotes = [s for s in subjects if s.startswith(f"ailoop: promote {CLAIMS}")]
-    assert [re.sub(r".* to ", "", s) for s in promotes] == [
-        "shadow (0%)", "canary (5%)", "early (25%)", "full (100%)",
-        "canary (5%)", "early (25%)", "full (100%)"]  # the rollback left it at shadow
+    walk = ["shadow (0%)", "canary (5%)", "early (25%)", "full (100%)"]
+    # v1.1.0; then the fix v1.1.1, a new candidate, from the first stage again; then the
+    # upgrade v1.2.0 beside the serving v1.1.1.
+    assert [re.sub(r".* to ", "", s) for s in promotes] == [*walk, *walk, *walk[:2]]
     rollback = subjects.index(f"ailoop: roll back {CLAIMS} to shadow (0%)")
     assert subjects.index("Incident inc-2026-0107") < rollback < len(subjects)
+    replaced = subjects.index(f"ailoop: replace the candidate of {CLAIMS} (its traffic "
+                              "returns to serving)")
+    completed = subjects.index(f"ailoop: complete the rollout of {CLAIMS} (the candidate is "
+                               "now serving)")
+    assert rollback < replaced < completed
 
 
 def test_reconciler_commits_carry_trailers(loop: dict[str, object]) -> None:
@@ -59,7 +66,7 @@ def test_reconciler_commits_carry_trailers(loop: dict[str, object]) -> None:
                "ailoop-bot")
     entries = [e for e in log.split("\x1e") if e.strip()]
     promoted = [e for e in entries if "Ailoop-Action: promote" in e]
-    assert len(promoted) == 7
+    assert len(promoted) == 10
     for entry in promoted:
         assert f"Ailoop-Priority: {CLAIMS}" in entry
         assert re.search(r"Ailoop-Evidence: ev-[0-9a-f]{16}", entry)
@@ -95,6 +102,22 @@ def test_updates_and_dashboard_are_on_disk(loop: dict[str, object]) -> None:
     assert all(p.is_file() for p in paths)
     update = next(p for p in paths if p.name.startswith("claims-intake") and p.suffix == ".md")
     text = update.read_text()
-    assert "It is at step 4 of 4 (full), handling 100% of live traffic." in text
+    assert ("Version 1.2.0 is at step 2 of 4 (canary), handling 5% of live traffic; version "
+            "1.1.1 handles the rest.") in text
     index = next(p for p in paths if p.name == "index.html").read_text()
-    assert f"data-priority='{CLAIMS}' data-stage='full'" in index.replace('"', "'")
+    assert f"data-priority='{CLAIMS}' data-stage='canary'" in index.replace('"', "'")
+
+
+def test_a_version_upgrade_never_takes_the_serving_versions_traffic_untested(
+        loop: dict[str, object]) -> None:
+    """While v1.2.0 waits for its approvals, every request stays on the serving v1.1.1."""
+    repo = Path(str(loop["repo"]))
+    subjects = _git(repo, "log", "--reverse", "--format=%H %s").splitlines()
+    pushed = next(i for i, s in enumerate(subjects) if "Claims intake v1.2.0" in s)
+    waiting = subjects[pushed + 1].split(" ", 1)
+    assert waiting[1] == f"ailoop: {CLAIMS} awaits approval for shadow"
+    flags = json.loads(_git(repo, "show",
+                            f"{waiting[0]}:customers/northwind-insurance/flags.flagd.json"))
+    flag = flags["flags"]["claims-intake"]
+    assert list(flag["variants"]) == ["serving"] and "targeting" not in flag
+    assert flag["variants"]["serving"]["version"] == "1.1.1"

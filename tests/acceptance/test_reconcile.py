@@ -68,12 +68,13 @@ def test_full_stage_walk_with_bake_times(capsys: pytest.CaptureFixture[str],
     assert reconcile(capsys, repo, 0) == "No changes\n"  # pending: no evidence yet
     ev = ready(repo)
     out = reconcile(capsys, repo, 1, "--push")
-    assert out.startswith("promote acme/triage to shadow (0%): promotes to shadow 0%: every "
-                          f"gate holds (evidence {ev}; rita (customer-reviewer))\n")
+    assert out.startswith("promote acme/triage to shadow (0%): promotes v1.0.0 to shadow 0%: "
+                          f"every gate holds (evidence {ev}; rita (customer-reviewer))\n")
     assert repo.git("log", "-1", "--format=%s") == \
         "ailoop: promote acme/triage to shadow (0%)"
     assert trailers(repo) == (f"Ailoop-Priority: acme/triage\nAiloop-Action: promote\n"
-                              f"Ailoop-Evidence: {ev}\nAiloop-Stage: shadow")
+                              f"Ailoop-Evidence: {ev}\nAiloop-Stage: shadow\n"
+                              "Ailoop-Serving: none")
     assert repo.git("rev-parse", "HEAD") == git(repo.remote, "rev-parse", "main")
     assert reconcile(capsys, repo, 1) == "No changes\n"
     assert reconcile(capsys, repo, 30) == "No changes\n"
@@ -86,12 +87,24 @@ def test_full_stage_walk_with_bake_times(capsys: pytest.CaptureFixture[str],
         assert out.startswith(f"promote acme/triage to {stage} ({percent}%)"), out
         flags = json.loads((repo.work / FLAGS).read_text())
         weights = flags["flags"]["triage"]["targeting"]["fractional"]
-        assert weights == [["new", percent * 100], ["stable", 10000 - percent * 100]]
+        assert weights == [["candidate", percent * 100], ["serving", 10000 - percent * 100]]
+        assert flags["flags"]["triage"]["variants"]["serving"] == {"version": "off"}
         assert reconcile(capsys, repo, minutes) == "No changes\n"
+    # At 100 % it is still the candidate: it becomes the serving version once it has baked
+    # there with every gate passing.
+    assert "phase: progressing" in status_of(repo)
+    out = reconcile(capsys, repo, 365, "--push")
+    assert out.startswith("complete the rollout of acme/triage (the candidate is now "
+                          "serving): v1.0.0 baked at full 100% with every gate passing"), out
     text = status_of(repo)
     assert "phase: complete" in text and "state: stage-reached" in text
+    assert "candidate:" not in text and "serving:" in text
+    served = json.loads((repo.work / FLAGS).read_text())["flags"]["triage"]
+    assert "targeting" not in served and served["variants"]["serving"]["evidenceId"] == ev
+    assert reconcile(capsys, repo, 366) == "No changes\n"
     subjects = repo.git("log", "--format=%s").splitlines()
     assert [s for s in subjects if s.startswith("ailoop:")] == [
+        "ailoop: complete the rollout of acme/triage (the candidate is now serving)",
         "ailoop: promote acme/triage to full (100%)",
         "ailoop: promote acme/triage to early (25%)",
         "ailoop: promote acme/triage to canary (5%)",
@@ -111,7 +124,7 @@ def test_no_promotion_without_approval_and_status_table(capsys: pytest.CaptureFi
                     iso(T0 + timedelta(minutes=2)))
     assert table.code == 0
     header, row = table.out.splitlines()
-    assert header.split() == ["PRIORITY", "PHASE", "STAGE", "PERCENT", "HEALTH", "NEXT",
+    assert header.split() == ["PRIORITY", "PHASE", "SERVING", "CANDIDATE", "HEALTH", "NEXT",
                               "ACTION", "TERMINAL", "NEXT", "CHECK"]
     assert row.startswith("acme/triage") and "awaiting-approval" in row
 
@@ -126,27 +139,33 @@ def test_incident_rolls_back_and_the_rollback_survives(capsys: pytest.CaptureFix
     incident(repo.work, KEY, "inc-3", "high")
     repo.commit_all("Report incident inc-3")
     out = reconcile(capsys, repo, 190)
-    assert "roll back acme/triage to shadow (0%): rolls back to shadow: incident inc-3 " \
-           "severity high" in out
+    assert "roll back acme/triage to shadow (0%): rolls back to shadow 0%: incident inc-3 " \
+           "severity high; to release: mark incident inc-3 resolved, or ship a fix" in out
     assert trailers(repo).splitlines()[1] == "Ailoop-Action: rollback"
     assert "phase: rolled-back" in status_of(repo)
     # Hours later every gate would pass again; the rollback still holds.
     assert reconcile(capsys, repo, 400) == "No changes\n"
     plan = run_cli(capsys, "-C", str(repo.work), "plan", "--now", iso(T0 + timedelta(hours=7)))
-    assert "acme/triage: holds at shadow 0%: incident inc-3 is not resolved (mark it " \
-           "resolved or change the spec)  [incident]" in plan.out
-    # The fix: a new workflow version, new evidence and approvals, the incident resolved.
+    assert ("acme/triage: holds at v1.0.0 at shadow 0%: rolled back after incident inc-3; to "
+            "release: mark incident inc-3 resolved, or ship a fix (a new version)  "
+            "[incident]") in plan.out
+    assert "state: blocked" in status_of(repo)  # not "stage-reached early" any more
+    # The fix: a new workflow version, new evidence and approvals. A new fingerprint is a
+    # new candidate: it replaces the rolled-back one and starts again at the first stage.
     wf = repo.work / "customers/acme/triage/workflow.py"
     wf.write_text("def run(input):\n    return 'support'  # fixed\n")
-    incident(repo.work, KEY, "inc-3", "high", resolved=True)
     ev = write_evidence(repo.work)
     approve_all(repo.work, KEY, ev)
     repo.commit_all("Fix inc-3")
     out = reconcile(capsys, repo, 401)
-    assert "promote acme/triage to canary (5%)" in out
-    reconcile(capsys, repo, 522)
+    assert "replace the candidate of acme/triage" in out
+    assert "stage: shadow" in status_of(repo).split("history:")[0]  # and it enters shadow
+    assert "promote acme/triage to canary (5%)" in reconcile(capsys, repo, 462)
+    assert "state: blocked" not in status_of(repo)
+    reconcile(capsys, repo, 583)
     text = status_of(repo)
     assert "stage: early" in text and "state: issue-fixed" in text, text
+    assert "rollback:" not in text  # the fix cycle is closed
 
 
 def test_lowering_the_target_rolls_back_without_approval(capsys: pytest.CaptureFixture[str],
@@ -175,17 +194,23 @@ def test_failed_dry_run_blocks_with_owner(capsys: pytest.CaptureFixture[str],
     assert reconcile(capsys, repo, 2) == "No changes\n"
 
 
-def test_spec_change_sends_back_to_dry_run(capsys: pytest.CaptureFixture[str],
-                                           tmp_path: Path) -> None:
+def test_a_new_version_replaces_the_candidate_and_gets_no_traffic(
+        capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     repo = make_git_repo(tmp_path)
     ready(repo)
     reconcile(capsys, repo, 1)
+    reconcile(capsys, repo, 62)  # at canary: 5 % of the traffic
     (repo.work / "customers/acme/triage/workflow.py").write_text("def run(input):\n"
                                                                  "    return 'sales'\n")
     repo.commit_all("Change the workflow")
-    out = reconcile(capsys, repo, 62)
-    assert "send acme/triage back to dry run: needs a new dry run" in out
-    assert "phase: dry-run" in status_of(repo) and "stage: shadow" in status_of(repo)
+    out = reconcile(capsys, repo, 183)
+    assert "replace the candidate of acme/triage (its traffic returns to serving)" in out
+    assert "its traffic returns to the existing process; the new candidate starts at the " \
+           "first stage" in out
+    text = status_of(repo)
+    assert "phase: dry-run" in text and "stage: canary" not in text.split("history:")[0]
+    flag = json.loads((repo.work / FLAGS).read_text())["flags"]
+    assert flag == {}  # nothing exposed: production runs its existing process
 
 
 def test_review_due_feedback_and_healthy_review(capsys: pytest.CaptureFixture[str],

@@ -33,16 +33,20 @@ kind: Status
 metadata: {name: claims-intake}
 status:
   phase: progressing
-  stage: canary
-  percent: 5
-  since: 2026-11-22T09:00:00Z
-  evidenceId: EVID
+  candidate:
+    version: 1.1.0
+    evidenceId: EVID
+    stage: canary
+    percent: 5
+    since: 2026-11-20T09:00:00Z
+    entered: 2026-11-22T09:00:00Z
   history:
     - {time: 2026-11-20T09:00:00Z, to: shadow, percent: 0, action: promote,
        reason: dry run passed and approved}
     - {time: 2026-11-22T09:00:00Z, from: shadow, to: canary, percent: 5, action: promote,
        reason: shadow baked 24h}
-  terminal: {state: stage-reached, at: 2026-11-22T09:00:00Z, reason: reached canary}
+  terminal: {state: stage-reached, at: 2026-11-22T09:00:00Z, reason: reached canary,
+             stage: canary}
 """
 
 INCIDENT = f"""\
@@ -103,7 +107,8 @@ def test_update_has_every_section_matches_status_and_leaks_nothing(
                   "Test results on your sample data", "Production health",
                   "Value against the plan", "Next step", "Blockers"]:
         assert title in text
-    assert "It is at step 2 of 4 (canary), handling 5% of live traffic." in text
+    assert ("Version 1.1.0 is at step 2 of 4 (canary), handling 5% of live traffic; your "
+            "existing process handles the rest.") in text
     doc, _ = load_document(str(example), f"customers/{KEY}/priority.yaml")
     assert doc is not None
     bar = f"{doc.model.spec.dry_run.thresholds.pass_rate:.0%}"

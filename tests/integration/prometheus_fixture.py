@@ -68,15 +68,15 @@ def openmetrics(canaries: tuple[Canary, ...] = CANARIES) -> str:
     requests: list[tuple[str, float, int]] = []
     latency: list[tuple[str, float, int]] = []
     for c in canaries:
-        for variant, error, lat in (("new", c.error_new, c.latency_new),
-                                    ("current", c.error_current, c.latency_current)):
+        for variant, error, lat in (("candidate", c.error_new, c.latency_new),
+                                    ("serving", c.error_current, c.latency_current)):
             labels = f'priority="{c.priority}",variant="{variant}"'
             for i in _minutes(c):
-                broken = variant == "new" and i > -c.nan_last_minutes
+                broken = variant == "candidate" and i > -c.nan_last_minutes
                 errors.append((labels, math.nan if broken else error, now + 60 * i))
                 requests.append((labels, c.requests, now + 60 * i))
                 # Deterministic jitter so Mann-Whitney sees spread (and a few ties).
-                wobble = 0.05 * math.sin(i * (1.3 if variant == "new" else 0.7))
+                wobble = 0.05 * math.sin(i * (1.3 if variant == "candidate" else 0.7))
                 latency.append((labels, round(lat + wobble, 3), now + 60 * i))
     lines = [*_family("ailoop_error_rate", errors), *_family("ailoop_requests", requests),
              *_family("ailoop_latency_p95_seconds", latency), "# EOF"]

@@ -88,8 +88,8 @@ def test_too_few_samples_holds(prometheus: RunningPrometheus, http: httpx.Client
 def test_query_with_no_series_holds(prometheus: RunningPrometheus, http: httpx.Client) -> None:
     error, latency = read(prometheus, http, "acme/unknown")
     assert error.verdict == latency.verdict == "inconclusive"
-    assert error.reason == "Prometheus query for error_rate (new) returned no series in the " \
-                           "last 1h"
+    assert error.reason == ("Prometheus query for error_rate (candidate) returned no series "
+                            "in the last 1h")
 
 
 def test_nan_holds(prometheus: RunningPrometheus, http: httpx.Client) -> None:
@@ -113,8 +113,9 @@ def test_several_series_hold(prometheus: RunningPrometheus, http: httpx.Client) 
                                           "compare": None})
     (reading,) = source(prometheus.url, http).readings("acme/healthy", "canary", [gate], NOW)
     assert reading.verdict == "inconclusive"
-    assert reading.reason == ("Prometheus query for ailoop_latency_p95_seconds (new) returned "
-                              "10 series; it must return one (aggregate with sum() or avg())")
+    assert reading.reason == ("Prometheus query for ailoop_latency_p95_seconds (candidate) "
+                              "returned 10 series; it must return one (aggregate with sum() "
+                              "or avg())")
 
 
 def test_invalid_promql_is_an_input_error(prometheus: RunningPrometheus,
@@ -131,7 +132,7 @@ def test_long_ranges_are_split_under_the_point_limit(prometheus: RunningPromethe
                                                      http: httpx.Client) -> None:
     client = PrometheusClient(prometheus.url, http, timeout_seconds=5)
     # 3 hours at 1s is 10,801 points: more than one request may carry.
-    (series,) = client.query_range('ailoop_requests{priority="acme/healthy",variant="new"}',
+    (series,) = client.query_range('ailoop_requests{priority="acme/healthy",variant="candidate"}',
                                    NOW - timedelta(hours=3), NOW, timedelta(seconds=1))
     times = [p.time for p in series.points]
     assert len(times) == len(set(times)) == 2 * 3600 + 1  # the history is 2h long

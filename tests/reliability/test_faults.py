@@ -24,7 +24,7 @@ from tests.reliability.support import (
     run_forked,
     worktree_state,
 )
-from tests.support import GitRepo, git, minimal_repo, run_cli
+from tests.support import GitRepo, candidate_stage, git, minimal_repo, run_cli
 from tests.unit.reconciler.builders import T0
 
 KEY = "acme/triage"
@@ -196,7 +196,7 @@ MONITORING_FAULTS = {
 def test_healthy_monitoring_promotes_the_control_case(at_shadow: GitRepo, tmp_path: Path,
                                                       capsys: pytest.CaptureFixture[str]) -> None:
     plan = _plan(capsys, _copy(at_shadow, tmp_path / "w"))
-    assert (plan["stage"], plan["actions"][0]["kind"]) == ("canary", "promote")
+    assert (candidate_stage(plan), plan["actions"][0]["kind"]) == ("canary", "promote")
 
 
 @pytest.mark.parametrize("fault", sorted(MONITORING_FAULTS))
@@ -205,7 +205,7 @@ def test_monitoring_faults_hold(fault: str, at_shadow: GitRepo, tmp_path: Path,
     root = _copy(at_shadow, tmp_path / "w")
     MONITORING_FAULTS[fault](root)
     plan = _plan(capsys, root)
-    assert plan["stage"] == "shadow"
+    assert candidate_stage(plan) == "shadow"
     assert all(a["kind"] != "promote" for a in plan["actions"])
     assert plan["actions"][0]["gate"] == "monitoring"
 
@@ -253,7 +253,7 @@ def test_prometheus_faults_hold(fault: str, at_shadow: GitRepo, tmp_path: Path,
     _prometheus(root, "http://127.0.0.1:9" if reply is None else stand_in.url)
     stand_in.reply = reply
     plan = _plan(capsys, root)
-    assert plan["stage"] == "shadow"
+    assert candidate_stage(plan) == "shadow"
     assert all(a["kind"] != "promote" for a in plan["actions"])
     assert plan["actions"][0]["gate"] == "monitoring"
 
@@ -265,7 +265,7 @@ def test_prometheus_healthy_control_case_promotes(at_shadow: GitRepo, tmp_path: 
     _prometheus(root, stand_in.url)
     stand_in.reply = (200, {}, _matrix(_points("0.001")))
     plan = _plan(capsys, root)
-    assert plan["stage"] == "shadow"  # one point per minute = one sample each: too few
+    assert candidate_stage(plan) == "shadow"  # one point per minute = one sample each: too few
     assert plan["actions"][0]["gate"] == "monitoring"
 
 

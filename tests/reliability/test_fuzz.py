@@ -123,7 +123,8 @@ def test_validate_and_plan_never_crash_on_mutated_repositories(fuzz_root: Path) 
             except AiloopError:
                 return  # an input or external error: exit 2 or 3, never a traceback
             for p in result.priorities:
-                assert p.status.percent in (0, 25, 100) or p.status.stage is None
+                cand = p.status.candidate
+                assert cand is None or cand.stage is None or cand.percent in (0, 25, 100)
         finally:
             (fuzz_root / rel).write_bytes(original)
 
@@ -228,7 +229,9 @@ KNOCKOUTS: dict[str, Any] = {
     "readings-failing": lambda i: replace(i, readings=_reading("fail")),
     "spec-unreadable": lambda i: replace(i, problems=("priority.yaml: cannot read",)),
     "roles-unknown": lambda i: replace(i, roles=None),
-    "not-baked": lambda i: replace(i, status=i.status.model_copy(update={"since": NOW})),
+    "not-baked": lambda i: replace(i, status=i.status.model_copy(update={
+        "candidate": i.status.candidate.model_copy(update={"entered": NOW})
+        if i.status.candidate else None})),
 }
 
 
@@ -236,7 +239,8 @@ KNOCKOUTS: dict[str, Any] = {
 def test_a_ready_priority_promotes_one_stage(stage: int) -> None:
     """The control case: with every input present the plan does promote."""
     result = plan_priority(ready(stage), NOW)
-    assert result.status.stage == STAGES[stage + 1].name
+    assert result.status.candidate is not None
+    assert result.status.candidate.stage == STAGES[stage + 1].name
     assert result.primary.kind == "promote"
 
 
@@ -252,8 +256,9 @@ def test_no_plan_raises_the_percent_when_any_gate_input_is_missing(
         inp = KNOCKOUTS[name](inp)  # an unreachable source last: it loads nothing
     result = plan_priority(inp, NOW)
     before = STAGES[stage]
-    assert result.status.percent <= before.percent, (knocked, result.actions)
-    after = SPEC.index(result.status.stage)
+    cand = result.status.candidate
+    assert cand is None or cand.percent <= before.percent, (knocked, result.actions)
+    after = SPEC.index(cand.stage) if cand is not None else None
     assert after is None or after <= stage, (knocked, result.actions)
     assert all(a.kind != "promote" for a in result.actions), (knocked, result.actions)
 
@@ -281,7 +286,9 @@ def test_plan_on_random_statuses_never_crashes(data: st.DataObject) -> None:
     for name in sorted(knocked, key=lambda n: n.endswith("unreachable")):
         inp = KNOCKOUTS[name](inp)
     result = plan_priority(inp, NOW)
-    assert result.status.percent in {s.percent for s in STAGES} | {status.percent, 0}
+    before = status.candidate.percent if status.candidate else 0
+    cand = result.status.candidate
+    assert cand is None or cand.percent in {s.percent for s in STAGES} | {before, 0}
 
 
 def test_evidence_for_another_id_never_promotes() -> None:

@@ -19,7 +19,7 @@ from tests.acceptance.github_fake import REPO, TOKEN, FakeGitHub, changed_file, 
 from tests.acceptance.test_approvals_github import PR, Pr, approved, gate
 from tests.acceptance.test_dry_run_cli import write_priority
 from tests.reliability.support import at, ready_repo, run_forked
-from tests.support import ROOT, GitRepo, minimal_repo, run_cli
+from tests.support import ROOT, GitRepo, candidate_stage, minimal_repo, run_cli
 
 KEY = "acme/triage"
 MARKER = "ran-at-import.txt"
@@ -141,7 +141,8 @@ def test_a_merged_edit_to_the_gate_inputs_invalidates_the_evidence_and_holds(
         edit: str, in_shadow: GitRepo, tmp_path: Path,
         capsys: pytest.CaptureFixture[str]) -> None:
     """Evidence and approvals are bound to the spec, dataset and workflow: changing any of
-    them sends the priority back to dry run; nothing promotes on the old approvals."""
+    them makes a new candidate, whose traffic goes back to the serving version, and it
+    needs a dry run; nothing promotes on the old approvals."""
     import shutil
 
     root = Path(shutil.copytree(in_shadow.work, tmp_path / "w", symlinks=True))
@@ -150,8 +151,8 @@ def test_a_merged_edit_to_the_gate_inputs_invalidates_the_evidence_and_holds(
     path.write_text(change(path.read_text()))
     row = _plan_row(capsys, root)
     assert all(a["kind"] != "promote" for a in row["actions"])
-    assert row["stage"] == "shadow"
-    assert row["actions"][0]["gate"] == "evidence"
+    assert candidate_stage(row) is None
+    assert [a["kind"] for a in row["actions"]][:2] == ["replace", "dry-run-needed"]
 
 
 ROLLOUT_EDITS = {

@@ -200,10 +200,12 @@ def test_priorities_stand_at_different_points_of_the_loop() -> None:
 
     assert not (ROOT / "customers/northwind-insurance/claims-intake/status.yaml").exists()
     triage = status("helio-saas/ticket-triage")
-    assert (triage.stage, triage.percent, triage.phase) == ("early", 25, "holding")
+    cand = triage.candidate  # the old form (no serving/candidate) migrates on load
+    assert (cand.stage, cand.percent, triage.phase) == ("early", 25, "holding")
     assert triage.terminal.state == "stage-reached" and triage.next_review is not None
     refunds = status("helio-saas/refund-requests")
-    assert (refunds.stage, refunds.percent, refunds.terminal.state) == ("shadow", 0, "blocked")
+    assert (refunds.candidate.stage, refunds.candidate.percent, refunds.terminal.state) == \
+        ("shadow", 0, "blocked")
     incident, _ = load_document(str(ROOT),
                                 "customers/helio-saas/refund-requests/events/INC-2026-0042.yaml")
     assert incident is not None and incident.model.spec.resolved is False
@@ -216,7 +218,7 @@ def test_statuses_refer_to_the_current_evidence() -> None:
     assert doc is not None
     fp = fingerprint(str(ROOT), "helio-saas/ticket-triage",
                      _priority(ROOT, "helio-saas/ticket-triage"))
-    assert doc.model.status.evidence_id == fp.evidence_id
+    assert doc.model.status.candidate.evidence_id == fp.evidence_id
     evidence = current_evidence(str(ROOT), "helio-saas/ticket-triage", fp)
     assert evidence is not None and evidence.passed
     doc, _ = load_document(str(ROOT), "customers/helio-saas/refund-requests/status.yaml")

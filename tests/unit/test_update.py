@@ -27,7 +27,8 @@ def _view(**changes: object) -> PriorityView:
         key="acme/triage", customer="acme", customer_name="Acme Ltd", name="ticket-triage",
         goal="Route tickets", owner="Ann Owner", risk="medium",
         stages=(("shadow", 0.0), ("canary", 5.0), ("early", 25.0), ("full", 100.0)),
-        target="full", phase="progressing", stage="early", percent=25.0,
+        target="full", phase="progressing", serving=None, candidate="1.2", stage="early",
+        percent=25.0,
         since=T0 + timedelta(days=4),
         history=(StepView(T0, "shadow", 0, "promote", "dry run passed and approved"),
                  StepView(T0 + timedelta(days=2), "canary", 5, "promote", "shadow baked 48h"),
@@ -53,7 +54,8 @@ def test_every_section_is_present_and_numbers_match_the_view() -> None:
     text = render_markdown(update)
     for title in SECTIONS:
         assert f"## {title}" in text
-    assert "It is at step 3 of 4 (early), handling 25% of live traffic." in text
+    assert ("Version 1.2 is at step 3 of 4 (early), handling 25% of live traffic; your "
+            "existing process handles the rest.") in text
     assert "handled 56 of 60 sample cases correctly, 93% (the bar is 90%)" in text
     assert "2 case(s) that failed before now pass." in text
     assert "2 unusual case(s) still need work." in text

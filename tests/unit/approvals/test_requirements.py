@@ -68,7 +68,8 @@ def test_stages_to_approve_follow_status_and_evidence() -> None:
     assert stages_to_approve(p, None, "ev-1") == ["shadow", "canary", "full"]
     at_canary = StatusBody(stage="canary", evidence_id="ev-1")
     assert stages_to_approve(p, at_canary, "ev-1") == ["full"]
-    assert stages_to_approve(p, at_canary, "ev-2") == ["canary", "full"]
+    # A new fingerprint is a new candidate: it starts over from the first stage.
+    assert stages_to_approve(p, at_canary, "ev-2") == ["shadow", "canary", "full"]
     assert stages_to_approve(priority(target="canary"), at_canary, "ev-1") == []
 
 
