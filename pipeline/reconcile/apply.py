@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import gc
+import json
 import os
 import random
 import time
@@ -160,20 +161,36 @@ def _incident_writes(root: str, state: RepoState, p: PriorityPlan) -> Writes:
 def _flag_writes(root: str, state: RepoState, result: Plan) -> Writes:
     after = {p.key: p.status for p in result.priorities}
     per_customer: dict[str, list[tuple[str, StatusBody]]] = {}
+    held: dict[str, list[str]] = {}  # never acted on: their flags stay as they are
     for local in state.locals:
         status = after.get(local.key, local.status)  # not planned here (another shard)
-        if local.spec is None or status is None:
-            continue
         customer, name = local.key.split("/")
-        per_customer.setdefault(customer, []).append((name, status))
+        per_customer.setdefault(customer, [])
+        if local.spec is None or local.problems:
+            held.setdefault(customer, []).append(name)
+        elif status is not None:
+            per_customer[customer].append((name, status))
     writes: Writes = {}
     for customer, entries in per_customer.items():
         rel = f"{CUSTOMERS}/{customer}/{flags.FLAGS_FILE}"
-        document = flags.customer_flags(entries)
-        text, before = flags.render(document), _read(root, rel)
+        before = _read(root, rel)
+        document = flags.customer_flags(entries, kept=_kept(before, held.get(customer, [])))
+        text = flags.render(document)
         if before != text and (document["flags"] or before is not None):
             writes[rel] = text
     return writes
+
+
+def _kept(text: str | None, names: list[str]) -> dict[str, object]:
+    """The current flags of held priorities, from the flags file as committed."""
+    if not names or text is None:
+        return {}
+    try:
+        current = json.loads(text).get("flags", {})
+    except (ValueError, AttributeError):
+        return {}
+    return {name: current[name] for name in names
+            if isinstance(current, dict) and name in current}
 
 
 def _read(root: str, rel: str) -> str | None:

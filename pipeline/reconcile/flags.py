@@ -19,7 +19,7 @@ always comes first, so raising the percent only moves keys from serving to candi
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import mmh3
@@ -78,11 +78,14 @@ def flag(status: StatusBody) -> dict[str, Any] | None:
             "targeting": {"fractional": [[CANDIDATE, share], [SERVING, rest]]}}
 
 
-def customer_flags(entries: Iterable[tuple[str, StatusBody]]) -> dict[str, object]:
-    """The flagd document for one customer from (priority name, status)."""
-    flags = {name: found for name, status in sorted(entries, key=lambda e: e[0])
-             if (found := flag(status)) is not None}
-    return {"$schema": FLAGD_SCHEMA, "flags": flags}
+def customer_flags(entries: Iterable[tuple[str, StatusBody]],
+                   kept: Mapping[str, object] | None = None) -> dict[str, object]:
+    """The flagd document for one customer from (priority name, status); `kept`: flags
+    copied as they are (priorities held because their status cannot be acted on)."""
+    flags: dict[str, object] = {name: found for name, status in entries
+                                if (found := flag(status)) is not None}
+    flags.update(kept or {})
+    return {"$schema": FLAGD_SCHEMA, "flags": dict(sorted(flags.items()))}
 
 
 def render(document: dict[str, object]) -> str:

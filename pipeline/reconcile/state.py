@@ -43,6 +43,7 @@ from pipeline.monitoring.base import (
     gate_name,
 )
 from pipeline.reconcile.plan import EventView, EvidenceView, PriorityInput, SpecView, StageView
+from pipeline.validate.status_check import status_bounds
 
 _RACY_SECONDS = 2.0
 _HIGH_RISK = frozenset({"high", "critical"})
@@ -123,6 +124,9 @@ def load_local(root: str, key: str, project: ProjectSpec) -> Local:
         return Local(key, None, status, (*problems, f"the spec cannot be read ({where})"))
     priority: Priority = doc.model
     events, event_problems = _events(root, key)
+    if status is not None:  # a value no reconciler writes is never acted on
+        stages = [(s.name, s.percent) for s in priority.spec.rollout.stages]
+        problems = (*problems, *status_bounds(status, stages))
     local = Local(key, spec_view(priority, project), status, (*problems, *event_problems),
                   events=events,
                   gates=tuple(g.model_dump() for g in priority.spec.monitoring.gates),
