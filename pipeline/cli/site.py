@@ -19,14 +19,20 @@ def site_command(ctx: click.Context, out: str, now: str | None) -> int:
     health, terminal state, next check, ROI and last dry run, and a history page per
     priority. Self-contained HTML: open index.html from disk or publish on GitHub Pages."""
     import os
+    from dataclasses import replace
 
     from pipeline.documents.layout import priority_keys
+    from pipeline.publish.picture import pictures
     from pipeline.publish.site import build_site
     from pipeline.publish.snapshot import take_snapshot
 
     root = repo_root(ctx)
+    moment = parse_now(now)
+    seen = pictures(root, moment)  # the same decisions and readings as `ailoop plan`
     views = [take_snapshot(root, key) for key in priority_keys(root)]
+    views = [replace(v, decision=seen[v.key].decision, monitored=seen[v.key].health)
+             if v.key in seen else v for v in views]
     target = out if os.path.isabs(out) else os.path.join(root, out)
-    files = build_site(views, target, parse_now(now))
+    files = build_site(views, target, moment)
     click.echo(f"wrote {len(files)} pages to {target}/ (open {target}/index.html)")
     return EXIT_OK

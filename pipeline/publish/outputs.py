@@ -15,16 +15,18 @@ from pipeline.lessons.memory import (
     incident_lessons,
     lessons_path,
 )
+from pipeline.model.status import StatusBody
 from pipeline.publish.publisher import publish_update
+from pipeline.publish.update import Readings, readings_of
 from pipeline.reconcile.plan import Plan
 
 
 def after_reconcile(root: str, result: Plan, now: datetime) -> list[str]:
-    """The customer update of each changed priority and lessons from incidents that were
-    fixed. Returns the repo-relative paths written."""
+    """The customer update of each changed priority, with the readings the plan judged,
+    and lessons from incidents that were fixed. Returns the repo-relative paths written."""
     written: list[str] = []
     for p in result.changes:
-        written += _update(root, p.key, now)
+        written += _update(root, p.key, now, readings_of(p.readings, judged(p.before)))
     for p in result.changes:
         names = [dict(a.inputs)["incident"] for a in p.actions
                  if a.kind == "release" and "incident" in dict(a.inputs)]
@@ -34,9 +36,11 @@ def after_reconcile(root: str, result: Plan, now: datetime) -> list[str]:
     return written
 
 
-def after_review(root: str, key: str, now: datetime, roi_note: str | None) -> list[str]:
-    """The customer update, and the ROI observation as a lesson. Returns the paths written."""
-    written = _update(root, key, now)
+def after_review(root: str, key: str, now: datetime, roi_note: str | None,
+                 readings: Readings) -> list[str]:
+    """The customer update with the readings the review judged, and the ROI observation as
+    a lesson. Returns the paths written."""
+    written = _update(root, key, now, readings)
     if roi_note is None or not _lessons_writable(root, key):
         return written
     lesson = from_review(key, roi_note, tags=[], systems=[], date=now.date(), ref=key)
@@ -48,9 +52,20 @@ def after_review(root: str, key: str, now: datetime, roi_note: str | None) -> li
     return written
 
 
-def _update(root: str, key: str, now: datetime) -> list[str]:
+def judged(status: StatusBody) -> str:
+    """Whose readings the plan judges, in the customer's words: the candidate at its stage,
+    else the serving version."""
+    cand = status.candidate
+    if cand is not None and cand.stage is not None:
+        return f"version {cand.version or cand.evidence_id} (on trial at {cand.stage})"
+    if status.serving is not None:
+        return f"version {status.serving.version or status.serving.evidence_id}"
+    return ""
+
+
+def _update(root: str, key: str, now: datetime, readings: Readings) -> list[str]:
     try:
-        published = publish_update(root, key, now)
+        published = publish_update(root, key, now, readings=readings)
     except AiloopError:
         return []  # a priority whose spec cannot be read gets its update once fixed
     if not published.path:

@@ -48,6 +48,11 @@ def redactor_for(root: str, key: str) -> object:
 def publish_update(root: str, key: str, now: datetime, *, fmt: str = "md",
                    out: str | None = None, write: bool = True,
                    readings: Readings | None = None) -> Published:
+    if readings is None:  # the readings the plan judges at this moment, as `ailoop plan`
+        from pipeline.publish.picture import pictures
+
+        found = pictures(root, now, only=key).get(key)
+        readings = found.readings if found is not None else None
     view: PriorityView = take_snapshot(root, key)
     previous_text = latest_update_text(root, view)
     update = build_update(view, previous_state(previous_text) if previous_text else None, now,

@@ -74,6 +74,7 @@ def _row(view: PriorityView) -> str:
         f"<span class='{health_class}'>{escape(view.health)}</span>",
         escape(view.phase),
         escape(view.terminal or "—"),
+        escape(view.decision or "—"),
         next_check,
         _roi_cell(view),
         _evidence_cell(view),
@@ -87,7 +88,8 @@ def render_index(views: Sequence[PriorityView], generated: datetime) -> str:
     for view in views:
         customers.setdefault(view.customer, []).append(view)
     head = ("<tr><th>Priority</th><th>Serving</th><th>Candidate</th><th>Health</th><th>Phase</th>"
-            "<th>Terminal state</th><th>Next check</th><th>ROI</th><th>Last dry run</th></tr>")
+            "<th>Terminal state</th><th>Next action</th><th>Next check</th><th>ROI</th>"
+            "<th>Last dry run</th></tr>")
     body = [f"<h1>{len(views)} priorities for {len(customers)} customers</h1>"]
     for customer, items in sorted(customers.items()):
         name = items[0].customer_name
@@ -115,7 +117,8 @@ def render_priority(view: PriorityView, generated: datetime) -> str:
         f"<section><p>{escape(view.goal)}</p><p>Owner: {escape(view.owner)} · risk "
         f"{escape(view.risk)} · serving <b>{escape(_serving(view))}</b> · candidate "
         f"<b>{escape(_candidate(view))}</b> · target {escape(view.target)} · health "
-        f"<b>{escape(view.health)}</b></p><p>Terminal state: {terminal}</p></section>"
+        f"<b>{escape(view.health)}</b></p><p>Terminal state: {terminal}</p>"
+        f"<p>Next action: {escape(view.decision or 'none')}</p></section>"
         f"<section><h2>Rollout</h2>{chart}</section>"
         f"<section><h2>Last dry run</h2><p>{_evidence_cell(view)}</p>"
         f"{bars_chart(bars, 'Dry run against its threshold')}</section>"

@@ -89,6 +89,8 @@ class PriorityView:
     review_cadence: str | None
     bake: tuple[tuple[str, timedelta], ...] = ()
     message: str = ""
+    decision: str = ""  # the plan's next action at the same moment (the dashboard's)
+    monitored: str = ""  # health from the readings the plan judged, when known
 
     @property
     def open_incidents(self) -> tuple[IncidentView, ...]:
@@ -96,6 +98,8 @@ class PriorityView:
 
     @property
     def health(self) -> str:
+        if self.monitored == "failing":
+            return "failing"
         if self.open_incidents or self.phase == "rolled-back":
             return "incident"
         if self.terminal == "blocked" or self.phase == "blocked":

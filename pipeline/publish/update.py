@@ -11,12 +11,14 @@ from __future__ import annotations
 import json
 import os
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from html import escape
 from typing import Any
 
 from pipeline.fsio import write_atomic
+from pipeline.monitoring.base import GateReading
 from pipeline.publish.charts import Bar, bars_chart, rollout_chart
 from pipeline.publish.snapshot import PriorityView, StepView
 
@@ -54,11 +56,20 @@ class Update:
 
 @dataclass(frozen=True)
 class Readings:
-    """Production figures, when monitoring has them (name -> value, sample count)."""
+    """Production figures, when monitoring has them (metric -> value, sample count): the
+    readings the plan or the review judged at the same moment, never a second reading."""
 
     values: dict[str, tuple[float | None, int]] = field(default_factory=dict)
     observed_value: float | None = None
     observed_cost: float | None = None
+    subject: str = ""  # whose readings: "version 1.2.0 (on trial)", "version 1.1.1"
+
+
+def readings_of(gates: Iterable[GateReading] | None, subject: str = "", *,
+                observed_value: float | None = None,
+                observed_cost: float | None = None) -> Readings:
+    values = {r.metric: (r.value, r.samples) for r in gates or ()}
+    return Readings(values, observed_value, observed_cost, subject)
 
 
 def state_of(view: PriorityView, now: datetime) -> dict[str, Any]:
@@ -183,7 +194,7 @@ def _testing(view: PriorityView) -> tuple[str, ...]:
 def _health(view: PriorityView, readings: Readings) -> tuple[str, ...]:
     if not view.serving and (not view.stage or view.percent == 0):
         return ("Not live yet, so there is no production data.",)
-    lines = []
+    lines = [f"Figures for {readings.subject}:"] if readings.subject else []
     for name, metric, comparison, threshold in view.gates:
         value, samples = readings.values.get(metric, (None, 0))
         if value is None:

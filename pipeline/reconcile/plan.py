@@ -168,6 +168,9 @@ class PriorityPlan:
     actions: tuple[Action, ...]
     before: StatusBody
     status: StatusBody
+    # What monitoring said at this moment (about the candidate at its stage, else the
+    # serving version): every reporter of this plan shows these, never a second reading.
+    readings: tuple[GateReading, ...] | None = None
 
     @property
     def changed(self) -> bool:
@@ -202,7 +205,7 @@ def plan_priority(inp: PriorityInput, now: datetime) -> PriorityPlan:
     if inp.spec is None or inp.problems:
         reason = "holds: " + ("; ".join(inp.problems) or "the priority cannot be read")
         action = Action(inp.key, "hold", "spec", reason)
-        return PriorityPlan(inp.key, (action,), inp.status, inp.status)
+        return PriorityPlan(inp.key, (action,), inp.status, inp.status, inp.readings)
     work = _Work(inp, inp.spec, now)
     _take_events(work)
     _released_by_a_new_version(work)
@@ -215,7 +218,7 @@ def plan_priority(inp: PriorityInput, now: datetime) -> PriorityPlan:
     _review(work)
     _settle_terminal(work)
     _quiet_when_nothing_happened(work)
-    return PriorityPlan(inp.key, tuple(work.actions), inp.status, work.status)
+    return PriorityPlan(inp.key, tuple(work.actions), inp.status, work.status, inp.readings)
 
 
 class _Work:

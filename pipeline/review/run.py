@@ -27,6 +27,7 @@ from pipeline.errors import AiloopError, InputError
 from pipeline.model.priority import Priority
 from pipeline.model.status import StatusBody, TerminalState, Version
 from pipeline.monitoring.base import CANDIDATE, SERVING, GateReading, MonitoringSource, Variant
+from pipeline.publish.update import Readings
 from pipeline.reconcile.plan import EventView
 from pipeline.review.roi import Production, RoiResult, compare_roi, production_from, roi_gates
 
@@ -81,6 +82,7 @@ class Review:
     terminal: TerminalState
     next_review: datetime
     requests: tuple[EventView, ...] = field(default=())
+    subject: str = ""  # what was reviewed, in the customer's words
 
     @property
     def healthy(self) -> bool:
@@ -121,6 +123,7 @@ class Exposed:
     evidence_id: str
     label: str  # "serving v1.0", "candidate v1.1 at canary"
     percent: float  # its share of the traffic
+    words: str  # the same for customers: "version 1.0", "version 1.1 (on trial at canary)"
 
 
 def exposed(status: StatusBody) -> Exposed | None:
@@ -129,10 +132,12 @@ def exposed(status: StatusBody) -> Exposed | None:
     if serving is not None:
         share = staged.percent if staged is not None else 0
         return Exposed(SERVING, None, serving.evidence_id, f"serving {_name(serving)}",
-                       100 - share)
+                       100 - share, f"version {serving.version or serving.evidence_id}")
     if staged is not None:
         return Exposed(CANDIDATE, staged.stage, staged.evidence_id,
-                       f"candidate {_name(staged)} at {staged.stage}", staged.percent)
+                       f"candidate {_name(staged)} at {staged.stage}", staged.percent,
+                       f"version {staged.version or staged.evidence_id} (on trial at "
+                       f"{staged.stage})")
     return None
 
 
@@ -189,7 +194,8 @@ def decide(inp: ReviewInputs) -> Review:
     return Review(inp.key, now, since, out.label if out else "not in production",
                   out.percent if out else 0, spec.owner, inp.readings,
                   incidents, open_incidents, feedback, inp.production, inp.production_note,
-                  roi, inp.drift, tuple(issues), terminal, next_review, requests)
+                  roi, inp.drift, tuple(issues), terminal, next_review, requests,
+                  out.words if out else "")
 
 
 def find_issues(inp: ReviewInputs, open_incidents: tuple[EventView, ...],
@@ -272,10 +278,21 @@ def record(root: str, review: Review, *, commit: bool = True, push: bool = False
                    f"Ailoop-Priority: {review.key}\nAiloop-Action: review\n"
                    + "".join(line + "\n" for line in status_trailers(after)))
         return Attempt(ReconcileResult(Plan(())), writes, message,
-                       lambda: after_review(root, review.key, review.now, roi_note))
+                       lambda: after_review(root, review.key, review.now, roi_note,
+                                            review_readings(review)))
 
     options = ReconcileOptions(root, review.now, push=push, remote=remote, commit=commit)
     return commit_state_change(options, attempt).commit
+
+
+def review_readings(review: Review) -> Readings:
+    """The readings and ROI figures this review judged, for the update it writes."""
+    from pipeline.publish.update import readings_of
+
+    observed = review.roi.observed if review.roi is not None else None
+    return readings_of(review.readings, review.subject,
+                       observed_value=observed.value_per_month if observed else None,
+                       observed_cost=observed.cost_per_month if observed else None)
 
 
 def review_is_due(status: StatusBody | None, events: tuple[EventView, ...],

@@ -196,3 +196,42 @@ def test_a_monitoring_rollback_opens_an_incident_and_the_fix_ends_in_issue_fixed
         reconcile(capsys, repo, minutes)
     text = (repo.work / STATUS).read_text()
     assert "state: issue-fixed" in text and "rollback:" not in text, text
+
+
+def test_the_update_written_with_a_review_shows_the_readings_the_review_judged(
+        capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    repo = serving_v1(capsys, tmp_path)
+    when = T0 + timedelta(days=31)
+    healthy_hourly(repo.work, KEY, when - timedelta(hours=2), 2, variant="serving")
+    repo.commit_all("Production readings")
+    review = run_cli(capsys, "-C", str(repo.work), "review", KEY, "--now", iso(when))
+    assert review.code == 0, review.out
+    judged = re.search(r"error rate: error_rate (\S+) <= 0\.02 over 1h \((\d+) samples\)",
+                       review.out)
+    assert judged is not None, review.out
+    changed = repo.git("show", "--name-only", "--format=", "HEAD").split()
+    update = next(repo.work / p for p in changed if "/updates/" in p and p.endswith(".md"))
+    text = update.read_text()
+    assert "Figures for version 1.0.0:" in text
+    value = float(judged.group(1))
+    assert f"error rate: {value:.3g} (target <= 0.02, {judged.group(2)} requests)." in text
+    assert "no recent data" not in text
+
+
+def test_the_update_and_the_dashboard_show_the_plans_readings_and_decision(
+        capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    repo = make_git_repo(tmp_path)
+    ready(repo)
+    walk_to(capsys, repo, "canary")
+    moment = iso(T0 + timedelta(minutes=100))
+    plan = json.loads(run_cli(capsys, "-C", str(repo.work), "plan", "--format", "json",
+                              "--now", moment).out)
+    decision = plan["priorities"][0]["actions"][0]["reason"]
+    update = run_cli(capsys, "-C", str(repo.work), "update", KEY, "--stdout", "--now", moment)
+    assert "Figures for version 1.0.0 (on trial at canary):" in update.out
+    assert "error rate: 0.005 (target <= 0.02" in update.out
+    site = run_cli(capsys, "-C", str(repo.work), "site", "--out", str(tmp_path / "site"),
+                   "--now", moment)
+    assert site.code == 0
+    index = (tmp_path / "site" / "index.html").read_text()
+    assert decision.split(":")[0] in index and "bake time ends" in index

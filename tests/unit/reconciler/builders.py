@@ -160,20 +160,25 @@ def approve_all(root: Path, key: str = KEY, ev: str | None = None) -> str:
 
 
 def reading(key: str, when: datetime, value: float = 0.005, samples: int = 500,
-            metric: str = "error_rate") -> str:
+            metric: str = "error_rate", variant: str = "new") -> str:
     return json.dumps({"priority": key, "metric": metric, "time": when.isoformat(),
-                       "value": value, "samples": samples, "variant": "new"}) + "\n"
+                       "value": value, "samples": samples, "variant": variant}) + "\n"
 
 
-def add_readings(root: Path, key: str, times: list[datetime], value: float = 0.005) -> None:
+def add_readings(root: Path, key: str, times: list[datetime], value: float = 0.005,
+                 variant: str = "new") -> None:
+    """Readings of the candidate ("new", the file provider's older name for it) or of the
+    serving version ("serving")."""
     with open(root / "monitoring" / "readings.jsonl", "a") as fh:
         for when in times:
-            fh.write(reading(key, when, value))
+            fh.write(reading(key, when, value, variant=variant))
 
 
-def healthy_hourly(root: Path, key: str, start: datetime, hours: int) -> None:
+def healthy_hourly(root: Path, key: str, start: datetime, hours: int,
+                   variant: str = "new") -> None:
     """A reading every 10 minutes: always fresh and enough samples."""
-    add_readings(root, key, [start + timedelta(minutes=10 * i) for i in range(hours * 6 + 1)])
+    add_readings(root, key, [start + timedelta(minutes=10 * i) for i in range(hours * 6 + 1)],
+                 variant=variant)
 
 
 def incident(root: Path, key: str, name: str, severity: str = "high", resolved: bool = False,
