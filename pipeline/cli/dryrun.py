@@ -13,11 +13,11 @@ from pipeline.cli.main import repo_root
 from pipeline.cli.options import now_option, parse_now, select_priorities, shard_option
 from pipeline.dryrun.junit import junit_xml
 from pipeline.dryrun.record import write_atomic
-from pipeline.dryrun.redact import detectors_only
 from pipeline.dryrun.report import text_report
 from pipeline.dryrun.runner import DryRunReport, DryRunSettings, run_dry_run
 from pipeline.dryrun.summary_md import summary_markdown
 from pipeline.errors import EXIT_OK, AiloopError, ExternalError, InputError
+from pipeline.redact import detectors_only
 
 
 def _redacted(error: AiloopError) -> AiloopError:

@@ -36,7 +36,6 @@ from pipeline.dryrun.record import (
     sha256_file,
     write_evidence,
 )
-from pipeline.dryrun.redact import ALL_DETECTORS, Redactor, build_redactor
 from pipeline.dryrun.results import CaseResult, result_of
 from pipeline.dryrun.thresholds import criteria_gates, threshold_gates
 from pipeline.errors import EXIT_FINDINGS, EXIT_OK, ExternalError, InputError
@@ -45,6 +44,7 @@ from pipeline.providers.base import MALFORMED_JSON, UNREACHABLE, CaseOutput, Pro
 from pipeline.providers.openai import OpenAIProvider
 from pipeline.providers.python import PythonProvider, resolve_entrypoint
 from pipeline.providers.replay import ReplayProvider, read_recordings
+from pipeline.redact import ALL_DETECTORS, Redactor, build_redactor
 
 _FENCE_RE = re.compile(r"^\s*```[A-Za-z]*\s*\n(.*?)\n\s*```\s*$", re.DOTALL)
 

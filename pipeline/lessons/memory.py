@@ -187,7 +187,9 @@ class LessonStore:
             raise InputError(f"unknown customer '{customer}'")
         existing = self.load(customer)
         known = {lesson.id for lesson in existing}
-        added = [lesson for lesson in lessons if lesson.id not in known]
+        # Lessons are committed and shown by plan, review and search: they store redacted
+        # text only (an incident summary may quote a customer's e-mail or IBAN).
+        added = [redacted(lesson) for lesson in lessons if lesson.id not in known]
         if added:
             self._write(customer, existing + added)
         return added
@@ -201,6 +203,13 @@ class LessonStore:
                       spec={"lessons": lessons})
         data = doc.model_dump(mode="json", by_alias=True, exclude_none=True)
         write_atomic(os.path.join(self.root, rel), dump_yaml(data, header=header))
+
+
+def redacted(lesson: Lesson) -> Lesson:
+    from pipeline.redact import detectors_only
+
+    redact = detectors_only()
+    return lesson.model_copy(update={"text": redact.text(lesson.text)})
 
 
 def relevant_for(root: str, key: str, limit: int = 5) -> list[Ranked]:

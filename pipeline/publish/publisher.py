@@ -29,8 +29,8 @@ def redactor_for(root: str, key: str) -> object:
     from pipeline.documents.dataset import read_dataset
     from pipeline.documents.layout import resolve_inside
     from pipeline.documents.load import load_document
-    from pipeline.dryrun.redact import build_redactor, detectors_only
     from pipeline.errors import InputError
+    from pipeline.redact import build_redactor, detectors_only
 
     doc, _ = load_document(root, f"customers/{key}/priority.yaml")
     if doc is None:

@@ -138,7 +138,7 @@ def planned_writes(root: str, state: RepoState, result: Plan) -> Writes:
 def _incident_writes(root: str, state: RepoState, p: PriorityPlan) -> Writes:
     """The Incident event a monitoring rollback opens, with the readings (redacted), so its
     fix cycle ends like any incident's."""
-    from pipeline.dryrun.redact import detectors_only
+    from pipeline.redact import detectors_only
 
     writes: Writes = {}
     redact = detectors_only()

@@ -615,9 +615,11 @@ def _evidence_gate(w: _Work, target: int) -> None:
         return
     if not inp.evidence.passed:
         ev = inp.evidence
-        w.block(f"dry run {ev.evidence_id} failed ({ev.failed} of {ev.cases} cases, pass rate "
-                f"{ev.pass_rate:.0%})", "evidence", "fix the workflow or spec and rerun the "
-                "dry run")
+        why = (f"dry run {ev.evidence_id} failed ({ev.failed} of {ev.cases} cases, pass rate "
+               f"{ev.pass_rate:.0%})")
+        if cand.stage is not None:  # a failing run of what is out: it never keeps traffic
+            w.unstage(why, "blocked")
+        w.block(why, "evidence", "fix the workflow or spec and rerun the dry run")
 
 
 def _at_target(w: _Work, target: int) -> None:

@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 from pipeline.documents.dataset import Case
-from pipeline.dryrun.redact import build_redactor, iban_valid, luhn_valid
+from pipeline.redact import build_redactor, iban_valid, luhn_valid
 
 
 def test_validators() -> None:
