@@ -3,20 +3,9 @@
 from __future__ import annotations
 
 from pipeline.approvals.base import Approval, ApprovalSource
-from pipeline.errors import ExternalError
 from pipeline.model.project import ApprovalSettings
 
 __all__ = ["Approval", "ApprovalSource", "source_for"]
-
-
-class Unavailable:
-    """A configured source that this build cannot read: every query fails (rollout holds)."""
-
-    def __init__(self, reason: str) -> None:
-        self.reason = reason
-
-    def approvals(self, key: str) -> list[Approval]:
-        raise ExternalError(self.reason)
 
 
 class Combined:

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 
-from pipeline.approvals.base import Approval, ApprovalSource
+from pipeline.approvals.base import Approval
 from pipeline.approvals.context import (
     base_customer,
     current_fingerprint,
@@ -13,14 +13,11 @@ from pipeline.approvals.context import (
     unchanged_since,
 )
 from pipeline.approvals.evaluate import Block
-from pipeline.approvals.files import FileApprovals
 from pipeline.approvals.github import GitHubApi, make_client
 from pipeline.approvals.pull import PullSnapshot, fetch_pull, review_approvals, review_blocks
-from pipeline.approvals.signed import SignedApprovals
 from pipeline.documents.layout import priority_dir
-from pipeline.errors import ExternalError, InputError
+from pipeline.errors import ExternalError
 from pipeline.git import last_change
-from pipeline.model.project import Project
 
 
 class GitHubApprovals:
@@ -53,23 +50,6 @@ class GitHubApprovals:
         snap = self.snapshot()
         people = people_of(base_customer(self.root, snap.pr.base_sha, key.split("/")[0]))
         return review_blocks(key, snap, people)
-
-
-def approval_source(project: Project, root: str, *, base: str = "HEAD",
-                    github: Callable[[], tuple[GitHubApi, int]] | None = None
-                    ) -> ApprovalSource:
-    """The configured source. `base` is the ref roles and signing keys are read from;
-    `github` returns (api, pull request number) and is only called for source: github."""
-    source = project.spec.approvals.source
-    if source == "file":
-        return FileApprovals(root)
-    if source == "git-signed":
-        return SignedApprovals(root, base=base, rev="HEAD")
-    if github is None:
-        raise InputError("approvals.source is github: a pull request is needed "
-                         "(ailoop gate --pr N, or GITHUB_EVENT_PATH)", path="ailoop.yaml")
-    api, number = github()
-    return GitHubApprovals(root, api, number)
 
 
 class MergedPullApprovals:

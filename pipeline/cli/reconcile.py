@@ -7,7 +7,7 @@ import click
 from pipeline.cli.main import repo_root
 from pipeline.cli.options import parse_now, shard_option
 from pipeline.errors import EXIT_EXTERNAL, EXIT_OK
-from pipeline.reconcile.plan import Plan, unreachable_systems
+from pipeline.reconcile.plan import SIDE_KINDS, Plan, unreachable_systems
 from pipeline.reconcile.shard import parse_shard
 
 
@@ -42,6 +42,9 @@ def reconcile_command(ctx: click.Context, push: bool, now: str | None, remote: s
         return code
     for p in result.plan.changes:
         click.echo(f"{summary_line(p)}: {p.primary.reason}")
+        for action in p.actions:  # what else moved in the same run (a replace, then a promote)
+            if action is not p.primary and action.kind not in SIDE_KINDS | {"none", "hold"}:
+                click.echo(f"  then: {action.reason}")
     if result.commit:
         click.echo(f"Committed {result.commit[:12]} ({len(result.written)} files).")
     if result.pushed:

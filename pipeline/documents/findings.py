@@ -43,10 +43,6 @@ def sort_findings(findings: list[Finding]) -> list[Finding]:
     return sorted(set(findings))
 
 
-def has_errors(findings: list[Finding]) -> bool:
-    return any(f.severity == "error" for f in findings)
-
-
 def format_field_path(loc: tuple[str | int, ...]) -> str:
     """('spec', 'stages', 2, 'percent') -> 'spec.stages[2].percent'."""
     out = ""

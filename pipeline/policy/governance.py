@@ -21,11 +21,9 @@ API for the approval gate (pipeline/approvals, `ailoop gate`):
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from pathlib import PurePosixPath
 
 from pipeline.documents.layout import CUSTOMERS, POLICIES, PROJECT_FILE
-from pipeline.model.customer import Customer, Person
 
 GOVERNANCE_ROLE = "policy-owner"
 
@@ -37,24 +35,3 @@ def is_governance_file(path: str) -> bool:
     return len(parts) == 3 and parts[0] == CUSTOMERS and parts[2] == "customer.yaml"
 
 
-def governance_files(paths: Iterable[str]) -> list[str]:
-    return sorted({p for p in paths if is_governance_file(p)})
-
-
-def policy_owners(customers: Iterable[Customer]) -> list[Person]:
-    out: dict[str, Person] = {}
-    for customer in customers:
-        for person in customer.spec.people:
-            if GOVERNANCE_ROLE in person.roles:
-                out.setdefault(f"{customer.metadata.name}/{person.id}", person)
-    return [out[k] for k in sorted(out)]
-
-
-def _grants(customer: Customer | None) -> set[tuple[str, str, str]]:
-    if customer is None:
-        return set()
-    return {(p.id, p.github or "", role) for p in customer.spec.people for role in p.roles}
-
-
-def roles_changed(base: Customer | None, head: Customer | None) -> bool:
-    return _grants(base) != _grants(head)

@@ -112,9 +112,6 @@ class Worker:
             return f"worker crashed (signal {-code})"
         return f"worker exited (code {code})"
 
-    def alive(self) -> bool:
-        return self.proc.poll() is None
-
     def kill(self) -> None:
         try:
             os.killpg(self.proc.pid, signal.SIGKILL)

@@ -896,10 +896,6 @@ def _review(w: _Work) -> None:
               final=False)
 
 
-def review_due(inp: PriorityInput, now: datetime) -> bool:
-    return any(a.kind == "review-due" for a in plan_priority(inp, now).actions)
-
-
 def _version(held: Version | None) -> str:
     if held is None:
         return "none"

@@ -14,7 +14,7 @@ import os
 import pickle
 import tempfile
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -429,6 +429,3 @@ def _salt(project: ProjectSpec) -> str:
     return digest.hexdigest()
 
 
-def iter_statuses(state: RepoState) -> Iterable[tuple[str, StatusBody | None]]:
-    for local in state.locals:
-        yield local.key, local.status

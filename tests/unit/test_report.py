@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import json
 
-from pipeline.documents.findings import Finding, format_field_path, has_errors, sort_findings
+from pipeline.documents.findings import Finding, format_field_path, sort_findings
 from pipeline.validate.report import RENDERERS, render_github, render_json, render_text
 
 ERROR = Finding("customers/a/p/priority.yaml", 14, 5, "spec.rollout.stages[2].percent",
@@ -77,8 +77,6 @@ def test_finding_order_and_dedupe() -> None:
     b = Finding("a.yaml", 10, 1, "", "x")
     c = Finding("a.yaml", 9, 4, "", "x")
     assert sort_findings([a, b, c, a]) == [c, b, a]
-    assert has_errors([WARNING]) is False
-    assert has_errors([WARNING, ERROR]) is True
 
 
 def test_format_field_path() -> None:
