@@ -211,7 +211,7 @@ def plan_priority(inp: PriorityInput, now: datetime) -> PriorityPlan:
     _released_by_a_new_version(work)
     _follow_fingerprint(work)  # even after an incident: the candidate is what is on disk
     _lowered_target(work)  # a human asked for less traffic: always
-    for step in (_hold_after_rollback, _rollout):
+    for step in (_unknown_fingerprint, _hold_after_rollback, _rollout):
         if work.done:
             break
         step(work)
@@ -423,12 +423,7 @@ def _follow_fingerprint(w: _Work) -> None:
     itself: the candidate it replaces gives its traffic back to the serving version."""
     fp = w.inp.evidence_id
     if fp is None:
-        if w.done:
-            return
-        w.act("hold", "evidence", f"holds at {w.where()}: the input fingerprint cannot be "
-              f"computed ({w.inp.evidence_problem or 'unknown'}); to release: fix the "
-              "dataset or workflow reference")
-        return
+        return  # nothing to follow: _unknown_fingerprint holds
     serving, cand = w.status.serving, w.status.candidate
     if serving is not None and fp == serving.evidence_id:
         _fill_in(w, "serving")
@@ -481,6 +476,21 @@ def _lowered_target(w: _Work) -> None:
     w.move(target, "rollback", why, "rolled-back" if held else "complete")
     # Not final: the gates below still judge the new stage (e.g. evidence gone stale).
     w.act("rollback", "target", f"rolls back to {w.label(target)}: {why}", final=False)
+
+
+def _unknown_fingerprint(w: _Work) -> None:
+    """Without an input fingerprint nothing can be judged: hold. But failing monitoring
+    still rolls back first (an unreadable dataset reference must not keep traffic on a
+    failing candidate), and a lowered target, decided before, leads the plan."""
+    if w.inp.evidence_id is not None:
+        return
+    if not _held_back(w):  # as in `_rollout`: a rollback hold already took the traffic down
+        _failing_monitoring(w, 0)  # (its target argument is not used)
+        if w.done:
+            return
+    w.act("hold", "evidence", f"holds at {w.where()}: the input fingerprint cannot be "
+          f"computed ({w.inp.evidence_problem or 'unknown'}); to release: fix the "
+          "dataset or workflow reference")
 
 
 def _held_back(w: _Work) -> bool:
@@ -569,13 +579,16 @@ def _failing_monitoring(w: _Work, target: int) -> None:
     name = monitoring_incident_name(first.gate, w.now)
     w.mark(f"Incident/{name}")
     to = max(here - 1, 0)
-    _record_rollback(w, "monitoring", name, here, to, w.candidate.evidence_id
-                     if w.candidate else None)
+    unstage = to == here and w.spec.stages[here].percent > 0  # no lower stage: no traffic
+    # The record says where the candidate went (nowhere when unstaged), so the terminal
+    # state reads "rolled back", not "held", when all its traffic was taken.
+    _record_rollback(w, "monitoring", name, here, None if unstage else to,
+                     w.candidate.evidence_id if w.candidate else None)
     w.act("open-incident", "monitoring", f"opens incident {name}: {why}", final=False,
           inputs={"incident": name, "gate": first.gate, "readings": _readings_text(failing)})
     release = f"mark incident {name} resolved, or ship a fix (a new version)"
     _held(w)
-    if to == here and w.spec.stages[here].percent > 0:  # no lower stage: no traffic at all
+    if unstage:
         w.unstage(why, "rolled-back")
         w.act("rollback", "monitoring", f"takes all traffic from {_version(w.candidate)}: "
               f"{why}; to release: {release}", inputs={"gate": first.gate, "incident": name})
@@ -683,7 +696,8 @@ def _roles_gate(w: _Work, target: int) -> None:
     for roles, count in nxt.approvals:
         have = sum(w.inp.roles.get(role, 0) for role in roles)
         if have < count:
-            people = "no one holds" if have == 0 else f"only {have} people hold"
+            people = ("no one holds" if have == 0 else "only 1 person holds" if have == 1
+                      else f"only {have} people hold")
             w.block(f"{people} the role {_label(roles)} in customer.yaml (stage {nxt.name} "
                     f"needs {count})", "approval", "add the role to someone in customer.yaml")
             return
@@ -845,7 +859,10 @@ def _settle_terminal(w: _Work) -> None:
             w.terminal("blocked", why, owner=w.spec.owner)
         return
     if t is None or t.state not in ("stage-reached", "issue-fixed", "healthy-review"):
-        if t is not None and t.state == "blocked" and status.phase != "blocked":
+        # A review's `blocked` verdict (written with lastReview) stands like a healthy one,
+        # until a move or the next review; other blocks end when the phase moves on.
+        if t is not None and t.state == "blocked" and status.phase != "blocked" \
+                and t.at != status.last_review:
             _true_exposure(w)
         return
     if t.state == "healthy-review":

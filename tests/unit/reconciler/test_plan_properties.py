@@ -101,12 +101,15 @@ def _share(status: StatusBody) -> float:
 @settings(max_examples=300, deadline=None)
 @given(inputs())
 def test_applying_a_plan_then_replanning_changes_nothing(inp: PriorityInput) -> None:
-    first = plan_priority(inp, NOW)
+    check_replan(inp, plan_priority(inp, NOW), NOW)
+
+
+def check_replan(inp: PriorityInput, first: PriorityPlan, now: datetime) -> None:
     # Readings belong to the candidate and stage they were read at; after a move or a new
     # candidate they are not known yet.
     same = _staged(first.status) == _staged(inp.status)
     again = plan_priority(replace(inp, status=first.status,
-                                  readings=inp.readings if same else None), NOW)
+                                  readings=inp.readings if same else None), now)
     assert not again.changed, (first.actions, again.actions)
 
 
