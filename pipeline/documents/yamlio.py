@@ -437,8 +437,23 @@ def _represent_plain(dumper: Any, data: PlainScalar) -> Any:
 _Dumper.add_representer(PlainScalar, _represent_plain)
 
 
+class _QuotingDumper(_Dumper):  # type: ignore[misc]
+    """Quotes a string that a YAML 1.2 reader would take for a number, a boolean or null
+    (PyYAML only knows YAML 1.1's rules): a commit id like `12e4567890ab` stays a string
+    for every tool that reads what ailoop writes."""
+
+
+def _represent_str(dumper: Any, value: str) -> Any:
+    if value in _NULLS or core_scalar(value) is not value:
+        return dumper.represent_scalar("tag:yaml.org,2002:str", value, style="'")
+    return dumper.represent_str(value)
+
+
+_QuotingDumper.add_representer(str, _represent_str)
+
+
 def dump_yaml(data: Any, *, header: str = "") -> str:
     """Serialise plain data as block YAML, keeping key order."""
-    body = yaml.dump(data, Dumper=_Dumper, sort_keys=False, allow_unicode=True,
+    body = yaml.dump(data, Dumper=_QuotingDumper, sort_keys=False, allow_unicode=True,
                      default_flow_style=False, width=100)
     return header + body

@@ -388,6 +388,14 @@ def _incident(w: _Work, event: EventView) -> None:
     why = f"incident {event.name} severity {event.severity}"
     release = f"mark incident {event.name} resolved, or ship a fix (a new version)"
     to = None if here is None else (0 if rank >= 2 else max(here - 1, 0))
+    if here is not None and to == here == 0 and rank >= 2 and w.spec.stages[0].percent > 0:
+        # High or critical at a first stage with traffic: no stage below, so all of it.
+        _record_rollback(w, "incident", event.name, here, None, _exposed_evidence(w))
+        w.unstage(why, "rolled-back")
+        _held(w)
+        w.act("rollback", "incident", f"takes all traffic from {_version(w.candidate)}: {why}; "
+              f"to release: {release}", inputs={"incident": event.name})
+        return
     if here is None or to is None or rank == 0 or to >= here:
         # Nothing to move: the hold below (_hold_after_rollback) keeps it where it is.
         _record_rollback(w, "incident", event.name, here, here, _exposed_evidence(w))
@@ -402,10 +410,15 @@ def _incident(w: _Work, event: EventView) -> None:
 
 
 def _exposed_evidence(w: _Work) -> str | None:
+    """The fingerprint a rollback holds: the candidate's when it has traffic; else what is
+    on disk when the incident arrived, so only a version that comes after it (the fix)
+    releases the hold, not a candidate that was already waiting."""
     cand = w.status.candidate
     if cand is not None and cand.stage is not None:
         return cand.evidence_id
-    return w.status.serving.evidence_id if w.status.serving else w.inp.evidence_id
+    if w.inp.evidence_id is not None:
+        return w.inp.evidence_id
+    return w.status.serving.evidence_id if w.status.serving else None
 
 
 def _record_rollback(w: _Work, cause: str, incident: str | None, here: int | None,
@@ -510,6 +523,18 @@ def _released_by_a_new_version(w: _Work) -> None:
 def _hold_after_rollback(w: _Work) -> None:
     record = w.status.rollback
     if record is None or record.released:
+        return
+    failing = [r for r in w.readings or () if r.verdict == "fail"]
+    here = w.current
+    if failing and here is not None and w.spec.stages[here].percent > 0:
+        # Unhealthy while held, with traffic: no traffic at all.
+        _record_rollback(w, record.cause, record.incident, here, None, record.evidence_id)
+        w.unstage(f"monitoring gate '{failing[0].gate}' fails ({failing[0].reason}) while "
+                  "a rollback holds", "rolled-back")
+        _held(w)
+        w.act("rollback", "monitoring", f"takes all traffic from {_version(w.candidate)}: "
+              f"monitoring gate '{failing[0].gate}' fails while a rollback holds",
+              inputs={"gate": failing[0].gate})
         return
     if w.status.phase not in ("rolled-back", "holding"):
         w.update(phase="rolled-back" if record.from_stage != record.to_stage else "holding")

@@ -29,15 +29,13 @@ import shutil
 import tempfile
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
 
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 
 from pipeline.cli.main import main
-from pipeline.documents.yamlio import read_yaml
-from pipeline.model.scalars import typed
+from pipeline.documents.load import load_document
 from pipeline.model.status import StatusBody
 from tests.support import git
 from tests.unit.reconciler.builders import (
@@ -392,10 +390,13 @@ class LoopMachine(RuleBasedStateMachine):
         return path.read_text() if path.exists() else None
 
     def status(self, clone: Path) -> StatusBody:
+        """The status as ailoop reads it (the product's own loader)."""
         if not (clone / STATUS).exists():
             return StatusBody()
-        data: Any = typed(read_yaml(str(clone / STATUS), "status.yaml").data)
-        return StatusBody.model_validate(data["status"])
+        doc, findings = load_document(str(clone), str(STATUS))
+        assert doc is not None, findings
+        body: StatusBody = doc.model.status
+        return body
 
 
 LoopMachine.TestCase.settings = settings(

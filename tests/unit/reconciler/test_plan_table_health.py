@@ -129,13 +129,13 @@ MONITORING = [
          given(status("early"), the_spec=spec("canary"), readings=readings("fail")),
          Then("rollback", "target", "rolls back to canary 5%: rollout.target lowered to "
               "canary", at="canary 5%", phase="complete", terminal="stage-reached canary")),
-    # Questioned rule, pinned as it is: a rollback hold is checked before monitoring, so a
-    # candidate held at canary 5 % keeps its traffic while its own readings there fail.
-    Case("failing while a rollback holds at canary: the hold wins",
+    # Unhealthy wins over a hold: a candidate held at canary 5 % whose own readings fail
+    # there loses all its traffic.
+    Case("failing while a rollback holds at canary: all its traffic is taken",
          given(status("canary", **{**HELD, "rollback": rollback(to="canary")}),
                readings=readings("fail")),
-         Then("hold", "incident", f"holds at v2.0.0 at canary 5%: rolled back after incident "
-              f"inc-1; {RELEASE_INC_1}", at="canary 5%", phase="rolled-back",
+         Then("rollback", "monitoring", "takes all traffic from v2.0.0: monitoring gate 'error "
+              "rate' fails while a rollback holds", at="unstaged", phase="rolled-back",
               terminal="blocked", exact=True)),
 ]
 
@@ -170,13 +170,12 @@ INCIDENT = [
          given(status("full"), events=(incident(severity="critical"),)),
          Then("rollback", "incident", "rolls back to shadow 0%: incident inc-1 severity "
               "critical", at="shadow 0%", phase="rolled-back", terminal="blocked")),
-    # Questioned rule, pinned as it is: a failing monitoring gate at a first stage above 0 %
-    # takes all the candidate's traffic, a critical incident there only holds it in place.
-    Case("critical severity at a first stage above 0 %: held with its traffic",
+    # As failing monitoring there: no stage below the first, so all the traffic.
+    Case("critical severity at a first stage above 0 %: all its traffic is taken",
          given(status("canary"), the_spec=FIRST_STAGE_5,
                events=(incident(severity="critical"),)),
-         Then("hold", "incident", "held after incident inc-1", at="canary 5%",
-              phase="holding", terminal="blocked")),
+         Then("rollback", "incident", "takes all traffic from v2.0.0: incident inc-1 severity "
+              "critical", at="unstaged", phase="rolled-back", terminal="blocked")),
     Case("two new incidents: the worst decides",
          given(status("full"), events=(incident("inc-a", "low"), incident("inc-b", "medium"))),
          Then("rollback", "incident", "rolls back to early 25%: incident inc-b severity medium",
@@ -185,13 +184,12 @@ INCIDENT = [
          given(status(fp=None), fp=SERVED, events=(incident(),)),
          Then("hold", "incident", f"holds at serving v1.0.0: held after incident inc-1; "
               f"{RELEASE_INC_1}", at=None, phase="holding", terminal="blocked", exact=True)),
-    # Questioned rule, pinned as it is: a candidate already on disk when an incident hits the
-    # serving version counts as the fix and releases the hold in the same reconcile.
-    Case("on the serving version with a candidate waiting: released at once",
+    # A candidate already waiting when an incident hits the serving version is not the
+    # fix: only a version that comes after the incident releases the hold.
+    Case("on the serving version with a candidate waiting: the hold stays",
          given(status(), events=(incident(),)),
-         Then("promote", "target", "promotes v2.0.0 to shadow 0%", at="shadow 0%",
-              terminal="stage-reached shadow", side=("release",),
-              note="a new version (ev-0000000000new) is the fix")),
+         Then("hold", "incident", "holds at serving v1.0.0: held after incident inc-1",
+              at="unstaged", phase="holding", terminal="blocked")),
     Case("already processed: the rollback holds",
          given(status("shadow", **HELD), events=(incident(),)),
          Then("hold", "incident", f"holds at v2.0.0 at shadow 0%: rolled back after incident "

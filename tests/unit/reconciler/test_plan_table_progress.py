@@ -143,9 +143,9 @@ EVIDENCE = [
               "(2 of 10 cases, pass rate 80%); to release: fix the workflow or spec and rerun "
               "the dry run", at="unstaged", phase="blocked", terminal="blocked",
               why="dry run ev-0000000000new failed", exact=True)),
-    Case("the dry run failed for a candidate at canary: blocked, never promoted",
+    Case("the dry run failed for a candidate at canary: blocked, its traffic taken",
          given(status("canary"), evidence=evidence(passed=False)),
-         Then("blocked", "evidence", "dry run ev-0000000000new failed", at="canary 5%",
+         Then("blocked", "evidence", "dry run ev-0000000000new failed", at="unstaged",
               phase="blocked", terminal="blocked")),
     Case("the dry run passed: the first stage",
          given(status()),

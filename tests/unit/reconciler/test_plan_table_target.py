@@ -140,9 +140,9 @@ COMPLETION = [
          given(status("full"), approvals=None, unreachable=("approvals",)),
          Then("complete", "target", "it is now the serving version", at=None,
               serving="2.0.0", phase="complete", terminal="stage-reached")),
-    Case("a failed dry run for the same fingerprint: blocked at 100 %, not completed",
+    Case("a failed dry run for the same fingerprint: blocked, traffic taken, not completed",
          given(status("full"), evidence=evidence(passed=False)),
-         Then("blocked", "evidence", "dry run ev-0000000000new failed", at="full 100%",
+         Then("blocked", "evidence", "dry run ev-0000000000new failed", at="unstaged",
               phase="blocked", terminal="blocked")),
 ]
 
