@@ -13,8 +13,9 @@ from pipeline.approvals.context import (
     unchanged_since,
 )
 from pipeline.approvals.evaluate import Block
-from pipeline.approvals.github import GitHubApi, make_client
+from pipeline.approvals.github import GitHubApi
 from pipeline.approvals.pull import PullSnapshot, fetch_pull, review_approvals, review_blocks
+from pipeline.approvals.rest import make_client
 from pipeline.documents.layout import priority_dir
 from pipeline.errors import ExternalError
 from pipeline.git import last_change
