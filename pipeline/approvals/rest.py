@@ -40,13 +40,15 @@ class RateLimited(ExternalError):
     """GitHub asked us to wait longer than the run may."""
 
 
-@dataclass(frozen=True)
+@dataclass(eq=False)
 class Waiting:
-    """How long a run may wait out rate limits, and the clock and sleep it uses."""
+    """How long a run may wait out rate limits, the clock and sleep it uses, and how long
+    it has waited so far: one per run, shared by every client the run opens."""
 
     max_wait: float = MAX_WAIT
     clock: Callable[[], float] = field(default=time.time)
     sleep: Callable[[float], None] = field(default=time.sleep)
+    waited: float = 0.0
 
 
 def make_client(api_url: str, token: str, *, timeout: float = 15.0) -> httpx.Client:
@@ -100,7 +102,6 @@ class Rest:
     def __init__(self, client: httpx.Client, waiting: Waiting | None = None) -> None:
         self._client = client
         self._waiting = waiting or Waiting()
-        self._waited = 0.0
 
     def request(self, method: str, path: str, *, json: Any = None,
                 params: dict[str, Any] | None = None, url: str | None = None,
@@ -127,13 +128,13 @@ class Rest:
             raise ExternalError(f"GitHub API {where} failed: {type(e).__name__}") from None
 
     def _pause(self, where: str, seconds: float, kind: str, *, last: bool) -> None:
-        bound = self._waiting.max_wait
-        if last or self._waited + seconds > bound:
-            until = _iso(self._waiting.clock() + seconds)
+        waiting = self._waiting
+        if last or waiting.waited + seconds > waiting.max_wait:
+            until = _iso(waiting.clock() + seconds)
             raise RateLimited(f"GitHub API {where}: rate limited until {until} ({kind}); "
-                              f"ailoop waits at most {_span(bound)} for GitHub")
-        self._waited += seconds
-        self._waiting.sleep(seconds)
+                              f"ailoop waits at most {_span(waiting.max_wait)} for GitHub")
+        waiting.waited += seconds
+        waiting.sleep(seconds)
 
     def object(self, path: str, method: str = "GET", json: Any = None) -> dict[str, Any]:
         data = _decoded(self.request(method, path, json=json), path)

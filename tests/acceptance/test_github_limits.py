@@ -195,3 +195,15 @@ def test_the_stand_in_caps_pages_and_files_as_github_does(fake: FakeGitHub) -> N
         "changed_files"] == 3005
     assert int(last.headers["x-ratelimit-remaining"]) == 5000 - 3  # the third request
     assert review(1, "x", "APPROVED", "a")["author_association"] == "COLLABORATOR"
+
+
+def test_one_budget_serves_every_client_of_a_run(fake: FakeGitHub, clock: Clock) -> None:
+    """The reconciler opens a client per priority; the bound is for the run, not each."""
+    waiting = Waiting(clock=clock.time, sleep=clock.sleep)
+    with make_client(fake.url, TOKEN) as first, make_client(fake.url, TOKEN) as second:
+        fake.secondary = [(429, 200)]
+        assert GitHubApi(first, REPO, waiting).pull(PR).number == PR
+        fake.secondary = [(429, 200)]
+        with pytest.raises(RateLimited):
+            GitHubApi(second, REPO, waiting).pull(PR)
+    assert clock.slept == [200]
