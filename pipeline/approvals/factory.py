@@ -13,8 +13,9 @@ from pipeline.approvals.context import (
     unchanged_since,
 )
 from pipeline.approvals.evaluate import Block
-from pipeline.approvals.github import GitHubApi, make_client
+from pipeline.approvals.github import GitHubApi
 from pipeline.approvals.pull import PullSnapshot, fetch_pull, review_approvals, review_blocks
+from pipeline.approvals.rest import Waiting, make_client
 from pipeline.documents.layout import priority_dir
 from pipeline.errors import ExternalError
 from pipeline.git import last_change
@@ -61,6 +62,7 @@ class MergedPullApprovals:
         self.root = root
         self.api_url = api_url
         self.env = os.environ if env is None else env
+        self.waiting = Waiting()  # one rate-limit budget for the whole run, every priority
 
     def approvals(self, key: str) -> list[Approval]:
         token, repo = self.env.get("GITHUB_TOKEN", ""), self.env.get("GITHUB_REPOSITORY", "")
@@ -71,7 +73,7 @@ class MergedPullApprovals:
         if last is None:
             return []
         with make_client(self.env.get("GITHUB_API_URL") or self.api_url, token) as http:
-            api = GitHubApi(http, repo)
+            api = GitHubApi(http, repo, self.waiting)
             numbers = api.merged_pulls_for_commit(last[0])
             if not numbers:
                 return []

@@ -9,9 +9,10 @@ from dataclasses import dataclass
 
 import httpx
 
-from pipeline.approvals.github import GitHubApi, make_client
+from pipeline.approvals.github import GitHubApi
 from pipeline.approvals.pull import PullGate, fetch_pull, gate_pull
 from pipeline.approvals.report import render_markdown, status_description
+from pipeline.approvals.rest import make_client
 from pipeline.errors import ExternalError, InputError
 
 

@@ -1,8 +1,9 @@
-"""GitHub REST API: a pull request, its reviews and files, and commit statuses.
+"""GitHub REST API: a pull request, its reviews and files, commit statuses, comments,
+repository access and accounts. Transport, rate limits and pagination: pipeline.approvals.rest.
 
-The httpx client is passed in (tests point it at 127.0.0.1). Anything unexpected fails
-closed: a network error, a non-2xx answer, JSON that is not what the REST API documents,
-or a pagination link to another host, on any page, raises ExternalError (exit 3).
+Every list is read to its last page. A pull request whose files GitHub cannot list in full
+(the files endpoint returns at most 3,000) fails closed: ailoop cannot tell which gates it
+touches.
 """
 
 from __future__ import annotations
@@ -11,15 +12,14 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import quote
 
 import httpx
 
+from pipeline.approvals.rest import HttpError, Rest, Waiting
 from pipeline.errors import ExternalError
 
-API_VERSION = "2022-11-28"
-PER_PAGE = 100
-MAX_PAGES = 100  # 10,000 reviews or files: far beyond any real pull request
+MAX_FILES = 3000  # the most files GET /repos/{owner}/{repo}/pulls/{n}/files returns
 STATUS_CONTEXT = "ailoop/approvals"
 _STATUS_STATES = frozenset({"error", "failure", "pending", "success"})
 
@@ -31,6 +31,7 @@ class PullRequest:
     head_sha: str
     base_ref: str
     base_sha: str
+    changed_files: int = 0
 
 
 @dataclass(frozen=True)
@@ -49,38 +50,40 @@ class Review:
     state: str  # APPROVED | CHANGES_REQUESTED | COMMENTED | DISMISSED | PENDING
     commit_id: str
     submitted_at: datetime | None
+    user_id: int | None = None  # the account's numeric id (a login can change hands)
+    association: str = ""  # author_association: OWNER, MEMBER, COLLABORATOR, NONE, ...
 
 
-def make_client(api_url: str, token: str, *, timeout: float = 15.0) -> httpx.Client:
-    """An httpx client for the GitHub REST API; the token never appears in messages."""
-    headers = {"Accept": "application/vnd.github+json", "X-GitHub-Api-Version": API_VERSION,
-               "User-Agent": "ailoop"}
-    if token:
-        headers["Authorization"] = f"Bearer {token}"
-    return httpx.Client(base_url=api_url.rstrip("/") + "/", headers=headers,
-                        timeout=httpx.Timeout(timeout), follow_redirects=False)
+@dataclass(frozen=True)
+class Account:
+    login: str
+    id: int
+    created_at: str
 
 
 class GitHubApi:
     """The few REST endpoints ailoop needs, for one repository ('owner/name')."""
 
-    def __init__(self, client: httpx.Client, repo: str) -> None:
+    def __init__(self, client: httpx.Client, repo: str, waiting: Waiting | None = None) -> None:
         if repo.count("/") != 1 or not all(repo.split("/")):
             raise ExternalError(f"GitHub repository must look like owner/name, not '{repo}'")
-        self._client = client
-        self._repo = repo
+        self.rest = Rest(client, waiting)
+        self.repo = repo
 
     def pull(self, number: int) -> PullRequest:
-        data = self._object(self._request("GET", f"pulls/{number}"), f"pulls/{number}")
-        return _pull_from(data, number)
+        return _pull_from(self.rest.object(self._path(f"pulls/{number}")), number)
 
     def reviews(self, number: int) -> list[Review]:
-        return [_review_from(r) for r in self._pages(f"pulls/{number}/reviews")]
+        return [_review_from(r) for r in self.rest.pages(self._path(f"pulls/{number}/reviews"))]
 
-    def files(self, number: int) -> list[str]:
-        """Changed paths, including the old path of a rename."""
+    def files(self, pr: PullRequest) -> list[str]:
+        """Changed paths, including the old path of a rename; fails closed when GitHub
+        lists fewer files than the pull request changes."""
+        items = self.rest.pages(self._path(f"pulls/{pr.number}/files"))
+        if len(items) < pr.changed_files:
+            raise ExternalError(_too_many_files(pr, len(items)))
         out: list[str] = []
-        for item in self._pages(f"pulls/{number}/files"):
+        for item in items:
             out.append(_text(item, "filename"))
             if isinstance(item.get("previous_filename"), str):
                 out.append(item["previous_filename"])
@@ -93,78 +96,67 @@ class GitHubApi:
                                 "description": description[:140]}
         if target_url:
             body["target_url"] = target_url
-        self._request("POST", f"statuses/{sha}", json=body)
+        self.rest.request("POST", self._path(f"statuses/{sha}"), json=body)
 
     def merged_pulls_for_commit(self, sha: str) -> list[int]:
         """Numbers of merged pull requests that contain commit SHA (newest first)."""
-        data = _json(self._request("GET", f"commits/{sha}/pulls"), f"commits/{sha}/pulls")
-        pulls = _list_of_objects(data, f"commits/{sha}/pulls", 1)
+        pulls = self.rest.pages(self._path(f"commits/{sha}/pulls"))
         merged = [p for p in pulls if p.get("merged_at")]
         return sorted((_int(p, "number") for p in merged), reverse=True)
 
+    def permission(self, login: str) -> str:
+        """admin, write, read or none (maintain reads as write, triage as read). On a public
+        repository every account has read. HttpError for 403 and 404."""
+        path = self._path(f"collaborators/{quote(login, safe='')}/permission")
+        return _text(self.rest.object(path), "permission")
+
+    def is_collaborator(self, login: str) -> bool:
+        """Collaborators, organization members with access and owners: True (204)."""
+        path = self._path(f"collaborators/{quote(login, safe='')}")
+        return self.rest.request("GET", path, accept=(404,)).status_code == 204
+
     def issue_comments(self, number: int) -> list[Comment]:
-        return [_comment_from(c) for c in self._pages(f"issues/{number}/comments")]
+        return [_comment_from(c) for c in self.rest.pages(self._path(f"issues/{number}/comments"))]
 
     def create_comment(self, number: int, body: str) -> int:
-        data = self._object(self._request("POST", f"issues/{number}/comments",
-                                          json={"body": body}), f"issues/{number}/comments")
-        return _int(data, "id")
+        path = self._path(f"issues/{number}/comments")
+        return _int(self.rest.object(path, "POST", {"body": body}), "id")
 
     def update_comment(self, comment_id: int, body: str) -> None:
-        self._request("PATCH", f"issues/comments/{comment_id}", json={"body": body})
+        self.rest.request("PATCH", self._path(f"issues/comments/{comment_id}"),
+                          json={"body": body})
 
-    def _url(self, path: str) -> str:
-        return f"repos/{self._repo}/{path}"
-
-    def _request(self, method: str, path: str, *, json: Any = None,
-                 params: dict[str, Any] | None = None, url: str | None = None) -> httpx.Response:
-        where = f"{method} /repos/{self._repo}/{path}"
-        try:
-            response = self._client.request(method, url or self._url(path), json=json,
-                                            params=params)
-        except httpx.HTTPError as e:
-            raise ExternalError(f"GitHub API {where} failed: {type(e).__name__}") from None
-        if not 200 <= response.status_code < 300:
-            raise ExternalError(f"GitHub API {where} answered HTTP {response.status_code}")
-        return response
-
-    def _object(self, response: httpx.Response, path: str) -> dict[str, Any]:
-        data = _json(response, path)
-        if not isinstance(data, dict):
-            raise ExternalError(f"GitHub API /repos/{self._repo}/{path}: expected a JSON object")
-        return data
-
-    def _pages(self, path: str) -> Iterable[dict[str, Any]]:
-        """Every item of a paginated list, following Link rel="next" on the API host only."""
-        items: list[dict[str, Any]] = []
-        response = self._request("GET", path, params={"per_page": PER_PAGE})
-        for page in range(1, MAX_PAGES + 1):
-            items.extend(_list_of_objects(_json(response, path), path, page))
-            next_url = response.links.get("next", {}).get("url")
-            if not next_url:
-                return items
-            self._check_same_host(next_url, path)
-            response = self._request("GET", path, url=next_url)
-        raise ExternalError(f"GitHub API /repos/{self._repo}/{path}: more than {MAX_PAGES} pages")
-
-    def _check_same_host(self, url: str, path: str) -> None:
-        # The token goes with every request: never follow a link off the API host.
-        if urlsplit(url).netloc != self._client.base_url.netloc.decode():
-            raise ExternalError(f"GitHub API /repos/{self._repo}/{path}: pagination link "
-                                "points to another host")
+    def _path(self, path: str) -> str:
+        return f"repos/{self.repo}/{path}"
 
 
-def _json(response: httpx.Response, path: str) -> Any:
+def account(rest: Rest, login: str) -> Account | None:
+    """The account that holds LOGIN now; None when no account has it."""
+    return _account(rest, f"users/{quote(login, safe='')}")
+
+
+def account_by_id(rest: Rest, user_id: int) -> Account | None:
+    """The account with numeric id USER_ID (its login may have changed); None when gone."""
+    return _account(rest, f"user/{user_id}")
+
+
+def _account(rest: Rest, path: str) -> Account | None:
     try:
-        return response.json()
-    except ValueError:
-        raise ExternalError(f"GitHub API {path}: the answer is not valid JSON") from None
+        data = rest.object(path)
+    except HttpError as e:
+        if e.status == 404:
+            return None
+        raise
+    created = data.get("created_at")
+    return Account(_text(data, "login"), _int(data, "id"),
+                   created[:10] if isinstance(created, str) else "")
 
 
-def _list_of_objects(data: Any, path: str, page: int) -> list[dict[str, Any]]:
-    if not isinstance(data, list) or not all(isinstance(i, dict) for i in data):
-        raise ExternalError(f"GitHub API {path} page {page}: expected a JSON list of objects")
-    return data
+def _too_many_files(pr: PullRequest, listed: int) -> str:
+    cap = f", and GitHub lists at most {MAX_FILES:,}" if pr.changed_files > MAX_FILES else ""
+    return (f"pull request #{pr.number} changes {pr.changed_files:,} files{cap}; it listed "
+            f"{listed:,}: ailoop cannot see which gates the pull request touches, so nothing "
+            "was evaluated (split it into smaller pull requests)")
 
 
 def _text(data: dict[str, Any], key: str) -> str:
@@ -185,7 +177,7 @@ def _pull_from(data: dict[str, Any], number: int) -> PullRequest:
     head, base = _sub(data, "head"), _sub(data, "base")
     return PullRequest(number=number, author=_text(_sub(data, "user"), "login"),
                        head_sha=_text(head, "sha"), base_ref=_text(base, "ref"),
-                       base_sha=_text(base, "sha"))
+                       base_sha=_text(base, "sha"), changed_files=_int(data, "changed_files"))
 
 
 def _review_from(data: dict[str, Any]) -> Review:
@@ -200,10 +192,14 @@ def _review_from(data: dict[str, Any]) -> Review:
         raise ExternalError("GitHub API: review field 'id' is missing")
     state = _text(data, "state")
     commit = data.get("commit_id")
+    user_id = user.get("id")
+    association = data.get("author_association")
     return Review(id=review_id, login=login,
                   bot=user.get("type") == "Bot" or login.lower().endswith("[bot]"),
                   state=state, commit_id=commit if isinstance(commit, str) else "",
-                  submitted_at=_time(data.get("submitted_at")))
+                  submitted_at=_time(data.get("submitted_at")),
+                  user_id=user_id if isinstance(user_id, int) and user_id > 0 else None,
+                  association=association if isinstance(association, str) else "")
 
 
 def _time(value: Any) -> datetime | None:

@@ -27,6 +27,7 @@ from pipeline.approvals.github import (
     ReviewOutcome,
     review_outcome,
 )
+from pipeline.approvals.identity import AccessCheck, RepoAccess, reviewer_problem
 from pipeline.approvals.requirements import (
     ANY_STAGE,
     GOVERNANCE,
@@ -47,6 +48,7 @@ class PullSnapshot:
     pr: PullRequest
     files: tuple[str, ...]
     reviews: ReviewOutcome
+    access: AccessCheck  # asks GitHub whether a reviewer has access, when it is needed
 
 
 @dataclass(frozen=True)
@@ -63,14 +65,16 @@ class PullGate:
 def fetch_pull(api: GitHubApi, number: int) -> PullSnapshot:
     """Everything the gate reads from GitHub; any failure raises ExternalError."""
     pr = api.pull(number)
-    files = api.files(number)
-    return PullSnapshot(pr, tuple(files), review_outcome(api.reviews(number), pr))
+    files = api.files(pr)
+    return PullSnapshot(pr, tuple(files), review_outcome(api.reviews(number), pr),
+                        RepoAccess(api))
 
 
 def review_approvals(key: str, snap: PullSnapshot, people: list[Person],
                      evidence_id: str, binding_problem: str = "") -> list[Approval]:
     """One Approval per counted review and role (roles as held on the base branch), plus
-    invalid ones for reviews that do not count, so the report can say why."""
+    invalid ones for reviews that do not count (among them reviewers who are not verified
+    as the person and as having access to the repository), so the report can say why."""
     source = f"github:pull/{snap.pr.number}"
     out = [Approval(key, ANY_STAGE, "", login, "", source, _EPOCH, valid=False,
                     reason=f"review by {login}: {why}")
@@ -78,10 +82,10 @@ def review_approvals(key: str, snap: PullSnapshot, people: list[Person],
     for review in snap.reviews.approved:
         when = review.submitted_at or _EPOCH
         person = person_by_login(people, review.login)
-        if person is None:
+        problem = reviewer_problem(review, person, people, snap.access)
+        if person is None or problem:
             out.append(Approval(key, ANY_STAGE, "", review.login, "", source, when, valid=False,
-                                reason=f"review by {review.login}: not a person with a "
-                                       "github login in customer.yaml on the base branch"))
+                                reason=problem))
             continue
         roles: list[str] = list(person.roles) or [""]
         out.extend(Approval(key, ANY_STAGE, role, person.id, evidence_id, source, when,

@@ -61,7 +61,8 @@ def comment_command(ctx: click.Context, pr: int | None, base: str | None, only_p
     if settings is None:
         click.echo(body, nl=False)
         return EXIT_OK
-    from pipeline.approvals.github import GitHubApi, make_client
+    from pipeline.approvals.github import GitHubApi
+    from pipeline.approvals.rest import make_client
     from pipeline.publish.prcomment import upsert
 
     with make_client(settings.api_url, settings.token) as http:
@@ -72,9 +73,10 @@ def comment_command(ctx: click.Context, pr: int | None, base: str | None, only_p
 
 
 def _approvals_md(root: str, settings: GateSettings) -> str:
-    from pipeline.approvals.github import GitHubApi, make_client
+    from pipeline.approvals.github import GitHubApi
     from pipeline.approvals.pull import fetch_pull, gate_pull
     from pipeline.approvals.report import render_markdown
+    from pipeline.approvals.rest import make_client
 
     with make_client(settings.api_url, settings.token) as http:
         api = GitHubApi(http, settings.repo)

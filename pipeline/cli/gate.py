@@ -21,7 +21,9 @@ def gate_command(ctx: click.Context, pr: int | None) -> int:
     the roles the stage and the guardrails require (risk-officer for high risk, a human for
     exposed actions); governance files need a policy-owner. Only APPROVED reviews on the
     head commit count, by people holding the role in customer.yaml on the base branch, never
-    the author or bots. Prints which roles still have to approve which stage and exits 1
+    the author or bots, and only from verified reviewers: the account id recorded as
+    githubId, and access to the repository (what cannot be verified does not count).
+    Prints which roles still have to approve which stage and exits 1
     while any gate is unmet. In GitHub Actions it also sets the commit status
     `ailoop/approvals` on the head commit and writes the step summary.
 

@@ -237,6 +237,21 @@ def load_priority(root: str, key: str) -> Priority:
     return document.model
 
 
+def load_customer(root: str, customer: str) -> Document:
+    """customers/<customer>/customer.yaml as a document (the model and its positions), or
+    InputError naming the file, line and field of its first problem."""
+    from pipeline.documents.layout import CUSTOMERS
+
+    rel = f"{CUSTOMERS}/{customer}/customer.yaml"
+    if not re.fullmatch(r"[a-z0-9][-a-z0-9]*", customer) or \
+            not os.path.isfile(os.path.join(root, rel)):
+        raise InputError(f"no such customer '{customer}': {rel} does not exist")
+    document, findings = load_document(root, rel)
+    if document is None or document.kind != "Customer":
+        raise _first_problem(findings, rel, "Customer")
+    return document
+
+
 def load_status(root: str, key: str) -> StatusBody | None:
     """The status the reconciler recorded for `key`; None when it has none yet."""
     from pipeline.documents.layout import STATUS_FILE, priority_dir

@@ -15,6 +15,9 @@ class Person(Model):
     email: str = Field(pattern=r"^[^@\s]+@[^@\s]+$")
     github: str | None = Field(None, pattern=r"^[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})$",
                                description="GitHub login; reviews by it count for the roles.")
+    github_id: int | None = Field(
+        None, ge=1, description="GitHub's numeric account id for the login: a review counts "
+        "only when it comes from this account (`ailoop people github-ids` fills it in).")
     roles: list[Role] = Field(default_factory=list)
     signing_key: str | None = Field(
         None, description="SSH public key (e.g. 'ssh-ed25519 AAAA...') for signed approvals."

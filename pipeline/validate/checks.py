@@ -16,6 +16,7 @@ from pipeline.documents.layout import customer_of, priority_of
 if TYPE_CHECKING:  # the loader pulls in pydantic and the models: only when a file is parsed
     from pipeline.documents.load import Document
     from pipeline.documents.yamlio import Loaded
+    from pipeline.model.customer import Person
 
 Facts = dict[str, Any]
 
@@ -59,6 +60,7 @@ def _check_customer(doc: Document) -> tuple[list[Finding], Facts]:
     roles: dict[str, list[str]] = {}
     ids: dict[str, int] = {}
     logins: dict[str, int] = {}
+    accounts: dict[int, int] = {}
     for i, person in enumerate(doc.model.spec.people):
         if person.id in ids:
             findings.append(doc.finding(("spec", "people", i, "id"),
@@ -72,9 +74,24 @@ def _check_customer(doc: Document) -> tuple[list[Finding], Facts]:
                     ("spec", "people", i, "github"),
                     f"GitHub login is also used by people[{logins[login]}]"))
             logins.setdefault(login, i)
+        findings += _github_id_findings(doc, i, person, accounts)
         for role in person.roles:
             roles.setdefault(role, []).append(person.id)
     return findings, {"people": sorted(ids), "roles": roles, **customer_facts(doc)}
+
+
+def _github_id_findings(doc: Document, i: int, person: Person,
+                        accounts: dict[int, int]) -> list[Finding]:
+    """One account is one person, and an id is checked against the login's reviews."""
+    if person.github_id is None:
+        return []
+    loc = ("spec", "people", i, "githubId")
+    if not person.github:
+        return [doc.finding(loc, "githubId needs the github login it belongs to")]
+    first = accounts.setdefault(person.github_id, i)
+    if first != i:
+        return [doc.finding(loc, f"GitHub account id is also used by people[{first}]")]
+    return []
 
 
 def _check_priority(doc: Document) -> tuple[list[Finding], Facts]:

@@ -8,9 +8,11 @@ from pathlib import Path
 
 from pipeline.documents.evidence import fingerprint
 from pipeline.documents.load import load_priority
+from tests.acceptance.github_fake import account_id
 from tests.support import GitRepo, make_repo, minimal_repo
 
 KEY = "acme/triage"
+ANN_ID = account_id("Ann-Acme")  # ann's githubId; raj, eve and pat have none recorded
 
 CUSTOMER = """\
 apiVersion: ailoop.dev/v1
@@ -24,6 +26,7 @@ spec:
       name: Ann Example
       email: ann@acme.example
       github: Ann-Acme
+      githubId: {ann_id}
       roles: [customer-owner, customer-reviewer]{ann_key}
     - id: raj
       name: Raj Example
@@ -104,7 +107,7 @@ def customer_yaml(ann_key: Path | None = None, raj_key: Path | None = None) -> s
             return ""
         return f'\n      signingKey: "{Path(str(path) + ".pub").read_text().strip()}"'
 
-    return CUSTOMER.format(ann_key=key_line(ann_key), raj_key=key_line(raj_key))
+    return CUSTOMER.format(ann_key=key_line(ann_key), raj_key=key_line(raj_key), ann_id=ANN_ID)
 
 
 def fill(work: Path, customer: str) -> None:

@@ -8,11 +8,17 @@ from typing import Any
 
 import pytest
 
-from tests.acceptance.approvals_support import approvals_repo, customer_yaml, write_evidence
+from tests.acceptance.approvals_support import (
+    ANN_ID,
+    approvals_repo,
+    customer_yaml,
+    write_evidence,
+)
 from tests.acceptance.github_fake import (
     REPO,
     FakeGitHub,
     changed_file,
+    chatter,
     pull,
     review,
 )
@@ -68,8 +74,7 @@ def approved(pr: Pr, review_id: int, login: str, sha: str = "") -> dict[str, Any
 
 
 def test_approvals_on_page_two_count(capsys: pytest.CaptureFixture[str], pr: Pr) -> None:
-    pr.reviews(review(1, "lurker", "COMMENTED", pr.head), review(2, "ann-acme", "COMMENTED",
-                                                                  pr.head),
+    pr.reviews(*chatter(100, pr.head), review(2, "ann-acme", "COMMENTED", pr.head),
                approved(pr, 3, "ann-acme"), approved(pr, 4, "raj-risk"))
     result = gate(capsys, pr)
     assert result.code == 0, result.out + result.err
@@ -80,7 +85,7 @@ def test_approvals_on_page_two_count(capsys: pytest.CaptureFixture[str], pr: Pr)
         "acme/triage stage canary: approved\n"
         "  approved by customer-reviewer: ann\n"
         "  approved by risk-officer: raj\n")
-    assert f"GET /repos/{REPO}/pulls/7/reviews?per_page=2&page=2" in pr.fake.requests
+    assert f"GET /repos/{REPO}/pulls/7/reviews?per_page=100&page=2" in pr.fake.requests
 
 
 def test_a_stale_approval_on_an_older_sha_does_not_count(
@@ -150,8 +155,7 @@ def test_a_502_in_the_middle_of_pagination_fails_closed(
         tmp_path: Path) -> None:
     monkeypatch.setenv("GITHUB_ACTIONS", "true")
     monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(tmp_path / "summary.md"))
-    pr.reviews(approved(pr, 1, "ann-acme"), approved(pr, 2, "raj-risk"),
-               review(3, "x", "COMMENTED", pr.head))
+    pr.reviews(approved(pr, 1, "ann-acme"), approved(pr, 2, "raj-risk"), *chatter(100, pr.head))
     pr.fake.fail[("reviews", 2)] = 502
     result = gate(capsys, pr)
     assert result.code == 3
@@ -227,3 +231,45 @@ def test_without_a_token_it_is_an_input_error(capsys: pytest.CaptureFixture[str]
     result = gate(capsys, pr)
     assert (result.code, result.err) == (
         2, "error: GITHUB_TOKEN is not set; `ailoop gate` reads reviews from GitHub\n")
+
+
+# --- reviewer identity: the account id and access to the repository ---------------------
+
+def test_owners_members_and_collaborators_need_no_permission_request(
+        capsys: pytest.CaptureFixture[str], pr: Pr) -> None:
+    pr.reviews(review(1, "ann-acme", "APPROVED", pr.head, association="OWNER"),
+               review(2, "raj-risk", "APPROVED", pr.head, association="MEMBER"))
+    result = gate(capsys, pr)
+    assert result.code == 0, result.out
+    assert not any("/collaborators/" in r for r in pr.fake.requests)
+
+
+def test_a_reviewer_with_read_access_counts_without_push_rights(
+        capsys: pytest.CaptureFixture[str], pr: Pr) -> None:
+    """A customer reviewer with read access whose association does not show it (private
+    organization membership reads as CONTRIBUTOR or NONE): GitHub confirms the access."""
+    pr.fake.collaborators["Raj-Risk"] = "read"
+    pr.reviews(approved(pr, 1, "ann-acme"),
+               review(2, "raj-risk", "APPROVED", pr.head, association="CONTRIBUTOR"))
+    result = gate(capsys, pr)
+    assert result.code == 0, result.out
+    assert [r for r in pr.fake.requests if "/collaborators/" in r] == [
+        f"GET /repos/{REPO}/collaborators/raj-risk/permission",
+        f"GET /repos/{REPO}/collaborators/raj-risk"]
+
+
+def test_a_matching_github_id_counts(capsys: pytest.CaptureFixture[str], pr: Pr) -> None:
+    pr.reviews(review(1, "ANN-ACME", "APPROVED", pr.head, user_id=ANN_ID),
+               approved(pr, 2, "raj-risk"))
+    assert gate(capsys, pr).code == 0
+
+
+def test_a_renamed_login_is_named_in_the_message(capsys: pytest.CaptureFixture[str],
+                                                 pr: Pr) -> None:
+    pr.reviews(review(1, "ann-renamed", "APPROVED", pr.head, user_id=ANN_ID),
+               approved(pr, 2, "raj-risk"))
+    result = gate(capsys, pr)
+    assert result.code == 1
+    assert (f"not counted: review by ann-renamed: not a person with a github login in "
+            f"customer.yaml on the base branch (GitHub account {ANN_ID} is ann's githubId: "
+            "was the login renamed? Update github in customer.yaml)\n") in result.out

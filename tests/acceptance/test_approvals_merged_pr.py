@@ -60,7 +60,24 @@ def test_reviews_of_the_merged_pr_approve_the_first_stage(
     assert f"promote {KEY} to shadow (0%)" in out
     status = (repo.work / "customers" / KEY / "status.yaml").read_text()
     assert "person: ann" in status and "person: eve" not in status
-    assert any("/commits/" in r and r.endswith("/pulls") for r in fake.requests)
+    assert any("/commits/" in r and r.endswith("/pulls?per_page=100") for r in fake.requests)
+
+
+def test_the_merged_pr_on_a_later_page_of_commit_pulls_counts(
+        tmp_path: Path, fake: FakeGitHub, capsys: object,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A commit can be in many pull requests (closed ones, other bases): every page of
+    commits/{sha}/pulls is read, not only the first."""
+    repo = merged_pr(tmp_path, fake)
+    head = fake.pulls[PR]["head"]["sha"]
+    for number in range(100, 230):
+        fake.pulls[number] = {**pull(number, "eve-dev", head, head), "state": "closed"}
+    fake.commit_pulls[head] = [*range(100, 230), PR]
+    fake.reviews[PR] = [review(1, "Ann-Acme", "APPROVED", head)]
+    code, out, err = reconcile(capsys, repo, fake, monkeypatch)
+    assert code == 0, err
+    assert f"promote {KEY} to shadow (0%)" in out
+    assert f"GET /repos/{REPO}/commits/{head}/pulls?per_page=100&page=2" in fake.requests
 
 
 def test_a_stale_review_does_not_approve(tmp_path: Path, fake: FakeGitHub, capsys: object,
@@ -82,3 +99,18 @@ def test_without_github_access_it_holds_and_exits_3(tmp_path: Path, fake: FakeGi
     assert "promote" not in out
     assert f"error: {KEY}: holds: approvals unavailable (approvals.source is github: " \
            "GITHUB_TOKEN and GITHUB_REPOSITORY are needed" in err
+
+
+def test_after_merge_only_verified_reviewers_approve(
+        tmp_path: Path, fake: FakeGitHub, capsys: object,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The same identity checks as `ailoop gate`: another account holding ann's login, or
+    an account without access to the repository, approves nothing after merge either."""
+    repo = merged_pr(tmp_path, fake)
+    head = fake.pulls[PR]["head"]["sha"]
+    fake.reviews[PR] = [review(1, "Ann-Acme", "APPROVED", head, user_id=4242),
+                        review(2, "raj-risk", "APPROVED", head, association="NONE")]
+    code, out, _ = reconcile(capsys, repo, fake, monkeypatch)
+    assert code == 0
+    assert "awaits approval for shadow" in out
+    assert "promote" not in out

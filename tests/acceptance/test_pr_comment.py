@@ -70,7 +70,7 @@ def test_comment_is_created_then_updated_in_place(repo: GitRepo, fake: FakeGitHu
 def test_comment_fails_closed_when_github_fails(repo: GitRepo, fake: FakeGitHub,
                                                 capsys: object) -> None:
     _open_pr(repo, fake)
-    fake.comments[PR] = [comment(i, "someone", "hi") for i in range(5)]
+    fake.comments[PR] = [comment(i, "someone", "hi") for i in range(150)]
     fake.fail[("comments", 2)] = 502
     result = run_cli(capsys, "-C", str(repo.work), "comment", "--pr", str(PR), "--base",
                      "origin/main", "--now", NOW)

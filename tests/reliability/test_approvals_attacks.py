@@ -16,12 +16,13 @@ from pipeline.approvals.requirements import stage_requirements
 from pipeline.approvals.signed import SignedApprovals, approval_message
 from pipeline.documents.evidence import read_evidence
 from tests.acceptance.approvals_support import (
+    ANN_ID,
     KEY,
     approvals_repo,
     customer_yaml,
     write_evidence,
 )
-from tests.acceptance.github_fake import REPO, FakeGitHub, review
+from tests.acceptance.github_fake import REPO, FakeGitHub, chatter, review
 from tests.acceptance.test_approvals_github import PR, Pr, approved, gate, open_pr
 from tests.support import GitRepo, run_cli
 
@@ -195,13 +196,12 @@ def pr(tmp_path: Path, github: FakeGitHub) -> Pr:
 def test_an_approval_dismissed_on_the_last_page_does_not_count(
         capsys: pytest.CaptureFixture[str], pr: Pr) -> None:
     pr.reviews(approved(pr, 1, "ann-acme"), approved(pr, 2, "raj-risk"),
-               review(3, "someone", "COMMENTED", pr.head), review(4, "x", "COMMENTED", pr.head),
-               review(5, "raj-risk", "DISMISSED", pr.head))
+               *chatter(200, pr.head), review(5000, "raj-risk", "DISMISSED", pr.head))
     result = gate(capsys, pr)
     assert result.code == 1
     assert "  - needs 1 more risk-officer (risk is high: a risk-officer must approve)" \
         in result.out
-    assert f"GET /repos/{REPO}/pulls/7/reviews?per_page=2&page=3" in pr.fake.requests
+    assert f"GET /repos/{REPO}/pulls/7/reviews?per_page=100&page=3" in pr.fake.requests
 
 
 def test_an_approval_then_a_new_push_is_stale(capsys: pytest.CaptureFixture[str],
@@ -239,9 +239,81 @@ def test_reviews_by_unknown_logins_and_pending_reviews_do_not_count(
 def test_a_failure_on_any_page_fails_closed(capsys: pytest.CaptureFixture[str],
                                             pr: Pr) -> None:
     pr.reviews(*(approved(pr, i, "ann-acme") for i in range(1, 6)),
-               approved(pr, 6, "raj-risk"))
+               approved(pr, 6, "raj-risk"), *chatter(250, pr.head))
     pr.fake.fail[("reviews", 3)] = 500
     result = gate(capsys, pr)
     assert result.code == 3
     assert "HTTP 500" in result.err
+    assert pr.fake.statuses == []
+
+
+# --- reviewer identity -------------------------------------------------------------------
+
+def test_a_login_deleted_and_registered_again_by_someone_else_does_not_count(
+        capsys: pytest.CaptureFixture[str], pr: Pr) -> None:
+    """customer.yaml records ann's account id; the login's new holder has another one, even
+    as a collaborator."""
+    pr.reviews(review(1, "Ann-Acme", "APPROVED", pr.head, user_id=4242),
+               approved(pr, 2, "raj-risk"))
+    result = gate(capsys, pr)
+    assert result.code == 1
+    assert "acme/triage stage shadow: waiting\n  - needs 1 more customer-reviewer" in result.out
+    assert ("not counted: review by Ann-Acme: GitHub account 4242 is not ann's (customer.yaml "
+            f"records githubId {ANN_ID}); the login may have been deleted and registered again "
+            "by someone else\n") in result.out
+
+
+@pytest.mark.parametrize("association", ["NONE", "FIRST_TIMER", "FIRST_TIME_CONTRIBUTOR",
+                                         "CONTRIBUTOR", "MANNEQUIN"])
+def test_a_reviewer_without_access_to_the_repository_does_not_count(
+        capsys: pytest.CaptureFixture[str], pr: Pr, association: str) -> None:
+    pr.reviews(approved(pr, 1, "ann-acme"),
+               review(2, "raj-risk", "APPROVED", pr.head, association=association))
+    result = gate(capsys, pr)
+    assert result.code == 1
+    assert "  - needs 1 more risk-officer" in result.out
+    assert (f"not counted: review by raj-risk: raj-risk has no access to {REPO} (author "
+            f"association {association}, permission none)\n") in result.out
+
+
+def test_the_read_access_everyone_has_to_a_public_repository_does_not_count(
+        capsys: pytest.CaptureFixture[str], pr: Pr) -> None:
+    pr.fake.public = True
+    pr.reviews(approved(pr, 1, "ann-acme"),
+               review(2, "raj-risk", "APPROVED", pr.head, association="NONE"))
+    result = gate(capsys, pr)
+    assert result.code == 1
+    assert (f"not counted: review by raj-risk: raj-risk is not a collaborator on {REPO} "
+            "(author association NONE); the read permission GitHub reports is what every "
+            "account has on a public repository\n") in result.out
+
+
+@pytest.mark.parametrize(("status", "why"), [
+    (403, "GitHub refused to show their permission on the repository (HTTP 403): the token "
+          "needs read access to the repository's metadata"),
+    (404, f"GitHub answered HTTP 404 for their permission on {REPO}: the account may no longer "
+          "exist, or the token cannot see the repository")])
+def test_a_reviewer_whose_access_github_will_not_show_holds(
+        capsys: pytest.CaptureFixture[str], pr: Pr, monkeypatch: pytest.MonkeyPatch,
+        status: int, why: str) -> None:
+    monkeypatch.setenv("GITHUB_ACTIONS", "true")
+    pr.fake.fail[("permission", 1)] = status
+    pr.reviews(approved(pr, 1, "ann-acme"),
+               review(2, "raj-risk", "APPROVED", pr.head, association="NONE"))
+    result = gate(capsys, pr)
+    assert result.code == 1
+    assert f"not counted: cannot verify reviewer raj-risk: {why}\n" in result.out
+    assert [s["state"] for _, s in pr.fake.statuses] == ["failure"]
+
+
+def test_a_permission_check_that_fails_holds_and_writes_nothing(
+        capsys: pytest.CaptureFixture[str], pr: Pr, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("GITHUB_ACTIONS", "true")
+    pr.fake.fail[("permission", 1)] = 502
+    pr.reviews(approved(pr, 1, "ann-acme"),
+               review(2, "raj-risk", "APPROVED", pr.head, association="NONE"))
+    result = gate(capsys, pr)
+    assert (result.code, result.err) == (3, (
+        "error: cannot verify reviewer raj-risk: GitHub API GET "
+        f"/repos/{REPO}/collaborators/raj-risk/permission answered HTTP 502\n"))
     assert pr.fake.statuses == []
