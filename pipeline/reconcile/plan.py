@@ -536,6 +536,16 @@ def _hold_after_rollback(w: _Work) -> None:
               f"monitoring gate '{failing[0].gate}' fails while a rollback holds",
               inputs={"gate": failing[0].gate})
         return
+    ev, cand = w.inp.evidence, w.candidate
+    if cand is not None and cand.stage is not None and ev is not None and \
+            ev.evidence_id == cand.evidence_id and not ev.passed:
+        # A failing run of what is out never keeps traffic, held or not.
+        _record_rollback(w, record.cause, record.incident, here, None, record.evidence_id)
+        w.unstage(f"dry run {ev.evidence_id} failed while a rollback holds", "rolled-back")
+        _held(w)
+        w.act("rollback", "evidence", f"takes all traffic from {_version(cand)}: dry run "
+              f"{ev.evidence_id} failed while a rollback holds")
+        return
     if w.status.phase not in ("rolled-back", "holding"):
         w.update(phase="rolled-back" if record.from_stage != record.to_stage else "holding")
     why = _held(w)

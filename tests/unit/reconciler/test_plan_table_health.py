@@ -131,6 +131,12 @@ MONITORING = [
               "canary", at="canary 5%", phase="complete", terminal="stage-reached canary")),
     # Unhealthy wins over a hold: a candidate held at canary 5 % whose own readings fail
     # there loses all its traffic.
+    Case("a failed dry run while a rollback holds at canary: all its traffic is taken",
+         given(status("canary", **{**HELD, "rollback": rollback(to="canary")}),
+               evidence=evidence(passed=False)),
+         Then("rollback", "evidence", "takes all traffic from v2.0.0: dry run "
+              "ev-0000000000new failed while a rollback holds", at="unstaged",
+              phase="rolled-back", terminal="blocked", exact=True)),
     Case("failing while a rollback holds at canary: all its traffic is taken",
          given(status("canary", **{**HELD, "rollback": rollback(to="canary")}),
                readings=readings("fail")),
