@@ -20,6 +20,7 @@ from tests.unit.reconciler.table import (
     Then,
     blocked,
     check,
+    evidence,
     given,
     incident,
     readings,
