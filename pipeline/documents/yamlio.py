@@ -431,7 +431,11 @@ def read_yaml(abs_path: str, rel_path: str) -> Loaded:
 
 
 def _represent_plain(dumper: Any, data: PlainScalar) -> Any:
-    return dumper.represent_str(str(data))
+    """Written as it was read, unquoted: whatever tag a reader resolves it to, ailoop's own
+    reader keeps it as text and lets the schema decide (a quoted '0.9' would be text)."""
+    text = str(data)
+    tag = dumper.resolve(yaml.ScalarNode, text, (True, False))
+    return dumper.represent_scalar(tag, text, style="")
 
 
 _Dumper.add_representer(PlainScalar, _represent_plain)

@@ -16,9 +16,13 @@ from pydantic import (
 )
 from pydantic.alias_generators import to_camel
 
-from pipeline.model.scalars import typed
+from pipeline.model.scalars import typed, yaml_bool, yaml_number
 
 API_VERSION = "ailoop.dev/v1"
+# Booleans and numbers as YAML 1.2 writes them, nothing looser (see model/scalars.py).
+Bool = Annotated[bool, BeforeValidator(yaml_bool)]
+Int = Annotated[int, BeforeValidator(yaml_number)]
+Float = Annotated[float, BeforeValidator(yaml_number)]
 
 
 class Model(BaseModel):

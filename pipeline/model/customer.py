@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from pipeline.model.base import Metadata, Model, Name, Role
+from pipeline.model.base import Int, Metadata, Model, Name, Role
 
 
 class Person(Model):
@@ -15,7 +15,7 @@ class Person(Model):
     email: str = Field(pattern=r"^[^@\s]+@[^@\s]+$")
     github: str | None = Field(None, pattern=r"^[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})$",
                                description="GitHub login; reviews by it count for the roles.")
-    github_id: int | None = Field(
+    github_id: Int | None = Field(
         None, ge=1, description="GitHub's numeric account id for the login: a review counts "
         "only when it comes from this account (`ailoop people github-ids` fills it in).")
     roles: list[Role] = Field(default_factory=list)

@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import AwareDatetime, Field
 
-from pipeline.model.base import Metadata, Model
+from pipeline.model.base import Bool, Metadata, Model
 
 Severity = Literal["low", "medium", "high", "critical"]
 
@@ -31,7 +31,7 @@ class IncidentSpec(Model):
     reported_by: str
     time: AwareDatetime
     summary: str
-    resolved: bool = False
+    resolved: Bool = False
     resolved_at: AwareDatetime | None = None
     resolution: str = ""
 

@@ -6,7 +6,18 @@ from typing import Annotated, Literal
 
 from pydantic import Field
 
-from pipeline.model.base import Comparison, Duration, JsonObject, JsonValue, Metadata, Model, Role
+from pipeline.model.base import (
+    Bool,
+    Comparison,
+    Duration,
+    Float,
+    Int,
+    JsonObject,
+    JsonValue,
+    Metadata,
+    Model,
+    Role,
+)
 from pipeline.model.project import PrometheusMonitoring
 
 RiskLevel = Literal["low", "medium", "high", "critical"]
@@ -18,7 +29,7 @@ EXPOSED_CLASSES = frozenset({"sensitive", "irreversible", "financial", "customer
 
 class UserGroup(Model):
     group: str
-    count: int = Field(ge=0)
+    count: Int = Field(ge=0)
 
 
 class System(Model):
@@ -36,7 +47,7 @@ class Redaction(Model):
 class InputData(Model):
     source: str
     description: str = ""
-    personal_data: bool = False
+    personal_data: Bool = False
     retention: str | None = Field(None, description="How long input data is kept, e.g. 30d.")
     redaction: Redaction | None = None
 
@@ -52,28 +63,28 @@ class Action(Model):
     name: str
     description: str = ""
     class_: ActionClass = Field(alias="class")
-    human_confirmation: bool = Field(
+    human_confirmation: Bool = Field(
         True, description="A human confirms each execution in production.")
 
 
 class SuccessCriterion(Model):
     metric: str
     comparison: Comparison
-    threshold: float
+    threshold: Float
     measured_in: Literal["dry-run", "production"]
     description: str = ""
 
 
 class RoiBaseline(Model):
-    minutes_per_case: float = Field(ge=0)
-    cases_per_month: int = Field(ge=0)
-    cost_per_hour: float = Field(ge=0)
+    minutes_per_case: Float = Field(ge=0)
+    cases_per_month: Int = Field(ge=0)
+    cost_per_hour: Float = Field(ge=0)
 
 
 class RoiExpected(Model):
-    automation_rate: float = Field(ge=0, le=1, description="Share of cases handled by the AI.")
-    value_per_month: float = Field(ge=0)
-    cost_per_month: float = Field(ge=0)
+    automation_rate: Float = Field(ge=0, le=1, description="Share of cases handled by the AI.")
+    value_per_month: Float = Field(ge=0)
+    cost_per_month: Float = Field(ge=0)
 
 
 class RoiHypothesis(Model):
@@ -90,12 +101,12 @@ class OpenAISettings(Model):
                              description="Name of the environment variable holding the key.")
     prompt_template: str
     system_prompt: str = ""
-    temperature: float = Field(0.0, ge=0, le=2)
-    timeout_seconds: float = Field(30.0, gt=0, le=600)
-    max_retries: int = Field(4, ge=0, le=10)
+    temperature: Float = Field(0.0, ge=0, le=2)
+    timeout_seconds: Float = Field(30.0, gt=0, le=600)
+    max_retries: Int = Field(4, ge=0, le=10)
     # Explicit aliases: the generated camelCase would be costPer1KInputTokens.
-    cost_per_1k_input_tokens: float = Field(0.0, ge=0, alias="costPer1kInputTokens")
-    cost_per_1k_output_tokens: float = Field(0.0, ge=0, alias="costPer1kOutputTokens")
+    cost_per_1k_input_tokens: Float = Field(0.0, ge=0, alias="costPer1kInputTokens")
+    cost_per_1k_output_tokens: Float = Field(0.0, ge=0, alias="costPer1kOutputTokens")
 
 
 class Workflow(Model):
@@ -106,8 +117,8 @@ class Workflow(Model):
         description="python provider: 'file.py:function' inside the priority folder.")
     openai: OpenAISettings | None = None
     replay: str | None = Field(None, description="replay provider: JSONL of recorded outputs.")
-    timeout_seconds: float = Field(10.0, gt=0, le=600)
-    memory_mb: int = Field(512, ge=32, le=16384)
+    timeout_seconds: Float = Field(10.0, gt=0, le=600)
+    memory_mb: Int = Field(512, ge=32, le=16384)
 
 
 class _AssertionBase(Model):
@@ -123,7 +134,7 @@ class EqualsAssertion(_AssertionBase):
 class ContainsAssertion(_AssertionBase):
     type: Literal["contains"]
     value: str
-    case_sensitive: bool = False
+    case_sensitive: Bool = False
 
 
 class RegexAssertion(_AssertionBase):
@@ -143,18 +154,18 @@ class FieldEqualsAssertion(_AssertionBase):
 class NumericToleranceAssertion(_AssertionBase):
     type: Literal["numeric-tolerance"]
     field: str
-    tolerance: float = Field(ge=0)
-    relative: bool = False
+    tolerance: Float = Field(ge=0)
+    relative: Bool = False
 
 
 class LatencyAssertion(_AssertionBase):
     type: Literal["latency"]
-    max_ms: float = Field(gt=0)
+    max_ms: Float = Field(gt=0)
 
 
 class CostAssertion(_AssertionBase):
     type: Literal["cost"]
-    max: float = Field(ge=0)
+    max: Float = Field(ge=0)
 
 
 class CelAssertion(_AssertionBase):
@@ -171,26 +182,26 @@ Assertion = Annotated[
 
 
 class Thresholds(Model):
-    pass_rate: float = Field(ge=0, le=1)
-    per_tag: dict[str, float] = Field(default_factory=dict)
-    critical_must_pass: bool = True
+    pass_rate: Float = Field(ge=0, le=1)
+    per_tag: dict[str, Float] = Field(default_factory=dict)
+    critical_must_pass: Bool = True
 
 
 class DryRun(Model):
     dataset: str = Field(description="JSONL or CSV file, relative to the priority folder.")
     assertions: list[Assertion] = Field(default_factory=list)
     thresholds: Thresholds | None = None
-    concurrency: int = Field(8, ge=1, le=256)
+    concurrency: Int = Field(8, ge=1, le=256)
 
 
 class StageApproval(Model):
     role: Role
-    count: int = Field(1, ge=1, le=10)
+    count: Int = Field(1, ge=1, le=10)
 
 
 class Stage(Model):
     name: str = Field(pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
-    percent: float = Field(ge=0, le=100)
+    percent: Float = Field(ge=0, le=100)
     bake_time: Duration = Field(description="Minimum time at this stage before the next.")
     approvals: list[StageApproval] = Field(default_factory=list)
 
@@ -201,8 +212,8 @@ class Rollout(Model):
 
 
 class CanaryComparison(Model):
-    max_degradation: float = Field(ge=0, description="Allowed relative degradation, 0.1 = 10%.")
-    confidence: float = Field(0.95, gt=0.5, lt=1)
+    max_degradation: Float = Field(ge=0, description="Allowed relative degradation, 0.1 = 10%.")
+    confidence: Float = Field(0.95, gt=0.5, lt=1)
     test: Literal["auto", "two-proportion", "mann-whitney"] = "auto"
 
 
@@ -215,9 +226,9 @@ class MonitoringGate(Model):
         "`query` (e.g. sum(increase(requests_total[{{step}}]))); without it each point is "
         "one sample.")
     comparison: Comparison
-    threshold: float
+    threshold: Float
     window: Duration
-    min_samples: int = Field(ge=1)
+    min_samples: Int = Field(ge=1)
     compare: CanaryComparison | None = None
 
 
@@ -232,7 +243,7 @@ class Monitoring(Model):
 
 class Review(Model):
     cadence: Duration = Field(description="Time between scheduled operations reviews.")
-    drift_check: bool = False
+    drift_check: Bool = False
 
 
 class PrioritySpec(Model):

@@ -7,7 +7,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from pipeline.model.base import Duration, Metadata, Model
+from pipeline.model.base import Duration, Float, Metadata, Model
 
 
 class BotIdentity(Model):
@@ -31,7 +31,7 @@ class FileMonitoring(Model):
 
 class PrometheusMonitoring(Model):
     url: str
-    timeout_seconds: float = Field(10.0, gt=0, le=120)
+    timeout_seconds: Float = Field(10.0, gt=0, le=120)
     step: Duration = Field(
         default_factory=lambda: timedelta(minutes=1),
         description="Resolution of range queries: one point (one observation) per step.")

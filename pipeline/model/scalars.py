@@ -5,6 +5,7 @@ happen behind a string field."""
 
 from __future__ import annotations
 
+import math
 import re
 from typing import Any
 
@@ -51,3 +52,42 @@ def core_scalar(text: str) -> Any:
         return float(text.replace(".inf", "inf").replace(".Inf", "inf").replace(".INF", "inf")
                      .replace(".nan", "nan").replace(".NaN", "nan").replace(".NAN", "nan"))
     return text
+
+
+_TRUE, _FALSE = ("true", "True", "TRUE"), ("false", "False", "FALSE")
+
+
+def yaml_bool(value: Any) -> Any:
+    """Only YAML's own true and false are booleans: `no`, `off`, `n`, `'false'` or `0` are
+    not silently turned into False."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, PlainScalar) and value in _TRUE + _FALSE:
+        return value in _TRUE
+    raise ValueError(f"must be true or false, not {_shown(value)}")
+
+
+def yaml_number(value: Any) -> Any:
+    """A number written as a number: `5`, `0.25`, not the text `'5'` or `5%`."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return value
+    if isinstance(value, PlainScalar):
+        number = core_scalar(str(value))
+        if isinstance(number, float) and not math.isfinite(number):
+            raise ValueError(f"must be a finite number, not {_shown(value)}")
+        if isinstance(number, (int, float)) and not isinstance(number, bool):
+            return number
+        raise ValueError(f"must be a number, not {_shown(value)}")
+    if isinstance(value, str):
+        raise ValueError(f"must be a number, not the text '{value}' (remove the quotes)")
+    raise ValueError(f"must be a number, not {_shown(value)}")
+
+
+def _shown(value: Any) -> str:
+    if isinstance(value, PlainScalar):
+        return f"'{value}'" + (" (YAML 1.1 spelling; write true or false)"
+                               if value.lower() in ("yes", "no", "on", "off", "y", "n")
+                               else "")
+    if isinstance(value, str):
+        return f"the text '{value}' (remove the quotes)"
+    return f"{type(value).__name__} {value!r}"

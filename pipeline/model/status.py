@@ -6,7 +6,7 @@ from typing import Any, Literal
 
 from pydantic import AwareDatetime, Field, model_validator
 
-from pipeline.model.base import Metadata, Model
+from pipeline.model.base import Bool, Float, Metadata, Model
 
 Phase = Literal[
     "pending",        # nothing run yet
@@ -28,7 +28,7 @@ class Transition(Model):
     time: AwareDatetime
     from_stage: str | None = Field(None, alias="from")
     to_stage: str | None = Field(None, alias="to")
-    percent: float = Field(description="The candidate's share after the move.")
+    percent: Float = Field(description="The candidate's share after the move.")
     action: str
     reason: str
     commit: str = ""
@@ -62,7 +62,7 @@ class Rollback(Model):
     to_stage: str | None = Field(None, alias="to")
     evidence_id: str | None = Field(
         None, description="Evidence in force at the rollback; new evidence releases the hold.")
-    released: bool = Field(
+    released: Bool = Field(
         False, description="The hold was released (incident resolved or spec changed); the "
         "fix cycle stays open until the target stage is reached again.")
 
@@ -82,7 +82,7 @@ class Candidate(Version):
     goes to the serving version."""
 
     stage: str | None = Field(None, description="None: not yet at the first stage.")
-    percent: float = Field(0, ge=0, le=100)
+    percent: Float = Field(0, ge=0, le=100)
     entered: AwareDatetime | None = Field(
         None, description="When it entered its stage (bake time counts from here).")
     approvals_used: list[ApprovalUsed] = Field(default_factory=list)

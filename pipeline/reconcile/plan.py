@@ -211,6 +211,7 @@ def plan_priority(inp: PriorityInput, now: datetime) -> PriorityPlan:
     _released_by_a_new_version(work)
     _follow_fingerprint(work)  # even after an incident: the candidate is what is on disk
     _lowered_target(work)  # a human asked for less traffic: always
+    _failed_run_takes_traffic(work)  # whatever else holds or moves
     for step in (_unknown_fingerprint, _hold_after_rollback, _rollout):
         if work.done:
             break
@@ -478,6 +479,28 @@ def _fill_in(w: _Work, which: str) -> None:
     w.update(**{which: held.model_copy(update=changes)})
 
 
+def _failed_run_takes_traffic(w: _Work) -> None:
+    """A failing dry run of the candidate that is out never keeps its traffic, held or
+    not, whatever else this plan decided."""
+    cand, ev = w.candidate, w.inp.evidence
+    if cand is None or cand.stage is None or ev is None or ev.evidence_id != cand.evidence_id \
+            or ev.passed:
+        return
+    why = f"dry run {ev.evidence_id} failed ({ev.failed} of {ev.cases} cases, pass rate " \
+          f"{ev.pass_rate:.0%})"
+    if _held_back(w):
+        record = w.status.rollback
+        assert record is not None
+        _record_rollback(w, record.cause, record.incident, w.current, None,
+                         record.evidence_id)
+        w.unstage(why, "rolled-back")
+        _held(w)
+        w.act("rollback", "evidence", f"takes all traffic from {_version(cand)}: {why}")
+        return
+    w.unstage(why, "blocked")
+    w.block(why, "evidence", "fix the workflow or spec and rerun the dry run")
+
+
 def _lowered_target(w: _Work) -> None:
     """A lower target rolls the candidate back at once, even during a rollback hold: a
     human asked for it."""
@@ -535,16 +558,6 @@ def _hold_after_rollback(w: _Work) -> None:
         w.act("rollback", "monitoring", f"takes all traffic from {_version(w.candidate)}: "
               f"monitoring gate '{failing[0].gate}' fails while a rollback holds",
               inputs={"gate": failing[0].gate})
-        return
-    ev, cand = w.inp.evidence, w.candidate
-    if cand is not None and cand.stage is not None and ev is not None and \
-            ev.evidence_id == cand.evidence_id and not ev.passed:
-        # A failing run of what is out never keeps traffic, held or not.
-        _record_rollback(w, record.cause, record.incident, here, None, record.evidence_id)
-        w.unstage(f"dry run {ev.evidence_id} failed while a rollback holds", "rolled-back")
-        _held(w)
-        w.act("rollback", "evidence", f"takes all traffic from {_version(cand)}: dry run "
-              f"{ev.evidence_id} failed while a rollback holds")
         return
     if w.status.phase not in ("rolled-back", "holding"):
         w.update(phase="rolled-back" if record.from_stage != record.to_stage else "holding")
@@ -665,8 +678,6 @@ def _evidence_gate(w: _Work, target: int) -> None:
         ev = inp.evidence
         why = (f"dry run {ev.evidence_id} failed ({ev.failed} of {ev.cases} cases, pass rate "
                f"{ev.pass_rate:.0%})")
-        if cand.stage is not None:  # a failing run of what is out: it never keeps traffic
-            w.unstage(why, "blocked")
         w.block(why, "evidence", "fix the workflow or spec and rerun the dry run")
 
 

@@ -47,7 +47,7 @@ def test_yaml_1_1_words_stay_what_the_schema_says() -> None:
         ('    version: "1.0"\n', "    version: 010\n"),
         ("  name: triage\n", "  name: triage\n  labels:\n    country: NO\n    on: off\n"),
         ("  risk: low\n", "  risk: low\n  actions:\n    - name: a\n      class: internal\n"
-                          "      humanConfirmation: no\n  users:\n    - group: g\n"
+                          "      humanConfirmation: false\n  users:\n    - group: g\n"
                           "      count: 010\n")))
     assert findings == []
     model = doc.model  # type: ignore[attr-defined]
@@ -122,8 +122,7 @@ def test_pydantic_wording_is_rewritten() -> None:
         f"{PRIORITY}:6:9: spec.goal: must have at least 1 character",
         f"{PRIORITY}:22:15: spec.rollout.stages[0].name: must match pattern "
         "'^[a-z0-9]([-a-z0-9]*[a-z0-9])?$'",
-        f"{PRIORITY}:28:18: spec.rollout.stages[1].percent: must be a valid number, unable "
-        "to parse string as a number",
+        f"{PRIORITY}:28:18: spec.rollout.stages[1].percent: must be a number, not 'lots'",
     ]
 
 
