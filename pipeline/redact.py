@@ -1,14 +1,19 @@
-"""Personal data never leaves the dataset: every string we write or print goes through here.
+"""The one redactor: personal data and secrets never leave the process. Every text ailoop
+writes or prints that may quote an input goes through here (evidence, JUnit, the in-toto
+statement, outputs, updates, the PR comment, lessons, the dashboard, commit messages, logs).
 
 Redacted are the values of the fields the dataset marks as personal
-(spec.inputData.redaction.fields) and what the detectors find: e-mail addresses, phone
-numbers, IBANs (only when the mod-97 check holds) and card numbers (only when Luhn holds).
+(spec.inputData.redaction.fields), the values of the secrets a workflow or provider is
+given, and what the detectors find: e-mail addresses, phone numbers, IBANs (only when the
+mod-97 check holds) and card numbers (only when Luhn holds), which a priority may choose
+among, and always, whatever its settings, credentials: GitHub, OpenAI-style and Slack
+tokens, AWS access keys, JWTs, PEM private keys and bearer headers.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,6 +28,20 @@ _PHONE = re.compile(
     r"|\(?[2-9][0-9]{2}\)?[ .\-][0-9]{3}[ .\-][0-9]{4})(?!\w)"  # (555) 123-4567
 )
 _SHORT_LITERAL = 3  # values this short only match as whole words
+# Credentials, by the shape their issuers document.
+_TOKENS: tuple[re.Pattern[str], ...] = (
+    re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----.*?(?:-----END [A-Z ]*PRIVATE KEY-----|\Z)",
+               re.DOTALL),
+    re.compile(r"(?<![\w-])(?:gh[pousr]_[A-Za-z0-9]{20,}|github_pat_[A-Za-z0-9_]{20,})"),
+    re.compile(r"(?<![\w-])sk-[A-Za-z0-9][A-Za-z0-9_-]{15,}"),
+    re.compile(r"(?<![\w-])xox[abposr]-[A-Za-z0-9-]{10,}"),
+    re.compile(r"(?<![A-Z0-9])(?:AKIA|ASIA)[0-9A-Z]{16}(?![A-Z0-9])"),
+    re.compile(r"(?<![\w-])eyJ[A-Za-z0-9_-]{6,}\.[A-Za-z0-9_-]{6,}\.[A-Za-z0-9_-]{6,}"),
+)
+_BEARER = re.compile(r"(?i)\b(bearer|authorization:\s*(?:token|basic))(\s+)"
+                     r"([A-Za-z0-9._~+/=-]{8,})")
+SECRET_NAMES = ("TOKEN", "SECRET", "KEY", "PASSWORD", "CREDENTIAL", "PASS")
+MIN_SECRET = 8  # shorter environment values are too likely to be ordinary words
 
 
 def iban_valid(text: str) -> bool:
@@ -86,6 +105,7 @@ class Redactor:
 
     def detect(self, value: str) -> str:
         """Only the detectors (for identifiers, which are not personal field values)."""
+        value = redact_credentials(value)
         for name in ("iban", "card", "email", "phone"):
             if name in self.detectors:
                 pattern, replace = _DETECTORS[name]
@@ -156,6 +176,43 @@ def build_redactor(cases: Iterable[Case], fields: Iterable[str],
     return Redactor(_literal_pattern(labels), labels, tuple(detectors))
 
 
-def detectors_only() -> Redactor:
-    """For messages written before the dataset could be read."""
-    return Redactor(None, {}, ALL_DETECTORS)
+def detectors_only(secrets: Iterable[str] = ()) -> Redactor:
+    """For messages written before the dataset could be read (and everything the CLI
+    prints): the detectors, plus the values of `secrets`."""
+    labels = {s.lower(): "secret" for s in secrets if len(s) >= MIN_SECRET}
+    return Redactor(_literal_pattern(labels), labels, ALL_DETECTORS)
+
+
+def redact_credentials(text: str) -> str:
+    for pattern in _TOKENS:
+        text = pattern.sub("[redacted:secret]", text)
+    return _BEARER.sub(lambda m: f"{m.group(1)}{m.group(2)}[redacted:secret]", text)
+
+
+def secret_values(environ: Mapping[str, str]) -> list[str]:
+    """The values of environment variables named like secrets (GITHUB_TOKEN, API keys,
+    passwords), long enough not to be ordinary words."""
+    return [value for name, value in environ.items()
+            if len(value) >= MIN_SECRET and any(part in name.upper() for part in SECRET_NAMES)]
+
+
+# Environment variables that hold no secret and whose values are ordinary text.
+_PLAIN_ENV = frozenset({"PATH", "HOME", "LANG", "LANGUAGE", "TZ", "TMPDIR", "TEMP", "TMP",
+                        "USER", "LOGNAME", "SHELL", "PWD", "OLDPWD", "TERM", "HOSTNAME",
+                        "VIRTUAL_ENV", "SHLVL", "COLUMNS", "LINES", "_"})
+
+
+def handed_values(environ: Mapping[str, str]) -> list[str]:
+    """The values of the environment a workflow or provider is handed: each may be a
+    secret (8 characters or more), but for the variables that never hold one."""
+    return [value for name, value in environ.items() if len(value) >= MIN_SECRET
+            and name not in _PLAIN_ENV and not name.startswith(("LC_", "PYTHON", "XDG_",
+                                                                  "GIT_", "PYTEST"))]
+
+
+def process_redactor() -> Redactor:
+    """What every output of this process goes through: detectors and the secrets it
+    holds in its environment."""
+    import os
+
+    return detectors_only(secret_values(os.environ))

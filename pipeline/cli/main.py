@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
 import importlib
+import io
 import os
+import sys
 import tempfile
 import time
 import traceback
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any, TextIO
 
 import click
 
@@ -88,16 +91,46 @@ def repo_root(ctx: click.Context) -> str:
     return find_root(os.getcwd())
 
 
-_SECRET_NAMES = ("TOKEN", "SECRET", "KEY", "PASSWORD", "CREDENTIAL")
-
-
 def _without_secrets(text: str) -> str:
-    """Blank the values of secret-looking environment variables (an exception message may
-    quote a token or an API key; the crash log may be attached to a bug report)."""
-    for name, value in os.environ.items():
-        if len(value) >= 8 and any(part in name.upper() for part in _SECRET_NAMES):
-            text = text.replace(value, f"[redacted:{name}]")
-    return text
+    """The crash log may be attached to a bug report: the one redactor, as for output."""
+    from pipeline.redact import process_redactor
+
+    return process_redactor().text(text)
+
+
+class _Redacting(io.TextIOBase):
+    """stdout or stderr through the one redactor: nothing personal or secret that an input
+    or an exception quotes reaches the terminal or a CI log."""
+
+    def __init__(self, stream: TextIO, redact: Callable[[str], str]) -> None:
+        self.stream, self.redact = stream, redact
+
+    def write(self, text: str) -> int:
+        self.stream.write(self.redact(text))
+        return len(text)
+
+    def flush(self) -> None:
+        self.stream.flush()
+
+    def isatty(self) -> bool:
+        return self.stream.isatty()
+
+    @property
+    def encoding(self) -> str:  # type: ignore[override]
+        return getattr(self.stream, "encoding", "utf-8") or "utf-8"
+
+
+@contextlib.contextmanager
+def _redacted_output() -> Iterator[None]:
+    from pipeline.redact import process_redactor
+
+    redact = process_redactor().text
+    out, err = sys.stdout, sys.stderr
+    sys.stdout, sys.stderr = _Redacting(out, redact), _Redacting(err, redact)
+    try:
+        yield
+    finally:
+        sys.stdout, sys.stderr = out, err
 
 
 def _crash_log(exc: BaseException) -> str:
@@ -112,6 +145,13 @@ def _crash_log(exc: BaseException) -> str:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI and return its exit code (the console script and the tests call this)."""
+    if list(sys.argv[1:] if argv is None else argv)[:1] in (["--help"], ["-h"]):
+        return _main(argv)  # nothing to redact; keeps `ailoop --help` fast
+    with _redacted_output():
+        return _main(argv)
+
+
+def _main(argv: Sequence[str] | None) -> int:
     try:
         result: Any = cli.main(args=list(argv) if argv is not None else None,
                                prog_name="ailoop", standalone_mode=False)

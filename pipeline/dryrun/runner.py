@@ -44,7 +44,7 @@ from pipeline.providers.base import MALFORMED_JSON, UNREACHABLE, CaseOutput, Pro
 from pipeline.providers.openai import OpenAIProvider
 from pipeline.providers.python import PythonProvider, resolve_entrypoint
 from pipeline.providers.replay import ReplayProvider, read_recordings
-from pipeline.redact import ALL_DETECTORS, Redactor, build_redactor
+from pipeline.redact import ALL_DETECTORS, Redactor, build_redactor, handed_values
 
 _FENCE_RE = re.compile(r"^\s*```[A-Za-z]*\s*\n(.*?)\n\s*```\s*$", re.DOTALL)
 
@@ -259,7 +259,8 @@ def run_dry_run(settings: DryRunSettings) -> DryRunReport:
     concurrency = settings.concurrency or spec.dry_run.concurrency
     provider = make_provider(settings, priority, concurrency)
     try:
-        redactor = make_redactor(priority, cases, getattr(provider, "secrets", ()))
+        redactor = make_redactor(priority, cases, [*getattr(provider, "secrets", ()),
+                                                   *handed_values(settings.env)])
         evaluate = Evaluator(assertions, redactor, spec.expected_output.format)
         results, reused = _run_cases(settings, provider, evaluate, cases, fp, priority,
                                      concurrency)

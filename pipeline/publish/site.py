@@ -12,6 +12,7 @@ from html import escape
 
 from pipeline.publish.charts import Bar, bars_chart, rollout_chart
 from pipeline.publish.snapshot import PriorityView
+from pipeline.redact import process_redactor
 
 _CSS = (
     "body{font-family:system-ui,sans-serif;margin:0;color:#1f2937;background:#f9fafb}"
@@ -135,9 +136,10 @@ def build_site(views: Sequence[PriorityView], out: str, generated: datetime) -> 
     os.chmod(staging, 0o755)  # mkdtemp's 0700 would hide the site from a web server
     files = {"index.html": render_index(views, generated)}
     files.update({_slug(v): render_priority(v, generated) for v in views})
+    redact = process_redactor().text  # pages quote reasons and incident summaries
     for name, text in files.items():
         with open(os.path.join(staging, name), "w", encoding="utf-8") as fh:
-            fh.write(text)
+            fh.write(redact(text))
     if os.path.isdir(out):
         shutil.rmtree(out)
     os.replace(staging, out)

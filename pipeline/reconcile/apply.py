@@ -35,6 +35,7 @@ from pipeline.reconcile.state import (
     load_repo,
     plan_inputs,
 )
+from pipeline.redact import process_redactor
 
 OWNED_PATHSPECS = [f":(glob){CUSTOMERS}/*/*/{STATUS_FILE}",
                    f":(glob){CUSTOMERS}/*/{flags.FLAGS_FILE}",
@@ -306,7 +307,9 @@ def commit_state_change(opts: ReconcileOptions, attempt: Callable[[str], Attempt
         told = step.tell() if step.writes else []
         res.written = sorted({*step.writes, *told})
         if step.writes:
-            res.commit = git.commit_paths(root, res.written, step.message, *bot)
+            # Commit messages quote reasons, which may quote inputs: the one redactor.
+            message = process_redactor().text(step.message)
+            res.commit = git.commit_paths(root, res.written, message, *bot)
         if not opts.push:
             return res
         upstream = f"refs/remotes/{opts.remote}/{branch}"
