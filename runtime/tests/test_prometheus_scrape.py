@@ -14,9 +14,15 @@ from typing import Any
 
 import httpx
 import pytest
+from ailoop_runtime import (
+    FlagSource,
+    Guard,
+    Installed,
+    Metrics,
+    Runtime,
+    workflow_digest,
+)
 
-from ailoop_runtime import ActionSpec, FlagSource, Guard, Installed, Metrics, Runtime, \
-    workflow_digest
 from pipeline.model.priority import MonitoringGate
 from pipeline.model.status import StatusBody
 from pipeline.monitoring.prometheus import PrometheusSource
