@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import subprocess
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 
 from pipeline.errors import GitError, InputError
@@ -305,23 +305,31 @@ def restore_paths(root: str, paths: list[str]) -> None:
         _run(root, "checkout", "HEAD", "--", *paths)
 
 
-def commit_paths(root: str, paths: list[str], message: str, name: str, email: str) -> str:
-    """Commit exactly `paths` (nothing else that is staged or edited); '' if unchanged."""
+def commit_paths(root: str, paths: list[str], message: str, name: str, email: str,
+                 signing_key: str) -> str:
+    """Commit exactly `paths` (nothing else that is staged or edited) as NAME <EMAIL>,
+    signed with the SSH private key at SIGNING_KEY; '' if unchanged."""
     _run(root, "add", "-A", "--", *paths)
     try:
         _run(root, "diff", "--cached", "--quiet", "--", *paths)
         return ""  # no difference to HEAD
     except GitError:
         pass
+    # The environment's GIT_AUTHOR_* / GIT_COMMITTER_* would win over user.name: set both.
+    who = {"GIT_AUTHOR_NAME": name, "GIT_AUTHOR_EMAIL": email, "GIT_COMMITTER_NAME": name,
+           "GIT_COMMITTER_EMAIL": email}
     _run_input(root, message, "-c", f"user.name={name}", "-c", f"user.email={email}",
-               "commit", "-q", "--no-verify", "-F", "-", "--only", "--", *paths)
+               "-c", "gpg.format=ssh", "-c", f"user.signingkey={signing_key}",
+               "commit", "-q", "-S", "--no-verify", "-F", "-", "--only", "--", *paths,
+               env=who)
     return head(root)
 
 
-def _run_input(root: str, stdin: str, *args: str) -> str:
+def _run_input(root: str, stdin: str, *args: str, env: dict[str, str] | None = None) -> str:
     try:
         proc = subprocess.run(["git", "-C", root, *args], input=stdin, capture_output=True,
-                              text=True, timeout=120, check=False)
+                              text=True, timeout=120, check=False,
+                              env={**os.environ, **env} if env else None)
     except (OSError, subprocess.TimeoutExpired) as e:
         raise GitError(f"git failed: {e}") from None
     if proc.returncode != 0:
@@ -369,3 +377,150 @@ def push(root: str, remote: str, branch: str) -> bool:
         return False
     lines = proc.stderr.strip().splitlines()
     raise GitError(f"git push failed: {lines[-1] if lines else proc.returncode}")
+
+
+# --- trust: who last changed a file, and whether the bot signed it -------------------------
+
+@dataclass(frozen=True)
+class PathChange:
+    """A commit on the first-parent history that changed a path (compared with its first
+    parent: a merged pull request shows up as its merge commit)."""
+
+    sha: str
+    parents: tuple[str, ...]
+    deleted: bool  # the commit removed the path
+
+
+@dataclass(frozen=True)
+class CommitCheck:
+    sha: str
+    verdict: str  # git's %G?: G good (a key of the allowed signers), N unsigned, U, B, E...
+    author: str  # "Name <email>"
+
+
+def where(root: str) -> tuple[str, str] | None:
+    """(ROOT's path inside its work tree, '' at the top; HEAD's sha, '' before the first
+    commit), or None outside any work tree. One git process."""
+    try:
+        out = _run(root, "rev-parse", "--show-prefix", "HEAD^{commit}").splitlines()
+    except GitError:
+        try:  # no commit yet, or no repository at all
+            return _run(root, "rev-parse", "--show-prefix").strip(), ""
+        except GitError:
+            return None
+    return (out[0].strip(), out[1].strip()) if len(out) == 2 else ("", out[0].strip())
+
+
+def read_file_at(root: str, rev: str, path: str) -> bytes | None:
+    """The bytes of PATH (relative to ROOT) at commit REV; None when REV has no such file."""
+    try:
+        proc = subprocess.run(["git", "-C", root, "cat-file", "blob", f"{rev}:./{path}"],
+                              capture_output=True, timeout=120, check=False)
+    except (OSError, subprocess.TimeoutExpired) as e:
+        raise GitError(f"git cat-file failed: {e}") from None
+    return proc.stdout if proc.returncode == 0 else None
+
+
+def is_shallow(root: str) -> bool:
+    return _run(root, "rev-parse", "--is-shallow-repository").strip() == "true"
+
+
+def first_parent_changes(root: str, rev: str, pathspecs: Sequence[str],
+                         wanted: Collection[str], every: bool = False
+                         ) -> dict[str, list[PathChange]]:
+    """The commits on REV's first-parent history that changed each of the WANTED paths
+    (relative to ROOT), newest first: only the newest one each, unless EVERY. One walk for
+    all paths; it stops reading as soon as every wanted path has its newest change."""
+    wanted = set(wanted)
+    found: dict[str, list[PathChange]] = {}
+    if not wanted:
+        return found
+    missing = set(wanted)
+    fmt = "--format=%x1e%H%x1f%P"  # hex only: no author text to confuse the parsing
+    try:
+        proc = subprocess.Popen(["git", "-C", root, "log", "--first-parent",
+                                 "--diff-merges=first-parent", "--no-renames", "--relative",
+                                 "--name-status", "-z", fmt, rev, "--", *pathspecs],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                stdin=subprocess.DEVNULL)
+    except OSError as e:
+        raise GitError(f"git log failed: {e}") from None
+    assert proc.stdout is not None
+    pending, stopped = b"", False
+    try:
+        while chunk := os.read(proc.stdout.fileno(), 1 << 16):
+            *records, pending = (pending + chunk).split(b"\x1e")
+            for record in records:
+                _take_record(record.decode("utf-8", "surrogateescape"), wanted, missing,
+                             found, every)
+            if not (missing or every):
+                stopped = True
+                break
+        else:  # the last record, whole at the end of the output
+            _take_record(pending.decode("utf-8", "surrogateescape"), wanted, missing,
+                         found, every)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        _, err = proc.communicate()
+    if proc.returncode != 0 and not stopped:
+        lines = err.decode(errors="replace").strip().splitlines()
+        raise GitError(f"git log failed: {lines[-1] if lines else proc.returncode}")
+    return found
+
+
+def _take_record(record: str, wanted: set[str], missing: set[str],
+                 found: dict[str, list[PathChange]], every: bool) -> None:
+    if not record:
+        return
+    header, _, names = record.partition("\0")
+    sha, _, parents = header.partition("\x1f")
+    fields = names.lstrip("\n").split("\0")
+    for status, path in zip(fields[0::2], fields[1::2], strict=False):
+        if path in wanted and (every or path in missing):
+            found.setdefault(path, []).append(
+                PathChange(sha, tuple(parents.split()), status.startswith("D")))
+            missing.discard(path)
+
+
+def check_commits(root: str, shas: Collection[str], allowed_signers: str
+                  ) -> dict[str, CommitCheck]:
+    """git's signature verdict for each commit against the ALLOWED_SIGNERS file, with its
+    author (one git process; git runs ssh-keygen once per signed commit)."""
+    if not shas:
+        return {}
+    out = _run_input(root, "".join(f"{sha}\n" for sha in shas),
+                     "-c", f"gpg.ssh.allowedSignersFile={allowed_signers}", "log",
+                     "--no-walk=unsorted", "--stdin", "-z", "--format=%H%x00%G?%x00%an%x00%ae")
+    fields = out.split("\0")
+    checks: dict[str, CommitCheck] = {}
+    for i in range(0, len(fields) - 3, 4):
+        sha = fields[i].strip()
+        checks[sha] = CommitCheck(sha, fields[i + 1], f"{fields[i + 2]} <{fields[i + 3]}>")
+    return checks
+
+
+def blob_ids(root: str, specs: Sequence[str]) -> list[str | None]:
+    """The blob id of each 'REV:PATH' (PATH relative to ROOT), None where REV has no such
+    file."""
+    if not specs:
+        return []
+    out = _run_input(root, "".join(f"{rev}:./{path}\n" for rev, _, path in
+                                   (spec.partition(":") for spec in specs)),
+                     "cat-file", "--batch-check=%(objectname) %(objecttype)")
+    ids: list[str | None] = []
+    for line in out.splitlines():
+        oid, _, kind = line.partition(" ")
+        ids.append(oid if kind == "blob" else None)
+    return ids
+
+
+def read_blob(root: str, oid: str) -> bytes:
+    try:
+        proc = subprocess.run(["git", "-C", root, "cat-file", "blob", oid],
+                              capture_output=True, timeout=120, check=False)
+    except (OSError, subprocess.TimeoutExpired) as e:
+        raise GitError(f"git cat-file failed: {e}") from None
+    if proc.returncode != 0:
+        raise GitError(f"git cat-file failed: exit {proc.returncode}")
+    return proc.stdout

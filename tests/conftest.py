@@ -7,18 +7,35 @@ from pathlib import Path
 import pytest
 
 from tests.acceptance.github_fake import FakeGitHub
-from tests.support import GitRepo, copy_example, make_repo, pin_git_env
+from tests.support import BotKey, GitRepo, copy_example, make_repo, pin_git_env, use_bot_key
+
+
+@pytest.fixture(scope="session", autouse=True)
+def bot_key(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BotKey]:
+    """The bot's key pair, made once: repos made by tests/support.py list its public half in
+    ailoop.yaml, and AILOOP_BOT_SIGNING_KEY names its private half (for module fixtures
+    too, which run before the function fixtures below)."""
+    from pipeline.trust.botkey import generate_key_pair
+
+    private = tmp_path_factory.mktemp("bot-key") / "ailoop-bot"
+    key = BotKey(private, generate_key_pair(str(private)))
+    use_bot_key(key)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("AILOOP_BOT_SIGNING_KEY", str(private))
+        yield key
 
 
 @pytest.fixture(autouse=True)
 def _isolated_git(
-    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch,
+    bot_key: BotKey,
 ) -> None:
     home = tmp_path_factory.mktemp("home")
     env: dict[str, str] = {}
     pin_git_env(env, home)
     for key, value in env.items():
         monkeypatch.setenv(key, value)
+    monkeypatch.setenv("AILOOP_BOT_SIGNING_KEY", str(bot_key.private))
     monkeypatch.delenv("GITHUB_TOKEN", raising=False)
     monkeypatch.delenv("GITHUB_ACTIONS", raising=False)
     monkeypatch.setenv("XDG_CACHE_HOME", str(home / ".cache"))

@@ -19,10 +19,50 @@ GIT_DATE = "2026-11-20T09:00:00+00:00"
 CASES = ROOT / "tests" / "cases"
 
 
+@dataclass(frozen=True)
+class BotKey:
+    """The tests' bot key pair (made once per session, see conftest.py)."""
+
+    private: Path
+    public: str
+
+
+_BOT: list[BotKey] = []
+
+
+def use_bot_key(key: BotKey) -> None:
+    _BOT[:] = [key]
+
+
+def bot_key() -> BotKey:
+    assert _BOT, "the session's bot key is made by the conftest fixture `bot_key`"
+    return _BOT[0]
+
+
+def with_bot_key(text: str, public: str) -> str:
+    """ailoop.yaml's text with spec.bot.signingKey set to PUBLIC (block-style YAML)."""
+    line = f"    signingKey: {public}\n"
+    if "\n  bot:\n" in text:
+        return text.replace("\n  bot:\n", f"\n  bot:\n{line}", 1)
+    if "\nspec:\n" in text:
+        return text.replace("\nspec:\n", f"\nspec:\n  bot:\n{line}", 1)
+    return text.rstrip("\n") + f"\nspec:\n  bot:\n{line}"
+
+
+def add_bot_key(root: Path) -> None:
+    """Give ROOT's ailoop.yaml the session's bot key (the reconciler signs its commits)."""
+    project = root / "ailoop.yaml"
+    if _BOT and project.is_file():
+        text = project.read_text(encoding="utf-8")
+        if "signingKey:" not in text:
+            project.write_text(with_bot_key(text, bot_key().public), encoding="utf-8")
+
+
 def minimal_repo(dest: Path) -> Path:
     """A tiny valid repository (one customer, one priority) copied from tests/cases/base/."""
     shutil.copytree(CASES / "base", dest, dirs_exist_ok=True,
                     ignore=shutil.ignore_patterns("__pycache__"))
+    add_bot_key(dest)
     return dest
 
 
@@ -35,6 +75,7 @@ def copy_example(dest: Path) -> Path:
             shutil.copytree(src, dest / part, ignore=shutil.ignore_patterns("__pycache__"))
         elif src.is_file():
             shutil.copy2(src, dest / part)
+    add_bot_key(dest)
     return dest
 
 
@@ -59,6 +100,34 @@ class GitRepo:
     def clone(self, dest: Path) -> GitRepo:
         git(dest.parent, "clone", "-q", str(self.remote), str(dest))
         return GitRepo(dest, self.remote)
+
+    def bot_commit(self, message: str, key: Path | None = None) -> str:
+        """Commit everything as the reconciler would: as the bot, signed with KEY (the
+        session's bot key unless given)."""
+        self.git("add", "-A")
+        signed_commit(self.work, message, key or bot_key().private,
+                      ("ailoop-bot", "ailoop-bot@users.noreply.github.com"))
+        return self.git("rev-parse", "HEAD")
+
+
+def committed_by_bot(root: Path) -> Path:
+    """ROOT made a git repository whose one commit the bot signed: the statuses in it are
+    what the reconciler wrote (the state a test starts from)."""
+    git(root, "init", "-q", "-b", "main")
+    git(root, "add", "-A")
+    signed_commit(root, "ailoop: the state the reconciler left", bot_key().private,
+                  ("ailoop-bot", "ailoop-bot@users.noreply.github.com"))
+    return root
+
+
+def signed_commit(work: Path, message: str, key: Path | None,
+                  who: tuple[str, str] = ("Test Engineer", "engineer@example.test")) -> None:
+    """Commit what is staged as WHO, signed with the SSH key KEY (unsigned when None)."""
+    env = {**os.environ, "GIT_AUTHOR_NAME": who[0], "GIT_AUTHOR_EMAIL": who[1],
+           "GIT_COMMITTER_NAME": who[0], "GIT_COMMITTER_EMAIL": who[1]}
+    sign = ["-c", "gpg.format=ssh", "-c", f"user.signingkey={key}"] if key else []
+    subprocess.run(["git", *sign, "commit", "-q", *(["-S"] if key else []), "-m", message],
+                   cwd=work, env=env, capture_output=True, text=True, check=True)
 
 
 def make_repo(tmp: Path, *, example: bool = True,

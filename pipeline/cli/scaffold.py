@@ -19,6 +19,8 @@ def _report(result: Scaffolded, headline: str) -> int:
             click.echo(f"  created {rel}")
     if schemas:
         click.echo(f"  created schemas/ ({len(schemas)} JSON Schemas)")
+    for note in result.notes:
+        click.echo(note)
     click.echo(f"Next: {result.next_step}")
     return EXIT_OK
 
@@ -29,21 +31,27 @@ def _report(result: Scaffolded, headline: str) -> int:
               help="Name of the first customer.")
 @click.option("--priority", default=DEFAULT_PRIORITY, show_default=True,
               help="Name of the first priority.")
-def init_command(directory: str, customer: str, priority: str) -> int:
+@click.option("--no-bot-key", is_flag=True,
+              help="Do not generate the bot's signing key pair (set spec.bot.signingKey "
+              "yourself).")
+def init_command(directory: str, customer: str, priority: str, no_bot_key: bool) -> int:
     """Scaffold a new ailoop GitOps repository in DIRECTORY (default: here).
 
     Writes ailoop.yaml, one customer with placeholder people, one priority with a small
     dataset and a Python workflow that passes its dry run, policies/, schemas/, a
-    .gitignore and a README. Existing files are never overwritten: if any file would be
-    replaced, nothing is written and the command exits 2.
+    .gitignore and a README, and generates the bot's SSH signing key pair (ssh-keygen,
+    ed25519): the public half goes into ailoop.yaml (spec.bot.signingKey), the private half
+    into .ailoop/bot_signing_key, which .gitignore keeps out of git; store it as the CI
+    secret AILOOP_BOT_SIGNING_KEY, then delete it. Existing files are never overwritten:
+    if any file would be replaced, nothing is written and the command exits 2.
     """
     from pipeline.scaffold.create import init_repo
 
-    result = init_repo(directory, customer, priority)
+    result = init_repo(directory, customer, priority, bot_key=not no_bot_key)
     shown = os.path.relpath(result.root) if directory != "." else "."
     if directory != ".":
         result = Scaffolded(result.root, result.created,
-                            f"cd {shown}, then {result.next_step}")
+                            f"cd {shown}, then {result.next_step}", result.notes)
     return _report(result, f"Initialised an ailoop repository in {shown}")
 
 

@@ -28,5 +28,6 @@ def status_command(ctx: click.Context, target: str | None, now: str | None) -> i
         raise InputError(f"no priority matches '{target}'")
     sources = default_sources(root, state)
     inputs = plan_inputs(state, when, sources.approvals, sources.monitoring)
-    click.echo(render_status(status_rows(inputs, plan(inputs, when))), nl=False)
+    result = plan(inputs, when)
+    click.echo(render_status(status_rows(inputs, result), result), nl=False)
     return EXIT_OK

@@ -11,16 +11,18 @@ from __future__ import annotations
 import io
 import json
 import os
+import re
 import shutil
 import subprocess
 import time
-from collections.abc import Callable, Sequence
-from contextlib import redirect_stderr, redirect_stdout
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager, redirect_stderr, redirect_stdout
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from pipeline.errors import InputError
+from pipeline.trust.botkey import KEY_ENV, generate_key_pair
 
 CLAIMS = "northwind-insurance/claims-intake"
 REFUNDS = "helio-saas/refund-requests"
@@ -29,6 +31,7 @@ EXAMPLE_PARTS = ("ailoop.yaml", "lessons.yaml", "customers", "policies", "schema
 START = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
 # Who approves what for claims-intake (roles from customer.yaml).
 APPROVERS = {"lukas": "customer-reviewer", "mei": "risk-officer", "hannah": "customer-owner"}
+BOT_KEY = "ailoop-bot"  # the bot's private key in the demo's keys/ folder
 STAGE_APPROVERS = {"shadow": ["lukas"], "canary": ["lukas", "mei"],
                    "early": ["lukas", "mei"], "full": ["hannah", "mei"]}
 
@@ -81,9 +84,10 @@ def git(cwd: Path, *args: str, actor: str = "engineer") -> str:
 
 def ailoop(story: Story, actor: str, *args: str, show: int = 12,
            expect: Sequence[int] = (0,)) -> tuple[int, str]:
-    """Run `ailoop -C <clone> ARGS` in-process, print its gist, return (code, output)."""
+    """Run `ailoop -C <clone> ARGS` in-process, print its gist, return (code, output).
+    Only CI holds the bot's signing key, as in the GitHub workflows."""
     out, err = io.StringIO(), io.StringIO()
-    with redirect_stdout(out), redirect_stderr(err):
+    with redirect_stdout(out), redirect_stderr(err), _bot_key(story, actor == "ci"):
         code = story.cli(["-C", str(story.clone(actor)), *args])
     text = out.getvalue() + _errors(err.getvalue())
     story.say(f"    $ ailoop {' '.join(args)}   (exit {code})")
@@ -95,6 +99,20 @@ def ailoop(story: Story, actor: str, *args: str, show: int = 12,
     if code not in expect:
         raise RuntimeError(f"ailoop {' '.join(args)} exited {code}, expected {expect}:\n{text}")
     return code, text
+
+
+@contextmanager
+def _bot_key(story: Story, held: bool) -> Iterator[None]:
+    """AILOOP_BOT_SIGNING_KEY names the demo bot's key while CI runs, and nothing else."""
+    before = os.environ.pop(KEY_ENV, None)
+    if held:
+        os.environ[KEY_ENV] = str(story.base / "keys" / BOT_KEY)
+    try:
+        yield
+    finally:
+        os.environ.pop(KEY_ENV, None)
+        if before is not None:
+            os.environ[KEY_ENV] = before
 
 
 def _errors(text: str) -> str:
@@ -127,9 +145,14 @@ def setup(story: Story, example: Path) -> None:
 
 
 def _signing_keys(story: Story, seed: Path) -> None:
-    """Real SSH keys for the approvers; their public keys go into customer.yaml."""
+    """Real SSH keys for the approvers, whose public keys go into customer.yaml, and for
+    the bot (CI's secret), whose public key goes into ailoop.yaml."""
     keys = story.base / "keys"
     keys.mkdir()
+    bot = generate_key_pair(str(keys / BOT_KEY))
+    project = seed / "ailoop.yaml"
+    text = re.sub(r"\n    signingKey: [^\n]*", "", project.read_text())  # the demo's own
+    project.write_text(text.replace("\n  bot:\n", f"\n  bot:\n    signingKey: {bot}\n", 1))
     customer = seed / "customers" / "northwind-insurance" / "customer.yaml"
     text = customer.read_text()
     for person in APPROVERS:

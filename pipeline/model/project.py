@@ -3,16 +3,28 @@
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import Field
+from pydantic import Field, StringConstraints
 
 from pipeline.model.base import Duration, Float, Metadata, Model
+
+# An OpenSSH public key line: type, base64 and an optional comment.
+SSH_PUBLIC_KEY = r"^(sk-)?(ssh|ecdsa)-[a-z0-9@.-]+ [A-Za-z0-9+/]+=* ?[^\n]*$"
 
 
 class BotIdentity(Model):
     name: str = "ailoop-bot"
     email: str = "ailoop-bot@users.noreply.github.com"
+    signing_key: str | None = Field(
+        None, pattern=SSH_PUBLIC_KEY,
+        description="The bot's SSH public key ('ssh-ed25519 AAAA... ailoop-bot'). Every "
+        "reconciler and review commit is signed with its private half (the CI secret "
+        "AILOOP_BOT_SIGNING_KEY); status.yaml is trusted only when a commit signed with it "
+        "wrote it. `ailoop init` generates the pair.")
+    previous_signing_keys: list[Annotated[str, StringConstraints(pattern=SSH_PUBLIC_KEY)]] = \
+        Field(default_factory=list, description="Bot keys before a rotation: statuses they "
+              "signed stay trusted while listed. Remove a key at once if it leaked.")
 
 
 class ApprovalSettings(Model):

@@ -33,9 +33,11 @@ from pipeline.providers.base import (
 _STARTUP_SECONDS = 60.0
 _WORKER_MODULE = "pipeline.providers.python_worker"
 # CI credentials a workflow under test never needs: a pull request's code must not be able
-# to read them (GitHub's token, the Actions runtime and OIDC tokens).
+# to read them (GitHub's token, the Actions runtime and OIDC tokens, where the bot's signing
+# key is).
 CI_CREDENTIALS = frozenset({"GITHUB_TOKEN", "GH_TOKEN", "ACTIONS_RUNTIME_TOKEN",
-                            "ACTIONS_ID_TOKEN_REQUEST_TOKEN", "ACTIONS_ID_TOKEN_REQUEST_URL"})
+                            "ACTIONS_ID_TOKEN_REQUEST_TOKEN", "ACTIONS_ID_TOKEN_REQUEST_URL",
+                            "AILOOP_BOT_SIGNING_KEY"})
 
 
 class WorkerGone(Exception):

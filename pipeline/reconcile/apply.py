@@ -24,6 +24,7 @@ from pipeline.approvals.base import ApprovalSource
 from pipeline.documents.layout import CUSTOMERS, STATUS_FILE, priority_dir
 from pipeline.documents.yamlio import dump_yaml
 from pipeline.errors import ExternalError, GitError
+from pipeline.model.project import BotIdentity
 from pipeline.model.status import StatusBody
 from pipeline.reconcile import flags
 from pipeline.reconcile.plan import MONITORING_INCIDENT, Plan, PriorityPlan, plan
@@ -36,6 +37,7 @@ from pipeline.reconcile.state import (
     plan_inputs,
 )
 from pipeline.redact import process_redactor
+from pipeline.trust.botkey import signing_key_path
 
 OWNED_PATHSPECS = [f":(glob){CUSTOMERS}/*/*/{STATUS_FILE}",
                    f":(glob){CUSTOMERS}/*/{flags.FLAGS_FILE}",
@@ -167,7 +169,10 @@ def _flag_writes(root: str, state: RepoState, result: Plan) -> Writes:
         status = after.get(local.key, local.status)  # not planned here (another shard)
         customer, name = local.key.split("/")
         per_customer.setdefault(customer, [])
-        if local.spec is None or local.problems:
+        if local.untrusted:  # from what the bot last wrote, never from the edited file
+            if local.last_trusted is not None:
+                per_customer[customer].append((name, local.last_trusted))
+        elif local.spec is None or local.problems:
             held.setdefault(customer, []).append(name)
         elif status is not None:
             per_customer[customer].append((name, status))
@@ -298,18 +303,22 @@ def commit_state_change(opts: ReconcileOptions, attempt: Callable[[str], Attempt
         step.result.written = sorted(step.writes)
         return step.result
     bot = _bot(root)
+    key = ""  # the bot's private key, checked before the first write
     branch = git.current_branch(root) if opts.push else ""
     for number in range(1, opts.max_attempts + 1):
         step = attempt(git.head(root))
         res = step.result
         res.attempts = number
+        if step.writes and not key:
+            key = signing_key_path(bot, os.environ)
         _write_all(root, step.writes)
         told = step.tell() if step.writes else []
         res.written = sorted({*step.writes, *told})
         if step.writes:
             # Commit messages quote reasons, which may quote inputs: the one redactor.
             message = process_redactor().text(step.message)
-            res.commit = git.commit_paths(root, res.written, message, *bot)
+            res.commit = git.commit_paths(root, res.written, message, bot.name, bot.email,
+                                          key)
         if not opts.push:
             return res
         upstream = f"refs/remotes/{opts.remote}/{branch}"
@@ -360,8 +369,7 @@ def recover_owned_files(root: str) -> list[str]:
 
 
 
-def _bot(root: str) -> tuple[str, str]:
+def _bot(root: str) -> BotIdentity:
     from pipeline.reconcile.state import project_settings
 
-    bot = project_settings(root).bot
-    return bot.name, bot.email
+    return project_settings(root).bot

@@ -119,14 +119,22 @@ def _next_check(inp: PriorityInput, p: PriorityPlan) -> str:
     return due.strftime("%Y-%m-%d %H:%M UTC") if due else "-"
 
 
-def render_status(rows: list[tuple[str, ...]]) -> str:
+def render_status(rows: list[tuple[str, ...]], result: Plan | None = None) -> str:
     if not rows:
         return "No priorities.\n"
     table = [COLUMNS, *rows]
     widths = [min(max(len(r[i]) for r in table), 60) for i in range(len(COLUMNS))]
     lines = ["  ".join(_fit(cell, widths[i]) for i, cell in enumerate(r)).rstrip()
              for r in table]
-    return "\n".join(lines) + "\n"
+    return "\n".join([*lines, *(_holds(result) if result is not None else [])]) + "\n"
+
+
+def _holds(result: Plan) -> list[str]:
+    """Priorities held because they cannot be read or trusted, in full (the table cuts
+    the reason short): what holds them and how to release it."""
+    held = [f"{p.key}: {p.primary.reason}" for p in result.priorities
+            if p.primary.kind == "hold" and p.primary.gate == "spec"]
+    return ["", "Held:", *held] if held else []
 
 
 def _fit(cell: str, width: int) -> str:

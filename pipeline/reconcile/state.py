@@ -43,6 +43,7 @@ from pipeline.monitoring.base import (
     gate_name,
 )
 from pipeline.reconcile.plan import EventView, EvidenceView, PriorityInput, SpecView, StageView
+from pipeline.trust.status import trusted_body, untrusted_statuses
 from pipeline.validate.status_check import status_bounds
 
 _RACY_SECONDS = 2.0
@@ -69,6 +70,10 @@ class Local:
     monitoring_provider: str | None = None
     monitoring_prometheus: dict[str, Any] | None = None  # the priority's override, as data
     self_contained: bool = True  # every file it depends on is inside the priority folder
+    # status.yaml is not what the bot wrote (pipeline.trust; the hold is in `problems`):
+    # its flag follows what the bot last wrote (None: nothing), never the edited file.
+    untrusted: bool = False
+    last_trusted: StatusBody | None = None
 
 
 @dataclass
@@ -96,7 +101,7 @@ def load_repo(root: str, *, use_cache: bool = True, only: str | None = None) -> 
     cache = _LocalCache(root, project, use_cache)
     locals_ = [cache.get(key) for key in keys]
     cache.save()
-    state = RepoState(root, project, locals_)
+    state = RepoState(root, project, with_trust(root, locals_))
     for customer in sorted({k.split("/")[0] for k in keys}):
         state.roles[customer] = customer_roles(root, customer)
     return state
@@ -111,6 +116,17 @@ def customer_roles(root: str, customer: str) -> dict[str, int] | None:
         for role in person.roles:
             counts[role] = counts.get(role, 0) + 1
     return counts
+
+
+def with_trust(root: str, locals_: list[Local]) -> list[Local]:
+    """Hold every priority whose status.yaml the bot did not write (never cached: trust
+    depends on the history, not on the folder)."""
+    paths = {f"{priority_dir(local.key)}/{STATUS_FILE}": local for local in locals_}
+    found = untrusted_statuses(root, list(paths), contents=True)
+    return [local if (verdict := found.get(rel)) is None else
+            replace(local, problems=(*local.problems, verdict.hold), untrusted=True,
+                    last_trusted=trusted_body(root, rel, verdict.last_trusted))
+            for rel, local in paths.items()]
 
 
 # --- one priority -------------------------------------------------------------------------

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
-from pipeline.documents.layout import CUSTOMERS, PROJECT_FILE, priority_dir
+from pipeline.documents.layout import CUSTOMERS, PROJECT_FILE, STATUS_FILE, priority_dir
 from pipeline.documents.load import load_document, load_priority, load_status
 from pipeline.errors import AiloopError, InputError
 from pipeline.model.priority import Priority
@@ -60,6 +60,9 @@ class ReviewInputs:
     production_note: str
     drift: Drift
     status_exists: bool = True
+    # status.yaml is not what the bot wrote: the review reads what the bot last wrote,
+    # names the hold among its issues and records nothing.
+    status_problem: str = ""
 
 
 @dataclass(frozen=True)
@@ -83,6 +86,7 @@ class Review:
     next_review: datetime
     requests: tuple[EventView, ...] = field(default=())
     subject: str = ""  # what was reviewed, in the customer's words
+    status_problem: str = ""  # the status cannot be trusted: nothing is recorded
 
     @property
     def healthy(self) -> bool:
@@ -153,7 +157,7 @@ def gather(root: str, key: str, now: datetime, source: MonitoringSource | None, 
            drift: DriftRunner | None = None) -> ReviewInputs:
     """Read everything the review needs; ExternalError when monitoring is unreachable."""
     priority = load_priority(root, key)
-    before = load_status(root, key)
+    before, problem = _trusted_status(root, key)
     status = before or StatusBody()
     gates = list(priority.spec.monitoring.gates)
     readings: list[GateReading] = []
@@ -170,7 +174,18 @@ def gather(root: str, key: str, now: datetime, source: MonitoringSource | None, 
     if priority.spec.review is not None and priority.spec.review.drift_check:
         checked = drift(root, key, now) if drift else Drift("error", "no dry-run engine")
     return ReviewInputs(key, now, priority, status, load_events(root, key), tuple(readings),
-                        production, note, checked, before is not None)
+                        production, note, checked, before is not None, problem)
+
+
+def _trusted_status(root: str, key: str) -> tuple[StatusBody | None, str]:
+    """The status as the bot last wrote it, and the hold when the file is not that."""
+    from pipeline.trust.status import trusted_body, untrusted_statuses
+
+    rel = f"{priority_dir(key)}/{STATUS_FILE}"
+    found = untrusted_statuses(root, [rel], contents=True).get(rel)
+    if found is None:
+        return load_status(root, key), ""
+    return trusted_body(root, rel, found.last_trusted), found.hold
 
 
 # --- decide (pure) ------------------------------------------------------------------------
@@ -195,12 +210,12 @@ def decide(inp: ReviewInputs) -> Review:
                   out.percent if out else 0, spec.owner, inp.readings,
                   incidents, open_incidents, feedback, inp.production, inp.production_note,
                   roi, inp.drift, tuple(issues), terminal, next_review, requests,
-                  out.words if out else "")
+                  out.words if out else "", inp.status_problem)
 
 
 def find_issues(inp: ReviewInputs, open_incidents: tuple[EventView, ...],
                 feedback: tuple[EventView, ...], roi: RoiResult | None) -> list[str]:
-    issues: list[str] = []
+    issues: list[str] = [inp.status_problem] if inp.status_problem else []
     out = exposed(inp.status)
     if out is None:
         issues.append("not in production yet: no stage has been reached")
@@ -264,11 +279,14 @@ def record(root: str, review: Review, *, commit: bool = True, push: bool = False
         status_trailers,
     )
     from pipeline.reconcile.plan import Plan
+    from pipeline.trust.status import untrusted_statuses
 
     roi_note = (f"Review {review.now:%Y-%m-%d}: ROI {review.roi.verdict}; {review.roi.reason}"
                 if review.roi is not None else None)
 
     def attempt(head: str) -> Attempt:
+        if review.status_problem or untrusted_statuses(root, [status_path(review.key)]):
+            return Attempt(ReconcileResult(Plan(())), {}, "")  # never acted on
         before = load_status(root, review.key) or StatusBody()  # the head's, after a retry
         after = reviewed_status(before, review)
         writes = {} if after == before else {status_path(review.key):

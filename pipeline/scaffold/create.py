@@ -38,11 +38,15 @@ class Stage:
     roles: tuple[str, ...]
 
 
+BOT_KEY_FILE = ".ailoop/bot_signing_key"  # the private half; .gitignore keeps it out of git
+
+
 @dataclass(frozen=True)
 class Scaffolded:
     root: str
     created: tuple[str, ...]
     next_step: str
+    notes: tuple[str, ...] = ()
 
 
 def check_name(name: str, what: str) -> None:
@@ -107,9 +111,11 @@ def project_name(root: str) -> str:
     return name or "ailoop-repo"
 
 
-def init_files(project: str, customer: str, priority: str) -> dict[str, str]:
+def init_files(project: str, customer: str, priority: str,
+               signing_key: str = "") -> dict[str, str]:
     check_name(customer, "customer")
-    values = {"project": project, "customer": customer, "priority": priority}
+    values = {"project": project, "customer": customer, "priority": priority,
+              "signing_key": signing_key}
     files = {
         PROJECT_FILE: _render("init/ailoop.yaml.j2", **values),
         "README.md": _render("init/README.md.j2", **values),
@@ -146,17 +152,50 @@ def _write_atomic(path: str, text: str) -> None:
 
 
 def init_repo(root: str, customer: str = DEFAULT_CUSTOMER,
-              priority: str = DEFAULT_PRIORITY) -> Scaffolded:
+              priority: str = DEFAULT_PRIORITY, bot_key: bool = True) -> Scaffolded:
+    """The files of a new repository; with BOT_KEY also the bot's signing key pair (the
+    public half in ailoop.yaml, the private half in .ailoop/bot_signing_key)."""
     check_name(customer, "customer")
     check_name(priority, "priority")
-    files = init_files(project_name(root), customer, priority)
     schema_files = [f"schemas/{file_name(kind)}" for kind in sorted(KINDS)]
-    refuse_existing(root, [*files, *schema_files])
+    key_files = [BOT_KEY_FILE] if bot_key else []
+    refuse_existing(root, [*init_files(project_name(root), customer, priority), *schema_files,
+                           *key_files])
     os.makedirs(root, exist_ok=True)
-    created = write_new(root, files)
+    public = _bot_key_pair(root) if bot_key else ""
+    created = write_new(root, init_files(project_name(root), customer, priority, public))
     write_schemas(os.path.join(root, "schemas"))
-    return Scaffolded(root, tuple(sorted([*created, *schema_files])),
-                      f"run `ailoop validate`, then `ailoop dry-run {customer}/{priority}`")
+    return Scaffolded(root, tuple(sorted([*created, *schema_files, *key_files])),
+                      f"run `ailoop validate`, then `ailoop dry-run {customer}/{priority}`",
+                      BOT_KEY_NOTES if bot_key else NO_BOT_KEY_NOTES)
+
+
+BOT_KEY_NOTES = (
+    f"The bot's signing key: the public half is spec.bot.signingKey in ailoop.yaml, the "
+    f"private half is {BOT_KEY_FILE} (ignored by git: never commit it).",
+    "Store the private half as the CI secret AILOOP_BOT_SIGNING_KEY in a protected "
+    "environment that only default-branch jobs can use (GitHub: Settings > Environments > "
+    "ailoop-bot, deployment branches: main only), then delete the local copy.",
+)
+NO_BOT_KEY_NOTES = (
+    "No bot key (--no-bot-key): the reconciler cannot commit a state change and no "
+    "status.yaml is trusted until spec.bot.signingKey is set (README: 'The bot identity').",
+)
+
+
+def _bot_key_pair(root: str) -> str:
+    """A new bot key pair: the private key in BOT_KEY_FILE; its public key line returned."""
+    from pipeline.trust.botkey import generate_key_pair
+
+    folder = os.path.join(root, os.path.dirname(BOT_KEY_FILE))
+    made = not os.path.isdir(folder)
+    os.makedirs(folder, exist_ok=True)
+    try:
+        return generate_key_pair(os.path.join(root, BOT_KEY_FILE))
+    except Exception:
+        if made:
+            os.rmdir(folder)
+        raise
 
 
 def _require_project(root: str) -> None:

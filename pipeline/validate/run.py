@@ -27,6 +27,7 @@ from pipeline.documents.layout import (
 from pipeline.errors import InputError
 from pipeline.validate.checks import FileResult
 from pipeline.validate.status_check import status_findings
+from pipeline.validate.trust_check import trust_findings
 
 if TYPE_CHECKING:
     from pipeline.git import ChangedSince
@@ -98,6 +99,7 @@ def _validate(options: ValidateOptions) -> ValidationReport:
         findings.extend(results[rel].findings)
     findings.extend(_cross_check(root, targets, results, cache))
     findings.extend(status_findings(targets, results))
+    findings.extend(trust_findings(root, documents, targets, options.changed))
     if judge is not None:
         from pipeline.validate.policies import policy_findings
         from pipeline.validate.policy_cache import PolicyCache

@@ -26,9 +26,10 @@ def bot_subjects(remote: Path) -> list[str]:
 
 
 def run_runner(work: Path, number: int, when: str) -> CliResult:
-    # Each runner its own committer, as on real CI: otherwise identical content, parent and
-    # pinned dates give identical commits and no push would ever be rejected.
-    env = {**os.environ, "GIT_COMMITTER_NAME": f"runner {number}"}
+    # Each runner its own commit time, as on real CI: otherwise identical content, parent,
+    # bot identity and pinned dates give identical commits (SSH signatures are
+    # deterministic) and no push would ever be rejected.
+    env = {**os.environ, "GIT_COMMITTER_DATE": f"2026-11-20T09:00:{number:02d}+00:00"}
     return ailoop_subprocess("-C", str(work), "reconcile", "--push", "--now", when, env=env)
 
 

@@ -76,11 +76,12 @@ def setup(tmp_path: Path, *, provider: str = "file", drift: bool = False,
     edit_spec(work / FOLDER / "priority.yaml", priority_extra(drift))
     (work / "monitoring").mkdir()
     (work / "monitoring" / "readings.jsonl").write_text(readings(error_rate, success=success))
-    (work / FOLDER / "status.yaml").write_text(status_text(KEY, body or status()))
     git(work, "init", "-q", "-b", "main")
     git(work, "remote", "add", "origin", str(remote))
     repo = GitRepo(work, remote)
     repo.commit_all("Initial")
+    (work / FOLDER / "status.yaml").write_text(status_text(KEY, body or status()))
+    repo.bot_commit("ailoop: the status the reconciler wrote")
     repo.git("push", "-q", "-u", "origin", "main")
     return repo
 
@@ -160,6 +161,23 @@ def test_no_record_changes_nothing(tmp_path: Path, capsys: pytest.CaptureFixture
     assert result.code == 0  # type: ignore[attr-defined]
     assert "| error rate | pass | error_rate 0.01 <= 0.02 over 1h (600 samples) |" \
         in result.out  # type: ignore[attr-defined]
+    assert (status_yaml(repo), repo.git("rev-parse", "HEAD")) == (before, head)
+
+
+def test_a_hand_edited_status_is_reviewed_as_the_bot_wrote_it_and_never_recorded(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    repo = setup(tmp_path)
+    path = repo.work / FOLDER / "status.yaml"
+    path.write_text(path.read_text().replace("percent: 25", "percent: 100"))
+    sha = repo.commit_all("Hand edit")
+    before, head = status_yaml(repo), repo.git("rev-parse", "HEAD")
+    result = review(capsys, repo, KEY, "--push")
+    assert result.code == 1  # type: ignore[attr-defined]
+    assert (f"  - status.yaml is written by the reconciler only: last changed by commit "
+            f"{sha[:7]} (Test Engineer <engineer@example.test>), not a signed ailoop bot "
+            f"commit; to release the hold, revert the edit: git revert {sha[:7]}\n"
+            ) in result.out  # type: ignore[attr-defined]
+    assert "at canary (25% of traffic)" in result.out  # type: ignore[attr-defined]  # not the edit's
     assert (status_yaml(repo), repo.git("rev-parse", "HEAD")) == (before, head)
 
 

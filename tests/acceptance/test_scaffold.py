@@ -5,6 +5,8 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
+import stat
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -135,8 +137,37 @@ def test_init_refuses_when_run_twice(tmp_path: Path, capsys: object) -> None:
     root = _init(tmp_path, capsys)
     result = run_cli(capsys, "init", str(root))
     assert result.code == 2
-    assert result.err == ("error: refusing to overwrite existing files: .gitignore, README.md, "
-                          "ailoop.yaml and 16 more\n")
+    assert result.err == ("error: refusing to overwrite existing files: "
+                          ".ailoop/bot_signing_key, .gitignore, README.md and 17 more\n")
+
+
+def test_init_generates_the_bot_key_and_keeps_its_private_half_out_of_git(
+        tmp_path: Path, capsys: object) -> None:
+    git(tmp_path, "init", "-q", "-b", "main")
+    result = run_cli(capsys, "init", str(tmp_path / "repo"))
+    assert result.code == 0, result.err
+    assert ("Store the private half as the CI secret AILOOP_BOT_SIGNING_KEY in a protected "
+            "environment that only default-branch jobs can use") in result.out
+    root = tmp_path / "repo"
+    private = root / ".ailoop" / "bot_signing_key"
+    assert stat.S_IMODE(private.stat().st_mode) == 0o600
+    assert not (root / ".ailoop" / "bot_signing_key.pub").exists()
+    public = subprocess.run(["ssh-keygen", "-y", "-f", str(private)], capture_output=True,
+                            text=True, check=True).stdout.split()[:2]
+    project = (root / "ailoop.yaml").read_text()
+    assert f'    signingKey: "{public[0]} {public[1]} ailoop-bot"\n' in project
+    assert git(root, "check-ignore", ".ailoop/bot_signing_key") == ".ailoop/bot_signing_key"
+    git(root, "add", "-A")
+    assert ".ailoop" not in git(root, "status", "--short")
+
+
+def test_init_without_a_bot_key(tmp_path: Path, capsys: object) -> None:
+    result = run_cli(capsys, "init", "--no-bot-key", str(tmp_path / "repo"))
+    assert result.code == 0, result.err
+    assert "No bot key (--no-bot-key)" in result.out
+    assert not (tmp_path / "repo" / ".ailoop").exists()
+    assert "signingKey" not in (tmp_path / "repo" / "ailoop.yaml").read_text()
+    _validate(tmp_path / "repo", capsys)
 
 
 def test_init_rejects_an_invalid_customer_name(tmp_path: Path, capsys: object) -> None:

@@ -122,3 +122,27 @@ def test_fork_prs_get_no_dry_run_comment_or_status() -> None:
     for name in ("dry-run", "report"):
         assert "head.repo.full_name == github.repository" in jobs[name]["if"]
     assert jobs["validate"]["permissions"] == {"contents": "read"}
+
+
+BOT_KEY_SECRET = "secrets.AILOOP_BOT_SIGNING_KEY"
+
+
+@pytest.mark.parametrize("name, command", [
+    ("reconcile.yml", "ailoop reconcile --push"),
+    ("reconcile-sharded.yml", "ailoop reconcile --push --shard"),
+    ("review.yml", "ailoop review --due --push"),
+])
+def test_the_bot_key_is_only_in_the_protected_step_that_commits(name: str,
+                                                                command: str) -> None:
+    [job] = _load(ROOT / ".github" / "workflows" / name)["jobs"].values()  # type: ignore[union-attr]
+    assert job["environment"] == "ailoop-bot"
+    holding = [step for step in job["steps"] if BOT_KEY_SECRET in str(step.get("env", {}))]
+    assert len(holding) == 1
+    run = holding[0]["run"]
+    assert command in run and "umask 077" in run and "trap 'rm -f" in run
+    assert 'AILOOP_BOT_SIGNING_KEY="${RUNNER_TEMP}/' in run
+
+
+def test_pull_requests_never_see_the_bot_key() -> None:
+    text = (ROOT / ".github" / "workflows" / "pr.yml").read_text()
+    assert "AILOOP_BOT_SIGNING_KEY" not in text and "environment:" not in text

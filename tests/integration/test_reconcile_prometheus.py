@@ -12,7 +12,7 @@ from tests.integration.prometheus_fixture import (
     openmetrics,
     start_prometheus,
 )
-from tests.support import run_cli
+from tests.support import committed_by_bot, run_cli
 from tests.unit.reconciler.builders import approve_all, iso, make_tree, write_evidence
 
 GATES = """\
@@ -63,7 +63,7 @@ def tree(root: Path, url: str) -> Path:
         approve_all(root, f"acme/{name}", ev)
         (root / "customers" / "acme" / name / "status.yaml").write_text(
             STATUS.format(name=name, since=iso(NOW - timedelta(hours=3)), ev=ev))
-    return root
+    return committed_by_bot(root)
 
 
 def status(root: Path, name: str) -> str:

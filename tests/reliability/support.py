@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from tests.support import GitRepo, git
 from tests.unit.reconciler.builders import (
@@ -104,9 +105,9 @@ def _patched(steps: Steps) -> Iterator[None]:
         steps.step(f"git {args[0]}")
         return real_run(root, *args)
 
-    def run_input(root: str, stdin: str, *args: str) -> str:
+    def run_input(root: str, stdin: str, *args: str, **options: Any) -> str:
         steps.step(f"git {' '.join(a for a in args if not a.startswith('user.'))[:40]}")
-        return real_input(root, stdin, *args)
+        return real_input(root, stdin, *args, **options)
 
     def push(root: str, remote: str, branch: str) -> bool:
         steps.step("git push")

@@ -317,7 +317,7 @@ def test_pr_workflow_code_gets_no_ci_credentials(tmp_path: Path,
                          wf=IMPORT_BOMB)
     token = "ghp_" + "Q" * 36
     for name in ("GITHUB_TOKEN", "GH_TOKEN", "ACTIONS_RUNTIME_TOKEN",
-                 "ACTIONS_ID_TOKEN_REQUEST_TOKEN"):
+                 "ACTIONS_ID_TOKEN_REQUEST_TOKEN", "AILOOP_BOT_SIGNING_KEY"):
         monkeypatch.setenv(name, token)
     markers = tmp_path / "markers"
     markers.mkdir()
@@ -327,7 +327,7 @@ def test_pr_workflow_code_gets_no_ci_credentials(tmp_path: Path,
     assert result.code == 0, result.out + result.err
     seen = (markers / MARKER).read_text()
     for name in ("GITHUB_TOKEN", "GH_TOKEN", "ACTIONS_RUNTIME_TOKEN",
-                 "ACTIONS_ID_TOKEN_REQUEST_TOKEN"):
+                 "ACTIONS_ID_TOKEN_REQUEST_TOKEN", "AILOOP_BOT_SIGNING_KEY"):
         assert f"'{name}'" not in seen
     produced = "".join(p.read_text() for p in (root / "customers" / key / "evidence").iterdir())
     assert token not in produced + result.out + result.err

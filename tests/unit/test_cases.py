@@ -6,6 +6,8 @@ tests/cases/base/ (a tiny valid repo: ailoop.yaml, customer `acme`, priority `ac
   * every other file is copied at its repo-relative path (it may replace a base file);
   * invalid cases have `expected.txt`: the exact finding lines `ailoop validate` prints
     (without the summary line). Valid cases must validate clean.
+  * a case with a status.yaml is committed by the bot (a signed commit), as the reconciler
+    would leave it: its content is what the case is about, not its trust.
 To add a case, create a folder; no code change is needed.
 """
 
@@ -17,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from pipeline.model import KINDS
-from tests.support import CASES, minimal_repo, run_cli
+from tests.support import CASES, committed_by_bot, minimal_repo, run_cli
 
 PLACES = {
     "Project": "ailoop.yaml",
@@ -49,6 +51,8 @@ def build_case(case: Path, dest: Path) -> Path:
         target = dest / (PLACES[kind] if rel == "document.yaml" else rel)
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(src, target)
+    if (dest / PLACES["Status"]).exists():  # as the reconciler left it: a signed bot commit
+        committed_by_bot(dest)
     return dest
 
 

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from pipeline.documents.evidence import fingerprint
 from pipeline.documents.load import load_document
+from tests.support import add_bot_key
 
 CUSTOMER = "acme"
 KEY = "acme/triage"
@@ -95,6 +96,7 @@ spec:
 def make_tree(root: Path, names: tuple[str, ...] = ("triage",), target: str = "full") -> Path:
     (root / "customers" / CUSTOMER).mkdir(parents=True, exist_ok=True)
     (root / "ailoop.yaml").write_text(PROJECT)
+    add_bot_key(root)
     (root / "customers" / CUSTOMER / "customer.yaml").write_text(CUSTOMER_YAML)
     for name in names:
         folder = root / "customers" / CUSTOMER / name

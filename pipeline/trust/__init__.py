@@ -1,0 +1,1 @@
+"""Trust: the bot's signing key and whether status.yaml was written by the bot."""
