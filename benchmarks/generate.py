@@ -3,7 +3,9 @@
 Deterministic (seeded). Each priority is a full priority.yaml modelled on the bundled
 example (claims-intake) with varied names and values, a small JSONL dataset and a
 workflow.py; each customer has people covering every role. The repo is committed once,
-because the results cache and --changed-since use git.
+because the results cache and --changed-since use git; then every STATUS_EVERY-th priority
+gets a status.yaml in a commit signed by the bench bot (its key is in .git/, its public
+half in ailoop.yaml), as the reconciler would have written it.
 
     python benchmarks/generate.py OUT_DIR [--priorities 10000] [--customers 100] [--seed 7]
 
@@ -21,8 +23,10 @@ import subprocess
 import sys
 from dataclasses import asdict, dataclass
 
-FORMAT = 2  # bump when the generated content changes, so stale repos are regenerated
+FORMAT = 3  # bump when the generated content changes, so stale repos are regenerated
 STAMP = "ailoop-bench.json"  # kept in .git/, never in the work tree
+BOT_KEY = "ailoop-bench-bot"  # the bench bot's private key, kept in .git/
+STATUS_EVERY = 10  # every 10th priority has a status.yaml, written by the bench bot
 
 ROLES = ("customer-owner", "customer-reviewer", "ai-lead", "risk-officer", "policy-owner",
          "engineer", "operations")
@@ -323,9 +327,54 @@ def generate(out: str, params: Params) -> None:
             write(os.path.join(pdir, "workflow.py"), WORKFLOW)
 
 
-def git(cwd: str, *args: str) -> str:
-    env = {**os.environ, "GIT_AUTHOR_NAME": "bench", "GIT_AUTHOR_EMAIL": "bench@example.test",
-           "GIT_COMMITTER_NAME": "bench", "GIT_COMMITTER_EMAIL": "bench@example.test",
+STATUS = """\
+apiVersion: ailoop.dev/v1
+kind: Status
+metadata:
+  name: {name}
+status:
+  phase: active
+  stage: shadow
+  percent: 0
+  since: "2026-01-01T00:00:00Z"
+"""
+
+
+def bot_key_path(out: str) -> str:
+    """The bench bot's private key (AILOOP_BOT_SIGNING_KEY for reconciles of the repo)."""
+    return os.path.join(out, ".git", BOT_KEY)
+
+
+def _bot_key(out: str) -> None:
+    """A new bench bot key in .git/; its public half becomes spec.bot.signingKey."""
+    key = bot_key_path(out)
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "bench-bot", "-f", key],
+                   check=True, capture_output=True)
+    with open(key + ".pub", encoding="utf-8") as fh:
+        public = fh.read().strip()
+    path = os.path.join(out, "ailoop.yaml")
+    with open(path, encoding="utf-8") as fh:
+        text = fh.read()
+    write(path, text.replace("spec:\n", f"spec:\n  bot:\n    signingKey: {public}\n", 1))
+
+
+def _bot_statuses(out: str) -> None:
+    """Every STATUS_EVERY-th priority's status.yaml, committed and signed by the bench bot."""
+    folders = sorted(os.path.join(c, p) for c in os.listdir(os.path.join(out, "customers"))
+                     for p in os.listdir(os.path.join(out, "customers", c))
+                     if os.path.isdir(os.path.join(out, "customers", c, p)))
+    for folder in folders[::STATUS_EVERY]:
+        write(os.path.join(out, "customers", folder, "status.yaml"),
+              STATUS.format(name=os.path.basename(folder)))
+    git(out, "add", "-A")
+    git(out, "-c", "gpg.format=ssh", "-c", f"user.signingkey={bot_key_path(out)}", "commit",
+        "-q", "-S", "-m", "ailoop: statuses", bot=True)
+
+
+def git(cwd: str, *args: str, bot: bool = False) -> str:
+    who = "ailoop-bot" if bot else "bench"
+    env = {**os.environ, "GIT_AUTHOR_NAME": who, "GIT_AUTHOR_EMAIL": f"{who}@example.test",
+           "GIT_COMMITTER_NAME": who, "GIT_COMMITTER_EMAIL": f"{who}@example.test",
            "GIT_AUTHOR_DATE": "2026-01-01T00:00:00+00:00",
            "GIT_COMMITTER_DATE": "2026-01-01T00:00:00+00:00"}
     proc = subprocess.run(["git", *args], cwd=cwd, env=env, capture_output=True, text=True,
@@ -356,8 +405,10 @@ def ensure_repo(out: str, params: Params) -> bool:
     generate(out, params)
     git(out, "init", "-q", "-b", "main")
     git(out, "config", "core.autocrlf", "false")
+    _bot_key(out)
     git(out, "add", "-A")
     git(out, "commit", "-q", "-m", "Synthetic benchmark repository")
+    _bot_statuses(out)
     with open(_stamp_path(out), "w", encoding="utf-8") as fh:
         json.dump(asdict(params), fh)
     return True

@@ -29,13 +29,12 @@ OUT = HERE / "out"
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(ROOT))
 
-from generate import Params, ensure_repo  # noqa: E402
+from generate import STATUS_EVERY, Params, bot_key_path, ensure_repo  # noqa: E402
 
 from pipeline.cache import cache_dir  # noqa: E402
 from pipeline.validate.run import NO_POLICIES_ENV  # noqa: E402
 
 CHANGED_FILES = 20
-STATUS_EVERY = 10  # the reconcile figure gives every 10th priority a status.yaml
 ARG_BYTES = 100_000  # keep each check-jsonschema command line well under ARG_MAX
 
 
@@ -163,41 +162,23 @@ def check_jsonschema(bench: Bench) -> float | None:
 
 
 def reconcile(bench: Bench) -> float:
-    """A no-op `ailoop reconcile` over the whole repo: in a clone where every
-    STATUS_EVERY-th priority has a status, reconcile once to settle, then time the runs
-    after it, each of which must print "No changes" and commit nothing."""
+    """A no-op `ailoop reconcile` over the whole repo: in a clone (where every
+    STATUS_EVERY-th priority has a status the bench bot signed), reconcile once to settle,
+    then time the runs after it, each of which must print "No changes" and commit nothing."""
     work = OUT / f"reconcile-{len(bench.priority_files)}"
     shutil.rmtree(work, ignore_errors=True)
     git(OUT, "clone", "-q", "--shared", str(bench.repo), str(work))
-    for f in bench.priority_files[::STATUS_EVERY]:
-        name = Path(f).parent.name
-        (work / f).with_name("status.yaml").write_text(STATUS.format(name=name),
-                                                       encoding="utf-8")
-    git(work, "add", "-A")
-    git(work, "commit", "-q", "-m", "Statuses")
     argv = [*ailoop_command(), "-C", str(work), "reconcile", "--now", "2026-02-01T00:00:00"]
-    timed(argv)  # settles: may write and commit
+    bot = {"AILOOP_BOT_SIGNING_KEY": bot_key_path(str(bench.repo))}
+    timed(argv, env=bot)  # settles: may write and commit
     head = git(work, "rev-parse", "HEAD")
     times = []
     for _ in range(bench.repeat):
-        elapsed, out = timed_run(argv)
+        elapsed, out = timed_run(argv, env=bot)
         if "No changes" not in out or git(work, "rev-parse", "HEAD") != head:
             raise RuntimeError(f"the second reconcile was not a no-op: {out.strip()[-300:]}")
         times.append(elapsed)
     return statistics.median(times)
-
-
-STATUS = """\
-apiVersion: ailoop.dev/v1
-kind: Status
-metadata:
-  name: {name}
-status:
-  phase: active
-  stage: shadow
-  percent: 0
-  since: "2026-01-01T00:00:00Z"
-"""
 
 
 def git(cwd: Path, *args: str) -> str:

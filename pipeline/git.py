@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import subprocess
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 
 from pipeline.errors import GitError, InputError
@@ -280,12 +281,14 @@ def current_branch(root: str) -> str:
     return name
 
 
-def dirty_paths(root: str, pathspecs: list[str]) -> list[tuple[str, bool]]:
+def dirty_paths(root: str, pathspecs: list[str], untracked: bool = True
+                ) -> list[tuple[str, bool]]:
     """(path, in HEAD) for files matching the pathspecs that differ from HEAD. A file that
     is untracked, or staged but new (a run killed between `add` and `commit`), is not in
-    HEAD."""
-    out = _run(root, "status", "--porcelain=v1", "-z", "--untracked-files=all", "--",
-               *pathspecs)
+    HEAD. Without UNTRACKED, untracked files are not looked for (git's slowest part: a walk
+    of every folder)."""
+    out = _run(root, "status", "--porcelain=v1", "-z",
+               f"--untracked-files={'all' if untracked else 'no'}", "--", *pathspecs)
     found: list[tuple[str, bool]] = []
     for entry in out.split("\0"):
         if len(entry) > 3:
@@ -421,21 +424,31 @@ def read_file_at(root: str, rev: str, path: str) -> bytes | None:
     return proc.stdout if proc.returncode == 0 else None
 
 
+def tracked(root: str, pathspecs: Sequence[str]) -> set[str]:
+    """The files in the index matching the pathspecs (the index only: no walk)."""
+    return {p for p in _run(root, "ls-files", "-z", "--", *pathspecs).split("\0") if p}
+
+
 def is_shallow(root: str) -> bool:
     return _run(root, "rev-parse", "--is-shallow-repository").strip() == "true"
 
 
 def first_parent_changes(root: str, rev: str, pathspecs: Sequence[str],
-                         wanted: Collection[str], every: bool = False
+                         wanted: Collection[str], every: bool = False,
+                         stops: Mapping[str, str] | None = None
                          ) -> dict[str, list[PathChange]]:
     """The commits on REV's first-parent history that changed each of the WANTED paths
     (relative to ROOT), newest first: only the newest one each, unless EVERY. One walk for
-    all paths; it stops reading as soon as every wanted path has its newest change."""
+    all paths; it stops reading as soon as every wanted path has its newest change, or
+    (STOPS: other path -> wanted path, both matched by PATHSPECS) the commit that added the
+    other path: the wanted one has not changed since."""
     wanted = set(wanted)
     found: dict[str, list[PathChange]] = {}
     if not wanted:
         return found
     missing = set(wanted)
+    take = functools.partial(_take_record, wanted=wanted, missing=missing, found=found,
+                             every=every, stops=stops or {})
     fmt = "--format=%x1e%H%x1f%P"  # hex only: no author text to confuse the parsing
     try:
         proc = subprocess.Popen(["git", "-C", root, "log", "--first-parent",
@@ -451,14 +464,12 @@ def first_parent_changes(root: str, rev: str, pathspecs: Sequence[str],
         while chunk := os.read(proc.stdout.fileno(), 1 << 16):
             *records, pending = (pending + chunk).split(b"\x1e")
             for record in records:
-                _take_record(record.decode("utf-8", "surrogateescape"), wanted, missing,
-                             found, every)
+                take(record.decode("utf-8", "surrogateescape"))
             if not (missing or every):
                 stopped = True
                 break
         else:  # the last record, whole at the end of the output
-            _take_record(pending.decode("utf-8", "surrogateescape"), wanted, missing,
-                         found, every)
+            take(pending.decode("utf-8", "surrogateescape"))
     finally:
         if proc.poll() is None:
             proc.kill()
@@ -469,8 +480,9 @@ def first_parent_changes(root: str, rev: str, pathspecs: Sequence[str],
     return found
 
 
-def _take_record(record: str, wanted: set[str], missing: set[str],
-                 found: dict[str, list[PathChange]], every: bool) -> None:
+def _take_record(record: str, *, wanted: set[str], missing: set[str],
+                 found: dict[str, list[PathChange]], every: bool,
+                 stops: Mapping[str, str]) -> None:
     if not record:
         return
     header, _, names = record.partition("\0")
@@ -481,6 +493,8 @@ def _take_record(record: str, wanted: set[str], missing: set[str],
             found.setdefault(path, []).append(
                 PathChange(sha, tuple(parents.split()), status.startswith("D")))
             missing.discard(path)
+        elif status.startswith("A") and path in stops:
+            missing.discard(stops[path])
 
 
 def check_commits(root: str, shas: Collection[str], allowed_signers: str

@@ -22,7 +22,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from pipeline import git
-from pipeline.documents.layout import CUSTOMERS, PROJECT_FILE, STATUS_FILE
+from pipeline.documents.layout import CUSTOMERS, PRIORITY_FILE, PROJECT_FILE, STATUS_FILE
 from pipeline.documents.load import load_document
 from pipeline.model.project import BotIdentity
 from pipeline.model.status import StatusBody
@@ -30,7 +30,6 @@ from pipeline.trust.botkey import allowed_signers
 
 RULE = "status.yaml is written by the reconciler only"
 GOOD = "G"  # git's %G?: a good signature by a key of the allowed signers
-_ALL_STATUSES = f":(glob){CUSTOMERS}/*/*/{STATUS_FILE}"
 _LITERAL_MAX = 64  # more paths than this: one glob pathspec, filtered
 
 
@@ -66,7 +65,7 @@ def untrusted_statuses(root: str, paths: Sequence[str], *, contents: bool = Fals
         return {p: Untrusted(p, f"{RULE}: it cannot be verified: {bot}",
                              "set up the bot key (README.md, 'The bot identity')")
                 for p in present}
-    return _Check(root, list(paths), bot, contents).run()
+    return _Check(root, list(paths), present, bot, contents).run()
 
 
 def trusted_body(root: str, path: str, raw: bytes | None) -> StatusBody | None:
@@ -107,8 +106,11 @@ def _bot_at_head(root: str) -> BotIdentity | str:
 class _Check:
     """One trust check of many paths against HEAD."""
 
-    def __init__(self, root: str, paths: list[str], bot: BotIdentity, contents: bool) -> None:
-        self.root, self.paths, self.bot, self.contents = root, paths, bot, contents
+    def __init__(self, root: str, paths: list[str], present: list[str], bot: BotIdentity,
+                 contents: bool) -> None:
+        self.root, self.paths, self.present, self.bot = root, paths, present, bot
+        self.present_set = set(present)
+        self.contents = contents
         self.checks: dict[str, git.CommitCheck] = {}
         self.shallow: bool | None = None
         self.signers = ""
@@ -123,11 +125,13 @@ class _Check:
             os.unlink(self.signers)
 
     def _run(self) -> dict[str, Untrusted]:
-        asked = set(self.paths)
-        dirty = {p: in_head for p, in_head in git.dirty_paths(self.root, _specs(self.paths))
-                 if p in asked}
+        dirty = self._work_tree()
         clean = [p for p in self.paths if p not in dirty]
-        newest = git.first_parent_changes(self.root, "HEAD", _specs(clean), clean)
+        # A status that is not there was deleted, or never written since its priority was
+        # added: the walk for it stops at the commit that added the priority.
+        stops = {_spec_of(p): p for p in clean if p not in self.present_set}
+        specs = _specs(clean) + (_specs(list(stops), PRIORITY_FILE) if stops else [])
+        newest = git.first_parent_changes(self.root, "HEAD", specs, clean, stops=stops)
         self._verify({c[0].sha for c in newest.values()})
         suspects = [p for p in clean if not self._trusted_newest(p, newest.get(p))]
         found = {p: self._dirty(p, in_head) for p, in_head in dirty.items()}
@@ -135,9 +139,19 @@ class _Check:
             found.update(self._walk_back(suspects, list(dirty), found))
         return found
 
+    def _work_tree(self) -> dict[str, bool]:
+        """(path -> in HEAD) for the asked paths whose work tree differs from HEAD. Untracked
+        ones are the present files the index lacks: git need not walk every folder."""
+        asked, specs = set(self.paths), _specs(self.paths)
+        dirty = {p: in_head for p, in_head in git.dirty_paths(self.root, specs, False)
+                 if p in asked}
+        indexed = git.tracked(self.root, specs) if self.present else set()
+        dirty.update((p, False) for p in self.present if p not in indexed)
+        return dirty
+
     def _trusted_newest(self, path: str, changes: list[git.PathChange] | None) -> bool:
-        if not changes:  # never on the first-parent history: nothing to trust if absent
-            return not os.path.lexists(os.path.join(self.root, path))
+        if not changes:  # not since its priority was added: nothing to trust if absent
+            return path not in self.present_set
         return self._good(changes[0])
 
     def _good(self, change: git.PathChange) -> bool:
@@ -215,7 +229,12 @@ def _release(path: str, changes: list[git.PathChange], trusted: git.PathChange |
     return f"remove it: git rm {path}, then commit"
 
 
-def _specs(paths: Sequence[str]) -> list[str]:
+def _specs(paths: Sequence[str], name: str = STATUS_FILE) -> list[str]:
+    """Pathspecs for PATHS: themselves, or when there are many, every priority's NAME."""
     if len(paths) > _LITERAL_MAX:
-        return [_ALL_STATUSES]
+        return [f":(glob){CUSTOMERS}/*/*/{name}"]
     return [f":(literal){p}" for p in paths]
+
+
+def _spec_of(status: str) -> str:
+    return status[: -len(STATUS_FILE)] + PRIORITY_FILE

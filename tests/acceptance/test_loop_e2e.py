@@ -121,3 +121,23 @@ def test_a_version_upgrade_never_takes_the_serving_versions_traffic_untested(
     flag = flags["flags"]["claims-intake"]
     assert list(flag["variants"]) == ["serving"] and "targeting" not in flag
     assert flag["variants"]["serving"]["version"] == "1.1.1"
+
+
+def test_every_status_the_demo_writes_is_a_signed_bot_commit(loop: dict[str, object],
+                                                             tmp_path: Path) -> None:
+    """Only CI holds the demo's bot key: every status commit verifies against the key in
+    the demo's ailoop.yaml, and every status ends trusted."""
+    from pipeline.documents.layout import priority_keys
+    from pipeline.trust.status import untrusted_statuses
+
+    repo = Path(str(loop["repo"]))
+    public = re.search(r"signingKey: (\S+ \S+)", (repo / "ailoop.yaml").read_text())
+    assert public is not None
+    signers = tmp_path / "allowed_signers"
+    signers.write_text(f'ailoop-bot namespaces="git" {public.group(1)}\n')
+    log = _git(repo, "-c", f"gpg.ssh.allowedSignersFile={signers}", "log",
+               "--format=%G? %an: %s", "--", "customers/*/*/status.yaml").splitlines()
+    assert len(log) >= 20
+    assert all(line.startswith("G ailoop-bot: ailoop: ") for line in log), log
+    paths = [f"customers/{key}/status.yaml" for key in priority_keys(str(repo))]
+    assert untrusted_statuses(str(repo), paths) == {}

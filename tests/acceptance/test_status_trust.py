@@ -315,3 +315,15 @@ def test_validate_changed_since_asks_git_about_no_status_when_none_changed(
     assert asked == [[]]
     run_cli(capsys, "-C", str(at_canary.work), "validate", "--no-cache")
     assert asked[-1] == [str(STATUS)]
+
+
+def test_outside_git_a_status_cannot_be_verified(example: Path,
+                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    status = example / "customers/helio-saas/ticket-triage/status.yaml"
+    status.write_text("apiVersion: ailoop.dev/v1\nkind: Status\nmetadata:\n"
+                      "  name: ticket-triage\nstatus:\n  phase: pending\n")
+    result = run_cli(capsys, "-C", str(example), "validate", "--no-cache")
+    assert (result.code, result.out) == (1, (
+        "customers/helio-saas/ticket-triage/status.yaml:1:1: status.yaml is written by the "
+        "reconciler only: it cannot be verified: it is not in a git repository\n"
+        "1 error, 0 warnings in 16 files checked.\n"))

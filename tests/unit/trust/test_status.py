@@ -57,6 +57,17 @@ def test_a_status_that_never_existed_is_nothing_to_trust(repo: GitRepo) -> None:
     assert check(repo, "customers/acme/other/status.yaml") == {}
 
 
+def test_a_priority_removed_and_added_again_starts_without_a_status(repo: GitRepo) -> None:
+    folder = repo.work / "customers/acme/triage"
+    spec = (folder / "priority.yaml").read_text()
+    repo.git("rm", "-r", "-q", "customers/acme/triage")
+    repo.git("commit", "-q", "-m", "Retire acme/triage")
+    folder.mkdir()
+    (folder / "priority.yaml").write_text(spec)
+    repo.commit_all("acme/triage again, from scratch")
+    assert check(repo) == {}
+
+
 def test_an_unsigned_commit_in_the_bots_name_is_refused(repo: GitRepo) -> None:
     sha = hand_edit(repo, "percent: 150\n")
     assert check(repo, contents=True) == {STATUS: (
