@@ -101,7 +101,8 @@ def load_repo(root: str, *, use_cache: bool = True, only: str | None = None) -> 
     cache = _LocalCache(root, project, use_cache)
     locals_ = [cache.get(key) for key in keys]
     cache.save()
-    state = RepoState(root, project, with_trust(root, locals_))
+    state = RepoState(root, project,
+                      with_trust(root, locals_, cache_dir(root) if use_cache else None))
     for customer in sorted({k.split("/")[0] for k in keys}):
         state.roles[customer] = customer_roles(root, customer)
     return state
@@ -118,11 +119,11 @@ def customer_roles(root: str, customer: str) -> dict[str, int] | None:
     return counts
 
 
-def with_trust(root: str, locals_: list[Local]) -> list[Local]:
-    """Hold every priority whose status.yaml the bot did not write (never cached: trust
-    depends on the history, not on the folder)."""
+def with_trust(root: str, locals_: list[Local], cache: str | None = None) -> list[Local]:
+    """Hold every priority whose status.yaml the bot did not write (not in the folder
+    cache: trust depends on the history, not on the folder; CACHE keeps good commits)."""
     paths = {f"{priority_dir(local.key)}/{STATUS_FILE}": local for local in locals_}
-    found = untrusted_statuses(root, list(paths), contents=True)
+    found = untrusted_statuses(root, list(paths), contents=True, cache=cache)
     return [local if (verdict := found.get(rel)) is None else
             replace(local, problems=(*local.problems, verdict.hold), untrusted=True,
                     last_trusted=trusted_body(root, rel, verdict.last_trusted))

@@ -58,14 +58,15 @@ def public_key_of(private_path: str) -> str:
     except OSError as e:
         raise InputError(f"{KEY_ENV} names {private_path}, which cannot be read "
                          f"({e.strerror or e}). {SETUP}") from None
-    proc = _ssh_keygen("-y", "-f", private_path)
+    proc = _ssh_keygen("-y", "-P", "", "-f", private_path)  # never a passphrase prompt
     if proc.returncode != 0:
         lines = proc.stderr.strip().splitlines()
         why = lines[-1] if lines else f"exit {proc.returncode}"
-        hint = (" (its permissions are too open: chmod 600 it)"
-                if "UNPROTECTED" in proc.stderr or "bad permissions" in proc.stderr else "")
+        if "UNPROTECTED" in proc.stderr or "bad permissions" in proc.stderr:
+            raise InputError(f"{KEY_ENV} names {private_path}, which others may read, so "
+                             f"ssh-keygen refuses it: chmod 600 {private_path}. {SETUP}")
         raise InputError(f"{KEY_ENV} names {private_path}, which is not an SSH private key "
-                         f"without a passphrase{hint}: {why}. {SETUP}")
+                         f"without a passphrase: {why}. {SETUP}")
     return proc.stdout.strip()
 
 

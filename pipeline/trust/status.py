@@ -9,21 +9,25 @@ trusted again. Replaying an older bot-written content differs from the newest on
 stays untrusted. A status deleted by anything but the bot is untrusted too; one that never
 existed is nothing to trust.
 
-Cost: one `git status` for the work tree, one first-parent `git log` for every asked path
-(it stops as soon as each has its newest change), one signature check per distinct commit
-found. Only untrusted paths walk further, to the newest trusted bot commit.
+Cost: `git status` and `git ls-files` for the work tree (no walk for untracked files), one
+first-parent `git log` for every asked path (it stops as soon as each has its newest change,
+or for a missing one at the commit that added its priority), one signature check per
+distinct commit found. Only untrusted paths walk further, to the newest trusted bot commit.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
+import re
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from pipeline import git
 from pipeline.documents.layout import CUSTOMERS, PRIORITY_FILE, PROJECT_FILE, STATUS_FILE
 from pipeline.documents.load import load_document
+from pipeline.fsio import write_atomic
 from pipeline.model.project import BotIdentity
 from pipeline.model.status import StatusBody
 from pipeline.trust.botkey import allowed_signers
@@ -31,6 +35,7 @@ from pipeline.trust.botkey import allowed_signers
 RULE = "status.yaml is written by the reconciler only"
 GOOD = "G"  # git's %G?: a good signature by a key of the allowed signers
 _LITERAL_MAX = 64  # more paths than this: one glob pathspec, filtered
+_SHA = re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}")
 
 
 @dataclass(frozen=True)
@@ -49,10 +54,12 @@ class Untrusted:
         return f"{self.problem}; to release the hold, {self.release}"
 
 
-def untrusted_statuses(root: str, paths: Sequence[str], *, contents: bool = False
-                       ) -> dict[str, Untrusted]:
+def untrusted_statuses(root: str, paths: Sequence[str], *, contents: bool = False,
+                       cache: str | None = None) -> dict[str, Untrusted]:
     """The untrusted ones among the status PATHS (relative to ROOT; present or not).
-    With CONTENTS, each carries what the newest trusted bot commit wrote."""
+    With CONTENTS, each carries what the newest trusted bot commit wrote. CACHE: a folder
+    that keeps the commits found good (a signature never changes), so a second run checks
+    only new ones; a fresh clone has none and checks every distinct commit it finds."""
     if not paths:
         return {}
     present = [p for p in paths if os.path.lexists(os.path.join(root, p))]
@@ -65,7 +72,7 @@ def untrusted_statuses(root: str, paths: Sequence[str], *, contents: bool = Fals
         return {p: Untrusted(p, f"{RULE}: it cannot be verified: {bot}",
                              "set up the bot key (README.md, 'The bot identity')")
                 for p in present}
-    return _Check(root, list(paths), present, bot, contents).run()
+    return _Check(root, list(paths), present, bot, contents, cache).run()
 
 
 def trusted_body(root: str, path: str, raw: bytes | None) -> StatusBody | None:
@@ -107,22 +114,25 @@ class _Check:
     """One trust check of many paths against HEAD."""
 
     def __init__(self, root: str, paths: list[str], present: list[str], bot: BotIdentity,
-                 contents: bool) -> None:
+                 contents: bool, cache: str | None) -> None:
         self.root, self.paths, self.present, self.bot = root, paths, present, bot
         self.present_set = set(present)
         self.contents = contents
         self.checks: dict[str, git.CommitCheck] = {}
         self.shallow: bool | None = None
         self.signers = ""
+        self.known = _KnownGood(cache, allowed_signers(bot))
 
     def run(self) -> dict[str, Untrusted]:
         fd, self.signers = tempfile.mkstemp(prefix="ailoop-allowed-signers-")
         try:
             with os.fdopen(fd, "w", encoding="utf-8") as fh:
                 fh.write(allowed_signers(self.bot))
-            return self._run()
+            found = self._run()
         finally:
             os.unlink(self.signers)
+        self.known.save()
+        return found
 
     def _run(self) -> dict[str, Untrusted]:
         dirty = self._work_tree()
@@ -167,7 +177,12 @@ class _Check:
 
     def _verify(self, shas: set[str]) -> None:
         todo = shas - self.checks.keys()
-        self.checks.update(git.check_commits(self.root, todo, self.signers))
+        self.checks.update((sha, git.CommitCheck(sha, GOOD, "")) for sha in todo
+                           if sha in self.known.good)
+        todo -= self.checks.keys()
+        checked = git.check_commits(self.root, todo, self.signers) if todo else {}
+        self.known.add(sha for sha, check in checked.items() if check.verdict == GOOD)
+        self.checks.update(checked)
 
     def _dirty(self, path: str, in_head: bool) -> Untrusted:
         if not in_head:
@@ -208,7 +223,7 @@ class _Check:
                              "wrote it", f"remove it (git rm {path})")
         last = changes[0]
         check = self.checks.get(last.sha)
-        who = f" ({check.author})" if check is not None else ""
+        who = f" ({check.author})" if check is not None and check.author else ""
         if not last.parents and self._is_shallow():
             problem = (f"{RULE}: it cannot be verified in a shallow clone (the history ends "
                        f"at commit {last.sha[:7]})")
@@ -217,6 +232,36 @@ class _Check:
         verb = "deleted" if last.deleted else "last changed"
         problem = f"{RULE}: {verb} by commit {last.sha[:7]}{who}, not a signed ailoop bot commit"
         return Untrusted(path, problem, _release(path, changes, trusted))
+
+
+class _KnownGood:
+    """Commits whose signature git found good for this set of bot keys, kept in a file of
+    the cache folder (one per key set: a rotation starts afresh)."""
+
+    def __init__(self, folder: str | None, signers: str) -> None:
+        digest = hashlib.sha256(signers.encode()).hexdigest()[:16]
+        self.path = os.path.join(folder, f"trust-{digest}.txt") if folder else None
+        self.good: set[str] = set()
+        self.new = False
+        if self.path is not None:
+            try:
+                with open(self.path, encoding="ascii") as fh:
+                    self.good = {line for line in fh.read().split() if _SHA.fullmatch(line)}
+            except (OSError, UnicodeDecodeError):
+                pass
+
+    def add(self, shas: Iterable[str]) -> None:
+        before = len(self.good)
+        self.good.update(shas)
+        self.new = self.new or len(self.good) > before
+
+    def save(self) -> None:
+        if self.path is None or not self.new:
+            return
+        try:
+            write_atomic(self.path, "".join(f"{sha}\n" for sha in sorted(self.good)))
+        except OSError:
+            pass  # a cache: the next run checks again
 
 
 def _release(path: str, changes: list[git.PathChange], trusted: git.PathChange | None) -> str:

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
-from pipeline.cache import ResultCache, read_bounded
+from pipeline.cache import ResultCache, cache_dir, read_bounded
 from pipeline.documents.findings import Finding, sort_findings
 from pipeline.documents.layout import (
     CUSTOMERS,
@@ -99,7 +99,8 @@ def _validate(options: ValidateOptions) -> ValidationReport:
         findings.extend(results[rel].findings)
     findings.extend(_cross_check(root, targets, results, cache))
     findings.extend(status_findings(targets, results))
-    findings.extend(trust_findings(root, documents, targets, options.changed))
+    findings.extend(trust_findings(root, documents, targets, options.changed,
+                                   cache_dir(root) if cache.enabled else None))
     if judge is not None:
         from pipeline.validate.policies import policy_findings
         from pipeline.validate.policy_cache import PolicyCache

@@ -16,9 +16,10 @@ from pipeline.trust.status import untrusted_statuses
 
 
 def trust_findings(root: str, documents: Collection[str], targets: Sequence[str],
-                   changed: Collection[str] | None) -> list[Finding]:
+                   changed: Collection[str] | None, cache: str | None) -> list[Finding]:
+    """CACHE: the folder where commits found good are kept (None: check them all)."""
     paths = statuses_to_check(documents, targets, changed)
-    found = untrusted_statuses(root, paths)
+    found = untrusted_statuses(root, paths, cache=cache)
     return [Finding(path, 1, 1, "", found[path].problem) for path in paths if path in found]
 
 

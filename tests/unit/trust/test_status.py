@@ -256,3 +256,24 @@ def test_many_paths_are_checked_in_one_walk(repo: GitRepo) -> None:
     assert found[STATUS].problem.endswith(f"commit {sha[:7]} (ailoop-bot "
                                           "<ailoop-bot@users.noreply.github.com>), not a "
                                           "signed ailoop bot commit")
+
+
+def test_a_commit_found_good_is_checked_once(repo: GitRepo, tmp_path: Path,
+                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    import pipeline.git as g
+
+    asked: list[set[str]] = []
+    real = g.check_commits
+    monkeypatch.setattr(g, "check_commits",
+                        lambda root, shas, signers: asked.append(set(shas)) or
+                        real(root, shas, signers))
+    cache = tmp_path / "cache"
+    bot = repo.git("rev-parse", "HEAD")
+    assert untrusted_statuses(str(repo.work), [STATUS], cache=str(cache)) == {}
+    assert untrusted_statuses(str(repo.work), [STATUS], cache=str(cache)) == {}
+    assert asked == [{bot}]
+    sha = hand_edit(repo, "v2\n")  # a commit that is not good is never remembered
+    for _ in range(2):
+        assert STATUS in untrusted_statuses(str(repo.work), [STATUS], cache=str(cache))
+    assert asked[1:] == [{sha}, {sha}]
+    assert [p.read_text() for p in cache.iterdir()] == [f"{bot}\n"]
