@@ -44,9 +44,9 @@ def signing_key_path(bot: BotIdentity, environ: Mapping[str, str]) -> str:
     path = os.path.abspath(os.path.expanduser(path))
     public = public_key_of(path)
     if key_body(public) != key_body(bot.signing_key):
-        raise InputError(f"the key in {KEY_ENV} ({path}) is not the bot's: its public half "
-                         f"is not ailoop.yaml's spec.bot.signingKey. Use the private half of "
-                         f"that key, or rotate the key. {SETUP}")
+        raise InputError(f"the key {KEY_ENV} names is not the bot's: its public half is not "
+                         f"ailoop.yaml's spec.bot.signingKey. Use the private half of that "
+                         f"key, or rotate the key. {SETUP}")
     return path
 
 
@@ -56,17 +56,17 @@ def public_key_of(private_path: str) -> str:
         with open(private_path, "rb"):
             pass
     except OSError as e:
-        raise InputError(f"{KEY_ENV} names {private_path}, which cannot be read "
+        raise InputError(f"{KEY_ENV} names a file that cannot be read "
                          f"({e.strerror or e}). {SETUP}") from None
     proc = _ssh_keygen("-y", "-P", "", "-f", private_path)  # never a passphrase prompt
     if proc.returncode != 0:
-        lines = proc.stderr.strip().splitlines()
+        lines = proc.stderr.replace(private_path, "the file").strip().splitlines()
         why = lines[-1] if lines else f"exit {proc.returncode}"
         if "UNPROTECTED" in proc.stderr or "bad permissions" in proc.stderr:
-            raise InputError(f"{KEY_ENV} names {private_path}, which others may read, so "
-                             f"ssh-keygen refuses it: chmod 600 {private_path}. {SETUP}")
-        raise InputError(f"{KEY_ENV} names {private_path}, which is not an SSH private key "
-                         f"without a passphrase: {why}. {SETUP}")
+            raise InputError(f"{KEY_ENV} names a file others may read, so ssh-keygen "
+                             f"refuses it: chmod 600 it. {SETUP}")
+        raise InputError(f"{KEY_ENV} names a file that is not an SSH private key without a "
+                         f"passphrase ({why}). {SETUP}")
     return proc.stdout.strip()
 
 

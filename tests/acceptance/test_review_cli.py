@@ -174,7 +174,7 @@ def test_a_hand_edited_status_is_reviewed_as_the_bot_wrote_it_and_never_recorded
     result = review(capsys, repo, KEY, "--push")
     assert result.code == 1  # type: ignore[attr-defined]
     assert (f"  - status.yaml is written by the reconciler only: last changed by commit "
-            f"{sha[:7]} (Test Engineer <engineer@example.test>), not a signed ailoop bot "
+            f"{sha[:7]} (Test Engineer <[redacted:email]>), not a signed ailoop bot "
             f"commit; to release the hold, revert the edit: git revert {sha[:7]}\n"
             ) in result.out  # type: ignore[attr-defined]
     assert "at canary (25% of traffic)" in result.out  # type: ignore[attr-defined]  # not the edit's

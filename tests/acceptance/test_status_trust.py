@@ -20,8 +20,9 @@ from tests.unit.reconciler.builders import T0, iso
 
 RULE = "status.yaml is written by the reconciler only"
 BOT = ("ailoop-bot", "ailoop-bot@users.noreply.github.com")
-BOT_AUTHOR = "ailoop-bot <ailoop-bot@users.noreply.github.com>"
-ENGINEER = "Test Engineer <engineer@example.test>"
+# As printed: every output goes through the one redactor (pipeline/redact.py).
+BOT_AUTHOR = "ailoop-bot <[redacted:email]>"
+ENGINEER = "Test Engineer <[redacted:email]>"
 LATER = 200  # minutes: canary has baked; a trusted status would be promoted to early
 CANDIDATE = "    stage: canary\n    percent: 5.0\n"
 
@@ -232,7 +233,8 @@ def test_every_reconciler_commit_is_signed_by_the_bot(at_canary: GitRepo,
                         "--format=%G? %an <%ae> / %cn <%ce>: %s")
     bot = [line for line in log.splitlines() if ": ailoop: " in line]
     assert len(bot) == 2
-    assert all(line.startswith(f"G {BOT_AUTHOR} / {BOT_AUTHOR}: ") for line in bot), log
+    raw = "ailoop-bot <ailoop-bot@users.noreply.github.com>"
+    assert all(line.startswith(f"G {raw} / {raw}: ") for line in bot), log
 
 
 # --- no bot key: nothing is written -----------------------------------------------------
@@ -250,16 +252,16 @@ def _no_key(monkeypatch: pytest.MonkeyPatch, repo: GitRepo, keys: dict[str, Path
 
 def _other_key(monkeypatch: pytest.MonkeyPatch, repo: GitRepo, keys: dict[str, Path]) -> str:
     monkeypatch.setenv("AILOOP_BOT_SIGNING_KEY", str(keys["mallory"]))
-    return (f"error: the key in AILOOP_BOT_SIGNING_KEY ({keys['mallory']}) is not the bot's: "
-            "its public half is not ailoop.yaml's spec.bot.signingKey. Use the private half "
-            f"of that key, or rotate the key. {SETUP}\n")
+    return ("error: the key AILOOP_BOT_SIGNING_KEY names is not the bot's: its public half "
+            "is not ailoop.yaml's spec.bot.signingKey. Use the private half of that key, or "
+            f"rotate the key. {SETUP}\n")
 
 
 def _unreadable(monkeypatch: pytest.MonkeyPatch, repo: GitRepo, keys: dict[str, Path]) -> str:
     missing = repo.work.parent / "no-such-key"
     monkeypatch.setenv("AILOOP_BOT_SIGNING_KEY", str(missing))
-    return (f"error: AILOOP_BOT_SIGNING_KEY names {missing}, which cannot be read (No such "
-            f"file or directory). {SETUP}\n")
+    return ("error: AILOOP_BOT_SIGNING_KEY names a file that cannot be read (No such file or "
+            f"directory). {SETUP}\n")
 
 
 def _no_public_key(monkeypatch: pytest.MonkeyPatch, repo: GitRepo,
