@@ -134,6 +134,8 @@ class PriorityInput:
     events: tuple[EventView, ...] = ()
     roles: Mapping[str, int] | None = None  # role -> people holding it in customer.yaml
     head: str = ""  # the commit this state was read from
+    # Errors `ailoop validate` reports for this priority: hold every move up, never a rollback.
+    findings: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -595,7 +597,7 @@ def _rollout(w: _Work) -> None:
         w.act("hold", "target", f"holds: the candidate's stage '{w.candidate.stage}' is no "
               "longer in rollout.stages; to release: restore it or lower rollout.target")
         return
-    for step in (_failing_monitoring, _evidence_gate, _at_target,
+    for step in (_failing_monitoring, _findings_gate, _evidence_gate, _at_target,
                  _bake_gate, _monitoring_gate, _roles_gate, _approval_gate, _promote):
         step(w, target)
         if w.done:
@@ -658,6 +660,15 @@ def monitoring_incident_name(gate: str, now: datetime) -> str:
 
 def _readings_text(readings: list[GateReading]) -> str:
     return "; ".join(f"{r.gate}: {r.reason}" for r in readings)
+
+
+def _findings_gate(w: _Work, target: int) -> None:
+    findings = w.inp.findings
+    if not findings:
+        return
+    more = f" (and {len(findings) - 1} more)" if len(findings) > 1 else ""
+    w.act("hold", "spec", f"holds at {w.where()}: the priority does not validate: "
+          f"{findings[0]}{more}; to release the hold, fix what `ailoop validate` reports")
 
 
 def _evidence_gate(w: _Work, target: int) -> None:

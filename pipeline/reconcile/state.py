@@ -44,6 +44,7 @@ from pipeline.monitoring.base import (
 )
 from pipeline.reconcile.plan import EventView, EvidenceView, PriorityInput, SpecView, StageView
 from pipeline.trust.status import trusted_body, untrusted_statuses
+from pipeline.validate.run import ValidateOptions, validate
 from pipeline.validate.status_check import status_bounds
 
 _RACY_SECONDS = 2.0
@@ -74,6 +75,9 @@ class Local:
     # its flag follows what the bot last wrote (None: nothing), never the edited file.
     untrusted: bool = False
     last_trusted: StatusBody | None = None
+    # Errors `ailoop validate` reports for this priority (not in the folder cache: policies,
+    # the customer and the project settings can change them): no expansion while any stand.
+    findings: tuple[str, ...] = ()
 
 
 @dataclass
@@ -101,8 +105,9 @@ def load_repo(root: str, *, use_cache: bool = True, only: str | None = None) -> 
     cache = _LocalCache(root, project, use_cache)
     locals_ = [cache.get(key) for key in keys]
     cache.save()
-    state = RepoState(root, project,
-                      with_trust(root, locals_, cache_dir(root) if use_cache else None))
+    locals_ = with_trust(root, locals_, cache_dir(root) if use_cache else None)
+    state = RepoState(root, project, with_findings(root, locals_, use_cache=use_cache,
+                                                   only=only))
     for customer in sorted({k.split("/")[0] for k in keys}):
         state.roles[customer] = customer_roles(root, customer)
     return state
@@ -128,6 +133,39 @@ def with_trust(root: str, locals_: list[Local], cache: str | None = None) -> lis
             replace(local, problems=(*local.problems, verdict.hold), untrusted=True,
                     last_trusted=trusted_body(root, rel, verdict.last_trusted))
             for rel, local in paths.items()]
+
+
+def with_findings(root: str, locals_: list[Local], *, use_cache: bool = True,
+                  only: str | None = None) -> list[Local]:
+    """What `ailoop validate` finds, on the priorities it concerns: a change pushed to the
+    default branch without a pull request never had its check run, and one invalid priority
+    must hold alone, not stop the reconcile of the others. status.yaml is judged by the trust
+    check and the status bounds (already in `problems`), so its findings are left out."""
+    if not locals_:
+        return locals_
+    paths = (os.path.join(root, priority_dir(only)),) if only else ()
+    report = validate(ValidateOptions(root=root, paths=paths, use_cache=use_cache))
+    keys = [local.key for local in locals_]
+    found: dict[str, list[str]] = {}
+    for finding in report.findings:
+        if finding.severity != "error" or finding.path.endswith(f"/{STATUS_FILE}"):
+            continue
+        for key in concerned(finding.path, keys):
+            found.setdefault(key, []).append(finding.render())
+    return [replace(local, findings=tuple(found[local.key])) if local.key in found else local
+            for local in locals_]
+
+
+def concerned(path: str, keys: list[str]) -> list[str]:
+    """The priorities a file's finding holds: its own priority, every priority of its
+    customer for a customer's file, and every priority for a project file (fail closed)."""
+    for key in keys:
+        if path.startswith(priority_dir(key) + "/"):
+            return [key]
+    parts = path.split("/")
+    if parts[0] == CUSTOMERS and len(parts) > 2:
+        return [k for k in keys if k.split("/")[0] == parts[1]]
+    return list(keys)
 
 
 # --- one priority -------------------------------------------------------------------------
@@ -306,10 +344,11 @@ def _input(state: RepoState, local: Local, now: datetime, approvals: ApprovalSou
     inp = PriorityInput(local.key, local.spec, status, local.problems, local.evidence_id,
                         local.evidence_problem, local.evidence, local.version,
                         local.workflow_digest, events=local.events,
-                        roles=state.roles.get(local.key.split("/")[0]), head=head)
+                        roles=state.roles.get(local.key.split("/")[0]), head=head,
+                        findings=local.findings)
     if local.spec is None or local.problems:
         return inp
-    if _may_promote(local, status):
+    if _may_promote(local, status) and not local.findings:
         inp = _with_approvals(inp, approvals)
     candidate = status.candidate
     if local.gates and candidate is not None and candidate.stage is not None:

@@ -55,7 +55,13 @@ spec:
   owner: ann
   inputData: {{source: helpdesk}}
   expectedOutput: {{description: the queue name}}
-  risk: high
+  risk: {risk}
+  successCriteria:
+    - {{metric: accuracy, comparison: ">=", threshold: 0.9, measuredIn: dry-run}}
+  roi:
+    currency: EUR
+    baseline: {{minutesPerCase: 5, casesPerMonth: 1000, costPerHour: 40}}
+    expected: {{automationRate: 0.5, valuePerMonth: 1500, costPerMonth: 100}}
   workflow:
     provider: python
     version: "1.0"
@@ -110,21 +116,25 @@ def customer_yaml(ann_key: Path | None = None, raj_key: Path | None = None) -> s
     return CUSTOMER.format(ann_key=key_line(ann_key), raj_key=key_line(raj_key), ann_id=ANN_ID)
 
 
-def fill(work: Path, customer: str) -> None:
-    """The minimal repo with a high-risk triage priority (shadow needs a reviewer, canary a
-    reviewer and, by guardrail, a risk-officer) and a second priority 'billing' like it."""
+def fill(work: Path, customer: str, risk: str = "high") -> None:
+    """The minimal repo with a triage priority (shadow needs a reviewer, canary a reviewer
+    and, at high risk, by guardrail a risk-officer) and a second priority 'billing' like it.
+    At high risk the spec breaks guardrails on purpose (short bakes, no risk-officer listed),
+    so the approval gates are seen to apply them anyway; the reconciler would hold it, so
+    stories that reconcile take risk medium."""
     minimal_repo(work)
     (work / "customers/acme/customer.yaml").write_text(customer)
-    (work / "customers/acme/triage/priority.yaml").write_text(PRIORITY.format(name="triage"))
+    triage = PRIORITY.format(name="triage", risk=risk)
+    (work / "customers/acme/triage/priority.yaml").write_text(triage)
     billing = work / "customers/acme/billing"
     billing.mkdir()
     for name in ("dataset.jsonl", "workflow.py"):
         (billing / name).write_bytes((work / "customers/acme/triage" / name).read_bytes())
-    (billing / "priority.yaml").write_text(PRIORITY.format(name="billing"))
+    (billing / "priority.yaml").write_text(PRIORITY.format(name="billing", risk=risk))
 
 
-def approvals_repo(tmp: Path, customer: str) -> GitRepo:
-    return make_repo(tmp, fill=lambda work: fill(work, customer))
+def approvals_repo(tmp: Path, customer: str, risk: str = "high") -> GitRepo:
+    return make_repo(tmp, fill=lambda work: fill(work, customer, risk))
 
 
 def write_evidence(root: Path, key: str = KEY) -> str:

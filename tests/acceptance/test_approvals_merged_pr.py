@@ -23,7 +23,7 @@ def fake() -> Iterator[FakeGitHub]:
 
 
 def merged_pr(tmp_path: Path, fake: FakeGitHub) -> GitRepo:
-    repo = approvals_repo(tmp_path, customer_yaml())
+    repo = approvals_repo(tmp_path, customer_yaml(), risk="medium")
     project = repo.work / "ailoop.yaml"
     project.write_text(project.read_text().replace(
         "spec:\n", "spec:\n  approvals:\n    source: github\n", 1))

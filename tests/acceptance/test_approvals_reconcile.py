@@ -44,7 +44,7 @@ def test_a_stage_waits_for_the_right_role_on_the_right_evidence(
     keys = tmp_path / "keys"
     keys.mkdir()
     ann, raj = keygen(keys, "ann"), keygen(keys, "raj")
-    repo = approvals_repo(tmp_path, customer_yaml(ann, raj))
+    repo = approvals_repo(tmp_path, customer_yaml(ann, raj), risk="medium")
     old = write_evidence(repo.work)
     repo.commit_all("Dry-run evidence")
 

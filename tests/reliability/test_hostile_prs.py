@@ -130,7 +130,7 @@ def _plan_row(capsys: pytest.CaptureFixture[str], root: Path) -> dict[str, Any]:
 
 EVIDENCE_BOUND = {
     "lower-the-pass-rate": ("priority.yaml", lambda t: t.replace(
-        "  dryRun:\n", "  dryRun:\n    thresholds:\n      passRate: 0.01\n")),
+        "      passRate: 1.0\n", "      passRate: 0.01\n")),
     "add-an-easy-case": ("dataset.jsonl", lambda t: t + '{"id": "easy", "input": {}}\n'),
     "change-the-workflow": ("workflow.py", lambda t: t + "# always say support\n"),
 }

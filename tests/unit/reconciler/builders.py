@@ -71,13 +71,32 @@ spec:
   expectedOutput:
     description: A team name.
     format: text
+  successCriteria:
+    - metric: accuracy
+      comparison: ">="
+      threshold: 0.9
+      measuredIn: dry-run
   risk: low
+  roi:
+    currency: EUR
+    baseline:
+      minutesPerCase: 5
+      casesPerMonth: 1000
+      costPerHour: 40
+    expected:
+      automationRate: 0.5
+      valuePerMonth: 1500
+      costPerMonth: 100
   workflow:
     provider: python
     version: "{version}"
     entrypoint: workflow.py:run
   dryRun:
     dataset: dataset.jsonl
+    assertions:
+      - type: equals
+    thresholds:
+      passRate: 1.0
   rollout:
     target: {target}
     stages:
@@ -178,9 +197,14 @@ def add_readings(root: Path, key: str, times: list[datetime], value: float = 0.0
 
 def healthy_hourly(root: Path, key: str, start: datetime, hours: int,
                    variant: str = "new") -> None:
-    """A reading every 10 minutes: always fresh and enough samples."""
-    add_readings(root, key, [start + timedelta(minutes=10 * i) for i in range(hours * 6 + 1)],
-                 variant=variant)
+    """A reading every 10 minutes: always fresh and enough samples; with the success rate
+    and run cost a review needs to measure the ROI the spec states."""
+    times = [start + timedelta(minutes=10 * i) for i in range(hours * 6 + 1)]
+    add_readings(root, key, times, variant=variant)
+    with open(root / "monitoring" / "readings.jsonl", "a") as fh:
+        for when in times:
+            fh.write(reading(key, when, 0.9, metric="success_rate", variant=variant))
+            fh.write(reading(key, when, 0.05, metric="cost_per_run", variant=variant))
 
 
 def incident(root: Path, key: str, name: str, severity: str = "high", resolved: bool = False,
