@@ -201,6 +201,22 @@ def last_change(root: str, rev: str, paths: list[str]) -> tuple[str, str, str] |
     return sha, name, email
 
 
+def first_parent_commits(root: str, rev: str, path: str) -> list[str]:
+    """The commits on REV's first-parent history that changed PATH, oldest first."""
+    out = _run(root, "log", "--first-parent", "--reverse", "--format=%H", rev_parse(root, rev),
+               "--", f":(literal){path}")
+    return out.split()
+
+
+def is_ancestor(root: str, older: str, newer: str) -> bool:
+    """True when commit OLDER is NEWER or one of its ancestors."""
+    proc = subprocess.run(["git", "-C", root, "merge-base", "--is-ancestor", older, newer],
+                          capture_output=True, check=False, timeout=120)
+    if proc.returncode not in (0, 1):
+        raise GitError(f"git merge-base failed: {proc.stderr.decode(errors='replace').strip()}")
+    return proc.returncode == 0
+
+
 def commit_signed_empty(root: str, message: str, key_path: str,
                         author: tuple[str, str] | None = None) -> str:
     """Commit MESSAGE on HEAD with HEAD's tree (nothing staged is included), signed with

@@ -32,6 +32,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "plan": ("plan", "Show what the reconciler would do for every priority, and why."),
     "reconcile": ("reconcile", "Apply the plan: advance, hold or roll back; commit and push."),
     "status": ("status", "Where every priority stands."),
+    "adopt": ("adopt", "Sign, as the bot, status files written before the bot key."),
     "approve": ("approve", "Record a signed git-native approval for a stage."),
     "gate": ("gate", "Evaluate the approval gates a pull request touches."),
     "comment": ("comment", "Post or update the pull request's ailoop comment."),

@@ -103,6 +103,9 @@ class StatusBody(Model):
     rollback: Rollback | None = None
     pending_feedback: list[str] = Field(
         default_factory=list, description="Feedback events waiting for the next review.")
+    adopted: AwareDatetime | None = Field(
+        None, description="When the bot vouched for this status, written by an ailoop from "
+        "before the bot key (`ailoop adopt`).")
 
     @model_validator(mode="before")
     @classmethod
