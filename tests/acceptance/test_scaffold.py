@@ -138,7 +138,8 @@ def test_init_refuses_when_run_twice(tmp_path: Path, capsys: object) -> None:
     result = run_cli(capsys, "init", str(root))
     assert result.code == 2
     assert result.err == ("error: refusing to overwrite existing files: "
-                          ".ailoop/bot_signing_key, .gitignore, README.md and 17 more\n")
+                          ".ailoop/bot_signing_key, .github/CODEOWNERS, "
+                          ".github/workflows/pr.yml and 21 more\n")
 
 
 def test_init_generates_the_bot_key_and_keeps_its_private_half_out_of_git(
@@ -288,3 +289,20 @@ def test_project_name_and_stages() -> None:
     assert project_name("/tmp/___") == "ailoop-repo"
     assert [s.bake for s in rollout_stages("critical")] == ["24h", "48h", "7d", "7d"]
     assert rollout_stages("low")[-1].roles == ("customer-owner",)
+
+
+def test_init_writes_ci_pinned_to_a_commit_and_can_leave_it_out(
+        tmp_path: Path, capsys: object) -> None:
+    with_ci = run_cli(capsys, "init", str(tmp_path / "ci"), "--approvals", "github",
+                      "--action", "acme/ailoop@" + "a" * 40)
+    assert with_ci.code == 0, with_ci.err
+    pr = (tmp_path / "ci/.github/workflows/pr.yml").read_text()
+    assert "uses: acme/ailoop@" + "a" * 40 in pr
+    assert "source: github" in (tmp_path / "ci/ailoop.yaml").read_text()
+    assert "/policies/" in (tmp_path / "ci/.github/CODEOWNERS").read_text()
+    without = run_cli(capsys, "init", str(tmp_path / "none"), "--ci", "none")
+    assert without.code == 0, without.err
+    assert not (tmp_path / "none/.github").exists()
+    bad = run_cli(capsys, "init", str(tmp_path / "bad"), "--action", "ailoop")
+    assert bad.code == 2 and "give the action as OWNER/REPO@REF" in bad.err
+    assert not (tmp_path / "bad").exists()

@@ -7,6 +7,7 @@ import re
 import shutil
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -98,6 +99,44 @@ def _load(path: Path) -> dict[str, object]:
     return data
 
 
+SHA = "0123456789abcdef0123456789abcdef01234567"
+
+
+def _init_ci(tmp: Path, approvals: str) -> Path:
+    """The CI `ailoop init --approvals APPROVALS --shards 3` writes, pinned to SHA."""
+    from pipeline.scaffold.ci import CiOptions, ci_files
+
+    for rel, text in ci_files(CiOptions(uses=f"ailoop-dev/ailoop@{SHA}", approvals=approvals,
+                                        shards=3)).items():
+        (tmp / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tmp / rel).write_text(text)
+    return tmp / ".github" / "workflows"
+
+
+def test_this_repositorys_ci_is_what_init_writes() -> None:
+    from pipeline.scaffold.ci import own_ci_files
+
+    for rel, text in own_ci_files("git-signed").items():
+        assert (ROOT / rel).read_text() == text, f"{rel} differs: run `make workflows`"
+
+
+@pytest.mark.parametrize("approvals", ["git-signed", "github"])
+def test_an_init_repositorys_workflows_lint_clean(approvals: str, tmp_path: Path) -> None:
+    folder = _init_ci(tmp_path, approvals)
+    files = sorted(folder.glob("*.yml"))
+    assert [f.name for f in files] == ["pr.yml", "reconcile-sharded.yml", "reconcile.yml",
+                                       "review.yml"]
+    linted = _actionlint(*files)
+    assert linted.returncode == 0, linted.stdout + linted.stderr
+    audited = _zizmor(folder)
+    assert audited.returncode == 0, audited.stdout + audited.stderr
+
+
+def test_the_action_lints_clean() -> None:
+    audited = _zizmor(ROOT / "action.yml")
+    assert audited.returncode == 0, audited.stdout + audited.stderr
+
+
 @pytest.mark.parametrize("workflow", WORKFLOWS, ids=lambda p: p.name)
 def test_least_privilege_and_pinned_actions(workflow: Path) -> None:
     text = workflow.read_text()
@@ -105,7 +144,29 @@ def test_least_privilege_and_pinned_actions(workflow: Path) -> None:
     assert "pull_request_target" not in data["on"]  # type: ignore[operator]
     assert data["permissions"] == {}, "top-level permissions must be empty"
     for uses in re.findall(r"^\s*(?:- )?uses:\s*(\S+)", text, re.MULTILINE):
-        assert re.fullmatch(r"[\w.-]+/[\w.-]+@[0-9a-f]{40}", uses), f"{uses} is not pinned"
+        # ./ : this repository is the ailoop action (a team's workflows pin it to a sha)
+        assert uses == "./" or re.fullmatch(r"[\w.-]+/[\w.-]+@[0-9a-f]{40}", uses), \
+            f"{uses} is not pinned"
+
+
+def test_ailoop_comes_from_the_action_never_from_the_checkout() -> None:
+    """A team's repository has nothing to install: `pip install .` failed every job."""
+    for workflow in WORKFLOWS:
+        assert "pip install" not in workflow.read_text(), workflow.name
+    action = (ROOT / "action.yml").read_text()
+    assert 'pip install --disable-pip-version-check --quiet "${ACTION_PATH}"' in action
+    assert "ACTION_PATH: ${{ github.action_path }}" in action
+
+
+def _steps(name: str, folder: Path = ROOT / ".github" / "workflows") -> list[dict[str, Any]]:
+    [job] = _load(folder / name)["jobs"].values()  # type: ignore[union-attr]
+    steps: list[dict[str, Any]] = job["steps"]
+    return steps
+
+
+def _ailoop_step(name: str, folder: Path = ROOT / ".github" / "workflows") -> dict[str, Any]:
+    [step] = [s for s in _steps(name, folder) if "command" in s.get("with", {})]
+    return step
 
 
 def test_reconcile_never_overlaps_and_skips_its_own_commits() -> None:
@@ -113,7 +174,31 @@ def test_reconcile_never_overlaps_and_skips_its_own_commits() -> None:
     assert data["concurrency"] == {"group": "ailoop-reconcile", "cancel-in-progress": False}
     job = data["jobs"]["reconcile"]  # type: ignore[index]
     assert "Ailoop-Action:" in job["if"]
-    assert any("ailoop reconcile --push" in str(step.get("run", "")) for step in job["steps"])
+    step = _ailoop_step("reconcile.yml")
+    assert (step["with"]["command"], step["with"]["args"]) == ("reconcile", "--push")
+
+
+def test_a_review_is_never_dropped_for_a_reconcile() -> None:
+    """GitHub keeps one waiting run per concurrency group: a review sharing the reconcile's
+    group was replaced by the next reconcile. Each has its own, never cancelled."""
+    groups = {}
+    for name in ("reconcile.yml", "review.yml", "reconcile-sharded.yml"):
+        concurrency = _load(ROOT / ".github" / "workflows" / name)["concurrency"]
+        assert isinstance(concurrency, dict) and concurrency["cancel-in-progress"] is False
+        groups[name] = concurrency["group"]
+    assert len(set(groups.values())) == 3, groups
+
+
+def test_with_github_approvals_the_reconciler_can_read_the_reviews(tmp_path: Path) -> None:
+    """Without a token and pull-requests: read, every rollout held forever."""
+    folder = _init_ci(tmp_path, "github")
+    for name in ("reconcile.yml", "reconcile-sharded.yml"):
+        [job] = _load(folder / name)["jobs"].values()  # type: ignore[union-attr]
+        assert job["permissions"] == {"contents": "write", "pull-requests": "read"}
+        assert _ailoop_step(name, folder)["env"] == {"GITHUB_TOKEN": "${{ secrets.GITHUB_TOKEN }}"}
+    signed = _init_ci(tmp_path / "signed", "git-signed")
+    [job] = _load(signed / "reconcile.yml")["jobs"].values()  # type: ignore[union-attr]
+    assert job["permissions"] == {"contents": "write"}  # nothing it does not need
 
 
 def test_fork_prs_get_no_dry_run_comment_or_status() -> None:
@@ -124,22 +209,31 @@ def test_fork_prs_get_no_dry_run_comment_or_status() -> None:
     assert jobs["validate"]["permissions"] == {"contents": "read"}
 
 
-BOT_KEY_SECRET = "secrets.AILOOP_BOT_SIGNING_KEY"
+BOT_KEY_SECRET = "${{ secrets.AILOOP_BOT_SIGNING_KEY }}"
 
 
-@pytest.mark.parametrize("name, command", [
-    ("reconcile.yml", "ailoop reconcile --push"),
-    ("reconcile-sharded.yml", "ailoop reconcile --push --shard"),
-    ("review.yml", "ailoop review --due --push"),
+@pytest.mark.parametrize("name, command, args", [
+    ("reconcile.yml", "reconcile", "--push"),
+    ("reconcile-sharded.yml", "reconcile", "--push --shard ${{ matrix.shard }}/4"),
+    ("review.yml", "review", "--due --push"),
 ])
-def test_the_bot_key_is_only_in_the_protected_step_that_commits(name: str,
-                                                                command: str) -> None:
+def test_the_bot_key_is_only_in_the_protected_step_that_commits(name: str, command: str,
+                                                                args: str) -> None:
     [job] = _load(ROOT / ".github" / "workflows" / name)["jobs"].values()  # type: ignore[union-attr]
     assert job["environment"] == "ailoop-bot"
-    holding = [step for step in job["steps"] if BOT_KEY_SECRET in str(step.get("env", {}))]
+    holding = [step for step in job["steps"] if BOT_KEY_SECRET in str(step)]
+    assert holding == [_ailoop_step(name)]
+    assert holding[0]["with"] == {"command": command, "args": args,
+                                  "bot-signing-key": BOT_KEY_SECRET,
+                                  **({"summary": "true"} if name == "reconcile.yml" else {})}
+
+
+def test_the_action_keeps_the_bot_key_in_one_private_file_for_one_step() -> None:
+    steps = _load(ROOT / "action.yml")["runs"]["steps"]  # type: ignore[index]
+    holding = [s for s in steps if "inputs.bot-signing-key" in str(s)]
     assert len(holding) == 1
     run = holding[0]["run"]
-    assert command in run and "umask 077" in run and "trap 'rm -f" in run
+    assert "umask 077" in run and "trap 'rm -f" in run
     assert 'AILOOP_BOT_SIGNING_KEY="${RUNNER_TEMP}/' in run
 
 

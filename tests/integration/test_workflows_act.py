@@ -1,0 +1,125 @@
+"""The workflows `ailoop init` writes, executed by `act` against a real bare remote: the PR
+check on a good and a bad pull request, reconcile on push (it commits and pushes; a second
+run changes nothing), the scheduled review, and a reconcile sharded over 3 runners."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from pipeline.cli.main import cli
+from pipeline.scaffold.ci import ACTION_REPO
+from tests.acceptance.approvals_support import keygen
+from tests.integration.act_support import Act, make_act
+from tests.support import ROOT, GitRepo, bot_key, git
+
+pytestmark = pytest.mark.slow
+SHA = "0" * 39 + "1"  # the commit the test repositories pin the action to
+ACTION = f"{ACTION_REPO}@{SHA}"
+KEY = "acme/email-triage"
+
+
+@pytest.fixture(scope="module")
+def act(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Act]:
+    runner = make_act(ROOT / ".venv", tmp_path_factory.mktemp("act"))
+    runner.extra_repos[ACTION] = runner.action
+    yield runner
+
+
+def init_repo(tmp: Path, *extra: str) -> GitRepo:
+    """`ailoop init` (the CI pinned to ACTION), committed and pushed to a bare remote."""
+    remote, work = tmp / "remote.git", tmp / "work"
+    git(tmp, "init", "-q", "--bare", "-b", "main", str(remote))
+    result = CliRunner().invoke(cli, ["init", str(work), "--no-bot-key", "--action", ACTION,
+                                      *extra])
+    assert result.exit_code == 0, result.output
+    project = work / "ailoop.yaml"
+    project.write_text(project.read_text().replace(
+        "spec:\n", f"spec:\n  bot:\n    signingKey: {bot_key().public}\n", 1))
+    git(work, "init", "-q", "-b", "main")
+    git(work, "remote", "add", "origin", str(remote))
+    repo = GitRepo(work, remote)
+    repo.commit_all("ailoop init")
+    git(work, "push", "-q", "-u", "origin", "main")
+    return repo
+
+
+def secrets() -> dict[str, str]:
+    return {"AILOOP_BOT_SIGNING_KEY": bot_key().private.read_text(),
+            "GITHUB_TOKEN": "ghs_" + "0123456789abcdefghij" * 2}
+
+
+def ready_for_shadow(repo: GitRepo, tmp: Path) -> None:
+    """A passing dry run and the reviewer's signed approval of the first stage, pushed: the
+    next reconcile promotes the priority to shadow."""
+    key = keygen(tmp, "reviewer")
+    customer = repo.work / "customers/acme/customer.yaml"
+    public = Path(f"{key}.pub").read_text().strip()
+    customer.write_text(customer.read_text().replace(
+        "      roles: [customer-reviewer, operations]\n",
+        f'      roles: [customer-reviewer, operations]\n      signingKey: "{public}"\n'))
+    repo.commit_all("The reviewer's signing key")
+    for args in (["dry-run", KEY], ["approve", KEY, "--stage", "shadow", "--key", str(key)]):
+        result = CliRunner().invoke(cli, ["-C", str(repo.work), *args])
+        assert result.exit_code == 0, result.output
+        if args[0] == "dry-run":
+            repo.commit_all("Dry-run evidence")
+    git(repo.work, "push", "-q", "origin", "main")
+
+
+def remote_log(repo: GitRepo) -> list[str]:
+    return git(repo.remote, "log", "--format=%s", "main").splitlines()
+
+
+def test_reconcile_on_push_commits_and_pushes_then_changes_nothing(
+        act: Act, tmp_path: Path) -> None:
+    repo = init_repo(tmp_path)
+    ready_for_shadow(repo, tmp_path)
+    push = {"ref": "refs/heads/main", "head_commit": {"message": "ailoop init"}}
+    first = act.run(repo.work, "push", "reconcile.yml", push, secrets=secrets())
+    assert first.returncode == 0, first.stdout[-3000:] + first.stderr[-2000:]
+    log = remote_log(repo)
+    assert log[0] == "ailoop: promote acme/email-triage to shadow (0%)", log
+    git(repo.work, "pull", "-q", "origin", "main")
+    second = act.run(repo.work, "push", "reconcile.yml", push, secrets=secrets())
+    assert second.returncode == 0, second.stdout[-3000:]
+    assert "No changes" in second.stdout
+    assert remote_log(repo) == log
+
+
+def test_the_pr_check_annotates_a_bad_pull_request_and_passes_a_good_one(
+        act: Act, tmp_path: Path) -> None:
+    repo = init_repo(tmp_path)
+    git(repo.work, "fetch", "-q", "origin")
+    priority = repo.work / "customers/acme/email-triage/priority.yaml"
+    pr = {"number": 7, "base": {"ref": "main"},
+          "head": {"ref": "change", "repo": {"full_name": "acme/rollouts"}}}
+    event = {"pull_request": pr, "repository": {"full_name": "acme/rollouts"}}
+    repo.git("checkout", "-q", "-b", "change")
+    priority.write_text(priority.read_text().replace("goal: ", "goal: Now, ", 1))
+    repo.commit_all("A better goal")
+    good = act.run(repo.work, "pull_request", "pr.yml", event, job="validate")
+    assert good.returncode == 0, good.stdout[-3000:]
+    priority.write_text(priority.read_text().replace("  risk: medium", "  risk: mediun"))
+    repo.commit_all("A typo")
+    bad = act.run(repo.work, "pull_request", "pr.yml", event, job="validate")
+    assert bad.returncode != 0
+    assert "::error file=customers/acme/email-triage/priority.yaml,line=" in bad.stdout
+
+
+def test_the_scheduled_review_runs(act: Act, tmp_path: Path) -> None:
+    repo = init_repo(tmp_path)
+    result = act.run(repo.work, "schedule", "review.yml", {"schedule": "5 6 * * 1-5"},
+                     secrets=secrets())
+    assert result.returncode == 0, result.stdout[-3000:]
+
+
+def test_a_reconcile_sharded_over_three_runners(act: Act, tmp_path: Path) -> None:
+    repo = init_repo(tmp_path, "--shards", "3")
+    result = act.run(repo.work, "workflow_dispatch", "reconcile-sharded.yml", {},
+                     secrets=secrets())
+    assert result.returncode == 0, result.stdout[-3000:]
+    assert result.stdout.count("Job succeeded") == 3
