@@ -554,3 +554,46 @@ def read_blob(root: str, oid: str) -> bytes:
     if proc.returncode != 0:
         raise GitError(f"git cat-file failed: exit {proc.returncode}")
     return proc.stdout
+
+
+# --- git notes: the notification ledger -------------------------------------------------
+
+def recent_commits(root: str, rev: str, count: int, since: str, notes: str
+                   ) -> list[tuple[str, str, str]]:
+    """(sha, message, note under the NOTES ref) of up to COUNT commits on REV's
+    first-parent history made after SINCE (an ISO time), newest first."""
+    out = _run(root, "log", "--first-parent", f"-n{count}", f"--since={since}",
+               f"--notes={notes}", "--format=%H%x1f%B%x1f%N%x1e", rev_parse(root, rev))
+    found = []
+    for record in out.split("\x1e"):
+        parts = record.strip("\n").split("\x1f")
+        if len(parts) == 3:
+            found.append((parts[0], parts[1], parts[2].strip()))
+    return found
+
+
+def changed_in(root: str, sha: str) -> list[str]:
+    """The paths commit SHA changed (compared with its first parent)."""
+    out = _run(root, "diff-tree", "--no-commit-id", "--name-only", "-r", "--no-renames",
+               "-m", "--first-parent", sha)
+    return [line for line in out.splitlines() if line]
+
+
+def add_note(root: str, ref: str, sha: str, text: str, name: str, email: str) -> None:
+    _run(root, "notes", f"--ref={ref}", "add", "-f", "-m", text, sha,
+         env={"GIT_AUTHOR_NAME": name, "GIT_AUTHOR_EMAIL": email,
+              "GIT_COMMITTER_NAME": name, "GIT_COMMITTER_EMAIL": email})
+
+
+def fetch_ref(root: str, remote: str, ref: str) -> bool:
+    """Replace the local REF with the remote's; False when the remote has none."""
+    proc = subprocess.run(["git", "-C", root, "fetch", "-q", remote, f"+{ref}:{ref}"],
+                          capture_output=True, text=True, timeout=120, check=False)
+    return proc.returncode == 0
+
+
+def push_ref(root: str, remote: str, ref: str) -> bool:
+    """Push REF (fast-forward only); False when the remote moved meanwhile."""
+    proc = subprocess.run(["git", "-C", root, "push", "-q", remote, f"{ref}:{ref}"],
+                          capture_output=True, text=True, timeout=120, check=False)
+    return proc.returncode == 0

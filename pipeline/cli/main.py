@@ -36,6 +36,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "approve": ("approve", "Record a signed git-native approval for a stage."),
     "gate": ("gate", "Evaluate the approval gates a pull request touches."),
     "comment": ("comment", "Post or update the pull request's ailoop comment."),
+    "notify": ("notify", "Send pending notifications, or a test message."),
     "people": ("people", "Look up people's GitHub account ids (githubId)."),
     "review": ("review", "Run the scheduled operations review of a priority."),
     "update": ("update", "Write the customer-facing update for a priority."),

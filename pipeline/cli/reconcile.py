@@ -7,6 +7,7 @@ import click
 from pipeline.cli.main import repo_root
 from pipeline.cli.options import parse_now, shard_option
 from pipeline.errors import EXIT_EXTERNAL, EXIT_OK
+from pipeline.reconcile.apply import ReconcileResult
 from pipeline.reconcile.plan import SIDE_KINDS, Plan, unreachable_systems
 from pipeline.reconcile.shard import parse_shard
 
@@ -27,12 +28,23 @@ def reconcile_command(ctx: click.Context, push: bool, now: str | None, remote: s
     A run with nothing new writes nothing and prints "No changes".
     """
     from pipeline.publish.outputs import after_reconcile
-    from pipeline.reconcile.apply import ReconcileOptions, reconcile, summary_line
+    from pipeline.reconcile.apply import ReconcileOptions, reconcile
 
     result = reconcile(ReconcileOptions(repo_root(ctx), parse_now(now), push=push,
                                         remote=remote, use_cache=not no_cache,
                                         shard=parse_shard(shard) if shard else None,
                                         tell=after_reconcile))
+    code = _report(result, remote)
+    if push:  # after the push: a failed send never changes the outcome (retried next run)
+        from pipeline.cli.notify import send_pending
+
+        send_pending(repo_root(ctx), parse_now(now), remote=remote)
+    return code
+
+
+def _report(result: ReconcileResult, remote: str) -> int:
+    from pipeline.reconcile.apply import summary_line
+
     code = report_unreachable(result.plan)
     if result.recovered:
         click.echo(f"Recomputed {len(result.recovered)} file(s) a previous run left "

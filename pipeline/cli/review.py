@@ -55,6 +55,10 @@ def review_command(ctx: click.Context, target: str | None, due: bool, now: str |
         code = max(code, EXIT_OK if review.healthy else EXIT_FINDINGS)
     if due and not keys:
         click.echo("No reviews are due.", err=True)
+    if push and keys and not no_record:
+        from pipeline.cli.notify import send_pending
+
+        send_pending(root, moment)  # a failed send never changes the review's outcome
     return code
 
 

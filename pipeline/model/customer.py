@@ -24,9 +24,20 @@ class Person(Model):
     )
 
 
+ENV_NAME = r"^[A-Z_][A-Z0-9_]*$"
+
+
 class Notification(Model):
-    channel: Literal["email", "slack", "teams", "none"] = "email"
-    target: str = Field("", description="Address, channel or webhook name updates go to.")
+    channel: Literal["email", "slack", "teams", "webhook", "none"] = Field(
+        "email", description="Where the customer's notifications go; none: the outbox folder.")
+    target: str = Field("", description="The e-mail address (channel email), or a name for "
+                        "the channel or webhook shown in messages.")
+    url_env: str | None = Field(
+        None, pattern=ENV_NAME, description="slack, teams, webhook: the environment variable "
+        "holding the webhook URL (a secret: never in the repository).")
+    secret_env: str | None = Field(
+        None, pattern=ENV_NAME, description="webhook: the environment variable holding the "
+        "HMAC-SHA256 key that signs each delivery (header X-Ailoop-Signature).")
 
 
 class CustomerSpec(Model):

@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field, StringConstraints
 
-from pipeline.model.base import Duration, Float, Metadata, Model
+from pipeline.model.base import Bool, Duration, Float, Int, Metadata, Model
 
 # An OpenSSH public key line: type, base64 and an optional comment.
 SSH_PUBLIC_KEY = r"^(sk-)?(ssh|ecdsa)-[a-z0-9@.-]+ [A-Za-z0-9+/]+=* ?[^\n]*$"
@@ -59,11 +59,34 @@ class MonitoringSettings(Model):
     )
 
 
+class SmtpSettings(Model):
+    host: str
+    port: Int = Field(587, ge=1, le=65535)
+    starttls: Bool = Field(True, description="Upgrade the connection with STARTTLS (port "
+                           "587); false only for a relay on the same host.")
+    username_env: str | None = Field(None, pattern=r"^[A-Z_][A-Z0-9_]*$",
+                                     description="Environment variable with the SMTP user.")
+    password_env: str | None = Field(None, pattern=r"^[A-Z_][A-Z0-9_]*$",
+                                     description="Environment variable with its password.")
+    sender: str = Field(alias="from", description="The From address.")
+    timeout_seconds: Float = Field(15.0, gt=0, le=120)
+
+
+class NotificationSettings(Model):
+    smtp: SmtpSettings | None = Field(None, description="The mail server for e-mail "
+                                      "notifications (to people, and to e-mail channels).")
+    outbox: str = Field(".ailoop/outbox", description="Folder for notifications no channel "
+                        "can take (none configured): one JSON file each.")
+
+
 class ProjectSpec(Model):
     time_zone: str = Field("UTC", description="IANA time zone used in customer-facing text.")
     bot: BotIdentity = Field(default_factory=BotIdentity)
     approvals: ApprovalSettings = Field(default_factory=ApprovalSettings)
     monitoring: MonitoringSettings = Field(default_factory=MonitoringSettings)
+    notifications: NotificationSettings | None = Field(
+        None, description="Send notifications after each pushed state change (README: "
+        "'Notifications'); none: nothing is sent.")
     min_bake_time_high_risk: Duration = Field(
         default_factory=lambda: timedelta(hours=24),
         description="Minimum bake time per stage for high and critical risk (raise only).",
