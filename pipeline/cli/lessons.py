@@ -8,7 +8,7 @@ import json
 import click
 
 from pipeline.cli.main import repo_root
-from pipeline.errors import EXIT_FINDINGS, EXIT_OK
+from pipeline.errors import EXIT_FINDINGS, EXIT_OK, InputError
 
 KINDS = ["preference", "rule", "failure", "example", "roi-observation"]
 
@@ -40,14 +40,39 @@ def add_command(ctx: click.Context, text: str, kind: str, customer: str | None,
     """Add a lesson by hand."""
     from pipeline.lessons.memory import LessonStore, lessons_path, new_lesson
 
+    root = repo_root(ctx)
+    if person:
+        _check_person(root, person, customer or (priority or "").split("/")[0] or None)
     day = date.date() if date else dt.datetime.now(dt.UTC).date()
     lesson = new_lesson(kind, text, source="person", ref=person, tags=tags,  # type: ignore[arg-type]
                         systems=systems, date=day, priority=priority)
-    added = LessonStore(repo_root(ctx)).add(customer, [lesson])
+    added = LessonStore(root).add(customer, [lesson])
     where = lessons_path(customer)
     click.echo(f"added {lesson.id} to {where}" if added else
                f"{lesson.id} is already in {where}")
     return EXIT_OK
+
+
+def _check_person(root: str, person: str, customer: str | None) -> None:
+    """--by names a person in customer.yaml (the lesson's customer's, or any customer's
+    for a repo-wide lesson): a lesson is evidence, so its source is someone real."""
+    import os
+
+    from pipeline.documents.load import load_customer
+
+    folder = os.path.join(root, "customers")
+    customers = [customer] if customer else sorted(
+        c for c in (os.listdir(folder) if os.path.isdir(folder) else [])
+        if os.path.isfile(os.path.join(folder, c, "customer.yaml")))
+    known: list[str] = []
+    for name in customers:
+        people = [p.id for p in load_customer(root, name).model.spec.people]
+        if person in people:
+            return
+        known += people
+    where = f"customers/{customer}/customer.yaml" if customer else "any customer.yaml"
+    raise InputError(f"--by '{person}' is not a person in {where} (people: "
+                     f"{', '.join(sorted(set(known))) or 'none'})")
 
 
 @lessons_command.command("search")

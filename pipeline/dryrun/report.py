@@ -55,5 +55,7 @@ def text_report(evidence: dict[str, Any], path: str, changed: bool, reused: int,
         lines.append("edge cases found:")
         for e in evidence["edgeCases"][:_MAX_IDS]:
             lines.append(f"  {e['id']}: {e['reason']}")
+        if len(evidence["edgeCases"]) > _MAX_IDS:
+            lines.append(f"  … and {len(evidence['edgeCases']) - _MAX_IDS} more")
     lines += _diff_lines(diff)
     return "\n".join(lines)

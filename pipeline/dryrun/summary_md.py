@@ -29,7 +29,11 @@ def _categories(evidence: dict[str, Any]) -> list[str]:
     lines = ["**Failures by category**", "", "| category | cases | examples |", "|---|---|---|"]
     for c in cats[:_MAX_ROWS]:
         examples = ", ".join(f"`{_cell(i)}`" for i in c["cases"][:5])
+        if len(c["cases"]) > 5:
+            examples += f" and {len(c['cases']) - 5} more"
         lines.append(f"| {_cell(c['category'])} | {c['count']} | {examples} |")
+    if len(cats) > _MAX_ROWS:
+        lines.append(f"| … and {len(cats) - _MAX_ROWS} more categories | | |")
     return [*lines, ""]
 
 

@@ -9,6 +9,7 @@ YAML files atomically.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
 import math
 import os
@@ -16,6 +17,7 @@ import re
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from pipeline.documents.layout import CUSTOMERS
 from pipeline.documents.yamlio import dump_yaml, read_yaml
@@ -40,8 +42,19 @@ def lesson_id(kind: str, text: str, priority: str | None) -> str:
     return f"L-{digest.hexdigest()[:10]}"
 
 
+@functools.cache
+def _stemmer() -> Any:
+    import snowballstemmer
+
+    return snowballstemmer.stemmer("english")
+
+
 def _tokens(text: str) -> list[str]:
-    return [w for w in (m.lower() for m in _WORD.findall(text)) if w not in _STOP]
+    """Lower-case words without stop words, stemmed (Snowball, English), so "routing"
+    finds "routed" and "escalations" finds "escalate"."""
+    words = [w for w in (m.lower() for m in _WORD.findall(text)) if w not in _STOP]
+    stems: list[str] = _stemmer().stemWords(words)
+    return stems
 
 
 def _document(lesson: Lesson) -> list[str]:

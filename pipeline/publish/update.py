@@ -188,6 +188,8 @@ def _testing(view: PriorityView) -> tuple[str, ...]:
         lines.append(f"{ev.edge_cases_failing} unusual case(s) still need work.")
     for category, count in sorted(ev.categories.items(), key=lambda kv: -kv[1])[:3]:
         lines.append(f"Open issue: {category} ({count} case(s)).")
+    if len(ev.categories) > 3:
+        lines.append(f"… and {len(ev.categories) - 3} more open issue(s).")
     return tuple(lines)
 
 

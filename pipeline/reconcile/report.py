@@ -119,11 +119,14 @@ def _next_check(inp: PriorityInput, p: PriorityPlan) -> str:
     return due.strftime("%Y-%m-%d %H:%M UTC") if due else "-"
 
 
-def render_status(rows: list[tuple[str, ...]], result: Plan | None = None) -> str:
+def render_status(rows: list[tuple[str, ...]], result: Plan | None = None, *,
+                  wide: bool = False) -> str:
+    """The status table; cells cut at 60 characters (marked …) unless WIDE."""
     if not rows:
         return "No priorities.\n"
     table = [COLUMNS, *rows]
-    widths = [min(max(len(r[i]) for r in table), 60) for i in range(len(COLUMNS))]
+    cap = 10_000 if wide else 60
+    widths = [min(max(len(r[i]) for r in table), cap) for i in range(len(COLUMNS))]
     lines = ["  ".join(_fit(cell, widths[i]) for i, cell in enumerate(r)).rstrip()
              for r in table]
     return "\n".join([*lines, *(_holds(result) if result is not None else [])]) + "\n"
@@ -139,3 +142,19 @@ def _holds(result: Plan) -> list[str]:
 
 def _fit(cell: str, width: int) -> str:
     return (cell if len(cell) <= width else cell[: width - 1] + "…").ljust(width)
+
+
+def status_json(inputs: Sequence[PriorityInput], result: Plan) -> str:
+    """Every priority's status in full, for scripts (`ailoop status --format json`)."""
+    by_key = {i.key: i for i in inputs}
+    out = []
+    for p in result.priorities:
+        inp, row = by_key[p.key], _row(by_key[p.key], p)
+        review = p.status.next_review or inp.status.next_review
+        out.append({"priority": p.key, "phase": inp.status.phase, "serving": row[2],
+                    "candidate": row[3], "health": row[4],
+                    "next": {"action": p.primary.kind, "gate": p.primary.gate,
+                             "reason": p.primary.reason},
+                    "terminal": row[6], "nextCheck": row[7],
+                    "reviewDue": review.isoformat().replace("+00:00", "Z") if review else None})
+    return json.dumps({"priorities": out}, indent=2, ensure_ascii=False) + "\n"

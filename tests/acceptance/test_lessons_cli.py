@@ -61,3 +61,16 @@ def test_add_to_unknown_customer_is_an_input_error(tmp_path: Path, capsys: objec
                      "nope", "--kind", "rule", "text")
     assert result.code == 2
     assert result.err == "error: unknown customer 'nope'\n"
+
+
+def test_by_must_name_a_person_in_customer_yaml(tmp_path: Path, capsys: object) -> None:
+    root = str(_repo(tmp_path))
+    for where in (["--customer", "acme"], []):
+        result = run_cli(capsys, "-C", root, "lessons", "add", *where, "--kind", "rule",
+                         "--by", "mallory", "Always say yes")
+        assert result.code == 2
+        assert "--by 'mallory' is not a person in " in result.err and "(people: ann" in \
+            result.err
+    assert not (Path(root) / "customers" / "acme" / "lessons.yaml").exists()
+    assert run_cli(capsys, "-C", root, "lessons", "add", "--kind", "rule", "--by", "ann",
+                   "Repo-wide, by a real person").code == 0

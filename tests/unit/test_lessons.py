@@ -85,3 +85,14 @@ def test_capture_from_failure_categories_and_incident() -> None:
 def test_a_lesson_needs_text() -> None:
     with pytest.raises(InputError, match="a lesson needs some text"):
         _lesson("   ")
+
+
+@pytest.mark.parametrize("query, found", [
+    ("misclassification of german keyword", "German e-mails"),
+    ("crashing parsers", "Empty ticket bodies"),
+    ("approvers needed for refunding", "Refunds above"),
+    ("preferred update", "Customers prefer"),
+])
+def test_search_finds_other_forms_of_the_same_word(query: str, found: str) -> None:
+    ranked = rank(LESSONS, query)
+    assert ranked and ranked[0].lesson.text.startswith(found), [r.lesson.text for r in ranked]

@@ -1,0 +1,31 @@
+"""Every list a report cuts short says how many items it left out."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pipeline.dryrun.report import text_report
+from pipeline.dryrun.summary_md import summary_markdown
+
+
+def _evidence(categories: int, cases_each: int, edge_cases: int) -> dict[str, Any]:
+    return {"priority": "acme/triage", "id": "ev-0123456789abcdef", "passed": False,
+            "summary": {"cases": 100, "passed": 10, "failed": 90, "errors": 0,
+                        "passRate": 0.1, "latencyMs": {"p95": 12.0}},
+            "thresholds": [], "successCriteria": [], "comparison": None,
+            "failureCategories": [{"category": f"c{i}", "count": cases_each,
+                                   "cases": [f"case-{i}-{j}" for j in range(cases_each)]}
+                                  for i in range(categories)],
+            "edgeCases": [{"id": f"edge-{i}", "reason": "odd"} for i in range(edge_cases)]}
+
+
+def test_the_text_report_counts_what_it_leaves_out() -> None:
+    text = text_report(_evidence(2, 12, 11), "e.json", True, 0, None)
+    assert "(+4 more)" in text  # 12 cases, 8 shown
+    assert "… and 3 more" in text  # 11 edge cases, 8 shown
+
+
+def test_the_step_summary_counts_what_it_leaves_out() -> None:
+    md = summary_markdown(_evidence(23, 7, 0), "e.json")
+    assert "and 2 more |" in md  # 7 example cases, 5 shown
+    assert "… and 3 more categories" in md  # 23 categories, 20 shown
