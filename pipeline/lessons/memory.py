@@ -44,7 +44,7 @@ def lesson_id(kind: str, text: str, priority: str | None) -> str:
 
 @functools.cache
 def _stemmer() -> Any:
-    import snowballstemmer
+    import snowballstemmer  # type: ignore[import-untyped]  # ships no type hints
 
     return snowballstemmer.stemmer("english")
 
