@@ -27,7 +27,13 @@ from pipeline.model.priority import (
     NumericToleranceAssertion,
     RegexAssertion,
 )
-from pipeline.policy.expr import CelCompileError, CelRuntimeError, compile_expression, run
+from pipeline.policy.expr import (
+    CelCompileError,
+    CelRuntimeError,
+    compile_expression,
+    field_paths,
+    run,
+)
 from pipeline.providers.base import CaseOutput
 
 _MISSING = object()
@@ -244,18 +250,40 @@ def _cel(a: CelAssertion, index: int) -> CheckFn:
     except CelCompileError as e:
         raise _bad(index, "expr", f"is not a valid CEL expression ({e})") from None
 
+    read = tuple(dict.fromkeys(field_paths(a.expr, _CASE_ROOTS)))
+
     def check(case: Case, out: CaseOutput) -> Check:
         context = {"input": case.input, "output": out.output, "expected": case.expected}
         try:
             result = run(program, context)
         except CelRuntimeError as e:
-            return Check(name, False, f"CEL error: {e}")
+            return Check(name, False, f"CEL error: {e}{_values(read, context)}")
         if result is True:
             return Check(name, True)
         if result is False:
-            return Check(name, False, f"{a.expr} is false")
+            return Check(name, False, f"{a.expr} is false{_values(read, context)}")
         return Check(name, False, f"CEL returned {show(result)}, not true or false")
     return check
+
+
+# The roots a dry-run expression reads; a failing one shows the value of each field it read.
+_CASE_ROOTS = re.compile(r"(?<![\w.])(input|output|expected)\b")
+
+
+def _values(paths: tuple[tuple[str, ...], ...], context: dict[str, Any]) -> str:
+    shown = []
+    for path in paths[:6]:
+        value: Any = context
+        for part in path:
+            value = value.get(part, _MISSING) if isinstance(value, dict) else _MISSING
+            if value is _MISSING:
+                break
+        shown.append(f"{'.'.join(path)} = {'(missing)' if value is _MISSING else show(value)}")
+    more = f", and {len(paths) - 6} more" if len(paths) > 6 else ""
+    return f" (with {', '.join(shown)}{more})" if shown else ""
+
+
+_MISSING = object()
 
 
 def _bad(index: int, field: str, message: str) -> InputError:

@@ -22,8 +22,11 @@ class RunDiff:
                 "added": self.added, "removed": self.removed}
 
     def headline(self) -> str:
-        return (f"compared with {self.previous}: {len(self.newly_failing)} newly failing, "
-                f"{len(self.fixed)} fixed, {len(self.still_failing)} still failing")
+        counts = [f"{len(self.newly_failing)} newly failing", f"{len(self.fixed)} fixed",
+                  f"{len(self.still_failing)} still failing"]
+        counts += [f"{len(ids)} {label}" for label, ids in
+                   (("added", self.added), ("removed", self.removed)) if ids]
+        return f"compared with {self.previous}: {', '.join(counts)}"
 
 
 def outcomes_of(cases: Iterable[Mapping[str, Any]]) -> dict[str, bool]:
@@ -37,13 +40,14 @@ def outcomes_of(cases: Iterable[Mapping[str, Any]]) -> dict[str, bool]:
 
 def diff_runs(previous_id: str, before: Mapping[str, bool], after: Mapping[str, bool]
               ) -> RunDiff:
-    """Cases are matched by id; a case new in this run that fails counts as newly failing."""
+    """Cases are matched by id. A case new in this run is added (passing or not), never
+    "newly failing": that is for a case that passed before."""
     newly, fixed, still, added = [], [], [], []
     for case_id, passed in after.items():
         was = before.get(case_id)
         if was is None:
             added.append(case_id)
-        if not passed and was is not False:
+        elif not passed and was:
             newly.append(case_id)
         elif not passed:
             still.append(case_id)

@@ -27,7 +27,8 @@ def _diff_lines(diff: RunDiff | None) -> list[str]:
         return ["first dry run of this priority (nothing to compare with)"]
     lines = [diff.headline()]
     for label, ids in (("newly failing", diff.newly_failing), ("fixed", diff.fixed),
-                       ("still failing", diff.still_failing)):
+                       ("still failing", diff.still_failing), ("added", diff.added),
+                       ("removed", diff.removed)):
         if ids:
             lines.append(f"  {label}: {_ids(ids)}")
     return lines

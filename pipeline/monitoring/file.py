@@ -17,12 +17,12 @@ from __future__ import annotations
 import json
 import os
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 
 from pipeline.errors import ExternalError
 from pipeline.model.priority import MonitoringGate
-from pipeline.monitoring.base import CANDIDATE, SERVING, GateReading, Variant
+from pipeline.monitoring.base import CANDIDATE, SERVING, GateReading, Variant, gate_name
 from pipeline.monitoring.gates import evaluate_gate
 
 
@@ -35,19 +35,45 @@ class Observation:
     variant: str = CANDIDATE
 
 
+# Past this share of unreadable lines the file as a whole is not trusted: every gate that
+# reads it is inconclusive (so rollout holds). Below it they are skipped, and every reading
+# says how many were.
+UNREADABLE_SHARE = 0.01
+
+
+@dataclass
+class _Index:
+    observations: dict[tuple[str, str], list[Observation]]
+    lines: int = 0  # non-blank lines
+    unreadable: list[int] = field(default_factory=list)  # their line numbers
+
+
 class JsonlMonitoring:
-    """MonitoringSource over a JSONL file; bad lines are skipped (they count as no data)."""
+    """MonitoringSource over a JSONL file; bad lines are counted and skipped, and too many
+    of them make every gate inconclusive."""
 
     def __init__(self, path: str, max_staleness: timedelta) -> None:
         self.path = path
         self.max_staleness = max_staleness
-        self._index: dict[tuple[str, str], list[Observation]] | None = None
+        self._index: _Index | None = None
 
     def readings(self, key: str, stage: str | None, gates: list[MonitoringGate],
                  now: datetime, variant: Variant = CANDIDATE) -> list[GateReading]:
         index = self._load()
-        return [self._judge(gate, index.get((key, gate.metric), []), stage, now, variant)
-                for gate in gates]
+        bad = index.unreadable
+        if bad and len(bad) > UNREADABLE_SHARE * index.lines:
+            why = (f"{os.path.basename(self.path)}: {len(bad)} of {index.lines} lines are "
+                   f"unreadable (first: line {bad[0]}), more than {UNREADABLE_SHARE:.0%}: "
+                   "its readings are not trusted")
+            return [GateReading(gate_name(g), g.metric, "inconclusive", None, 0, None, why)
+                    for g in gates]
+        found = [self._judge(gate, index.observations.get((key, gate.metric), []), stage,
+                             now, variant) for gate in gates]
+        if not bad:
+            return found
+        note = (f" ({len(bad)} unreadable line(s) of {os.path.basename(self.path)} skipped, "
+                f"first: line {bad[0]})")
+        return [replace(r, reason=r.reason + note) for r in found]
 
     def _judge(self, gate: MonitoringGate, observations: list[Observation],
                stage: str | None, now: datetime, variant: Variant) -> GateReading:
@@ -58,7 +84,7 @@ class JsonlMonitoring:
         return evaluate_gate(gate, mine, now=now, max_staleness=self.max_staleness,
                              current=[o for o in here if o.variant == SERVING])
 
-    def _load(self) -> dict[tuple[str, str], list[Observation]]:
+    def _load(self) -> _Index:
         if self._index is None:
             self._index = _read_index(self.path)
         return self._index
@@ -71,16 +97,21 @@ def _alone(gate: MonitoringGate) -> MonitoringGate:
     return gate.model_copy(update={"compare": None}) if gate.compare is not None else gate
 
 
-def _read_index(path: str) -> dict[tuple[str, str], list[Observation]]:
-    index: dict[tuple[str, str], list[Observation]] = defaultdict(list)
+def _read_index(path: str) -> _Index:
+    index = _Index(defaultdict(list))
     if not os.path.exists(path):
         return index  # no readings yet: every gate is inconclusive, so rollout holds
     try:
         with open(path, encoding="utf-8", errors="replace") as fh:
-            for line in fh:
+            for number, line in enumerate(fh, 1):
+                if not line.strip():
+                    continue
+                index.lines += 1
                 parsed = _parse(line)
-                if parsed is not None:
-                    index[parsed[0]].append(parsed[1])
+                if parsed is None:
+                    index.unreadable.append(number)
+                else:
+                    index.observations[parsed[0]].append(parsed[1])
     except OSError as e:
         raise ExternalError(f"monitoring file {path} cannot be read: {e.strerror}") from None
     return index

@@ -38,6 +38,7 @@ from pipeline.monitoring.promql import (
     promql_duration,
     render,
 )
+from pipeline.monitoring.runtime_queries import RUNTIME_QUERIES
 
 DEFAULT_QUERY = '{{metric}}{priority="{{priority}}",variant="{{variant}}"}'
 MIN_STEP = timedelta(seconds=1)
@@ -79,11 +80,15 @@ class PrometheusSource:
                 now: datetime) -> list[Sample]:
         values = placeholders(key, stage, gate, variant, self.step)
         start = now - gate.window
-        points = self._one(key, index, "query", gate.query or DEFAULT_QUERY, values,
-                           start, now, f"{gate.metric} ({variant})")
-        if gate.samples_query is None:
+        # No query of its own: the runtime's series for its metrics, else METRIC{...}.
+        builtin = RUNTIME_QUERIES.get(gate.metric) if gate.query is None else None
+        query = gate.query or (builtin[0] if builtin else DEFAULT_QUERY)
+        samples_query = gate.samples_query or (builtin[1] if builtin else None)
+        points = self._one(key, index, "query", query, values, start, now,
+                           f"{gate.metric} ({variant})")
+        if samples_query is None:
             return [Sample(p.time, p.value, 1) for p in points.points]
-        counts = self._one(key, index, "samplesQuery", gate.samples_query, values, start, now,
+        counts = self._one(key, index, "samplesQuery", samples_query, values, start, now,
                            f"{gate.metric} samples ({variant})")
         weights = {p.time: p.value for p in counts.points}
         return [Sample(p.time, p.value, _count(weights.get(p.time, 0.0)))

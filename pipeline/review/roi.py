@@ -34,9 +34,16 @@ RoiVerdict = Literal["on-track", "behind", "ahead", "unknown"]
 @dataclass(frozen=True)
 class Production:
     runs: int
-    period: timedelta
+    period: timedelta  # what the runs were counted over
     success_rate: float
     cost_per_run: float
+    # The review's whole window when production covered only part of it (the figures are
+    # scaled from `period` to a month, and the verdict is marked partial).
+    window: timedelta | None = None
+
+    @property
+    def partial(self) -> bool:
+        return self.window is not None and self.period < self.window
 
 
 @dataclass(frozen=True)
@@ -59,6 +66,7 @@ class RoiResult:
     observed: RoiFigures | None
     expected: RoiFigures
     reason: str
+    partial: bool = False  # over part of the window only: shown, never an issue on its own
 
 
 def observed_figures(hypothesis: RoiHypothesis, production: Production) -> RoiFigures:
@@ -89,7 +97,16 @@ def compare_roi(hypothesis: RoiHypothesis, production: Production | None, *,
     reason = (f"net {money(observed.net_per_month, hypothesis.currency)}/month against "
               f"{money(expected.net_per_month, hypothesis.currency)} expected "
               f"({_band(verdict, tolerance)})")
-    return RoiResult(verdict, hypothesis.currency, observed, expected, reason)
+    if production.partial and production.window is not None:
+        reason += (f"; partial: production covered {_days(production.period)} of the "
+                   f"{_days(production.window)} window, scaled to a month")
+    return RoiResult(verdict, hypothesis.currency, observed, expected, reason,
+                     production.partial)
+
+
+def _days(span: timedelta) -> str:
+    days = span / timedelta(days=1)
+    return f"{days:.1f} days" if days < 10 else f"{days:.0f} days"
 
 
 def roi_verdict(observed_net: float, expected_net: float, tolerance: float) -> RoiVerdict:
@@ -127,9 +144,11 @@ def roi_gates(spec: PrioritySpec, period: timedelta) -> list[MonitoringGate]:
     return out
 
 
-def production_from(readings: list[GateReading], period: timedelta) -> tuple[Production | None,
-                                                                             str]:
-    """Production numbers from the readings of `roi_gates`, or None with the reason."""
+def production_from(readings: list[GateReading], period: timedelta,
+                    covered: timedelta | None = None) -> tuple[Production | None, str]:
+    """Production numbers from the readings of `roi_gates` over `period`, or None with the
+    reason. COVERED: how much of the period production has run (less for a version out
+    for a shorter time): its runs are counted over that span, and the result is partial."""
     by_metric = {r.metric: r for r in readings}
     problems = [f"{m}: {by_metric[m].reason}" if m in by_metric else f"{m}: not read"
                 for m in (SUCCESS_RATE, COST_PER_RUN)
@@ -139,4 +158,6 @@ def production_from(readings: list[GateReading], period: timedelta) -> tuple[Pro
         return None, "; ".join(problems)
     rate, cost = by_metric[SUCCESS_RATE], by_metric[COST_PER_RUN]
     assert rate.value is not None and cost.value is not None
-    return Production(rate.samples, period, rate.value, cost.value), ""
+    span = period if covered is None else max(min(covered, period), timedelta(hours=1))
+    return Production(rate.samples, span, rate.value, cost.value,
+                      period if span < period else None), ""

@@ -25,7 +25,7 @@ from pipeline.documents.layout import CUSTOMERS, PROJECT_FILE, STATUS_FILE, prio
 from pipeline.documents.load import load_document, load_priority, load_status
 from pipeline.errors import AiloopError, InputError
 from pipeline.model.priority import Priority
-from pipeline.model.status import StatusBody, TerminalState, Version
+from pipeline.model.status import Candidate, StatusBody, TerminalState, Version
 from pipeline.monitoring.base import CANDIDATE, SERVING, GateReading, MonitoringSource, Variant
 from pipeline.publish.update import Readings
 from pipeline.reconcile.plan import EventView
@@ -145,6 +145,15 @@ def exposed(status: StatusBody) -> Exposed | None:
     return None
 
 
+def _covered(status: StatusBody, out: Exposed, now: datetime) -> timedelta | None:
+    """How long the reviewed version has been out (None: not known, take the window)."""
+    held: Version | None = status.serving if out.variant == SERVING else status.candidate
+    start = held.since if held is not None else None
+    if start is None and isinstance(held, Candidate):
+        start = held.entered
+    return now - start if start is not None else None
+
+
 def _name(held: Version) -> str:
     return f"v{held.version}" if held.version else held.evidence_id
 
@@ -167,7 +176,8 @@ def gather(root: str, key: str, now: datetime, source: MonitoringSource | None, 
         readings = source.readings(key, out.stage, gates, now, out.variant) if gates else []
         period = review_period(priority)
         production, note = production_from(source.readings(
-            key, out.stage, roi_gates(priority.spec, period), now, out.variant), period)
+            key, out.stage, roi_gates(priority.spec, period), now, out.variant), period,
+            _covered(status, out, now))
     elif source is None:
         note = "no monitoring provider is configured"
     checked = NOT_CONFIGURED
@@ -229,7 +239,7 @@ def find_issues(inp: ReviewInputs, open_incidents: tuple[EventView, ...],
                for e in open_incidents]
     issues += [f"negative feedback {e.name} from {e.by}" for e in feedback
                if e.severity == "negative"]
-    if roi is not None and roi.verdict == "behind":
+    if roi is not None and roi.verdict == "behind" and not roi.partial:
         issues.append(f"ROI is behind the hypothesis: {roi.reason}")
     elif roi is not None and roi.verdict == "unknown" and out is not None:
         issues.append(f"ROI cannot be measured: {roi.reason}")

@@ -107,6 +107,15 @@ def test_prometheus_scrapes_the_runtime_and_the_gate_reads_it(tmp_path: Path) ->
             now = datetime.now(UTC)
             (good,) = source.readings("acme/healthy", "early", [gate], now)
             (bad,) = source.readings("acme/broken", "early", [gate], now)
+            # The same gate with no PromQL at all: the runtime's own series are read.
+            builtin = PrometheusSource(PrometheusClient(f"http://127.0.0.1:{prom_port}", http,
+                                                        timeout_seconds=5),
+                                       step=timedelta(seconds=5),
+                                       max_staleness=timedelta(minutes=1))
+            plain = gate.model_copy(update={"query": None, "window": timedelta(seconds=15),
+                                            "min_samples": 20})
+            (good_plain,) = builtin.readings("acme/healthy", "early", [plain], now)
+            (bad_plain,) = builtin.readings("acme/broken", "early", [plain], now)
     finally:
         stop.set()
         worker.join()
@@ -117,3 +126,5 @@ def test_prometheus_scrapes_the_runtime_and_the_gate_reads_it(tmp_path: Path) ->
         broken.close()
     assert good.verdict == "pass", good.reason
     assert bad.verdict == "fail", bad.reason
+    assert good_plain.verdict == "pass", good_plain.reason
+    assert bad_plain.verdict == "fail", bad_plain.reason

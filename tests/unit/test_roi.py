@@ -83,3 +83,20 @@ def test_production_needs_both_metrics() -> None:
 
 def test_money() -> None:
     assert money(34560.4, "EUR") == "EUR 34,560"
+
+
+def test_a_version_out_for_part_of_the_window_is_scaled_and_marked_partial() -> None:
+    """3 days out of a 30-day review: 900 runs are 9,000 a month, not 900; the verdict is
+    shown as partial."""
+    production, _ = production_from(
+        [reading("success_rate", 0.8, 900), reading("cost_per_run", 0.2, 900)],
+        timedelta(days=30), covered=timedelta(days=3))
+    assert production is not None and production.partial
+    result = compare_roi(HYPOTHESIS, production)
+    assert result.verdict == "on-track" and result.partial
+    assert result.reason.endswith("; partial: production covered 3.0 days of the 30 days "
+                                  "window, scaled to a month")
+    whole, _ = production_from(
+        [reading("success_rate", 0.8, 9000), reading("cost_per_run", 0.2, 9000)],
+        timedelta(days=30), covered=timedelta(days=45))
+    assert whole is not None and not whole.partial

@@ -46,7 +46,12 @@ def check(spec: dict[str, Any], output: Any, expected: Any = None, **out: Any) -
      (False, 'v: expected a number, got "n/a"')),
     ({"type": "cel", "expr": "output.k == expected.k && input.n > 2"}, {"k": 1}, {"k": 1},
      (True, "")),
-    ({"type": "cel", "expr": "output.k == 2"}, {"k": 1}, None, (False, "output.k == 2 is false")),
+    ({"type": "cel", "expr": "output.k == 2"}, {"k": 1}, None,
+     (False, "output.k == 2 is false (with output.k = 1)")),
+    ({"type": "cel", "expr": "output.team == expected.team || input.n < 2"},
+     {"team": "billing"}, {"team": "support"},
+     (False, 'output.team == expected.team || input.n < 2 is false (with output.team = '
+             '"billing", expected.team = "support", input.n = 3)')),
     ({"type": "cel", "expr": "output.k"}, {"k": 1}, None,
      (False, "CEL returned 1, not true or false")),
 ])

@@ -62,6 +62,8 @@ def test_diff_runs() -> None:
     before = {"a": True, "b": False, "c": False, "gone": True}
     after = {"a": False, "b": True, "c": False, "new": False}
     diff = diff_runs("ev-1", before, after)
-    assert (diff.newly_failing, diff.fixed, diff.still_failing) == (["a", "new"], ["b"], ["c"])
+    # a case new in this run is added, never "newly failing" (it never passed before)
+    assert (diff.newly_failing, diff.fixed, diff.still_failing) == (["a"], ["b"], ["c"])
     assert (diff.added, diff.removed) == (["new"], ["gone"])
-    assert diff.headline() == "compared with ev-1: 2 newly failing, 1 fixed, 1 still failing"
+    assert diff.headline() == ("compared with ev-1: 1 newly failing, 1 fixed, 1 still "
+                               "failing, 1 added, 1 removed")

@@ -17,7 +17,7 @@ GATE = MonitoringGate.model_validate({"name": "error rate", "metric": "error_rat
 
 def judge(tmp_path: Path, lines: list[str], now_minutes: int = 0) -> tuple[str, str]:
     path = tmp_path / "readings.jsonl"
-    path.write_text("".join(lines) + "not json\n")
+    path.write_text("".join(lines))  # unreadable lines: tests/unit/monitoring
     source = JsonlMonitoring(str(path), timedelta(minutes=15))
     (r,) = source.readings(KEY, "canary", [GATE], T0 + timedelta(minutes=now_minutes))
     return r.verdict, r.reason
