@@ -12,7 +12,6 @@ from __future__ import annotations
 import hashlib
 import os
 import pickle
-import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -22,6 +21,7 @@ from typing import Any
 from pipeline.approvals.base import ApprovalSource
 from pipeline.approvals.requirements import stage_requirements
 from pipeline.cache import cache_dir, code_fingerprint
+from pipeline.cache.stat_index import settled_ns
 from pipeline.documents.layout import (
     CUSTOMERS,
     PROJECT_FILE,
@@ -31,6 +31,7 @@ from pipeline.documents.layout import (
 )
 from pipeline.documents.load import load_document
 from pipeline.errors import ExternalError, InputError
+from pipeline.fsio import write_atomic
 from pipeline.model.priority import MonitoringGate, Priority
 from pipeline.model.project import ProjectSpec
 from pipeline.model.status import StatusBody
@@ -47,7 +48,6 @@ from pipeline.trust.status import trusted_body, untrusted_statuses
 from pipeline.validate.run import ValidateOptions, validate
 from pipeline.validate.status_check import status_bounds
 
-_RACY_SECONDS = 2.0
 _HIGH_RISK = frozenset({"high", "critical"})
 _NO_STATUS = StatusBody()  # frozen, so one instance serves every priority without a status
 
@@ -426,7 +426,7 @@ def folder_signature(folder: str) -> tuple[Signature, bool]:
             out.append((name, st.st_mtime_ns, st.st_size))
             newest = max(newest, st.st_mtime_ns)
     out.sort()
-    return tuple(out), time.time() - newest / 1e9 > _RACY_SECONDS
+    return tuple(out), settled_ns(newest, time.time())
 
 
 class _LocalCache:
@@ -467,16 +467,12 @@ class _LocalCache:
     def save(self) -> None:
         if not (self.enabled and self.dirty):
             return
-        directory = os.path.dirname(self.path)
-        try:
-            os.makedirs(directory, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(dir=directory, prefix=".tmp-")
-            with os.fdopen(fd, "wb") as fh:
-                pickle.dump({"salt": self.salt, "entries": self.entries}, fh,
+        data = pickle.dumps({"salt": self.salt, "entries": self.entries},
                             protocol=pickle.HIGHEST_PROTOCOL)
-            os.replace(tmp, self.path)
+        try:
+            write_atomic(self.path, data)
         except OSError:
-            return
+            return  # a cache: the next run reads the folders again
 
 
 def _salt(project: ProjectSpec) -> str:

@@ -7,7 +7,7 @@ import functools
 import gc
 import os
 import stat
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
@@ -26,6 +26,7 @@ from pipeline.documents.layout import (
 )
 from pipeline.errors import InputError
 from pipeline.validate.checks import FileResult
+from pipeline.validate.policy_cache import Phase
 from pipeline.validate.status_check import status_findings
 from pipeline.validate.trust_check import trust_findings
 
@@ -34,6 +35,8 @@ if TYPE_CHECKING:
     from pipeline.validate.policies import Judge
 
 _PARALLEL_MIN_FILES = 200
+# What cached results hold besides builtin data (see pipeline.cache.store).
+_RECORDS = (FileResult, Finding, Phase)
 _CHUNK = 64
 # Set to 1 by the benchmark harness only, to measure what policies and guardrails cost.
 NO_POLICIES_ENV = "AILOOP_BENCH_NO_POLICIES"
@@ -50,6 +53,8 @@ class ValidateOptions:
     use_cache: bool = True
     jobs: int = 0  # 0: one per core
     now: datetime | None = None  # the clock for waiver expiry; None: the real UTC time
+    # Told why the cache is not reused, line by line (validate -v); None: not asked.
+    explain: Callable[[str], None] | None = None
 
 
 @dataclass
@@ -77,7 +82,10 @@ def validate(options: ValidateOptions) -> ValidationReport:
 
 def _validate(options: ValidateOptions) -> ValidationReport:
     root = options.root
-    cache = ResultCache(root, "validate", options.use_cache)
+    cache = ResultCache(root, "validate", options.use_cache, _RECORDS)
+    if options.explain is not None:
+        for line in cache.explain():
+            options.explain(line)
     documents = cache.documents()
     now = options.now or datetime.now(UTC)
     judge = _judge(root, documents, now)
