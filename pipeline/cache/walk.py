@@ -50,7 +50,8 @@ class Walk:
             self.verified = True
             found = list(self.last[0])
         else:
-            self.why_not = "no walk stored" if self.last is None else "folders changed"
+            self.why_not = "folders changed" if self.last is not None \
+                else "none stored (folders changed within the racy window)"
             self.scanned = {}
             found = folder_documents(self.root, self.scan)
             # Only settled listings can be trusted later (see settled()).

@@ -83,9 +83,16 @@ def validate(options: ValidateOptions) -> ValidationReport:
 def _validate(options: ValidateOptions) -> ValidationReport:
     root = options.root
     cache = ResultCache(root, "validate", options.use_cache, _RECORDS)
-    if options.explain is not None:
-        for line in cache.explain():
-            options.explain(line)
+    try:
+        return _validate_with(options, cache)
+    finally:  # what was reused is known once the run is done (walk, untracked files)
+        if options.explain is not None:
+            for line in cache.explain():
+                options.explain(line)
+
+
+def _validate_with(options: ValidateOptions, cache: ResultCache) -> ValidationReport:
+    root = options.root
     documents = cache.documents()
     now = options.now or datetime.now(UTC)
     judge = _judge(root, documents, now)

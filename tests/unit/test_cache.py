@@ -350,3 +350,37 @@ def test_untracked_candidates_are_not_kept_for_another_index_file(
     cache = _walked_cache(tmp_path)
     cache.keep_untracked(["notes.md"])
     assert cache.untracked is None
+
+
+def _leftovers(root: Path) -> list[str]:
+    return sorted(p.name for p in Path(cache_dir(str(root))).rglob("*") if ".tmp" in p.name)
+
+
+@pytest.mark.parametrize("fails", ["os.replace", "os.fsync"])
+@pytest.mark.parametrize("split", [False, True])
+def test_a_failed_write_leaves_no_temp_file_and_the_old_cache_readable(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fails: str, split: bool) -> None:
+    """A full disk (ENOSPC while the data is flushed, or at the rename): the run goes on,
+    nothing half-written is left behind, and the next run reads the old cache."""
+    import errno
+
+    if split:
+        monkeypatch.setattr(results, "SHARD_ABOVE", 0)
+    git(tmp_path, "init", "-q")
+    key = "customers/acme/triage/priority.yaml"
+    first = ResultCache(str(tmp_path), "t")
+    first.put(key, "b0", "old")
+    first.save()
+
+    def full_disk(*args: object) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    second = ResultCache(str(tmp_path), "t")
+    second.put(key, "b1", "new")
+    with monkeypatch.context() as m:
+        m.setattr(fails, full_disk)
+        second.save()  # no exception: a cache that cannot be written is skipped
+    assert _leftovers(tmp_path) == []
+    third = ResultCache(str(tmp_path), "t")
+    assert third.why_not is None
+    assert (third.get(key, "b0"), third.get(key, "b1")) == ("old", None)
