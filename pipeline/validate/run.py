@@ -26,7 +26,7 @@ from pipeline.documents.layout import (
 )
 from pipeline.errors import InputError
 from pipeline.validate.checks import FileResult
-from pipeline.validate.policy_cache import Phase
+from pipeline.validate.policy_cache import Phase, PolicyCache
 from pipeline.validate.status_check import status_findings
 from pipeline.validate.trust_check import trust_findings
 
@@ -38,8 +38,6 @@ _PARALLEL_MIN_FILES = 200
 # What cached results hold besides builtin data (see pipeline.cache.store).
 _RECORDS = (FileResult, Finding, Phase)
 _CHUNK = 64
-# Set to 1 by the benchmark harness only, to measure what policies and guardrails cost.
-NO_POLICIES_ENV = "AILOOP_BENCH_NO_POLICIES"
 _MAX_DOCUMENT_BYTES = 1024 * 1024  # pipeline.documents.yamlio.MAX_YAML_BYTES (not imported: PyYAML)
 
 
@@ -116,13 +114,10 @@ def _validate_with(options: ValidateOptions, cache: ResultCache) -> ValidationRe
     findings.extend(status_findings(targets, results))
     findings.extend(trust_findings(root, documents, targets, options.changed,
                                    cache_dir(root) if cache.enabled else None))
-    if judge is not None:
-        from pipeline.validate.policies import policy_findings
-        from pipeline.validate.policy_cache import PolicyCache
+    from pipeline.validate.policies import policy_findings
 
-        findings.extend(policy_findings(root, documents, targets, results, now,
-                                        PolicyCache(root, documents, cache, blobs), judge,
-                                        judged))
+    findings.extend(policy_findings(root, documents, targets, results, now,
+                                    PolicyCache(root, documents, cache, blobs), judge, judged))
     cache.save()
     return ValidationReport(sort_findings(findings), len(targets))
 
@@ -141,11 +136,7 @@ def _changed(root: str, cache: ResultCache, changed: ChangedSince) -> tuple[str,
     return found
 
 
-def _judge(root: str, documents: list[str], now: datetime) -> Judge | None:
-    """The run's policy judge; None when policies are off (benchmarks/run.py only, to
-    show what policies and guardrails add to a run)."""
-    if os.environ.get(NO_POLICIES_ENV) == "1":
-        return None
+def _judge(root: str, documents: list[str], now: datetime) -> Judge:
     from pipeline.validate.policies import Judge
 
     return Judge(root, documents, now)
