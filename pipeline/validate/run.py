@@ -222,7 +222,7 @@ def _check_all(root: str, rels: list[str], cache: ResultCache, jobs: int,
         # A path never seen before cannot hit: the worker hashes it while it reads it anyway.
         blob = cache.blob_of(f"{root}/{rel}", rel) if cache.has(rel) else None
         hit = cache.get(rel, blob) if blob else None
-        if hit is not None:
+        if type(hit) is FileResult:  # else a miss (what a damaged entry is too)
             results[rel] = hit
             blobs[rel] = blob  # type: ignore[assignment]
         else:
@@ -479,7 +479,7 @@ def _cached_dataset(abs_path: str, rel: str, cache: ResultCache,
                     st: os.stat_result | None = None) -> tuple[Finding, ...]:
     blob = cache.blob_of(abs_path, rel, st)
     cached = cache.get(rel + _DATASET, blob) if blob else cache.session.get(rel + _DATASET)
-    if cached is None:
+    if type(cached) is not tuple:
         cached = _dataset_findings(abs_path, rel)
         if blob:
             cache.put(rel + _DATASET, blob, cached)

@@ -138,3 +138,18 @@ def test_writing_what_could_not_be_read_back_writes_nothing(tmp_path: Path) -> N
     path = tmp_path / "c.pickle"
     assert not store.save(str(path), "fp", {"x": sys.version_info})
     assert not path.exists()
+
+
+def test_an_entry_of_the_wrong_shape_is_a_miss(repo: Path, capsys: object) -> None:
+    """A cache file that loads (right header, plain data) but holds something else where a
+    result belongs: the entry is checked again, never used."""
+    from pipeline.cache import blob_id
+
+    expected = run_cli(capsys, "-C", str(repo), "validate", "--no-cache")
+    rels = [str(p.relative_to(repo)) for p in repo.rglob("*.yaml") if ".git" not in p.parts]
+    entries = {rel: (blob_id((repo / rel).read_bytes()), "not a result") for rel in rels}
+    _index(repo).parent.mkdir(parents=True, exist_ok=True)
+    assert store.save(str(_index(repo)), code_fingerprint(),
+                      {"stat": {}, "dirs": {}, "results": entries})
+    code, out, err = _verbose(capsys, repo)
+    assert (code, out, err[0]) == (expected.code, expected.out, "cache: reused")
