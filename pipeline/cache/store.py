@@ -2,7 +2,8 @@
 
 A file is a header line, `ailoop-cache <format> <code fingerprint>`, then a pickle of
 plain data: builtin containers and scalars, and the few record types the caller names
-(frozen dataclasses without pickling hooks, so rebuilding one runs none of its code).
+(dataclasses and pydantic models without pickling hooks of their own, datetimes), so
+rebuilding one runs none of our code and nothing but pydantic's field assignment.
 Loading refuses every other global (Python's documented "restricting globals"), so a
 planted file cannot make the load import or call anything else; writing refuses anything
 the load would refuse. Writes go through the crash-safe writer.
@@ -45,17 +46,43 @@ def cache_dir(root: str) -> str:
     return os.path.join(base, "ailoop", key)
 
 
+# Pickling hooks: a class that has one of its own could run code on load.
+_HOOKS = ("__setstate__", "__reduce__", "__reduce_ex__", "__new__", "__getattr__",
+          "__setattr__", "__post_init__")
+# Value types pickled as a call of the type on plain arguments (a datetime's bytes, a
+# timedelta's days, seconds and microseconds): their constructors only build values.
+_VALUES = frozenset({("datetime", "datetime"), ("datetime", "date"), ("datetime", "timedelta"),
+                     ("datetime", "timezone"), ("pydantic_core._pydantic_core", "TzInfo")})
+
+
 def _checked(records: Records) -> dict[tuple[str, str], type]:
-    """The records by (module, name), as pickle names them. Each must be a dataclass that
-    pickle rebuilds as data only: created without calling it (object.__new__), then its
-    __dict__ filled in; a class with a hook of its own could run code on load."""
+    """The records by (module, name), as pickle names them: value types, plain dataclasses
+    and pydantic models, each rebuilt as data only (see below); anything else is refused."""
     for cls in records:
-        hooks = [h for h in ("__setstate__", "__reduce__", "__reduce_ex__", "__new__",
-                             "__post_init__", "__getattr__", "__setattr__")
-                 if h in vars(cls) and not (h == "__setattr__" and _frozen(cls))]
-        if not dataclasses.is_dataclass(cls) or hooks or hasattr(cls, "__slots__"):
-            raise TypeError(f"{cls.__qualname__} cannot be a cache record: {hooks}")
+        if (cls.__module__, cls.__qualname__) not in _VALUES and not _plain_dataclass(cls) \
+                and not _pydantic_model(cls):
+            raise TypeError(f"{cls.__qualname__} cannot be a cache record")
     return {(cls.__module__, cls.__qualname__): cls for cls in records}
+
+
+def _own_hooks(classes: tuple[type, ...]) -> list[str]:
+    return [h for klass in classes for h in _HOOKS if h in vars(klass)
+            and not (h == "__setattr__" and _frozen(klass))]
+
+
+def _plain_dataclass(cls: type) -> bool:
+    """Created without calling it (object.__new__), then its __dict__ filled in."""
+    return dataclasses.is_dataclass(cls) and "__slots__" not in vars(cls) \
+        and not _own_hooks(cls.__mro__[:-1])
+
+
+def _pydantic_model(cls: type) -> bool:
+    """Created by object.__new__, then filled in by pydantic's own BaseModel.__setstate__,
+    which only assigns the state's parts (no validation, none of our code)."""
+    mro = cls.__mro__
+    base = next((i for i, k in enumerate(mro)
+                 if (k.__module__, k.__qualname__) == ("pydantic.main", "BaseModel")), None)
+    return base is not None and not _own_hooks(mro[:base])
 
 
 def _frozen(cls: type) -> bool:
