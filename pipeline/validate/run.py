@@ -35,9 +35,9 @@ if TYPE_CHECKING:
     from pipeline.validate.policies import Judge
 
 _PARALLEL_MIN_FILES = 200
+_CHUNK = 64
 # What cached results hold besides builtin data (see pipeline.cache.store).
 _RECORDS = (FileResult, Finding, Phase)
-_CHUNK = 64
 _MAX_DOCUMENT_BYTES = 1024 * 1024  # pipeline.documents.yamlio.MAX_YAML_BYTES (not imported: PyYAML)
 
 
