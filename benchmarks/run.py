@@ -32,7 +32,6 @@ sys.path.insert(0, str(ROOT))
 from generate import STATUS_EVERY, Params, bot_key_path, ensure_repo  # noqa: E402
 
 from pipeline.cache import cache_dir  # noqa: E402
-from pipeline.validate.run import NO_POLICIES_ENV  # noqa: E402
 
 CHANGED_FILES = 20
 ARG_BYTES = 100_000  # keep each check-jsonschema command line well under ARG_MAX
@@ -110,9 +109,14 @@ def cold(bench: Bench, env: dict[str, str] | None = None) -> float:
 
 
 def cold_no_policies(bench: Bench) -> float:
-    """The cold run with policy evaluation switched off (the environment variable is read
-    by pipeline.validate.run and set only here), to show what policies and guardrails add."""
-    return cold(bench, {NO_POLICIES_ENV: "1"})
+    """The cold run on a clone of the repository without its policies/ folder (committed),
+    to show what the policies add; the product has no switch to turn them off."""
+    work = OUT / f"no-policies-{len(bench.priority_files)}"
+    shutil.rmtree(work, ignore_errors=True)
+    git(OUT, "clone", "-q", "--shared", str(bench.repo), str(work))
+    git(work, "rm", "-q", "-r", "policies")
+    git(work, "commit", "-q", "-m", "Without policies")
+    return cold(Bench(work, bench.repeat, bench.priority_files))
 
 
 def warm(bench: Bench) -> float:
@@ -194,7 +198,7 @@ def help_text(bench: Bench) -> float:
 
 MEASUREMENTS: list[Measurement] = [
     Measurement("cold", "ailoop validate, cache cleared", cold),
-    Measurement("cold_no_policies", "ailoop validate, cache cleared, policies off",
+    Measurement("cold_no_policies", "ailoop validate, cache cleared, no policies/",
                 cold_no_policies),
     Measurement("warm", "ailoop validate, second run", warm),
     Measurement("changed", f"ailoop validate --changed-since HEAD, {CHANGED_FILES} edited",
@@ -207,7 +211,7 @@ MEASUREMENTS: list[Measurement] = [
 
 
 def _policy_cost(f: dict[str, float]) -> float | None:
-    """What policies and guardrails add to a cold run, in percent."""
+    """What the policies add to a cold run, in percent."""
     if not f.get("cold") or not f.get("cold_no_policies"):
         return None
     return (f["cold"] / f["cold_no_policies"] - 1) * 100

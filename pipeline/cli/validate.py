@@ -22,9 +22,12 @@ from pipeline.errors import EXIT_FINDINGS, EXIT_OK
 @click.option("--now", "now", type=click.DateTime(["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S",
                                                   "%Y-%m-%dT%H:%M:%S%z"]), default=None,
               help="Judge waiver expiry as of this time (UTC unless given); for tests.")
+@click.option("-v", "--verbose", is_flag=True,
+              help="Also say on stderr whether the cache was reused, and if not, why.")
 @click.pass_context
 def validate_command(ctx: click.Context, paths: tuple[str, ...], changed_since: str | None,
-                     fmt: str, no_cache: bool, jobs: int, now: datetime | None) -> int:
+                     fmt: str, no_cache: bool, jobs: int, now: datetime | None,
+                     verbose: bool) -> int:
     """Check documents against their schemas, the repository layout and cross-references.
 
     Every finding is reported at once as PATH:LINE:COL: FIELD: MESSAGE. Exit 0 when clean,
@@ -41,9 +44,13 @@ def validate_command(ctx: click.Context, paths: tuple[str, ...], changed_since: 
 
     report = validate(ValidateOptions(root=root, paths=paths, changed_later=changed,
                                       use_cache=not no_cache, jobs=jobs,
-                                      now=_utc(now)))
+                                      now=_utc(now), explain=_to_stderr if verbose else None))
     click.echo(RENDERERS[fmt](report.findings, report.files_checked), nl=False)
     return EXIT_FINDINGS if report.errors else EXIT_OK
+
+
+def _to_stderr(line: str) -> None:
+    click.echo(line, err=True)
 
 
 def _utc(value: datetime | None) -> datetime | None:

@@ -11,12 +11,12 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 from typing import Any
 
 from pipeline.cache import cache_dir
 from pipeline.documents.dataset import Case
 from pipeline.dryrun.results import CaseResult
+from pipeline.fsio import write_atomic
 from pipeline.providers.base import TRANSIENT
 
 _VERSION = 2
@@ -85,12 +85,7 @@ class CaseCache:
         """Keeps this run's entries only (the cache never grows without bound)."""
         if not self.enabled or self.fresh == self.entries:
             return
-        directory = os.path.dirname(self.path)
         try:
-            os.makedirs(directory, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(dir=directory, prefix=".tmp-", suffix=".json")
-            with os.fdopen(fd, "w", encoding="utf-8") as fh:
-                json.dump({"version": _VERSION, "entries": self.fresh}, fh)
-            os.replace(tmp, self.path)
+            write_atomic(self.path, json.dumps({"version": _VERSION, "entries": self.fresh}))
         except OSError:
-            return
+            return  # a cache: the next run runs the cases again

@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import pickle
-import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -21,7 +19,8 @@ from typing import Any
 
 from pipeline.approvals.base import ApprovalSource
 from pipeline.approvals.requirements import stage_requirements
-from pipeline.cache import cache_dir, code_fingerprint
+from pipeline.cache import cache_dir, code_fingerprint, store
+from pipeline.cache.stat_index import settled_ns
 from pipeline.documents.layout import (
     CUSTOMERS,
     PROJECT_FILE,
@@ -31,6 +30,8 @@ from pipeline.documents.layout import (
 )
 from pipeline.documents.load import load_document
 from pipeline.errors import ExternalError, InputError
+from pipeline.model import status as status_model
+from pipeline.model.base import Model
 from pipeline.model.priority import MonitoringGate, Priority
 from pipeline.model.project import ProjectSpec
 from pipeline.model.status import StatusBody
@@ -47,7 +48,6 @@ from pipeline.trust.status import trusted_body, untrusted_statuses
 from pipeline.validate.run import ValidateOptions, validate
 from pipeline.validate.status_check import status_bounds
 
-_RACY_SECONDS = 2.0
 _HIGH_RISK = frozenset({"high", "critical"})
 _NO_STATUS = StatusBody()  # frozen, so one instance serves every priority without a status
 
@@ -426,7 +426,7 @@ def folder_signature(folder: str) -> tuple[Signature, bool]:
             out.append((name, st.st_mtime_ns, st.st_size))
             newest = max(newest, st.st_mtime_ns)
     out.sort()
-    return tuple(out), time.time() - newest / 1e9 > _RACY_SECONDS
+    return tuple(out), settled_ns(newest, time.time())
 
 
 class _LocalCache:
@@ -442,14 +442,10 @@ class _LocalCache:
             self._read()
 
     def _read(self) -> None:
-        try:
-            with open(self.path, "rb") as fh:
-                data = pickle.load(fh)
-        except (OSError, pickle.UnpicklingError, EOFError, AttributeError, ImportError,
-                ValueError, TypeError):
-            return
-        if isinstance(data, dict) and data.get("salt") == self.salt:
-            self.entries = data.get("entries", {})
+        data = store.load_or_none(self.path, self.salt, _records())
+        entries = data.get("entries") if isinstance(data, dict) else None
+        if isinstance(entries, dict):
+            self.entries = entries
 
     def get(self, key: str) -> Local:
         if not self.enabled:
@@ -467,16 +463,20 @@ class _LocalCache:
     def save(self) -> None:
         if not (self.enabled and self.dirty):
             return
-        directory = os.path.dirname(self.path)
-        try:
-            os.makedirs(directory, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(dir=directory, prefix=".tmp-")
-            with os.fdopen(fd, "wb") as fh:
-                pickle.dump({"salt": self.salt, "entries": self.entries}, fh,
-                            protocol=pickle.HIGHEST_PROTOCOL)
-            os.replace(tmp, self.path)
-        except OSError:
-            return
+        # A cache that cannot be written is skipped: the next run reads the folders again.
+        store.save(self.path, self.salt, {"entries": self.entries}, _records())
+
+
+def _records() -> tuple[type, ...]:
+    """What the cache's entries hold besides builtin data (see pipeline.cache.store)."""
+    from datetime import date, datetime, timedelta, timezone
+
+    from pydantic_core import TzInfo
+
+    models = tuple(v for v in vars(status_model).values()
+                   if isinstance(v, type) and issubclass(v, Model))
+    return (Local, SpecView, StageView, EventView, EvidenceView, *models,
+            date, datetime, timedelta, timezone, TzInfo)
 
 
 def _salt(project: ProjectSpec) -> str:

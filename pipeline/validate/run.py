@@ -7,7 +7,7 @@ import functools
 import gc
 import os
 import stat
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
@@ -26,6 +26,7 @@ from pipeline.documents.layout import (
 )
 from pipeline.errors import InputError
 from pipeline.validate.checks import FileResult
+from pipeline.validate.policy_cache import Phase, PolicyCache
 from pipeline.validate.status_check import status_findings
 from pipeline.validate.trust_check import trust_findings
 
@@ -35,8 +36,8 @@ if TYPE_CHECKING:
 
 _PARALLEL_MIN_FILES = 200
 _CHUNK = 64
-# Set to 1 by the benchmark harness only, to measure what policies and guardrails cost.
-NO_POLICIES_ENV = "AILOOP_BENCH_NO_POLICIES"
+# What cached results hold besides builtin data (see pipeline.cache.store).
+_RECORDS = (FileResult, Finding, Phase)
 _MAX_DOCUMENT_BYTES = 1024 * 1024  # pipeline.documents.yamlio.MAX_YAML_BYTES (not imported: PyYAML)
 
 
@@ -50,6 +51,8 @@ class ValidateOptions:
     use_cache: bool = True
     jobs: int = 0  # 0: one per core
     now: datetime | None = None  # the clock for waiver expiry; None: the real UTC time
+    # Told why the cache is not reused, line by line (validate -v); None: not asked.
+    explain: Callable[[str], None] | None = None
 
 
 @dataclass
@@ -77,7 +80,17 @@ def validate(options: ValidateOptions) -> ValidationReport:
 
 def _validate(options: ValidateOptions) -> ValidationReport:
     root = options.root
-    cache = ResultCache(root, "validate", options.use_cache)
+    cache = ResultCache(root, "validate", options.use_cache, _RECORDS)
+    try:
+        return _validate_with(options, cache)
+    finally:  # what was reused is known once the run is done (walk, untracked files)
+        if options.explain is not None:
+            for line in cache.explain():
+                options.explain(line)
+
+
+def _validate_with(options: ValidateOptions, cache: ResultCache) -> ValidationReport:
+    root = options.root
     documents = cache.documents()
     now = options.now or datetime.now(UTC)
     judge = _judge(root, documents, now)
@@ -101,13 +114,10 @@ def _validate(options: ValidateOptions) -> ValidationReport:
     findings.extend(status_findings(targets, results))
     findings.extend(trust_findings(root, documents, targets, options.changed,
                                    cache_dir(root) if cache.enabled else None))
-    if judge is not None:
-        from pipeline.validate.policies import policy_findings
-        from pipeline.validate.policy_cache import PolicyCache
+    from pipeline.validate.policies import policy_findings
 
-        findings.extend(policy_findings(root, documents, targets, results, now,
-                                        PolicyCache(root, documents, cache, blobs), judge,
-                                        judged))
+    findings.extend(policy_findings(root, documents, targets, results, now,
+                                    PolicyCache(root, documents, cache, blobs), judge, judged))
     cache.save()
     return ValidationReport(sort_findings(findings), len(targets))
 
@@ -126,11 +136,7 @@ def _changed(root: str, cache: ResultCache, changed: ChangedSince) -> tuple[str,
     return found
 
 
-def _judge(root: str, documents: list[str], now: datetime) -> Judge | None:
-    """The run's policy judge; None when policies are off (benchmarks/run.py only, to
-    show what policies and guardrails add to a run)."""
-    if os.environ.get(NO_POLICIES_ENV) == "1":
-        return None
+def _judge(root: str, documents: list[str], now: datetime) -> Judge:
     from pipeline.validate.policies import Judge
 
     return Judge(root, documents, now)
@@ -216,7 +222,7 @@ def _check_all(root: str, rels: list[str], cache: ResultCache, jobs: int,
         # A path never seen before cannot hit: the worker hashes it while it reads it anyway.
         blob = cache.blob_of(f"{root}/{rel}", rel) if cache.has(rel) else None
         hit = cache.get(rel, blob) if blob else None
-        if hit is not None:
+        if type(hit) is FileResult:  # else a miss (what a damaged entry is too)
             results[rel] = hit
             blobs[rel] = blob  # type: ignore[assignment]
         else:
@@ -473,7 +479,7 @@ def _cached_dataset(abs_path: str, rel: str, cache: ResultCache,
                     st: os.stat_result | None = None) -> tuple[Finding, ...]:
     blob = cache.blob_of(abs_path, rel, st)
     cached = cache.get(rel + _DATASET, blob) if blob else cache.session.get(rel + _DATASET)
-    if cached is None:
+    if type(cached) is not tuple:
         cached = _dataset_findings(abs_path, rel)
         if blob:
             cache.put(rel + _DATASET, blob, cached)

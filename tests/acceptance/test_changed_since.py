@@ -213,7 +213,7 @@ def _changed_by_own_walk(root: Path, verified: bool) -> list[str]:
         cache.save()
         cache = ResultCache(str(root), "t")
     cache.documents()
-    assert cache.walk_verified == verified
+    assert cache.walk.verified == verified
     walked, unwalked = cache.walked()
     pending = start_changed_files(str(root), "HEAD", own_walk=True)
     return pending([*walked, *top_documents(str(root))], unwalked)

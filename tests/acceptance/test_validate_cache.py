@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 
 from benchmarks.generate import Params, ensure_repo
-from pipeline.cache import cache_dir
+from pipeline.cache import cache_dir, code_fingerprint, store
+from pipeline.validate.run import _RECORDS
 from tests.acceptance.test_validate_cli import broken_repo
 from tests.support import GitRepo, ailoop_subprocess, git, run_cli
 
@@ -244,8 +245,8 @@ def test_changed_project_settings_are_seen_by_a_warm_run(example: Path, capsys: 
 def test_the_cache_keeps_no_document_data(example: Path, capsys: object) -> None:
     repo = in_git(example)
     validate(capsys, repo)
-    with open(os.path.join(cache_dir(str(repo)), "validate.pickle"), "rb") as fh:
-        results = pickle.load(fh)["results"]
+    path = os.path.join(cache_dir(str(repo)), "validate.pickle")
+    results = store.load(path, code_fingerprint(), _RECORDS)["results"]
     facts = [v[1].facts for v in results.values() if hasattr(v[1], "facts")]
     assert facts and all("data" not in f for f in facts)
     assert any(k.endswith("\0policy") for k in results)
@@ -255,9 +256,9 @@ def test_the_split_cache_gives_cold_results_and_sees_edits(
         many: Path, capsys: object, monkeypatch: pytest.MonkeyPatch) -> None:
     """Large repositories keep results in one file per customer (read lazily, rewritten
     only when changed): force that mode on a small repo and compare with --no-cache."""
-    import pipeline.cache
+    from pipeline.cache import results
 
-    monkeypatch.setattr(pipeline.cache, "_SHARD_ABOVE", 0)
+    monkeypatch.setattr(results, "SHARD_ABOVE", 0)
     expected = validate(capsys, many, "--no-cache")
     shutil.rmtree(cache_dir(str(many)), ignore_errors=True)
     assert validate(capsys, many) == expected  # cold, writes the split cache

@@ -40,3 +40,20 @@ def test_no_package_is_a_namespace_package() -> None:
     for folder in PACKAGE.rglob("*"):
         if folder.is_dir() and any(folder.glob("*.py")):
             assert (folder / "__init__.py").exists(), folder
+
+
+def _contract(contract_id: str) -> dict[str, object]:
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
+    found: dict[str, object] = next(c for c in config["tool"]["importlinter"]["contracts"]
+                                    if c["id"] == contract_id)
+    return found
+
+
+def test_every_part_of_the_cache_has_a_layer() -> None:
+    """pipeline/cache/ is split into named parts under its façade; a new part needs a
+    place in the `cache-parts` contract."""
+    parts = {p.stem for p in (PACKAGE / "cache").glob("*.py") if p.stem != "__init__"}
+    layers = _contract("cache-parts")["layers"]
+    assert isinstance(layers, list)
+    assert parts == {name.strip() for layer in layers for name in layer.split("|")}
+    assert parts >= {"fingerprint", "stat_index", "walk", "results", "store"}

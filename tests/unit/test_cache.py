@@ -9,8 +9,16 @@ from pathlib import Path
 
 import pytest
 
-from pipeline import cache as cache_module
-from pipeline.cache import ResultCache, blob_id, cache_dir, read_blob
+from pipeline.cache import (
+    ResultCache,
+    blob_id,
+    cache_dir,
+    code_fingerprint,
+    read_blob,
+    results,
+    stat_index,
+    store,
+)
 from pipeline.documents.layout import discover
 from tests.support import git
 
@@ -58,15 +66,14 @@ def test_a_damaged_cache_file_is_ignored(tmp_path: Path, content: bytes) -> None
     path.parent.mkdir(parents=True)
     path.write_bytes(content)
     loaded = ResultCache(str(tmp_path), "t")
-    assert (loaded.results, loaded.stat, loaded.dirs) == ({}, {}, {})
+    assert (loaded.results.results, loaded.stat, loaded.walk.dirs) == ({}, {}, {})
 
 
 def test_a_cache_with_the_right_fingerprint_but_wrong_shape_is_ignored(tmp_path: Path) -> None:
     git(tmp_path, "init", "-q")
     path = Path(cache_dir(str(tmp_path))) / "t.pickle"
     path.parent.mkdir(parents=True)
-    path.write_bytes(pickle.dumps({"fingerprint": cache_module.code_fingerprint(),
-                                   "stat": [], "dirs": {}, "results": {}}))
+    store.save(str(path), code_fingerprint(), {"stat": [], "dirs": {}, "results": {}})
     assert ResultCache(str(tmp_path), "t").stat == {}
 
 
@@ -93,7 +100,7 @@ def test_blob_of_a_young_file_is_not_trusted_from_the_index(tmp_path: Path) -> N
 
 def test_a_settled_edit_with_the_old_mtime_and_size_is_still_seen(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(cache_module, "_RACY_SECONDS", 0.0)
+    monkeypatch.setattr(stat_index, "RACY_SECONDS", 0.0)
     git(tmp_path, "init", "-q")
     path = tmp_path / "doc.yaml"
     path.write_bytes(b"a: 1\n")
@@ -130,7 +137,7 @@ def test_cached_folder_listings_find_what_discover_finds(tmp_path: Path) -> None
     assert discover(str(tmp_path), cache.scan) == expected
     cache.save()
     again = ResultCache(str(tmp_path), "t")
-    assert again.dirs, "listings were stored"
+    assert again.walk.dirs, "listings were stored"
     assert discover(str(tmp_path), again.scan) == expected
     (tmp_path / "customers" / "acme" / "triage" / "events" / "fb.yaml").unlink()
     assert discover(str(tmp_path), again.scan) == discover(str(tmp_path))
@@ -147,11 +154,11 @@ def test_an_unchanged_tree_reuses_the_last_walk(tmp_path: Path) -> None:
     _tree(tmp_path)
     first = _settled_cache(tmp_path)
     assert first.documents() == discover(str(tmp_path))
-    assert not first.walk_verified
+    assert not first.walk.verified
     first.save()
     again = ResultCache(str(tmp_path), "t")
     assert again.documents() == discover(str(tmp_path))
-    assert again.walk_verified, "no folder changed: the stored walk is reused"
+    assert again.walk.verified, "no folder changed: the stored walk is reused"
 
 
 @pytest.mark.parametrize("change", ["new folder", "removed file", "top file removed",
@@ -176,7 +183,7 @@ def test_a_changed_tree_is_walked_again(tmp_path: Path, change: str) -> None:
         (tmp_path / "policies" / "house.yaml").write_text("a: 1\n")
     again = ResultCache(str(tmp_path), "t")
     assert again.documents() == discover(str(tmp_path))
-    assert again.walk_verified == (change == "top file removed")
+    assert again.walk.verified == (change == "top file removed")
 
 
 def test_files_past_the_limit_are_not_read_or_hashed(tmp_path: Path) -> None:
@@ -217,21 +224,20 @@ def _shard_results(root: Path) -> dict[str, object]:
     out: dict[str, object] = {}
     for shard in (Path(cache_dir(str(root))) / "t.d").glob("*.pickle"):
         if shard.name != "journal.pickle":
-            with open(shard, "rb") as fh:
-                out.update(pickle.load(fh)["results"])
+            out.update(store.load(str(shard), code_fingerprint())["results"])
     return out
 
 
 def _journal(root: Path) -> dict[str, object]:
-    with open(Path(cache_dir(str(root))) / "t.d" / "journal.pickle", "rb") as fh:
-        results: dict[str, object] = pickle.load(fh)["results"]
-    return results
+    path = Path(cache_dir(str(root))) / "t.d" / "journal.pickle"
+    journal: dict[str, object] = store.load(str(path), code_fingerprint())["results"]
+    return journal
 
 
 def test_small_changes_go_to_the_journal_until_it_folds_into_the_shards(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(cache_module, "_SHARD_ABOVE", 0)
-    monkeypatch.setattr(cache_module, "_JOURNAL_MAX", 3)
+    monkeypatch.setattr(results, "SHARD_ABOVE", 0)
+    monkeypatch.setattr(results, "JOURNAL_MAX", 3)
     git(tmp_path, "init", "-q")
     keys = [f"customers/c{i}/p/priority.yaml" for i in range(5)]
     first = ResultCache(str(tmp_path), "t")
@@ -269,7 +275,7 @@ def test_small_changes_go_to_the_journal_until_it_folds_into_the_shards(
 
 def test_a_run_over_entries_in_the_journal_reads_no_shard(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(cache_module, "_SHARD_ABOVE", 0)
+    monkeypatch.setattr(results, "SHARD_ABOVE", 0)
     git(tmp_path, "init", "-q")
     keys = [f"customers/c{i}/p{j}/priority.yaml" for i in range(3) for j in range(2)]
     first = ResultCache(str(tmp_path), "t")
@@ -294,7 +300,7 @@ def test_a_run_over_entries_in_the_journal_reads_no_shard(
 
 
 def test_customer_files_share_one_shard() -> None:
-    shard = cache_module.shard_of
+    shard = results.shard_of
     assert shard("customers/acme/customer.yaml") == shard("customers/globex/customer.yaml") \
         == shard("ailoop.yaml") == ""
     assert shard("customers/acme/triage/priority.yaml") == "acme"
@@ -320,7 +326,7 @@ def test_untracked_candidates_live_with_their_walk_and_the_git_index(tmp_path: P
     first.save()
 
     second = _walked_cache(tmp_path)
-    assert second.walk_verified
+    assert second.walk.verified
     assert second.untracked_candidates() == ["customers/acme/triage/notes.md"]
 
     git(tmp_path, "rm", "-q", "--cached", "customers/acme/triage/priority.yaml")
@@ -344,3 +350,37 @@ def test_untracked_candidates_are_not_kept_for_another_index_file(
     cache = _walked_cache(tmp_path)
     cache.keep_untracked(["notes.md"])
     assert cache.untracked is None
+
+
+def _leftovers(root: Path) -> list[str]:
+    return sorted(p.name for p in Path(cache_dir(str(root))).rglob("*") if ".tmp" in p.name)
+
+
+@pytest.mark.parametrize("fails", ["os.replace", "os.fsync"])
+@pytest.mark.parametrize("split", [False, True])
+def test_a_failed_write_leaves_no_temp_file_and_the_old_cache_readable(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fails: str, split: bool) -> None:
+    """A full disk (ENOSPC while the data is flushed, or at the rename): the run goes on,
+    nothing half-written is left behind, and the next run reads the old cache."""
+    import errno
+
+    if split:
+        monkeypatch.setattr(results, "SHARD_ABOVE", 0)
+    git(tmp_path, "init", "-q")
+    key = "customers/acme/triage/priority.yaml"
+    first = ResultCache(str(tmp_path), "t")
+    first.put(key, "b0", "old")
+    first.save()
+
+    def full_disk(*args: object) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    second = ResultCache(str(tmp_path), "t")
+    second.put(key, "b1", "new")
+    with monkeypatch.context() as m:
+        m.setattr(fails, full_disk)
+        second.save()  # no exception: a cache that cannot be written is skipped
+    assert _leftovers(tmp_path) == []
+    third = ResultCache(str(tmp_path), "t")
+    assert third.why_not is None
+    assert (third.get(key, "b0"), third.get(key, "b1")) == ("old", None)

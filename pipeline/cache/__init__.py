@@ -1,0 +1,181 @@
+"""The validate results cache: a small façade over its parts.
+
+- `fingerprint`: git blob ids and the one code fingerprint every cache keys on;
+- `stat_index`: file stat -> blob id, like git's index, and the one racy-timestamp rule;
+- `walk`: folder listings reused while the folders are unchanged;
+- `results`: results keyed by blob id, in shard files with a journal;
+- `store`: where cache files live, read without running code, written crash-safely.
+
+The index file `<name>.pickle` holds the stat index, the folder listings and the last
+walk, and the results while there are few.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import time
+from typing import Any
+
+from pipeline.cache import store
+from pipeline.cache.fingerprint import blob_id, code_fingerprint, read_blob, read_bounded
+from pipeline.cache.results import Entry, ResultStore
+from pipeline.cache.stat_index import StatIndex
+from pipeline.cache.store import Records, Unusable, cache_dir
+from pipeline.cache.walk import Listing, Walk
+
+__all__ = ["ResultCache", "blob_id", "cache_dir", "code_fingerprint", "read_blob",
+           "read_bounded"]
+
+
+class ResultCache:
+    """Per-file results by (path, blob id), one version per path, plus the stat index and
+    the folder walk. `records`: the dataclasses stored results may hold (see store)."""
+
+    def __init__(self, root: str, name: str, enabled: bool = True, records: Records = ()
+                 ) -> None:
+        self.root, self.enabled, self.records = root, enabled, records
+        self.path = os.path.join(cache_dir(root), f"{name}.pickle")
+        self.fingerprint = code_fingerprint() if enabled else ""
+        self.session: dict[str, Any] = {}  # this run's results of files that were not hashed
+        self.why_not: str | None = "disabled (--no-cache)"  # None: the index was reused
+        data = self._read() if enabled else None
+        self.unread = data is None  # no index file was reused: write one
+        now = time.time()
+        self.index = StatIndex(data["stat"] if data else None, now)
+        self.walk = Walk(root, now, enabled, *(data["dirs"], data["walk"], data["untracked"])
+                         if data else ())
+        results = data.get("results") if data else None
+        self.results = ResultStore(os.path.join(cache_dir(root), f"{name}.d"),
+                                   self.fingerprint, records, results,
+                                   sharded=data is not None and results is None)
+        self.inline = self.results.results  # the results read so far (a fast first look)
+
+    def _read(self) -> dict[str, Any] | None:
+        try:
+            data = store.load(self.path, self.fingerprint, self.records)
+        except Unusable as e:
+            self.why_not = str(e)
+            return None
+        if not (isinstance(data, dict) and isinstance(data.get("stat"), dict)
+                and isinstance(data.get("dirs"), dict)
+                and (isinstance(data.get("results"), dict) or data.get("sharded") is True)):
+            self.why_not = "cache file damaged"
+            return None
+        walk = data.get("walk")
+        untracked = data.get("untracked")
+        ok = isinstance(walk, tuple) and len(walk) == 3
+        data["walk"] = walk if ok else None
+        data["untracked"] = untracked if ok and isinstance(untracked, tuple) \
+            and len(untracked) == 2 else None
+        self.why_not = None
+        return data
+
+    def explain(self) -> list[str]:
+        """Why (parts of) the cache were not reused, for `validate -v`."""
+        if self.why_not is not None:
+            return [f"cache: not reused: {self.why_not}"]
+        lines = ["cache: reused"]
+        if self.walk.why_not is not None:
+            lines.append(f"cache: folder walk not reused: {self.walk.why_not}")
+        if self.walk.untracked_why_not is not None:
+            lines.append(f"cache: untracked files looked up again: "
+                         f"{self.walk.untracked_why_not}")
+        return lines
+
+    # The clock every racy-window decision uses (tests move it past the window).
+    @property
+    def now(self) -> float:
+        return self.index.now
+
+    @now.setter
+    def now(self, value: float) -> None:
+        self.index.now = self.walk.now = value
+
+    @functools.cached_property
+    def real_root(self) -> str:
+        return os.path.realpath(self.root)
+
+    @property
+    def dirty(self) -> bool:
+        """The index file needs writing again."""
+        return self.unread or self.index.dirty or self.walk.dirty
+
+    @property
+    def stat(self) -> dict[str, bytes]:
+        return self.index.entries
+
+    @property
+    def untracked(self) -> tuple[bytes, list[str]] | None:
+        return self.walk.untracked
+
+    @property
+    def loaded(self) -> set[str]:
+        return self.results.loaded
+
+    # --- the stat index -------------------------------------------------------------------
+
+    def blob_of(self, abs_path: str, rel: str, st: os.stat_result | None = None) -> str | None:
+        """Blob id of a file (None when it cannot be read, or when the cache is off: then
+        nothing is hashed)."""
+        return self.index.blob_of(abs_path, rel, st) if self.enabled else None
+
+    def remember(self, rel: str, blob: str, st: os.stat_result) -> None:
+        self.index.remember(rel, blob, st)
+
+    # --- the folder walk ------------------------------------------------------------------
+
+    def documents(self) -> list[str]:
+        return self.walk.documents()
+
+    def scan(self, path: str) -> Listing:
+        return self.walk.scan(path)
+
+    def walked(self) -> tuple[list[str], list[str]]:
+        return self.walk.walked()
+
+    def untracked_candidates(self) -> list[str] | None:
+        return self.walk.untracked_candidates()
+
+    def keep_untracked(self, candidates: list[str]) -> None:
+        self.walk.keep_untracked(candidates)
+
+    def is_regular(self, folder: str, name: str) -> bool:
+        return self.walk.is_regular(folder, name)
+
+    # --- the results ----------------------------------------------------------------------
+
+    def has(self, rel: str) -> bool:
+        """Whether any result for `rel` is cached."""
+        return rel in self.inline or self.results.newest(rel) is not None
+
+    def get(self, rel: str, blob: str | tuple[str, ...]) -> Any:
+        """The result stored for `rel` under `blob` (a blob id, or a tuple of what the
+        result depends on), or None."""
+        hit: Entry | None = self.inline.get(rel) or self.results.newest(rel)
+        return hit[1] if hit is not None and hit[0] == blob else None
+
+    def put(self, rel: str, blob: str | tuple[str, ...], value: Any) -> None:
+        self.results.put(rel, blob, value)
+
+    def save(self) -> None:
+        """Write what changed, each file atomically; a cache that cannot be written is
+        skipped."""
+        if not self.enabled:
+            return
+        dirty = self.dirty
+        index: dict[str, object] = {"stat": self.index.entries, "dirs": self.walk.dirs,
+                                    "walk": self.walk.last, "untracked": self.walk.untracked}
+        was_whole = self.results.whole
+        inline = self.results.in_index()
+        if inline is not None:
+            if dirty or self.results.changed():
+                store.save(self.path, self.fingerprint, {**index, "results": inline},
+                           self.records)
+            self.results.saved()
+        else:
+            if dirty or was_whole:
+                store.save(self.path, self.fingerprint, {**index, "sharded": True},
+                           self.records)
+            self.results.save_shards()
+        self.unread = self.index.dirty = self.walk.dirty = False

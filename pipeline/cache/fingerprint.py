@@ -1,0 +1,54 @@
+"""What a cached result is keyed by: git blob ids of files, and the one code fingerprint."""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import os
+from pathlib import Path
+
+# Bumped when what a cache file holds changes shape; part of the code fingerprint, and
+# written in every cache file's header (so a file of another format is told apart).
+FORMAT = 8
+# Files are never read past the largest input limit (datasets: 64 MiB): a larger file is
+# rejected by its loader anyway, so hashing it would only cost time.
+MAX_BLOB_BYTES = 64 * 1024 * 1024
+
+
+def blob_id(data: bytes) -> str:
+    """The git blob id of `data` (what `git hash-object` prints)."""
+    return hashlib.sha1(b"blob %d\0" % len(data) + data).hexdigest()
+
+
+@functools.cache
+def code_fingerprint() -> str:
+    """Changes whenever any of ailoop's code changes (every cache keys on it): the size and
+    mtime of each module of the package, computed once per process."""
+    package = Path(__file__).resolve().parent.parent
+    digest = hashlib.sha1(f"{FORMAT}".encode())
+    for f in sorted(package.rglob("*.py")):
+        st = f.stat()
+        digest.update(f"{f.relative_to(package)}:{st.st_size}:{st.st_mtime_ns}".encode())
+    return digest.hexdigest()
+
+
+def read_blob(abs_path: str, limit: int = MAX_BLOB_BYTES) -> tuple[str, os.stat_result] | None:
+    """Blob id and stat (taken before reading) of a file; None when unreadable or larger
+    than `limit` bytes (its loader refuses it, so it is never cached)."""
+    read = read_bounded(abs_path, limit)
+    return None if read is None else read[1]
+
+
+def read_bounded(abs_path: str, limit: int = MAX_BLOB_BYTES,
+                 ) -> tuple[bytes, tuple[str, os.stat_result]] | None:
+    """A file's bytes with its blob id and stat, for callers that parse what they hash;
+    None when it is unreadable or larger than `limit` bytes."""
+    try:
+        with open(abs_path, "rb") as fh:
+            st = os.fstat(fh.fileno())
+            if st.st_size > limit:
+                return None
+            data = fh.read(limit + 1)
+    except OSError:
+        return None
+    return (data, (blob_id(data), st)) if len(data) <= limit else None

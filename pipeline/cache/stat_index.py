@@ -1,0 +1,77 @@
+"""File stat -> blob id, like git's index, and the one racy-timestamp rule.
+
+A file whose (mtime, ctime, size, inode) matches the index keeps its blob id. Stats younger
+than the racy window are never trusted, so an edit within the same clock tick is seen.
+"""
+
+from __future__ import annotations
+
+import os
+import struct
+
+from pipeline.cache.fingerprint import read_blob
+
+RACY_SECONDS = 2.0
+# A file's entry: its mtime_ns, ctime_ns, size and inode packed with its blob id (bytes,
+# not a tuple of ints and a str: a fifth of the objects to unpickle).
+_STAT = struct.Struct("<qqqQ")
+
+
+def settled_ns(changed_ns: int, now: float) -> bool:
+    """True when something last changed at `changed_ns` is past the racy window: a later
+    change in the same clock tick would otherwise leave its stat unchanged and go unseen."""
+    return now - changed_ns / 1e9 > RACY_SECONDS
+
+
+def settled(st: os.stat_result, now: float) -> bool:
+    return settled_ns(max(st.st_mtime_ns, st.st_ctime_ns), now)
+
+
+def stat_key(st: os.stat_result) -> bytes:
+    return _STAT.pack(st.st_mtime_ns, st.st_ctime_ns, st.st_size, st.st_ino)
+
+
+def git_index_key(root: str, now: float) -> bytes | None:
+    """The stat of the git index at `root`, when it is settled and is the index git uses
+    (not one GIT_INDEX_FILE names, nor a worktree's)."""
+    if "GIT_INDEX_FILE" in os.environ:
+        return None
+    try:
+        st = os.stat(os.path.join(root, ".git", "index"))
+    except OSError:
+        return None
+    return stat_key(st) if settled(st, now) else None
+
+
+class StatIndex:
+    """path -> stat_key + the blob id's 20 bytes."""
+
+    def __init__(self, entries: dict[str, bytes] | None = None, now: float = 0.0) -> None:
+        self.entries: dict[str, bytes] = entries if entries is not None else {}
+        self.now = now
+        self.dirty = False
+
+    def blob_of(self, abs_path: str, rel: str, st: os.stat_result | None = None) -> str | None:
+        """Blob id of a file (None when it cannot be read). `st`: the file's stat when the
+        caller already has it."""
+        if st is None:
+            try:
+                st = os.stat(abs_path)
+            except OSError:
+                return None
+        known = self.entries.get(rel)
+        if known is not None and known[:_STAT.size] == stat_key(st):
+            return known[_STAT.size:].hex()
+        read = read_blob(abs_path)
+        if read is None:
+            return None
+        self.remember(rel, *read)
+        return read[0]
+
+    def remember(self, rel: str, blob: str, st: os.stat_result) -> None:
+        """Record a file's blob id for its stat, unless the stat is too young to trust."""
+        if settled(st, self.now):
+            entry = stat_key(st) + bytes.fromhex(blob)
+            if self.entries.get(rel) != entry:  # else the index need not be written again
+                self.entries[rel] = entry
+                self.dirty = True

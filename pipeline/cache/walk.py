@@ -1,0 +1,155 @@
+"""Folder listings reuse, like git's untracked cache.
+
+A folder whose (mtime, inode) matches the stored listing keeps it; when every folder the
+last walk listed is unchanged, and every path where it found no folder still has none,
+the walk's documents are the same and a stat per folder replaces the walk.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+
+from pipeline.cache.stat_index import git_index_key, settled
+from pipeline.documents.layout import folder_documents, scan_dir, top_documents
+
+Listing = list[tuple[str, bool]]  # (name, is a real folder)
+# folder -> (mtime, inode), its files, its folders, its files that are not regular
+Folders = dict[str, tuple[tuple[int, int], str, str, str]]
+# The last walk: its documents, the folders it listed, the paths it found no folder at.
+LastWalk = tuple[list[str], list[str], list[str]]
+# The git index's stat when the last walk's untracked candidates were found, and those.
+Untracked = tuple[bytes, list[str]]
+
+
+def _unpack(files: str, dirs: str) -> Listing:
+    """Names never hold '/', so a listing packs into two '/'-joined strings."""
+    return ([(n, False) for n in files.split("/") if n]
+            + [(n, True) for n in dirs.split("/") if n])
+
+
+class Walk:
+    def __init__(self, root: str, now: float, storing: bool = True, dirs: Folders | None = None,
+                 last: LastWalk | None = None, untracked: Untracked | None = None) -> None:
+        self.root, self.now, self.storing = root, now, storing
+        self.dirs: Folders = dirs if dirs is not None else {}
+        self.last = last
+        self.untracked = untracked  # only with the walk it came from
+        self.listed: dict[str, tuple[str, str, str]] = {}  # this run's: files, special, folders
+        self.scanned: dict[str, bool | None] = {}  # this run's scans: settled? None: absent
+        self.verified = False  # every folder of the last walk is unchanged
+        self.stored = False  # this run's walk is the one stored
+        self.dirty = False
+        # Why the last walk, or its untracked candidates, were not reused (for -v).
+        self.why_not: str | None = None
+        self.untracked_why_not: str | None = None
+
+    def documents(self) -> list[str]:
+        """discover()'s document paths, from the last walk while it holds."""
+        if self.last is not None and self._unchanged(self.last[1], self.last[2]):
+            self.verified = True
+            found = list(self.last[0])
+        else:
+            self.why_not = "folders changed" if self.last is not None \
+                else "none stored (folders changed within the racy window)"
+            self.scanned = {}
+            found = folder_documents(self.root, self.scan)
+            # Only settled listings can be trusted later (see settled()).
+            if self.storing and False not in self.scanned.values():
+                self.last = (found, [p for p, v in self.scanned.items() if v],
+                             [p for p, v in self.scanned.items() if v is None])
+                self.untracked = None  # found in another walk
+                self.stored = self.dirty = True
+        return sorted(top_documents(self.root) + found)
+
+    def _unchanged(self, folders: list[str], absent: list[str]) -> bool:
+        dirs = self.dirs
+        try:
+            for path in folders:
+                st = os.stat(path)
+                known = dirs.get(path)
+                if known is None or known[0] != (st.st_mtime_ns, st.st_ino) \
+                        or not stat.S_ISDIR(st.st_mode):
+                    return False
+        except OSError:
+            return False
+        return not any(os.path.isdir(path) for path in absent)
+
+    def scan(self, path: str) -> Listing:
+        """A folder's entries, from the index when the folder has not changed."""
+        try:
+            st = os.stat(path)
+        except FileNotFoundError:
+            self.scanned[path] = None
+            raise
+        if not stat.S_ISDIR(st.st_mode):
+            self.scanned[path] = None
+            return scan_dir(path)  # raises NotADirectoryError, as scandir does
+        key = (st.st_mtime_ns, st.st_ino)
+        known = self.dirs.get(path)
+        if known is not None and known[0] == key:
+            self.listed[path] = (known[1], known[3], known[2])
+            self.scanned[path] = True
+            return _unpack(known[1], known[2])
+        with os.scandir(path) as entries:
+            # is_file(follow_symlinks=False) is lstat's S_ISREG, from the entry's d_type
+            found = [(e.name, e.is_dir(follow_symlinks=False), e.is_file(follow_symlinks=False))
+                     for e in entries]
+        listing = [(name, is_dir) for name, is_dir, _ in found]
+        # strings per folder: far fewer objects to unpickle than a list of pairs
+        files = "/".join(name for name, is_dir, _ in found if not is_dir)
+        special = "/".join(name for name, is_dir, regular in found if not (is_dir or regular))
+        dirs = "/".join(name for name, is_dir, _ in found if is_dir)
+        self.listed[path] = (files, special, dirs)
+        self.scanned[path] = settled(st, self.now)
+        if self.scanned[path]:
+            self.dirs[path] = (key, files, dirs, special)
+            self.dirty = True
+        return listing
+
+    def walked(self) -> tuple[list[str], list[str]]:
+        """What the walk behind documents() saw, repo-relative: every file in the folders
+        it listed, and the folders in those it did not list (too deep, or hidden)."""
+        if self.verified and self.last is not None:
+            listings = {p: (self.dirs[p][1], self.dirs[p][2]) for p in self.last[1]}
+        else:
+            listings = {p: (v[0], v[2]) for p, v in self.listed.items()}
+        start = len(os.path.join(self.root, ""))  # how _walk joins the root and a folder
+        files: list[str] = []
+        unwalked: list[str] = []
+        for path, (names, folders) in listings.items():
+            rel = path[start:]
+            files.extend(f"{rel}/{n}" for n in names.split("/") if n)
+            unwalked.extend(f"{rel}/{n}" for n in folders.split("/")
+                            if n and f"{path}/{n}" not in listings)
+        return files, unwalked
+
+    def untracked_candidates(self) -> list[str] | None:
+        """Paths that include every untracked file the walk behind documents() saw, as the
+        last run found them (see ChangedSince), when that run walked the same folders
+        with the same git index: git needs asking only about them. Else None."""
+        if not self.verified or self.untracked is None:
+            return None
+        key = git_index_key(self.root, self.now)
+        if key is not None and key == self.untracked[0]:
+            return self.untracked[1]
+        self.untracked_why_not = "git index changed"
+        return None
+
+    def keep_untracked(self, candidates: list[str]) -> None:
+        """Remember the untracked candidates found for this run's walk (see above)."""
+        key = git_index_key(self.root, self.now)
+        if key is not None and (self.verified or self.stored) \
+                and self.untracked != (key, candidates):
+            self.untracked = (key, candidates)
+            self.dirty = True
+
+    def is_regular(self, folder: str, name: str) -> bool:
+        """True when this run's scan of `folder` (a path as given to scan) found `name`
+        to be a regular file: the cross-check then needs no lstat of its own."""
+        known = self.listed.get(folder)
+        if known is None and self.verified and folder in self.dirs:
+            entry = self.dirs[folder]  # listed by the last walk, and unchanged since
+            known = (entry[1], entry[3], entry[2])
+        return known is not None and name in known[0].split("/") and \
+            name not in known[1].split("/")

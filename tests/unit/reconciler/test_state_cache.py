@@ -1,0 +1,50 @@
+"""The reconcile cache (what each priority folder yields) is data only, like validate's."""
+
+from __future__ import annotations
+
+import os
+import pickle
+import time
+from pathlib import Path
+
+from pipeline.cache import cache_dir, store
+from pipeline.cache.fingerprint import FORMAT
+from pipeline.reconcile.state import _records, _salt, load_repo, project_settings
+from tests.support import GitRepo
+
+
+def _settle(root: Path) -> None:
+    """Every file older than the racy window, so its folder's entry is kept."""
+    past = time.time() - 60
+    for path in root.rglob("*"):
+        if ".git" not in path.parts:
+            os.utime(path, (past, past))
+
+
+def _cache(root: Path) -> Path:
+    return Path(cache_dir(str(root)), "reconcile.pickle")
+
+
+def test_the_cache_is_written_and_read_back_as_data(repo: GitRepo) -> None:
+    _settle(repo.work)
+    first = load_repo(str(repo.work))
+    salt = _salt(project_settings(str(repo.work)))
+    entries = store.load(str(_cache(repo.work)), salt, _records())["entries"]
+    assert entries, "every settled priority folder is kept"
+    assert load_repo(str(repo.work)).locals == first.locals
+
+
+def test_a_planted_reconcile_cache_runs_no_code(repo: GitRepo, tmp_path: Path) -> None:
+    marker = tmp_path / "pwned"
+
+    class Planted:
+        def __reduce__(self) -> tuple[object, ...]:
+            return (Path.touch, (marker,))
+
+    expected = load_repo(str(repo.work), use_cache=False).locals
+    salt = _salt(project_settings(str(repo.work)))
+    _cache(repo.work).parent.mkdir(parents=True, exist_ok=True)
+    for header in (b"ailoop-cache %d %s\n" % (FORMAT, salt.encode()), b""):
+        _cache(repo.work).write_bytes(header + pickle.dumps({"entries": Planted()}))
+        assert load_repo(str(repo.work)).locals == expected
+        assert not marker.exists()
