@@ -23,6 +23,7 @@ from pipeline.model.status import StatusBody
 from pipeline.reconcile import flags
 from tests.acceptance.test_reconcile import FLAGS, make_git_repo, ready, reconcile
 from tests.flagd import npm_strict_errors, npm_variants, pinned_core, pinned_variants
+from tests.unit.reconciler.builders import KEY, approve_all, incident, write_evidence
 
 PERCENTS = (1, 25, 50, 99, 100)  # the fractional stages; 0 % is a shadow stage (below)
 FLAG = "triage"
@@ -202,18 +203,38 @@ def test_the_expected_differences_are_exactly_the_v2_hash_and_its_encoding(
         assert abs(differ - 2 * p * (1 - p)) < 0.02, (percent, differ)
 
 
+def _kind(text: str) -> str:
+    flag = json.loads(text)["flags"][FLAG]
+    serving = "off" if flag["variants"]["serving"]["version"] == "off" else "serving"
+    if "targeting" in flag:
+        return f"{flag['targeting']['fractional'][0][1] // 100}%, {serving}"
+    return f"shadow, {serving}" if "shadow" in flag["variants"]["serving"] else serving
+
+
 def test_the_flag_files_a_reconcile_commits_pass_both_evaluators(
         capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
-    """The real reconcile path: every version of flags.flagd.json it commits on a stage walk
-    (shadow, 5 %, 25 %, 100 %, then serving only)."""
+    """The real reconcile path: every version of flags.flagd.json it commits while a first
+    version walks to 100 % and becomes serving, and a second one reaches 5 % and is rolled
+    back to shadow by an incident."""
     repo = make_git_repo(tmp_path)
     ready(repo)
     for minutes in (1, 62, 183, 304, 365):
         reconcile(capsys, repo, minutes)
-    commits = repo.git("log", "--format=%H", "--", str(FLAGS)).split()
+    (repo.work / "customers/acme/triage/workflow.py").write_text(
+        "def run(input):\n    return 'support'  # v2\n")
+    approve_all(repo.work, KEY, write_evidence(repo.work))
+    repo.commit_all("A second version")
+    for minutes in (366, 427):
+        reconcile(capsys, repo, minutes)
+    incident(repo.work, KEY, "inc-1", "high")
+    repo.commit_all("Report incident inc-1")
+    assert "roll back acme/triage to shadow" in reconcile(capsys, repo, 430)
+    commits = repo.git("log", "--reverse", "--format=%H", "--", str(FLAGS)).split()
     committed = [repo.git("show", f"{c}:{FLAGS}") for c in commits]
-    assert len(committed) == 5
-    results = npm_variants(committed, [(i, FLAG) for i in range(5)], KEYS)
+    assert [_kind(t) for t in committed] == [
+        "shadow, off", "5%, off", "25%, off", "100%, off", "serving", "shadow, serving",
+        "5%, serving", "shadow, serving"]
+    results = npm_variants(committed, [(i, FLAG) for i in range(len(committed))], KEYS)
     for text, chosen in zip(committed, results, strict=True):
-        pinned_core(text)
+        assert chosen == pinned_variants(text, FLAG, KEYS) or "%" in _kind(text)
         assert set(chosen) <= {"candidate", "serving"}
