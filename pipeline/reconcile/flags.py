@@ -10,10 +10,12 @@ Each flag has two object variants, and production serves exactly what they name:
                   "stage": "canary"}
 
 The candidate's share is the stage's percent, with flagd's `fractional` operator;
-everything else, and the default, is the serving variant. Bucketing is flagd's: MurmurHash3
-x86 32-bit (seed 0) of flag key + targeting key, bucket = hash * total weight >> 32, walked
-over the variants in order. Weights are in basis points (total 10,000) and "candidate"
-always comes first, so raising the percent only moves keys from serving to candidate.
+everything else, and the default, is the serving variant. Weights are in basis points (total
+10,000) and "candidate" always comes first, so raising the percent only moves keys from
+serving to candidate, whatever hash the evaluator uses. ailoop does not bucket keys itself:
+which key gets which variant is the evaluator's alone (production's is the flagd provider
+ailoop-runtime pins), and the tests check these files with the official evaluators
+(tests/acceptance/test_flagd_evaluators.py).
 """
 
 from __future__ import annotations
@@ -21,8 +23,6 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Mapping
 from typing import Any
-
-import mmh3
 
 from pipeline.model.status import StatusBody, Version
 
@@ -34,21 +34,9 @@ OFF = "off"  # the serving variant's version when no version has completed a rol
 DIGEST_PREFIX = "sha256:"
 
 
-def bucket(flag_key: str, targeting_key: str, total_weight: int = TOTAL_WEIGHT) -> int:
-    """flagd's bucket for a key: in [0, total_weight)."""
-    digest = mmh3.hash((flag_key + targeting_key).encode("utf-8"), 0, signed=False)
-    return (digest * total_weight) >> 32
-
-
 def weights(percent: float) -> tuple[int, int]:
     candidate = max(0, min(TOTAL_WEIGHT, round(percent * TOTAL_WEIGHT / 100)))
     return candidate, TOTAL_WEIGHT - candidate
-
-
-def variant_for(flag_key: str, targeting_key: str, percent: float) -> str:
-    """The variant flagd serves this key for a flag whose candidate has `percent`."""
-    candidate, _serving = weights(percent)
-    return CANDIDATE if bucket(flag_key, targeting_key) < candidate else SERVING
 
 
 def _version(held: Version) -> dict[str, Any]:
@@ -72,7 +60,7 @@ def flag(status: StatusBody) -> dict[str, Any] | None:
         return {"state": "ENABLED", "variants": {SERVING: {**serving, "shadow": candidate}},
                 "defaultVariant": SERVING}
     share, rest = weights(staged.percent)
-    # No bucketing expression: flagd then hashes $flagd.flagKey + targetingKey.
+    # No bucketing expression: flagd then buckets by the flag key and the targeting key.
     return {"state": "ENABLED", "variants": {CANDIDATE: candidate, SERVING: serving},
             "defaultVariant": SERVING,
             "targeting": {"fractional": [[CANDIDATE, share], [SERVING, rest]]}}
