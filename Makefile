@@ -43,8 +43,11 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
+# Branch coverage of pipeline/ and the runtime, with a floor (pyproject: fail_under).
 unit: $(STAMP) $(ACTIONLINT) $(FLAGD_CORE)
-	$(BIN)/pytest
+	$(BIN)/coverage run -m pytest
+	$(BIN)/coverage report --format=total >/dev/null || { $(BIN)/coverage report; exit 2; }
+	@echo "branch coverage: $$($(BIN)/coverage report --format=total)% (floor: pyproject.toml fail_under)"
 
 # The loop's invariants on many more random histories than `make test` tries.
 loop: $(STAMP)
@@ -64,4 +67,4 @@ workflows: $(STAMP)
 	  [pathlib.Path(p).write_text(t) for p, t in own_ci_files("git-signed").items()]'
 
 clean:
-	rm -rf $(VENV) .ailoop-cache build *.egg-info
+	rm -rf $(VENV) .ailoop-cache build *.egg-info .coverage

@@ -220,7 +220,7 @@ class Connections:
                 conn.close()
             headers = {k.lower(): v for k, v in response.getheaders()}
             return response.status, headers, data
-        raise http.client.HTTPException("no answer")  # pragma: no cover
+        raise http.client.HTTPException("no answer")  # pragma: no cover - the loop returns
 
     def close(self) -> None:
         with self._lock:

@@ -549,7 +549,10 @@ def _hold_after_rollback(w: _Work) -> None:
     record = w.status.rollback
     if record is None or record.released:
         return
-    failing = [r for r in w.readings or () if r.verdict == "fail"]
+    # Only data newer than the rollback: what it acted on must not act again (a re-plan on
+    # the same readings changes nothing); new failing data at the lower stage still does.
+    failing = [r for r in w.readings or () if r.verdict == "fail"
+               and (r.observed_at is None or r.observed_at > record.at)]
     here = w.current
     if failing and here is not None and w.spec.stages[here].percent > 0:
         # Unhealthy while held, with traffic: no traffic at all.

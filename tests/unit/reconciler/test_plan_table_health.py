@@ -144,6 +144,13 @@ MONITORING = [
          Then("rollback", "monitoring", "takes all traffic from v2.0.0: monitoring gate 'error "
               "rate' fails while a rollback holds", at="unstaged", phase="rolled-back",
               terminal="blocked", exact=True)),
+    # What the rollback acted on does not act again: readings no newer than the rollback
+    # (found by the loop machine: a re-plan took the rest of the traffic).
+    Case("readings no newer than the rollback: held, not rolled back again",
+         given(status("canary", **{**HELD, "rollback": {**rollback(to="canary"), "at": NOW}}),
+               readings=readings("fail")),
+         Then("hold", "incident", "holds at v2.0.0 at canary 5%", at="canary 5%",
+              phase="rolled-back", terminal="blocked")),
 ]
 
 INCIDENT = [
