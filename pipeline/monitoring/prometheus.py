@@ -19,6 +19,7 @@ Conventions (the README section "Monitoring, ROI and reviews" has the long form)
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from datetime import datetime, timedelta
 
@@ -41,6 +42,8 @@ from pipeline.monitoring.promql import (
 from pipeline.monitoring.runtime_queries import RUNTIME_QUERIES
 
 DEFAULT_QUERY = '{{metric}}{priority="{{priority}}",variant="{{variant}}"}'
+# A series selector with label matchers (what freshness is read from): name{...}
+SELECTOR = re.compile(r'[A-Za-z_:][A-Za-z0-9_:]*\{(?:[^{}"]|"(?:[^"\\]|\\.)*")*\}')
 MIN_STEP = timedelta(seconds=1)
 
 
@@ -86,13 +89,43 @@ class PrometheusSource:
         samples_query = gate.samples_query or (builtin[1] if builtin else None)
         points = self._one(key, index, "query", query, values, start, now,
                            f"{gate.metric} ({variant})")
+        rendered = render(query, values)
+        selectors = SELECTOR.findall(rendered)
+        if samples_query is None and len(selectors) == 1 and rendered.strip() == selectors[0]:
+            # A plain series: count its real samples, never the look-back repeats (a window
+            # a millisecond short of the step, so a sample on a step's edge counts once
+            # whether the Prometheus version's ranges include their start or not).
+            edge = max(int(self.step.total_seconds() * 1000) - 1, 1)
+            samples_query = f"count_over_time({selectors[0]}[{edge}ms])"
         if samples_query is None:
-            return [Sample(p.time, p.value, 1) for p in points.points]
-        counts = self._one(key, index, "samplesQuery", samples_query, values, start, now,
-                           f"{gate.metric} samples ({variant})")
-        weights = {p.time: p.value for p in counts.points}
-        return [Sample(p.time, p.value, _count(weights.get(p.time, 0.0)))
-                for p in points.points]
+            samples = [Sample(p.time, p.value, 1) for p in points.points]
+        else:
+            counts = self._one(key, index, "samplesQuery", samples_query, values, start, now,
+                               f"{gate.metric} samples ({variant})")
+            weights = {p.time: p.value for p in counts.points}
+            samples = [Sample(p.time, p.value, _count(weights.get(p.time, 0.0)))
+                       for p in points.points]
+        last = self._last_sample(selectors, start, now)
+        # Points after the newest real sample exist only by Prometheus' 5m look-back: the
+        # freshness is that of the data, not of the query.
+        return samples if last is None else [x for x in samples if x.time <= last]
+
+    def _last_sample(self, selectors: list[str], start: datetime, end: datetime
+                     ) -> datetime | None:
+        """The time of the newest real sample of the stalest series the query reads
+        (timestamp() of a series selector is its sample's own time, look-back or not)."""
+        newest: list[datetime] = []
+        for selector in dict.fromkeys(selectors):
+            try:
+                found = self.client.query_range(f"max(timestamp({selector}))", start, end,
+                                                self.step)
+            except PrometheusError:
+                return None  # the data query went through: judge on its points
+            if not found or not found[0].points:
+                continue
+            stamp = max(p.value for p in found[0].points)
+            newest.append(datetime.fromtimestamp(stamp, tz=end.tzinfo))
+        return min(newest) if newest else None
 
     def _one(self, key: str, index: int, field: str, template: str,
              values: Mapping[str, str], start: datetime, end: datetime, what: str) -> Series:

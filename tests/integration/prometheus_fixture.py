@@ -46,6 +46,11 @@ CANARIES = (
     Canary("acme/sparse", 0.010, 0.010, 2, 0.80, 0.80),
     Canary("acme/stale", 0.010, 0.010, 200, 0.80, 0.80, ends_minutes_before_now=40),
     Canary("acme/nan", 0.010, 0.010, 200, 0.80, 0.80, nan_last_minutes=3),
+    # Series that stop 4, 16 and 19 minutes before NOW: fresh, and stale by the 15m limit
+    # although Prometheus' 5m look-back still shows the last two within it.
+    Canary("acme/ends4", 0.010, 0.010, 200, 0.80, 0.80, ends_minutes_before_now=4),
+    Canary("acme/ends16", 0.010, 0.010, 200, 0.80, 0.80, ends_minutes_before_now=16),
+    Canary("acme/ends19", 0.010, 0.010, 200, 0.80, 0.80, ends_minutes_before_now=19),
 )
 
 

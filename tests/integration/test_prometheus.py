@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -102,10 +102,39 @@ def test_nan_holds(prometheus: RunningPrometheus, http: httpx.Client) -> None:
 
 def test_stale_last_sample_holds(prometheus: RunningPrometheus, http: httpx.Client) -> None:
     error, latency = read(prometheus, http, "acme/stale")
-    # The last sample is 40m old; Prometheus' 5m look-back still shows it until 35m ago.
+    # The last sample is 40m old: freshness is its own time, never the look-back's.
     assert error.verdict == latency.verdict == "inconclusive"
-    assert error.reason == "error_rate readings are stale (newest 2025-06-01T11:25:00Z, older " \
+    assert error.reason == "error_rate readings are stale (newest 2025-06-01T11:20:00Z, older " \
                            "than 15m)"
+
+
+@pytest.mark.parametrize("key, verdict, newest", [
+    ("acme/ends4", "pass", "11:56"),
+    ("acme/ends16", "inconclusive", "11:44"),  # the look-back would still show it at 11:49
+    ("acme/ends19", "inconclusive", "11:41"),  # ... and at 11:46: fresh, wrongly
+])
+def test_freshness_is_the_time_of_the_last_real_sample(
+        prometheus: RunningPrometheus, http: httpx.Client, key: str, verdict: str,
+        newest: str) -> None:
+    gate = MonitoringGate.model_validate({**LATENCY_GATE, "compare": None})
+    (reading,) = source(prometheus.url, http).readings(key, "canary", [gate], NOW)
+    assert reading.verdict == verdict, reading.reason
+    assert reading.observed_at == datetime.fromisoformat(f"2025-06-01T{newest}:00+00:00")
+    if verdict != "pass":
+        assert reading.reason == (f"ailoop_latency_p95_seconds readings are stale (newest "
+                                  f"2025-06-01T{newest}:00Z, older than 15m)")
+
+
+def test_samples_are_real_samples_not_look_back_repeats(
+        prometheus: RunningPrometheus, http: httpx.Client) -> None:
+    """One sample a minute, read at a 15s step: each counts once, not four times (11 in
+    the 10 minutes from 11:50 to 12:00, both ends included)."""
+    gate = MonitoringGate.model_validate({**LATENCY_GATE, "compare": None, "window": "10m",
+                                          "minSamples": 1})
+    fine = PrometheusSource(PrometheusClient(prometheus.url, http, timeout_seconds=5),
+                            step=timedelta(seconds=15), max_staleness=timedelta(minutes=15))
+    (reading,) = fine.readings("acme/healthy", "canary", [gate], NOW)
+    assert reading.samples == 11, reading.reason
 
 
 def test_several_series_hold(prometheus: RunningPrometheus, http: httpx.Client) -> None:
@@ -114,7 +143,7 @@ def test_several_series_hold(prometheus: RunningPrometheus, http: httpx.Client) 
     (reading,) = source(prometheus.url, http).readings("acme/healthy", "canary", [gate], NOW)
     assert reading.verdict == "inconclusive"
     assert reading.reason == ("Prometheus query for ailoop_latency_p95_seconds (candidate) "
-                              "returned 10 series; it must return one (aggregate with sum() "
+                              "returned 16 series; it must return one (aggregate with sum() "
                               "or avg())")
 
 
