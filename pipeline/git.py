@@ -597,3 +597,15 @@ def push_ref(root: str, remote: str, ref: str) -> bool:
     proc = subprocess.run(["git", "-C", root, "push", "-q", remote, f"{ref}:{ref}"],
                           capture_output=True, text=True, timeout=120, check=False)
     return proc.returncode == 0
+
+
+def commit_authors(root: str, base: str, rev: str) -> list[tuple[str, str]]:
+    """(author e-mail, message) of every commit in BASE..REV."""
+    span = f"{rev_parse(root, base)}..{rev_parse(root, rev)}"
+    out = _run(root, "log", "--format=%ae%x1f%B%x1e", span)
+    found = []
+    for record in out.split("\x1e"):
+        email, _, message = record.strip("\n").partition("\x1f")
+        if email:
+            found.append((email, message))
+    return found

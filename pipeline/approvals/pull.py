@@ -61,6 +61,10 @@ class PullGate:
     def satisfied(self) -> bool:
         return all(v.satisfied for v in self.verdicts)
 
+    @property
+    def heading(self) -> str:
+        return f"pull request #{self.pr.number} at {self.pr.head_sha[:12]}"
+
 
 def fetch_pull(api: GitHubApi, number: int) -> PullSnapshot:
     """Everything the gate reads from GitHub; any failure raises ExternalError."""
@@ -152,10 +156,10 @@ def priority_verdicts(root: str, key: str, snap: PullSnapshot) -> list[Verdict]:
     before = base_priority(root, base, key)
     # A stage that asks for nobody (percent 0, no guardrail) has nothing to evaluate.
     return [evaluate_stage(needed, approvals, facts, blocks)
-            for needed in (_requirements(key, priority, before, s) for s in stages) if needed]
+            for needed in (required_for(key, priority, before, s) for s in stages) if needed]
 
 
-def _requirements(key: str, priority: Priority, before: Priority | None,
+def required_for(key: str, priority: Priority, before: Priority | None,
                   stage: str) -> list[Requirement]:
     """What the PR's spec asks for the stage, plus what the base spec asked that the PR
     would drop: lowering a gate needs the approvals of the gate being lowered."""

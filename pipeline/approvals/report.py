@@ -3,9 +3,27 @@ the one-line commit status description."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Protocol
+
 from pipeline.approvals.evaluate import Verdict
-from pipeline.approvals.pull import PullGate
 from pipeline.approvals.requirements import GOVERNANCE
+
+
+class Gate(Protocol):
+    """A pull request's gates (GitHub reviews) or a change's (signed git approvals)."""
+
+    @property
+    def verdicts(self) -> Sequence[Verdict]: ...
+
+    @property
+    def notes(self) -> Sequence[str]: ...
+
+    @property
+    def heading(self) -> str: ...
+
+    @property
+    def satisfied(self) -> bool: ...
 
 STATUS_LIMIT = 140  # GitHub truncates longer commit status descriptions
 
@@ -21,7 +39,7 @@ def _approved_by(verdict: Verdict) -> list[str]:
             for o in verdict.outcomes if o.approvers]
 
 
-def not_counted(gate: PullGate) -> list[str]:
+def not_counted(gate: Gate) -> list[str]:
     """Every approval set aside, once, with the reason."""
     seen: dict[str, None] = {}
     for verdict in gate.verdicts:
@@ -32,10 +50,10 @@ def not_counted(gate: PullGate) -> list[str]:
     return list(seen)
 
 
-def render_text(gate: PullGate) -> str:
-    lines = [f"pull request #{gate.pr.number} at {gate.pr.head_sha[:12]}"]
+def render_text(gate: Gate) -> str:
+    lines = [gate.heading]
     if not gate.verdicts:
-        lines.append("no approval gates: the pull request asks for no stage and changes no "
+        lines.append("no approval gates: the change asks for no stage and changes no "
                      "governance file")
     for verdict in gate.verdicts:
         state = "approved" if verdict.satisfied else "waiting"
@@ -46,7 +64,7 @@ def render_text(gate: PullGate) -> str:
     return "\n".join(lines)
 
 
-def render_markdown(gate: PullGate) -> str:
+def render_markdown(gate: Gate) -> str:
     lines = ["## ailoop approvals", "", "| Gate | State | Still needed |", "|---|---|---|"]
     for verdict in gate.verdicts:
         state = "✅ approved" if verdict.satisfied else "⏳ waiting"
@@ -60,7 +78,7 @@ def render_markdown(gate: PullGate) -> str:
     return "\n".join(lines) + "\n"
 
 
-def status_description(gate: PullGate) -> str:
+def status_description(gate: Gate) -> str:
     if gate.satisfied:
         return "all approval gates are met"
     waiting = [gate_name(v) for v in gate.verdicts if not v.satisfied]
