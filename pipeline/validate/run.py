@@ -26,6 +26,7 @@ from pipeline.documents.layout import (
 )
 from pipeline.errors import InputError
 from pipeline.validate.checks import FileResult
+from pipeline.validate.ci_check import ci_findings
 from pipeline.validate.policy_cache import Phase, PolicyCache
 from pipeline.validate.status_check import status_findings
 from pipeline.validate.trust_check import trust_findings
@@ -118,6 +119,7 @@ def _validate_with(options: ValidateOptions, cache: ResultCache) -> ValidationRe
 
     findings.extend(policy_findings(root, documents, targets, results, now,
                                     PolicyCache(root, documents, cache, blobs), judge, judged))
+    findings.extend(ci_findings(root, os.environ))  # never cached: it depends on where
     cache.save()
     return ValidationReport(sort_findings(findings), len(targets))
 
