@@ -5,26 +5,17 @@ check ran) that breaks a rule holds that priority alone, with the finding, until
 from __future__ import annotations
 
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
 
-from tests.acceptance.test_reconcile import make_git_repo, ready, reconcile
-from tests.acceptance.test_serving_candidate import walk_to
-from tests.acceptance.test_status_trust import served
+from tests.acceptance.test_reconcile import reconcile
+from tests.acceptance.test_status_trust import at_canary, served
 from tests.support import GitRepo, run_cli
 from tests.unit.reconciler.builders import T0, iso
 
+__all__ = ["at_canary"]  # the fixture, shared with the trust tests
 LATER = 200  # minutes: canary has baked; a valid priority would be promoted to early
 PRIORITY = "customers/acme/triage/priority.yaml"
-
-
-@pytest.fixture
-def at_canary(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> GitRepo:
-    repo = make_git_repo(tmp_path)
-    ready(repo)
-    walk_to(capsys, repo, "canary")
-    return repo
 
 
 def break_owner(repo: GitRepo) -> None:
