@@ -124,7 +124,11 @@ class PrometheusSource:
             if not found or not found[0].points:
                 continue
             stamp = max(p.value for p in found[0].points)
-            newest.append(datetime.fromtimestamp(stamp, tz=end.tzinfo))
+            try:
+                newest.append(datetime.fromtimestamp(stamp, tz=end.tzinfo))
+            except (ValueError, OverflowError, OSError):  # NaN, infinite, out of range
+                raise NoSeries(f"Prometheus gave no usable sample time for {selector} "
+                               f"({stamp}): its freshness cannot be judged") from None
         return min(newest) if newest else None
 
     def _one(self, key: str, index: int, field: str, template: str,
