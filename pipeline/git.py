@@ -585,6 +585,13 @@ def add_note(root: str, ref: str, sha: str, text: str, name: str, email: str) ->
               "GIT_COMMITTER_NAME": name, "GIT_COMMITTER_EMAIL": email})
 
 
+def note(root: str, ref: str, sha: str) -> str:
+    """The git note on commit SHA under the notes REF ('' when there is none)."""
+    proc = subprocess.run(["git", "-C", root, "notes", f"--ref={ref}", "show", sha],
+                          capture_output=True, text=True, timeout=120, check=False)
+    return proc.stdout.strip() if proc.returncode == 0 else ""
+
+
 def fetch_ref(root: str, remote: str, ref: str) -> bool:
     """Replace the local REF with the remote's; False when the remote has none."""
     proc = subprocess.run(["git", "-C", root, "fetch", "-q", remote, f"+{ref}:{ref}"],

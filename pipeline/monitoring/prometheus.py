@@ -119,8 +119,9 @@ class PrometheusSource:
             try:
                 found = self.client.query_range(f"max(timestamp({selector}))", start, end,
                                                 self.step)
-            except PrometheusError:
-                return None  # the data query went through: judge on its points
+            except PrometheusError as e:  # fail closed: look-back points prove nothing
+                raise NoSeries(f"Prometheus could not say when {selector} was last sampled "
+                               f"({e}): its freshness cannot be judged") from None
             if not found or not found[0].points:
                 continue
             stamp = max(p.value for p in found[0].points)

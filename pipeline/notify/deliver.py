@@ -181,20 +181,13 @@ def _record(root: str, project: ProjectSpec, done: dict[str, set[str]], remote: 
     bot = project.bot
     for _ in range(3):
         for sha, ids in done.items():
-            merged = ids | _ledger(_note(root, sha))
+            merged = ids | _ledger(git.note(root, NOTES, sha))
             git.add_note(root, NOTES, sha, json.dumps({"delivered": sorted(merged)}),
                          bot.name, bot.email)
         if not push or git.push_ref(root, remote, NOTES):
             return True
         git.fetch_ref(root, remote, NOTES)  # another run recorded meanwhile: merge, again
     return False
-
-
-def _note(root: str, sha: str) -> str:
-    try:
-        return git.recent_commits(root, sha, 1, "1970-01-01T00:00:00Z", NOTES)[0][2]
-    except (GitError, IndexError):
-        return ""
 
 
 def _ledger(note: str) -> set[str]:

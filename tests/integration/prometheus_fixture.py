@@ -9,6 +9,7 @@ the wall clock.
 from __future__ import annotations
 
 import math
+import os
 import shutil
 import socket
 import subprocess
@@ -113,6 +114,9 @@ class RunningPrometheus:
 def binaries() -> tuple[str, str]:
     prometheus, promtool = shutil.which("prometheus"), shutil.which("promtool")
     if prometheus is None or promtool is None:
+        if os.environ.get("CI"):
+            pytest.fail(f"the prometheus and promtool binaries are not installed; .ci/run "
+                        f"installs them ({INSTALL})")
         pytest.skip(f"the prometheus and promtool binaries are not installed ({INSTALL})")
     return prometheus, promtool
 

@@ -12,7 +12,16 @@ import httpx
 import pytest
 
 from pipeline.errors import ExternalError
-from pipeline.monitoring.promql import PrometheusClient, PrometheusError, promql_duration, render
+from pipeline.model.priority import MonitoringGate
+from pipeline.monitoring.prometheus import PrometheusSource
+from pipeline.monitoring.promql import (
+    Point,
+    PrometheusClient,
+    PrometheusError,
+    Series,
+    promql_duration,
+    render,
+)
 
 NOW = datetime(2025, 6, 1, 12, 0, tzinfo=UTC)
 ANSWERS: dict[str, tuple[int, bytes]] = {
@@ -107,3 +116,27 @@ def test_render_placeholders() -> None:
 def test_promql_durations() -> None:
     assert promql_duration(timedelta(days=1, hours=12)) == "1d12h"
     assert promql_duration(timedelta(0)) == "1s"
+
+
+class _NoTimestamps(PrometheusClient):
+    """Answers the data query; refuses the freshness query (as a failing server would)."""
+
+    def query_range(self, promql: str, start: datetime, end: datetime,
+                    step: timedelta) -> list[Series]:
+        if promql.startswith("max(timestamp("):
+            raise PrometheusError("query timed out", "timeout")
+        points = tuple(Point(end - timedelta(minutes=i), 0.01) for i in range(60))
+        return [Series({}, points)]
+
+
+def test_a_freshness_query_that_fails_holds_the_gate() -> None:
+    """Fail closed: without the real sample time, look-back points could pass a dead series."""
+    gate = MonitoringGate.model_validate({"metric": "queue_depth", "comparison": "<=",
+                                          "threshold": 0.05, "window": "1h", "minSamples": 1})
+    with httpx.Client() as http:
+        source = PrometheusSource(_NoTimestamps("http://127.0.0.1:9", http, timeout_seconds=1),
+                                  step=timedelta(minutes=1), max_staleness=timedelta(minutes=15))
+        (reading,) = source.readings("acme/triage", "canary", [gate],
+                                     datetime(2026, 12, 1, tzinfo=UTC))
+    assert reading.verdict == "inconclusive"
+    assert reading.reason.startswith("Prometheus could not say when queue_depth{")
