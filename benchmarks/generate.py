@@ -23,7 +23,7 @@ import subprocess
 import sys
 from dataclasses import asdict, dataclass
 
-FORMAT = 3  # bump when the generated content changes, so stale repos are regenerated
+FORMAT = 5  # bump when the generated content changes, so stale repos are regenerated
 STAMP = "ailoop-bench.json"  # kept in .git/, never in the work tree
 BOT_KEY = "ailoop-bench-bot"  # the bench bot's private key, kept in .git/
 STATUS_EVERY = 10  # every 10th priority has a status.yaml, written by the bench bot
@@ -140,6 +140,10 @@ def priority_yaml(name: str, owner: str, rng: random.Random) -> str:
     rate = round(rng.uniform(0.4, 0.9), 2)
     hourly = rng.randrange(30, 90)
     value = round(cases * minutes / 60 * hourly * rate)
+    risk = rng.choice(RISKS)
+    # What the house rules ask (at least every 14 days when the risk is high): a
+    # repository's main branch is clean, so a full run has no findings to print.
+    cadence = rng.choice(("7d", "14d") if risk in ("high", "critical") else ("7d", "14d", "30d"))
     stages = (_stage_block("shadow", 0, "24h", ("customer-reviewer",))
               + _stage_block("canary", rng.choice((1, 5, 10)), "48h",
                              ("customer-reviewer", "risk-officer"))
@@ -200,7 +204,7 @@ spec:
     - name: escalate-urgent-case
       class: {rng.choice(CLASSES)}
       humanConfirmation: true
-  risk: {rng.choice(RISKS)}
+  risk: {risk}
   successCriteria:
     - metric: category_accuracy
       comparison: ">="
@@ -264,7 +268,7 @@ spec:
           maxDegradation: 0.05
           confidence: 0.95
   review:
-    cadence: {rng.choice(("7d", "14d", "30d"))}
+    cadence: {cadence}
     driftCheck: true
   tags: [email, triage, {domain}]
 """
@@ -333,7 +337,7 @@ kind: Status
 metadata:
   name: {name}
 status:
-  phase: active
+  phase: progressing
   stage: shadow
   percent: 0
   since: "2026-01-01T00:00:00Z"
@@ -342,7 +346,7 @@ status:
 
 def bot_key_path(out: str) -> str:
     """The bench bot's private key (AILOOP_BOT_SIGNING_KEY for reconciles of the repo)."""
-    return os.path.join(out, ".git", BOT_KEY)
+    return os.path.join(os.path.abspath(out), ".git", BOT_KEY)
 
 
 def _bot_key(out: str) -> None:
