@@ -261,7 +261,10 @@ def test_openai_provider_end_to_end(example: Path, chat: ChatServer,
     by_id = {c["id"]: c for c in evidence["cases"]}
     assert by_id["a"]["passed"] and by_id["a"]["tokens"] == {"input": 1, "output": 7}
     assert by_id["b"]["fault"]["category"] == "malformed JSON"
-    assert by_id["c"]["fault"] == {"category": "http error", "reason": "HTTP 500 after 3 attempts"}
+    assert by_id["c"]["fault"] == {
+        "category": "http error",
+        "reason": "HTTP 500 server_error after 3 attempts: The server had an error while "
+                  "processing your request."}
     assert evidence["provider"]["model"] == "test-model"
     assert "sk-test" not in json.dumps(evidence) + result.out + result.err
 
