@@ -64,8 +64,10 @@ class ApiError:
 
     def reason(self, attempts: int = 1) -> str:
         what = f"HTTP {self.status}"
-        if self.code or self.type:
-            what += f" {self.code or self.type}"
+        # Some servers (LiteLLM's proxy) put the status itself in `code`: the type says more.
+        label = self.type if self.code.isdigit() else self.code or self.type
+        if label:
+            what += f" {label}"
         if self.param:
             what += f" ({self.param})"
         if attempts > 1:
@@ -85,7 +87,8 @@ def read_error(status: int, raw: bytes) -> ApiError:
 
 
 def _text(value: object, limit: int = 300) -> str:
-    return "" if value is None else str(value)[:limit]
+    """One line (a reason is one line in every report), at most `limit` characters."""
+    return "" if value is None else " ".join(str(value).split())[:limit]
 
 
 def read_answer(raw: bytes, settings: OpenAISettings) -> CaseOutput:
