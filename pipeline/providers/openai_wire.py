@@ -60,7 +60,8 @@ class ApiError:
     @property
     def for_every_case(self) -> bool:
         # 404: no such model (or no such endpoint, a wrong baseUrl) for any case.
-        return self.status in (401, 403, 404) or self.code in _ACCOUNT_CODES
+        return (self.status in (401, 403, 404) or self.code in _ACCOUNT_CODES
+                or self.type in _ACCOUNT_CODES)
 
     def reason(self, attempts: int = 1) -> str:
         what = f"HTTP {self.status}"
