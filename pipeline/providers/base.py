@@ -16,6 +16,10 @@ MALFORMED_JSON = "malformed JSON"
 UNREACHABLE = "unreachable"
 HTTP_ERROR = "http error"
 NO_RECORDING = "no recording"
+# A chat answer with no text: the model refused, called a tool, or wrote nothing.
+REFUSAL = "refusal"
+TOOL_CALLS = "tool calls"
+EMPTY = "empty answer"
 # Faults that may not happen again on a rerun: never cached.
 TRANSIENT = frozenset({TIMEOUT, CRASH, UNREACHABLE, HTTP_ERROR})
 

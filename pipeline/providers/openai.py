@@ -1,9 +1,12 @@
 """The openai provider: any OpenAI-compatible chat-completions endpoint.
 
 The API key is read from the environment variable the YAML names, never from the YAML.
-429 and 5xx answers are retried with exponential backoff (honouring Retry-After); once
-the endpoint has refused every connection of a case and never answered, the remaining
-cases fail fast as unreachable instead of each waiting through its own retries.
+Rate limits (429 but insufficient_quota), 408, 5xx answers and timeouts are retried with
+exponential backoff, at most maxRetries times, honouring retry-after-ms and Retry-After (up
+to 30 s); every other error fails the case at once with the server's reason. An error that
+no later request can escape (a bad key, no quota, no such model) fails the remaining cases
+with the same reason without asking again; so does an endpoint that refused every
+connection of a case and never answered (they fail fast as unreachable).
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from pipeline.documents.dataset import Case
 from pipeline.errors import InputError
 from pipeline.model.priority import OpenAISettings
 from pipeline.providers.base import HTTP_ERROR, TIMEOUT, UNREACHABLE, CaseOutput, failed
+from pipeline.providers.openai_wire import read_answer, read_error, request_body, sampling
 
 _MAX_BACKOFF = 8.0
 _MAX_RETRY_AFTER = 30.0
@@ -41,12 +45,20 @@ def compile_template(text: str, field: str) -> Any:
         raise InputError(f"{_WHERE}.{field}: not a valid template ({e.message})") from None
 
 
-def backoff_seconds(attempt: int, base: float, retry_after: str | None) -> float:
-    if retry_after is not None:
+def server_delay(headers: Mapping[str, str]) -> float | None:
+    """The wait the server asks for: OpenAI's retry-after-ms, else Retry-After in seconds
+    (an HTTP date there falls back to our own schedule)."""
+    for name, scale in (("retry-after-ms", 1000.0), ("retry-after", 1.0)):
         try:
-            return min(max(float(retry_after), 0.0), _MAX_RETRY_AFTER)
-        except ValueError:
-            pass  # an HTTP date: fall back to our own schedule
+            return max(float(headers[name]) / scale, 0.0)
+        except (KeyError, ValueError):
+            continue
+    return None
+
+
+def backoff_seconds(attempt: int, base: float, asked: float | None) -> float:
+    if asked is not None:
+        return min(asked, _MAX_RETRY_AFTER)
     delay: float = min(base * 2 ** attempt, _MAX_BACKOFF)
     return delay * (0.5 + random.random() / 2)
 
@@ -69,12 +81,17 @@ class OpenAIProvider:
         self.http = Connections(settings.base_url, key, settings.timeout_seconds)
         self._answered = False
         self._down = False
+        self._refused = ""  # the reason every later case fails with, once one is known
 
     def describe(self) -> dict[str, Any]:
         s = self.settings
         prompt = hashlib.sha256(f"{s.system_prompt}\0{s.prompt_template}".encode()).hexdigest()
-        return {"name": self.name, "baseUrl": _without_userinfo(s.base_url), "model": s.model,
-                "temperature": s.temperature, "promptSha256": prompt, "version": self.version}
+        described: dict[str, Any] = {"name": self.name, "baseUrl": _without_userinfo(s.base_url),
+                                     "model": s.model, "promptSha256": prompt,
+                                     "version": self.version}
+        if sampling(s):
+            described["sampling"] = sampling(s)
+        return described
 
     def _messages(self, case: Case) -> list[dict[str, str]]:
         messages = []
@@ -86,12 +103,13 @@ class OpenAIProvider:
     def run(self, case: Case) -> CaseOutput:
         if self._down:
             return failed(UNREACHABLE, f"cannot reach {_without_userinfo(self.settings.base_url)}")
+        if self._refused:
+            return failed(HTTP_ERROR, self._refused)
         try:
             messages = self._messages(case)
         except TemplateError as e:
             return failed("prompt template", f"prompt template: {e.message}")
-        body = {"model": self.settings.model, "messages": messages,
-                "temperature": self.settings.temperature}
+        body = request_body(self.settings, messages)
         started = time.monotonic()
         result = self._with_retries(body)
         latency = round((time.monotonic() - started) * 1000, 3)
@@ -99,11 +117,11 @@ class OpenAIProvider:
 
     def _with_retries(self, body: dict[str, Any]) -> CaseOutput:
         last = failed(UNREACHABLE, "no attempt made")
-        retry_after: str | None = None
+        asked: float | None = None
         for attempt in range(self.settings.max_retries + 1):
             if attempt:
-                self.sleep(backoff_seconds(attempt - 1, self.backoff, retry_after))
-            outcome, retry, retry_after = self._attempt(body)
+                self.sleep(backoff_seconds(attempt - 1, self.backoff, asked))
+            outcome, retry, asked = self._attempt(body)
             if not retry:
                 return outcome
             last = outcome
@@ -111,8 +129,8 @@ class OpenAIProvider:
             self._down = True
         return last
 
-    def _attempt(self, body: dict[str, Any]) -> tuple[CaseOutput, bool, str | None]:
-        """One request -> (outcome, worth retrying, the server's Retry-After)."""
+    def _attempt(self, body: dict[str, Any]) -> tuple[CaseOutput, bool, float | None]:
+        """One request -> (outcome, worth retrying, the wait the server asked for)."""
         try:
             code, headers, data = self.http.post(body)
         except TimeoutError:
@@ -123,29 +141,15 @@ class OpenAIProvider:
             reason = f"cannot reach {where} ({type(e).__name__})"
             return failed(UNREACHABLE, reason), True, None
         self._answered = True
-        if code == 429 or code >= 500:
-            reason = f"HTTP {code} after {self.settings.max_retries + 1} attempts"
-            return failed(HTTP_ERROR, reason), True, headers.get("retry-after")
-        if code >= 400:
-            return failed(HTTP_ERROR, f"HTTP {code}: {_error_text(data)}"), False, None
-        return self._parse(data), False, None
-
-    def _parse(self, raw: bytes) -> CaseOutput:
-        try:
-            data = json.loads(raw)
-            content = data["choices"][0]["message"]["content"]
-            usage = data.get("usage") or {}
-            tokens_in = int(usage.get("prompt_tokens", 0))
-            tokens_out = int(usage.get("completion_tokens", 0))
-        except (ValueError, KeyError, IndexError, TypeError):
-            return failed(HTTP_ERROR, "the endpoint's answer is not a chat completion")
-        if not isinstance(content, str):
-            return failed(HTTP_ERROR, "the chat completion has no text content")
-        s = self.settings
-        cost = (tokens_in * s.cost_per_1k_input_tokens
-                + tokens_out * s.cost_per_1k_output_tokens) / 1000
-        return CaseOutput(output=content, tokens_in=tokens_in, tokens_out=tokens_out,
-                          cost=cost)
+        if code < 400:
+            return read_answer(data, self.settings), False, None
+        error = read_error(code, data)
+        if error.retryable:
+            reason = error.reason(attempts=self.settings.max_retries + 1)
+            return failed(HTTP_ERROR, reason), True, server_delay(headers)
+        if error.for_every_case:
+            self._refused = error.reason()
+        return failed(HTTP_ERROR, error.reason()), False, None
 
     def close(self) -> None:
         self.http.close()
@@ -157,14 +161,6 @@ def _without_userinfo(url: str) -> str:
     if "@" not in parts.netloc:
         return url
     return urllib.parse.urlunsplit(parts._replace(netloc=parts.netloc.rsplit("@", 1)[1]))
-
-
-def _error_text(raw: bytes) -> str:
-    try:
-        message = json.loads(raw)["error"]["message"]
-    except (ValueError, KeyError, TypeError, IndexError):
-        return "error"
-    return str(message)[:200]
 
 
 class Connections:

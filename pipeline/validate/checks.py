@@ -157,6 +157,11 @@ def _check_workflow(doc: Document) -> list[Finding]:
     if getattr(workflow, needed) is None:
         return [doc.finding(("spec", "workflow", needed),
                             f"required for provider '{workflow.provider}'")]
+    openai = workflow.openai
+    if openai and openai.max_tokens is not None and openai.max_completion_tokens is not None:
+        return [doc.finding(("spec", "workflow", "openai", "maxTokens"),
+                            "set maxTokens or maxCompletionTokens, not both "
+                            "(reasoning models accept only maxCompletionTokens)")]
     return []
 
 

@@ -249,7 +249,11 @@ def test_openai_provider_end_to_end(example: Path, chat: ChatServer,
     cases: list[dict[str, object]] = [
         {"id": "a", "input": {"text": "RATE-LIMIT"}, "expected": {"echo": "RATE-LIMIT"}},
         {"id": "b", "input": {"text": "NOT-JSON"}},
-        {"id": "c", "input": {"text": "SERVER-ERROR"}}]
+        {"id": "c", "input": {"text": "SERVER-ERROR"}},
+        {"id": "d", "input": {"text": "REFUSE"}},
+        {"id": "e", "input": {"text": "TOOL-CALL"}},
+        {"id": "f", "input": {"text": "NULL-CONTENT"}},
+        {"id": "g", "input": {"text": "TOO-LONG"}}]
     key = write_priority(example, "chat", cases, openai_workflow(chat.url), wf="")
     (example / "customers" / key / "priority.yaml").write_text(
         (example / "customers" / key / "priority.yaml").read_text()
@@ -261,7 +265,15 @@ def test_openai_provider_end_to_end(example: Path, chat: ChatServer,
     by_id = {c["id"]: c for c in evidence["cases"]}
     assert by_id["a"]["passed"] and by_id["a"]["tokens"] == {"input": 1, "output": 7}
     assert by_id["b"]["fault"]["category"] == "malformed JSON"
-    assert by_id["c"]["fault"] == {"category": "http error", "reason": "HTTP 500 after 3 attempts"}
+    assert by_id["c"]["fault"] == {
+        "category": "http error",
+        "reason": "HTTP 500 server_error after 3 attempts: The server had an error while "
+                  "processing your request."}
+    assert {i: by_id[i]["fault"]["category"] for i in "defg"} == {
+        "d": "refusal", "e": "tool calls", "f": "empty answer", "g": "http error"}
+    assert by_id["g"]["fault"]["reason"].startswith("HTTP 400 context_length_exceeded")
+    assert "Traceback" not in result.out + result.err
+    assert chat.invalid == []
     assert evidence["provider"]["model"] == "test-model"
     assert "sk-test" not in json.dumps(evidence) + result.out + result.err
 

@@ -127,7 +127,8 @@ def test_model_endpoint_garbage_fails_the_cases_not_the_tool(
     assert not evidence.passed and evidence.failed == 2
     body = json.loads((root / evidence.path).read_text())
     assert {c["fault"]["category"] for c in body["cases"]} <= {"http error", "timeout",
-                                                               "malformed JSON"}
+                                                               "malformed JSON",
+                                                               "empty answer"}
 
 
 # --- monitoring down, empty, NaN, stale ------------------------------------------------------

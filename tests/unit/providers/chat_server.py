@@ -1,12 +1,30 @@
 """A real HTTP server on 127.0.0.1 speaking the OpenAI chat-completions protocol.
 
+It stands in for what LiteLLM's proxy (tests/integration/test_openai_litellm.py) cannot be
+made to answer. Errors have OpenAI's documented shape, {"error": {"message", "type",
+"param", "code"}}, with the codes and types OpenAI's error-code guide lists. Every request
+body is first checked against the official `openai` SDK's request types
+(tests/unit/providers/openai_sdk.py): one the SDK would refuse gets a 400
+invalid_request_error and is kept in `invalid`.
+
 What it answers depends on the last user message:
-  contains RATE-LIMIT   -> 429 (with Retry-After: 0) the first time, then a normal answer
+  contains RATE-LIMIT   -> 429 rate_limit_exceeded (Retry-After: 0) the first time, then a
+                           normal answer
+  contains RETRY-MS     -> the same with only retry-after-ms: 250 (OpenAI sends both headers)
+  contains QUOTA        -> 429 insufficient_quota (the account has no credit: never passes)
   contains SERVER-ERROR -> always 500
   contains FLAKY        -> 503 the first time, then a normal answer
   contains SLOW         -> a normal answer after 2 s
   contains NOT-JSON     -> content that is not JSON
-  contains BAD-KEY      -> 401 unless the bearer token is 'sk-test'
+  contains BAD-KEY      -> 401 invalid_api_key unless the bearer token is 'sk-test'
+  contains FORBIDDEN    -> 403 unsupported_country_region_territory
+  contains NO-MODEL     -> 404 model_not_found
+  contains TOO-LONG     -> 400 context_length_exceeded
+  contains REFUSE       -> a refusal: message.refusal set, content null
+  contains TOOL-CALL    -> message.tool_calls and content null (finish_reason tool_calls)
+  contains NULL-CONTENT -> content null, finish_reason stop
+  contains CUT-SHORT    -> content "", finish_reason length (a reasoning model that spent
+                           its max_completion_tokens on reasoning)
   otherwise             -> content = JSON {"echo": <prompt>, "n": <prompt length>}
 Every answer (but SLOW) waits `latency` seconds first. Run as a module to serve from a
 separate process (the benchmark does): prints the port, serves until killed; that mode is
@@ -24,6 +42,37 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+from tests.unit.providers.openai_sdk import request_problems
+
+# OpenAI's documented error bodies (message, type, param, code), by trigger word.
+ERRORS: dict[str, tuple[int, str, str, str | None, str | None]] = {
+    "QUOTA": (429, "You exceeded your current quota, please check your plan and billing "
+              "details.", "insufficient_quota", None, "insufficient_quota"),
+    "FORBIDDEN": (403, "Country, region, or territory not supported", "request_forbidden",
+                  None, "unsupported_country_region_territory"),
+    "NO-MODEL": (404, "The model `test-model` does not exist or you do not have access to "
+                 "it.", "invalid_request_error", None, "model_not_found"),
+    "TOO-LONG": (400, "This model's maximum context length is 128000 tokens. However, your "
+                 "messages resulted in 130412 tokens. Please reduce the length of the "
+                 "messages.", "invalid_request_error", "messages", "context_length_exceeded"),
+}
+
+
+def error_body(message: str, type_: str, param: str | None = None,
+               code: str | None = None) -> dict[str, Any]:
+    return {"error": {"message": message, "type": type_, "param": param, "code": code}}
+
+
+def completion(message: dict[str, Any], finish_reason: str = "stop",
+               prompt_tokens: int = 3, completion_tokens: int = 7) -> dict[str, Any]:
+    return {"id": "chatcmpl-test", "object": "chat.completion", "created": 1733400000,
+            "model": "test-model",
+            "choices": [{"index": 0, "finish_reason": finish_reason, "logprobs": None,
+                         "message": {"role": "assistant", "content": None, "refusal": None,
+                                     **message}}],
+            "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,
+                      "total_tokens": prompt_tokens + completion_tokens}}
+
 
 class ChatServer(ThreadingHTTPServer):
     daemon_threads = True
@@ -35,6 +84,7 @@ class ChatServer(ThreadingHTTPServer):
         self.seen: dict[str, int] = {}
         self.requests: list[dict[str, Any]] = []
         self.auth: list[str] = []
+        self.invalid: list[list[str]] = []
         self.lock = threading.Lock()
 
     @property
@@ -73,14 +123,21 @@ class _Handler(BaseHTTPRequestHandler):
         length = int(self.headers.get("Content-Length", "0"))
         body = json.loads(self.rfile.read(length))
         if self.path != "/v1/chat/completions":
-            self._send(404, {"error": {"message": "not found"}})
+            self._send(404, error_body(f"Invalid URL (POST {self.path})",
+                                       "invalid_request_error"))
             return
+        problems = request_problems(body)
         prompt = body["messages"][-1]["content"]
         with self.server.lock:
             count = self.server.seen.get(prompt, 0)
             self.server.seen[prompt] = count + 1
             self.server.requests.append(body)
             self.server.auth.append(self.headers.get("Authorization", ""))
+            if problems:
+                self.server.invalid.append(problems)
+        if problems:
+            self._send(400, error_body("; ".join(problems), "invalid_request_error"))
+            return
         if "SLOW" in prompt:
             time.sleep(2.0)
         elif self.server.latency:
@@ -88,23 +145,43 @@ class _Handler(BaseHTTPRequestHandler):
         self._answer(prompt, count)
 
     def _answer(self, prompt: str, count: int) -> None:
+        rate_limited = error_body("Rate limit reached for test-model on requests per min "
+                                  "(RPM): Limit 3, Used 3, Requested 1.", "requests",
+                                  "requests", "rate_limit_exceeded")
+        word = next((w for w in ERRORS if w in prompt), None)
         if "BAD-KEY" in prompt and self.headers.get("Authorization") != "Bearer sk-test":
-            self._send(401, {"error": {"message": "Incorrect API key provided"}})
+            self._send(401, error_body("Incorrect API key provided.", "invalid_request_error",
+                                       None, "invalid_api_key"))
+        elif word:
+            status, message, type_, param, code = ERRORS[word]
+            self._send(status, error_body(message, type_, param, code))
         elif "RATE-LIMIT" in prompt and count == 0:
-            self._send(429, {"error": {"message": "rate limited"}}, {"Retry-After": "0"})
+            self._send(429, rate_limited, {"Retry-After": "0"})
+        elif "RETRY-MS" in prompt and count == 0:
+            self._send(429, rate_limited, {"retry-after-ms": "250"})
         elif "FLAKY" in prompt and count == 0:
-            self._send(503, {"error": {"message": "overloaded"}})
+            self._send(503, error_body("The server is overloaded.", "server_error"))
         elif "SERVER-ERROR" in prompt:
-            self._send(500, {"error": {"message": "boom"}})
+            self._send(500, error_body("The server had an error while processing your "
+                                       "request.", "server_error"))
         else:
-            content = "this is not json" if "NOT-JSON" in prompt else json.dumps(
-                {"echo": prompt, "n": len(prompt)})
-            self._send(200, {
-                "id": "chatcmpl-test", "object": "chat.completion", "model": "test-model",
-                "choices": [{"index": 0, "finish_reason": "stop",
-                             "message": {"role": "assistant", "content": content}}],
-                "usage": {"prompt_tokens": len(prompt.split()), "completion_tokens": 7,
-                          "total_tokens": len(prompt.split()) + 7}})
+            self._send(200, self._completion(prompt))
+
+    def _completion(self, prompt: str) -> dict[str, Any]:
+        tokens = len(prompt.split())
+        if "REFUSE" in prompt:
+            return completion({"refusal": "I'm sorry, I can't help with that."}, "stop", tokens)
+        if "TOOL-CALL" in prompt:
+            call = {"id": "call_1", "type": "function",
+                    "function": {"name": "lookup_order", "arguments": '{"id": "42"}'}}
+            return completion({"tool_calls": [call]}, "tool_calls", tokens)
+        if "NULL-CONTENT" in prompt:
+            return completion({}, "stop", tokens)
+        if "CUT-SHORT" in prompt:
+            return completion({"content": ""}, "length", tokens, 64)
+        content = "this is not json" if "NOT-JSON" in prompt else json.dumps(
+            {"echo": prompt, "n": len(prompt)})
+        return completion({"content": content}, "stop", tokens)
 
 
 async def _serve_connection(reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
