@@ -12,6 +12,7 @@ from tests.acceptance.approvals_support import (
     ANN_ID,
     approvals_repo,
     customer_yaml,
+    use_approvals_source,
     write_evidence,
 )
 from tests.acceptance.github_fake import (
@@ -195,6 +196,7 @@ def test_in_actions_sets_the_commit_status_and_step_summary(
     event = tmp_path / "event.json"
     event.write_text('{"action": "synchronize", "number": 7, "pull_request": {"number": 7}}')
     monkeypatch.setenv("GITHUB_EVENT_PATH", str(event))
+    use_approvals_source(pr.repo.work, "github")  # then no option is needed
     pr.reviews(approved(pr, 1, "ann-acme"))
     result = run_cli(capsys, "-C", str(pr.repo.work), "gate")
     assert result.code == 1
