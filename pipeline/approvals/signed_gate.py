@@ -10,18 +10,18 @@ files (approval commits change none) are matched to people by e-mail.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 from pipeline import git
-from pipeline.approvals.base import Approval
 from pipeline.approvals.context import (
+    authors_of_change,
     base_customer,
     base_priority,
     base_status,
     change_authors,
     current_fingerprint,
+    not_by_an_author,
     people_of,
-    person_by_email,
     roles_of,
 )
 from pipeline.approvals.evaluate import Facts, Verdict, evaluate_stage
@@ -31,7 +31,6 @@ from pipeline.approvals.signed import SignedApprovals
 from pipeline.documents.evidence import Fingerprint, read_evidence_with_problems
 from pipeline.documents.layout import priority_dir
 from pipeline.errors import GitError, InputError
-from pipeline.model.customer import Person
 
 # Governance changes need the forge's code-owner review; signed approvals of them do not
 # exist yet, so the gate holds them rather than pass them unreviewed.
@@ -133,8 +132,8 @@ def _priority_verdicts(root: str, key: str, change: ChangeRange) -> list[Verdict
     if not stages:
         return []
     people = people_of(base_customer(root, change.base_sha, key.split("/")[0]))
-    wrote = _authors(root, change, people)
-    approvals = [_not_by_an_author(a, wrote) for a in SignedApprovals(
+    wrote = authors_of_change(root, change.start, change.head, people)
+    approvals = [not_by_an_author(a, wrote) for a in SignedApprovals(
         root, base=change.base_sha, rev=change.head, since=change.start,
         base_name=change.base).approvals(key)]
     facts = Facts(fp.evidence_id, roles_of(people), authors=frozenset(wrote),
@@ -143,24 +142,6 @@ def _priority_verdicts(root: str, key: str, change: ChangeRange) -> list[Verdict
     before = base_priority(root, change.base_sha, key)
     return [evaluate_stage(needed, approvals, facts)
             for needed in (required_for(key, priority, before, s) for s in stages) if needed]
-
-
-def _authors(root: str, change: ChangeRange, people: list[Person]) -> dict[str, str]:
-    """Person id -> a commit of the change they wrote (one that changes files)."""
-    found: dict[str, str] = {}
-    for commit in git.authored_commits(root, change.start, change.head):
-        person = person_by_email(people, commit.email)
-        if person is not None:
-            found.setdefault(person.id, commit.sha)
-    return found
-
-
-def _not_by_an_author(approval: Approval, wrote: Mapping[str, str]) -> Approval:
-    sha = wrote.get(approval.person)
-    if sha is None or not approval.valid:
-        return approval
-    return replace(approval, valid=False, reason=f"{approval.person} wrote commit {sha[:12]} "
-                   "of this change and cannot approve it")
 
 
 def _known(root: str, key: str) -> dict[str, Fingerprint]:
