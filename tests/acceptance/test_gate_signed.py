@@ -345,3 +345,11 @@ def test_a_failing_status_write_is_an_external_error(
     result = gate(capsys, repo)
     assert result.code == 3
     assert "HTTP 502" in result.err
+
+
+def test_a_pull_request_number_and_a_range_do_not_mix(
+        capsys: pytest.CaptureFixture[str], repo: GitRepo) -> None:
+    result = gate(capsys, repo, "--pr", "7", "--base", "origin/main")
+    assert result.code == 2
+    assert "--pr reads a pull request's reviews; --base and --head judge signed git " \
+           "approvals: use one or the other" in result.err
