@@ -646,7 +646,8 @@ def remote_default_branch(root: str, remote: str = "origin") -> str | None:
     except GitError:
         pass
     try:
-        out = _run(root, "ls-remote", "--symref", remote, "HEAD")
+        out = _run(root, "ls-remote", "--symref", remote, "HEAD",
+                   env={"GIT_TERMINAL_PROMPT": "0"})  # never wait for a password
     except GitError:
         return None
     for line in out.splitlines():

@@ -109,7 +109,7 @@ def gate_signed(root: str, change: ChangeRange) -> SignedGate:
     files = tuple(git.changed_between(root, change.start, change.head))
     keys = touched_priorities(root, files)
     for key in keys:
-        _same_as_head(root, key, change.head)
+        _same_as_head(root, key, change)
     verdicts: list[Verdict] = []
     for key in keys:
         verdicts.extend(_priority_verdicts(root, key, change))
@@ -120,10 +120,15 @@ def gate_signed(root: str, change: ChangeRange) -> SignedGate:
     return SignedGate(change, tuple(verdicts))
 
 
-def _same_as_head(root: str, key: str, head: str) -> None:
-    if not git.same_content(root, head, [priority_dir(key)]):
-        raise InputError(f"{priority_dir(key)} in the work tree is not what it is at "
-                         f"{head[:12]} (--head); check out {head[:12]} to judge it")
+def _same_as_head(root: str, key: str, change: ChangeRange) -> None:
+    head = change.head[:12]
+    if git.same_content(root, change.head, [priority_dir(key)]):
+        return
+    if change.head == git.head(root):
+        raise InputError(f"{priority_dir(key)} has changes that are not committed; commit "
+                         "them first (approvals bind to committed evidence)")
+    raise InputError(f"{priority_dir(key)} in the work tree is not what it is at {head} "
+                     f"(--head); check out {head} to judge it")
 
 
 def _priority_verdicts(root: str, key: str, change: ChangeRange) -> list[Verdict]:

@@ -150,6 +150,15 @@ def test_the_work_tree_must_be_the_head_it_judges(
         f"(--head); check out {before[:12]} to judge it\n")
 
 
+def test_uncommitted_changes_are_not_judged(capsys: pytest.CaptureFixture[str],
+                                            repo: GitRepo) -> None:
+    (repo.work / "customers/acme/triage/NOTES.md").write_text("not committed\n")
+    result = gate(capsys, repo)
+    assert (result.code, result.err) == (
+        2, "error: customers/acme/triage has changes that are not committed; commit them "
+           "first (approvals bind to committed evidence)\n")
+
+
 def test_the_base_defaults_to_the_merge_base_with_origins_default_branch(
         capsys: pytest.CaptureFixture[str], repo: GitRepo, tmp_path: Path) -> None:
     """main moved on after the branch was made (another priority changed): the change is
