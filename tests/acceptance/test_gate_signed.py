@@ -362,3 +362,23 @@ def test_a_pull_request_number_and_a_range_do_not_mix(
     assert result.code == 2
     assert "--pr reads a pull request's reviews; --base and --head judge signed git " \
            "approvals: use one or the other" in result.err
+
+
+def test_what_the_gate_approves_the_reconciler_promotes_after_merge(
+        capsys: pytest.CaptureFixture[str], repo: GitRepo, keys: dict[str, Path]) -> None:
+    """The gate and `ailoop plan` read the same signed commits with the same signature,
+    role and evidence rules: once the change the gate passed is merged, the reconciler
+    takes its first stage on those approvals."""
+    from tests.acceptance.test_approvals_reconcile import run, triage
+
+    message = approval_message(KEY, "shadow", evidence_id(repo), "mallory",
+                               ["customer-reviewer"])
+    sign_by_hand(repo, keys["mallory"], message)  # neither counts it
+    approve(capsys, repo, keys["ann"], "shadow")
+    approve(capsys, repo, keys["ann"], "canary")
+    assert gate(capsys, repo).code == 0
+    repo.git("checkout", "-q", "main")
+    repo.git("merge", "-q", "--ff-only", "change")
+    [first] = triage(run(repo))
+    assert first.startswith("promote: ") and "ann (customer-reviewer)" in first, first
+    assert "mallory" not in first
