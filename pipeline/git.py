@@ -233,11 +233,15 @@ def commit_signed_empty(root: str, message: str, key_path: str,
 
 
 def signed_approval_commits(root: str, rev: str, allowed_signers: str,
-                            marker: str) -> list[SignedCommit]:
-    """Commits on REV whose message has a MARKER trailer line, with git's SSH verdict."""
+                            marker: str, since: str = "") -> list[SignedCommit]:
+    """Commits on REV (and not on SINCE, when given) whose message has a MARKER trailer
+    line, with git's SSH verdict."""
     fmt = "%H%x1f%G?%x1f%GS%x1f%ct%x1f%B%x1e"
+    span = rev_parse(root, rev)
+    if since:
+        span = f"{rev_parse(root, since)}..{span}"
     out = _run(root, "-c", f"gpg.ssh.allowedSignersFile={allowed_signers}", "log",
-               f"--grep=^{marker}", f"--format={fmt}", rev_parse(root, rev), "--")
+               f"--grep=^{marker}", f"--format={fmt}", span, "--")
     found: list[SignedCommit] = []
     for record in out.split("\x1e"):
         fields = record.strip("\n").split("\x1f")
@@ -606,13 +610,60 @@ def push_ref(root: str, remote: str, ref: str) -> bool:
     return proc.returncode == 0
 
 
-def commit_authors(root: str, base: str, rev: str) -> list[tuple[str, str]]:
-    """(author e-mail, message) of every commit in BASE..REV."""
+@dataclass(frozen=True)
+class Authored:
+    """A commit of a change that changes files (an approval commit changes none)."""
+
+    sha: str
+    email: str  # the author's, as the commit says (git does not check it)
+
+
+def authored_commits(root: str, base: str, rev: str) -> list[Authored]:
+    """Commits in BASE..REV whose tree differs from their first parent's: every commit
+    that changes a file, merges included, whatever its message says."""
     span = f"{rev_parse(root, base)}..{rev_parse(root, rev)}"
-    out = _run(root, "log", "--format=%ae%x1f%B%x1e", span)
-    found = []
-    for record in out.split("\x1e"):
-        email, _, message = record.strip("\n").partition("\x1f")
-        if email:
-            found.append((email, message))
-    return found
+    rows = [line.split("\x1f") for line in
+            _run(root, "log", "--format=%H%x1f%T%x1f%P%x1f%ae", span).splitlines() if line]
+    parents = sorted({r[2].split()[0] for r in rows if r[2]})
+    trees = dict(zip(parents, _run(root, "rev-parse", *(f"{p}^{{tree}}" for p in parents))
+                     .split(), strict=True)) if parents else {}
+    return [Authored(sha, email) for sha, tree, parent, email in rows
+            if not parent or trees[parent.split()[0]] != tree]
+
+
+def merge_base(root: str, one: str, other: str) -> str:
+    """The best common ancestor of two commits; GitError when they have none."""
+    return _run(root, "merge-base", rev_parse(root, one), rev_parse(root, other)).strip()
+
+
+def changed_between(root: str, old: str, new: str) -> list[str]:
+    """Paths that differ between two commits (both sides of a rename)."""
+    out = _run(root, "diff", "--name-only", "--no-renames", "--relative", "-z",
+               rev_parse(root, old), rev_parse(root, new), "--")
+    return sorted(p for p in out.split("\0") if p)
+
+
+def remote_default_branch(root: str, remote: str = "origin") -> str | None:
+    """REMOTE's default branch as a remote-tracking ref ('origin/main'), or None. The
+    clone's record of it first; else the remote is asked (a plain `git remote add` and
+    actions/checkout record none) and its answer used only when it is fetched here."""
+    try:
+        return _run(root, "symbolic-ref", "--quiet", "--short",
+                    f"refs/remotes/{remote}/HEAD").strip()
+    except GitError:
+        pass
+    try:
+        out = _run(root, "ls-remote", "--symref", remote, "HEAD",
+                   env={"GIT_TERMINAL_PROMPT": "0"})  # never wait for a password
+    except GitError:
+        return None
+    for line in out.splitlines():
+        if line.startswith("ref: refs/heads/") and line.endswith("\tHEAD"):
+            branch = line[len("ref: refs/heads/"):-len("\tHEAD")]
+            tracking = f"{remote}/{branch}"
+            try:
+                rev_parse(root, tracking)
+            except GitError:
+                return None
+            return tracking
+    return None

@@ -23,6 +23,8 @@ class Approval:
     time: datetime
     valid: bool = True
     reason: str = ""    # why it is not valid
+    label: str = ""     # how people find it, when the reason does not say:
+                        # "commit 5b0e7d21c9aa (canary as ann, customer-reviewer)"
 
 
 class ApprovalSource(Protocol):

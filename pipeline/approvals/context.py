@@ -4,9 +4,11 @@ cannot grant a role and use it), and the evidence id of a priority at a reviewed
 from __future__ import annotations
 
 import posixpath
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from dataclasses import replace
 
 from pipeline import git
+from pipeline.approvals.base import Approval
 from pipeline.documents.evidence import Fingerprint, fingerprint
 from pipeline.documents.layout import priority_dir
 from pipeline.documents.load import document_from, load_priority
@@ -108,3 +110,26 @@ def change_authors(root: str, rev: str, key: str, priority: Priority,
         return frozenset()
     person = person_by_email(people, last[2])
     return frozenset({person.id}) if person else frozenset()
+
+
+def authors_of_change(root: str, start: str, head: str,
+                      people: Iterable[Person]) -> dict[str, str]:
+    """Person id -> a commit of START..HEAD they wrote (matched by author e-mail). Only
+    commits that change files count: approval commits change none, and a message's trailers
+    never hide who wrote a change."""
+    found: dict[str, str] = {}
+    people = list(people)
+    for commit in git.authored_commits(root, start, head):
+        person = person_by_email(people, commit.email)
+        if person is not None:
+            found.setdefault(person.id, commit.sha)
+    return found
+
+
+def not_by_an_author(approval: Approval, wrote: Mapping[str, str]) -> Approval:
+    """The approval, set aside when its person wrote a commit of the change."""
+    sha = wrote.get(approval.person)
+    if sha is None or not approval.valid:
+        return approval
+    return replace(approval, valid=False, reason=f"{approval.person} wrote commit {sha[:12]} "
+                   "of this change and cannot approve it")

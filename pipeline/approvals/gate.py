@@ -11,7 +11,7 @@ import httpx
 
 from pipeline.approvals.github import GitHubApi
 from pipeline.approvals.pull import PullGate, fetch_pull, gate_pull
-from pipeline.approvals.report import render_markdown, status_description
+from pipeline.approvals.report import Gate, render_markdown, status_description
 from pipeline.approvals.rest import make_client
 from pipeline.errors import ExternalError, InputError
 
@@ -73,10 +73,47 @@ def publish(api: GitHubApi, gate: PullGate, settings: GateSettings) -> None:
         raise ExternalError(f"pull request #{gate.pr.number} moved from "
                             f"{gate.pr.head_sha[:12]} to {head[:12]} during the check; nothing "
                             "was written (the new push runs the check again)")
-    api.set_status(head, "success" if gate.satisfied else "failure",
-                   status_description(gate), settings.run_url)
-    if settings.summary_path:
-        _append(settings.summary_path, render_markdown(gate))
+    write_status(api, head, gate, settings.run_url, settings.summary_path)
+
+
+def write_status(api: GitHubApi, sha: str, gate: Gate, run_url: str, summary_path: str) -> None:
+    """The commit status `ailoop/approvals` on SHA, then the step summary (when set)."""
+    api.set_status(sha, "success" if gate.satisfied else "failure",
+                   status_description(gate), run_url)
+    if summary_path:
+        _append(summary_path, render_markdown(gate))
+
+
+@dataclass(frozen=True)
+class StatusTarget:
+    """Where a verdict reached without a pull request is published, when GitHub is at hand."""
+
+    api_url: str
+    token: str
+    repo: str
+    summary_path: str
+    run_url: str
+
+
+def status_target(env: Mapping[str, str], api_url: str) -> StatusTarget | None:
+    """None unless GITHUB_TOKEN and GITHUB_REPOSITORY are both set."""
+    token, repo = env.get("GITHUB_TOKEN", ""), env.get("GITHUB_REPOSITORY", "")
+    if not token or not repo:
+        return None
+    server, run_id = env.get("GITHUB_SERVER_URL", ""), env.get("GITHUB_RUN_ID", "")
+    return StatusTarget(api_url=env.get("GITHUB_API_URL") or api_url, token=token, repo=repo,
+                        summary_path=env.get("GITHUB_STEP_SUMMARY", ""),
+                        run_url=f"{server}/{repo}/actions/runs/{run_id}" if server and run_id
+                        else "")
+
+
+def publish_commit(target: StatusTarget, sha: str, gate: Gate,
+                   client: httpx.Client | None = None) -> None:
+    """The verdict on commit SHA itself (signed approvals live in its history, so it cannot
+    move under the check the way a pull request's head can)."""
+    with client or make_client(target.api_url, target.token) as http:
+        write_status(GitHubApi(http, target.repo), sha, gate, target.run_url,
+                     target.summary_path)
 
 
 def _append(path: str, text: str) -> None:

@@ -11,10 +11,12 @@ from datetime import UTC, datetime
 from pipeline import git
 from pipeline.approvals.base import Approval
 from pipeline.approvals.context import (
+    authors_of_change,
     base_customer,
     base_priority,
     base_status,
     current_fingerprint,
+    not_by_an_author,
     people_of,
     person_by_login,
     roles_of,
@@ -93,7 +95,8 @@ def review_approvals(key: str, snap: PullSnapshot, people: list[Person],
             continue
         roles: list[str] = list(person.roles) or [""]
         out.extend(Approval(key, ANY_STAGE, role, person.id, evidence_id, source, when,
-                            valid=not binding_problem, reason=binding_problem)
+                            valid=not binding_problem, reason=binding_problem,
+                            label=f"review by {review.login}")
                    for role in roles)
     return out
 
@@ -126,9 +129,10 @@ def governance_verdict(root: str, snap: PullSnapshot,
     """Policy-owners (of any customer, on the base branch) approve governance changes.
     They are not about evidence, so the approvals are bound to the GOVERNANCE marker."""
     people = _everyone(root, snap.pr.base_sha)
-    approvals = [replace(a, stage=GOVERNANCE, evidence_id=GOVERNANCE)
+    wrote = _wrote(root, snap, people)
+    approvals = [not_by_an_author(replace(a, stage=GOVERNANCE, evidence_id=GOVERNANCE), wrote)
                  for a in review_approvals("", snap, people, GOVERNANCE)]
-    facts = Facts(GOVERNANCE, roles_of(people), authors=_author(people, snap))
+    facts = Facts(GOVERNANCE, roles_of(people), authors=_author(people, snap) | set(wrote))
     return evaluate_stage(requirements, approvals, facts, review_blocks("", snap, people))
 
 
@@ -149,8 +153,10 @@ def priority_verdicts(root: str, key: str, snap: PullSnapshot) -> list[Verdict]:
     binding = "" if unchanged_since(root, key, snap.pr.head_sha) else (
         f"{priority_dir(key)} in this checkout differs from the reviewed head "
         f"{snap.pr.head_sha[:12]}")
-    approvals = review_approvals(key, snap, people, fp.evidence_id, binding)
-    facts = Facts(fp.evidence_id, roles_of(people), authors=_author(people, snap),
+    wrote = _wrote(root, snap, people)
+    approvals = [not_by_an_author(a, wrote)
+                 for a in review_approvals(key, snap, people, fp.evidence_id, binding)]
+    facts = Facts(fp.evidence_id, roles_of(people), authors=_author(people, snap) | set(wrote),
                   current=fp)
     blocks = review_blocks(key, snap, people)
     before = base_priority(root, base, key)
@@ -171,6 +177,12 @@ def required_for(key: str, priority: Priority, before: Priority | None,
         if not any(roles == old.roles and count >= old.count for roles, count in have):
             needed.append(old)
     return needed
+
+
+def _wrote(root: str, snap: PullSnapshot, people: list[Person]) -> dict[str, str]:
+    """Who wrote commits of the pull request (besides opening it): as with signed
+    approvals, nobody approves their own change."""
+    return authors_of_change(root, snap.pr.base_sha, snap.pr.head_sha, people)
 
 
 def _author(people: list[Person], snap: PullSnapshot) -> frozenset[str]:

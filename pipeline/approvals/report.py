@@ -44,7 +44,8 @@ def not_counted(gate: Gate) -> list[str]:
     seen: dict[str, None] = {}
     for verdict in gate.verdicts:
         for ignored in verdict.ignored:
-            seen.setdefault(ignored.reason, None)
+            label = ignored.approval.label
+            seen.setdefault(f"{label}: {ignored.reason}" if label else ignored.reason, None)
     for note in gate.notes:
         seen.setdefault(note.replace(" does not count: ", ": "), None)
     return list(seen)

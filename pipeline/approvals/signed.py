@@ -88,10 +88,13 @@ def person_with_key(people: Iterable[Person], key_text: str) -> Person | None:
 class SignedApprovals:
     """ApprovalSource over signed approval commits on REV, roles and keys from BASE."""
 
-    def __init__(self, root: str, *, base: str = "HEAD", rev: str = "HEAD") -> None:
+    def __init__(self, root: str, *, base: str = "HEAD", rev: str = "HEAD", since: str = "",
+                 base_name: str = "") -> None:
         self.root = root
         self.base = base
         self.rev = rev
+        self.since = since  # only the approval commits on REV that are not on SINCE
+        self.base_name = base_name or base  # how messages name BASE
 
     def approvals(self, key: str) -> list[Approval]:
         customer = base_customer(self.root, self.base, key.split("/")[0])
@@ -107,7 +110,7 @@ class SignedApprovals:
         try:
             with os.fdopen(fd, "w") as fh:
                 fh.write(allowed_signers(people_of(customer)))
-            return git.signed_approval_commits(self.root, self.rev, path, MARKER)
+            return git.signed_approval_commits(self.root, self.rev, path, MARKER, self.since)
         finally:
             os.unlink(path)
 
@@ -118,12 +121,15 @@ class SignedApprovals:
         problem = self._problem(key, commit, approver, customer)
         when = datetime.fromtimestamp(commit.time, UTC)
         source = f"{SOURCE}:{commit.sha[:12]}"
+        person = approver or commit.signer
         out = []
         for role in trailers.get("Ailoop-Role") or [""]:
             why = problem or self._role_problem(key, approver, role, customer)
-            out.append(Approval(key, stage, role, approver or commit.signer,
-                                _one(trailers, "Ailoop-Evidence"), source, when,
-                                valid=not why, reason=why))
+            claim = ", ".join(x for x in (f"{stage or '(no stage)'} as {person or '(nobody)'}",
+                                          role) if x)
+            out.append(Approval(key, stage, role, person, _one(trailers, "Ailoop-Evidence"),
+                                source, when, valid=not why, reason=why,
+                                label=f"commit {commit.sha[:12]} ({claim})"))
         return out
 
     def _role_problem(self, key: str, person: str, role: str,
@@ -133,17 +139,17 @@ class SignedApprovals:
         if role in held:
             return ""
         return (f"{person} does not hold the role {role or '(none)'} in "
-                f"{customer_file(key.split('/')[0])} on {self.base}")
+                f"{customer_file(key.split('/')[0])} on {self.base_name}")
 
     def _problem(self, key: str, commit: git.SignedCommit, approver: str,
                  customer: Customer | None) -> str:
-        where = {"file": customer_file(key.split("/")[0]), "base": self.base}
+        where = {"file": customer_file(key.split("/")[0]), "base": self.base_name}
         if commit.verdict != "G":
             template = _VERDICTS.get(commit.verdict, "the signature cannot be checked")
-            return f"commit {commit.sha[:12]}: " + template.format(**where)
+            return template.format(**where)
         if approver != commit.signer:
-            return (f"commit {commit.sha[:12]} names '{approver}' as approver but is signed "
-                    f"by '{commit.signer}'")
+            return (f"it names {approver or 'nobody'} as the approver but is signed by "
+                    f"{commit.signer}")
         return ""
 
 

@@ -777,15 +777,26 @@ def _approval_gate(w: _Work, target: int) -> None:
     evidence = w.candidate.evidence_id if w.candidate else ""
     _used, missing = match_approvals(nxt, w.inp.approvals, evidence)
     if missing:
-        role = missing[0]
         stale = sum(1 for a in w.inp.approvals if a.valid and _for_stage(a, nxt)
                     and a.evidence_id != evidence)
         hint = f" ({stale} approval(s) bound to other evidence)" if stale else ""
         w.update(phase="awaiting-approval")
         w.act("await-approval", "approval",
-              f"holds: approval from {role} missing for stage {nxt.name}{hint}; to release: "
-              f"approve the pull request, or `ailoop approve {w.inp.key} --stage {nxt.name}`",
-              to=_next(w), inputs={"role": role, "evidence": evidence})
+              f"holds: {_missing_text(missing)} missing for stage {nxt.name}{hint}; to "
+              f"release: approve the pull request, or `ailoop approve {w.inp.key} --stage "
+              f"{nxt.name}`", to=_next(w),
+              inputs={"role": ", ".join(dict.fromkeys(missing)), "evidence": evidence})
+
+
+def _missing_text(missing: list[str]) -> str:
+    """'approval from risk-officer', 'approvals from 2 customer-reviewer and risk-officer':
+    every role still missing, not only the first."""
+    counts: dict[str, int] = {}
+    for label in missing:
+        counts[label] = counts.get(label, 0) + 1
+    parts = [label if n == 1 else f"{n} {label}" for label, n in counts.items()]
+    names = parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + " and " + parts[-1]
+    return f"approval{'s' if len(missing) > 1 else ''} from {names}"
 
 
 def match_approvals(stage: StageView, approvals: Iterable[Approval],

@@ -17,7 +17,7 @@ MESSAGE = ("approvals come from files any pull request author can commit, so in 
 
 
 def ci_findings(root: str, environ: Mapping[str, str]) -> list[Finding]:
-    if environ.get("GITHUB_ACTIONS") != "true":  # what the workflows and the action run in
+    if not in_ci(environ):
         return []
     try:
         loaded = read_yaml(os.path.join(root, PROJECT_FILE), PROJECT_FILE)
@@ -31,3 +31,9 @@ def ci_findings(root: str, environ: Mapping[str, str]) -> list[Finding]:
     line, col = loaded.position(WHERE)
     return [Finding(PROJECT_FILE, line, col, ".".join(WHERE), MESSAGE, "ci/approval-files",
                     "warning")]
+
+
+def in_ci(environ: Mapping[str, str]) -> bool:
+    """GitHub Actions sets both; most other CI systems (GitLab, CircleCI, Travis, Buildkite,
+    Jenkins with the plugin...) set CI=true."""
+    return "true" in (environ.get("CI", "").lower(), environ.get("GITHUB_ACTIONS", ""))

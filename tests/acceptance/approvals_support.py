@@ -137,6 +137,16 @@ def approvals_repo(tmp: Path, customer: str, risk: str = "high") -> GitRepo:
     return make_repo(tmp, fill=lambda work: fill(work, customer, risk))
 
 
+def use_approvals_source(root: Path, source: str) -> None:
+    """Set spec.approvals.source in ROOT's ailoop.yaml (what `ailoop gate` follows when no
+    option says which approvals to read)."""
+    project = root / "ailoop.yaml"
+    text = project.read_text()
+    setting = f"  approvals:\n    source: {source}\n"
+    project.write_text(text.replace("spec:\n", "spec:\n" + setting, 1) if "spec:\n" in text
+                       else text + "spec:\n" + setting)
+
+
 def write_evidence(root: Path, key: str = KEY) -> str:
     """A passing evidence file for the priority as it is on disk; returns its id."""
     fp = fingerprint(str(root), key, load_priority(str(root), key))

@@ -325,6 +325,9 @@ def _handler(fake: FakeGitHub) -> type[BaseHTTPRequestHandler]:
                 self._send(201, made)
                 return
             if len(route) == 2 and route[0] == "statuses":
+                if ("statuses", 1) in fake.fail:
+                    self._error(fake.fail[("statuses", 1)])
+                    return
                 fake.statuses.append((route[1], body))
                 self._send(201, {"url": f"https://api.github.com/repos/{REPO}/statuses/"
                                         f"{route[1]}", "id": len(fake.statuses),

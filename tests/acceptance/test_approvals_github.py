@@ -12,6 +12,7 @@ from tests.acceptance.approvals_support import (
     ANN_ID,
     approvals_repo,
     customer_yaml,
+    use_approvals_source,
     write_evidence,
 )
 from tests.acceptance.github_fake import (
@@ -195,6 +196,7 @@ def test_in_actions_sets_the_commit_status_and_step_summary(
     event = tmp_path / "event.json"
     event.write_text('{"action": "synchronize", "number": 7, "pull_request": {"number": 7}}')
     monkeypatch.setenv("GITHUB_EVENT_PATH", str(event))
+    use_approvals_source(pr.repo.work, "github")  # then no option is needed
     pr.reviews(approved(pr, 1, "ann-acme"))
     result = run_cli(capsys, "-C", str(pr.repo.work), "gate")
     assert result.code == 1
@@ -273,3 +275,43 @@ def test_a_renamed_login_is_named_in_the_message(capsys: pytest.CaptureFixture[s
     assert (f"not counted: review by ann-renamed: not a person with a github login in "
             f"customer.yaml on the base branch (GitHub account {ANN_ID} is ann's githubId: "
             "was the login renamed? Update github in customer.yaml)\n") in result.out
+
+
+# --- the same report as signed approvals: every reason, every missing role ----------------
+
+def test_every_missing_role_and_every_review_not_counted_is_listed(
+        capsys: pytest.CaptureFixture[str], pr: Pr) -> None:
+    pr.reviews(approved(pr, 1, "eve-dev"), approved(pr, 2, "raj-risk", pr.base),
+               review(3, "ann-acme", "DISMISSED", pr.head), approved(pr, 4, "mallory"))
+    result = gate(capsys, pr)
+    assert result.code == 1
+    assert result.out == (
+        f"pull request #7 at {pr.head[:12]}\n"
+        "acme/triage stage shadow: waiting\n"
+        "  - needs 1 more customer-reviewer (stage 'shadow' asks for 1 customer-reviewer)\n"
+        "acme/triage stage canary: waiting\n"
+        "  - needs 1 more customer-reviewer (stage 'canary' asks for 1 customer-reviewer)\n"
+        "  - needs 1 more risk-officer (risk is high: a risk-officer must approve)\n"
+        "not counted: review by ann-acme: the review was dismissed\n"
+        "not counted: review by eve-dev: the author of a pull request cannot approve it\n"
+        f"not counted: review by raj-risk: approved commit {pr.base[:12]}, not the current "
+        f"head {pr.head[:12]} (stale)\n"
+        "not counted: review by mallory: not a person with a github login in customer.yaml on "
+        "the base branch\n")
+
+
+def test_whoever_wrote_a_commit_of_the_pull_request_cannot_approve_it(
+        capsys: pytest.CaptureFixture[str], pr: Pr, monkeypatch: pytest.MonkeyPatch) -> None:
+    """eve opened it, but ann pushed a commit to it: ann's review does not count either."""
+    monkeypatch.setenv("GIT_AUTHOR_EMAIL", "ann@acme.example")
+    notes = pr.repo.work / "customers/acme/triage/NOTES.md"
+    notes.write_text("ann's part\n")
+    wrote = pr.repo.commit_all("Ann's part of the change")
+    pr.fake.pulls[PR] = pull(PR, "eve-dev", wrote, pr.base)
+    pr.fake.files[PR].append(changed_file("customers/acme/triage/NOTES.md"))
+    pr.reviews(review(1, "ann-acme", "APPROVED", wrote), review(2, "raj-risk", "APPROVED", wrote))
+    result = gate(capsys, pr)
+    assert result.code == 1
+    assert "acme/triage stage shadow: waiting\n" in result.out
+    assert result.out.endswith(f"not counted: review by ann-acme: ann wrote commit "
+                               f"{wrote[:12]} of this change and cannot approve it\n"), result.out

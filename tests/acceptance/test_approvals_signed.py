@@ -64,8 +64,9 @@ def test_an_unsigned_approval_does_not_count(signed_repo: GitRepo) -> None:
     sha = signed_repo.git("rev-parse", "HEAD")
     result = verdict(signed_repo)
     assert not result.satisfied
-    assert [i.reason for i in result.ignored] == [
-        f"commit {sha[:12]}: the approval commit is not signed"]
+    assert [(i.approval.label, i.reason) for i in result.ignored] == [
+        (f"commit {sha[:12]} (canary as ann, customer-reviewer)",
+         "the approval commit is not signed")]
 
 
 def test_a_wrong_key_does_not_count(capsys: pytest.CaptureFixture[str], signed_repo: GitRepo,
@@ -81,9 +82,9 @@ def test_a_wrong_key_does_not_count(capsys: pytest.CaptureFixture[str], signed_r
                     "commit", "-q", "-S", "--allow-empty", "-m", message)
     sha = signed_repo.git("rev-parse", "HEAD")
     result = verdict(signed_repo)
-    assert [i.reason for i in result.ignored] == [
-        f"commit {sha[:12]}: signed with a key that is not the signingKey of anyone in "
-        "customers/acme/customer.yaml on HEAD"]
+    assert [(i.approval.label, i.reason) for i in result.ignored] == [
+        (f"commit {sha[:12]} (canary as ann, customer-reviewer)", "signed with a key that is "
+         "not the signingKey of anyone in customers/acme/customer.yaml on HEAD")]
     assert not result.satisfied
 
 
@@ -114,9 +115,9 @@ def test_an_approval_replayed_onto_another_priority_does_not_count(
                          check=True).stdout.strip()
     signed_repo.git("update-ref", "HEAD", sha)
     billing = SignedApprovals(str(signed_repo.work)).approvals("acme/billing")
-    assert [(a.valid, a.reason) for a in billing] == [
-        (False, f"commit {sha[:12]}: the signature does not match the commit (it was "
-                "changed after signing)")]
+    assert [(a.valid, a.label, a.reason) for a in billing] == [
+        (False, f"commit {sha[:12]} (canary as ann, customer-reviewer)",
+         "the signature does not match the commit (it was changed after signing)")]
     assert SignedApprovals(str(signed_repo.work)).approvals(KEY) == []
 
 

@@ -70,9 +70,9 @@ def test_a_signature_replayed_onto_another_stage_does_not_count(
     sha = _rewrite_head(signed, "Ailoop-Approval: shadow", "Ailoop-Approval: canary")
     verdict = _verdict(signed, "canary")
     assert _counted(verdict) == [(), ()]
-    assert [i.reason for i in verdict.ignored] == [
-        f"commit {sha[:12]}: the signature does not match the commit (it was changed after "
-        "signing)"]
+    assert [(i.approval.label, i.reason) for i in verdict.ignored] == [
+        (f"commit {sha[:12]} (canary as ann, customer-reviewer)",
+         "the signature does not match the commit (it was changed after signing)")]
 
 
 def test_a_signature_replayed_onto_other_evidence_does_not_count(
@@ -94,9 +94,9 @@ def test_a_signature_replayed_onto_other_evidence_does_not_count(
     signed.git("update-ref", "HEAD", sha)
     verdict = _verdict(signed)
     assert _counted(verdict) == [(), ()]
-    reasons = [i.reason for i in verdict.ignored]
-    assert f"commit {sha[:12]}: the signature does not match the commit (it was changed " \
-           "after signing)" in reasons
+    reasons = [(i.approval.label.split(" ")[1], i.reason) for i in verdict.ignored]
+    assert (sha[:12], "the signature does not match the commit (it was changed after "
+            "signing)") in reasons
 
 
 def test_an_approval_before_a_later_dataset_push_goes_stale(

@@ -180,9 +180,23 @@ APPROVAL = [
               phase="awaiting-approval", terminal="stage-reached shadow", exact=True)),
     Case("approvals bound to the old evidence do not count",
          given(status("shadow"), approvals=all_approvals(OLD)),
-         Then("await-approval", "approval", "holds: approval from customer-reviewer missing "
-              "for stage canary (2 approval(s) bound to other evidence); to release:",
-              at="shadow 0%", phase="awaiting-approval", terminal="stage-reached shadow")),
+         Then("await-approval", "approval", "holds: approvals from customer-reviewer and "
+              "risk-officer missing for stage canary (2 approval(s) bound to other evidence); "
+              "to release:", at="shadow 0%", phase="awaiting-approval",
+              terminal="stage-reached shadow",
+              inputs=(("role", f"{REVIEWER}, {RISK}"), ("evidence", "ev-0000000000new")))),
+    Case("every missing role is named, not only the first",
+         given(status("shadow"), approvals=all_approvals(but=(("canary", REVIEWER),
+                                                              ("canary", RISK)))),
+         Then("await-approval", "approval", "holds: approvals from customer-reviewer and "
+              "risk-officer missing for stage canary; to release: approve the pull request, "
+              "or `ailoop approve acme/triage --stage canary`", at="shadow 0%",
+              phase="awaiting-approval", terminal="stage-reached shadow", exact=True)),
+    Case("two people of one role missing are counted",
+         two_reviewers(),
+         Then("await-approval", "approval", "holds: approvals from 2 customer-reviewer "
+              "missing for stage canary; to release:", at="shadow 0%",
+              phase="awaiting-approval", terminal="stage-reached shadow")),
     Case("an invalid (forged) approval does not count",
          given(status("shadow"), approvals=(
              *all_approvals(but=(("canary", RISK),)),
