@@ -609,3 +609,38 @@ def commit_authors(root: str, base: str, rev: str) -> list[tuple[str, str]]:
         if email:
             found.append((email, message))
     return found
+
+
+# --- a change for review (`ailoop dataset add`) -------------------------------------------
+
+def branch_exists(root: str, name: str) -> bool:
+    try:
+        _run(root, "rev-parse", "--verify", "--quiet", f"refs/heads/{name}")
+    except GitError:
+        return False
+    return True
+
+
+def valid_branch_name(root: str, name: str) -> bool:
+    proc = subprocess.run(["git", "-C", root, "check-ref-format", "--branch", name],
+                          capture_output=True, check=False, timeout=120)
+    return proc.returncode == 0 and not name.startswith("-")
+
+
+def switch_new_branch(root: str, name: str) -> None:
+    """Create branch NAME at HEAD and check it out (the work tree is clean)."""
+    _run(root, "switch", "-q", "-c", name)
+
+
+def switch_back(root: str, branch: str, abandoned: str) -> None:
+    """Return to BRANCH and delete ABANDONED (a branch whose commit failed)."""
+    _run(root, "switch", "-q", "-f", branch)
+    _run(root, "branch", "-q", "-D", abandoned)
+
+
+def commit_as_user(root: str, paths: list[str], message: str) -> str:
+    """Commit exactly PATHS with the user's own git identity (config, signing settings and
+    hooks as they have them); returns the new sha."""
+    _run(root, "add", "--", *paths)
+    _run_input(root, message, "commit", "-q", "-F", "-", "--only", "--", *paths)
+    return head(root)

@@ -44,7 +44,7 @@ from pipeline.providers.base import MALFORMED_JSON, UNREACHABLE, CaseOutput, Pro
 from pipeline.providers.openai import OpenAIProvider
 from pipeline.providers.python import PythonProvider, resolve_entrypoint
 from pipeline.providers.replay import ReplayProvider, read_recordings
-from pipeline.redact import ALL_DETECTORS, Redactor, build_redactor, handed_values
+from pipeline.redact import Redactor, handed_values, priority_redactor
 
 _FENCE_RE = re.compile(r"^\s*```[A-Za-z]*\s*\n(.*?)\n\s*```\s*$", re.DOTALL)
 
@@ -236,14 +236,6 @@ def _checks_config(priority: Priority) -> Any:
             "inputData": spec.input_data.model_dump(mode="json", by_alias=True)}
 
 
-def make_redactor(priority: Priority, cases: Sequence[Case],
-                  secrets: Sequence[str] = ()) -> Redactor:
-    redaction = priority.spec.input_data.redaction
-    fields = redaction.fields if redaction else []
-    detect = redaction.detect if redaction else list(ALL_DETECTORS)
-    return build_redactor(cases, fields, detect, secrets)
-
-
 def run_dry_run(settings: DryRunSettings) -> DryRunReport:
     """The whole dry run. InputError for bad input, ExternalError when the provider could
     not be reached for any case (then nothing is written)."""
@@ -259,7 +251,7 @@ def run_dry_run(settings: DryRunSettings) -> DryRunReport:
     concurrency = settings.concurrency or spec.dry_run.concurrency
     provider = make_provider(settings, priority, concurrency)
     try:
-        redactor = make_redactor(priority, cases, [*getattr(provider, "secrets", ()),
+        redactor = priority_redactor(priority, cases, [*getattr(provider, "secrets", ()),
                                                    *handed_values(settings.env)])
         evaluate = Evaluator(assertions, redactor, spec.expected_output.format)
         results, reused = _run_cases(settings, provider, evaluate, cases, fp, priority,
