@@ -201,6 +201,14 @@ def last_change(root: str, rev: str, paths: list[str]) -> tuple[str, str, str] |
     return sha, name, email
 
 
+def first_adder(root: str, rev: str, path: str, text: str) -> str | None:
+    """The author e-mail of the oldest commit on REV that changed how often TEXT occurs in
+    PATH (git's pickaxe): who added it. None when no commit did."""
+    out = _run(root, "log", "--reverse", "--format=%ae", f"-S{text}", rev_parse(root, rev),
+               "--", f":(literal){path}").split()
+    return out[0] if out else None
+
+
 def first_parent_commits(root: str, rev: str, path: str) -> list[str]:
     """The commits on REV's first-parent history that changed PATH, oldest first."""
     out = _run(root, "log", "--first-parent", "--reverse", "--format=%H", rev_parse(root, rev),
