@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import os
+import re
 import subprocess
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
@@ -201,12 +202,13 @@ def last_change(root: str, rev: str, paths: list[str]) -> tuple[str, str, str] |
     return sha, name, email
 
 
-def first_adder(root: str, rev: str, path: str, text: str) -> str | None:
-    """The author e-mail of the oldest commit on REV that changed how often TEXT occurs in
-    PATH (git's pickaxe): who added it. None when no commit did."""
-    out = _run(root, "log", "--reverse", "--format=%ae", f"-S{text}", rev_parse(root, rev),
-               "--", f":(literal){path}").split()
-    return out[0] if out else None
+def line_authors(root: str, rev: str, path: str, text: str) -> list[str]:
+    """Author e-mails of every commit on REV whose diff of PATH adds or removes a line
+    containing TEXT (git log -G): who wrote or changed that line."""
+    pattern = re.escape(text)
+    out = _run(root, "log", "--format=%ae", f"-G{pattern}", rev_parse(root, rev), "--",
+               f":(literal){path}").split()
+    return sorted(set(out))
 
 
 def first_parent_commits(root: str, rev: str, path: str) -> list[str]:

@@ -23,6 +23,11 @@ from pipeline.approvals.context import (
 )
 from pipeline.approvals.evaluate import Facts, Verdict, evaluate_stage
 from pipeline.approvals.pull import required_for, touched_priorities
+from pipeline.approvals.regression import (
+    case_requirements,
+    dataset_regression_cases,
+    unconfirmed,
+)
 from pipeline.approvals.requirements import GOVERNANCE, governance_requirements, stages_to_approve
 from pipeline.approvals.signed import MARKER, SignedApprovals
 from pipeline.model.customer import Person
@@ -66,8 +71,10 @@ def gate_signed(root: str, base: str) -> SignedGate:
 
 def _priority_verdicts(root: str, key: str, base: str) -> list[Verdict]:
     priority, fp = current_fingerprint(root, key)
-    stages = stages_to_approve(priority, base_status(root, base, key), fp.evidence_id)
-    if not stages:
+    status = base_status(root, base, key)
+    stages = stages_to_approve(priority, status, fp.evidence_id)
+    cases = unconfirmed(dataset_regression_cases(root, key, priority), status)
+    if not stages and not cases:
         return []
     people = people_of(base_customer(root, base, key.split("/")[0]))
     approvals = SignedApprovals(root, base=base, rev="HEAD").approvals(key)
@@ -75,8 +82,9 @@ def _priority_verdicts(root: str, key: str, base: str) -> list[Verdict]:
                   change_authors=change_authors(root, "HEAD", key, priority, people),
                   current=fp)
     before = base_priority(root, base, key)
-    return [evaluate_stage(needed, approvals, facts)
-            for needed in (required_for(key, priority, before, s) for s in stages) if needed]
+    gates = [*(required_for(key, priority, before, s) for s in stages),
+             *case_requirements(key, cases)]
+    return [evaluate_stage(needed, approvals, facts) for needed in gates if needed]
 
 
 def _authors(root: str, base: str, people: list[Person]) -> frozenset[str]:

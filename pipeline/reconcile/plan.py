@@ -132,7 +132,7 @@ class RegressionView:
     case: str
     digest: str  # of its input and expected output (what a confirmation binds to)
     incident: str = ""
-    author: str = ""  # person id of who added it ("" when unknown): never its confirmer
+    authors: tuple[str, ...] = ()  # person ids of who wrote or changed it: never its confirmer
 
 
 @dataclass(frozen=True)
@@ -799,7 +799,7 @@ def _confirmation(w: _Work, case: RegressionView) -> Approval | None:
     stages = (ANY_STAGE, f"{CASE_STAGE}{case.case}")
     found = [a for a in w.inp.approvals or () if a.valid and a.role == CONFIRMING_ROLE
              and a.evidence_id == evidence and a.stage in stages
-             and (not case.author or a.person != case.author)]
+             and a.person not in case.authors]
     return min(found, key=lambda a: (a.time, a.person)) if found else None
 
 

@@ -312,7 +312,7 @@ def _regression_cases(root: str, key: str, priority: Priority) -> tuple[Regressi
         return ()  # validate reports it, and holds the priority
     people = people_of(_customer(root, key.split("/")[0]))
     return tuple(RegressionView(c.id, case_digest(c), c.regression.incident if c.regression
-                                else "", _adder(root, rel, c.id, people)) for c in cases)
+                                else "", _authors(root, rel, c.id, people)) for c in cases)
 
 
 def _customer(root: str, customer: str) -> Customer | None:
@@ -320,14 +320,15 @@ def _customer(root: str, customer: str) -> Customer | None:
     return doc.model if doc is not None and isinstance(doc.model, Customer) else None
 
 
-def _adder(root: str, rel: str, case_id: str, people: list[Person]) -> str:
-    """The person who added the case (the commit that first wrote its id), "" unknown."""
+def _authors(root: str, rel: str, case_id: str, people: list[Person]) -> tuple[str, ...]:
+    """Who wrote or changed the case (every commit touching its line); "?" for a commit
+    whose author is not in customer.yaml; () when git cannot tell (not committed yet)."""
     try:
-        email = git.first_adder(root, "HEAD", rel, json.dumps(case_id))
+        emails = git.line_authors(root, "HEAD", rel, json.dumps(case_id))
     except AiloopError:
-        return ""
-    person = person_by_email(people, email) if email else None
-    return person.id if person else ""
+        return ()
+    found = [person_by_email(people, email) for email in emails]
+    return tuple(sorted({p.id if p else "?" for p in found}))
 
 
 def _digests_filled(status: StatusBody | None, digests: dict[str, str]) -> StatusBody | None:
@@ -511,9 +512,9 @@ class _LocalCache:
         if known is not None and known[0] == signature:
             return known[1]
         local = load_local(self.root, key, self.project)
-        # Who added a regression case is read from git: unknown (not committed yet) is
+        # Who wrote a regression case is read from git: unknown (not committed yet) is
         # asked again next time, never remembered.
-        if trusted and local.self_contained and all(r.author for r in local.regression):
+        if trusted and local.self_contained and all(r.authors for r in local.regression):
             self.entries[key] = (signature, local)
             self.dirty = True
         return local

@@ -130,3 +130,28 @@ def test_an_unconfirmed_regression_case_holds_the_candidate(
     out = reconcile(capsys, repo, 1)
     assert f"regression case {CASE} awaits confirmation by a customer reviewer" in out
     assert "stage: shadow" not in status_of(repo)
+
+
+def test_attack_whoever_wrote_the_case_cannot_confirm_it_after_merge(
+        capsys: pytest.CaptureFixture[str], tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The reconciler reads who wrote the case from git (every commit touching its line):
+    rita, a customer-reviewer, changed it, so her confirmation is none."""
+    repo = make_git_repo(tmp_path, target="early")
+    incident(repo.work, KEY, "inc-3", "low", resolved=True)
+    (repo.work / WORKFLOW).write_text(FIXED)
+    repo.commit_all("Incident, fixed workflow")
+    add_case(capsys, repo, tmp_path)
+    monkeypatch.setenv("GIT_AUTHOR_EMAIL", "rita@acme.example")
+    dataset = repo.work / "customers/acme/triage/dataset.jsonl"
+    dataset.write_text(dataset.read_text().replace("the system is down",
+                                                   "the whole system is down"))
+    repo.commit_all("Rita edits the case")
+    code, out = dry_run(capsys, repo)
+    ev = evidence_id(out)
+    approve_all(repo.work, KEY, ev)
+    confirm(repo, ev)  # rita
+    repo.commit_all("Evidence, approvals and rita's confirmation")
+    out = reconcile(capsys, repo, 1)
+    assert f"regression case {CASE} awaits confirmation by a customer reviewer" in out
+    assert "confirmedCases: []" in status_of(repo) or "confirmedCases" not in status_of(repo)

@@ -33,7 +33,7 @@ from tests.unit.reconciler.table import (
 
 CASE = "regression-inc-1"
 DIGEST = "rc-0123456789abcdef"
-REGRESSION = (RegressionView(CASE, DIGEST, incident="inc-1", author="ben"),)
+REGRESSION = (RegressionView(CASE, DIGEST, incident="inc-1", authors=("ben",)),)
 CONFIRMED = [{"case": CASE, "digest": DIGEST, "by": "rita", "source": "github:pull/7",
               "at": NOW - timedelta(days=1)}]
 
@@ -149,8 +149,8 @@ CONFIRMATION = [
          Then("hold", "regression", "awaits confirmation by a customer reviewer",
               at="shadow 0%", phase="awaiting-approval", terminal="stage-reached shadow")),
     # The attacks: whoever wrote the case never confirms it, whatever their role.
-    Case("attack: the case's author approves as a customer reviewer",
-         given(status("shadow"), regression=(replace(REGRESSION[0], author="rita"),),
+    Case("attack: someone who changed the case approves as a customer reviewer",
+         given(status("shadow"), regression=(replace(REGRESSION[0], authors=("ben", "rita")),),
                evidence=ran((CASE, True)), approvals=(*all_approvals(), review("rita"))),
          Then("hold", "regression", "awaits confirmation by a customer reviewer",
               at="shadow 0%", phase="awaiting-approval", terminal="stage-reached shadow")),
