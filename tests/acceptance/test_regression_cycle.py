@@ -147,7 +147,7 @@ def test_attack_whoever_wrote_the_case_cannot_confirm_it_after_merge(
     dataset.write_text(dataset.read_text().replace("the system is down",
                                                    "the whole system is down"))
     repo.commit_all("Rita edits the case")
-    code, out = dry_run(capsys, repo)
+    _code, out = dry_run(capsys, repo)
     ev = evidence_id(out)
     approve_all(repo.work, KEY, ev)
     confirm(repo, ev)  # rita
