@@ -58,6 +58,11 @@ def text_report(evidence: dict[str, Any], path: str, changed: bool, reused: int,
             lines.append(f"  {e['id']}: {e['reason']}")
         if len(evidence["edgeCases"]) > _MAX_IDS:
             lines.append(f"  … and {len(evidence['edgeCases']) - _MAX_IDS} more")
+    regression = [c for c in evidence.get("cases") or ()
+                  if "regression" in (c.get("tags") or [])]
+    if regression:
+        lines.append("regression cases: " + ", ".join(
+            f"{c['id']} {'passed' if c['passed'] else 'FAILED'}" for c in regression))
     lines += _action_lines(evidence)
     lines += _diff_lines(diff)
     return "\n".join(lines)

@@ -58,6 +58,18 @@ def actions_lines(evidence: dict[str, Any]) -> list[str]:
     return [*lines, ""]
 
 
+def regression_lines(evidence: dict[str, Any]) -> list[str]:
+    """Regression cases decide an incident's fix cycle: each is named with its result."""
+    cases = [c for c in evidence.get("cases") or () if "regression" in (c.get("tags") or [])]
+    if not cases:
+        return []
+    lines = ["**Regression cases** (an incident's fix needs each to pass)", ""]
+    lines += [f"- {'✅' if c['passed'] else '❌'} `{_cell(c['id'])}`" for c in cases[:_MAX_ROWS]]
+    if len(cases) > _MAX_ROWS:
+        lines.append(f"- … and {len(cases) - _MAX_ROWS} more")
+    return [*lines, ""]
+
+
 def _case_list(ids: list[str]) -> str:
     if not ids:
         return "—"
@@ -90,6 +102,7 @@ def summary_markdown(evidence: dict[str, Any], path: str) -> str:
     lines += _gates("Thresholds", evidence["thresholds"])
     lines += _gates("Success criteria (dry run)", evidence["successCriteria"])
     lines += _categories(evidence)
+    lines += regression_lines(evidence)
     lines += actions_lines(evidence)
     lines += _comparison(evidence)
     return "\n".join(lines)

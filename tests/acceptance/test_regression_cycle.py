@@ -83,7 +83,7 @@ def test_an_incident_is_fixed_only_by_a_version_that_passes_its_regression_case(
     # The incident becomes a regression case; the workflow is not fixed yet.
     add_case(capsys, repo, tmp_path)
     code, out = dry_run(capsys, repo)
-    assert code == 1 and f"{CASE}" in out  # the critical case fails
+    assert code == 1 and f"regression cases: {CASE} FAILED\n" in out  # a critical case
     ev = evidence_id(out)
     approve_all(repo.work, KEY, ev)
     confirm(repo, ev)
@@ -98,7 +98,7 @@ def test_an_incident_is_fixed_only_by_a_version_that_passes_its_regression_case(
     # The fix: its real dry run runs the case and passes it.
     (repo.work / WORKFLOW).write_text(FIXED)
     code, out = dry_run(capsys, repo)
-    assert code == 0
+    assert code == 0 and f"regression cases: {CASE} passed\n" in out
     ev = evidence_id(out)
     approve_all(repo.work, KEY, ev)
     confirm(repo, ev)
