@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import os
+import re
 import subprocess
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
@@ -199,6 +200,15 @@ def last_change(root: str, rev: str, paths: list[str]) -> tuple[str, str, str] |
         return None
     sha, name, email = out.split("\x1f")
     return sha, name, email
+
+
+def line_authors(root: str, rev: str, path: str, text: str) -> list[str]:
+    """Author e-mails of every commit on REV whose diff of PATH adds or removes a line
+    containing TEXT (git log -G): who wrote or changed that line."""
+    pattern = re.escape(text)
+    out = _run(root, "log", "--format=%ae", f"-G{pattern}", rev_parse(root, rev), "--",
+               f":(literal){path}").split()
+    return sorted(set(out))
 
 
 def first_parent_commits(root: str, rev: str, path: str) -> list[str]:
@@ -667,3 +677,38 @@ def remote_default_branch(root: str, remote: str = "origin") -> str | None:
                 return None
             return tracking
     return None
+
+
+# --- a change for review (`ailoop dataset add`) -------------------------------------------
+
+def branch_exists(root: str, name: str) -> bool:
+    try:
+        _run(root, "rev-parse", "--verify", "--quiet", f"refs/heads/{name}")
+    except GitError:
+        return False
+    return True
+
+
+def valid_branch_name(root: str, name: str) -> bool:
+    proc = subprocess.run(["git", "-C", root, "check-ref-format", "--branch", name],
+                          capture_output=True, check=False, timeout=120)
+    return proc.returncode == 0 and not name.startswith("-")
+
+
+def switch_new_branch(root: str, name: str) -> None:
+    """Create branch NAME at HEAD and check it out (the work tree is clean)."""
+    _run(root, "switch", "-q", "-c", name)
+
+
+def switch_back(root: str, branch: str, abandoned: str) -> None:
+    """Return to BRANCH and delete ABANDONED (a branch whose commit failed)."""
+    _run(root, "switch", "-q", "-f", branch)
+    _run(root, "branch", "-q", "-D", abandoned)
+
+
+def commit_as_user(root: str, paths: list[str], message: str) -> str:
+    """Commit exactly PATHS with the user's own git identity (config, signing settings and
+    hooks as they have them); returns the new sha."""
+    _run(root, "add", "--", *paths)
+    _run_input(root, message, "commit", "-q", "-F", "-", "--only", "--", *paths)
+    return head(root)

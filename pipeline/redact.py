@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from pipeline.documents.dataset import Case
+from pipeline.model.priority import Priority
 
 _EMAIL = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}")
 _IBAN = re.compile(r"(?<![A-Za-z0-9])[A-Za-z]{2}[0-9]{2}(?:[ ]?[A-Za-z0-9]){11,30}")
@@ -174,6 +175,15 @@ def build_redactor(cases: Iterable[Case], fields: Iterable[str],
         if secret:
             labels[secret.lower()] = "secret"
     return Redactor(_literal_pattern(labels), labels, tuple(detectors))
+
+
+def priority_redactor(priority: Priority, cases: Iterable[Case],
+                      secrets: Iterable[str] = ()) -> Redactor:
+    """The redactor of a priority: its dataset's personal fields and its detectors."""
+    redaction = priority.spec.input_data.redaction
+    fields = redaction.fields if redaction else []
+    detect = redaction.detect if redaction else list(ALL_DETECTORS)
+    return build_redactor(cases, fields, detect, secrets)
 
 
 def detectors_only(secrets: Iterable[str] = ()) -> Redactor:

@@ -30,6 +30,11 @@ from pipeline.approvals.github import (
     review_outcome,
 )
 from pipeline.approvals.identity import AccessCheck, RepoAccess, reviewer_problem
+from pipeline.approvals.regression import (
+    case_requirements,
+    dataset_regression_cases,
+    unconfirmed,
+)
 from pipeline.approvals.requirements import (
     ANY_STAGE,
     GOVERNANCE,
@@ -146,8 +151,10 @@ def touched_priorities(root: str, files: tuple[str, ...]) -> list[str]:
 def priority_verdicts(root: str, key: str, snap: PullSnapshot) -> list[Verdict]:
     priority, fp = current_fingerprint(root, key)
     base = snap.pr.base_sha
-    stages = stages_to_approve(priority, base_status(root, base, key), fp.evidence_id)
-    if not stages:
+    status = base_status(root, base, key)
+    stages = stages_to_approve(priority, status, fp.evidence_id)
+    cases = unconfirmed(dataset_regression_cases(root, key, priority), status)
+    if not stages and not cases:
         return []
     people = people_of(base_customer(root, base, key.split("/")[0]))
     binding = "" if unchanged_since(root, key, snap.pr.head_sha) else (
@@ -161,8 +168,9 @@ def priority_verdicts(root: str, key: str, snap: PullSnapshot) -> list[Verdict]:
     blocks = review_blocks(key, snap, people)
     before = base_priority(root, base, key)
     # A stage that asks for nobody (percent 0, no guardrail) has nothing to evaluate.
-    return [evaluate_stage(needed, approvals, facts, blocks)
-            for needed in (required_for(key, priority, before, s) for s in stages) if needed]
+    gates = [*(required_for(key, priority, before, s) for s in stages),
+             *case_requirements(key, cases)]
+    return [evaluate_stage(needed, approvals, facts, blocks) for needed in gates if needed]
 
 
 def required_for(key: str, priority: Priority, before: Priority | None,

@@ -13,12 +13,18 @@ from pipeline.approvals.context import (
     customer_file,
     people_of,
 )
+from pipeline.approvals.regression import (
+    CONFIRMING_ROLE,
+    case_stage,
+    dataset_regression_cases,
+)
 from pipeline.approvals.requirements import find_stage, stage_requirements
 from pipeline.approvals.signed import approval_message, person_with_key, public_key
 from pipeline.documents.evidence import current_evidence
 from pipeline.documents.layout import priority_dir
 from pipeline.errors import InputError
 from pipeline.model.customer import Person
+from pipeline.model.priority import Priority
 
 
 @dataclass(frozen=True)
@@ -28,6 +34,7 @@ class ApproveRequest:
     roles: tuple[str, ...]  # empty: every role the person holds that the stage needs
     key_path: str  # "" = git config user.signingkey
     base: str  # where customer.yaml (people, roles, signing keys) is read from
+    case: str = ""  # confirm this regression case's expected output instead of a stage
 
 
 @dataclass(frozen=True)
@@ -42,7 +49,10 @@ class Recorded:
 def record_approval(root: str, request: ApproveRequest) -> Recorded:
     key, stage = request.key, request.stage
     priority, fp = current_fingerprint(root, key)
-    find_stage(priority, stage)
+    if request.case:
+        stage = _case_stage(root, key, priority, request.case)
+    else:
+        find_stage(priority, stage)
     if not git.same_content(root, "HEAD", [priority_dir(key)]):
         raise InputError(f"{priority_dir(key)} has uncommitted changes; commit them first so "
                          "the approval binds to committed evidence")
@@ -52,10 +62,20 @@ def record_approval(root: str, request: ApproveRequest) -> Recorded:
                          f"`ailoop dry-run {key}` first (approvals bind to evidence)")
     key_path = _signing_key(root, request.key_path)
     person = _approver(root, request, key_path)
-    roles = _roles(person, request, stage_requirement_roles(root, key, stage))
+    needed = {CONFIRMING_ROLE} if request.case else stage_requirement_roles(root, key, stage)
+    roles = _roles(person, request, needed)
     message = approval_message(key, stage, fp.evidence_id, person.id, roles)
     sha = git.commit_signed_empty(root, message, key_path, (person.name, person.email))
     return Recorded(sha, person.id, roles, fp.evidence_id, evidence.passed)
+
+
+def _case_stage(root: str, key: str, priority: Priority, case_id: str) -> str:
+    cases = dataset_regression_cases(root, key, priority)
+    if not any(c.id == case_id for c in cases):
+        known = ", ".join(c.id for c in cases) or "none"
+        raise InputError(f"no regression case '{case_id}' in the dataset of {key} "
+                         f"(regression cases: {known})")
+    return case_stage(case_id)
 
 
 def stage_requirement_roles(root: str, key: str, stage: str) -> set[str]:
@@ -103,6 +123,7 @@ def _roles(person: Person, request: ApproveRequest, needed: set[str]) -> tuple[s
     roles = set(request.roles) if request.roles else held & needed
     if not roles:
         wanted = ", ".join(sorted(needed)) or "no role (it needs no approval)"
-        raise InputError(f"{person.id} holds none of the roles stage '{request.stage}' "
-                         f"needs ({wanted})")
+        what = f"confirming regression case '{request.case}'" if request.case else \
+            f"stage '{request.stage}'"
+        raise InputError(f"{person.id} holds none of the roles {what} needs ({wanted})")
     return tuple(sorted(roles))

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from typing import Protocol
 
 from pipeline.approvals.evaluate import Verdict
+from pipeline.approvals.regression import CASE_STAGE
 from pipeline.approvals.requirements import GOVERNANCE
 
 
@@ -31,6 +32,8 @@ STATUS_LIMIT = 140  # GitHub truncates longer commit status descriptions
 def gate_name(verdict: Verdict) -> str:
     if verdict.stage == GOVERNANCE:
         return "governance files"
+    if verdict.stage.startswith(CASE_STAGE):
+        return f"{verdict.priority} regression case {verdict.stage.removeprefix(CASE_STAGE)}"
     return f"{verdict.priority} stage {verdict.stage}"
 
 

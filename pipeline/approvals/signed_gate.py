@@ -26,6 +26,11 @@ from pipeline.approvals.context import (
 )
 from pipeline.approvals.evaluate import Facts, Verdict, evaluate_stage
 from pipeline.approvals.pull import required_for, touched_priorities
+from pipeline.approvals.regression import (
+    case_requirements,
+    dataset_regression_cases,
+    unconfirmed,
+)
 from pipeline.approvals.requirements import GOVERNANCE, governance_requirements, stages_to_approve
 from pipeline.approvals.signed import SignedApprovals
 from pipeline.documents.evidence import Fingerprint, read_evidence_with_problems
@@ -133,8 +138,10 @@ def _same_as_head(root: str, key: str, change: ChangeRange) -> None:
 
 def _priority_verdicts(root: str, key: str, change: ChangeRange) -> list[Verdict]:
     priority, fp = current_fingerprint(root, key)
-    stages = stages_to_approve(priority, base_status(root, change.base_sha, key), fp.evidence_id)
-    if not stages:
+    status = base_status(root, change.base_sha, key)
+    stages = stages_to_approve(priority, status, fp.evidence_id)
+    cases = unconfirmed(dataset_regression_cases(root, key, priority), status)
+    if not stages and not cases:
         return []
     people = people_of(base_customer(root, change.base_sha, key.split("/")[0]))
     wrote = authors_of_change(root, change.start, change.head, people)
@@ -145,8 +152,9 @@ def _priority_verdicts(root: str, key: str, change: ChangeRange) -> list[Verdict
                   change_authors=change_authors(root, change.head, key, priority, people),
                   current=fp, known=_known(root, key))
     before = base_priority(root, change.base_sha, key)
-    return [evaluate_stage(needed, approvals, facts)
-            for needed in (required_for(key, priority, before, s) for s in stages) if needed]
+    gates = [*(required_for(key, priority, before, s) for s in stages),
+             *case_requirements(key, cases)]
+    return [evaluate_stage(needed, approvals, facts) for needed in gates if needed]
 
 
 def _known(root: str, key: str) -> dict[str, Fingerprint]:

@@ -16,6 +16,9 @@ _KEY_RE = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?/[a-z0-9]([-a-z0-9]*[a-z0-9
 @click.command("approve")
 @click.argument("key", metavar="CUSTOMER/PRIORITY", required=False)
 @click.option("--stage", help="The stage to approve (the priority may enter it).")
+@click.option("--case", "case", default="", metavar="ID",
+              help="Instead of a stage: confirm the expected output of regression case ID "
+                   "(as a customer-reviewer who did not write it).")
 @click.option("--role", "roles", multiple=True, type=click.Choice(ROLES),
               help="Approve as this role (repeatable; default: every role you hold that "
                    "the stage needs).")
@@ -28,7 +31,7 @@ _KEY_RE = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?/[a-z0-9]([-a-z0-9]*[a-z0-9
               help="Only (re)write the allowed-signers file (approvals.allowedSignersFile) "
                    "from every customer.yaml at --base, for `git verify-commit` by hand.")
 @click.pass_context
-def approve_command(ctx: click.Context, key: str | None, stage: str | None,
+def approve_command(ctx: click.Context, key: str | None, stage: str | None, case: str,
                     roles: tuple[str, ...], key_path: str, base: str, push: bool,
                     write_signers: bool) -> int:
     """Record a signed git-native approval of a stage of CUSTOMER/PRIORITY.
@@ -46,11 +49,14 @@ def approve_command(ctx: click.Context, key: str | None, stage: str | None,
         return _write_signers(root, base)
     if not key or not _KEY_RE.match(key):
         raise InputError(f"expected CUSTOMER/PRIORITY, got '{key or ''}'")
-    if not stage:
-        raise InputError("--stage is required")
-    done = record_approval(root, ApproveRequest(key, stage, roles, key_path, base))
-    click.echo(f"recorded approval {done.sha[:12]}: {done.person} approves {key} stage "
-               f"{stage} as {', '.join(done.roles)} on evidence {done.evidence_id}"
+    if bool(stage) == bool(case):
+        raise InputError("pass --stage S (approve a stage) or --case ID (confirm a regression "
+                         "case), one of them")
+    done = record_approval(root, ApproveRequest(key, stage or "", roles, key_path, base, case))
+    what = f"confirms regression case {case} of {key}" if case else \
+        f"approves {key} stage {stage}"
+    click.echo(f"recorded approval {done.sha[:12]}: {done.person} {what} as "
+               f"{', '.join(done.roles)} on evidence {done.evidence_id}"
                + ("" if done.passed else " (note: that dry run did not pass)"))
     if push:
         from pipeline import git

@@ -28,6 +28,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "validate": ("validate", "Check documents against schemas, policies and cross-references."),
     "schemas": ("schemas", "Write (or --check) the JSON Schemas in schemas/."),
     "policy": ("policy", "Test and explain the policies (rules as code)."),
+    "dataset": ("dataset", "Add a regression case from an incident or a production trace."),
     "dry-run": ("dryrun", "Evaluate a priority's workflow on its dataset and write evidence."),
     "plan": ("plan", "Show what the reconciler would do for every priority, and why."),
     "reconcile": ("reconcile", "Apply the plan: advance, hold or roll back; commit and push."),

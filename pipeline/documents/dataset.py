@@ -1,8 +1,14 @@
-"""Datasets for dry runs: JSONL or CSV cases, parsed strictly and bounded in size."""
+"""Datasets for dry runs: JSONL or CSV cases, parsed strictly and bounded in size.
+
+A regression case (`ailoop dataset add`) is a JSONL case tagged `regression`, marked
+`critical`, with `"regression": {"incident": NAME, "trace": ID}` naming where it came from.
+Its digest (input and expected output) is what a customer reviewer's confirmation binds to.
+"""
 
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import json
 from collections.abc import Iterator
@@ -14,7 +20,20 @@ from pipeline.fsio import read_limited
 
 MAX_DATASET_BYTES = 64 * 1024 * 1024
 MAX_CASES = 200_000
-_CASE_KEYS = frozenset({"id", "input", "expected", "tags", "critical"})
+_CASE_KEYS = frozenset({"id", "input", "expected", "tags", "critical", "regression"})
+_REGRESSION_KEYS = ("incident", "trace")
+REGRESSION_TAG = "regression"
+
+
+@dataclass(frozen=True)
+class RegressionRef:
+    """Where a regression case came from: an Incident event and/or a runtime trace."""
+
+    incident: str = ""
+    trace: str = ""
+
+    def to_json(self) -> dict[str, str]:
+        return {k: v for k, v in (("incident", self.incident), ("trace", self.trace)) if v}
 
 
 @dataclass(frozen=True)
@@ -26,6 +45,28 @@ class Case:
     critical: bool = False
     line: int = 0
     extra: dict[str, Any] = field(default_factory=dict)
+    regression: RegressionRef | None = None
+
+
+def regression_cases(cases: list[Case]) -> list[Case]:
+    return [c for c in cases if c.regression is not None]
+
+
+def case_digest(case: Case) -> str:
+    """What a confirmation binds to: the input and the expected output (changing either
+    needs a new confirmation; tags, id and line do not)."""
+    text = json.dumps({"input": case.input, "expected": case.expected}, sort_keys=True,
+                      separators=(",", ":"), ensure_ascii=False)
+    return "rc-" + hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
+
+
+def case_line(case: Case) -> str:
+    """One JSONL line for CASE (no newline)."""
+    data: dict[str, Any] = {"id": case.id, "input": case.input, "expected": case.expected,
+                            "tags": list(case.tags), "critical": case.critical}
+    if case.regression is not None:
+        data["regression"] = case.regression.to_json()
+    return json.dumps(data, ensure_ascii=False)
 
 
 def read_dataset(abs_path: str, rel_path: str) -> list[Case]:
@@ -89,7 +130,7 @@ def _case(obj: dict[str, Any], rel: str, line: int) -> Case:
     unknown = sorted(set(obj) - _CASE_KEYS)
     if unknown:
         raise _fail(rel, line, f"unknown case field '{unknown[0]}'; a case has "
-                               "id, input, expected, tags, critical")
+                               "id, input, expected, tags, critical, regression")
     case_id = obj.get("id")
     if not isinstance(case_id, (str, int)) or isinstance(case_id, bool) or str(case_id) == "":
         raise _fail(rel, line, "case needs an 'id' (string or number)")
@@ -103,7 +144,24 @@ def _case(obj: dict[str, Any], rel: str, line: int) -> Case:
     if not isinstance(critical, bool):
         raise _fail(rel, line, "'critical' must be true or false")
     return Case(id=str(case_id), input=inputs, expected=obj.get("expected"),
-                tags=tuple(tags), critical=critical, line=line)
+                tags=tuple(tags), critical=critical, line=line,
+                regression=_regression(obj, rel, line))
+
+
+def _regression(obj: dict[str, Any], rel: str, line: int) -> RegressionRef | None:
+    if "regression" not in obj:
+        return None
+    value = obj["regression"]
+    if not isinstance(value, dict) or not value:
+        raise _fail(rel, line, "'regression' must be an object with 'incident' and/or 'trace'")
+    unknown = sorted(set(value) - set(_REGRESSION_KEYS))
+    if unknown:
+        raise _fail(rel, line, f"unknown field 'regression.{unknown[0]}'; 'regression' has "
+                               "incident, trace")
+    for key in _REGRESSION_KEYS:
+        if key in value and (not isinstance(value[key], str) or not value[key]):
+            raise _fail(rel, line, f"'regression.{key}' must be a non-empty string")
+    return RegressionRef(incident=value.get("incident", ""), trace=value.get("trace", ""))
 
 
 def _parse_csv(text: str, rel: str) -> list[Case]:

@@ -196,6 +196,18 @@ def load_evidence_file(root: str, rel: str) -> dict[str, Any]:
     return data
 
 
+def regression_results(root: str, rel: str) -> tuple[tuple[str, bool], ...]:
+    """(case id, passed) of every case tagged `regression` in an evidence file; () when the
+    file cannot be read (the planner then finds the cases missing: hold)."""
+    try:
+        cases = load_evidence_file(root, rel).get("cases")
+    except ValueError:
+        return ()
+    return tuple((str(c["id"]), c.get("passed") is True) for c in cases or ()
+                 if isinstance(c, dict) and "id" in c and isinstance(c.get("tags"), list)
+                 and "regression" in c["tags"]) if isinstance(cases, list) else ()
+
+
 def _summary(root: str, rel: str, key: str, stem: str) -> EvidenceSummary:
     data = load_evidence_file(root, rel)
     if data.get("apiVersion") != API_VERSION or data.get("kind") != "Evidence":

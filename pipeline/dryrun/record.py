@@ -57,6 +57,32 @@ def edge_cases(results: Sequence[CaseResult]) -> list[dict[str, Any]]:
     return out
 
 
+VERDICTS = ("would-wait", "would-run", "refused")
+
+
+def proposed_actions(results: Sequence[CaseResult]) -> dict[str, Any]:
+    """What the workflow proposed over the run and what the guard (record-only) would have
+    done: per action, its class, and the cases where it would have waited for a person,
+    run, or been refused."""
+    rows: dict[str, dict[str, Any]] = {}
+    for r in results:
+        for a in r.actions:
+            name = str(a.get("name", ""))
+            row = rows.setdefault(name, {"name": name, "class": a.get("class", ""),
+                                         **{v: [] for v in VERDICTS}})
+            verdict = a.get("verdict")
+            if verdict in VERDICTS and r.id not in row[verdict]:
+                row[verdict].append(r.id)
+    totals = {v: sum(len(row[v]) for row in rows.values()) for v in VERDICTS}
+    return {"proposed": sum(len(r.actions) for r in results), **_camel(totals),
+            "byAction": [_camel(row) for _, row in sorted(rows.items())]}
+
+
+def _camel(row: dict[str, Any]) -> dict[str, Any]:
+    return {{"would-wait": "wouldWait", "would-run": "wouldRun"}.get(k, k): v
+            for k, v in row.items()}
+
+
 @dataclass(frozen=True)
 class RunFacts:
     key: str
@@ -92,6 +118,7 @@ def build_evidence(facts: RunFacts) -> dict[str, Any]:
         "failureCategories": failure_categories(facts.results),
         "edgeCases": edge_cases(facts.results),
         "comparison": facts.comparison.to_json() if facts.comparison else None,
+        "actions": proposed_actions(facts.results),
         "cases": [r.to_json() for r in facts.results],
     }
 

@@ -58,5 +58,25 @@ def text_report(evidence: dict[str, Any], path: str, changed: bool, reused: int,
             lines.append(f"  {e['id']}: {e['reason']}")
         if len(evidence["edgeCases"]) > _MAX_IDS:
             lines.append(f"  … and {len(evidence['edgeCases']) - _MAX_IDS} more")
+    regression = [c for c in evidence.get("cases") or ()
+                  if "regression" in (c.get("tags") or [])]
+    if regression:
+        lines.append("regression cases: " + ", ".join(
+            f"{c['id']} {'passed' if c['passed'] else 'FAILED'}" for c in regression))
+    lines += _action_lines(evidence)
     lines += _diff_lines(diff)
     return "\n".join(lines)
+
+
+def _action_lines(evidence: dict[str, Any]) -> list[str]:
+    actions = evidence.get("actions") or {}
+    if not actions.get("proposed"):
+        return []
+    lines = [f"proposed actions (guard, record-only; nothing ran): {actions['proposed']}, "
+             f"would wait for a person in {actions['wouldWait']} case(s), would run in "
+             f"{actions['wouldRun']}, refused in {actions['refused']}"]
+    for row in actions["byAction"]:
+        parts = [f"{label} {_ids(row[key])}" for key, label in (
+            ("wouldWait", "waits:"), ("wouldRun", "runs:"), ("refused", "refused:")) if row[key]]
+        lines.append(f"  {row['name']} ({row['class'] or 'not declared'}): {'; '.join(parts)}")
+    return lines

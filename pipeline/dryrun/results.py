@@ -30,6 +30,8 @@ class CaseResult:
     cached: bool = False
     # short string labels of expected and output, for recall/precision (not in evidence)
     labels: dict[str, Any] = field(default_factory=dict)
+    # what the guard (record-only) would have done with the actions the workflow proposed
+    actions: tuple[dict[str, Any], ...] = ()
 
     @property
     def category(self) -> str:
@@ -66,6 +68,8 @@ class CaseResult:
         if self.cost or self.tokens_in or self.tokens_out:
             out["cost"] = round(self.cost, 8)
             out["tokens"] = {"input": self.tokens_in, "output": self.tokens_out}
+        if self.actions:
+            out["actions"] = [dict(a) for a in self.actions]
         return out
 
     @staticmethod
@@ -80,7 +84,8 @@ class CaseResult:
             checks=tuple(Check.from_json(c) for c in data.get("checks", [])),
             latency_ms=float(data.get("latencyMs", 0.0)), cost=float(data.get("cost", 0.0)),
             tokens_in=int(tokens.get("input", 0)), tokens_out=int(tokens.get("output", 0)),
-            cached=cached, labels=dict(data.get("class") or {}))
+            cached=cached, labels=dict(data.get("class") or {}),
+            actions=tuple(a for a in data.get("actions") or () if isinstance(a, dict)))
 
 
 def _bounded(output: Any) -> Any:
@@ -94,9 +99,10 @@ def _bounded(output: Any) -> Any:
     return output
 
 
-def result_of(case: Case, out: CaseOutput, checks: tuple[Check, ...]) -> CaseResult:
+def result_of(case: Case, out: CaseOutput, checks: tuple[Check, ...],
+              actions: tuple[dict[str, Any], ...] = ()) -> CaseResult:
     passed = out.ok and all(c.passed for c in checks)
     return CaseResult(id=case.id, tags=case.tags, critical=case.critical, passed=passed,
                       output=out.output, fault=out.fault, reason=out.reason, checks=checks,
                       latency_ms=out.latency_ms, cost=out.cost, tokens_in=out.tokens_in,
-                      tokens_out=out.tokens_out)
+                      tokens_out=out.tokens_out, actions=actions)

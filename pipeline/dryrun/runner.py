@@ -24,7 +24,7 @@ from pipeline.documents.evidence import (
 )
 from pipeline.documents.layout import priority_dir, resolve_inside
 from pipeline.documents.load import load_priority
-from pipeline.dryrun.assertions import Assertions, compile_assertions
+from pipeline.dryrun.assertions import Assertions, Check, compile_assertions
 from pipeline.dryrun.cache import CaseCache, run_key
 from pipeline.dryrun.diff import RunDiff, diff_runs, outcomes_of
 from pipeline.dryrun.progress import make_reporter
@@ -39,13 +39,15 @@ from pipeline.dryrun.record import (
 from pipeline.dryrun.results import CaseResult, result_of
 from pipeline.dryrun.thresholds import criteria_gates, threshold_gates
 from pipeline.errors import EXIT_FINDINGS, EXIT_OK, ExternalError, InputError
-from pipeline.model.priority import Priority
+from pipeline.model.priority import Action, Priority
+from pipeline.policy.actions import Proposed, decide, split_output
 from pipeline.providers.base import MALFORMED_JSON, UNREACHABLE, CaseOutput, Provider, failed
 from pipeline.providers.openai import OpenAIProvider
 from pipeline.providers.python import PythonProvider, resolve_entrypoint
 from pipeline.providers.replay import ReplayProvider, read_recordings
-from pipeline.redact import ALL_DETECTORS, Redactor, build_redactor, handed_values
+from pipeline.redact import Redactor, handed_values, priority_redactor
 
+ACTIONS_CHECK = "actions declared"
 _FENCE_RE = re.compile(r"^\s*```[A-Za-z]*\s*\n(.*?)\n\s*```\s*$", re.DOTALL)
 
 
@@ -113,12 +115,25 @@ class Evaluator:
     assertions: Assertions
     redactor: Redactor
     output_format: str
+    actions: tuple[Action, ...] = ()  # the spec's declared actions (the guard's input)
 
     def __call__(self, case: Case, out: CaseOutput) -> tuple[CaseResult, dict[str, Any]]:
-        """The case's result, redacted (and its JSON, for the cache)."""
+        """The case's result, redacted (and its JSON, for the cache). Proposed actions go
+        through the guard in record-only mode: nothing runs, the evidence lists them."""
         out = normalise(out, self.output_format)
+        proposed: list[Proposed] = []
+        if out.ok:
+            value, proposals = split_output(out.output)
+            out = replace(out, output=value)
+            proposed = decide(self.actions, proposals)
         checks = self.assertions.evaluate(case, out) if out.ok else ()
-        redacted = redact_result(self.redactor, result_of(case, out, checks).to_json())
+        refused = [p.name for p in proposed if p.verdict == "refused"]
+        if refused:  # in production the guard raises: the request fails
+            checks = (*checks, Check(ACTIONS_CHECK, False, f"proposes action "
+                                     f"'{refused[0]}', which the spec does not declare: "
+                                     "production's guard refuses it"))
+        result = result_of(case, out, checks, tuple(p.to_json() for p in proposed))
+        redacted = redact_result(self.redactor, result.to_json())
         redacted["class"] = self.redactor.deep(class_pair(case, out))
         return CaseResult.from_json(redacted), redacted
 
@@ -233,15 +248,8 @@ def _checks_config(priority: Priority) -> Any:
     return {"assertions": [a.model_dump(mode="json", by_alias=True)
                            for a in spec.dry_run.assertions],
             "expectedOutput": spec.expected_output.model_dump(mode="json", by_alias=True),
-            "inputData": spec.input_data.model_dump(mode="json", by_alias=True)}
-
-
-def make_redactor(priority: Priority, cases: Sequence[Case],
-                  secrets: Sequence[str] = ()) -> Redactor:
-    redaction = priority.spec.input_data.redaction
-    fields = redaction.fields if redaction else []
-    detect = redaction.detect if redaction else list(ALL_DETECTORS)
-    return build_redactor(cases, fields, detect, secrets)
+            "inputData": spec.input_data.model_dump(mode="json", by_alias=True),
+            "actions": [a.model_dump(mode="json", by_alias=True) for a in spec.actions]}
 
 
 def run_dry_run(settings: DryRunSettings) -> DryRunReport:
@@ -259,9 +267,10 @@ def run_dry_run(settings: DryRunSettings) -> DryRunReport:
     concurrency = settings.concurrency or spec.dry_run.concurrency
     provider = make_provider(settings, priority, concurrency)
     try:
-        redactor = make_redactor(priority, cases, [*getattr(provider, "secrets", ()),
+        redactor = priority_redactor(priority, cases, [*getattr(provider, "secrets", ()),
                                                    *handed_values(settings.env)])
-        evaluate = Evaluator(assertions, redactor, spec.expected_output.format)
+        evaluate = Evaluator(assertions, redactor, spec.expected_output.format,
+                             tuple(spec.actions))
         results, reused = _run_cases(settings, provider, evaluate, cases, fp, priority,
                                      concurrency)
         described = provider.describe()

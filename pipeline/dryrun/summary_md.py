@@ -37,6 +37,46 @@ def _categories(evidence: dict[str, Any]) -> list[str]:
     return [*lines, ""]
 
 
+_VERDICT_LABELS = (("wouldWait", "would wait for a person"), ("wouldRun", "would run"),
+                   ("refused", "refused (not declared)"))
+
+
+def actions_lines(evidence: dict[str, Any]) -> list[str]:
+    """The proposed actions and what production's guard would have done (record-only)."""
+    actions = evidence.get("actions") or {}
+    if not actions.get("proposed"):
+        return []
+    lines = ["**Proposed actions** (through the guard, record-only: nothing ran)", "",
+             "| action | class | would wait for a person | would run | refused |",
+             "|---|---|---|---|---|"]
+    for row in actions["byAction"][:_MAX_ROWS]:
+        cells = [_case_list(row[key]) for key, _ in _VERDICT_LABELS]
+        lines.append(f"| `{_cell(row['name'])}` | {_cell(row['class'] or '—')} | "
+                     + " | ".join(cells) + " |")
+    if len(actions["byAction"]) > _MAX_ROWS:
+        lines.append(f"| … and {len(actions['byAction']) - _MAX_ROWS} more actions | | | | |")
+    return [*lines, ""]
+
+
+def regression_lines(evidence: dict[str, Any]) -> list[str]:
+    """Regression cases decide an incident's fix cycle: each is named with its result."""
+    cases = [c for c in evidence.get("cases") or () if "regression" in (c.get("tags") or [])]
+    if not cases:
+        return []
+    lines = ["**Regression cases** (an incident's fix needs each to pass)", ""]
+    lines += [f"- {'✅' if c['passed'] else '❌'} `{_cell(c['id'])}`" for c in cases[:_MAX_ROWS]]
+    if len(cases) > _MAX_ROWS:
+        lines.append(f"- … and {len(cases) - _MAX_ROWS} more")
+    return [*lines, ""]
+
+
+def _case_list(ids: list[str]) -> str:
+    if not ids:
+        return "—"
+    shown = ", ".join(f"`{_cell(i)}`" for i in ids[:3])
+    return f"{len(ids)} ({shown}{' …' if len(ids) > 3 else ''})"
+
+
 def _comparison(evidence: dict[str, Any]) -> list[str]:
     comp = evidence.get("comparison")
     if not comp:
@@ -62,5 +102,7 @@ def summary_markdown(evidence: dict[str, Any], path: str) -> str:
     lines += _gates("Thresholds", evidence["thresholds"])
     lines += _gates("Success criteria (dry run)", evidence["successCriteria"])
     lines += _categories(evidence)
+    lines += regression_lines(evidence)
+    lines += actions_lines(evidence)
     lines += _comparison(evidence)
     return "\n".join(lines)

@@ -65,6 +65,20 @@ class Rollback(Model):
     released: Bool = Field(
         False, description="The hold was released (incident resolved or spec changed); the "
         "fix cycle stays open until the target stage is reached again.")
+    regression_cases: list[str] = Field(
+        default_factory=list, description="Regression cases made from the incident (dataset "
+        "case ids): a new version is the fix only when its dry run ran them and they passed.")
+
+
+class ConfirmedCase(Model):
+    """A regression case whose expected output a customer reviewer confirmed."""
+
+    case: str
+    digest: str = Field(description="rc- + the digest of its input and expected output: "
+                        "changing either needs a new confirmation.")
+    by: str = Field(description="Person id in customer.yaml.")
+    source: str = Field(description="The approval that confirmed it.")
+    at: AwareDatetime
 
 
 class Version(Model):
@@ -103,6 +117,8 @@ class StatusBody(Model):
     rollback: Rollback | None = None
     pending_feedback: list[str] = Field(
         default_factory=list, description="Feedback events waiting for the next review.")
+    confirmed_cases: list[ConfirmedCase] = Field(
+        default_factory=list, description="Regression cases confirmed by a customer reviewer.")
     adopted: AwareDatetime | None = Field(
         None, description="When the bot vouched for this status, written by an ailoop from "
         "before the bot key (`ailoop adopt`).")

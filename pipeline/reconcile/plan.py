@@ -19,7 +19,10 @@ section "The reconciler" has the diagram):
 * anything missing, stale or unreadable holds: never promote on missing data;
 * a lowered target, a new incident or failing monitoring rolls the candidate back at once;
   a monitoring rollback opens an incident; a rollback holds until the incident is resolved
-  or a new version arrives, and the fix cycle ends in `issue-fixed`.
+  or a new version arrives, and the fix cycle ends in `issue-fixed`;
+* an incident turned into regression cases (`ailoop dataset add`) is fixed only by a version
+  whose dry run ran those cases and passed them; a regression case holds the candidate until
+  a customer reviewer who did not write it confirmed its expected output.
 
 The recorded phase and terminal state always say what is true after the plan. No I/O
 happens here: the clock and every input come in as arguments.
@@ -37,6 +40,7 @@ from pipeline.approvals.base import Approval
 from pipeline.model.status import (
     ApprovalUsed,
     Candidate,
+    ConfirmedCase,
     Rollback,
     StatusBody,
     TerminalState,
@@ -45,9 +49,15 @@ from pipeline.model.status import (
 )
 from pipeline.monitoring.base import GateReading
 
+ANY_STAGE = "*"  # as pipeline.approvals.requirements.ANY_STAGE (the planner imports no I/O)
 SEVERITY_RANK = {"low": 0, "medium": 1, "high": 2, "critical": 3}
 MAX_HISTORY = 100
-SIDE_KINDS = frozenset({"record-feedback", "release", "review-due", "open-incident"})
+SIDE_KINDS = frozenset({"record-feedback", "release", "review-due", "open-incident",
+                        "confirm-case"})
+# Who confirms a regression case's expected output, and the stage of a signed confirmation
+# (`ailoop approve C/P --case ID`); a pull request review approves every stage ("*").
+CONFIRMING_ROLE = "customer-reviewer"
+CASE_STAGE = "case:"
 # Phases a transient hold (bake time, monitoring still collecting) leaves as they are, so a
 # waiting priority does not flip its status back and forth between reconciles.
 _WAITING = frozenset({"progressing", "awaiting-approval", "holding"})
@@ -112,6 +122,17 @@ class EvidenceView:
     cases: int
     failed: int
     path: str = ""
+    regression: tuple[tuple[str, bool], ...] = ()  # (case id, passed) of regression cases
+
+
+@dataclass(frozen=True)
+class RegressionView:
+    """A regression case in the dataset on disk."""
+
+    case: str
+    digest: str  # of its input and expected output (what a confirmation binds to)
+    incident: str = ""
+    authors: tuple[str, ...] = ()  # person ids of who wrote or changed it: never its confirmer
 
 
 @dataclass(frozen=True)
@@ -136,6 +157,7 @@ class PriorityInput:
     head: str = ""  # the commit this state was read from
     # Errors `ailoop validate` reports for this priority: hold every move up, never a rollback.
     findings: tuple[str, ...] = ()
+    regression: tuple[RegressionView, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -210,6 +232,7 @@ def plan_priority(inp: PriorityInput, now: datetime) -> PriorityPlan:
         return PriorityPlan(inp.key, (action,), inp.status, inp.status, inp.readings)
     work = _Work(inp, inp.spec, now)
     _take_events(work)
+    _note_regression_cases(work)
     _released_by_a_new_version(work)
     _follow_fingerprint(work)  # even after an incident: the candidate is what is on disk
     _lowered_target(work)  # a human asked for less traffic: always
@@ -427,9 +450,46 @@ def _exposed_evidence(w: _Work) -> str | None:
 def _record_rollback(w: _Work, cause: str, incident: str | None, here: int | None,
                      to: int | None, evidence: str | None) -> None:
     names = [None if i is None else w.spec.stages[i].name for i in (here, to)]
+    old = w.status.rollback
+    cases = old.regression_cases if old is not None and old.incident == incident else []
     w.update(rollback=Rollback.model_validate({
         "cause": cause, "incident": incident, "at": w.now, "from": names[0], "to": names[1],
-        "evidenceId": evidence}))
+        "evidenceId": evidence, "regressionCases": cases}))
+
+
+def _note_regression_cases(w: _Work) -> None:
+    """Regression cases made from the incident a rollback holds for join its fix cycle.
+    Once in status (which only the bot writes), a pull request that drops a case from the
+    dataset does not drop the requirement."""
+    record = w.status.rollback
+    if record is None or record.incident is None:
+        return
+    found = sorted({r.case for r in w.inp.regression if r.incident == record.incident}
+                   | set(record.regression_cases))
+    if found != record.regression_cases:
+        w.update(rollback=record.model_copy(update={"regression_cases": found}))
+
+
+def _regression_shortfall(w: _Work, record: Rollback) -> str:
+    """Why the version on disk is not (yet) the fix of the rollback's incident: "" when its
+    dry run ran every regression case made from the incident and each passed."""
+    if not record.regression_cases:
+        return ""
+    fp, ev = w.inp.evidence_id, w.inp.evidence
+    names = ", ".join(record.regression_cases)
+    if ev is None or ev.evidence_id != fp:
+        return (f"no dry run of {fp} yet (run `ailoop dry-run {w.inp.key}`): it must run "
+                f"regression case {names}")
+    results = dict(ev.regression)
+    missing = [c for c in record.regression_cases if c not in results]
+    if missing:
+        return (f"the dry run of {fp} has no result for regression case {', '.join(missing)} "
+                f"of incident {record.incident}")
+    failed = [c for c in record.regression_cases if not results[c]]
+    if failed:
+        return (f"regression case {', '.join(failed)} of incident {record.incident} failed "
+                f"in the dry run of {fp}")
+    return ""
 
 
 # --- serving and candidate ----------------------------------------------------------------
@@ -540,9 +600,13 @@ def _released_by_a_new_version(w: _Work) -> None:
     if record is None or record.released or w.inp.evidence_id is None \
             or w.inp.evidence_id == record.evidence_id:
         return
+    if _regression_shortfall(w, record):
+        return  # _hold_after_rollback says why this version is not the fix
+    passed = (f"its dry run passed regression case {', '.join(record.regression_cases)}; "
+              if record.regression_cases else "")
     w.update(rollback=record.model_copy(update={"released": True}))
-    w.act("release", "evidence", f"a new version ({w.inp.evidence_id}) is the fix: the "
-          "rollback hold is released", final=False)
+    w.act("release", "evidence", f"a new version ({w.inp.evidence_id}) is the fix: {passed}"
+          "the rollback hold is released", final=False)
 
 
 def _hold_after_rollback(w: _Work) -> None:
@@ -567,7 +631,10 @@ def _hold_after_rollback(w: _Work) -> None:
     if w.status.phase not in ("rolled-back", "holding"):
         w.update(phase="rolled-back" if record.from_stage != record.to_stage else "holding")
     why = _held(w)
-    w.act("hold", record.cause, f"holds at {w.where()}: {why}",
+    new = w.inp.evidence_id is not None and w.inp.evidence_id != record.evidence_id
+    short = _regression_shortfall(w, record) if new else ""
+    w.act("hold", record.cause, f"holds at {w.where()}: {why}"
+          + (f" (the new version is not the fix yet: {short})" if short else ""),
           inputs={"rollback": record.incident or record.cause})
 
 
@@ -576,8 +643,10 @@ def _held(w: _Work) -> str:
     re-plan changes nothing. Returns its reason."""
     record = w.status.rollback
     assert record is not None
-    release = (f"mark incident {record.incident} resolved, or ship a fix (a new version)"
-               if record.incident else "ship a fix (a new version)")
+    fix = (f"ship a fix whose dry run passes regression case "
+           f"{', '.join(record.regression_cases)}" if record.regression_cases
+           else "ship a fix (a new version)")
+    release = f"mark incident {record.incident} resolved, or {fix}" if record.incident else fix
     what = "held" if record.from_stage == record.to_stage else "rolled back"
     why = (f"{what} after {record.cause}" + (f" {record.incident}" if record.incident else "")
            + f"; to release: {release}")
@@ -600,8 +669,9 @@ def _rollout(w: _Work) -> None:
         w.act("hold", "target", f"holds: the candidate's stage '{w.candidate.stage}' is no "
               "longer in rollout.stages; to release: restore it or lower rollout.target")
         return
-    for step in (_failing_monitoring, _findings_gate, _evidence_gate, _at_target,
-                 _bake_gate, _monitoring_gate, _roles_gate, _approval_gate, _promote):
+    for step in (_failing_monitoring, _findings_gate, _evidence_gate, _regression_gate,
+                 _at_target, _bake_gate, _monitoring_gate, _roles_gate, _approval_gate,
+                 _promote):
         step(w, target)
         if w.done:
             return
@@ -693,6 +763,44 @@ def _evidence_gate(w: _Work, target: int) -> None:
         why = (f"dry run {ev.evidence_id} failed ({ev.failed} of {ev.cases} cases, pass rate "
                f"{ev.pass_rate:.0%})")
         w.block(why, "evidence", "fix the workflow or spec and rerun the dry run")
+
+
+def _regression_gate(w: _Work, target: int) -> None:
+    """Every regression case in the candidate's dataset needs its expected output confirmed
+    by a customer reviewer who did not write it; a confirmation is recorded in status and
+    lasts while the case's input and expected output stay the same."""
+    confirmed = {(c.case, c.digest) for c in w.status.confirmed_cases}
+    for case in w.inp.regression:
+        if (case.case, case.digest) in confirmed:
+            continue
+        found = _confirmation(w, case)
+        if found is None:
+            w.update(phase="awaiting-approval")
+            w.act("hold", "regression", f"holds at {w.where()}: regression case {case.case} "
+                  "awaits confirmation by a customer reviewer; to release: a "
+                  f"{CONFIRMING_ROLE} who did not write it approves the pull request that "
+                  f"adds it, or `ailoop approve {w.inp.key} --case {case.case}`",
+                  inputs={"case": case.case, "digest": case.digest})
+            return
+        entry = ConfirmedCase(case=case.case, digest=case.digest, by=found.person,
+                              source=found.source, at=w.now)
+        w.update(confirmed_cases=[*[c for c in w.status.confirmed_cases if c.case != case.case],
+                                  entry])
+        w.act("confirm-case", "regression", f"{found.person} ({CONFIRMING_ROLE}) confirmed "
+              f"the expected output of regression case {case.case} ({case.digest})",
+              final=False, inputs={"case": case.case, "by": found.person})
+
+
+def _confirmation(w: _Work, case: RegressionView) -> Approval | None:
+    """A valid approval, bound to the candidate's fingerprint (so to this exact case), by a
+    customer reviewer who did not write the case: a pull request review, or a signed
+    confirmation of the case. A stage approval is not one."""
+    evidence = w.candidate.evidence_id if w.candidate else ""
+    stages = (ANY_STAGE, f"{CASE_STAGE}{case.case}")
+    found = [a for a in w.inp.approvals or () if a.valid and a.role == CONFIRMING_ROLE
+             and a.evidence_id == evidence and a.stage in stages
+             and a.person not in case.authors]
+    return min(found, key=lambda a: (a.time, a.person)) if found else None
 
 
 def _at_target(w: _Work, target: int) -> None:
@@ -829,7 +937,7 @@ def unreachable_systems(result: Plan) -> list[Action]:
 
 def _for_stage(approval: Approval, stage: StageView) -> bool:
     """A PR review approves every stage its pull request asks for (stage "*")."""
-    return approval.stage in (stage.name, "*")
+    return approval.stage in (stage.name, ANY_STAGE)
 
 
 def _label(roles: tuple[str, ...]) -> str:
@@ -903,13 +1011,16 @@ def _reached(w: _Work, index: int, *, completed: bool = False) -> None:
     # target (reaching that stage is not enough).
     ends = index == target and (completed or not w.spec.completes(index))
     fixed = (record is not None and record.released and record.incident is not None
-             and record.evidence_id != evidence and ends)
+             and record.evidence_id != evidence and ends
+             and not _regression_shortfall(w, record))
     stage = None if completed else w.spec.stages[index].name
     what = (f"{_version(w.status.serving)} is serving" if completed
             else f"{_version(w.candidate)} reached {w.label(index)}")
     if fixed and record is not None:
+        cases = (f"; regression case {', '.join(record.regression_cases)} passed"
+                 if record.regression_cases else "")
         w.terminal("issue-fixed", f"incident {record.incident} fixed: {what} "
-                   f"(evidence {evidence})", stage=stage)
+                   f"(evidence {evidence}{cases})", stage=stage)
     else:
         w.terminal("stage-reached", what, stage=stage)
     if record is not None and record.released and ends:

@@ -10,6 +10,7 @@ readings are live data and are asked for only where the planner can use them.
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import time
 from collections.abc import Callable
@@ -17,7 +18,9 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from pipeline import git
 from pipeline.approvals.base import ApprovalSource
+from pipeline.approvals.context import people_of, person_by_email
 from pipeline.approvals.requirements import stage_requirements
 from pipeline.cache import cache_dir, code_fingerprint, store
 from pipeline.cache.stat_index import settled_ns
@@ -27,11 +30,13 @@ from pipeline.documents.layout import (
     STATUS_FILE,
     priority_dir,
     priority_keys,
+    resolve_inside,
 )
 from pipeline.documents.load import load_document
-from pipeline.errors import ExternalError, InputError
+from pipeline.errors import AiloopError, ExternalError, InputError
 from pipeline.model import status as status_model
 from pipeline.model.base import Model
+from pipeline.model.customer import Customer, Person
 from pipeline.model.priority import MonitoringGate, Priority
 from pipeline.model.project import ProjectSpec
 from pipeline.model.status import StatusBody
@@ -43,7 +48,14 @@ from pipeline.monitoring.base import (
     Variant,
     gate_name,
 )
-from pipeline.reconcile.plan import EventView, EvidenceView, PriorityInput, SpecView, StageView
+from pipeline.reconcile.plan import (
+    EventView,
+    EvidenceView,
+    PriorityInput,
+    RegressionView,
+    SpecView,
+    StageView,
+)
 from pipeline.trust.status import trusted_body, untrusted_statuses
 from pipeline.validate.run import ValidateOptions, validate
 from pipeline.validate.status_check import status_bounds
@@ -78,6 +90,7 @@ class Local:
     # Errors `ailoop validate` reports for this priority (not in the folder cache: policies,
     # the customer and the project settings can change them): no expansion while any stand.
     findings: tuple[str, ...] = ()
+    regression: tuple[RegressionView, ...] = ()  # regression cases in the dataset on disk
 
 
 @dataclass
@@ -256,7 +269,11 @@ def event_view(kind: str, model: Any) -> EventView:
 
 
 def _with_evidence(root: str, key: str, priority: Priority, local: Local) -> Local:
-    from pipeline.documents.evidence import fingerprint, read_evidence_with_problems
+    from pipeline.documents.evidence import (
+        fingerprint,
+        read_evidence_with_problems,
+        regression_results,
+    )
 
     local = replace(local, version=priority.spec.workflow.version)
     try:
@@ -268,10 +285,50 @@ def _with_evidence(root: str, key: str, priority: Priority, local: Local) -> Loc
     view = None
     if matching:
         s = matching[-1]
-        view = EvidenceView(s.evidence_id, s.passed, s.pass_rate, s.cases, s.failed, s.path)
+        view = EvidenceView(s.evidence_id, s.passed, s.pass_rate, s.cases, s.failed, s.path,
+                            regression_results(root, s.path))
     digests = {s.evidence_id: s.fingerprint.workflow for s in found}
     return replace(local, evidence_id=fp.evidence_id, evidence=view,
-                   workflow_digest=fp.workflow, status=_digests_filled(local.status, digests))
+                   workflow_digest=fp.workflow, status=_digests_filled(local.status, digests),
+                   regression=_regression_cases(root, key, priority))
+
+
+def _regression_cases(root: str, key: str, priority: Priority) -> tuple[RegressionView, ...]:
+    """The dataset's regression cases, with who added each (never its confirmer). A dataset
+    without the word is not parsed again (the fingerprint has read it already)."""
+    from pipeline.documents.dataset import case_digest, parse_dataset, regression_cases
+
+    abs_path, rel = resolve_inside(root, priority_dir(key), priority.spec.dry_run.dataset)
+    try:
+        with open(abs_path, "rb") as fh:
+            raw = fh.read()
+    except OSError:
+        return ()
+    if b'"regression"' not in raw:
+        return ()
+    try:
+        cases = regression_cases(parse_dataset(raw, rel))
+    except InputError:
+        return ()  # validate reports it, and holds the priority
+    people = people_of(_customer(root, key.split("/")[0]))
+    return tuple(RegressionView(c.id, case_digest(c), c.regression.incident if c.regression
+                                else "", _authors(root, rel, c.id, people)) for c in cases)
+
+
+def _customer(root: str, customer: str) -> Customer | None:
+    doc, _ = load_document(root, f"{CUSTOMERS}/{customer}/customer.yaml")
+    return doc.model if doc is not None and isinstance(doc.model, Customer) else None
+
+
+def _authors(root: str, rel: str, case_id: str, people: list[Person]) -> tuple[str, ...]:
+    """Who wrote or changed the case (every commit touching its line); "?" for a commit
+    whose author is not in customer.yaml; () when git cannot tell (not committed yet)."""
+    try:
+        emails = git.line_authors(root, "HEAD", rel, json.dumps(case_id))
+    except AiloopError:
+        return ()
+    found = [person_by_email(people, email) for email in emails]
+    return tuple(sorted({p.id if p else "?" for p in found}))
 
 
 def _digests_filled(status: StatusBody | None, digests: dict[str, str]) -> StatusBody | None:
@@ -345,7 +402,7 @@ def _input(state: RepoState, local: Local, now: datetime, approvals: ApprovalSou
                         local.evidence_problem, local.evidence, local.version,
                         local.workflow_digest, events=local.events,
                         roles=state.roles.get(local.key.split("/")[0]), head=head,
-                        findings=local.findings)
+                        findings=local.findings, regression=local.regression)
     if local.spec is None or local.problems:
         return inp
     if _may_promote(local, status) and not local.findings:
@@ -455,7 +512,9 @@ class _LocalCache:
         if known is not None and known[0] == signature:
             return known[1]
         local = load_local(self.root, key, self.project)
-        if trusted and local.self_contained:
+        # Who wrote a regression case is read from git: unknown (not committed yet) is
+        # asked again next time, never remembered.
+        if trusted and local.self_contained and all(r.authors for r in local.regression):
             self.entries[key] = (signature, local)
             self.dirty = True
         return local
@@ -475,7 +534,7 @@ def _records() -> tuple[type, ...]:
 
     models = tuple(v for v in vars(status_model).values()
                    if isinstance(v, type) and issubclass(v, Model))
-    return (Local, SpecView, StageView, EventView, EvidenceView, *models,
+    return (Local, SpecView, StageView, EventView, EvidenceView, RegressionView, *models,
             date, datetime, timedelta, timezone, TzInfo)
 
 

@@ -36,7 +36,8 @@ def test_bom_and_ndjson_are_accepted() -> None:
      "d.jsonl:2:24: line is not valid JSON (Expecting ',' delimiter)"),
     (b'{"id": "a", "input": {}}\n[1, 2]\n', "d.jsonl:2:1: each line must be a JSON object"),
     (b'{"id": "a", "input": {}, "inputs": {}}\n',
-     "d.jsonl:1:1: unknown case field 'inputs'; a case has id, input, expected, tags, critical"),
+     "d.jsonl:1:1: unknown case field 'inputs'; a case has id, input, expected, tags, "
+     "critical, regression"),
     (b'{"input": {}}\n', "d.jsonl:1:1: case needs an 'id' (string or number)"),
     (b'{"id": "", "input": {}}\n', "d.jsonl:1:1: case needs an 'id' (string or number)"),
     (b'{"id": true, "input": {}}\n', "d.jsonl:1:1: case needs an 'id' (string or number)"),
@@ -128,3 +129,46 @@ def test_read_dataset_reports_missing_and_unreadable_files(tmp_path: Path) -> No
     with pytest.raises(InputError) as folder:
         read_dataset(str(tmp_path), "x/dir.jsonl")
     assert str(folder.value) == "x/dir.jsonl: cannot read dataset: Is a directory"
+
+
+# --- regression cases ------------------------------------------------------------------
+
+def test_a_regression_case_names_its_incident_or_trace() -> None:
+    raw = (b'{"id": "r1", "input": {"x": 1}, "expected": {"y": 2}, "tags": ["regression"], '
+           b'"critical": true, "regression": {"incident": "inc-7", "trace": "abc"}}\n'
+           b'{"id": "plain", "input": {}}\n')
+    cases = parse_dataset(raw, "d.jsonl")
+    assert cases[0].regression == dataset.RegressionRef(incident="inc-7", trace="abc")
+    assert cases[1].regression is None
+    assert [c.id for c in dataset.regression_cases(cases)] == ["r1"]
+
+
+@pytest.mark.parametrize(("field", "message"), [
+    (b'"x"', "'regression' must be an object with 'incident' and/or 'trace'"),
+    (b'{}', "'regression' must be an object with 'incident' and/or 'trace'"),
+    (b'{"incident": 3}', "'regression.incident' must be a non-empty string"),
+    (b'{"incident": "i", "confirmed": true}',
+     "unknown field 'regression.confirmed'; 'regression' has incident, trace"),
+])
+def test_a_bad_regression_reference_names_the_field(field: bytes, message: str) -> None:
+    raw = b'{"id": "r", "input": {}, "regression": ' + field + b'}\n'
+    assert _error(raw) == f"d.jsonl:1:1: {message}"
+
+
+def test_the_case_digest_binds_input_and_expected_output_only() -> None:
+    one = Case(id="a", input={"x": 1}, expected={"y": 2})
+    same = Case(id="a", input={"x": 1}, expected={"y": 2}, tags=("regression",), line=9)
+    other = Case(id="a", input={"x": 1}, expected={"y": 3})
+    assert dataset.case_digest(one) == dataset.case_digest(same)
+    assert dataset.case_digest(one) != dataset.case_digest(other)
+    assert dataset.case_digest(one).startswith("rc-") and len(dataset.case_digest(one)) == 19
+
+
+def test_case_line_round_trips() -> None:
+    case = Case(id="r", input={"x": "é"}, expected={"y": 1}, tags=("regression",),
+                critical=True, regression=dataset.RegressionRef(incident="inc-1"))
+    line = dataset.case_line(case)
+    assert "\n" not in line
+    assert parse_dataset(line.encode() + b"\n", "d.jsonl") == [
+        Case(id="r", input={"x": "é"}, expected={"y": 1}, tags=("regression",),
+             critical=True, regression=dataset.RegressionRef(incident="inc-1"), line=1)]
