@@ -85,7 +85,9 @@ def test_approval_requests_go_to_the_holders_of_the_awaited_role(
     out = reconcile_push(capsys, repo, 62)
     assert "awaits approval for canary" in out, out
     asked = [m for m in smtp.messages if "approval requested" in str(m["Subject"])]
-    assert asked and {str(m["To"]) for m in asked} == {"rita@acme.example"}  # the reviewer
+    # Canary waits for the customer reviewer and the risk officer: their holders, nobody else.
+    to = {a.strip() for m in asked for a in str(m["To"]).split(",")}
+    assert asked and to == {"rita@acme.example", "rick@acme.example"}
 
 
 def test_a_failed_delivery_never_blocks_and_is_sent_on_the_next_run(
