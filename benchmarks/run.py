@@ -13,7 +13,6 @@ if it has a target, a Target to TARGETS).
 from __future__ import annotations
 
 import argparse
-import compileall
 import json
 import os
 import re
@@ -71,9 +70,26 @@ class Target:
     unit: str = "s"
 
 
+INSTALLED = OUT / "venv-ailoop"  # ailoop as the GitHub Action installs it
+
+
 def ailoop_command() -> list[str]:
-    exe = Path(sys.executable).parent / "ailoop"
-    return [str(exe)] if exe.exists() else [sys.executable, "-m", "pipeline"]
+    return [str(INSTALLED / "bin" / "ailoop")]
+
+
+def install_ailoop() -> None:
+    """Install this checkout into a venv of its own the way the GitHub Action does
+    (`pip install PATH`: a regular install, compiled, with only the runtime dependencies),
+    so every figure is the CLI users run, not the editable development install. Reinstalled
+    on every call: the figures are always of the code as it is now."""
+    if not (INSTALLED / "bin" / "python").exists():
+        subprocess.run([sys.executable, "-m", "venv", str(INSTALLED)], check=True)
+    subprocess.run([str(INSTALLED / "bin" / "python"), "-m", "pip", "install", "--quiet",
+                    "--disable-pip-version-check", "--force-reinstall", "--no-deps",
+                    str(ROOT)], check=True, capture_output=True)
+    subprocess.run([str(INSTALLED / "bin" / "python"), "-m", "pip", "install", "--quiet",
+                    "--disable-pip-version-check", str(ROOT)], check=True,
+                   capture_output=True)
 
 
 def timed(argv: Sequence[str], cwd: Path | None = None,
@@ -220,19 +236,23 @@ def ci_source(bench: Bench) -> tuple[Path, list[str]]:
 
 
 def ci_path(bench: Bench) -> dict[str, float] | None:
-    """What every pull request pays: in a fresh clone (so no cache), with CI's environment,
-    `validate --changed-since origin/main --format github` as the PR workflow runs it,
-    and check-jsonschema on the same changed files, in turn (--pairs pairs)."""
+    """What every pull request pays: in a fresh clone (no cache), with CI's environment,
+    `validate --changed-since origin/main --format github` as the PR workflow runs it, and
+    check-jsonschema on the same changed files, in turn (--pairs pairs). Before each run
+    the cache folder the last one wrote is removed: validate changes nothing else (git's
+    index included), so the clone is as fresh as after `git clone`, without checking out
+    its files again for every pair."""
     if check_jsonschema_exe() is None:
         return None
     source, files = ci_source(bench)
     work = OUT / f"ci-clone-{len(bench.priority_files)}"
+    shutil.rmtree(work, ignore_errors=True)
+    git(OUT, "clone", "-q", "--branch", CI_BRANCH, str(source), str(work))
     ailoop = [*ailoop_command(), "-C", str(work), "validate", "--changed-since", "origin/main",
               "--format", "github"]
     ours, theirs = [], []
     for _ in range(bench.pairs):
-        shutil.rmtree(work, ignore_errors=True)
-        git(OUT, "clone", "-q", "--branch", CI_BRANCH, str(source), str(work))
+        shutil.rmtree(cache_dir(str(work)), ignore_errors=True)
         elapsed, out = timed_run(ailoop, env=CI_ENV)
         checked = re.search(r"\b(\d+) files (checked|valid)", out)
         # The changed priorities, and the status files in their folders.
@@ -241,7 +261,6 @@ def ci_path(bench: Bench) -> dict[str, float] | None:
                                f"{out.strip()[-300:]}")
         ours.append(elapsed)
         theirs.append(timed(check_jsonschema_argv(files), cwd=work))
-    shutil.rmtree(work, ignore_errors=True)
     return {"ci": statistics.median(ours), "ci_check_jsonschema": statistics.median(theirs),
             "ci_ratio": statistics.median(o / t for o, t in zip(ours, theirs, strict=True))}
 
@@ -373,10 +392,8 @@ def main(argv: list[str] | None = None) -> int:
     ensure_repo(str(repo), params)
     files = sorted(str(p.relative_to(repo)) for p in repo.glob("customers/*/*/priority.yaml"))
     bench = Bench(repo, max(1, args.repeat), files, max(1, args.pairs))
-    # An installed package comes with its bytecode (pip compiles it). An editable install
-    # under PYTHONDONTWRITEBYTECODE would compile every module on every run instead:
-    # about 60 ms of a small run that no user pays.
-    compileall.compile_dir(str(ROOT / "pipeline"), quiet=1)
+    print(f"  installing ailoop into {INSTALLED} ...", file=sys.stderr, flush=True)
+    install_ailoop()
     measure(bench, set(args.only or ()))
     results = report(bench, params)
     OUT.mkdir(parents=True, exist_ok=True)

@@ -142,6 +142,12 @@ class ChangedSince:
                 pass
         return _finish(_start_untracked(self.root), "ls-files")
 
+    def list_untracked(self) -> None:
+        """The caller will not walk the tree after all: git lists the untracked files
+        itself, starting now."""
+        if self.own_walk:
+            self.listing, self.own_walk = _start_untracked(self.root), False
+
     def stop(self) -> None:
         """End the commands that are still running (the run did not need them)."""
         for proc in (self.verify, self.diff, self.listing):

@@ -24,8 +24,17 @@ from pipeline.cache.stat_index import StatIndex
 from pipeline.cache.store import Records, Unusable, cache_dir
 from pipeline.cache.walk import Listing, Walk
 
-__all__ = ["ResultCache", "blob_id", "cache_dir", "code_fingerprint", "read_blob",
+__all__ = ["ResultCache", "blob_id", "cache_dir", "code_fingerprint", "has_index", "read_blob",
            "read_bounded"]
+
+
+def has_index(root: str, name: str) -> bool:
+    """Whether the index file of cache `name` exists (it may still prove unusable)."""
+    return os.path.isfile(_index_path(root, name))
+
+
+def _index_path(root: str, name: str) -> str:
+    return os.path.join(cache_dir(root), f"{name}.pickle")
 
 
 class ResultCache:
@@ -35,7 +44,7 @@ class ResultCache:
     def __init__(self, root: str, name: str, enabled: bool = True, records: Records = ()
                  ) -> None:
         self.root, self.enabled, self.records = root, enabled, records
-        self.path = os.path.join(cache_dir(root), f"{name}.pickle")
+        self.path = _index_path(root, name)
         self.fingerprint = code_fingerprint() if enabled else ""
         self.session: dict[str, Any] = {}  # this run's results of files that were not hashed
         self.why_not: str | None = "disabled (--no-cache)"  # None: the index was reused

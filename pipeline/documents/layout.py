@@ -79,6 +79,8 @@ def priority_dir(key: str) -> str:
 
 # A folder's entries as (name, is a real folder); the results cache passes a cached one.
 Scan = Callable[[str], list[tuple[str, bool]]]
+# Whether a walk goes into a folder (repo-relative); every folder when there is none.
+Enter = Callable[[str], bool]
 
 
 def scan_dir(path: str) -> list[tuple[str, bool]]:
@@ -86,7 +88,8 @@ def scan_dir(path: str) -> list[tuple[str, bool]]:
         return [(e.name, e.is_dir(follow_symlinks=False)) for e in entries]
 
 
-def _walk(root: str, rel: str, depth: int, out: list[str], scan: Scan) -> None:
+def _walk(root: str, rel: str, depth: int, out: list[str], scan: Scan,
+          enter: Enter | None = None) -> None:
     try:
         entries = scan(os.path.join(root, rel) if rel else root)
     except (FileNotFoundError, NotADirectoryError):
@@ -99,8 +102,8 @@ def _walk(root: str, rel: str, depth: int, out: list[str], scan: Scan) -> None:
             continue
         child = f"{rel}/{name}" if rel else name
         if is_dir:
-            if depth > 0 and not name.startswith("."):
-                _walk(root, child, depth - 1, out, scan)
+            if depth > 0 and not name.startswith(".") and (enter is None or enter(child)):
+                _walk(root, child, depth - 1, out, scan, enter)
         elif child.endswith(YAML_SUFFIXES) and expected_kinds(child) is not None:
             out.append(child)
 
@@ -126,11 +129,19 @@ def top_documents(root: str) -> list[str]:
             if os.path.lexists(os.path.join(root, name))]
 
 
-def folder_documents(root: str, scan: Scan = scan_dir) -> list[str]:
-    """The documents in policies/ and customers/, found by listing folders with `scan`."""
+def folder_documents(root: str, scan: Scan = scan_dir, enter: Enter | None = None
+                     ) -> list[str]:
+    """The documents in policies/ and customers/, found by listing folders with `scan`
+    (only those `enter` lets the walk into)."""
+    out = policy_documents(root, scan)
+    _walk(root, CUSTOMERS, 3, out, scan, enter)
+    return out
+
+
+def policy_documents(root: str, scan: Scan = scan_dir) -> list[str]:
+    """The documents in policies/ (policies and waivers), found by listing with `scan`."""
     out: list[str] = []
     _walk(root, POLICIES, 1, out, scan)
-    _walk(root, CUSTOMERS, 3, out, scan)
     return out
 
 

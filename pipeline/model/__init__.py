@@ -1,28 +1,48 @@
-"""The declarative model: one pydantic class per kind."""
+"""The declarative model: one pydantic class per kind.
+
+The names below load on first use (PEP 562): `pipeline.model.scalars`, which the YAML
+reader needs, then costs nothing more, and a run that parses no document (a warm
+`validate`, `--help`) never imports pydantic and the models.
+"""
 
 from __future__ import annotations
 
-from pipeline.model.base import API_VERSION, Model
-from pipeline.model.customer import Customer, Person
-from pipeline.model.events import Feedback, Incident, ReviewRequest
-from pipeline.model.lessons import Lesson, Lessons
-from pipeline.model.policy import Policy, Waiver
-from pipeline.model.priority import Priority
-from pipeline.model.project import Project
-from pipeline.model.status import Status
+import importlib
+from typing import TYPE_CHECKING, Any
 
-KINDS: dict[str, type[Model]] = {
-    "Project": Project,
-    "Customer": Customer,
-    "Priority": Priority,
-    "Feedback": Feedback,
-    "Incident": Incident,
-    "ReviewRequest": ReviewRequest,
-    "Status": Status,
-    "Policy": Policy,
-    "Waiver": Waiver,
-    "Lessons": Lessons,
+if TYPE_CHECKING:
+    from pipeline.model.base import API_VERSION, Model
+    from pipeline.model.customer import Customer, Person
+    from pipeline.model.events import Feedback, Incident, ReviewRequest
+    from pipeline.model.lessons import Lesson, Lessons
+    from pipeline.model.policy import Policy, Waiver
+    from pipeline.model.priority import Priority
+    from pipeline.model.project import Project
+    from pipeline.model.status import Status
+
+    KINDS: dict[str, type[Model]]
+
+# name -> the module under pipeline.model that defines it
+_WHERE = {
+    "API_VERSION": "base", "Model": "base", "Customer": "customer", "Person": "customer",
+    "Feedback": "events", "Incident": "events", "ReviewRequest": "events",
+    "Lesson": "lessons", "Lessons": "lessons", "Policy": "policy", "Waiver": "policy",
+    "Priority": "priority", "Project": "project", "Status": "status",
 }
+_KINDS = ("Project", "Customer", "Priority", "Feedback", "Incident", "ReviewRequest", "Status",
+          "Policy", "Waiver", "Lessons")
+
+
+def __getattr__(name: str) -> Any:
+    if name == "KINDS":
+        value: Any = {kind: __getattr__(kind) for kind in _KINDS}
+    elif name in _WHERE:
+        value = getattr(importlib.import_module(f"pipeline.model.{_WHERE[name]}"), name)
+    else:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    globals()[name] = value  # once: later lookups find it without this function
+    return value
+
 
 __all__ = [
     "API_VERSION",

@@ -8,9 +8,12 @@ from __future__ import annotations
 import os
 import subprocess
 from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
 from pipeline.errors import ExternalError, InputError
-from pipeline.model.project import BotIdentity
+
+if TYPE_CHECKING:  # pydantic and the models: only once a document is parsed
+    from pipeline.model.project import BotIdentity
 
 KEY_ENV = "AILOOP_BOT_SIGNING_KEY"
 PRINCIPAL = "ailoop-bot"

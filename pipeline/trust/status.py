@@ -23,14 +23,16 @@ import re
 import tempfile
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from pipeline import git
 from pipeline.documents.layout import CUSTOMERS, PRIORITY_FILE, PROJECT_FILE, STATUS_FILE
-from pipeline.documents.load import load_document
 from pipeline.fsio import write_atomic
-from pipeline.model.project import BotIdentity
-from pipeline.model.status import StatusBody
 from pipeline.trust.botkey import allowed_signers
+
+if TYPE_CHECKING:  # pydantic and the models: only once a document is parsed
+    from pipeline.model.project import BotIdentity
+    from pipeline.model.status import StatusBody
 
 RULE = "status.yaml is written by the reconciler only"
 GOOD = "G"  # git's %G?: a good signature by a key of the allowed signers
@@ -77,6 +79,8 @@ def untrusted_statuses(root: str, paths: Sequence[str], *, contents: bool = Fals
 
 def trusted_body(root: str, path: str, raw: bytes | None) -> StatusBody | None:
     """The status the bot last wrote (Untrusted.last_trusted), as the model reads it."""
+    from pipeline.documents.load import load_document
+
     if raw is None:
         return None
     doc, _ = load_document(root, path, raw=raw)
@@ -98,6 +102,8 @@ def _cannot_verify(where: tuple[str, str] | None, root: str) -> tuple[str, str] 
 def _bot_at_head(root: str) -> BotIdentity | str:
     """The bot settings of HEAD's ailoop.yaml (never the work tree's: a pull request's edit
     of its own key must not vouch for its own commits), or why there are none."""
+    from pipeline.documents.load import load_document
+
     raw = git.read_file_at(root, "HEAD", PROJECT_FILE)
     if raw is None:
         return f"HEAD has no {PROJECT_FILE}"

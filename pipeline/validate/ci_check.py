@@ -8,7 +8,6 @@ from collections.abc import Mapping
 
 from pipeline.documents.findings import Finding
 from pipeline.documents.layout import PROJECT_FILE
-from pipeline.documents.yamlio import read_yaml
 from pipeline.errors import InputError
 
 WHERE = ("spec", "approvals", "source")
@@ -19,6 +18,8 @@ MESSAGE = ("approvals come from files any pull request author can commit, so in 
 def ci_findings(root: str, environ: Mapping[str, str]) -> list[Finding]:
     if not in_ci(environ):
         return []
+    from pipeline.documents.yamlio import read_yaml  # PyYAML: only where it is asked
+
     try:
         loaded = read_yaml(os.path.join(root, PROJECT_FILE), PROJECT_FILE)
     except InputError:

@@ -120,6 +120,17 @@ class Judge:
 
         return load_policy_set(self.root, self.documents)
 
+    @functools.cached_property
+    def uses(self) -> frozenset[str]:
+        """The variables the repo rules read (`repo` needs every document listed)."""
+        uses: frozenset[str] = frozenset()
+        for rule in self.policy_set[0].rules:
+            uses |= rule.condition.uses
+            for part in rule.message:
+                if not isinstance(part, str):
+                    uses |= part.uses
+        return uses
+
     def prepare(self) -> None:
         """Read the project file and compile the rules now (before a fork)."""
         _ = self.env, self.policy_set
@@ -129,15 +140,9 @@ class Judge:
         waivers, waiver_problems = load_waivers(self.root, self.documents, policy_set,
                                                 self.customers, self.now.date())
         project_findings = self.env[1]
-        uses: frozenset[str] = frozenset()
-        for rule in policy_set.rules:
-            uses |= rule.condition.uses
-            for part in rule.message:
-                if not isinstance(part, str):
-                    uses |= part.uses
         return Phase(tuple(project_findings), tuple(policy_problems),
                      tuple((p, t, tuple(f)) for p, t, f in waiver_problems),
-                     tuple((w.rule, w.target) for w in waivers), uses)
+                     tuple((w.rule, w.target) for w in waivers), self.uses)
 
     def judge(self, rel: str, key: str, kind: str, facts: Mapping[str, Any]) -> list[Finding]:
         """A document whose result came from the cache has no data: it is parsed again."""

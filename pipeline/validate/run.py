@@ -20,6 +20,7 @@ from pipeline.documents.layout import (
     PROJECT_FILE,
     STATUS_FILE,
     customer_of,
+    policy_documents,
     priority_of,
     resolve_inside,
     top_documents,
@@ -28,6 +29,7 @@ from pipeline.errors import InputError
 from pipeline.validate.checks import FileResult
 from pipeline.validate.ci_check import ci_findings
 from pipeline.validate.policy_cache import Phase, PolicyCache
+from pipeline.validate.scope import documents_touched
 from pipeline.validate.status_check import status_findings
 from pipeline.validate.trust_check import trust_findings
 
@@ -92,9 +94,12 @@ def _validate(options: ValidateOptions) -> ValidationReport:
 
 def _validate_with(options: ValidateOptions, cache: ResultCache) -> ValidationReport:
     root = options.root
-    documents = cache.documents()
     now = options.now or datetime.now(UTC)
-    judge = _judge(root, documents, now)
+    if options.changed_later is not None and not options.changed_later.own_walk:
+        documents, judge, options = _scoped(options, cache, now)
+    else:
+        documents = cache.documents()
+        judge = _judge(root, documents, now)
     if options.changed_later is not None:
         options = dataclasses.replace(options, changed_later=None,
                                       changed=_changed(root, cache, options.changed_later))
@@ -122,6 +127,24 @@ def _validate_with(options: ValidateOptions, cache: ResultCache) -> ValidationRe
     findings.extend(ci_findings(root, os.environ))  # never cached: it depends on where
     cache.save()
     return ValidationReport(sort_findings(findings), len(targets))
+
+
+def _scoped(options: ValidateOptions, cache: ResultCache, now: datetime
+            ) -> tuple[list[str], Judge, ValidateOptions]:
+    """No stored walk to reuse (git lists the untracked files itself): only the folders
+    the changes touch are listed (see pipeline.validate.scope). Rules that read `repo`
+    count every priority, so then every folder is."""
+    assert options.changed_later is not None
+    root = options.root
+    # The rules compile while git works out what changed (policies/ is listed in full
+    # whatever changed, so they are the run's rules).
+    judge = _judge(root, top_documents(root) + policy_documents(root, cache.scan), now)
+    reads_repo = "repo" in judge.uses
+    changed = tuple(options.changed_later())
+    options = dataclasses.replace(options, changed_later=None, changed=changed)
+    touched = None if reads_repo else documents_touched(root, changed, cache.scan)
+    judge.documents = documents = cache.documents() if touched is None else touched
+    return documents, judge, options
 
 
 def _changed(root: str, cache: ResultCache, changed: ChangedSince) -> tuple[str, ...]:

@@ -11,12 +11,14 @@ reconciler holds the priority with the same messages.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pipeline.documents.findings import Finding
 from pipeline.documents.layout import PRIORITY_FILE, STATUS_FILE
-from pipeline.model.status import StatusBody
 from pipeline.validate.checks import FileResult
+
+if TYPE_CHECKING:  # pydantic and the models: only once a document is parsed
+    from pipeline.model.status import StatusBody
 
 # (field path, message, where: "stage" | "percent" | history index)
 Problem = tuple[str, str, str | int]

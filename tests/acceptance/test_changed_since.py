@@ -323,3 +323,78 @@ def test_git_started_by_a_run_that_fails_is_stopped(gitrepo: GitRepo,
     with pytest.raises(RuntimeError):
         validate(ValidateOptions(root=root, changed_later=changed))
     assert changed.verify.returncode is not None and changed.diff.returncode is not None
+
+
+# --- no stored walk (a fresh CI clone): only the folders the changes touch are listed -------
+
+REPO_RULE = """apiVersion: ailoop.dev/v1
+kind: Policy
+metadata:
+  name: shape
+spec:
+  rules:
+    - id: house/shape
+      description: The repository's shape reaches the rules.
+      condition: repo.priorities > 3
+      field: spec.owner
+      message: "{{ repo.priorities }} priorities of {{ size(repo.customers) }} customers"
+"""
+
+WAIVER = """apiVersion: ailoop.dev/v1
+kind: Waiver
+metadata:
+  name: {name}
+spec:
+  rule: guardrail/bake-time
+  target: {target}
+  reason: Tried on a copy of production first.
+  approvedBy:
+    role: risk-officer
+    person: raj
+  expires: 2099-01-31
+"""
+
+
+def _commit_policy(repo: GitRepo, name: str, text: str) -> None:
+    (repo.work / "policies" / name).parent.mkdir(parents=True, exist_ok=True)
+    (repo.work / "policies" / name).write_text(text, encoding="utf-8")
+    repo.commit_all(f"Add {name}")
+
+
+def _with_repo_rule(repo: GitRepo) -> None:
+    _commit_policy(repo, "shape.yaml", REPO_RULE)
+    _edit(repo.work / TRIAGE, "  risk: low\n", "  risk: medium\n")
+
+
+def _with_waivers(repo: GitRepo) -> None:
+    _commit_policy(repo, "waivers/triage.yaml", WAIVER.format(name="triage", target="acme/triage"))
+    _commit_policy(repo, "waivers/gone.yaml", WAIVER.format(name="gone", target="globex/gone"))
+    _commit_policy(repo, "waivers/intake.yaml",
+                   WAIVER.format(name="intake", target="globex/intake"))
+    _edit(repo.work / TRIAGE, "  risk: low\n", "  risk: medium\n")
+
+
+CHANGES = {
+    "priority": lambda repo: _edit(repo.work / TRIAGE, "  risk: low\n", "  risk: medium\n"),
+    "customer": lambda repo: _edit(repo.work / ACME_CUSTOMER, "  displayName: Acme\n",
+                                   "  displayName: Acme Ltd\n"),
+    "untracked priority": lambda repo: _add_priority(repo.work, "globex", "claims"),
+    "event": lambda repo: (repo.work / EVENT).unlink(),
+    "project": lambda repo: _edit(repo.work / "ailoop.yaml", "timezone: UTC",
+                                  "timezone: Europe/Oslo"),
+    "rule reading repo": _with_repo_rule,
+    "waivers": _with_waivers,
+}
+
+
+@pytest.mark.parametrize("change", sorted(CHANGES))
+def test_a_run_without_a_stored_walk_reports_what_a_walk_of_everything_does(
+        gitrepo: GitRepo, capsys: object, change: str) -> None:
+    CHANGES[change](gitrepo)
+    args = ("-C", str(gitrepo.work), "validate", "--changed-since", "HEAD")
+    fresh = run_cli(capsys, *args)  # no cache yet: as in a fresh clone
+    uncached = run_cli(capsys, *args, "--no-cache")
+    run_cli(capsys, "-C", str(gitrepo.work), "validate")  # a full run stores its walk
+    walked = run_cli(capsys, *args)
+    assert walked.code == 1 and walked.err == ""
+    assert fresh == uncached == walked
