@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
-from pipeline.cache import ResultCache, cache_dir, read_bounded
+from pipeline.cache import ResultCache, read_bounded
 from pipeline.documents.findings import Finding, sort_findings
 from pipeline.documents.layout import (
     CUSTOMERS,
@@ -118,8 +118,7 @@ def _validate_with(options: ValidateOptions, cache: ResultCache) -> ValidationRe
         findings.extend(results[rel].findings)
     findings.extend(_cross_check(root, targets, results, cache))
     findings.extend(status_findings(targets, results))
-    findings.extend(trust_findings(root, documents, targets, options.changed,
-                                   cache_dir(root) if cache.enabled else None))
+    findings.extend(trust_findings(root, documents, targets, options.changed, cache, blobs))
     from pipeline.validate.policies import policy_findings
 
     findings.extend(policy_findings(root, documents, targets, results, now,

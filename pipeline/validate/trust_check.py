@@ -8,19 +8,90 @@ too: a deletion by anyone but the bot is refused like an edit.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+import hashlib
+import os
+import re
+from collections.abc import Collection, Mapping, Sequence
+from typing import TYPE_CHECKING
 
+from pipeline import git
+from pipeline.cache import cache_dir
 from pipeline.documents.findings import Finding
 from pipeline.documents.layout import CUSTOMERS, PRIORITY_FILE, STATUS_FILE
-from pipeline.trust.status import untrusted_statuses
+
+if TYPE_CHECKING:
+    from pipeline.cache import ResultCache
+
+_VERDICT = "\0status-trust"
+_SHA = re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}")  # the results cache's entry for the last verdict
 
 
 def trust_findings(root: str, documents: Collection[str], targets: Sequence[str],
-                   changed: Collection[str] | None, cache: str | None) -> list[Finding]:
-    """CACHE: the folder where commits found good are kept (None: check them all)."""
+                   changed: Collection[str] | None, cache: ResultCache,
+                   blobs: Mapping[str, str]) -> list[Finding]:
+    """BLOBS: blob ids of the files this run checked (the status files among them).
+
+    The verdict is cached under everything it is computed from (see _verdict_key), so a
+    warm run with nothing new runs no git command and parses no ailoop.yaml."""
     paths = statuses_to_check(documents, targets, changed)
-    found = untrusted_statuses(root, paths, cache=cache)
-    return [Finding(path, 1, 1, "", found[path].problem) for path in paths if path in found]
+    if not paths:
+        return []
+    key = _verdict_key(root, paths, blobs) if cache.enabled else None
+    if key is not None:
+        hit = cache.get(_VERDICT, key)
+        if hit is not None:
+            return list(hit)
+    from pipeline.trust.status import untrusted_statuses  # git, the models: only on a miss
+
+    found = untrusted_statuses(root, paths, cache=cache_dir(root) if cache.enabled else None)
+    findings = tuple(Finding(p, 1, 1, "", found[p].problem) for p in paths if p in found)
+    if key is not None:
+        cache.put(_VERDICT, key, findings)
+    return list(findings)
+
+
+def _verdict_key(root: str, paths: Sequence[str], blobs: Mapping[str, str]
+                 ) -> tuple[str, ...] | None:
+    """What the verdict depends on: HEAD (its history, its ailoop.yaml and bot key), git's
+    index (what is tracked), a shallow clone's edge, and each asked path's content on disk.
+    None when a file's content is unknown (then nothing is cached)."""
+    if not os.path.isdir(os.path.join(root, ".git")):
+        return None  # a linked worktree or a subfolder: its index is elsewhere
+    head = _loose_head(root) or git.head(root)
+    if not head:
+        return None
+    parts = [head, _stat_of(root, ".git/index"), _stat_of(root, ".git/shallow")]
+    for path in paths:
+        if path in blobs:
+            parts.append(f"{path}\0{blobs[path]}")
+        elif os.path.lexists(os.path.join(root, path)):
+            return None
+        else:
+            parts.append(f"{path}\0-")
+    return (hashlib.sha1("\n".join(parts).encode()).hexdigest(),)
+
+
+def _loose_head(root: str) -> str | None:
+    """HEAD's commit read from .git's files when its branch's ref is a loose file (a commit
+    always writes one), sparing a git process; None otherwise (then git is asked)."""
+    git_dir = os.path.join(root, ".git")
+    try:
+        with open(os.path.join(git_dir, "HEAD"), encoding="ascii") as fh:
+            text = fh.read(300).strip()
+        if text.startswith("ref: refs/"):
+            with open(os.path.join(git_dir, text[len("ref: "):]), encoding="ascii") as fh:
+                text = fh.read(100).strip()
+    except (OSError, ValueError):
+        return None
+    return text if _SHA.fullmatch(text) else None
+
+
+def _stat_of(root: str, rel: str) -> str:
+    try:
+        st = os.stat(os.path.join(root, rel))
+    except OSError:
+        return "-"
+    return f"{st.st_mtime_ns}:{st.st_size}:{st.st_ino}"
 
 
 def statuses_to_check(documents: Collection[str], targets: Sequence[str],
