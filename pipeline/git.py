@@ -11,6 +11,8 @@ from dataclasses import dataclass
 
 from pipeline.errors import GitError, InputError
 
+_OBJECT_ID = re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}")  # SHA-1 or SHA-256
+
 
 def _run(root: str, *args: str, env: dict[str, str] | None = None) -> str:
     try:
@@ -53,35 +55,22 @@ def changed_files(root: str, ref: str) -> list[str]:
     return start_changed_files(root, ref)()
 
 
-# More candidate paths than this and git's own walk for untracked files is the better deal.
-_MAX_UNTRACKED_CANDIDATES = 500
-
-
-def start_changed_files(root: str, ref: str, own_walk: bool = False) -> ChangedSince:
+def start_changed_files(root: str, ref: str) -> ChangedSince:
     """Start the git commands behind changed_files and return what waits for their answer,
     so the caller can read the tree meanwhile (on a big repo they dominate a
-    --changed-since run). They run at once; their errors are judged in order.
-
-    `own_walk`: the caller walks the tree anyway and will pass what it saw to the result,
-    so git need not walk it again for untracked files (its slowest part, a stat and a
-    .gitignore lookup per folder): git is asked only about the walked files missing from
-    the index and the folders the walk did not enter (whether they are ignored)."""
+    --changed-since run). They run at once; their errors are judged in order."""
     if ref.startswith("-"):
         raise InputError(f"not a git ref: {ref}")
     verify = _start(root, "rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}")
     # --relative: paths relative to `root` even when it is a subfolder of the work tree.
     # No preloading: git then compares the index's stat data with the files on one core;
-    # its threads would take the other from this run's own walk, which is no shorter.
+    # its threads would take the other from the listing of untracked files.
     diff = _start(root, "diff", "--name-only", "--no-renames", "--relative", "-z", ref, "--",
                   options=("-c", "core.preloadIndex=false"))
-    listing = None if own_walk else _start_untracked(root)
-    return ChangedSince(root, ref, verify, diff, listing, own_walk)
-
-
-def _start_untracked(root: str, *paths: str) -> subprocess.Popen[str]:
     # --literal-pathspecs: a file named like a glob ('a[1].yaml') means itself.
-    return _start(root, "--literal-pathspecs", "ls-files", "--others", "--exclude-standard",
-                  "-z", *(("--", *paths) if paths else ()))
+    listing = _start(root, "--literal-pathspecs", "ls-files", "--others",
+                     "--exclude-standard", "-z")
+    return ChangedSince(root, ref, verify, diff, listing)
 
 
 @dataclass
@@ -92,25 +81,15 @@ class ChangedSince:
     ref: str
     verify: subprocess.Popen[str]
     diff: subprocess.Popen[str]
-    listing: subprocess.Popen[str] | None  # the untracked files (not with own_walk)
-    own_walk: bool
-    candidates: list[str] | None = None  # with own_walk: the paths git was asked about
+    listing: subprocess.Popen[str]  # the untracked files
 
-    def __call__(self, walked: Sequence[str] = (), unwalked: Sequence[str] = (),
-                 candidates: Sequence[str] | None = None) -> list[str]:
-        """Changed and untracked files, sorted. With own_walk, untracked files are looked
-        for only among `walked` (every file the caller's walk saw, repo-relative) and in
-        `unwalked` (folders inside it the walk did not list); or, when the caller knows
-        them, among `candidates`: any paths that include every untracked one (git drops
-        the tracked and the ignored)."""
-        index = None
-        if self.own_walk and candidates is None:  # which walked files git does not track
-            index = _start(self.root, "ls-files", "-z")
+    def __call__(self) -> list[str]:
+        """Changed and untracked files, sorted."""
         outputs: list[str | GitError] = []
         for proc, command in ((self.verify, "rev-parse"), (self.diff, "diff"),
-                              (self.listing or index, "ls-files")):
+                              (self.listing, "ls-files")):
             try:
-                outputs.append(_finish(proc, command) if proc is not None else "")
+                outputs.append(_finish(proc, command))
             except GitError as e:
                 outputs.append(e)
         if isinstance(outputs[0], GitError):
@@ -123,35 +102,12 @@ class ChangedSince:
         for out in outputs[1:]:
             if isinstance(out, GitError):
                 raise out
-        diff, listing = str(outputs[1]), str(outputs[2])
-        if self.own_walk:
-            if candidates is None:
-                indexed = set(listing.split("\0"))
-                candidates = [f for f in walked if f not in indexed] + list(unwalked)
-            self.candidates = list(candidates)
-            listing = self._untracked(self.candidates)
-        return sorted({n for n in (diff + listing).split("\0") if n})
-
-    def _untracked(self, candidates: list[str]) -> str:
-        if not candidates:
-            return ""
-        if len(candidates) <= _MAX_UNTRACKED_CANDIDATES:
-            try:
-                return _finish(_start_untracked(self.root, *candidates), "ls-files")
-            except GitError:  # e.g. a path inside a submodule: git's own walk decides
-                pass
-        return _finish(_start_untracked(self.root), "ls-files")
-
-    def list_untracked(self) -> None:
-        """The caller will not walk the tree after all: git lists the untracked files
-        itself, starting now."""
-        if self.own_walk:
-            self.listing, self.own_walk = _start_untracked(self.root), False
+        return sorted({n for n in (str(outputs[1]) + str(outputs[2])).split("\0") if n})
 
     def stop(self) -> None:
         """End the commands that are still running (the run did not need them)."""
         for proc in (self.verify, self.diff, self.listing):
-            if proc is not None and proc.returncode is None:
+            if proc.returncode is None:
                 proc.kill()
                 proc.communicate()
 
@@ -300,6 +256,21 @@ def is_work_tree(root: str) -> bool:
         return _run(root, "rev-parse", "--is-inside-work-tree").strip() == "true"
     except GitError:
         return False
+
+
+def loose_head(root: str) -> str | None:
+    """HEAD's commit read from .git's files, sparing a git process, when .git is a folder
+    and HEAD's branch is a loose ref (every commit writes one); None otherwise."""
+    git_dir = os.path.join(root, ".git")
+    try:
+        with open(os.path.join(git_dir, "HEAD"), encoding="ascii") as fh:
+            text = fh.read(300).strip()
+        if text.startswith("ref: refs/"):
+            with open(os.path.join(git_dir, text[len("ref: "):]), encoding="ascii") as fh:
+                text = fh.read(100).strip()
+    except (OSError, ValueError):
+        return None
+    return text if _OBJECT_ID.fullmatch(text) else None
 
 
 def head(root: str) -> str:

@@ -24,13 +24,8 @@ from pipeline.cache.stat_index import StatIndex
 from pipeline.cache.store import Records, Unusable, cache_dir
 from pipeline.cache.walk import Listing, Walk
 
-__all__ = ["ResultCache", "blob_id", "cache_dir", "code_fingerprint", "has_index", "read_blob",
+__all__ = ["ResultCache", "blob_id", "cache_dir", "code_fingerprint", "read_blob",
            "read_bounded"]
-
-
-def has_index(root: str, name: str) -> bool:
-    """Whether the index file of cache `name` exists (it may still prove unusable)."""
-    return os.path.isfile(_index_path(root, name))
 
 
 def _index_path(root: str, name: str) -> str:
@@ -52,7 +47,7 @@ class ResultCache:
         self.unread = data is None  # no index file was reused: write one
         now = time.time()
         self.index = StatIndex(data["stat"] if data else None, now)
-        self.walk = Walk(root, now, enabled, *(data["dirs"], data["walk"], data["untracked"])
+        self.walk = Walk(root, now, enabled, *(data["dirs"], data["walk"])
                          if data else ())
         results = data.get("results") if data else None
         self.results = ResultStore(os.path.join(cache_dir(root), f"{name}.d"),
@@ -72,11 +67,7 @@ class ResultCache:
             self.why_not = "cache file damaged"
             return None
         walk = data.get("walk")
-        untracked = data.get("untracked")
-        ok = isinstance(walk, tuple) and len(walk) == 3
-        data["walk"] = walk if ok else None
-        data["untracked"] = untracked if ok and isinstance(untracked, tuple) \
-            and len(untracked) == 2 else None
+        data["walk"] = walk if isinstance(walk, tuple) and len(walk) == 3 else None
         self.why_not = None
         return data
 
@@ -87,9 +78,6 @@ class ResultCache:
         lines = ["cache: reused"]
         if self.walk.why_not is not None:
             lines.append(f"cache: folder walk not reused: {self.walk.why_not}")
-        if self.walk.untracked_why_not is not None:
-            lines.append(f"cache: untracked files looked up again: "
-                         f"{self.walk.untracked_why_not}")
         return lines
 
     # The clock every racy-window decision uses (tests move it past the window).
@@ -115,10 +103,6 @@ class ResultCache:
         return self.index.entries
 
     @property
-    def untracked(self) -> tuple[bytes, list[str]] | None:
-        return self.walk.untracked
-
-    @property
     def loaded(self) -> set[str]:
         return self.results.loaded
 
@@ -139,15 +123,6 @@ class ResultCache:
 
     def scan(self, path: str) -> Listing:
         return self.walk.scan(path)
-
-    def walked(self) -> tuple[list[str], list[str]]:
-        return self.walk.walked()
-
-    def untracked_candidates(self) -> list[str] | None:
-        return self.walk.untracked_candidates()
-
-    def keep_untracked(self, candidates: list[str]) -> None:
-        self.walk.keep_untracked(candidates)
 
     def is_regular(self, folder: str, name: str) -> bool:
         return self.walk.is_regular(folder, name)
@@ -174,7 +149,7 @@ class ResultCache:
             return
         dirty = self.dirty
         index: dict[str, object] = {"stat": self.index.entries, "dirs": self.walk.dirs,
-                                    "walk": self.walk.last, "untracked": self.walk.untracked}
+                                    "walk": self.walk.last}
         was_whole = self.results.whole
         inline = self.results.in_index()
         if inline is not None:

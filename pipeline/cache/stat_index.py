@@ -31,18 +31,6 @@ def stat_key(st: os.stat_result) -> bytes:
     return _STAT.pack(st.st_mtime_ns, st.st_ctime_ns, st.st_size, st.st_ino)
 
 
-def git_index_key(root: str, now: float) -> bytes | None:
-    """The stat of the git index at `root`, when it is settled and is the index git uses
-    (not one GIT_INDEX_FILE names, nor a worktree's)."""
-    if "GIT_INDEX_FILE" in os.environ:
-        return None
-    try:
-        st = os.stat(os.path.join(root, ".git", "index"))
-    except OSError:
-        return None
-    return stat_key(st) if settled(st, now) else None
-
-
 class StatIndex:
     """path -> stat_key + the blob id's 20 bytes."""
 
@@ -50,10 +38,12 @@ class StatIndex:
         self.entries: dict[str, bytes] = entries if entries is not None else {}
         self.now = now
         self.dirty = False
+        self.touched: set[str] = set()  # the files this run asked about
 
     def blob_of(self, abs_path: str, rel: str, st: os.stat_result | None = None) -> str | None:
         """Blob id of a file (None when it cannot be read). `st`: the file's stat when the
         caller already has it."""
+        self.touched.add(rel)
         if st is None:
             try:
                 st = os.stat(abs_path)
@@ -70,6 +60,7 @@ class StatIndex:
 
     def remember(self, rel: str, blob: str, st: os.stat_result) -> None:
         """Record a file's blob id for its stat, unless the stat is too young to trust."""
+        self.touched.add(rel)
         if settled(st, self.now):
             entry = stat_key(st) + bytes.fromhex(blob)
             if self.entries.get(rel) != entry:  # else the index need not be written again

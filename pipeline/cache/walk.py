@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import stat
 
-from pipeline.cache.stat_index import git_index_key, settled
+from pipeline.cache.stat_index import settled
 from pipeline.documents.layout import folder_documents, scan_dir, top_documents
 
 Listing = list[tuple[str, bool]]  # (name, is a real folder)
@@ -18,8 +18,6 @@ Listing = list[tuple[str, bool]]  # (name, is a real folder)
 Folders = dict[str, tuple[tuple[int, int], str, str, str]]
 # The last walk: its documents, the folders it listed, the paths it found no folder at.
 LastWalk = tuple[list[str], list[str], list[str]]
-# The git index's stat when the last walk's untracked candidates were found, and those.
-Untracked = tuple[bytes, list[str]]
 
 
 def _unpack(files: str, dirs: str) -> Listing:
@@ -30,19 +28,16 @@ def _unpack(files: str, dirs: str) -> Listing:
 
 class Walk:
     def __init__(self, root: str, now: float, storing: bool = True, dirs: Folders | None = None,
-                 last: LastWalk | None = None, untracked: Untracked | None = None) -> None:
+                 last: LastWalk | None = None) -> None:
         self.root, self.now, self.storing = root, now, storing
         self.dirs: Folders = dirs if dirs is not None else {}
         self.last = last
-        self.untracked = untracked  # only with the walk it came from
         self.listed: dict[str, tuple[str, str, str]] = {}  # this run's: files, special, folders
         self.scanned: dict[str, bool | None] = {}  # this run's scans: settled? None: absent
         self.verified = False  # every folder of the last walk is unchanged
         self.stored = False  # this run's walk is the one stored
         self.dirty = False
-        # Why the last walk, or its untracked candidates, were not reused (for -v).
-        self.why_not: str | None = None
-        self.untracked_why_not: str | None = None
+        self.why_not: str | None = None  # why the last walk was not reused (for -v)
 
     def documents(self) -> list[str]:
         """discover()'s document paths, from the last walk while it holds."""
@@ -58,7 +53,6 @@ class Walk:
             if self.storing and False not in self.scanned.values():
                 self.last = (found, [p for p, v in self.scanned.items() if v],
                              [p for p, v in self.scanned.items() if v is None])
-                self.untracked = None  # found in another walk
                 self.stored = self.dirty = True
         return sorted(top_documents(self.root) + found)
 
@@ -106,43 +100,6 @@ class Walk:
             self.dirs[path] = (key, files, dirs, special)
             self.dirty = True
         return listing
-
-    def walked(self) -> tuple[list[str], list[str]]:
-        """What the walk behind documents() saw, repo-relative: every file in the folders
-        it listed, and the folders in those it did not list (too deep, or hidden)."""
-        if self.verified and self.last is not None:
-            listings = {p: (self.dirs[p][1], self.dirs[p][2]) for p in self.last[1]}
-        else:
-            listings = {p: (v[0], v[2]) for p, v in self.listed.items()}
-        start = len(os.path.join(self.root, ""))  # how _walk joins the root and a folder
-        files: list[str] = []
-        unwalked: list[str] = []
-        for path, (names, folders) in listings.items():
-            rel = path[start:]
-            files.extend(f"{rel}/{n}" for n in names.split("/") if n)
-            unwalked.extend(f"{rel}/{n}" for n in folders.split("/")
-                            if n and f"{path}/{n}" not in listings)
-        return files, unwalked
-
-    def untracked_candidates(self) -> list[str] | None:
-        """Paths that include every untracked file the walk behind documents() saw, as the
-        last run found them (see ChangedSince), when that run walked the same folders
-        with the same git index: git needs asking only about them. Else None."""
-        if not self.verified or self.untracked is None:
-            return None
-        key = git_index_key(self.root, self.now)
-        if key is not None and key == self.untracked[0]:
-            return self.untracked[1]
-        self.untracked_why_not = "git index changed"
-        return None
-
-    def keep_untracked(self, candidates: list[str]) -> None:
-        """Remember the untracked candidates found for this run's walk (see above)."""
-        key = git_index_key(self.root, self.now)
-        if key is not None and (self.verified or self.stored) \
-                and self.untracked != (key, candidates):
-            self.untracked = (key, candidates)
-            self.dirty = True
 
     def is_regular(self, folder: str, name: str) -> bool:
         """True when this run's scan of `folder` (a path as given to scan) found `name`

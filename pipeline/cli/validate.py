@@ -38,13 +38,7 @@ def validate_command(ctx: click.Context, paths: tuple[str, ...], changed_since: 
     if changed_since is not None:  # git first: it runs while the rest imports and reads
         from pipeline.git import start_changed_files
 
-        changed = start_changed_files(root, changed_since, own_walk=True)
-        from pipeline.cache import has_index
-
-        if no_cache or not has_index(root, "validate"):
-            # No walk of the tree to reuse (a fresh clone): git lists the untracked files
-            # and validate lists only the folders the changes touch.
-            changed.list_untracked()
+        changed = start_changed_files(root, changed_since)
     from pipeline.validate.report import RENDERERS
     from pipeline.validate.run import ValidateOptions, validate
 

@@ -58,6 +58,7 @@ class PolicyCache:
                  blobs: dict[str, str]) -> None:
         self.root, self.documents, self.cache, self.blobs = root, documents, cache, blobs
         self.enabled = cache is not None and cache.enabled
+        self.reads_now = False  # a rule read the clock: this run's answer is not kept
 
     def blob(self, rel: str) -> str | None:
         """The file's blob id, "-" when it does not exist, None when it cannot be read."""
@@ -107,6 +108,7 @@ class PolicyCache:
             priorities = sum(1 for d in self.documents if d.endswith("/priority.yaml"))
             parts += [",".join(customers), str(priorities)]
         if "now" in phase.uses:
+            self.reads_now = True
             parts.append(now.isoformat())
         return self._key(*parts)
 

@@ -26,6 +26,7 @@ from pipeline.documents.layout import (
     top_documents,
 )
 from pipeline.errors import InputError
+from pipeline.validate import memo
 from pipeline.validate.checks import FileResult
 from pipeline.validate.ci_check import ci_findings
 from pipeline.validate.policy_cache import Phase, PolicyCache
@@ -95,14 +96,20 @@ def _validate(options: ValidateOptions) -> ValidationReport:
 def _validate_with(options: ValidateOptions, cache: ResultCache) -> ValidationReport:
     root = options.root
     now = options.now or datetime.now(UTC)
-    if options.changed_later is not None and not options.changed_later.own_walk:
+    if options.changed_later is not None:
         documents, judge, options = _scoped(options, cache, now)
     else:
         documents = cache.documents()
+        full = not options.paths and options.changed_later is None \
+            and options.changed is None
+        if full and (answer := memo.recall(root, cache, now.date())) is not None:
+            if options.explain is not None:
+                options.explain("cache: nothing changed since the last full run: its "
+                                "answer reused")
+            return ValidationReport(sort_findings([*answer[0], *ci_findings(root,
+                                                                             os.environ)]),
+                                    answer[1])
         judge = _judge(root, documents, now)
-    if options.changed_later is not None:
-        options = dataclasses.replace(options, changed_later=None,
-                                      changed=_changed(root, cache, options.changed_later))
     if not os.path.isfile(os.path.join(root, PROJECT_FILE)):
         missing = Finding(PROJECT_FILE, 1, 1, "", "repository has no ailoop.yaml "
                           "(run `ailoop init` to create one)")
@@ -121,8 +128,12 @@ def _validate_with(options: ValidateOptions, cache: ResultCache) -> ValidationRe
     findings.extend(trust_findings(root, documents, targets, options.changed, cache, blobs))
     from pipeline.validate.policies import policy_findings
 
-    findings.extend(policy_findings(root, documents, targets, results, now,
-                                    PolicyCache(root, documents, cache, blobs), judge, judged))
+    policy_cache = PolicyCache(root, documents, cache, blobs)
+    findings.extend(policy_findings(root, documents, targets, results, now, policy_cache,
+                                    judge, judged))
+    if not options.paths and options.changed is None:
+        memo.remember(root, cache, now.date(), (tuple(findings), len(targets)),
+                      policy_cache.reads_now)
     findings.extend(ci_findings(root, os.environ))  # never cached: it depends on where
     cache.save()
     return ValidationReport(sort_findings(findings), len(targets))
@@ -130,9 +141,9 @@ def _validate_with(options: ValidateOptions, cache: ResultCache) -> ValidationRe
 
 def _scoped(options: ValidateOptions, cache: ResultCache, now: datetime
             ) -> tuple[list[str], Judge, ValidateOptions]:
-    """No stored walk to reuse (git lists the untracked files itself): only the folders
-    the changes touch are listed (see pipeline.validate.scope). Rules that read `repo`
-    count every priority, so then every folder is."""
+    """What git says changed, and the documents of only the folders the changes touch (see
+    pipeline.validate.scope). Rules that read `repo` count every priority, so then every
+    folder is listed."""
     assert options.changed_later is not None
     root = options.root
     # The rules compile while git works out what changed (policies/ is listed in full
@@ -144,20 +155,6 @@ def _scoped(options: ValidateOptions, cache: ResultCache, now: datetime
     touched = None if reads_repo else documents_touched(root, changed, cache.scan)
     judge.documents = documents = cache.documents() if touched is None else touched
     return documents, judge, options
-
-
-def _changed(root: str, cache: ResultCache, changed: ChangedSince) -> tuple[str, ...]:
-    """What git says changed, untracked files found among what the run's walk saw (the
-    files above the walked folders included: the only ones there that matter)."""
-    top = top_documents(root)
-    known = cache.untracked_candidates()
-    if known is not None:
-        return tuple(changed(candidates=known + top))
-    walked, unwalked = cache.walked()
-    found = tuple(changed(walked + top, unwalked))
-    if changed.candidates is not None:
-        cache.keep_untracked(changed.candidates)
-    return found
 
 
 def _judge(root: str, documents: list[str], now: datetime) -> Judge:

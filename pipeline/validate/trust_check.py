@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import re
 from collections.abc import Collection, Mapping, Sequence
 from typing import TYPE_CHECKING
 
@@ -22,9 +21,7 @@ from pipeline.documents.layout import CUSTOMERS, PRIORITY_FILE, STATUS_FILE
 if TYPE_CHECKING:
     from pipeline.cache import ResultCache
 
-_VERDICT = "\0status-trust"
-_SHA = re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}")  # the results cache's entry for the last verdict
-
+_VERDICT = "\0status-trust"  # the results cache's entry for the last verdict
 
 def trust_findings(root: str, documents: Collection[str], targets: Sequence[str],
                    changed: Collection[str] | None, cache: ResultCache,
@@ -49,7 +46,6 @@ def trust_findings(root: str, documents: Collection[str], targets: Sequence[str]
         cache.put(_VERDICT, key, findings)
     return list(findings)
 
-
 def _verdict_key(root: str, paths: Sequence[str], blobs: Mapping[str, str]
                  ) -> tuple[str, ...] | None:
     """What the verdict depends on: HEAD (its history, its ailoop.yaml and bot key), git's
@@ -57,7 +53,7 @@ def _verdict_key(root: str, paths: Sequence[str], blobs: Mapping[str, str]
     None when a file's content is unknown (then nothing is cached)."""
     if not os.path.isdir(os.path.join(root, ".git")):
         return None  # a linked worktree or a subfolder: its index is elsewhere
-    head = _loose_head(root) or git.head(root)
+    head = git.loose_head(root) or git.head(root)
     if not head:
         return None
     parts = [head, _stat_of(root, ".git/index"), _stat_of(root, ".git/shallow")]
@@ -70,29 +66,12 @@ def _verdict_key(root: str, paths: Sequence[str], blobs: Mapping[str, str]
             parts.append(f"{path}\0-")
     return (hashlib.sha1("\n".join(parts).encode()).hexdigest(),)
 
-
-def _loose_head(root: str) -> str | None:
-    """HEAD's commit read from .git's files when its branch's ref is a loose file (a commit
-    always writes one), sparing a git process; None otherwise (then git is asked)."""
-    git_dir = os.path.join(root, ".git")
-    try:
-        with open(os.path.join(git_dir, "HEAD"), encoding="ascii") as fh:
-            text = fh.read(300).strip()
-        if text.startswith("ref: refs/"):
-            with open(os.path.join(git_dir, text[len("ref: "):]), encoding="ascii") as fh:
-                text = fh.read(100).strip()
-    except (OSError, ValueError):
-        return None
-    return text if _SHA.fullmatch(text) else None
-
-
 def _stat_of(root: str, rel: str) -> str:
     try:
         st = os.stat(os.path.join(root, rel))
     except OSError:
         return "-"
     return f"{st.st_mtime_ns}:{st.st_size}:{st.st_ino}"
-
 
 def statuses_to_check(documents: Collection[str], targets: Sequence[str],
                       changed: Collection[str] | None) -> list[str]:
@@ -115,11 +94,9 @@ def statuses_to_check(documents: Collection[str], targets: Sequence[str],
             out.append(status)
     return sorted(set(out))
 
-
 def _is_status(rel: str) -> bool:
     parts = rel.split("/")
     return len(parts) == 4 and parts[0] == CUSTOMERS and parts[3] == STATUS_FILE
-
 
 def _is_priority(rel: str) -> bool:
     parts = rel.split("/")

@@ -13,15 +13,11 @@ from pathlib import Path
 
 import pytest
 
-from pipeline import git as git_module
-from pipeline.cache import ResultCache
-from pipeline.documents.layout import top_documents
 from pipeline.git import (
     changed_files,
     start_changed_files,
 )
-from pipeline.validate.run import _changed
-from tests.support import GitRepo, ailoop_subprocess, git, make_repo, minimal_repo, run_cli
+from tests.support import GitRepo, ailoop_subprocess, make_repo, minimal_repo, run_cli
 
 ACME = "customers/acme"
 TRIAGE = f"{ACME}/triage/priority.yaml"
@@ -196,7 +192,7 @@ def test_outside_a_git_repository_is_an_external_error(tmp_path: Path,
     assert "Traceback" not in result.err
 
 
-# --- untracked files from validate's own walk, not from a second walk by git ---------------
+# --- untracked files: git lists them, as it does every changed one ---------------------------
 
 
 def _relevant(paths: list[str]) -> list[str]:
@@ -205,26 +201,12 @@ def _relevant(paths: list[str]) -> list[str]:
             or p.startswith(("customers/", "policies/"))]
 
 
-def _changed_by_own_walk(root: Path, verified: bool) -> list[str]:
-    cache = ResultCache(str(root), "t", enabled=verified)
-    if verified:  # a stored walk, checked folder by folder instead of walked again
-        cache.now += 10
-        cache.documents()
-        cache.save()
-        cache = ResultCache(str(root), "t")
-    cache.documents()
-    assert cache.walk.verified == verified
-    walked, unwalked = cache.walked()
-    pending = start_changed_files(str(root), "HEAD", own_walk=True)
-    return pending([*walked, *top_documents(str(root))], unwalked)
-
-
 def _untracked_everywhere(work: Path) -> None:
     _add_priority(work, "globex", "claims")  # a new priority folder
-    deep = work / ACME / "triage" / "data" / "deep"  # below what the walk lists
+    deep = work / ACME / "triage" / "data" / "deep"  # below what a walk lists
     deep.mkdir(parents=True)
     (deep / "cases.jsonl").write_text("{}\n", encoding="utf-8")
-    (work / ACME / "triage" / ".scratch").mkdir()  # hidden: the walk skips it
+    (work / ACME / "triage" / ".scratch").mkdir()  # hidden: a walk skips it
     (work / ACME / "triage" / ".scratch" / "notes.txt").write_text("x\n", encoding="utf-8")
     (work / ACME / "billing" / "a[1].jsonl").write_text("{}\n", encoding="utf-8")  # a glob
     (work / ".gitignore").write_text("ignored.jsonl\n", encoding="utf-8")
@@ -235,59 +217,13 @@ def _untracked_everywhere(work: Path) -> None:
     _edit(work / TRIAGE, "    target: prod\n", "    target: full\n")  # and a tracked edit
 
 
-@pytest.mark.parametrize("verified", [False, True])
-def test_untracked_files_from_the_walk_are_what_git_finds(
-        gitrepo: GitRepo, verified: bool, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_untracked_files_are_changed_files(gitrepo: GitRepo) -> None:
     _untracked_everywhere(gitrepo.work)
-    expected = _relevant(changed_files(str(gitrepo.work), "HEAD"))
+    found = _relevant(start_changed_files(str(gitrepo.work), "HEAD")())
+    assert found == _relevant(changed_files(str(gitrepo.work), "HEAD"))
     assert {f"{ACME}/triage/data/deep/cases.jsonl", f"{ACME}/triage/.scratch/notes.txt",
-            f"{ACME}/billing/a[1].jsonl", "policies/new.yaml", TRIAGE} <= set(expected)
-    assert f"{ACME}/billing/ignored.jsonl" not in expected
-    assert _changed_by_own_walk(gitrepo.work, verified) == expected
-    # Past the limit of paths to ask about, git walks for untracked files itself.
-    monkeypatch.setattr(git_module, "_MAX_UNTRACKED_CANDIDATES", 0)
-    assert _relevant(_changed_by_own_walk(gitrepo.work, verified)) == expected
-
-
-def test_a_committed_tree_asks_git_about_no_untracked_file(
-        gitrepo: GitRepo, monkeypatch: pytest.MonkeyPatch) -> None:
-    asked: list[tuple[str, ...]] = []
-    monkeypatch.setattr(git_module, "_start_untracked",
-                        lambda root, *paths: asked.append(paths))
-    _edit(gitrepo.work / TRIAGE, "    target: prod\n", "    target: full\n")
-    assert _changed_by_own_walk(gitrepo.work, verified=False) == [TRIAGE]
-    assert asked == []
-
-
-def _changed_with_candidates(root: Path) -> tuple[list[str], ResultCache]:
-    cache = ResultCache(str(root), "t")
-    cache.now += 10  # past the racy window of what the test just wrote
-    cache.documents()
-    found = _changed(str(root), cache, start_changed_files(str(root), "HEAD", own_walk=True))
-    cache.save()
-    return list(found), cache
-
-
-def test_the_last_runs_untracked_candidates_find_what_git_finds(
-        gitrepo: GitRepo, monkeypatch: pytest.MonkeyPatch) -> None:
-    work = gitrepo.work
-    _untracked_everywhere(work)
-    expected = _relevant(changed_files(str(work), "HEAD"))
-    first, cache = _changed_with_candidates(work)
-    assert first == expected and cache.untracked is not None
-    walked = ResultCache.walked
-
-    def not_walked(self: ResultCache) -> object:
-        raise AssertionError("the walk's files were listed again")
-
-    monkeypatch.setattr(ResultCache, "walked", not_walked)
-    assert _changed_with_candidates(work)[0] == expected  # same walk, same index
-    (work / "policies" / "newer.yaml").write_text("a: 2\n", encoding="utf-8")
-    (work / "notes.md").unlink()
-    monkeypatch.setattr(ResultCache, "walked", walked)  # a folder changed: walked again
-    assert _changed_with_candidates(work)[0] == sorted([*expected, "policies/newer.yaml"])
-    git(work, "rm", "-q", "--cached", f"{ACME}/customer.yaml")  # another index: walked again
-    assert f"{ACME}/customer.yaml" in _changed_with_candidates(work)[0]
+            f"{ACME}/billing/a[1].jsonl", "policies/new.yaml", TRIAGE} <= set(found)
+    assert f"{ACME}/billing/ignored.jsonl" not in found
 
 
 @pytest.mark.parametrize("cache", ["--no-cache", "--format=text"])
@@ -314,7 +250,7 @@ def test_git_started_by_a_run_that_fails_is_stopped(gitrepo: GitRepo,
     from pipeline.validate.run import ValidateOptions, validate
 
     root = str(gitrepo.work)
-    changed = start_changed_files(root, "HEAD", own_walk=True)
+    changed = start_changed_files(root, "HEAD")
 
     def broken(*args: object) -> None:
         raise RuntimeError("boom")
@@ -322,7 +258,8 @@ def test_git_started_by_a_run_that_fails_is_stopped(gitrepo: GitRepo,
     monkeypatch.setattr(validate_module, "_judge", broken)
     with pytest.raises(RuntimeError):
         validate(ValidateOptions(root=root, changed_later=changed))
-    assert changed.verify.returncode is not None and changed.diff.returncode is not None
+    assert None not in (changed.verify.returncode, changed.diff.returncode,
+                        changed.listing.returncode)
 
 
 # --- no stored walk (a fresh CI clone): only the folders the changes touch are listed -------

@@ -304,7 +304,7 @@ def test_a_run_with_nothing_to_commit_needs_no_key(at_canary: GitRepo,
 def test_validate_changed_since_asks_git_about_no_status_when_none_changed(
         at_canary: GitRepo, capsys: pytest.CaptureFixture[str],
         monkeypatch: pytest.MonkeyPatch) -> None:
-    import pipeline.validate.trust_check as check
+    import pipeline.trust.status as check
 
     asked: list[list[str]] = []
     real = check.untrusted_statuses
@@ -314,7 +314,7 @@ def test_validate_changed_since_asks_git_about_no_status_when_none_changed(
     spec.write_text(spec.read_text().replace("Route support tickets", "Route tickets"))
     result = run_cli(capsys, "-C", str(at_canary.work), "validate", "--changed-since", "HEAD")
     assert result.code == 0, result.out
-    assert asked == [[]]
+    assert asked == []
     run_cli(capsys, "-C", str(at_canary.work), "validate", "--no-cache")
     assert asked[-1] == [str(STATUS)]
 

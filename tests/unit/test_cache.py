@@ -315,43 +315,6 @@ def _walked_cache(root: Path) -> ResultCache:
     return cache
 
 
-def test_untracked_candidates_live_with_their_walk_and_the_git_index(tmp_path: Path) -> None:
-    git(tmp_path, "init", "-q")
-    (tmp_path / "customers" / "acme" / "triage").mkdir(parents=True)
-    (tmp_path / "customers" / "acme" / "triage" / "priority.yaml").write_text("a: 1\n")
-    git(tmp_path, "add", "-A")
-    first = _walked_cache(tmp_path)
-    assert first.untracked_candidates() is None  # none stored yet
-    first.keep_untracked(["customers/acme/triage/notes.md"])
-    first.save()
-
-    second = _walked_cache(tmp_path)
-    assert second.walk.verified
-    assert second.untracked_candidates() == ["customers/acme/triage/notes.md"]
-
-    git(tmp_path, "rm", "-q", "--cached", "customers/acme/triage/priority.yaml")
-    assert _walked_cache(tmp_path).untracked_candidates() is None  # another index
-
-    third = _walked_cache(tmp_path)
-    third.keep_untracked(["customers/acme/triage/priority.yaml"])
-    third.save()
-    assert _walked_cache(tmp_path).untracked_candidates() == \
-        ["customers/acme/triage/priority.yaml"]
-    (tmp_path / "customers" / "acme" / "billing").mkdir()  # another walk
-    assert _walked_cache(tmp_path).untracked_candidates() is None
-
-
-def test_untracked_candidates_are_not_kept_for_another_index_file(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    git(tmp_path, "init", "-q")
-    (tmp_path / "ailoop.yaml").write_text("a: 1\n")
-    git(tmp_path, "add", "-A")
-    monkeypatch.setenv("GIT_INDEX_FILE", str(tmp_path / "other-index"))
-    cache = _walked_cache(tmp_path)
-    cache.keep_untracked(["notes.md"])
-    assert cache.untracked is None
-
-
 def _leftovers(root: Path) -> list[str]:
     return sorted(p.name for p in Path(cache_dir(str(root))).rglob("*") if ".tmp" in p.name)
 

@@ -1,0 +1,85 @@
+"""A full `ailoop validate` whose every input is what the last full run read answers with
+that run's findings (like make: nothing newer, nothing to do).
+
+The inputs of a full run are: the folders it walked (the walk's stored listing holds when
+every folder's stat is unchanged), every file it read (each one's stat in the stat index
+matches), HEAD, git's index and a shallow clone's edge (the status trust verdict), the day
+(waivers expire by date) and ailoop's own code (the cache's fingerprint). A run whose rules
+read `now`, or that read a file too young for its stat to be trusted, stores no answer.
+Checking all that is a stat per folder and per file: the per-file work, the cross-checks,
+the policies and the trust verdict are all skipped.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from datetime import date
+from typing import TYPE_CHECKING
+
+from pipeline import git
+from pipeline.cache.stat_index import stat_key
+from pipeline.documents.findings import Finding
+
+if TYPE_CHECKING:
+    from pipeline.cache import ResultCache
+
+_ENTRY = "\0full-run"
+Answer = tuple[tuple[Finding, ...], int]  # findings, files checked
+
+
+def recall(root: str, cache: ResultCache, today: date) -> Answer | None:
+    """The last full run's answer when none of its inputs changed; else None. Call
+    after cache.documents() (the walk decides whether the folders changed)."""
+    key = _key(root, today)
+    if key is None or not cache.walk.verified:
+        return None
+    hit = cache.get(_ENTRY, key)
+    if not (isinstance(hit, tuple) and len(hit) == 2):
+        return None
+    answer, files_read = hit
+    entries = cache.index.entries
+    if len(entries) != files_read:
+        return None
+    for rel, entry in entries.items():
+        try:
+            st = os.stat(os.path.join(root, rel))
+        except OSError:
+            return None
+        if not entry.startswith(stat_key(st)):
+            return None
+    return (tuple(answer[0]), int(answer[1]))
+
+
+def remember(root: str, cache: ResultCache, today: date, answer: Answer,
+             reads_now: bool) -> None:
+    """Store a full run's answer, when it can be recalled safely: its rules did not read
+    the clock, and the stat index holds every file the run read, and nothing else."""
+    key = _key(root, today)
+    if key is None or reads_now or not cache.enabled:
+        return
+    index = cache.index
+    if not index.touched <= index.entries.keys():
+        return  # a file too young to trust its stat: the next run must read it again
+    for rel in index.entries.keys() - index.touched:  # files gone, or no longer read
+        del index.entries[rel]
+        index.dirty = True
+    cache.put(_ENTRY, key, (answer, len(index.entries)))
+
+
+def _key(root: str, today: date) -> str | None:
+    git_dir = os.path.join(root, ".git")
+    head = git.loose_head(root)
+    if head is None:
+        return None  # not a plain clone, or HEAD's ref is packed: no answer is kept
+    parts = [today.isoformat(), head, _stat(os.path.join(git_dir, "index")),
+             _stat(os.path.join(git_dir, "shallow"))]
+    return hashlib.sha1("\n".join(parts).encode()).hexdigest()
+
+
+def _stat(path: str) -> str:
+    try:
+        st = os.stat(path)
+    except OSError:
+        return "-"
+    return f"{st.st_mtime_ns}:{st.st_size}:{st.st_ino}"
