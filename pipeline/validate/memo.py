@@ -69,9 +69,11 @@ def remember(root: str, cache: ResultCache, today: date, answer: Answer,
 
 def _key(root: str, today: date) -> str | None:
     git_dir = os.path.join(root, ".git")
-    head = git.loose_head(root)
-    if head is None:
-        return None  # not a plain clone, or HEAD's ref is packed: no answer is kept
+    if not os.path.isdir(git_dir):
+        return None  # a linked worktree or a subfolder: its index is elsewhere
+    head = git.loose_head(root) or git.head(root)
+    if not head:
+        return None  # no commit yet
     parts = [today.isoformat(), head, _stat(os.path.join(git_dir, "index")),
              _stat(os.path.join(git_dir, "shallow"))]
     return hashlib.sha1("\n".join(parts).encode()).hexdigest()
