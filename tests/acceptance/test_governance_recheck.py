@@ -85,6 +85,18 @@ def _reconcile(capsys: object, repo: GitRepo, fake: FakeGitHub,
     return result.out
 
 
+def _pushed_and_held(tmp_path: Path, pat_key: Path, fake: FakeGitHub, capsys: object,
+                     monkeypatch: pytest.MonkeyPatch) -> tuple[GitRepo, str]:
+    """A change to the tool pushed straight to main, then evidence through a reviewed PR:
+    the reconcile promotes nothing."""
+    repo = _repo(tmp_path, pat_key)
+    _tool_change(repo.work)
+    pushed = repo.commit_all("Make the gate pass").strip()
+    _evidence(repo, fake)
+    assert PROMOTED not in _reconcile(capsys, repo, fake, monkeypatch)
+    return repo, pushed
+
+
 def _plan(capsys: object, repo: GitRepo) -> str:
     result = run_cli(capsys, "-C", str(repo.work), "plan", "--now", NOW)
     return result.out
@@ -101,11 +113,7 @@ def test_a_change_to_the_tool_itself_is_a_governance_change() -> None:
 def test_a_governance_change_pushed_without_a_pull_request_holds_every_promotion(
         tmp_path: Path, pat_key: Path, fake: FakeGitHub, capsys: object,
         monkeypatch: pytest.MonkeyPatch) -> None:
-    repo = _repo(tmp_path, pat_key)
-    _tool_change(repo.work)
-    pushed = repo.commit_all("Make the gate pass").strip()
-    _evidence(repo, fake)
-    assert PROMOTED not in _reconcile(capsys, repo, fake, monkeypatch)
+    repo, pushed = _pushed_and_held(tmp_path, pat_key, fake, capsys, monkeypatch)
     out = _plan(capsys, repo)
     assert f"{KEY}: holds at " in out
     assert (f"governance change {pushed[:12]} landed without a policy "
@@ -161,11 +169,7 @@ def test_attack_a_verified_trailer_in_a_commit_the_bot_did_not_sign_moves_nothin
 def test_a_policy_owners_signed_approval_after_the_fact_releases_the_hold(
         tmp_path: Path, pat_key: Path, fake: FakeGitHub, capsys: object,
         monkeypatch: pytest.MonkeyPatch) -> None:
-    repo = _repo(tmp_path, pat_key)
-    _tool_change(repo.work)
-    pushed = repo.commit_all("Make the gate pass").strip()
-    _evidence(repo, fake)
-    assert PROMOTED not in _reconcile(capsys, repo, fake, monkeypatch)
+    repo, pushed = _pushed_and_held(tmp_path, pat_key, fake, capsys, monkeypatch)
     eve = keygen(tmp_path / "keys", "eve")  # nobody's signingKey: refused, nothing written
     refused = run_cli(capsys, "-C", str(repo.work), "approve", "--governance", pushed[:12],
                       "--key", str(eve))
