@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 import re
 import subprocess
-from collections.abc import Collection, Mapping, Sequence
+import tempfile
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
 from pipeline.errors import GitError, InputError
@@ -180,6 +182,19 @@ def first_parent_commits(root: str, rev: str, path: str) -> list[str]:
     return out.split()
 
 
+def first_parent_shas(root: str, rev: str, *, since: str = "", pathspecs: Sequence[str] = (),
+                      grep: str = "") -> list[str]:
+    """Commits on REV's first-parent history, newest first: only those after SINCE, those
+    that changed a path of PATHSPECS (magic pathspecs allowed), and those whose message
+    has a line matching GREP, when given."""
+    span = rev_parse(root, rev)
+    if since:
+        span = f"{rev_parse(root, since)}..{span}"
+    args = ["log", "--first-parent", "--format=%H", *([f"--grep={grep}"] if grep else []),
+            span, "--", *pathspecs]
+    return _run(root, *args).split()
+
+
 def is_ancestor(root: str, older: str, newer: str) -> bool:
     """True when commit OLDER is NEWER or one of its ancestors."""
     proc = subprocess.run(["git", "-C", root, "merge-base", "--is-ancestor", older, newer],
@@ -202,6 +217,19 @@ def commit_signed_empty(root: str, message: str, key_path: str,
                env=who).strip()
     _run(root, "update-ref", "-m", "ailoop approve", "HEAD", sha, head)
     return sha
+
+
+@contextlib.contextmanager
+def allowed_signers_file(text: str) -> Iterator[str]:
+    """A private allowed-signers file (gpg.ssh.allowedSignersFile) for the git calls in
+    the block, deleted afterwards."""
+    fd, path = tempfile.mkstemp(prefix="ailoop-signers-")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+        yield path
+    finally:
+        os.unlink(path)
 
 
 def signed_approval_commits(root: str, rev: str, allowed_signers: str,

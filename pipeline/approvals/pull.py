@@ -133,7 +133,7 @@ def governance_verdict(root: str, snap: PullSnapshot,
                        requirements: list[Requirement]) -> Verdict:
     """Policy-owners (of any customer, on the base branch) approve governance changes.
     They are not about evidence, so the approvals are bound to the GOVERNANCE marker."""
-    people = _everyone(root, snap.pr.base_sha)
+    people = everyone(root, snap.pr.base_sha)
     wrote = _wrote(root, snap, people)
     approvals = [not_by_an_author(replace(a, stage=GOVERNANCE, evidence_id=GOVERNANCE), wrote)
                  for a in review_approvals("", snap, people, GOVERNANCE)]
@@ -198,7 +198,7 @@ def _author(people: list[Person], snap: PullSnapshot) -> frozenset[str]:
     return frozenset({person.id}) if person else frozenset()
 
 
-def _everyone(root: str, base: str) -> list[Person]:
+def everyone(root: str, base: str) -> list[Person]:
     """People of every customer on the base branch."""
     people: list[Person] = []
     for customer in git.list_dir(root, base, CUSTOMERS):

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 from pipeline import git
 from pipeline.approvals.context import (
+    authors_of_change,
     base_customer,
     current_fingerprint,
     customer_file,
@@ -19,7 +20,12 @@ from pipeline.approvals.regression import (
     dataset_regression_cases,
 )
 from pipeline.approvals.requirements import find_stage, stage_requirements
-from pipeline.approvals.signed import approval_message, person_with_key, public_key
+from pipeline.approvals.signed import (
+    approval_message,
+    governance_approval_message,
+    person_with_key,
+    public_key,
+)
 from pipeline.documents.evidence import current_evidence
 from pipeline.documents.layout import priority_dir
 from pipeline.errors import InputError
@@ -127,3 +133,32 @@ def _roles(person: Person, request: ApproveRequest, needed: set[str]) -> tuple[s
             f"stage '{request.stage}'"
         raise InputError(f"{person.id} holds none of the roles {what} needs ({wanted})")
     return tuple(sorted(roles))
+
+
+def record_governance_approval(root: str, rev: str, key_path: str) -> Recorded:
+    """A policy owner's signed approval of a governance change that already landed (see
+    pipeline.approvals.governance_check): roles and keys as they were before it, and
+    whoever wrote it cannot approve it."""
+    from pipeline.approvals.pull import everyone
+    from pipeline.policy.governance import GOVERNANCE_ROLE
+
+    sha = git.rev_parse(root, rev)
+    if not git.is_ancestor(root, sha, "HEAD"):
+        raise InputError(f"{rev} is not in the history of HEAD")
+    before = f"{sha}^1"
+    key_path = _signing_key(root, key_path)
+    people = everyone(root, before)
+    person = person_with_key(people, _public_key_text(key_path))
+    if person is None:
+        raise InputError(f"the key {key_path} is not the signingKey of anyone in a "
+                         f"customer.yaml as it was before {sha[:12]}")
+    if GOVERNANCE_ROLE not in person.roles:
+        raise InputError(f"{person.id} does not hold the role {GOVERNANCE_ROLE} (before "
+                         f"{sha[:12]}), which governance changes need")
+    wrote = authors_of_change(root, before, sha, [person])
+    if person.id in wrote:
+        raise InputError(f"{person.id} wrote commit {wrote[person.id][:12]} of this change "
+                         "and cannot approve it")
+    message = governance_approval_message(sha, person.id)
+    done = git.commit_signed_empty(root, message, key_path, (person.name, person.email))
+    return Recorded(done, person.id, (GOVERNANCE_ROLE,), sha, True)

@@ -5,13 +5,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from pathlib import PurePosixPath
 
 from pipeline.errors import InputError
 from pipeline.model.priority import EXPOSED_CLASSES, Priority, Stage
 from pipeline.model.status import StatusBody
-from pipeline.policy.governance import GOVERNANCE_ROLE
-from pipeline.policy.governance import is_governance_file as policy_governance_file
+from pipeline.policy.governance import GOVERNANCE_ROLE, is_governance_file
 
 ANY_STAGE = "*"  # an approval for every stage its pull request asks for (a PR review)
 HIGH_RISK = frozenset({"high", "critical"})
@@ -99,15 +97,6 @@ def stages_to_approve(priority: Priority, status: StatusBody | None,
     if cand is not None and cand.evidence_id == evidence_id and cand.stage in names:
         start = names.index(cand.stage) + 1
     return names[start:end]
-
-
-def is_governance_file(path: str) -> bool:
-    """The policy engine's governance files (policies, ailoop.yaml, customer.yaml), plus
-    what can switch the gate itself off: CI workflows, CODEOWNERS, the signers file."""
-    if policy_governance_file(path):
-        return True
-    parts = PurePosixPath(path).parts
-    return bool(parts) and (parts[0] in (".github", ".ailoop") or path == "CODEOWNERS")
 
 
 def governance_requirements(changed: Iterable[str]) -> list[Requirement]:

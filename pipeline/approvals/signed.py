@@ -54,6 +54,13 @@ def approval_message(key: str, stage: str, evidence_id: str, person: str,
     return "\n".join(lines) + "\n"
 
 
+def governance_approval_message(sha: str, person: str) -> str:
+    """A policy owner's approval of the governance change in commit SHA (the evidence a
+    governance approval binds to is the change itself)."""
+    return (f"Approve governance change {sha[:12]}\n\n{MARKER}: governance\n"
+            f"Ailoop-Evidence: {sha}\nAiloop-Approver: {person}\nAiloop-Role: policy-owner\n")
+
+
 def parse_trailers(message: str) -> dict[str, list[str]]:
     """Ailoop-* trailer lines of a commit message (a key may repeat)."""
     out: dict[str, list[str]] = {}

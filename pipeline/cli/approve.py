@@ -19,6 +19,10 @@ _KEY_RE = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?/[a-z0-9]([-a-z0-9]*[a-z0-9
 @click.option("--case", "case", default="", metavar="ID",
               help="Instead of a stage: confirm the expected output of regression case ID "
                    "(as a customer-reviewer who did not write it).")
+@click.option("--governance", "governance", default="", metavar="COMMIT",
+              help="Instead of a stage: approve, as a policy-owner who did not write it, a "
+                   "governance change that landed without approval (the reconciler holds "
+                   "every promotion until it has one).")
 @click.option("--role", "roles", multiple=True, type=click.Choice(ROLES),
               help="Approve as this role (repeatable; default: every role you hold that "
                    "the stage needs).")
@@ -32,8 +36,8 @@ _KEY_RE = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?/[a-z0-9]([-a-z0-9]*[a-z0-9
                    "from every customer.yaml at --base, for `git verify-commit` by hand.")
 @click.pass_context
 def approve_command(ctx: click.Context, key: str | None, stage: str | None, case: str,
-                    roles: tuple[str, ...], key_path: str, base: str, push: bool,
-                    write_signers: bool) -> int:
+                    governance: str, roles: tuple[str, ...], key_path: str, base: str,
+                    push: bool, write_signers: bool) -> int:
     """Record a signed git-native approval of a stage of CUSTOMER/PRIORITY.
 
     Makes an empty commit signed with your SSH key (git's SSH signing) whose trailers bind
@@ -47,6 +51,16 @@ def approve_command(ctx: click.Context, key: str | None, stage: str | None, case
     root = repo_root(ctx)
     if write_signers:
         return _write_signers(root, base)
+    if governance:
+        if key or stage or case:
+            raise InputError("--governance COMMIT approves a governance change: pass no "
+                             "CUSTOMER/PRIORITY, --stage or --case with it")
+        from pipeline.approvals.record import record_governance_approval
+
+        done = record_governance_approval(root, governance, key_path)
+        click.echo(f"recorded approval {done.sha[:12]}: {done.person} approves governance "
+                   f"change {done.evidence_id[:12]} as policy-owner")
+        return _pushed(root, push)
     if not key or not _KEY_RE.match(key):
         raise InputError(f"expected CUSTOMER/PRIORITY, got '{key or ''}'")
     if bool(stage) == bool(case):
@@ -58,6 +72,10 @@ def approve_command(ctx: click.Context, key: str | None, stage: str | None, case
     click.echo(f"recorded approval {done.sha[:12]}: {done.person} {what} as "
                f"{', '.join(done.roles)} on evidence {done.evidence_id}"
                + ("" if done.passed else " (note: that dry run did not pass)"))
+    return _pushed(root, push)
+
+
+def _pushed(root: str, push: bool) -> int:
     if push:
         from pipeline import git
 

@@ -21,10 +21,17 @@ from datetime import datetime
 
 from pipeline import fsio, git
 from pipeline.approvals.base import ApprovalSource
+from pipeline.approvals.governance_check import (
+    VERIFIED as GOVERNANCE_VERIFIED,
+)
+from pipeline.approvals.governance_check import (
+    GovernanceCheck,
+    check_default_branch,
+)
 from pipeline.documents.layout import CUSTOMERS, STATUS_FILE, priority_dir
 from pipeline.documents.yamlio import dump_yaml
 from pipeline.errors import ExternalError, GitError
-from pipeline.model.project import BotIdentity
+from pipeline.model.project import BotIdentity, ProjectSpec
 from pipeline.model.status import StatusBody
 from pipeline.reconcile import flags
 from pipeline.reconcile.plan import MONITORING_INCIDENT, Plan, PriorityPlan, plan
@@ -95,6 +102,15 @@ def default_sources(root: str, state: RepoState) -> Sources:
                    default_monitoring(root, state.project))
 
 
+def governance_of(root: str, project: ProjectSpec) -> GovernanceCheck:
+    """The re-check that every governance change on this branch had its approvals; outside
+    git there is no history to check (nothing there is trusted either)."""
+    if not git.is_work_tree(root):
+        return GovernanceCheck()
+    return check_default_branch(root, project.approvals.source, project.bot,
+                                project.approvals.github_api_url)
+
+
 def make_plan(root: str, now: datetime, *, sources: Sources | None = None,
               use_cache: bool = True, only: str | None = None,
               head: str = "", shard: Shard | None = None) -> tuple[RepoState, Plan]:
@@ -106,6 +122,7 @@ def make_plan(root: str, now: datetime, *, sources: Sources | None = None,
     gc.disable()
     try:
         state = load_repo(root, use_cache=use_cache, only=only)
+        state.governance = governance_of(root, state.project)
         src = sources or default_sources(root, state)
         mine = state if shard is None else dataclasses.replace(
             state, locals=[local for local in state.locals if shard.owns(local.key)])
@@ -240,7 +257,7 @@ def status_trailers(body: StatusBody) -> list[str]:
             f"Ailoop-Serving: {serving.evidence_id if serving else 'none'}"]
 
 
-def commit_message(changes: list[PriorityPlan]) -> str:
+def commit_message(changes: list[PriorityPlan], governance_verified: bool = False) -> str:
     if len(changes) == 1:
         subject = f"ailoop: {summary_line(changes[0])}"
     else:
@@ -256,6 +273,8 @@ def commit_message(changes: list[PriorityPlan]) -> str:
     for p in changes:
         trailers += [f"Ailoop-Priority: {p.key}", f"{git.TRAILER_ACTION}: {p.primary.kind}",
                      *status_trailers(p.status)]
+    if governance_verified:  # the window of the next governance re-check starts here
+        trailers.append(GOVERNANCE_VERIFIED)
     return "\n".join([subject, "", *body, "", *trailers]) + "\n"
 
 
@@ -280,8 +299,10 @@ def reconcile(opts: ReconcileOptions, sources: Sources | None = None) -> Reconci
     def attempt(head: str) -> Attempt:
         state, result = make_plan(root, opts.now, sources=sources, use_cache=opts.use_cache,
                                   head=head, shard=opts.shard)
-        message = commit_message(result.changes) if result.changes else \
-            "ailoop: refresh flag files\n\nAiloop-Action: flags\n"
+        verified = state.governance.verified
+        message = commit_message(result.changes, verified) if result.changes else \
+            "ailoop: refresh flag files\n\nAiloop-Action: flags\n" + \
+            (f"{GOVERNANCE_VERIFIED}\n" if verified else "")
         tell = opts.tell
         return Attempt(ReconcileResult(result, recovered=recovered),
                        planned_writes(root, state, result), message,

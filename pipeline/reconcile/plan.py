@@ -158,6 +158,8 @@ class PriorityInput:
     # Errors `ailoop validate` reports for this priority: hold every move up, never a rollback.
     findings: tuple[str, ...] = ()
     regression: tuple[RegressionView, ...] = ()
+    # Why a governance change that landed unapproved holds every move up ("" when none).
+    governance: str = ""
 
 
 @dataclass(frozen=True)
@@ -669,9 +671,9 @@ def _rollout(w: _Work) -> None:
         w.act("hold", "target", f"holds: the candidate's stage '{w.candidate.stage}' is no "
               "longer in rollout.stages; to release: restore it or lower rollout.target")
         return
-    for step in (_failing_monitoring, _findings_gate, _evidence_gate, _regression_gate,
-                 _at_target, _bake_gate, _monitoring_gate, _roles_gate, _approval_gate,
-                 _promote):
+    for step in (_failing_monitoring, _governance_gate, _findings_gate, _evidence_gate,
+                 _regression_gate, _at_target, _bake_gate, _monitoring_gate, _roles_gate,
+                 _approval_gate, _promote):
         step(w, target)
         if w.done:
             return
@@ -733,6 +735,13 @@ def monitoring_incident_name(gate: str, now: datetime) -> str:
 
 def _readings_text(readings: list[GateReading]) -> str:
     return "; ".join(f"{r.gate}: {r.reason}" for r in readings)
+
+
+def _governance_gate(w: _Work, target: int) -> None:
+    """The tool cannot judge itself: while a governance change that landed lacks its
+    approvals, nothing moves up anywhere (rollbacks, decided before, still happen)."""
+    if w.inp.governance:
+        w.act("hold", "governance", f"holds at {w.where()}: {w.inp.governance}")
 
 
 def _findings_gate(w: _Work, target: int) -> None:

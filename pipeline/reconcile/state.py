@@ -21,6 +21,7 @@ from typing import Any
 from pipeline import git
 from pipeline.approvals.base import ApprovalSource
 from pipeline.approvals.context import people_of, person_by_email
+from pipeline.approvals.governance_check import GovernanceCheck
 from pipeline.approvals.requirements import stage_requirements
 from pipeline.cache import cache_dir, code_fingerprint, store
 from pipeline.cache.stat_index import settled_ns
@@ -99,6 +100,7 @@ class RepoState:
     project: ProjectSpec
     locals: list[Local]
     roles: dict[str, dict[str, int] | None] = field(default_factory=dict)
+    governance: GovernanceCheck = field(default_factory=GovernanceCheck)
 
 
 def project_settings(root: str) -> ProjectSpec:
@@ -402,7 +404,8 @@ def _input(state: RepoState, local: Local, now: datetime, approvals: ApprovalSou
                         local.evidence_problem, local.evidence, local.version,
                         local.workflow_digest, events=local.events,
                         roles=state.roles.get(local.key.split("/")[0]), head=head,
-                        findings=local.findings, regression=local.regression)
+                        findings=local.findings, regression=local.regression,
+                        governance=state.governance.hold)
     if local.spec is None or local.problems:
         return inp
     if _may_promote(local, status) and not local.findings:

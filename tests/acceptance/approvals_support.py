@@ -133,8 +133,15 @@ def fill(work: Path, customer: str, risk: str = "high") -> None:
     (billing / "priority.yaml").write_text(PRIORITY.format(name="billing", risk=risk))
 
 
-def approvals_repo(tmp: Path, customer: str, risk: str = "high") -> GitRepo:
-    return make_repo(tmp, fill=lambda work: fill(work, customer, risk))
+def approvals_repo(tmp: Path, customer: str, risk: str = "high", source: str = "") -> GitRepo:
+    """SOURCE: the approvals source the repository starts with (a governance setting: set
+    later, the change would need a policy owner's approval before anything promotes)."""
+    def filled(work: Path) -> None:
+        fill(work, customer, risk)
+        if source:
+            use_approvals_source(work, source)
+
+    return make_repo(tmp, fill=filled)
 
 
 def use_approvals_source(root: Path, source: str) -> None:

@@ -23,11 +23,8 @@ def fake() -> Iterator[FakeGitHub]:
 
 
 def merged_pr(tmp_path: Path, fake: FakeGitHub) -> GitRepo:
-    repo = approvals_repo(tmp_path, customer_yaml(), risk="medium")
-    project = repo.work / "ailoop.yaml"
-    project.write_text(project.read_text().replace(
-        "spec:\n", "spec:\n  approvals:\n    source: github\n", 1))
-    base = repo.commit_all("Use GitHub reviews as approvals")
+    repo = approvals_repo(tmp_path, customer_yaml(), risk="medium", source="github")
+    base = repo.git("rev-parse", "HEAD").strip()
     repo.git("checkout", "-q", "-b", "feature")
     write_evidence(repo.work)
     head = repo.commit_all("Dry-run evidence for triage")
