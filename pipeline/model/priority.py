@@ -226,6 +226,11 @@ class CanaryComparison(Model):
     max_degradation: Float = Field(ge=0, description="Allowed relative degradation, 0.1 = 10%.")
     confidence: Float = Field(0.95, gt=0.5, lt=1)
     test: Literal["auto", "two-proportion", "mann-whitney"] = "auto"
+    sequential_tuning: Int = Field(
+        5000, ge=1, description="Samples (both variants) at which the sequential test is "
+        "sharpest; GrowthBook's default.")
+    srm_alpha: Float = Field(0.001, gt=0, lt=0.5, description="Sample ratio mismatch: fail "
+                             "when the split's chi-square p-value is below this.")
 
 
 class MonitoringGate(Model):

@@ -34,10 +34,12 @@ class GateReading:
 
 class MonitoringSource(Protocol):
     def readings(self, key: str, stage: str | None, gates: list[MonitoringGate],
-                 now: datetime, variant: Variant = CANDIDATE) -> list[GateReading]:
+                 now: datetime, variant: Variant = CANDIDATE,
+                 share: float | None = None) -> list[GateReading]:
         """One reading per gate of `variant` at `stage` (None: any stage); a gate with
-        `compare` judges the candidate against the serving version. Raises ExternalError
-        when the source is unreachable."""
+        `compare` judges the candidate against the serving version, and SHARE (the
+        candidate's share of traffic the flag sets at the stage, when known) lets it catch
+        a sample ratio mismatch. Raises ExternalError when the source is unreachable."""
         ...
 
 

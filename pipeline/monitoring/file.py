@@ -58,7 +58,8 @@ class JsonlMonitoring:
         self._index: _Index | None = None
 
     def readings(self, key: str, stage: str | None, gates: list[MonitoringGate],
-                 now: datetime, variant: Variant = CANDIDATE) -> list[GateReading]:
+                 now: datetime, variant: Variant = CANDIDATE,
+                 share: float | None = None) -> list[GateReading]:
         index = self._load()
         bad = index.unreadable
         if bad and len(bad) > UNREADABLE_SHARE * index.lines:
@@ -68,7 +69,7 @@ class JsonlMonitoring:
             return [GateReading(gate_name(g), g.metric, "inconclusive", None, 0, None, why)
                     for g in gates]
         found = [self._judge(gate, index.observations.get((key, gate.metric), []), stage,
-                             now, variant) for gate in gates]
+                             now, variant, share) for gate in gates]
         if not bad:
             return found
         note = (f" ({len(bad)} unreadable line(s) of {os.path.basename(self.path)} skipped, "
@@ -76,13 +77,14 @@ class JsonlMonitoring:
         return [replace(r, reason=r.reason + note) for r in found]
 
     def _judge(self, gate: MonitoringGate, observations: list[Observation],
-               stage: str | None, now: datetime, variant: Variant) -> GateReading:
+               stage: str | None, now: datetime, variant: Variant,
+               share: float | None) -> GateReading:
         here = [o for o in observations if stage is None or o.stage in (None, stage)]
         mine = [o for o in here if o.variant == variant]
         if variant == SERVING:  # nothing to compare the serving version with
             return evaluate_gate(_alone(gate), mine, now=now, max_staleness=self.max_staleness)
         return evaluate_gate(gate, mine, now=now, max_staleness=self.max_staleness,
-                             current=[o for o in here if o.variant == SERVING])
+                             current=[o for o in here if o.variant == SERVING], share=share)
 
     def _load(self) -> _Index:
         if self._index is None:

@@ -13,7 +13,12 @@ workflow against the current one (the flag's two variants): the relative degrada
 must stay within `maxDegradation`. It fails only when a one-sided test shows, at the
 stated confidence, that the new variant is worse than the current one by more than
 the allowance; it passes when the observed degradation is within the allowance; in
-between (worse than allowed, but not significantly) it is inconclusive and holds.
+between (worse than allowed, but not significantly) it is inconclusive and holds. The test
+is sequential (an always-valid p-value): the reconciler looks at a canary on every run, and
+a fixed-horizon test rerun on growing data would raise false alarms with every look. First
+of all, when the flag's split is known, a sample ratio mismatch (the variants' samples do
+not split as the flag sends traffic) fails the gate: a broken split makes any comparison
+meaningless.
 """
 
 from __future__ import annotations
@@ -28,7 +33,13 @@ from typing import Literal, Protocol
 from pipeline.model.base import compare, format_duration
 from pipeline.model.priority import CanaryComparison, MonitoringGate
 from pipeline.monitoring.base import GateReading, Verdict, gate_name
-from pipeline.monitoring.stats import Alternative, mann_whitney_u, two_proportion_test
+from pipeline.monitoring.stats import (
+    Alternative,
+    always_valid_p,
+    mann_whitney_u,
+    srm_p_value,
+    two_proportion_test,
+)
 
 TestName = Literal["two-proportion", "mann-whitney"]
 _LATENCY_HINTS = ("latency", "duration", "_ms", "_seconds", "response_time")
@@ -70,9 +81,10 @@ class Comparison:
 
 
 def evaluate_gate(gate: MonitoringGate, new: Sequence[Observed], *, now: datetime,
-                  max_staleness: timedelta,
-                  current: Sequence[Observed] | None = None) -> GateReading:
-    """Judge one gate from the new variant's observations (and the current one's)."""
+                  max_staleness: timedelta, current: Sequence[Observed] | None = None,
+                  share: float | None = None) -> GateReading:
+    """Judge one gate from the new variant's observations (and the current one's). SHARE:
+    the new variant's share of traffic at this stage, when known (see compare_variants)."""
     summary = summarize(gate, new, now=now, max_staleness=max_staleness)
     name = gate_name(gate)
     if summary.problem:
@@ -86,7 +98,7 @@ def evaluate_gate(gate: MonitoringGate, new: Sequence[Observed], *, now: datetim
     if gate.compare is None:
         return _reading(gate, "pass", summary, reason)
     other = summarize(gate, current or (), now=now, max_staleness=max_staleness)
-    result = compare_variants(gate, gate.compare, summary, other)
+    result = compare_variants(gate, gate.compare, summary, other, share)
     return _reading(gate, result.verdict, summary, f"{reason}; {result.reason}")
 
 
@@ -142,10 +154,16 @@ def iso(when: datetime) -> str:
 
 
 def compare_variants(gate: MonitoringGate, spec: CanaryComparison, new: Summary,
-                     current: Summary) -> Comparison:
-    """The canary comparison of `new` against `current` (both summaries of one gate)."""
+                     current: Summary, share: float | None = None) -> Comparison:
+    """The canary comparison of `new` against `current` (both summaries of one gate).
+    SHARE: the new variant's share of traffic the flag sets at this stage; a split that
+    differs from it (sample ratio mismatch) fails whatever the metrics say."""
     if current.problem:
         return Comparison("inconclusive", f"current variant: {current.problem}")
+    if share is not None:
+        mismatch = _sample_ratio_mismatch(spec, new.samples, current.samples, share)
+        if mismatch:
+            return Comparison("fail", mismatch)
     if gate.comparison == "==":
         return Comparison("inconclusive", "compare needs a direction (<, <=, > or >=), not ==")
     assert new.value is not None and current.value is not None
@@ -156,12 +174,27 @@ def compare_variants(gate: MonitoringGate, spec: CanaryComparison, new: Summary,
                           "variant")
     centre_new, centre_cur = _centres(test, new, current)
     worse = degradation(centre_new, centre_cur, higher_is_better=higher_is_better)
-    p = _p_worse(test, new, current, spec.max_degradation, higher_is_better)
+    p = _p_worse(test, new, current, spec, higher_is_better)
     alpha = 1 - spec.confidence
     verdict: Verdict = ("fail" if worse > spec.max_degradation and p < alpha
                         else "pass" if worse <= spec.max_degradation else "inconclusive")
     return Comparison(verdict, _comparison_reason(test, spec, centre_new, centre_cur, worse, p,
                                                   verdict))
+
+
+def _sample_ratio_mismatch(spec: CanaryComparison, new: int, current: int,
+                           share: float) -> str:
+    """Why the observed split cannot be the flag's, or "" (GrowthBook's SRM check: a
+    chi-square test at a low alpha, so that it almost never fires by chance)."""
+    if not 0.0 < share < 1.0:
+        return ""
+    p = srm_p_value(new, current, share)
+    if p >= spec.srm_alpha:
+        return ""
+    seen = new / (new + current)
+    return (f"sample ratio mismatch: the new variant got {seen:.1%} of {new + current} "
+            f"samples, the flag sends {share:.1%} (p={p:.3g} < {spec.srm_alpha:g}): the "
+            "split is broken, so no comparison of it can be trusted")
 
 
 def choose_test(gate: MonitoringGate, spec: CanaryComparison, new: Summary,
@@ -190,17 +223,25 @@ def degradation(new: float, current: float, *, higher_is_better: bool) -> float:
     return change / abs(current)
 
 
-def _p_worse(test: TestName, new: Summary, current: Summary, allowance: float,
+def _p_worse(test: TestName, new: Summary, current: Summary, spec: CanaryComparison,
              higher_is_better: bool) -> float:
-    """One-sided p-value for "new is worse than current by more than the allowance"."""
+    """Always-valid one-sided p-value for "new is worse than current by more than the
+    allowance": the reconciler looks again on every run, so a fixed-horizon p-value would
+    raise false alarms with every look (see stats.always_valid_p)."""
+    allowance = spec.max_degradation
     ratio = (1 - allowance) if higher_is_better else (1 + allowance)
     alternative: Alternative = "less" if higher_is_better else "greater"
     if test == "mann-whitney":
         scaled = [v * ratio for v in current.values]
-        return mann_whitney_u(new.values, scaled, alternative=alternative).p_value
-    assert new.value is not None and current.value is not None
-    return two_proportion_test(_successes(new), new.samples, _successes(current),
-                               current.samples, alternative=alternative, ratio=ratio).p_value
+        z = mann_whitney_u(new.values, scaled, alternative=alternative).z  # toward "worse"
+        n = len(new.values) + len(scaled)
+    else:
+        assert new.value is not None and current.value is not None
+        result = two_proportion_test(_successes(new), new.samples, _successes(current),
+                                     current.samples, alternative=alternative, ratio=ratio)
+        z = result.z if alternative == "greater" else -result.z
+        n = new.samples + current.samples
+    return always_valid_p(z, n, spec.sequential_tuning)
 
 
 def _successes(summary: Summary) -> int:
@@ -212,7 +253,8 @@ def _comparison_reason(test: TestName, spec: CanaryComparison, new: float, curre
                        worse: float, p: float, verdict: Verdict) -> str:
     what = "worse" if worse >= 0 else "better"
     head = (f"new {new:.4g} vs current {current:.4g} ({test}): {abs(worse):.1%} {what}, "
-            f"allowed {spec.max_degradation:.1%}, p={p:.3g} at {spec.confidence:.0%} confidence")
+            f"allowed {spec.max_degradation:.1%}, p={p:.3g} (always valid) at "
+            f"{spec.confidence:.0%} confidence")
     tail = {"pass": "within the allowance",
             "fail": "significantly worse than allowed",
             "inconclusive": "worse than allowed but not significant yet"}[verdict]

@@ -61,12 +61,14 @@ class PrometheusSource:
         self.max_staleness = max_staleness
 
     def readings(self, key: str, stage: str | None, gates: list[MonitoringGate],
-                 now: datetime, variant: Variant = CANDIDATE) -> list[GateReading]:
-        return [self.reading(key, stage or "", index, gate, now, variant)
+                 now: datetime, variant: Variant = CANDIDATE,
+                 share: float | None = None) -> list[GateReading]:
+        return [self.reading(key, stage or "", index, gate, now, variant, share)
                 for index, gate in enumerate(gates)]
 
     def reading(self, key: str, stage: str, index: int, gate: MonitoringGate,
-                now: datetime, variant: Variant = CANDIDATE) -> GateReading:
+                now: datetime, variant: Variant = CANDIDATE,
+                share: float | None = None) -> GateReading:
         if variant == SERVING and gate.compare is not None:  # nothing to compare with
             gate = gate.model_copy(update={"compare": None})
         try:
@@ -77,7 +79,7 @@ class PrometheusSource:
             return GateReading(gate_name(gate), gate.metric, "inconclusive", None, 0, None,
                                str(e))
         return evaluate_gate(gate, new, now=now, max_staleness=self.max_staleness,
-                             current=current)
+                             current=current, share=share)
 
     def observe(self, key: str, stage: str, index: int, gate: MonitoringGate, variant: str,
                 now: datetime) -> list[Sample]:

@@ -109,3 +109,48 @@ def mann_whitney_u(sample1: Sequence[float], sample2: Sequence[float], *,
     z = (u - mu - 0.5) / sigma
     p = normal_sf(z)
     return TestResult(u1, z, min(1.0, 2 * p) if alternative == "two-sided" else p)
+
+
+def normal_cdf(z: float) -> float:
+    return 0.5 * math.erfc(-z / math.sqrt(2.0))
+
+
+def always_valid_p(z: float, n: int, tuning: int) -> float:
+    """A one-sided always-valid p-value for a statistic `z` (standard normal under H0,
+    large when the alternative holds) computed from `n` observations.
+
+    The reconciler looks at a canary again and again as data grows; a fixed-horizon p-value
+    below alpha at any of those looks is then far likelier than alpha. This one comes from
+    a mixture martingale (a half-normal mixture over the drift, as in the mixture SPRT and
+    the asymptotic confidence sequences GrowthBook documents): by Ville's inequality the
+    chance that it ever drops below alpha under H0, at any number of looks, is at most alpha.
+    `tuning` is the sample size at which the test is sharpest (GrowthBook's default: 5000).
+    """
+    if n <= 0 or not math.isfinite(z):
+        return 0.0 if z == math.inf and n > 0 else 1.0
+    rho2 = _rho_squared(tuning)
+    x = n * rho2  # the mixture's variance in units of one observation's
+    log_m = math.log(2.0) - 0.5 * math.log1p(x) + z * z * x / (2 * (1 + x))
+    cdf = normal_cdf(z * math.sqrt(x / (1 + x)))
+    if cdf <= 0.0:
+        return 1.0
+    log_m += math.log(cdf)
+    return 1.0 if log_m <= 0 else math.exp(-log_m)
+
+
+def _rho_squared(tuning: int, alpha: float = 0.05) -> float:
+    """The mixture's spread that makes the test sharpest at `tuning` observations."""
+    two_log = -2 * math.log(alpha)
+    return (two_log + math.log(two_log + 1)) / max(1, tuning)
+
+
+def srm_p_value(observed_new: int, observed_current: int, share: float) -> float:
+    """Sample ratio mismatch: the chi-square goodness-of-fit p-value (one degree of freedom)
+    of the split (new, current) against the expected share of the new variant."""
+    total = observed_new + observed_current
+    if total <= 0 or not 0.0 < share < 1.0:
+        return 1.0
+    expected_new, expected_current = total * share, total * (1 - share)
+    chi2 = ((observed_new - expected_new) ** 2 / expected_new
+            + (observed_current - expected_current) ** 2 / expected_current)
+    return math.erfc(math.sqrt(chi2 / 2.0))  # P(chi2_1 > chi2) = P(|Z| > sqrt(chi2))

@@ -441,6 +441,14 @@ def _with_approvals(inp: PriorityInput, source: ApprovalSource) -> PriorityInput
                        unreachable=(*inp.unreachable, "approvals"))
 
 
+def _share(local: Local, stage: str | None, variant: Variant) -> float | None:
+    """The candidate's share of traffic the flag sets at STAGE (None when unknown)."""
+    if variant != CANDIDATE or local.spec is None:
+        return None
+    index = local.spec.index(stage)
+    return None if index is None else local.spec.stages[index].percent / 100
+
+
 def _with_readings(inp: PriorityInput, local: Local, stage: str | None, now: datetime,
                    factory: MonitoringFactory, variant: Variant) -> PriorityInput:
     source = factory(local)
@@ -448,7 +456,8 @@ def _with_readings(inp: PriorityInput, local: Local, stage: str | None, now: dat
         return replace(inp, readings_problem="no monitoring provider is configured for it")
     try:
         gates = [MonitoringGate.model_validate(g) for g in local.gates]
-        readings: list[GateReading] = source.readings(local.key, stage, gates, now, variant)
+        readings: list[GateReading] = source.readings(local.key, stage, gates, now, variant,
+                                                      _share(local, stage, variant))
     except ExternalError as e:
         return replace(inp, readings_problem=str(e),
                        unreachable=(*inp.unreachable, "monitoring"))
