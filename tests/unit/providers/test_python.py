@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -10,6 +11,14 @@ from pipeline.errors import InputError
 from pipeline.model.priority import Workflow
 from pipeline.providers.base import CRASH, EXCEPTION, NOT_JSON, TIMEOUT
 from pipeline.providers.python import PythonProvider, resolve_entrypoint
+from pipeline.providers.sandbox import Sandbox, find_sandbox
+
+
+def sandbox() -> Sandbox:
+    """The real sandbox: this suite runs where bubblewrap works (.ci/run installs it)."""
+    found = find_sandbox(os.environ)
+    assert found.available, found.reason
+    return found
 
 WORKFLOW = '''
 import os, sys, time
@@ -46,7 +55,7 @@ def make(tmp_path: Path, source: str = WORKFLOW, entry: str = "wf.py:run") -> tu
 @pytest.fixture
 def provider(tmp_path: Path) -> Iterator[PythonProvider]:
     root, workflow = make(tmp_path)
-    p = PythonProvider(resolve_entrypoint(root, "acme/p", workflow), workflow)
+    p = PythonProvider(resolve_entrypoint(root, "acme/p", workflow), workflow, sandbox())
     yield p
     p.close()
 
@@ -78,7 +87,7 @@ def test_faults_are_case_results_and_workers_are_replaced(provider: PythonProvid
 def test_a_workflow_that_cannot_be_imported_is_an_input_error(tmp_path: Path) -> None:
     root, workflow = make(tmp_path, "def run(:\n")
     with pytest.raises(InputError) as err:
-        PythonProvider(resolve_entrypoint(root, "acme/p", workflow), workflow)
+        PythonProvider(resolve_entrypoint(root, "acme/p", workflow), workflow, sandbox())
     assert str(err.value).startswith("customers/acme/p/wf.py: cannot load the workflow: "
                                      "SyntaxError: ")
 
@@ -86,7 +95,7 @@ def test_a_workflow_that_cannot_be_imported_is_an_input_error(tmp_path: Path) ->
 def test_missing_function_and_file(tmp_path: Path) -> None:
     root, workflow = make(tmp_path, entry="wf.py:nope")
     with pytest.raises(InputError) as err:
-        PythonProvider(resolve_entrypoint(root, "acme/p", workflow), workflow)
+        PythonProvider(resolve_entrypoint(root, "acme/p", workflow), workflow, sandbox())
     assert str(err.value) == ("customers/acme/p/wf.py: cannot load the workflow: "
                               "AttributeError: wf.py has no function 'nope'")
     missing = workflow.model_copy(update={"entrypoint": "other.py:run"})
