@@ -16,18 +16,17 @@ import pytest
 
 from pipeline.documents.evidence import fingerprint
 from pipeline.documents.load import load_priority
-from pipeline.providers.sandbox import find_sandbox
 from tests.acceptance.test_dry_run_cli import NOW, case, dry_run, write_priority
 from tests.acceptance.test_workflow_inputs import declare
+from tests.sandbox_support import real_sandbox
 from tests.support import GitRepo
 
 LATER = "2026-11-20T11:00:00Z"
 
 
 @pytest.fixture(autouse=True)
-def real_sandbox() -> None:
-    found = find_sandbox(os.environ)
-    assert found.available, f"these tests need bubblewrap: {found.reason}"
+def sandbox() -> None:
+    real_sandbox()
 
 
 def evidence_of(root: Path, key: str) -> dict[str, object]:
@@ -209,7 +208,7 @@ def _echo(root: Path, key: str, capsys: pytest.CaptureFixture[str]) -> dict[str,
     workflow = load_priority(str(root), key).spec.workflow
     entry = resolve_entrypoint(str(root), key, workflow,
                                declared_inputs(str(root), key, workflow))
-    provider = PythonProvider(entry, workflow, find_sandbox(os.environ))
+    provider = PythonProvider(entry, workflow, real_sandbox())
     try:
         out = provider.run(Case(id="x", input={"mode": "echo", "want": "a"}))
     finally:

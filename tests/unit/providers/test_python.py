@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -11,14 +10,7 @@ from pipeline.errors import InputError
 from pipeline.model.priority import Workflow
 from pipeline.providers.base import CRASH, EXCEPTION, NOT_JSON, TIMEOUT
 from pipeline.providers.python import PythonProvider, resolve_entrypoint
-from pipeline.providers.sandbox import Sandbox, find_sandbox
-
-
-def sandbox() -> Sandbox:
-    """The real sandbox: this suite runs where bubblewrap works (.ci/run installs it)."""
-    found = find_sandbox(os.environ)
-    assert found.available, found.reason
-    return found
+from tests.sandbox_support import real_sandbox as sandbox
 
 WORKFLOW = '''
 import os, sys, time
