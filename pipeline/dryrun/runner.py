@@ -88,7 +88,7 @@ def make_provider(settings: DryRunSettings, priority: Priority, concurrency: int
     if workflow.provider == "python":
         inputs = declared_inputs(settings.root, settings.key, workflow)
         entry = resolve_entrypoint(settings.root, settings.key, workflow, inputs)
-        sandbox = find_sandbox(settings.env)
+        sandbox = find_sandbox(settings.env).for_repo(settings.root)
         if settings.trusted and not sandbox.available:
             raise InputError(f"a trusted dry run runs workflow code only in a sandbox, and "
                              f"none can be made: {sandbox.reason}. To fix: {FIX}")

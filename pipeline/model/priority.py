@@ -138,7 +138,22 @@ def _repo_relative(path: str) -> str:
 RepoPath = Annotated[str, Field(min_length=1), AfterValidator(_repo_relative)]
 Requirement = Annotated[str, Field(pattern=r"^[A-Za-z0-9]([A-Za-z0-9._-]*[A-Za-z0-9])?"
                                           r"(\[[A-Za-z0-9._, -]*\])?\s*([<>=!~;@ (].*)?$")]
-EnvName = Annotated[str, Field(pattern=r"^[A-Z_][A-Z0-9_]*$")]
+# CI credentials a workflow under test never needs: a pull request's code must not be able
+# to read them (GitHub's token, the Actions runtime and OIDC tokens, where the bot's signing
+# key is).
+CI_CREDENTIALS = frozenset({"GITHUB_TOKEN", "GH_TOKEN", "ACTIONS_RUNTIME_TOKEN",
+                            "ACTIONS_ID_TOKEN_REQUEST_TOKEN", "ACTIONS_ID_TOKEN_REQUEST_URL",
+                            "AILOOP_BOT_SIGNING_KEY"})
+
+
+def _not_a_ci_credential(name: str) -> str:
+    if name in CI_CREDENTIALS:
+        raise ValueError(f"{name} is a CI credential; workflow code is never handed one")
+    return name
+
+
+EnvName = Annotated[str, Field(pattern=r"^[A-Z_][A-Z0-9_]*$"),
+                    AfterValidator(_not_a_ci_credential)]
 
 
 class Workflow(Model):

@@ -28,7 +28,7 @@ from pipeline.documents.evidence import EVIDENCE_DIR
 from pipeline.documents.inputs import DeclaredInput
 from pipeline.documents.layout import priority_dir, resolve_inside
 from pipeline.errors import InputError
-from pipeline.model.priority import Workflow
+from pipeline.model.priority import CI_CREDENTIALS, Workflow
 from pipeline.providers.base import (
     CRASH,
     EXCEPTION,
@@ -46,14 +46,6 @@ _REQUIREMENT_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 # settings keep the work tree clean and hashing deterministic across workers.
 _BASE_ENV = {"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": "/tmp", "LANG": "C.UTF-8",
              "PYTHONDONTWRITEBYTECODE": "1", "PYTHONHASHSEED": "0"}
-# CI credentials a workflow under test never needs: a pull request's code must not be able
-# to read them (GitHub's token, the Actions runtime and OIDC tokens, where the bot's signing
-# key is).
-CI_CREDENTIALS = frozenset({"GITHUB_TOKEN", "GH_TOKEN", "ACTIONS_RUNTIME_TOKEN",
-                            "ACTIONS_ID_TOKEN_REQUEST_TOKEN", "ACTIONS_ID_TOKEN_REQUEST_URL",
-                            "AILOOP_BOT_SIGNING_KEY"})
-
-
 class WorkerGone(Exception):
     """The worker process ended (crash, exit or kill); the message says how."""
 

@@ -52,6 +52,16 @@ class Sandbox:
     def describe(self) -> str:
         return "bubblewrap" if self.available else f"none ({self.reason})"
 
+    def for_repo(self, root: str) -> Sandbox:
+        """This sandbox, unless a Python path it must mount holds the repository (a venv
+        the repository sits in): mounting it would expose .git and the cache."""
+        holding = covering(python_paths(), root)
+        if self.bwrap is None or holding is None:
+            return self
+        return Sandbox(None, f"the Python installation {holding} contains the repository, "
+                             "so the sandbox cannot hide it; run ailoop from a Python "
+                             "installed outside the repository")
+
 
 @dataclass(frozen=True)
 class Mounts:
@@ -91,6 +101,12 @@ def python_paths() -> list[str]:
     exe = os.path.realpath(sys.executable)
     return _outermost([sys.base_prefix, sys.prefix, sys.exec_prefix, sys.base_exec_prefix,
                        os.path.dirname(os.path.dirname(exe))])
+
+
+def covering(paths: Sequence[str], root: str) -> str | None:
+    """The first of `paths` that is the repository root or a folder above it."""
+    real = os.path.realpath(root)
+    return next((p for p in paths if real == p or real.startswith(p.rstrip("/") + "/")), None)
 
 
 def _outermost(paths: Sequence[str]) -> list[str]:

@@ -19,7 +19,7 @@ from pipeline.documents.load import load_priority
 from tests.acceptance.test_dry_run_cli import NOW, case, dry_run, write_priority
 from tests.acceptance.test_workflow_inputs import declare
 from tests.sandbox_support import real_sandbox
-from tests.support import GitRepo
+from tests.support import GitRepo, run_cli
 
 LATER = "2026-11-20T11:00:00Z"
 
@@ -193,10 +193,12 @@ def test_workflow_code_sees_only_the_secrets_its_priority_declares(
     assert (seen["token"], seen["key"], seen["declared"]) == ("", "", "routing.internal")
     declare(root, key, "    secrets: [GITHUB_TOKEN]")
     path.write_text(path.read_text().replace("    secrets: [ROUTING_SERVICE]\n", ""))
+    message = (f"customers/{key}/priority.yaml:22:15: spec.workflow.secrets[0]: GITHUB_TOKEN "
+               "is a CI credential; workflow code is never handed one")
     refused = dry_run(capsys, root, key, "--now", LATER)
     assert refused.code == 2
-    assert ("spec.workflow.secrets[0]: GITHUB_TOKEN is a CI credential; workflow code is "
-            "never handed one") in refused.err
+    assert message in refused.err
+    assert message in run_cli(capsys, "-C", str(root), "validate").out
 
 
 def _echo(root: Path, key: str, capsys: pytest.CaptureFixture[str]) -> dict[str, object]:
