@@ -35,6 +35,9 @@ def declared_inputs(root: str, key: str, workflow: Workflow) -> tuple[DeclaredIn
     for i, ref in enumerate(workflow.inputs):
         try:
             found.append(resolve_input(root, ref))
+            clash = overlap(key, found[-1].rel)
+            if clash:
+                raise InputError(clash)
         except InputError as e:
             raise InputError(f"spec.workflow.inputs[{i}]: {e.detail}",
                              path=f"{priority_dir(key)}/priority.yaml") from None
@@ -49,6 +52,20 @@ def resolve_input(root: str, ref: str) -> DeclaredInput:
         raise InputError(f"'{rel}' does not exist")
     return DeclaredInput(rel, source, os.path.join(os.path.realpath(root), rel),
                          os.path.isdir(source))
+
+
+def overlap(key: str, rel: str) -> str | None:
+    """Why an input may not be where it is: its files are in the fingerprint, and the
+    priority's evidence and events change with every run."""
+    folder = priority_dir(key)
+    if folder == rel or folder.startswith(rel + "/"):
+        return (f"'{rel}' holds the priority folder itself, whose evidence changes with every "
+                "run: name the files or folders the workflow reads")
+    for changing in ("evidence", "events", "status.yaml"):
+        place = f"{folder}/{changing}"
+        if rel == place or rel.startswith(place + "/"):
+            return f"'{rel}' changes with every run; a workflow does not read it"
+    return None
 
 
 def input_files(declared: DeclaredInput) -> list[tuple[str, str]]:

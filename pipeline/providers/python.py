@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from pipeline.documents.dataset import Case
-from pipeline.documents.evidence import EVIDENCE_DIR
+from pipeline.documents.evidence import EVIDENCE_DIR, workflow_files
 from pipeline.documents.inputs import DeclaredInput
 from pipeline.documents.layout import priority_dir, resolve_inside
 from pipeline.errors import InputError
@@ -58,6 +58,7 @@ class Entrypoint:
     rel: str  # repo-relative file, for messages
     root: str = ""  # the repository's real root (messages inside the sandbox)
     inputs: tuple[DeclaredInput, ...] = ()
+    files: tuple[str, ...] = ()  # the folder's code the sandbox shows (absolute paths)
 
 
 @dataclass(frozen=True)
@@ -73,16 +74,22 @@ class Launch:
     def argv(self) -> list[str]:
         entry = self.entry
         sandboxed = self.sandbox.bwrap is not None
-        readable = [entry.folder, *(i.target for i in entry.inputs)]
+        files = entry.files
+        readable = [*files, *(i.target for i in entry.inputs)]
         worker = [sys.executable, "-s", "-P", "-B", WORKER_PATH if sandboxed else _WORKER_FILE,
                   entry.folder, entry.file, entry.function, str(self.memory_mb),
                   json.dumps({"root": entry.root, "readable": readable,
-                              "sandboxed": sandboxed})]
+                              "sandboxed": sandboxed, "private": _private(entry)})]
         if self.sandbox.bwrap is None:
             return worker
-        hidden = (os.path.join(entry.folder, EVIDENCE_DIR),)
-        return command(self.sandbox.bwrap, Mounts(entry.folder, hidden, entry.inputs,
+        return command(self.sandbox.bwrap, Mounts(entry.folder, files, entry.inputs,
                                                   _WORKER_FILE), worker)
+
+
+def _private(entry: Entrypoint) -> list[str]:
+    """Places a workflow never reaches, named as such when it tries."""
+    return [os.path.join(entry.root, ".git"),
+            *(os.path.join(entry.folder, p) for p in (EVIDENCE_DIR, "events", "status.yaml"))]
 
 
 def resolve_entrypoint(root: str, key: str, workflow: Workflow,
@@ -98,8 +105,9 @@ def resolve_entrypoint(root: str, key: str, workflow: Workflow,
                          path=f"{priority_dir(key)}/priority.yaml")
     if not os.path.isfile(abs_file):
         raise InputError("entrypoint file does not exist", path=rel)
+    files = tuple(os.path.join(folder, f) for f in workflow_files(folder))
     return Entrypoint(folder, os.path.relpath(abs_file, folder), function, rel,
-                      os.path.realpath(root), inputs)
+                      os.path.realpath(root), inputs, files)
 
 
 def worker_env(env: Mapping[str, str], secrets: Sequence[str], where: str) -> dict[str, str]:

@@ -33,6 +33,7 @@ class Scope:
     root: str = ""
     readable: tuple[str, ...] = ()
     sandboxed: bool = False
+    private: tuple[str, ...] = ()  # .git, the priority's evidence, events and status
 
     def shown(self, path: str) -> str:
         if self.root and path.startswith(self.root.rstrip("/") + "/"):
@@ -40,7 +41,14 @@ class Scope:
         return path
 
     def mounted(self, path: str) -> bool:
-        return any(path == r or path.startswith(r.rstrip("/") + "/") for r in self.readable)
+        return _under(path, self.readable)
+
+    def private_place(self, path: str) -> bool:
+        return _under(path, self.private)
+
+
+def _under(path: str, places: tuple[str, ...]) -> bool:
+    return any(path == p or path.startswith(p.rstrip("/") + "/") for p in places)
 
 
 _SCOPE = Scope()
@@ -115,14 +123,15 @@ def _hint_one(exc: BaseException, scope: Scope) -> str | None:
     except (TypeError, ValueError):
         return None
     shown = scope.shown(path)
-    if scope.root and (path + "/").startswith(os.path.join(scope.root, ".git") + "/"):
-        return f"'{shown}' is not mounted in the sandbox: workflow code never reaches .git"
+    if scope.private_place(path):
+        return (f"'{shown}' is not in the sandbox: workflow code never reaches .git (where "
+                "the cache is), evidence, events or status")
     in_repo = bool(scope.root) and path.startswith(scope.root.rstrip("/") + "/")
     if exc.errno in (errno.EROFS, errno.EACCES, errno.EPERM):
         if not (in_repo or scope.mounted(path)):
             return None  # the Python installation, /proc: nothing to declare
         return (f"'{shown}' is read-only in the sandbox: workflow code cannot write the "
-                "repository, its cache or its evidence; write to /tmp")
+                "repository; write to /tmp")
     if exc.errno == errno.ENOENT and not scope.mounted(path):
         return f"'{shown}' is outside the sandbox: {_DECLARE}"
     return None
@@ -151,7 +160,8 @@ def main(argv: list[str]) -> int:
     global _SCOPE
     folder, file, function, memory_mb, scope = argv
     given = json.loads(scope)
-    _SCOPE = Scope(str(given["root"]), tuple(given["readable"]), bool(given["sandboxed"]))
+    _SCOPE = Scope(str(given["root"]), tuple(given["readable"]), bool(given["sandboxed"]),
+                   tuple(given["private"]))
     proto_in, proto_out = _private_channels()
     _limit_memory(int(memory_mb))
     try:

@@ -1,7 +1,8 @@
 """Where workflow code runs: a bubblewrap sandbox that sees only the Python installation,
-ailoop's worker module, the priority folder and the declared inputs, all read-only, with
-a private /tmp and the network. Workflow code is untrusted: it must not be able to write
-the repository, .git, the dry-run cache or evidence, nor read what it did not declare.
+ailoop's worker module, the priority folder's code (the files the fingerprint covers) and
+the declared inputs, all read-only, with a private /tmp and the network. Workflow code is
+untrusted: it must not be able to write the repository, .git, the dry-run cache or
+evidence, nor read anything the fingerprint does not cover.
 
 Whether a sandbox can be made is probed once per bwrap binary: bubblewrap may be missing,
 or the kernel may refuse unprivileged user namespaces (GitHub-hosted Ubuntu 24.04 runners
@@ -65,8 +66,10 @@ class Sandbox:
 
 @dataclass(frozen=True)
 class Mounts:
-    folder: str  # the priority folder, real path
-    hidden: tuple[str, ...]  # folders inside it the workflow must not see (evidence)
+    folder: str  # the priority folder, real path: the worker's working directory
+    # The folder's files the fingerprint covers (its *.py): not evidence, events, status or
+    # anything else the workflow could read without it changing the evidence id.
+    files: tuple[str, ...]
     inputs: tuple[DeclaredInput, ...]
     worker: str  # python_worker.py on the host
 
@@ -131,11 +134,13 @@ def command(bwrap: str, mounts: Mounts, argv: Sequence[str]) -> list[str]:
         args += ["--ro-bind", path, path]
     for path in _ETC:
         args += ["--ro-bind-try", path, path]
-    for inp in mounts.inputs:  # before the folder: an input holding it must not unhide
+    # The folder is an empty file system holding only its code; made read-only below, like
+    # the root, where bwrap makes the folders above each mount point.
+    args += ["--tmpfs", mounts.folder]
+    for path in mounts.files:
+        args += ["--ro-bind", path, path]
+    for inp in mounts.inputs:
         args += ["--ro-bind", inp.source, inp.target]
-    args += ["--ro-bind", mounts.folder, mounts.folder]
-    for path in mounts.hidden:
-        if os.path.isdir(path):
-            args += ["--tmpfs", path, "--remount-ro", path]
-    args += ["--ro-bind", mounts.worker, WORKER_PATH, "--chdir", mounts.folder, "--", *argv]
+    args += ["--ro-bind", mounts.worker, WORKER_PATH, "--remount-ro", mounts.folder,
+             "--remount-ro", "/", "--chdir", mounts.folder, "--", *argv]
     return args

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 from pipeline.cache import ResultCache, cache_dir, read_bounded
 from pipeline.documents.findings import Finding, sort_findings
-from pipeline.documents.inputs import outside_reason, resolve_input
+from pipeline.documents.inputs import outside_reason, overlap, resolve_input
 from pipeline.documents.layout import (
     CUSTOMERS,
     PRIORITY_FILE,
@@ -465,8 +465,12 @@ def _input_refs(root: str, rel: str, facts: dict[str, object]) -> list[Finding]:
     out: list[Finding] = []
     inputs = []
     for ref, field_path, line, col in facts.get("inputs", []):  # type: ignore[attr-defined]
+        key = priority_of(rel)
         try:
             inputs.append(resolve_input(root, ref))
+            clash = overlap(key, inputs[-1].rel) if key else None
+            if clash:
+                out.append(Finding(rel, line, col, field_path, clash))
         except InputError as e:
             out.append(Finding(rel, line, col, field_path, e.detail))
     key = priority_of(rel)

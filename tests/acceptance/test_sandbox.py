@@ -55,7 +55,7 @@ FORGED = {"passed": True, "id": "x", "checks": []}
 
 def run(inp):
     target = {"cache": ROOT / inp.get("cache", "-"), "status": HERE / "status.yaml",
-              "evidence": HERE / "evidence" / "ev-forged.json",
+              "evidence": HERE / "evidence" / "ev-forged.json", "notes": HERE / "notes.txt",
               "tmp": pathlib.Path("/tmp/scratch.txt")}[inp["mode"]]
     target.write_text(json.dumps(FORGED))
     return {"label": "wrote " + inp["mode"]}
@@ -67,7 +67,8 @@ def test_workflow_code_cannot_plant_results_in_the_cache_or_the_evidence(
     root = repo.work
     key = write_priority(root, "planter", [
         case("cache", "cache", cache=str(cache_file(root, "test-co/planter").relative_to(root))),
-        case("evidence", "evidence"), case("status", "status"), case("tmp", "tmp")],
+        case("evidence", "evidence"), case("status", "status"), case("notes", "notes"),
+        case("tmp", "tmp")],
         wf=PLANTER, pass_rate=0.0)
     (root / "customers" / key / "evidence").mkdir()
     repo.commit_all("A workflow that forges its own results")
@@ -75,23 +76,26 @@ def test_workflow_code_cannot_plant_results_in_the_cache_or_the_evidence(
     assert first.code == 0, first.err
     found = faults(evidence_of(root, key))
     assert found["cache"].startswith("FileNotFoundError: ")
-    assert found["cache"].endswith(f"('{cache_file(root, key).relative_to(root)}' is not "
-                                   "mounted in the sandbox: workflow code never reaches .git)")
-    assert found["evidence"].endswith(
-        f"('customers/{key}/evidence/ev-forged.json' is read-only in the sandbox: workflow "
-        "code cannot write the repository, its cache or its evidence; write to /tmp)")
-    assert "is read-only in the sandbox" in found["status"]
+    never = ("is not in the sandbox: workflow code never reaches .git (where the cache is), "
+             "evidence, events or status)")
+    assert found["cache"].endswith(f"('{cache_file(root, key).relative_to(root)}' {never}")
+    assert found["evidence"].endswith(f"('customers/{key}/evidence/ev-forged.json' {never}")
+    assert found["status"].endswith(f"('customers/{key}/status.yaml' {never}")
+    assert found["notes"].startswith("OSError: [Errno 30] Read-only file system")
+    assert found["notes"].endswith(f"('customers/{key}/notes.txt' is read-only in the "
+                                   "sandbox: workflow code cannot write the repository; "
+                                   "write to /tmp)")
     assert "tmp" not in found  # the private /tmp is writable, and gone afterwards
     assert not (root / "customers" / key / "evidence" / "ev-forged.json").exists()
     assert not (root / "customers" / key / "status.yaml").exists()
     # Only ailoop wrote the cache, and every entry says what it was computed from.
     cached = json.loads(cache_file(root, key).read_text())["entries"].values()
-    assert len(cached) == 4
+    assert len(cached) == 5
     for entry in cached:
         assert set(entry) == {"fingerprint", "run", "case", "result"}
         assert entry["result"]["passed"] is False
     second = dry_run(capsys, root, key, "--now", LATER)
-    assert "reused from cache 4" in second.out  # its own failures; never a forged pass
+    assert "reused from cache 5" in second.out  # its own failures; never a forged pass
     assert faults(evidence_of(root, key)) == found
 
 
@@ -142,18 +146,28 @@ def run(inp):
 
 def test_opening_an_undeclared_file_names_it_and_the_field(
         repo: GitRepo, capsys: pytest.CaptureFixture[str]) -> None:
+    """Outside the folder or next to the code: what the fingerprint does not cover, the
+    workflow cannot read."""
     root = repo.work
     (root / "prompts").mkdir()
     (root / "prompts" / "label.txt").write_text("a\n")
-    key = write_priority(root, "reader", [case("c1", path="../../../prompts/label.txt")],
+    key = write_priority(root, "reader", [case("c1", path="../../../prompts/label.txt"),
+                                          case("c2", path="label.txt")],
                          wf=READER, pass_rate=0.0)
+    (root / "customers" / key / "label.txt").write_text("a\n")
     result = dry_run(capsys, root, key, "--now", NOW)
     assert result.code == 0, result.err
-    assert faults(evidence_of(root, key))["c1"].endswith(
+    found = faults(evidence_of(root, key))
+    assert found["c1"].endswith(
         "('prompts/label.txt' is outside the sandbox: declare it in spec.workflow.inputs)")
-    declare(root, key, "    inputs: [prompts/label.txt]")
+    assert found["c2"].endswith(f"('customers/{key}/label.txt' is outside the sandbox: "
+                                "declare it in spec.workflow.inputs)")
+    declare(root, key, f"    inputs: [prompts/label.txt, customers/{key}/label.txt]")
     assert dry_run(capsys, root, key, "--now", LATER).code == 0
     assert faults(evidence_of_newest(root, key)) == {}
+    before = evidence_of_newest(root, key)["id"]
+    (root / "customers" / key / "label.txt").write_text("b\n")
+    assert fingerprint(str(root), key, load_priority(str(root), key)).evidence_id != before
 
 
 def evidence_of_newest(root: Path, key: str) -> dict[str, object]:

@@ -83,3 +83,20 @@ def test_declared_inputs_must_exist_inside_the_repository(
             "not exist") in refused.err
 
 
+
+
+def test_an_input_may_not_hold_what_changes_with_every_run(
+        repo: GitRepo, capsys: pytest.CaptureFixture[str]) -> None:
+    root = repo.work
+    key = write_priority(root, "overlap", [case("c1")])
+    (root / "customers" / key / "evidence").mkdir()
+    declare(root, key, "    inputs: [customers/test-co/, customers/test-co/overlap/evidence]")
+    out = run_cli(capsys, "-C", str(root), "validate").out
+    where = f"customers/{key}/priority.yaml"
+    assert (f"{where}:22:14: spec.workflow.inputs[0]: 'customers/test-co' holds the priority "
+            "folder itself, whose evidence changes with every run: name the files or folders "
+            "the workflow reads") in out
+    assert (f"{where}:22:34: spec.workflow.inputs[1]: 'customers/test-co/overlap/evidence' "
+            "changes with every run; a workflow does not read it") in out
+    refused = dry_run(capsys, root, key, "--now", NOW)
+    assert refused.code == 2 and f"{where}: spec.workflow.inputs[0]: " in refused.err

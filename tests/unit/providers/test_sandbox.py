@@ -33,16 +33,19 @@ def test_only_the_folder_the_inputs_the_worker_and_python_are_mounted(tmp_path: 
     (root / "lib").mkdir()
     (root / ".git").mkdir()
     inp = resolve_input(str(root), "lib")
-    argv = command("/usr/bin/bwrap", Mounts(str(folder), (str(folder / "evidence"),), (inp,),
+    code = (str(folder / "wf.py"), str(folder / "sub" / "helper.py"))
+    argv = command("/usr/bin/bwrap", Mounts(str(folder), code, (inp,),
                                             "/src/python_worker.py"), ["python", "w.py"])
     mounted = binds(argv)
     assert "--bind" not in argv  # nothing is mounted writable
-    assert mounted[str(folder)] == str(folder) and mounted[str(root / "lib")] == inp.source
+    assert mounted[str(root / "lib")] == inp.source
     assert mounted[WORKER_PATH] == "/src/python_worker.py"
     in_repo = {t for t in mounted if t.startswith(str(root))}
-    assert in_repo == {str(folder), str(root / "lib")}  # not the root, not .git
-    assert argv[argv.index(str(folder / "evidence")) - 1] == "--tmpfs"  # evidence hidden
-    assert argv.index("/tmp") < argv.index(str(folder))  # the private /tmp is mounted first
+    assert in_repo == {*code, str(root / "lib")}  # not the root, .git, evidence or status
+    assert argv.index("/tmp") < argv.index(code[0])  # the private /tmp is mounted first
+    remounted = [argv[i + 1] for i, arg in enumerate(argv) if arg == "--remount-ro"]
+    assert remounted == [str(folder), "/"]  # the folder and what bwrap made: read-only
+    assert argv[argv.index(str(folder)) - 1] == "--tmpfs"  # the folder holds only its code
     for flag in ("--unshare-all", "--share-net", "--die-with-parent", "--cap-drop"):
         assert flag in argv
     assert argv[-3:] == ["--", "python", "w.py"]
