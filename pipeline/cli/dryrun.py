@@ -56,7 +56,8 @@ def dry_run_command(ctx: click.Context, keys: tuple[str, ...], changed_since: st
     assertions and thresholds, and writes customers/C/P/evidence/<id>.json plus an in-toto
     statement next to it. The run is compared with the previous evidence (newly failing,
     fixed, still failing); failure categories are stored as lessons. Personal data is
-    redacted from everything written or printed.
+    redacted from everything written or printed. Python workflows run in a bubblewrap
+    sandbox that sees only their code and spec.workflow.inputs, read-only.
 
     Exit codes: 0 thresholds met; 1 not met; 2 bad input; 3 the provider was unreachable
     for every case (nothing written). With several priorities, the worst code wins.
