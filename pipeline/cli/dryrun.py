@@ -37,6 +37,9 @@ def _redacted(error: AiloopError) -> AiloopError:
 @click.option("--markdown", "markdown", type=click.Path(dir_okay=False),
               help="Also write a Markdown summary (for a pull-request comment) to this file.")
 @click.option("--no-cache", is_flag=True, help="Run every case again, ignore cached results.")
+@click.option("--trusted", is_flag=True,
+              help="A run whose evidence may gate a rollout: refuses to run workflow code "
+                   "without the sandbox and runs every case (no cached result is read).")
 @click.option("--concurrency", type=click.IntRange(1, 256),
               help="Cases run at the same time (default: spec.dryRun.concurrency).")
 @click.option("--since", metavar="EVIDENCE",
@@ -45,15 +48,16 @@ def _redacted(error: AiloopError) -> AiloopError:
 @click.pass_context
 def dry_run_command(ctx: click.Context, keys: tuple[str, ...], changed_since: str | None,
                     every: bool, shard: str | None, junit: str | None, markdown: str | None,
-                    no_cache: bool, concurrency: int | None, since: str | None,
-                    now: str | None) -> int:
+                    no_cache: bool, trusted: bool, concurrency: int | None,
+                    since: str | None, now: str | None) -> int:
     """Evaluate priorities' workflows on their datasets and write evidence.
 
     Runs every case of spec.dryRun.dataset through the workflow provider, checks the
     assertions and thresholds, and writes customers/C/P/evidence/<id>.json plus an in-toto
     statement next to it. The run is compared with the previous evidence (newly failing,
     fixed, still failing); failure categories are stored as lessons. Personal data is
-    redacted from everything written or printed.
+    redacted from everything written or printed. Python workflows run in a bubblewrap
+    sandbox that sees only their code and spec.workflow.inputs, read-only.
 
     Exit codes: 0 thresholds met; 1 not met; 2 bad input; 3 the provider was unreachable
     for every case (nothing written). With several priorities, the worst code wins.
@@ -70,7 +74,7 @@ def dry_run_command(ctx: click.Context, keys: tuple[str, ...], changed_since: st
     reports, worst = [], EXIT_OK
     for key in selected:
         try:
-            report = _run_one(root, key, moment, concurrency, not no_cache, since)
+            report = _run_one(root, key, moment, concurrency, not no_cache, since, trusted)
         except AiloopError as e:
             if len(selected) == 1:
                 raise _redacted(e) from None
@@ -84,13 +88,15 @@ def dry_run_command(ctx: click.Context, keys: tuple[str, ...], changed_since: st
 
 
 def _run_one(root: str, key: str, now: datetime, concurrency: int | None, use_cache: bool,
-             since: str | None) -> DryRunReport:
+             since: str | None, trusted: bool) -> DryRunReport:
     settings = DryRunSettings(root=root, key=key, now=now, env=dict(os.environ),
                               concurrency=concurrency, use_cache=use_cache, since=since,
-                              progress=sys.stderr)
+                              progress=sys.stderr, trusted=trusted)
     report = run_dry_run(settings)
     click.echo(text_report(report.evidence, report.written.path, report.written.changed,
                            report.reused, report.diff))
+    for warning in report.warnings:
+        click.echo(f"WARNING: {warning}", err=True)
     _capture_lessons(root, key, report, now)
     return report
 

@@ -6,7 +6,8 @@ The evidence id is what approvals bind to. It is derived from three digests:
             owner), so raising the rollout target does not invalidate evidence;
   dataset   the dataset file's bytes;
   workflow  every *.py file in the priority folder (not evidence/ or events/), sorted by
-            relative path, hashed as path NUL bytes; plus the replay file for replay.
+            relative path, hashed as path NUL bytes; plus the replay file for replay;
+            plus, when spec.workflow.inputs declares any, the digest of every file in them.
 
 Reading is fail-closed: a file that cannot be read, is not valid evidence, names another
 priority, or whose id does not match its own fingerprint is skipped with a reason and
@@ -23,6 +24,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from pipeline.documents.inputs import declared_inputs, inputs_digest, outside_reason
 from pipeline.documents.layout import priority_dir, resolve_inside
 from pipeline.errors import InputError
 from pipeline.model.priority import Priority
@@ -33,6 +35,7 @@ API_VERSION = "ailoop.dev/v1"
 EVIDENCE_DIR = "evidence"
 _SPEC_EXCLUDED = frozenset(
     {"rollout", "monitoring", "review", "roi", "users", "tags", "goal", "owner"})
+_WORKFLOW_ADDED = ("inputs", "requirements", "secrets")
 _WORKFLOW_SKIP_DIRS = frozenset({EVIDENCE_DIR, "events", "__pycache__"})
 MAX_EVIDENCE_BYTES = 64 * 1024 * 1024
 
@@ -63,6 +66,10 @@ def canonical_json(value: Any) -> bytes:
 
 def spec_digest(priority: Priority) -> str:
     data = priority.spec.model_dump(by_alias=True, mode="json", exclude=set(_SPEC_EXCLUDED))
+    workflow = data["workflow"]
+    for name in _WORKFLOW_ADDED:  # unset, they leave the ids of existing evidence as they were
+        if not workflow.get(name):
+            workflow.pop(name, None)
     return hashlib.sha256(canonical_json(data)).hexdigest()
 
 
@@ -78,6 +85,10 @@ def _read_bytes(abs_path: str, rel: str, what: str) -> bytes:
 
 def dataset_digest(root: str, key: str, priority: Priority) -> str:
     abs_path, rel = resolve_inside(root, priority_dir(key), priority.spec.dry_run.dataset)
+    outside = outside_reason(key, rel, declared_inputs(root, key, priority.spec.workflow))
+    if outside is not None:
+        raise InputError(f"spec.dryRun.dataset: {outside}",
+                         path=f"{priority_dir(key)}/priority.yaml")
     return hashlib.sha256(_read_bytes(abs_path, rel, "dataset")).hexdigest()
 
 
@@ -108,6 +119,9 @@ def workflow_digest(root: str, key: str, priority: Priority) -> str:
     if workflow.provider == "replay" and workflow.replay:
         abs_path, rel = resolve_inside(root, priority_dir(key), workflow.replay)
         digest.update(_read_bytes(abs_path, rel, "replay"))
+    inputs = declared_inputs(root, key, workflow)
+    if inputs:  # only then: evidence of workflows that declare none keeps its id
+        digest.update(b"inputs\0" + inputs_digest(inputs).encode())
     return digest.hexdigest()
 
 

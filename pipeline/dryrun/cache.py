@@ -4,6 +4,11 @@ Keyed by sha256 over (workflow digest, case, provider settings, checks). Stored 
 (never pickle: nothing read back can run code) under .git/ or the user's cache folder,
 never in the work tree. Entries hold redacted results only, so no personal data lands in
 the cache either. Faults that may not repeat (timeouts, crashes, unreachable) are not kept.
+
+Only ailoop's own process writes entries, from results its workers sent over the pipe
+(workflow code runs in a sandbox that cannot reach this folder). Each entry carries what
+it was computed from (the evidence id and the case's digest) and is used only when both
+match the run reading it. A trusted run reads no entry at all: it runs every case.
 """
 
 from __future__ import annotations
@@ -19,7 +24,7 @@ from pipeline.dryrun.results import CaseResult
 from pipeline.fsio import write_atomic
 from pipeline.providers.base import TRANSIENT
 
-_VERSION = 2
+_VERSION = 3
 MAX_CACHE_BYTES = 256 * 1024 * 1024
 
 
@@ -39,12 +44,15 @@ def run_key(workflow_digest: str, provider: dict[str, Any], checks: Any) -> str:
 
 
 class CaseCache:
-    def __init__(self, root: str, key: str, run: str, enabled: bool = True) -> None:
+    def __init__(self, root: str, key: str, run: str, fingerprint: str, enabled: bool = True,
+                 read: bool = True) -> None:
         name = hashlib.sha256(key.encode()).hexdigest()[:16]
         self.path = os.path.join(cache_dir(root), "dryrun", f"{name}.json")
         self.run = run
+        self.fingerprint = fingerprint
         self.enabled = enabled
-        self.entries: dict[str, dict[str, Any]] = self._read() if enabled else {}
+        self.read = read
+        self.entries: dict[str, dict[str, Any]] = self._read() if enabled and read else {}
         self.fresh: dict[str, dict[str, Any]] = {}
 
     def _read(self) -> dict[str, dict[str, Any]]:
@@ -64,17 +72,21 @@ class CaseCache:
         return _digest([self.run, case_hash(case)])
 
     def get(self, case: Case) -> CaseResult | None:
-        if not self.enabled:
+        if not (self.enabled and self.read):
             return None
         entry = self.entries.get(self._entry_key(case))
+        if not isinstance(entry, dict) or entry.get("fingerprint") != self.fingerprint \
+                or entry.get("case") != case_hash(case) or entry.get("run") != self.run:
+            return None
         try:
-            return CaseResult.from_json(entry, cached=True) if isinstance(entry, dict) else None
-        except (KeyError, TypeError, ValueError):
+            return CaseResult.from_json(entry["result"], cached=True)
+        except (KeyError, TypeError, ValueError, AttributeError):
             return None
 
     def put(self, case: Case, redacted: dict[str, Any], result: CaseResult) -> None:
         if self.enabled and result.fault not in TRANSIENT:
-            self.fresh[self._entry_key(case)] = redacted
+            self.fresh[self._entry_key(case)] = {"fingerprint": self.fingerprint, "run": self.run,
+                                                 "case": case_hash(case), "result": redacted}
 
     def keep(self, case: Case) -> None:
         key = self._entry_key(case)

@@ -22,6 +22,7 @@ from pipeline.documents.evidence import (
     read_evidence,
     workflow_files,
 )
+from pipeline.documents.inputs import declared_inputs, input_files
 from pipeline.documents.layout import priority_dir, resolve_inside
 from pipeline.documents.load import load_priority
 from pipeline.dryrun.assertions import Assertions, Check, compile_assertions
@@ -45,6 +46,7 @@ from pipeline.providers.base import MALFORMED_JSON, UNREACHABLE, CaseOutput, Pro
 from pipeline.providers.openai import OpenAIProvider
 from pipeline.providers.python import PythonProvider, resolve_entrypoint
 from pipeline.providers.replay import ReplayProvider, read_recordings
+from pipeline.providers.sandbox import FIX, find_sandbox
 from pipeline.redact import Redactor, handed_values, priority_redactor
 
 ACTIONS_CHECK = "actions declared"
@@ -62,6 +64,8 @@ class DryRunSettings:
     since: str | None = None
     progress: TextIO | None = None
     backoff: float = 0.5  # first retry delay of HTTP providers (tests make it tiny)
+    # A trusted run (its evidence may gate a rollout) needs the sandbox and reads no cache.
+    trusted: bool = False
 
 
 @dataclass(frozen=True)
@@ -70,6 +74,7 @@ class DryRunReport:
     written: Written
     diff: RunDiff | None
     reused: int  # case results taken from the cache
+    warnings: tuple[str, ...] = ()
 
     @property
     def exit_code(self) -> int:
@@ -81,8 +86,13 @@ def make_provider(settings: DryRunSettings, priority: Priority, concurrency: int
     workflow = priority.spec.workflow
     where = f"{priority_dir(settings.key)}/priority.yaml"
     if workflow.provider == "python":
-        entry = resolve_entrypoint(settings.root, settings.key, workflow)
-        return PythonProvider(entry, workflow, settings.env)
+        inputs = declared_inputs(settings.root, settings.key, workflow)
+        entry = resolve_entrypoint(settings.root, settings.key, workflow, inputs)
+        sandbox = find_sandbox(settings.env).for_repo(settings.root)
+        if settings.trusted and not sandbox.available:
+            raise InputError(f"a trusted dry run runs workflow code only in a sandbox, and "
+                             f"none can be made: {sandbox.reason}. To fix: {FIX}")
+        return PythonProvider(entry, workflow, sandbox, settings.env)
     if workflow.provider == "openai":
         if workflow.openai is None:
             raise InputError("the openai provider needs spec.workflow.openai", path=where)
@@ -93,6 +103,15 @@ def make_provider(settings: DryRunSettings, priority: Priority, concurrency: int
                          path=where)
     abs_path, rel = resolve_inside(settings.root, priority_dir(settings.key), workflow.replay)
     return ReplayProvider(read_recordings(abs_path, rel), rel, workflow.version)
+
+
+def sandbox_warnings(provider: Provider) -> tuple[str, ...]:
+    if not isinstance(provider, PythonProvider) or provider.sandbox.available:
+        return ()
+    return (f"NO SANDBOX: {provider.sandbox.reason}. The workflow ran with your rights: it "
+            "could read and write this repository, its cache and its evidence. This "
+            f"evidence records 'sandbox: none'; a trusted run (--trusted) refuses to run "
+            f"like this. To fix: {FIX}",)
 
 
 def normalise(out: CaseOutput, output_format: str) -> CaseOutput:
@@ -215,6 +234,10 @@ def subjects_of(root: str, key: str, priority: Priority, fp: Fingerprint) -> lis
     if workflow.provider == "replay" and workflow.replay:
         abs_path, rel = resolve_inside(root, folder, workflow.replay)
         subjects.append(Subject(rel, sha256_file(abs_path)))
+    for inp in declared_inputs(root, key, workflow):
+        for rel, abs_path in input_files(inp):
+            if not os.path.islink(abs_path):
+                subjects.append(Subject(rel, sha256_file(abs_path)))
     return subjects
 
 
@@ -266,6 +289,10 @@ def run_dry_run(settings: DryRunSettings) -> DryRunReport:
     previous = previous_evidence(root, key, fp.evidence_id, settings.since, settings.now)
     concurrency = settings.concurrency or spec.dry_run.concurrency
     provider = make_provider(settings, priority, concurrency)
+    warnings = sandbox_warnings(provider)
+    if settings.progress is not None:
+        for warning in warnings:  # before the cases run, not only in the report
+            settings.progress.write(f"WARNING: {warning}\n")
     try:
         redactor = priority_redactor(priority, cases, [*getattr(provider, "secrets", ()),
                                                    *handed_values(settings.env)])
@@ -288,14 +315,15 @@ def run_dry_run(settings: DryRunSettings) -> DryRunReport:
     evidence = build_evidence(facts)
     subjects = facts.subjects
     written = write_evidence(root, evidence, subjects)
-    return DryRunReport(evidence, written, facts.comparison, reused)
+    return DryRunReport(evidence, written, facts.comparison, reused, warnings)
 
 
 def _run_cases(settings: DryRunSettings, provider: Provider, evaluate: Evaluator,
                cases: Sequence[Case], fp: Fingerprint, priority: Priority,
                concurrency: int) -> tuple[list[CaseResult], int]:
     key = run_key(fp.workflow, provider.describe(), _checks_config(priority))
-    cache = CaseCache(settings.root, settings.key, key, enabled=settings.use_cache)
+    cache = CaseCache(settings.root, settings.key, key, fp.evidence_id,
+                      enabled=settings.use_cache, read=not settings.trusted)
     stream = settings.progress
     reporter = make_reporter(len(cases), stream, settings.env, f"dry-run {settings.key}",
                              quiet=stream is None) if stream else None

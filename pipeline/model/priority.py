@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import Field
+from pydantic import AfterValidator, Field
 
 from pipeline.model.base import (
     Bool,
@@ -120,6 +120,42 @@ class OpenAISettings(Model):
     cost_per_1k_output_tokens: Float = Field(0.0, ge=0, alias="costPer1kOutputTokens")
 
 
+def _repo_relative(path: str) -> str:
+    """A declared input is named from the repository root and never climbs out of it."""
+    parts = path.replace("\\", "/").split("/")
+    if path.startswith(("/", "\\")) or (len(path) > 1 and path[1] == ":"):
+        raise ValueError(f"'{path}' must be relative to the repository root")
+    if ".." in parts:
+        raise ValueError(f"'{path}' must not contain '..'")
+    if all(p in ("", ".") for p in parts):
+        raise ValueError(f"'{path}' names the whole repository: name the files or folders "
+                         "the workflow reads")
+    if ".git" in parts:
+        raise ValueError(f"'{path}' is inside .git, which workflow code never reads")
+    return path
+
+
+RepoPath = Annotated[str, Field(min_length=1), AfterValidator(_repo_relative)]
+Requirement = Annotated[str, Field(pattern=r"^[A-Za-z0-9]([A-Za-z0-9._-]*[A-Za-z0-9])?"
+                                          r"(\[[A-Za-z0-9._, -]*\])?\s*([<>=!~;@ (].*)?$")]
+# CI credentials a workflow under test never needs: a pull request's code must not be able
+# to read them (GitHub's token, the Actions runtime and OIDC tokens, where the bot's signing
+# key is).
+CI_CREDENTIALS = frozenset({"GITHUB_TOKEN", "GH_TOKEN", "ACTIONS_RUNTIME_TOKEN",
+                            "ACTIONS_ID_TOKEN_REQUEST_TOKEN", "ACTIONS_ID_TOKEN_REQUEST_URL",
+                            "AILOOP_BOT_SIGNING_KEY"})
+
+
+def _not_a_ci_credential(name: str) -> str:
+    if name in CI_CREDENTIALS:
+        raise ValueError(f"{name} is a CI credential; workflow code is never handed one")
+    return name
+
+
+EnvName = Annotated[str, Field(pattern=r"^[A-Z_][A-Z0-9_]*$"),
+                    AfterValidator(_not_a_ci_credential)]
+
+
 class Workflow(Model):
     provider: Literal["python", "openai", "replay"]
     version: str
@@ -130,6 +166,16 @@ class Workflow(Model):
     replay: str | None = Field(None, description="replay provider: JSONL of recorded outputs.")
     timeout_seconds: Float = Field(10.0, gt=0, le=600)
     memory_mb: Int = Field(512, ge=32, le=16384)
+    inputs: list[RepoPath] = Field(default_factory=list, description=(
+        "python provider: repository-relative files or folders the workflow reads beyond "
+        "its own folder. The sandbox mounts only these (read-only), and the fingerprint "
+        "covers every file in them."))
+    requirements: list[Requirement] = Field(default_factory=list, description=(
+        "python provider: pip requirement strings the workflow needs (e.g. 'httpx>=0.27'); "
+        "the evidence records the installed version of each."))
+    secrets: list[EnvName] = Field(default_factory=list, description=(
+        "python provider: names of environment variables handed to the workflow; nothing "
+        "else of the environment is (CI credentials never are)."))
 
 
 class _AssertionBase(Model):

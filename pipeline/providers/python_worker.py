@@ -1,20 +1,57 @@
-"""A long-lived worker process for the python provider (run as `python -P -m` this module).
+"""A long-lived worker process for the python provider (run as a script: inside the
+sandbox this one file is all of ailoop there is, so it imports nothing but the standard
+library).
 
 Protocol: one JSON object per line. The worker answers {"ready": true} (or {"fatal": ...})
 once the entrypoint is imported, then for each {"input": {...}} it answers {"output": v} or
 {"error": "...", "type": "ExceptionName"} or {"notJson": "TypeName"}. The protocol runs over
 private copies of stdin/stdout; the workflow's own prints go to /dev/null.
+
+In the sandbox, a missing module or file and a write refused say what to do about it:
+the workflow author sees which path to declare in spec.workflow.inputs.
 """
 
 from __future__ import annotations
 
+import errno
 import importlib.util
 import json
 import os
 import resource
 import sys
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any, BinaryIO
+
+_DECLARE = "declare it in spec.workflow.inputs"
+
+
+@dataclass(frozen=True)
+class Scope:
+    """What the sandbox mounts, to explain an import or open that failed."""
+
+    root: str = ""
+    readable: tuple[str, ...] = ()
+    sandboxed: bool = False
+    private: tuple[str, ...] = ()  # .git, the priority's evidence, events and status
+
+    def shown(self, path: str) -> str:
+        if self.root and path.startswith(self.root.rstrip("/") + "/"):
+            return os.path.relpath(path, self.root)
+        return path
+
+    def mounted(self, path: str) -> bool:
+        return _under(path, self.readable)
+
+    def private_place(self, path: str) -> bool:
+        return _under(path, self.private)
+
+
+def _under(path: str, places: tuple[str, ...]) -> bool:
+    return any(path == p or path.startswith(p.rstrip("/") + "/") for p in places)
+
+
+_SCOPE = Scope()
 
 
 def _private_channels() -> tuple[BinaryIO, BinaryIO]:
@@ -55,7 +92,49 @@ def _describe(exc: BaseException) -> str:
         text = str(exc)
     except Exception:  # a broken __str__ must not kill the worker
         text = ""
-    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+    described = f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+    hint = _sandbox_hint(exc, _SCOPE) if _SCOPE.sandboxed else None
+    return f"{described} ({hint})" if hint else described
+
+
+def _sandbox_hint(exc: BaseException, scope: Scope) -> str | None:
+    """What the sandbox had to do with an exception or its causes, if anything."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        hint = _hint_one(current, scope)
+        if hint:
+            return hint
+        current = current.__cause__ or current.__context__
+    return None
+
+
+def _hint_one(exc: BaseException, scope: Scope) -> str | None:
+    if isinstance(exc, ModuleNotFoundError) and exc.name:
+        return (f"the sandbox holds only the Python installation, the priority folder and "
+                f"spec.workflow.inputs: if module '{exc.name}' is in the repository, "
+                f"{_DECLARE}; if it is a package, install it and list it in "
+                "spec.workflow.requirements")
+    if not isinstance(exc, OSError) or exc.filename is None:
+        return None
+    try:
+        path = os.path.abspath(os.fsdecode(exc.filename))
+    except (TypeError, ValueError):
+        return None
+    shown = scope.shown(path)
+    if scope.private_place(path):
+        return (f"'{shown}' is not in the sandbox: workflow code never reaches .git (where "
+                "the cache is), evidence, events or status")
+    in_repo = bool(scope.root) and path.startswith(scope.root.rstrip("/") + "/")
+    if exc.errno in (errno.EROFS, errno.EACCES, errno.EPERM):
+        if not (in_repo or scope.mounted(path)):
+            return None  # the Python installation, /proc: nothing to declare
+        return (f"'{shown}' is read-only in the sandbox: workflow code cannot write the "
+                "repository; write to /tmp")
+    if exc.errno == errno.ENOENT and not scope.mounted(path):
+        return f"'{shown}' is outside the sandbox: {_DECLARE}"
+    return None
 
 
 def answer(fn: Callable[[dict[str, Any]], Any], request: dict[str, Any]) -> dict[str, Any]:
@@ -78,7 +157,11 @@ def _send(out: BinaryIO, message: dict[str, Any]) -> None:
 
 
 def main(argv: list[str]) -> int:
-    folder, file, function, memory_mb = argv
+    global _SCOPE
+    folder, file, function, memory_mb, scope = argv
+    given = json.loads(scope)
+    _SCOPE = Scope(str(given["root"]), tuple(given["readable"]), bool(given["sandboxed"]),
+                   tuple(given["private"]))
     proto_in, proto_out = _private_channels()
     _limit_memory(int(memory_mb))
     try:

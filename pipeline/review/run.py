@@ -364,6 +364,19 @@ def _scratch_copy(root: str, key: str, scratch: str) -> None:
             shutil.copy2(src, os.path.join(target, name))
     shutil.copytree(os.path.join(root, priority_dir(key)), os.path.join(scratch, priority_dir(key)),
                     symlinks=True, ignore=shutil.ignore_patterns("evidence", "__pycache__"))
+    _copy_declared_inputs(root, key, scratch)
+
+
+def _copy_declared_inputs(root: str, key: str, scratch: str) -> None:
+    """The workflow's declared inputs, so the re-run reads what the fingerprint covers."""
+    from pipeline.documents.inputs import declared_inputs, input_files
+
+    for inp in declared_inputs(root, key, load_priority(root, key).spec.workflow):
+        for rel, abs_path in input_files(inp):
+            target = os.path.join(scratch, rel)
+            if not os.path.exists(target):
+                os.makedirs(os.path.dirname(target), exist_ok=True)
+                shutil.copy2(abs_path, target, follow_symlinks=False)
 
 
 def drift_of(evidence: dict[str, Any], previous: float | None) -> Drift:

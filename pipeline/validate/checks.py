@@ -115,6 +115,9 @@ def _check_priority(doc: Document) -> tuple[list[Finding], Facts]:
     facts: Facts = {
         "roles_needed": roles_needed,
         "refs": _file_refs(doc),
+        "inputs": [(intern(ref), f"spec.workflow.inputs[{i}]",
+                    *doc.pos("spec", "workflow", "inputs", i))
+                   for i, ref in enumerate(spec.workflow.inputs)],
         "owner": spec.owner,
         "stages": [(intern(s.name), s.percent) for s in spec.rollout.stages],
         **priority_facts(doc),  # guardrails and policy data (pipeline/policy/facts.py)

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 from pipeline.cache import ResultCache, read_bounded
 from pipeline.documents.findings import Finding, sort_findings
+from pipeline.documents.inputs import outside_reason, overlap, resolve_input
 from pipeline.documents.layout import (
     CUSTOMERS,
     PRIORITY_FILE,
@@ -430,6 +431,7 @@ def _cross_check(root: str, targets: list[str], results: dict[str, FileResult],
         customer_facts = results.get(f"{CUSTOMERS}/{customer}/customer.yaml")
         found = _customer_refs(rel, customer, facts, customer_facts)
         found += _dataset_refs(root, rel, facts, cache)
+        found += _input_refs(root, rel, facts)
         if found:
             findings.extend(found)
     return findings
@@ -473,6 +475,34 @@ def _dataset_refs(root: str, rel: str, facts: dict[str, object],
             out.append(Finding(rel, line, col, field_path, f"{what} '{ref_rel}' does not exist"))
         elif what == "dataset":
             out.extend(_cached_dataset(abs_path, ref_rel, cache))
+    return out
+
+
+def _input_refs(root: str, rel: str, facts: dict[str, object]) -> list[Finding]:
+    """Declared inputs exist inside the repository, and a dataset outside the priority
+    folder is one of them (else a change to it would not change the fingerprint)."""
+    out: list[Finding] = []
+    inputs = []
+    for ref, field_path, line, col in facts.get("inputs", []):  # type: ignore[attr-defined]
+        key = priority_of(rel)
+        try:
+            inputs.append(resolve_input(root, ref))
+            clash = overlap(key, inputs[-1].rel) if key else None
+            if clash:
+                out.append(Finding(rel, line, col, field_path, clash))
+        except InputError as e:
+            out.append(Finding(rel, line, col, field_path, e.detail))
+    key = priority_of(rel)
+    for ref, field_path, line, col, what in facts.get("refs", []):  # type: ignore[attr-defined]
+        if what != "dataset" or _plain(ref) or key is None:
+            continue
+        try:
+            _, ref_rel = resolve_inside(root, rel.rpartition("/")[0], ref)
+        except InputError:
+            continue  # _dataset_refs reports it
+        reason = outside_reason(key, ref_rel, tuple(inputs))
+        if reason is not None:
+            out.append(Finding(rel, line, col, field_path, reason))
     return out
 
 

@@ -45,6 +45,10 @@ def run(input):
 def plant(repo: GitRepo) -> None:
     folder = repo.work / FOLDER
     (folder / "workflow.py").write_text(WORKFLOW)
+    spec = folder / "priority.yaml"  # the workflow is handed ROUTING_SERVICE: it declares it
+    spec.write_text(spec.read_text().replace("    entrypoint: workflow.py:run\n",
+                                             "    entrypoint: workflow.py:run\n"
+                                             "    secrets: [ROUTING_SERVICE]\n"))
     with (folder / "dataset.jsonl").open("a") as fh:
         fh.write(json.dumps({"id": "c2", "input": {"text": f"hello {PLANTED}"},
                              "expected": "support"}) + "\n")

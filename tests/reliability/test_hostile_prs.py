@@ -281,6 +281,16 @@ def run(input):
 """
 
 
+CI_NAMES = ("GITHUB_TOKEN", "GH_TOKEN", "ACTIONS_RUNTIME_TOKEN", "ACTIONS_ID_TOKEN_REQUEST_TOKEN",
+            "AILOOP_BOT_SIGNING_KEY")
+CREDENTIAL_READER = f"""
+import os
+SEEN = [name for name in {CI_NAMES!r} if name in os.environ]
+def run(input):
+    return {{"label": os.environ.get("GITHUB_TOKEN", "no-token") if not SEEN else repr(SEEN)}}
+"""
+
+
 @pytest.mark.parametrize("verb", [
     ("validate",), ("plan", "--now", "2026-11-20T10:00:00Z"), ("status",),
     ("policy", "test"), ("comment", "--print", "--base", "HEAD~1"),
@@ -314,21 +324,13 @@ def test_pr_workflow_code_gets_no_ci_credentials(tmp_path: Path,
     root = minimal_repo(tmp_path / "repo")
     key = write_priority(root, "bomb", [{"id": "a", "input": {"mode": "ok", "want": "x"},
                                          "expected": {"label": "no-token"}}],
-                         wf=IMPORT_BOMB)
+                         wf=CREDENTIAL_READER)
     token = "ghp_" + "Q" * 36
-    for name in ("GITHUB_TOKEN", "GH_TOKEN", "ACTIONS_RUNTIME_TOKEN",
-                 "ACTIONS_ID_TOKEN_REQUEST_TOKEN", "AILOOP_BOT_SIGNING_KEY"):
+    for name in CI_NAMES:
         monkeypatch.setenv(name, token)
-    markers = tmp_path / "markers"
-    markers.mkdir()
-    monkeypatch.setenv("AILOOP_MARKER_DIR", str(markers))
     result = run_cli(capsys, "-C", str(root), "dry-run", key, "--now", "2026-11-20T10:00:00Z",
                      "--no-cache")
-    assert result.code == 0, result.out + result.err
-    seen = (markers / MARKER).read_text()
-    for name in ("GITHUB_TOKEN", "GH_TOKEN", "ACTIONS_RUNTIME_TOKEN",
-                 "ACTIONS_ID_TOKEN_REQUEST_TOKEN", "AILOOP_BOT_SIGNING_KEY"):
-        assert f"'{name}'" not in seen
+    assert result.code == 0, result.out + result.err  # the label says no name was seen
     produced = "".join(p.read_text() for p in (root / "customers" / key / "evidence").iterdir())
     assert token not in produced + result.out + result.err
     assert os.environ["GITHUB_TOKEN"] == token  # the parent keeps its own environment

@@ -10,6 +10,7 @@ from pipeline.errors import InputError
 from pipeline.model.priority import Workflow
 from pipeline.providers.base import CRASH, EXCEPTION, NOT_JSON, TIMEOUT
 from pipeline.providers.python import PythonProvider, resolve_entrypoint
+from tests.sandbox_support import real_sandbox as sandbox
 
 WORKFLOW = '''
 import os, sys, time
@@ -46,7 +47,7 @@ def make(tmp_path: Path, source: str = WORKFLOW, entry: str = "wf.py:run") -> tu
 @pytest.fixture
 def provider(tmp_path: Path) -> Iterator[PythonProvider]:
     root, workflow = make(tmp_path)
-    p = PythonProvider(resolve_entrypoint(root, "acme/p", workflow), workflow)
+    p = PythonProvider(resolve_entrypoint(root, "acme/p", workflow), workflow, sandbox())
     yield p
     p.close()
 
@@ -78,7 +79,7 @@ def test_faults_are_case_results_and_workers_are_replaced(provider: PythonProvid
 def test_a_workflow_that_cannot_be_imported_is_an_input_error(tmp_path: Path) -> None:
     root, workflow = make(tmp_path, "def run(:\n")
     with pytest.raises(InputError) as err:
-        PythonProvider(resolve_entrypoint(root, "acme/p", workflow), workflow)
+        PythonProvider(resolve_entrypoint(root, "acme/p", workflow), workflow, sandbox())
     assert str(err.value).startswith("customers/acme/p/wf.py: cannot load the workflow: "
                                      "SyntaxError: ")
 
@@ -86,7 +87,7 @@ def test_a_workflow_that_cannot_be_imported_is_an_input_error(tmp_path: Path) ->
 def test_missing_function_and_file(tmp_path: Path) -> None:
     root, workflow = make(tmp_path, entry="wf.py:nope")
     with pytest.raises(InputError) as err:
-        PythonProvider(resolve_entrypoint(root, "acme/p", workflow), workflow)
+        PythonProvider(resolve_entrypoint(root, "acme/p", workflow), workflow, sandbox())
     assert str(err.value) == ("customers/acme/p/wf.py: cannot load the workflow: "
                               "AttributeError: wf.py has no function 'nope'")
     missing = workflow.model_copy(update={"entrypoint": "other.py:run"})
