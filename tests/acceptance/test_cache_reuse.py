@@ -72,16 +72,6 @@ def test_each_reason_a_cache_file_is_not_reused(repo: Path, capsys: object, cont
     assert _verbose(capsys, repo)[2][0] == "cache: reused", "the next run writes a good one"
 
 
-def test_a_changed_git_index_is_why_untracked_files_are_looked_up_again(
-        repo: Path, capsys: object, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(stat_index, "RACY_SECONDS", -60.0)  # every stat is settled
-    _verbose(capsys, repo, "--changed-since", "HEAD")
-    assert _verbose(capsys, repo, "--changed-since", "HEAD")[2] == ["cache: reused"]
-    git(repo, "rm", "-q", "--cached", "ailoop.yaml")  # the index changes, the tree does not
-    assert _verbose(capsys, repo, "--changed-since", "HEAD")[2] == [
-        "cache: reused", "cache: untracked files looked up again: git index changed"]
-
-
 def test_a_changed_folder_is_why_the_walk_is_done_again(
         repo: Path, capsys: object, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(stat_index, "RACY_SECONDS", -60.0)
