@@ -13,7 +13,7 @@ from pipeline.cache import cache_dir, code_fingerprint, stat_index, store
 from pipeline.cache.fingerprint import FORMAT
 from tests.acceptance.test_validate_cache import in_git
 from tests.acceptance.test_validate_cli import broken_repo
-from tests.support import ailoop_subprocess, git, run_cli
+from tests.support import ailoop_subprocess, run_cli
 
 
 def _verbose(capsys: object, repo: Path, *args: str) -> tuple[int, str, list[str]]:
