@@ -236,20 +236,45 @@ def _readings(story: Story, days: int = 1) -> None:
     it (not committed: it is data from production, not a spec). Runs per hour match the
     ROI hypothesis' 9,000 cases a month."""
     path = story.clone("ci") / "monitoring" / "readings.jsonl"
+    stage, share = _split(story)
+    # Readings from before the rollout belong to no stage of it.
+    tag = {"stage": stage or "before-rollout"}
+    variants = (("candidate", 0.97), ("serving", 0.96)) if stage else (("serving", 0.96),)
+    carried: dict[tuple[str, str], float] = {}  # the candidate's fractional requests
     lines = []
     for hours in range(24 * days, -1, -1):
         when = (story.now - timedelta(hours=hours)).strftime("%Y-%m-%dT%H:%M:%SZ")
-        for variant, recall in (("candidate", 0.97), ("serving", 0.96)):
-            lines.append({"priority": CLAIMS, "metric": "error_rate", "time": when,
-                          "value": 0.004, "samples": 40, "variant": variant})
-            lines.append({"priority": CLAIMS, "metric": "urgent_recall", "time": when,
-                          "value": recall, "samples": 30, "variant": variant})
-            lines.append({"priority": CLAIMS, "metric": "success_rate", "time": when,
-                          "value": 0.82, "samples": 12, "variant": variant})
-            lines.append({"priority": CLAIMS, "metric": "cost_per_run", "time": when,
-                          "value": 0.21, "samples": 12, "variant": variant})
+        for variant, recall in variants:
+            # Traffic splits as the flag sends it (a shadow runs beside every request): the
+            # serving version keeps its volume, the candidate gets its share of the whole.
+            part = share / (1 - share) if variant == "candidate" and 0 < share < 1 else 1.0
+            for metric, value, samples in (("error_rate", 0.004, 40), ("urgent_recall",
+                                            recall, 30), ("success_rate", 0.82, 12),
+                                           ("cost_per_run", 0.21, 12)):
+                due = samples * part + carried.get((variant, metric), 0.0)
+                carried[(variant, metric)] = due - int(due)
+                if int(due):
+                    lines.append({"priority": CLAIMS, "metric": metric, "time": when,
+                                  "value": value, "samples": int(due), "variant": variant,
+                                  **tag})
     with path.open("a", encoding="utf-8") as fh:
         fh.writelines(json.dumps(line) + "\n" for line in lines)
+
+
+def _split(story: Story) -> tuple[str | None, float]:
+    """The candidate's stage and its share of traffic, as CI's clone says now."""
+    from pipeline.documents.yamlio import read_yaml
+
+    folder = story.clone("ci") / "customers" / CLAIMS
+    try:
+        status = read_yaml(str(folder / "status.yaml"), "status.yaml").data
+        spec = read_yaml(str(folder / "priority.yaml"), "priority.yaml").data
+    except InputError:
+        return None, 0.0
+    stage = ((status.get("status") or {}).get("candidate") or {}).get("stage")
+    percents = {str(s["name"]): float(str(s["percent"]))
+                for s in spec["spec"]["rollout"]["stages"]}
+    return stage, percents.get(stage, 0) / 100 if stage else 0.0
 
 
 def walk(story: Story, stages: Sequence[str], first_wait: timedelta) -> None:
