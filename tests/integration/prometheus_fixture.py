@@ -39,6 +39,7 @@ class Canary:
     latency_current: float
     ends_minutes_before_now: int = 0
     nan_last_minutes: int = 0
+    candidate_requests: int = 0  # requests of the candidate per minute (0: `requests`)
 
 
 CANARIES = (
@@ -52,6 +53,9 @@ CANARIES = (
     Canary("acme/ends4", 0.010, 0.010, 200, 0.80, 0.80, ends_minutes_before_now=4),
     Canary("acme/ends16", 0.010, 0.010, 200, 0.80, 0.80, ends_minutes_before_now=16),
     Canary("acme/ends19", 0.010, 0.010, 200, 0.80, 0.80, ends_minutes_before_now=19),
+    # A canary at 5% as the flag splits it: about 11 of every 211 requests.
+    Canary("acme/healthy-at-5pct", 0.010, 0.011, 200, 0.80, 0.80, candidate_requests=11),
+    Canary("acme/degraded-at-5pct", 0.040, 0.010, 200, 1.50, 0.80, candidate_requests=11),
 )
 
 
@@ -80,7 +84,9 @@ def openmetrics(canaries: tuple[Canary, ...] = CANARIES) -> str:
             for i in _minutes(c):
                 broken = variant == "candidate" and i > -c.nan_last_minutes
                 errors.append((labels, math.nan if broken else error, now + 60 * i))
-                requests.append((labels, c.requests, now + 60 * i))
+                count = c.candidate_requests if variant == "candidate" and \
+                    c.candidate_requests else c.requests
+                requests.append((labels, count, now + 60 * i))
                 # Deterministic jitter so Mann-Whitney sees spread (and a few ties).
                 wobble = 0.05 * math.sin(i * (1.3 if variant == "candidate" else 0.7))
                 latency.append((labels, round(lat + wobble, 3), now + 60 * i))

@@ -19,8 +19,8 @@ GATES = """\
     gates:
       - name: error rate
         metric: error_rate
-        query: 'ailoop_error_rate{priority="{{priority}}",variant="{{variant}}"}'
-        samplesQuery: 'ailoop_requests{priority="{{priority}}",variant="{{variant}}"}'
+        query: 'ailoop_error_rate{priority="{{priority}}-at-5pct",variant="{{variant}}"}'
+        samplesQuery: 'ailoop_requests{priority="{{priority}}-at-5pct",variant="{{variant}}"}'
         comparison: "<="
         threshold: 0.05
         window: 1h

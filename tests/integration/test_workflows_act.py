@@ -61,13 +61,16 @@ def ready_for_shadow(repo: GitRepo, tmp: Path) -> None:
     customer.write_text(customer.read_text().replace(
         "      roles: [customer-reviewer, operations]\n",
         f'      roles: [customer-reviewer, operations]\n      signingKey: "{public}"\n'))
-    repo.commit_all("The reviewer's signing key")
+    # Part of the set-up: a later change to customer.yaml is a governance change, and
+    # nothing promotes until a policy owner approves it (the governance re-check).
+    repo.git("add", "-A")
+    repo.git("commit", "-q", "--amend", "--no-edit")
     for args in (["dry-run", KEY], ["approve", KEY, "--stage", "shadow", "--key", str(key)]):
         result = CliRunner().invoke(cli, ["-C", str(repo.work), *args])
         assert result.exit_code == 0, result.output
         if args[0] == "dry-run":
             repo.commit_all("Dry-run evidence")
-    git(repo.work, "push", "-q", "origin", "main")
+    git(repo.work, "push", "-q", "-f", "origin", "main")
 
 
 def remote_log(repo: GitRepo) -> list[str]:
