@@ -7,16 +7,13 @@ import importlib
 import io
 import os
 import sys
-import tempfile
 import time
-import traceback
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any, TextIO
 
 import click
 
 from pipeline import __version__
-from pipeline.documents.layout import find_root
 from pipeline.errors import EXIT_INPUT, AiloopError
 
 EXIT_INTERNAL = 4
@@ -91,6 +88,8 @@ def repo_root(ctx: click.Context) -> str:
         if not os.path.isdir(repo):
             raise AiloopError(f"repository folder does not exist: {repo}")
         return os.path.abspath(repo)
+    from pipeline.documents.layout import find_root  # not needed by --help
+
     return find_root(os.getcwd())
 
 
@@ -137,6 +136,9 @@ def _redacted_output() -> Iterator[None]:
 
 
 def _crash_log(exc: BaseException) -> str:
+    import tempfile  # only after a crash: every command's start-up pays for its imports
+    import traceback
+
     try:
         fd, path = tempfile.mkstemp(prefix=f"ailoop-crash-{int(time.time())}-", suffix=".log")
         with os.fdopen(fd, "w") as fh:
