@@ -60,6 +60,14 @@ def _ids(paths: list[Path]) -> list[str]:
     return [f"{p.parent.name}/{p.name}" for p in paths]
 
 
+@pytest.fixture(autouse=True)
+def _not_in_ci(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The cases are about documents, not about where validate runs: under CI it also
+    warns about approval files (tests/acceptance/test_validate_ci_approval_files.py)."""
+    for name in ("CI", "GITHUB_ACTIONS"):
+        monkeypatch.delenv(name, raising=False)
+
+
 VALID = _cases("valid")
 INVALID = _cases("invalid")
 
