@@ -66,7 +66,7 @@ class FlagSource:
         api.set_provider_and_wait(self._provider, domain=self.path)
         self._client = api.get_client(domain=self.path)
         self._lock = threading.Lock()
-        self._serving: dict[str, Variant] = {}
+        self._flags: dict[str, _Flag] = {}
         self._seen: float | None = None
 
     def choose(self, flag: str, key: str) -> Choice:
@@ -83,25 +83,46 @@ class FlagSource:
     def serving(self, flag: str) -> Variant:
         """The flag's serving variant, read from the file: what a request falls back to
         when the candidate's code cannot be served."""
+        return self._flag(flag).serving
+
+    def stage(self, flag: str) -> str | None:
+        """The stage the flag's candidate is at (None: no candidate is out): the stage the
+        readings of this priority belong to."""
+        return self._flag(flag).stage
+
+    def _flag(self, flag: str) -> _Flag:
         with self._lock:
             try:
                 mtime = os.path.getmtime(self.path)
             except OSError:
-                return Variant(OFF)
+                return _Flag(Variant(OFF), None)
             if mtime != self._seen:
-                self._serving = _serving_variants(self.path)
+                self._flags = _read_flags(self.path)
                 self._seen = mtime
-            return self._serving.get(flag, Variant(OFF))
+            return self._flags.get(flag, _Flag(Variant(OFF), None))
 
     def close(self) -> None:
         self._provider.shutdown()
 
 
-def _serving_variants(path: str) -> dict[str, Variant]:
+@dataclass(frozen=True)
+class _Flag:
+    serving: Variant
+    stage: str | None
+
+
+def _read_flags(path: str) -> dict[str, _Flag]:
     try:
         with open(path, encoding="utf-8") as fh:
             flags = json.load(fh).get("flags", {})
     except (OSError, ValueError, AttributeError):
         return {}
-    return {name: Variant.of(flag.get("variants", {}).get("serving"))
-            for name, flag in flags.items() if isinstance(flag, dict)}
+    return {name: _parsed(flag.get("variants") or {}) for name, flag in flags.items()
+            if isinstance(flag, dict)}
+
+
+def _parsed(variants: dict[str, Any]) -> _Flag:
+    serving = variants.get("serving")
+    shadow = serving.get("shadow") if isinstance(serving, dict) else None
+    staged = Variant.of(variants.get("candidate") or shadow)
+    return _Flag(Variant.of(serving), None if staged.off else staged.stage or None)

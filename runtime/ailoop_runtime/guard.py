@@ -51,7 +51,8 @@ class Decision:
     variant: str = ""
     request: str = ""
     by: str = ""  # the person who confirmed or rejected
-    at: float = field(default_factory=time.time)
+    at: float = field(default_factory=time.time)  # of this decision
+    proposed: float = 0.0  # when the workflow proposed it (a person's wait: at - proposed)
     result: Any = None
     would_wait: bool = False  # recorded only: a person would have had to confirm it
 
@@ -125,8 +126,10 @@ class CallbackQueue(MemoryQueue):
 class Guard:
     def __init__(self, actions: Mapping[str, ActionSpec], executors: Mapping[str, Executor],
                  queue: Queue | None = None, *, priority: str = "",
-                 on_decision: Callable[[Decision, bool], None] | None = None) -> None:
+                 on_decision: Callable[[Decision, bool], None] | None = None,
+                 clock: Callable[[], float] = time.time) -> None:
         self.actions, self.executors = dict(actions), dict(executors)
+        self.clock = clock  # when decisions are made (a replay passes its own clock)
         self.queue: Queue = queue if queue is not None else MemoryQueue()
         self.priority = priority
         # Called with every decision, and whether a person changed the proposal (override).
@@ -137,7 +140,7 @@ class Guard:
         """Run an action, queue it for a person, or (dry run, shadow) only record it."""
         spec = self.actions.get(name)
         base = Decision(uuid.uuid4().hex, name, dict(payload), "refused", self.priority,
-                        variant, request)
+                        variant, request, at=(now := self.clock()), proposed=now)
         if spec is None:
             self._keep(base)
             raise ActionRefused(f"action '{name}' is not declared in the priority's spec")
@@ -154,13 +157,13 @@ class Guard:
         queued = self._queued(decision_id)
         final = dict(payload) if payload is not None else queued.payload
         result = self.executors[queued.action](final)
-        return self._keep(replace(queued, status="confirmed", by=by, at=time.time(),
+        return self._keep(replace(queued, status="confirmed", by=by, at=self.clock(),
                                   payload=final, result=result),
                           override=payload is not None and payload != queued.payload)
 
     def reject(self, decision_id: str, by: str) -> Decision:
         return self._keep(replace(self._queued(decision_id), status="rejected", by=by,
-                                  at=time.time()))
+                                  at=self.clock()))
 
     def _queued(self, decision_id: str) -> Decision:
         found = self.queue.get(decision_id)

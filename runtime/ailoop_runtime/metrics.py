@@ -30,6 +30,8 @@ class _Interval:
     durations: list[float] = field(default_factory=list)
     shadow: int = 0
     agreed: int = 0
+    confirmed: int = 0
+    overridden: int = 0
 
 
 class Metrics:
@@ -61,6 +63,7 @@ class Metrics:
             "gen_ai.client.operation.duration", unit="s", description="Operation duration.")
         self._lock = threading.Lock()
         self._interval: dict[tuple[str, str], _Interval] = defaultdict(_Interval)
+        self._known: set[tuple[str, str]] = set()  # (priority, variant) that ever served
 
     def request(self, priority: str, variant: str, seconds: float, *, error: bool = False,
                 cost: float = 0.0, tokens: dict[str, int] | None = None) -> None:
@@ -83,12 +86,18 @@ class Metrics:
             interval.errors += int(error)
             interval.cost += cost
             interval.durations.append(seconds)
+            self._known.add(labels)
 
     def action(self, priority: str, variant: str, action: str, outcome: str,
                override: bool = False) -> None:
         self.actions.labels(priority, variant, action, outcome).inc()
         if override:
             self.overrides.labels(priority, variant).inc()
+        if outcome == "confirmed":
+            with self._lock:
+                interval = self._interval[(priority, variant)]
+                interval.confirmed += 1
+                interval.overridden += int(override)
 
     def shadow_run(self, priority: str, agreement: str) -> None:
         self.shadow.labels(priority, agreement).inc()
@@ -104,27 +113,42 @@ class Metrics:
         """Expose /metrics over HTTP for Prometheus to scrape."""
         return start_http_server(port, addr=addr, registry=self.registry)
 
-    def readings(self, now: datetime, stage: str | None = None) -> list[dict[str, Any]]:
+    def readings(self, now: datetime, stage: str | None = None, *,
+                 priority: str | None = None) -> list[dict[str, Any]]:
         """The interval since the last call as observations for ailoop's file monitoring
-        provider (error_rate, success_rate, latency_p95_ms, cost_per_run, agreement_rate),
-        per priority and variant; the interval starts again."""
+        provider (error_rate, success_rate, latency_p95_ms, cost_per_run, agreement_rate,
+        human_override_rate), per priority and variant (only PRIORITY's when given); the
+        interval starts again. A variant that served before but not in this interval gets
+        lines with 0 samples: they count nothing, but show the exporter is alive, as a
+        scraped counter that did not move does (the gates' staleness rule)."""
         with self._lock:
-            taken, self._interval = self._interval, defaultdict(_Interval)
+            mine = {k for k in (*self._interval, *self._known)
+                    if priority is None or k[0] == priority}
+            taken = {k: self._interval.pop(k, _Interval()) for k in mine}
         when = now.strftime("%Y-%m-%dT%H:%M:%SZ")
         lines: list[dict[str, Any]] = []
-        for (priority, variant), i in sorted(taken.items()):
-            base = {"priority": priority, "time": when, "variant": variant}
+        for (name, variant), i in sorted(taken.items()):
+            base = {"priority": name, "time": when, "variant": variant}
             if stage:
                 base["stage"] = stage
-            if i.requests:
-                p95 = sorted(i.durations)[max(0, int(len(i.durations) * 0.95) - 1)]
-                for metric, value in (("error_rate", i.errors / i.requests),
-                                      ("success_rate", 1 - i.errors / i.requests),
-                                      ("latency_p95_ms", p95 * 1000),
-                                      ("cost_per_run", i.cost / i.requests)):
-                    lines.append({**base, "metric": metric, "value": round(value, 6),
-                                  "samples": i.requests})
-            if i.shadow:
-                lines.append({**base, "metric": "agreement_rate",
-                              "value": round(i.agreed / i.shadow, 6), "samples": i.shadow})
+            lines += [{**base, "metric": metric, "value": round(value, 6), "samples": samples}
+                      for metric, value, samples in _observed(i)]
         return lines
+
+
+def _observed(i: _Interval) -> list[tuple[str, float, int]]:
+    out: list[tuple[str, float, int]] = []
+    if i.requests:
+        p95 = sorted(i.durations)[max(0, int(len(i.durations) * 0.95) - 1)]
+        out += [("error_rate", i.errors / i.requests, i.requests),
+                ("success_rate", 1 - i.errors / i.requests, i.requests),
+                ("latency_p95_ms", p95 * 1000, i.requests),
+                ("cost_per_run", i.cost / i.requests, i.requests)]
+    else:
+        out += [(m, 0.0, 0) for m in ("error_rate", "success_rate", "latency_p95_ms",
+                                      "cost_per_run")]
+    if i.shadow:
+        out.append(("agreement_rate", i.agreed / i.shadow, i.shadow))
+    if i.confirmed:
+        out.append(("human_override_rate", i.overridden / i.confirmed, i.confirmed))
+    return out

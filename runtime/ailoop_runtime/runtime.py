@@ -11,6 +11,7 @@ import uuid
 from collections.abc import Callable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from ailoop_runtime.digest import workflow_digest
@@ -52,10 +53,13 @@ class Answer:
 
 class TraceStore:
     """Serving and shadow outputs under one trace id, appended to a JSONL file (kept by the
-    customer's service: `ailoop dataset add --from-trace` turns one into a case)."""
+    customer's service: `ailoop dataset add --from-trace` turns one into a case). Shadow
+    runs are always recorded; with `served=True` every answered request is too, so a
+    production failure can become a case whether or not a shadow ran beside it."""
 
-    def __init__(self, path: str | None = None) -> None:
+    def __init__(self, path: str | None = None, *, served: bool = False) -> None:
         self.path = path
+        self.served = served
         self._lock = threading.Lock()
         self.recent: list[dict[str, Any]] = []
 
@@ -71,7 +75,8 @@ class Runtime:
     def __init__(self, flags: FlagSource, priority: str, versions: Mapping[str, Installed],
                  guard: Guard, metrics: Metrics | None = None, *,
                  traces: TraceStore | None = None,
-                 agree: Callable[[Any, Any], bool] | None = None) -> None:
+                 agree: Callable[[Any, Any], bool] | None = None,
+                 clock: Callable[[], float] = time.time) -> None:
         self.flags, self.priority = flags, priority  # priority: "customer/name"
         self.flag = priority.split("/")[-1]
         self.versions = dict(versions)
@@ -79,6 +84,7 @@ class Runtime:
         self.metrics = metrics or Metrics()
         self.traces = traces or TraceStore()
         self._agree = agree or _same_answer
+        self.clock = clock  # trace times (a replay passes its own clock)
         self._checked: dict[tuple[str, str], bool] = {}
         self._shadow = ThreadPoolExecutor(max_workers=2, thread_name_prefix="ailoop-shadow")
 
@@ -86,15 +92,16 @@ class Runtime:
     def for_priority(cls, *, flags: str, priority: str, key: str,
                      versions: Mapping[str, Installed], executors: Mapping[str, Executor],
                      queue: Queue | None = None, metrics: Metrics | None = None,
-                     traces: str | None = None) -> Runtime:
+                     traces: str | None = None, trace_served: bool = False,
+                     clock: Callable[[], float] = time.time) -> Runtime:
         """Everything from the repository's files: `flags` (the customer's
         flags.flagd.json), `priority` (its priority.yaml, for the declared actions) and
-        `key` ("customer/priority")."""
+        `key` ("customer/priority"). `clock`: the time decisions and traces carry."""
         metrics = metrics or Metrics()
         guard = Guard(actions_from_priority(priority), executors, queue or MemoryQueue(),
-                      priority=key, on_decision=_counting(metrics, key))
+                      priority=key, on_decision=_counting(metrics, key), clock=clock)
         return cls(FlagSource(flags), key, versions, guard, metrics,
-                   traces=TraceStore(traces))
+                   traces=TraceStore(traces, served=trace_served), clock=clock)
 
     def handle(self, request: dict[str, Any], key: str) -> Answer:
         """Serve one request; `key` buckets it (a user, a case id: the same key keeps its
@@ -105,15 +112,34 @@ class Runtime:
         if installed is None and variant == "candidate":
             variant, chosen = "serving", self.flags.serving(self.flag)
             installed = self._verified(variant, chosen)
-        if chosen.off:
-            return Answer("off", OFF, None)
+        trace = uuid.uuid4().hex
+        if chosen.off:  # the existing process answers; a shadow candidate still runs
+            return Answer("off", OFF, None, (), trace,
+                          self._start_shadow(choice, request, None, trace, key))
         if installed is None:
             raise VariantRefused(f"{self.priority}: no installed code matches the flag's "
                                  f"{variant} version {chosen.version}")
-        trace = uuid.uuid4().hex
-        output, decisions = self._run(installed, chosen, variant, request, trace)
-        shadow = self._start_shadow(choice, request, output, trace, key)
+        served = Choice(variant, chosen, choice.shadow)  # after a fallback: what served
+        try:
+            output, decisions = self._run(installed, chosen, variant, request, trace)
+        except Exception as e:
+            if self.traces.served:  # a failure is the trace most worth keeping
+                self.traces.add(self._trace(trace, key, request, served, None, None,
+                                            "", error=f"{type(e).__name__}: {e}"))
+            raise
+        shadow = self._start_shadow(served, request, output, trace, key)
+        if shadow is None and self.traces.served:
+            self.traces.add(self._trace(trace, key, request, served, output, None, ""))
         return Answer(variant, chosen.version, output, decisions, trace, shadow)
+
+    def export_readings(self, path: str, now: datetime) -> list[dict[str, Any]]:
+        """Append this priority's readings since the last export to PATH, the JSONL file
+        ailoop's `file` monitoring provider reads, tagged with the stage the flag names:
+        the path for a service whose gates read a file instead of Prometheus."""
+        lines = self.metrics.readings(now, self.flags.stage(self.flag), priority=self.priority)
+        with open(path, "a", encoding="utf-8") as fh:
+            fh.writelines(json.dumps(line) + "\n" for line in lines)
+        return lines
 
     def close(self) -> None:
         self._shadow.shutdown(wait=True)
@@ -171,15 +197,31 @@ class Runtime:
             output, _ = self._run(candidate, shadow, "candidate", request, trace,
                                   record_only=True)  # its actions are only recorded
         except Exception as e:  # a failing shadow never touches the served answer
-            self.metrics.shadow_run(self.priority, "error")
-            self.traces.add(_trace(self.priority, trace, key, request, choice, served, None,
-                                   f"{type(e).__name__}: {e}"))
+            self._shadow_agreement(choice, "error")
+            self.traces.add(self._trace(trace, key, request, choice, served, None,
+                                        f"{type(e).__name__}: {e}"))
             return None
-        agreement = "agree" if self._agree(served, output) else "disagree"
-        self.metrics.shadow_run(self.priority, agreement)
-        self.traces.add(_trace(self.priority, trace, key, request, choice, served, output,
-                               agreement))
+        # Beside the existing process there is no AI answer to agree with.
+        agreement = "unjudged" if choice.chosen.off else \
+            "agree" if self._agree(served, output) else "disagree"
+        self._shadow_agreement(choice, agreement)
+        self.traces.add(self._trace(trace, key, request, choice, served, output, agreement))
         return output
+
+    def _shadow_agreement(self, choice: Choice, agreement: str) -> None:
+        if not choice.chosen.off:
+            self.metrics.shadow_run(self.priority, agreement)
+
+    def _trace(self, trace: str, key: str, request: dict[str, Any], choice: Choice,
+               served: Any, shadow: Any, agreement: str, *, error: str = ""
+               ) -> dict[str, Any]:
+        record = {"trace": trace, "priority": self.priority, "key": key, "time": self.clock(),
+                  "input": request,
+                  "variant": OFF if choice.chosen.off else choice.variant,
+                  "serving": {"version": choice.chosen.version, "output": served},
+                  "shadow": {"version": choice.shadow.version if choice.shadow else "",
+                             "output": shadow}, "agreement": agreement}
+        return {**record, "error": error} if error else record
 
 
 def _split(output: Any) -> tuple[Any, list[dict[str, Any]], dict[str, Any]]:
@@ -193,14 +235,6 @@ def _split(output: Any) -> tuple[Any, list[dict[str, Any]], dict[str, Any]]:
 
 def _same_answer(served: Any, shadow: Any) -> bool:
     return bool(served == shadow)
-
-
-def _trace(priority: str, trace: str, key: str, request: dict[str, Any], choice: Choice,
-           served: Any, shadow: Any, agreement: str) -> dict[str, Any]:
-    return {"trace": trace, "priority": priority, "key": key, "time": time.time(),
-            "input": request, "serving": {"version": choice.chosen.version, "output": served},
-            "shadow": {"version": choice.shadow.version if choice.shadow else "",
-                       "output": shadow}, "agreement": agreement}
 
 
 def _counting(metrics: Metrics, priority: str) -> Callable[[Decision, bool], None]:

@@ -71,3 +71,11 @@ def test_the_serving_variant_is_read_for_a_fallback(write) -> None:  # type: ign
     assert source.serving("triage").workflow_digest == "a" * 64
     assert json.loads(Path(source.path).read_text())["flags"]["triage"]["defaultVariant"] == \
         "serving"
+
+
+def test_the_stage_readings_belong_to_is_the_flags(write) -> None:  # type: ignore[no-untyped-def]
+    source = write([("triage", status(stage="early", percent=25)),
+                    ("intake", status(serving=False, stage="shadow")),
+                    ("done", status(stage=None))])
+    assert [source.stage(name) for name in ("triage", "intake", "done", "none")] == \
+        ["early", "shadow", None, None]

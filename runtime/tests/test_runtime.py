@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from datetime import UTC, datetime
 from pathlib import Path
@@ -18,6 +19,7 @@ from ailoop_runtime import (
     VariantRefused,
     workflow_digest,
 )
+from ailoop_runtime.runtime import TraceStore
 
 from pipeline.model.status import StatusBody
 from pipeline.reconcile import flags
@@ -119,4 +121,115 @@ def test_readings_are_the_file_providers_observations(tmp_path: Path) -> None:
     assert by[("candidate", "error_rate")]["value"] == 0
     assert by[("serving", "cost_per_run")]["value"] == pytest.approx(0.01)
     assert sum(by[(v, "error_rate")]["samples"] for v in ("serving", "candidate")) == 100
-    assert rt.metrics.readings(T0) == []  # the interval started again
+    again = rt.metrics.readings(T0)  # the interval started again: nothing counted ...
+    assert again and {line["samples"] for line in again} == {0}  # ... but the exporter lives
+
+
+def off_runtime(tmp: Path, *, stage: str | None, percent: float = 0,
+                traces: TraceStore | None = None,
+                clock: Any = None) -> tuple[Runtime, list[Any]]:
+    """A new priority: no serving version yet (the existing process), candidate 1.1."""
+    candidate, digest = install(tmp, "1.1", "support")
+    body = StatusBody.model_validate({"candidate": {
+        "version": "1.1", "evidenceId": "ev-b", "since": T0, "stage": stage,
+        "workflowDigest": digest, "percent": percent}})
+    path = tmp / "flags.flagd.json"
+    path.write_text(flags.render(flags.customer_flags([("refunds", body)])))
+    done: list[Any] = []
+    metrics = Metrics()
+    guard = Guard({"pay": ActionSpec("pay", "financial")}, {"pay": done.append},
+                  priority="acme/refunds", clock=clock or (lambda: 1000.0),
+                  on_decision=lambda d, changed: metrics.action(
+                      "acme/refunds", d.variant, d.action, d.status, changed))
+    return Runtime(FlagSource(str(path)), "acme/refunds", {"1.1": candidate}, guard,
+                   metrics, traces=traces, clock=clock or (lambda: 1000.0)), done
+
+
+def test_a_shadow_beside_the_existing_process_runs_and_never_acts(tmp_path: Path) -> None:
+    rt, done = off_runtime(tmp_path, stage="shadow")
+    try:
+        answer = rt.handle({"text": "hello"}, "case-7")
+        assert answer.shadow is not None and answer.shadow.result(timeout=10) == "support"
+    finally:
+        rt.close()
+    assert (answer.variant, answer.output) == ("off", None)  # the existing process answers
+    (trace,) = rt.traces.recent
+    assert trace["agreement"] == "unjudged" and trace["shadow"]["output"] == "support"
+    assert rt.metrics.requests.labels("acme/refunds", "candidate")._value.get() == 1
+    assert rt.metrics.shadow.collect()[0].samples == []  # no AI answer to agree with
+    lines = rt.export_readings(str(tmp_path / "readings.jsonl"), T0)
+    assert {(x["variant"], x["stage"]) for x in lines} == {("candidate", "shadow")}
+    assert done == []
+
+
+def test_served_requests_are_traced_with_failures_when_asked(tmp_path: Path) -> None:
+    store = TraceStore(str(tmp_path / "traces.jsonl"), served=True)
+    rt, _ = off_runtime(tmp_path, stage="full", percent=100, traces=store)
+    broken = Installed(lambda request: {"x": 1}["missing"], rt.versions["1.1"].folder)
+    try:
+        served = rt.handle({"text": "fine"}, "case-1")
+        rt.versions["1.1"] = broken
+        with pytest.raises(KeyError):
+            rt.handle({"text": "breaks"}, "case-2")
+    finally:
+        rt.close()
+    first, second = (json.loads(line) for line in
+                     (tmp_path / "traces.jsonl").read_text().splitlines())
+    assert (first["trace"], first["variant"], first["serving"]["output"]) == \
+        (served.trace, "candidate", "support")
+    assert first["time"] == 1000.0 and "error" not in first
+    assert second["input"] == {"text": "breaks"} and second["error"] == "KeyError: 'missing'"
+
+
+def test_decisions_carry_the_callers_clock_and_how_long_a_person_took(tmp_path: Path) -> None:
+    now = [1000.0]
+    rt, done = off_runtime(tmp_path, stage="full", percent=100, clock=lambda: now[0])
+    try:
+        (queued,) = rt.handle({"text": "x"}, "case-1").actions
+    finally:
+        rt.close()
+    now[0] = 1900.0
+    confirmed = rt.guard.confirm(queued.id, by="rita")
+    assert (queued.status, queued.proposed, queued.at) == ("queued", 1000.0, 1000.0)
+    assert (confirmed.status, confirmed.proposed, confirmed.at) == ("confirmed", 1000.0, 1900.0)
+    assert len(done) == 1
+
+
+def test_exported_readings_are_what_the_file_provider_judges(tmp_path: Path) -> None:
+    """One path: the runtime appends the JSONL file ailoop's file monitoring provider reads,
+    tagged with the flag's stage, and a gate on it passes or holds on those figures."""
+    from datetime import timedelta
+
+    from pipeline.model.priority import MonitoringGate
+    from pipeline.monitoring.file import JsonlMonitoring
+
+    rt, _ = runtime(tmp_path, stage="early", percent=25)
+    path = tmp_path / "readings.jsonl"
+    try:
+        for key in KEYS[:100]:
+            rt.handle({"text": key}, key)
+        rt.export_readings(str(path), T0)
+        rt.export_readings(str(path), T0 + timedelta(hours=1))  # no traffic: 0 samples
+    finally:
+        rt.close()
+    gate = MonitoringGate.model_validate({"metric": "error_rate", "comparison": "<=",
+                                          "threshold": 0.02, "window": "2h",
+                                          "minSamples": 10})
+    source = JsonlMonitoring(str(path), timedelta(minutes=15))
+    (reading,) = source.readings("acme/refunds", "early", [gate], T0 + timedelta(hours=1))
+    assert reading.verdict == "pass" and 10 <= reading.samples < 100
+    (held,) = source.readings("acme/refunds", "canary", [gate], T0 + timedelta(hours=1))
+    assert held.verdict == "inconclusive"  # readings of another stage never count
+
+
+def test_confirmed_actions_give_the_human_override_rate(tmp_path: Path) -> None:
+    rt, _ = off_runtime(tmp_path, stage="full", percent=100)
+    try:
+        first, second = (rt.handle({"text": k}, k).actions[0] for k in ("a", "b"))
+    finally:
+        rt.close()
+    rt.guard.confirm(first.id, by="rita")
+    rt.guard.confirm(second.id, by="rita", payload={"amount": 2})  # changed: an override
+    lines = rt.metrics.readings(T0)
+    (rate,) = (x for x in lines if x["metric"] == "human_override_rate")
+    assert (rate["value"], rate["samples"]) == (0.5, 2)
