@@ -63,6 +63,8 @@ CASE_STAGE = "case:"
 _WAITING = frozenset({"progressing", "awaiting-approval", "holding"})
 # The prefix of the Incident events the reconciler opens itself (a monitoring rollback).
 MONITORING_INCIDENT = "ailoop-monitoring-"
+# How evidence a trusted run did not commit is labelled wherever it is shown.
+UNVERIFIED = "from the PR, not yet verified"
 
 
 @dataclass(frozen=True)
@@ -143,7 +145,9 @@ class PriorityInput:
     problems: tuple[str, ...] = ()  # the spec or status cannot be read or trusted: hold
     evidence_id: str | None = None  # the input fingerprint on disk (None: cannot compute)
     evidence_problem: str = ""
-    evidence: EvidenceView | None = None  # evidence whose id == evidence_id, if any
+    # Evidence whose id == evidence_id that a trusted run committed (it counts), and the one
+    # in the work tree when anyone else wrote it (shown, "from the PR, not yet verified").
+    evidence: EvidenceView | None = None
     version: str = ""  # spec.workflow.version on disk
     workflow_digest: str = ""  # sha256 of the workflow code on disk
     approvals: tuple[Approval, ...] | None = None  # None: not loaded or unreachable
@@ -158,6 +162,7 @@ class PriorityInput:
     # Errors `ailoop validate` reports for this priority: hold every move up, never a rollback.
     findings: tuple[str, ...] = ()
     regression: tuple[RegressionView, ...] = ()
+    unverified: EvidenceView | None = None
 
 
 @dataclass(frozen=True)
@@ -755,14 +760,25 @@ def _evidence_gate(w: _Work, target: int) -> None:
         fresh = not w.status.history and w.status.serving is None
         w.update(phase="pending" if fresh and w.status.phase == "pending" else "dry-run")
         w.act("dry-run-needed", "evidence", f"needs a dry run: no evidence for "
-              f"{cand.evidence_id} ({_version(cand)}); to release: `ailoop dry-run "
-              f"{inp.key}` on the default branch", inputs={"evidence": cand.evidence_id})
+              f"{cand.evidence_id} ({_version(cand)}){_unverified(inp, cand.evidence_id)}; "
+              f"to release: `ailoop dry-run {inp.key}` on the default branch",
+              inputs={"evidence": cand.evidence_id})
         return
     if not inp.evidence.passed:
         ev = inp.evidence
         why = (f"dry run {ev.evidence_id} failed ({ev.failed} of {ev.cases} cases, pass rate "
                f"{ev.pass_rate:.0%})")
         w.block(why, "evidence", "fix the workflow or spec and rerun the dry run")
+
+
+def _unverified(inp: PriorityInput, evidence_id: str) -> str:
+    """What evidence nobody trusted says: shown, never counted (DESIGN.md, "Trust")."""
+    ev = inp.unverified
+    if ev is None or ev.evidence_id != evidence_id:
+        return ""
+    result = "passed" if ev.passed else "failed"
+    return (f" from a trusted run; evidence {ev.evidence_id} is {UNVERIFIED} ({result}, "
+            f"{ev.cases - ev.failed} of {ev.cases} cases) and does not count")
 
 
 def _regression_gate(w: _Work, target: int) -> None:
