@@ -17,6 +17,9 @@ from pydantic.alias_generators import to_camel
 
 from pipeline.model.base import API_VERSION
 
+# How evidence no trusted run committed is labelled wherever it is shown (DESIGN.md, "Trust").
+UNVERIFIED = "from the PR, not yet verified"
+
 Count = Annotated[int, Field(ge=0)]
 Rate = Annotated[float, Field(ge=0, le=1)]
 Sha256 = Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]

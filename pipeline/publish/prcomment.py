@@ -11,7 +11,8 @@ from datetime import datetime
 from pipeline.approvals.github import GitHubApi
 from pipeline.documents.findings import Finding
 from pipeline.documents.layout import priority_of
-from pipeline.reconcile.plan import UNVERIFIED, Plan
+from pipeline.model.evidence import UNVERIFIED
+from pipeline.reconcile.plan import Plan
 from pipeline.trust.written import Untrusted
 
 MARKER = "<!-- ailoop:pr-comment -->"

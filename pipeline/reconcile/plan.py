@@ -37,6 +37,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from pipeline.approvals.base import Approval
+from pipeline.model.evidence import UNVERIFIED
 from pipeline.model.status import (
     ApprovalUsed,
     Candidate,
@@ -63,8 +64,6 @@ CASE_STAGE = "case:"
 _WAITING = frozenset({"progressing", "awaiting-approval", "holding"})
 # The prefix of the Incident events the reconciler opens itself (a monitoring rollback).
 MONITORING_INCIDENT = "ailoop-monitoring-"
-# How evidence a trusted run did not commit is labelled wherever it is shown.
-UNVERIFIED = "from the PR, not yet verified"
 
 
 @dataclass(frozen=True)

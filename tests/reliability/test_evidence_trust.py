@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.reconcile.plan import UNVERIFIED
+from pipeline.model.evidence import UNVERIFIED
 from tests.acceptance.test_reconcile import make_git_repo, reconcile
 from tests.support import BOT_WHO, GitRepo, candidate_stage, git, run_cli, signed_commit
 from tests.unit.reconciler.builders import (
