@@ -753,8 +753,10 @@ def _evidence_gate(w: _Work, target: int) -> None:
     assert cand is not None
     if inp.evidence is None or inp.evidence.evidence_id != cand.evidence_id:
         if cand.stage is not None:  # it had evidence when it was promoted: hold, never expand
-            w.act("hold", "evidence", f"holds at {w.where()}: evidence {cand.evidence_id} is "
-                  "no longer in the repository; to release: restore it or rerun the dry run")
+            gone = f"is {UNVERIFIED}" if _unverified(inp, cand.evidence_id) else \
+                "is no longer in the repository"
+            w.act("hold", "evidence", f"holds at {w.where()}: evidence {cand.evidence_id} "
+                  f"{gone}; to release: restore it or rerun the dry run")
             return
         fresh = not w.status.history and w.status.serving is None
         w.update(phase="pending" if fresh and w.status.phase == "pending" else "dry-run")

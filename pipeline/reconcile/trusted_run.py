@@ -8,8 +8,10 @@ Only evidence committed this way counts for a promotion.
 
 Each evidence file is checked against its model, must sit next to its in-toto statement,
 must name a priority that exists, and its id must be the fingerprint of that priority as
-committed on HEAD: a run of other inputs is refused, never committed. Every problem is
-collected and reported; one refused file commits none.
+committed on HEAD: a run of other inputs is refused, never committed. A file that is byte
+for byte an older run HEAD already holds is left as it is (a dry run's evidence folder
+keeps its earlier runs), so DIR may be that whole folder. Every problem is collected and
+reported; one refused file commits none.
 """
 
 from __future__ import annotations
@@ -121,6 +123,8 @@ def _checked(root: str, handed: list[HandedOver]) -> tuple[list[EvidenceSummary]
     for item in handed:
         try:
             summary = _check(root, item)
+        except _Committed:
+            continue
         except ValueError as e:
             problems.append(f"{item.source}: {e}")
             continue
@@ -158,10 +162,17 @@ def _check(root: str, item: HandedOver) -> EvidenceSummary:
         now = fingerprint(root, key, doc.model).evidence_id
     except InputError as e:
         raise ValueError(f"the fingerprint of {key} cannot be computed: {e}") from None
+    if evidence.id != now and git.read_file_at(root, "HEAD", rel) == item.evidence:
+        raise _Committed  # an older run, as committed: not this run's to vouch for
     if evidence.id != now:
         raise ValueError(f"id: {evidence.id} is not the fingerprint of {key} on HEAD ({now}): "
                          "the dry run ran on other inputs")
     return summary
+
+
+class _Committed(Exception):
+    """A file of DIR that is byte for byte an older run HEAD already holds (a dry run's
+    folder keeps earlier evidence): left as it is."""
 
 
 def _check_statement(raw: bytes, evidence_id: str, passed: bool) -> None:
