@@ -470,13 +470,13 @@ def is_shallow(root: str) -> bool:
 
 def first_parent_changes(root: str, rev: str, pathspecs: Sequence[str],
                          wanted: Collection[str], every: bool = False,
-                         stops: Mapping[str, str] | None = None
+                         stops: Mapping[str, Collection[str]] | None = None
                          ) -> dict[str, list[PathChange]]:
     """The commits on REV's first-parent history that changed each of the WANTED paths
     (relative to ROOT), newest first: only the newest one each, unless EVERY. One walk for
     all paths; it stops reading as soon as every wanted path has its newest change, or
-    (STOPS: other path -> wanted path, both matched by PATHSPECS) the commit that added the
-    other path: the wanted one has not changed since."""
+    (STOPS: other path -> wanted paths, all matched by PATHSPECS) the commit that added the
+    other path: the wanted ones have not changed since."""
     wanted = set(wanted)
     found: dict[str, list[PathChange]] = {}
     if not wanted:
@@ -517,7 +517,7 @@ def first_parent_changes(root: str, rev: str, pathspecs: Sequence[str],
 
 def _take_record(record: str, *, wanted: set[str], missing: set[str],
                  found: dict[str, list[PathChange]], every: bool,
-                 stops: Mapping[str, str]) -> None:
+                 stops: Mapping[str, Collection[str]]) -> None:
     if not record:
         return
     header, _, names = record.partition("\0")
@@ -529,7 +529,7 @@ def _take_record(record: str, *, wanted: set[str], missing: set[str],
                 PathChange(sha, tuple(parents.split()), status.startswith("D")))
             missing.discard(path)
         elif status.startswith("A") and path in stops:
-            missing.discard(stops[path])
+            missing.difference_update(stops[path])
 
 
 def check_commits(root: str, shas: Collection[str], allowed_signers: str

@@ -7,7 +7,15 @@ from pathlib import Path
 import pytest
 
 from tests.acceptance.github_fake import FakeGitHub
-from tests.support import BotKey, GitRepo, copy_example, make_repo, pin_git_env, use_bot_key
+from tests.support import (
+    BotKey,
+    GitRepo,
+    commit_evidence,
+    copy_example,
+    make_repo,
+    pin_git_env,
+    use_bot_key,
+)
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -75,7 +83,7 @@ def signed_repo(tmp_path: Path, keys: dict[str, Path]) -> GitRepo:
 
     repo = approvals_repo(tmp_path, customer_yaml(keys["ann"], keys["raj"]))
     write_evidence(repo.work)
-    repo.commit_all("Dry-run evidence")
+    commit_evidence(repo.work)
     return repo
 
 

@@ -110,6 +110,37 @@ class GitRepo:
         return self.git("rev-parse", "HEAD")
 
 
+BOT_WHO = ("ailoop-bot", "ailoop-bot@users.noreply.github.com")
+EVIDENCE_FILES = ":(glob)customers/*/*/evidence/*"
+
+
+def save_evidence(root: Path, data: dict[str, object]) -> str:
+    """Write an evidence document and its in-toto statement where a dry run writes them
+    (pipeline.dryrun.record); returns the evidence file's repo-relative path."""
+    from pipeline.dryrun.record import build_statement, dumps
+
+    key, ev = str(data["priority"]), str(data["id"])
+    rel = f"customers/{key}/evidence/{ev}.json"
+    (root / rel).parent.mkdir(parents=True, exist_ok=True)
+    (root / rel).write_bytes(dumps(data))
+    statement = build_statement({"cases": [], **data}, [], rel)
+    (root / rel.replace(".json", ".intoto.json")).write_bytes(dumps(statement))
+    return rel
+
+
+def commit_evidence(work: Path, message: str = "ailoop: evidence of a trusted dry run") -> str:
+    """Commit the evidence files that differ from HEAD as the commit job of a trusted run
+    does: as the bot, signed with its key, through the product's commit path (what counts
+    for a promotion; anything else is only shown)."""
+    from pipeline.git import commit_paths, dirty_paths
+
+    changed = [p for p, _ in dirty_paths(str(work), [EVIDENCE_FILES])]
+    if not changed:
+        return ""
+    return commit_paths(str(work), changed, f"{message}\n\nAiloop-Action: evidence\n",
+                        *BOT_WHO, str(bot_key().private))
+
+
 def committed_by_bot(root: Path) -> Path:
     """ROOT made a git repository whose one commit the bot signed: the statuses in it are
     what the reconciler wrote (the state a test starts from)."""

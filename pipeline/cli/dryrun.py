@@ -11,6 +11,7 @@ import click
 
 from pipeline.cli.main import repo_root
 from pipeline.cli.options import now_option, parse_now, select_priorities, shard_option
+from pipeline.documents.evidence import evidence_model
 from pipeline.dryrun.junit import junit_xml
 from pipeline.dryrun.record import write_atomic
 from pipeline.dryrun.report import text_report
@@ -127,7 +128,8 @@ def _write_reports(reports: list[DryRunReport], junit: str | None,
     if junit and reports:
         write_atomic(os.path.abspath(junit), _merged_junit(reports))
     if markdown and reports:
-        text = "\n".join(summary_markdown(r.evidence, r.written.path) for r in reports)
+        text = "\n".join(summary_markdown(evidence_model(r.evidence), r.written.path)
+                         for r in reports)
         write_atomic(os.path.abspath(markdown), text.encode())
 
 

@@ -139,9 +139,10 @@ def setup(story: Story, example: Path) -> None:
     git(seed, "add", "-A")
     git(seed, "commit", "-q", "-m", "Example GitOps repository with signing keys")
     git(seed, "push", "-q", str(story.remote), "main")
-    for actor in ("engineer", "reviewers", "ci"):
+    for actor in ("engineer", "reviewers", "dry-run", "ci"):
         git(story.base, "clone", "-q", str(story.remote), str(story.clone(actor)))
-    story.say(f"    remote {story.remote}; clones: engineer, reviewers, ci")
+    story.say(f"    remote {story.remote}; clones: engineer, reviewers, dry-run (a read-only "
+              "job without the bot key), ci")
 
 
 def _signing_keys(story: Story, seed: Path) -> None:
@@ -213,7 +214,20 @@ def fixed_dry_run(story: Story) -> None:
     git(eng, "checkout", "-q", "main")
     git(eng, "merge", "-q", "--ff-only", "claims-intake")
     git(eng, "push", "-q", "origin", "main")
-    story.say("    Reviewed and merged: main now has the priority and its passing evidence.")
+    story.say("    Reviewed and merged: main now has the priority and the PR's evidence, which "
+              "counts for nothing until a trusted run repeats it.")
+    trusted_run(story, CLAIMS)
+
+
+def trusted_run(story: Story, key: str, expect: Sequence[int] = (0,)) -> None:
+    """A dry run from the default branch, in a job of its own that holds no write token and
+    no bot key; CI then commits what it wrote as the bot. Only such evidence counts."""
+    story.step(f"A trusted run: the default branch's dry run of {key}, committed by CI")
+    pull(story, "dry-run")
+    ailoop(story, "dry-run", "dry-run", key, "--now", story.iso(), expect=expect, show=3)
+    pull(story, "ci")
+    folder = story.clone("dry-run") / "customers" / key / "evidence"
+    ailoop(story, "ci", "evidence", "commit", str(folder), "--push", show=4)
 
 
 def reconcile(story: Story, why: str, *, expect: Sequence[int] = (0,)) -> str:
@@ -323,6 +337,7 @@ def fix_incident(story: Story) -> None:
     git(eng, "commit", "-q", "-m", "Claims intake v1.1.1: French water keywords; resolve "
                                    "inc-2026-0107")
     git(eng, "push", "-q", "origin", "main")
+    trusted_run(story, CLAIMS)
 
 
 def complete(story: Story) -> None:
@@ -344,6 +359,7 @@ def upgrade(story: Story) -> None:
     git(eng, "add", "-A")
     git(eng, "commit", "-q", "-m", "Claims intake v1.2.0: attachment-only e-mails; evidence")
     git(eng, "push", "-q", "origin", "main")
+    trusted_run(story, CLAIMS)
     story.now += timedelta(minutes=30)
     reconcile(story, "Reconcile: v1.2.0 is the new candidate; the serving v1.1.1 keeps "
                      "all the traffic until v1.2.0 has its own approvals")
@@ -376,6 +392,7 @@ def blocked(story: Story) -> None:
     git(eng, "add", "-A")
     git(eng, "commit", "-q", "-m", "Refund requests: dry-run evidence")
     git(eng, "push", "-q", "origin", "main")
+    trusted_run(story, REFUNDS, expect=(1,))
     reconcile(story, "Reconcile: the failed dry run keeps the rollout blocked")
     story.say("    Where everything stands (the blocked priority names its owner):")
     ailoop(story, "ci", "status", "--now", story.iso(), show=8)

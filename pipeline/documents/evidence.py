@@ -24,9 +24,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from pydantic import ValidationError
+
 from pipeline.documents.inputs import declared_inputs, inputs_digest, outside_reason
 from pipeline.documents.layout import priority_dir, resolve_inside
 from pipeline.errors import InputError
+from pipeline.model.evidence import Evidence, evidence_error
 from pipeline.model.priority import Priority
 
 log = logging.getLogger(__name__)
@@ -176,7 +179,7 @@ def read_evidence_with_problems(root: str, key: str) -> tuple[list[EvidenceSumma
             continue
         rel = f"{rel_dir}/{name}"
         try:
-            found.append(_summary(root, rel, key, name.removesuffix(".json")))
+            found.append(_summary(root, rel, key))
         except ValueError as e:
             problems.append(f"{rel}: {e}")
     found.sort(key=lambda s: (s.created, s.evidence_id))
@@ -189,8 +192,8 @@ def current_evidence(root: str, key: str, fp: Fingerprint) -> EvidenceSummary | 
     return matching[-1] if matching else None
 
 
-def load_evidence_file(root: str, rel: str) -> dict[str, Any]:
-    """The raw JSON object of one evidence file; ValueError with a reason otherwise."""
+def read_evidence_bytes(root: str, rel: str) -> bytes:
+    """The bytes of one evidence file; ValueError with a reason when it cannot be read."""
     abs_path = os.path.join(root, rel)
     if os.path.islink(abs_path):
         raise ValueError("evidence file is a symlink")
@@ -201,6 +204,12 @@ def load_evidence_file(root: str, rel: str) -> dict[str, Any]:
         raise ValueError(f"cannot read evidence: {e.strerror}") from None
     if len(raw) > MAX_EVIDENCE_BYTES:
         raise ValueError("evidence file is too large")
+    return raw
+
+
+def load_evidence_file(root: str, rel: str) -> dict[str, Any]:
+    """The raw JSON object of one evidence file; ValueError with a reason otherwise."""
+    raw = read_evidence_bytes(root, rel)
     try:
         data = json.loads(raw)
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
@@ -210,66 +219,58 @@ def load_evidence_file(root: str, rel: str) -> dict[str, Any]:
     return data
 
 
+def parse_evidence(raw: bytes) -> Evidence:
+    """Evidence validated against its model; ValueError naming the field otherwise."""
+    try:
+        data = json.loads(raw)
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise ValueError(f"evidence is not valid JSON ({e})") from None
+    if not isinstance(data, dict):
+        raise ValueError("evidence must be a JSON object")
+    try:
+        return Evidence.model_validate_json(raw)
+    except ValidationError as e:
+        raise ValueError(evidence_error(e)) from None
+
+
+def evidence_model(data: dict[str, Any]) -> Evidence:
+    """Evidence a dry run just built (pipeline.dryrun.record), as its model."""
+    return parse_evidence(json.dumps(data).encode())
+
+
+def load_evidence(root: str, rel: str) -> Evidence:
+    """One evidence file, validated; ValueError with the field and reason otherwise."""
+    return parse_evidence(read_evidence_bytes(root, rel))
+
+
 def regression_results(root: str, rel: str) -> tuple[tuple[str, bool], ...]:
     """(case id, passed) of every case tagged `regression` in an evidence file; () when the
     file cannot be read (the planner then finds the cases missing: hold)."""
     try:
-        cases = load_evidence_file(root, rel).get("cases")
+        return regressions_of(load_evidence(root, rel))
     except ValueError:
         return ()
-    return tuple((str(c["id"]), c.get("passed") is True) for c in cases or ()
-                 if isinstance(c, dict) and "id" in c and isinstance(c.get("tags"), list)
-                 and "regression" in c["tags"]) if isinstance(cases, list) else ()
 
 
-def _summary(root: str, rel: str, key: str, stem: str) -> EvidenceSummary:
-    data = load_evidence_file(root, rel)
-    if data.get("apiVersion") != API_VERSION or data.get("kind") != "Evidence":
-        raise ValueError(f"not evidence (apiVersion must be {API_VERSION}, kind Evidence)")
-    fp = _fingerprint_of(data.get("fingerprint"))
-    ev_id = data.get("id")
-    if ev_id != fp.evidence_id or ev_id != stem:
+def regressions_of(evidence: Evidence) -> tuple[tuple[str, bool], ...]:
+    return tuple((c.id, c.passed) for c in evidence.cases if "regression" in c.tags)
+
+
+def summary_of(evidence: Evidence, rel: str, key: str) -> EvidenceSummary:
+    """The summary of validated evidence found at REL for priority KEY; ValueError when it
+    is not what that place must hold."""
+    fp = Fingerprint(evidence.fingerprint.spec, evidence.fingerprint.dataset,
+                     evidence.fingerprint.workflow)
+    stem = rel.rsplit("/", 1)[-1].removesuffix(".json")
+    if evidence.id != fp.evidence_id or evidence.id != stem:
         raise ValueError("id does not match its fingerprint or its file name")
-    if data.get("priority") != key:
-        raise ValueError(f"evidence names priority '{data.get('priority')}', not '{key}'")
-    summary = data.get("summary")
-    passed = data.get("passed")
-    if not isinstance(summary, dict) or not isinstance(passed, bool):
-        raise ValueError("evidence needs 'passed' (true/false) and a 'summary' object")
-    cases: Any = summary.get("cases")
-    failed: Any = summary.get("failed")
-    rate: Any = summary.get("passRate")
-    if not (_is_int(cases) and _is_int(failed) and _is_number(rate)):
-        raise ValueError("summary needs integer 'cases' and 'failed' and a number 'passRate'")
-    return EvidenceSummary(evidence_id=ev_id, priority=key, passed=passed,
-                           created=_created(data.get("created")), fingerprint=fp,
-                           pass_rate=float(rate), cases=int(cases), failed=int(failed), path=rel)
+    if evidence.priority != key:
+        raise ValueError(f"evidence names priority '{evidence.priority}', not '{key}'")
+    s = evidence.summary
+    return EvidenceSummary(evidence_id=evidence.id, priority=key, passed=evidence.passed,
+                           created=evidence.created.astimezone(UTC), fingerprint=fp,
+                           pass_rate=s.pass_rate, cases=s.cases, failed=s.failed, path=rel)
 
 
-def _fingerprint_of(value: Any) -> Fingerprint:
-    if not isinstance(value, dict):
-        raise ValueError("evidence needs a 'fingerprint' object")
-    parts = [value.get(k) for k in ("spec", "dataset", "workflow")]
-    if not all(isinstance(p, str) and len(p) == 64 for p in parts):
-        raise ValueError("fingerprint needs sha256 'spec', 'dataset' and 'workflow' digests")
-    return Fingerprint(*(str(p) for p in parts))
-
-
-def _created(value: Any) -> datetime:
-    if not isinstance(value, str):
-        raise ValueError("evidence needs 'created' (ISO 8601 time)")
-    try:
-        when = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        raise ValueError(f"'created' is not an ISO 8601 time: {value[:40]}") from None
-    if when.tzinfo is None:
-        raise ValueError("'created' must carry a time zone")
-    return when.astimezone(UTC)
-
-
-def _is_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
-
-
-def _is_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and 0 <= value <= 1
+def _summary(root: str, rel: str, key: str) -> EvidenceSummary:
+    return summary_of(load_evidence(root, rel), rel, key)

@@ -1,8 +1,11 @@
-"""A Markdown summary of (already redacted) evidence, for pull-request comments."""
+"""A Markdown summary of (already redacted) evidence, for pull-request comments. It reads
+the evidence model: a detail the file lacks is left out, never a crash."""
 
 from __future__ import annotations
 
 from typing import Any
+
+from pipeline.model.evidence import Evidence, GateResult
 
 _MAX_ROWS = 20
 
@@ -11,60 +14,55 @@ def _cell(text: Any) -> str:
     return str(text).replace("|", "\\|").replace("\n", " ")
 
 
-def _gates(title: str, gates: list[dict[str, Any]]) -> list[str]:
+def _gates(title: str, gates: list[GateResult]) -> list[str]:
     if not gates:
         return []
     lines = [f"**{title}**", "", "| | check | required | actual |", "|---|---|---|---|"]
     for g in gates:
-        mark = "✅" if g["passed"] else "❌"
-        lines.append(f"| {mark} | {_cell(g['name'])} | {_cell(g['required'])} | "
-                     f"{_cell(g['actual'])} |")
+        mark = "✅" if g.passed else "❌"
+        lines.append(f"| {mark} | {_cell(g.name)} | {_cell(g.required)} | {_cell(g.actual)} |")
     return [*lines, ""]
 
 
-def _categories(evidence: dict[str, Any]) -> list[str]:
-    cats = evidence["failureCategories"]
+def _categories(evidence: Evidence) -> list[str]:
+    cats = evidence.failure_categories
     if not cats:
         return []
     lines = ["**Failures by category**", "", "| category | cases | examples |", "|---|---|---|"]
     for c in cats[:_MAX_ROWS]:
-        examples = ", ".join(f"`{_cell(i)}`" for i in c["cases"][:5])
-        if len(c["cases"]) > 5:
-            examples += f" and {len(c['cases']) - 5} more"
-        lines.append(f"| {_cell(c['category'])} | {c['count']} | {examples} |")
+        examples = ", ".join(f"`{_cell(i)}`" for i in c.cases[:5])
+        if len(c.cases) > 5:
+            examples += f" and {len(c.cases) - 5} more"
+        lines.append(f"| {_cell(c.category)} | {c.count} | {examples} |")
     if len(cats) > _MAX_ROWS:
         lines.append(f"| … and {len(cats) - _MAX_ROWS} more categories | | |")
     return [*lines, ""]
 
 
-_VERDICT_LABELS = (("wouldWait", "would wait for a person"), ("wouldRun", "would run"),
-                   ("refused", "refused (not declared)"))
-
-
-def actions_lines(evidence: dict[str, Any]) -> list[str]:
+def actions_lines(evidence: Evidence) -> list[str]:
     """The proposed actions and what production's guard would have done (record-only)."""
-    actions = evidence.get("actions") or {}
-    if not actions.get("proposed"):
+    actions = evidence.actions
+    if actions is None or not actions.proposed:
         return []
     lines = ["**Proposed actions** (through the guard, record-only: nothing ran)", "",
              "| action | class | would wait for a person | would run | refused |",
              "|---|---|---|---|---|"]
-    for row in actions["byAction"][:_MAX_ROWS]:
-        cells = [_case_list(row[key]) for key, _ in _VERDICT_LABELS]
-        lines.append(f"| `{_cell(row['name'])}` | {_cell(row['class'] or '—')} | "
+    for row in actions.by_action[:_MAX_ROWS]:
+        cells = [_case_list(ids) for ids in (row.would_wait, row.would_run, row.refused)]
+        lines.append(f"| `{_cell(row.name)}` | {_cell(row.action_class or '—')} | "
                      + " | ".join(cells) + " |")
-    if len(actions["byAction"]) > _MAX_ROWS:
-        lines.append(f"| … and {len(actions['byAction']) - _MAX_ROWS} more actions | | | | |")
+    if len(actions.by_action) > _MAX_ROWS:
+        lines.append(f"| … and {len(actions.by_action) - _MAX_ROWS} more actions | | | | |")
     return [*lines, ""]
 
 
-def regression_lines(evidence: dict[str, Any]) -> list[str]:
+def regression_lines(evidence: Evidence) -> list[str]:
     """Regression cases decide an incident's fix cycle: each is named with its result."""
-    cases = [c for c in evidence.get("cases") or () if "regression" in (c.get("tags") or [])]
+    cases = [c for c in evidence.cases if "regression" in c.tags]
     if not cases:
         return []
     lines = ["**Regression cases** (an incident's fix needs each to pass)", ""]
-    lines += [f"- {'✅' if c['passed'] else '❌'} `{_cell(c['id'])}`" for c in cases[:_MAX_ROWS]]
+    lines += [f"- {'✅' if c.passed else '❌'} `{_cell(c.id)}`" for c in cases[:_MAX_ROWS]]
     if len(cases) > _MAX_ROWS:
         lines.append(f"- … and {len(cases) - _MAX_ROWS} more")
     return [*lines, ""]
@@ -77,30 +75,30 @@ def _case_list(ids: list[str]) -> str:
     return f"{len(ids)} ({shown}{' …' if len(ids) > 3 else ''})"
 
 
-def _comparison(evidence: dict[str, Any]) -> list[str]:
-    comp = evidence.get("comparison")
-    if not comp:
+def _comparison(evidence: Evidence) -> list[str]:
+    comp = evidence.comparison
+    if comp is None:
         return ["First dry run of this priority.", ""]
-    lines = [f"**Compared with `{comp['previous']}`**", ""]
-    for label, key in (("newly failing", "newlyFailing"), ("fixed", "fixed"),
-                       ("still failing", "stillFailing")):
-        ids = comp[key]
+    lines = [f"**Compared with `{comp.previous}`**", ""]
+    for label, ids in (("newly failing", comp.newly_failing), ("fixed", comp.fixed),
+                       ("still failing", comp.still_failing)):
         shown = ", ".join(f"`{_cell(i)}`" for i in ids[:10]) + (" …" if len(ids) > 10 else "")
         lines.append(f"- {label}: {len(ids)}" + (f" ({shown})" if ids else ""))
     return [*lines, ""]
 
 
-def summary_markdown(evidence: dict[str, Any], path: str) -> str:
-    s = evidence["summary"]
-    verdict = "✅ passed" if evidence["passed"] else "❌ failed"
+def summary_markdown(evidence: Evidence, path: str, label: str = "") -> str:
+    """LABEL follows the verdict: " (from the PR, not yet verified)"."""
+    s = evidence.summary
+    verdict = "✅ passed" if evidence.passed else "❌ failed"
+    latency = f"; latency p95 {s.latency_ms.p95:.0f} ms" if s.latency_ms is not None else ""
     lines = [
-        f"### Dry run `{evidence['priority']}`: {verdict}", "",
-        f"{s['passed']}/{s['cases']} cases passed ({s['passRate'] * 100:.1f}%), "
-        f"{s['errors']} errors; latency p95 {s['latencyMs']['p95']:.0f} ms. "
-        f"Evidence `{evidence['id']}` ({path}).", "",
+        f"### Dry run `{evidence.priority}`: {verdict}{label}", "",
+        f"{s.passed_cases}/{s.cases} cases passed ({s.pass_rate * 100:.1f}%), "
+        f"{s.errors} errors{latency}. Evidence `{evidence.id}` ({path}).", "",
     ]
-    lines += _gates("Thresholds", evidence["thresholds"])
-    lines += _gates("Success criteria (dry run)", evidence["successCriteria"])
+    lines += _gates("Thresholds", evidence.thresholds)
+    lines += _gates("Success criteria (dry run)", evidence.success_criteria)
     lines += _categories(evidence)
     lines += regression_lines(evidence)
     lines += actions_lines(evidence)

@@ -11,7 +11,9 @@ from datetime import datetime
 from pipeline.approvals.github import GitHubApi
 from pipeline.documents.findings import Finding
 from pipeline.documents.layout import priority_of
+from pipeline.model.evidence import UNVERIFIED
 from pipeline.reconcile.plan import Plan
+from pipeline.trust.written import Untrusted
 
 MARKER = "<!-- ailoop:pr-comment -->"
 MAX_FINDINGS = 50
@@ -83,22 +85,40 @@ def upsert(api: GitHubApi, number: int, body: str) -> str:
 
 
 def dry_run_summaries(root: str, keys: list[str]) -> tuple[str, ...]:
-    from pipeline.documents.evidence import load_evidence_file, read_evidence
+    """The newest dry run of each priority. Evidence a trusted bot commit did not write is
+    labelled and never shown as counting; what the bot last wrote there is shown too."""
+    from pipeline.documents.evidence import read_evidence_with_problems
+    from pipeline.trust.written import untrusted_files
+
+    newest: dict[str, str] = {}
+    out: dict[str, list[str]] = {}
+    for key in keys:
+        found, problems = read_evidence_with_problems(root, key)
+        out[key] = [f"`{key}`: evidence skipped: `{_escape(p)}`." for p in problems]
+        if found:
+            newest[key] = found[-1].path
+        elif not problems:
+            out[key].append(f"`{key}`: no dry run yet.")
+    verdicts = untrusted_files(root, list(newest.values()), contents=True)
+    for key, rel in newest.items():
+        out[key] += _summaries(root, rel, verdicts.get(rel))
+    return tuple(line for key in keys for line in out[key])
+
+
+def _summaries(root: str, rel: str, untrusted: Untrusted | None) -> list[str]:
+    from pipeline.documents.evidence import load_evidence, parse_evidence
     from pipeline.dryrun.summary_md import summary_markdown
 
-    out = []
-    for key in keys:
-        found = read_evidence(root, key)
-        if not found:
-            out.append(f"`{key}`: no dry run yet.")
-            continue
-        try:
-            evidence = load_evidence_file(root, found[-1].path)
-        except ValueError as e:
-            out.append(f"`{key}`: evidence unreadable ({e}).")
-            continue
-        out.append(summary_markdown(evidence, found[-1].path))
-    return tuple(out)
+    shown: list[str] = []
+    try:
+        if untrusted is not None and untrusted.last_trusted is not None:
+            shown.append(summary_markdown(parse_evidence(untrusted.last_trusted), rel,
+                                          " (from a trusted run)"))
+        label = f" ({UNVERIFIED})" if untrusted is not None else ""
+        shown.append(summary_markdown(load_evidence(root, rel), rel, label))
+    except ValueError as e:
+        shown.append(f"`{rel}`: evidence unreadable ({_escape(str(e))}).")
+    return shown
 
 
 def append_summary(text: str) -> None:

@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from html import escape
 
+from pipeline.model.evidence import UNVERIFIED
 from pipeline.publish.charts import Bar, bars_chart, rollout_chart
 from pipeline.publish.snapshot import PriorityView
 from pipeline.redact import process_redactor
@@ -62,7 +63,8 @@ def _evidence_cell(view: PriorityView) -> str:
     if ev is None:
         return "<span class='muted'>no run yet</span>"
     state = "passed" if ev.passed else "failed"
-    return f"{ev.pass_rate:.0%} of {ev.cases} ({state}, {ev.created:%Y-%m-%d})"
+    label = "" if ev.verified else f"; {UNVERIFIED}"
+    return f"{ev.pass_rate:.0%} of {ev.cases} ({state}, {ev.created:%Y-%m-%d}{label})"
 
 
 def _row(view: PriorityView) -> str:

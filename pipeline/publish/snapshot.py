@@ -15,6 +15,7 @@ from pipeline.documents.layout import CUSTOMERS
 from pipeline.documents.load import Document, load_document
 from pipeline.errors import InputError
 from pipeline.model.base import format_duration
+from pipeline.model.evidence import Evidence
 
 
 @dataclass(frozen=True)
@@ -30,6 +31,7 @@ class EvidenceView:
     edge_cases_failing: int = 0
     fixed: tuple[str, ...] = ()
     newly_failing: tuple[str, ...] = ()
+    verified: bool = True  # False: no trusted run committed it ("from the PR, not yet ...")
 
 
 @dataclass(frozen=True)
@@ -193,48 +195,35 @@ def _events(root: str, key: str) -> tuple[tuple[IncidentView, ...], int]:
 
 
 def _evidence(root: str, key: str, threshold: float | None) -> EvidenceView | None:
-    from pipeline.documents.evidence import load_evidence_file, read_evidence
+    """The newest valid evidence (every file read through its model), and whether a
+    trusted run committed it."""
+    from pipeline.documents.evidence import load_evidence, read_evidence
+    from pipeline.trust.written import untrusted_files
 
     summaries = read_evidence(root, key)
     if not summaries:
         return None
     latest = summaries[-1]
     try:
-        data = load_evidence_file(root, latest.path)
-        previous = load_evidence_file(root, summaries[-2].path) if len(summaries) > 1 else None
+        data: Evidence | None = load_evidence(root, latest.path)
+        previous = load_evidence(root, summaries[-2].path) if len(summaries) > 1 else None
     except ValueError:  # changed under us since it was read: show what the summary says
-        data, previous = {}, None
+        data, previous = None, None
     failing_now = _failing_ids(data)
-    failing_before = _failing_ids(previous) if previous is not None else set()
-    categories = data.get("failureCategories") or {}
+    failing_before = _failing_ids(previous)
     return EvidenceView(
         id=latest.evidence_id, created=latest.created, passed=latest.passed,
         pass_rate=latest.pass_rate, cases=latest.cases, failed=latest.failed,
         threshold=threshold,
-        categories={str(k): _count(v) for k, v in categories.items()}
-        if isinstance(categories, dict) else {},
-        edge_cases_failing=sum(1 for c in _cases(data) if not c.get("passed")
-                               and "edge-case" in (c.get("tags") or [])),
+        categories={c.category: c.count for c in data.failure_categories} if data else {},
+        edge_cases_failing=sum(1 for c in data.cases if not c.passed
+                               and "edge-case" in c.tags) if data else 0,
         fixed=tuple(sorted(failing_before - failing_now)) if previous is not None else (),
         newly_failing=tuple(sorted(failing_now - failing_before)) if previous is not None
         else (),
+        verified=not untrusted_files(root, [latest.path]),
     )
 
 
-def _cases(data: dict[str, Any]) -> list[dict[str, Any]]:
-    cases = data.get("cases")
-    return [c for c in cases if isinstance(c, dict)] if isinstance(cases, list) else []
-
-
-def _failing_ids(data: dict[str, Any]) -> set[str]:
-    return {str(c.get("id")) for c in _cases(data) if not c.get("passed")}
-
-
-def _count(value: Any) -> int:
-    if isinstance(value, bool):
-        return int(value)
-    if isinstance(value, int):
-        return value
-    if isinstance(value, (list, dict)):
-        return len(value)
-    return 1
+def _failing_ids(data: Evidence | None) -> set[str]:
+    return {c.id for c in data.cases if not c.passed} if data is not None else set()

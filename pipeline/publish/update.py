@@ -18,6 +18,7 @@ from html import escape
 from typing import Any
 
 from pipeline.fsio import write_atomic
+from pipeline.model.evidence import UNVERIFIED
 from pipeline.monitoring.base import GateReading
 from pipeline.publish.charts import Bar, bars_chart, rollout_chart
 from pipeline.publish.snapshot import PriorityView, StepView
@@ -180,6 +181,11 @@ def _testing(view: PriorityView) -> tuple[str, ...]:
     lines = [f"The latest run on {ev.created:%d %B} handled {ev.cases - ev.failed} of "
              f"{ev.cases} sample cases correctly, {ev.pass_rate:.0%}{bar}; it {verdict} the "
              "agreed standard."]
+    if not ev.verified:
+        lines[0] = (f"The latest run, {UNVERIFIED}, on {ev.created:%d %B} handled "
+                    f"{ev.cases - ev.failed} of {ev.cases} sample cases correctly, "
+                    f"{ev.pass_rate:.0%}{bar}. It does not count until a trusted run repeats "
+                    "it.")
     if ev.fixed:
         lines.append(f"{len(ev.fixed)} case(s) that failed before now pass.")
     if ev.newly_failing:

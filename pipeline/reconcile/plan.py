@@ -37,6 +37,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from pipeline.approvals.base import Approval
+from pipeline.model.evidence import UNVERIFIED
 from pipeline.model.status import (
     ApprovalUsed,
     Candidate,
@@ -143,7 +144,9 @@ class PriorityInput:
     problems: tuple[str, ...] = ()  # the spec or status cannot be read or trusted: hold
     evidence_id: str | None = None  # the input fingerprint on disk (None: cannot compute)
     evidence_problem: str = ""
-    evidence: EvidenceView | None = None  # evidence whose id == evidence_id, if any
+    # Evidence whose id == evidence_id that a trusted run committed (it counts), and the one
+    # in the work tree when anyone else wrote it (shown, "from the PR, not yet verified").
+    evidence: EvidenceView | None = None
     version: str = ""  # spec.workflow.version on disk
     workflow_digest: str = ""  # sha256 of the workflow code on disk
     approvals: tuple[Approval, ...] | None = None  # None: not loaded or unreachable
@@ -160,6 +163,7 @@ class PriorityInput:
     regression: tuple[RegressionView, ...] = ()
     # Why a governance change that landed unapproved holds every move up ("" when none).
     governance: str = ""
+    unverified: EvidenceView | None = None
 
 
 @dataclass(frozen=True)
@@ -758,20 +762,33 @@ def _evidence_gate(w: _Work, target: int) -> None:
     assert cand is not None
     if inp.evidence is None or inp.evidence.evidence_id != cand.evidence_id:
         if cand.stage is not None:  # it had evidence when it was promoted: hold, never expand
-            w.act("hold", "evidence", f"holds at {w.where()}: evidence {cand.evidence_id} is "
-                  "no longer in the repository; to release: restore it or rerun the dry run")
+            gone = f"is {UNVERIFIED}" if _unverified(inp, cand.evidence_id) else \
+                "is no longer in the repository"
+            w.act("hold", "evidence", f"holds at {w.where()}: evidence {cand.evidence_id} "
+                  f"{gone}; to release: restore it or rerun the dry run")
             return
         fresh = not w.status.history and w.status.serving is None
         w.update(phase="pending" if fresh and w.status.phase == "pending" else "dry-run")
         w.act("dry-run-needed", "evidence", f"needs a dry run: no evidence for "
-              f"{cand.evidence_id} ({_version(cand)}); to release: `ailoop dry-run "
-              f"{inp.key}` on the default branch", inputs={"evidence": cand.evidence_id})
+              f"{cand.evidence_id} ({_version(cand)}){_unverified(inp, cand.evidence_id)}; "
+              f"to release: `ailoop dry-run {inp.key}` on the default branch",
+              inputs={"evidence": cand.evidence_id})
         return
     if not inp.evidence.passed:
         ev = inp.evidence
         why = (f"dry run {ev.evidence_id} failed ({ev.failed} of {ev.cases} cases, pass rate "
                f"{ev.pass_rate:.0%})")
         w.block(why, "evidence", "fix the workflow or spec and rerun the dry run")
+
+
+def _unverified(inp: PriorityInput, evidence_id: str) -> str:
+    """What evidence nobody trusted says: shown, never counted (DESIGN.md, "Trust")."""
+    ev = inp.unverified
+    if ev is None or ev.evidence_id != evidence_id:
+        return ""
+    result = "passed" if ev.passed else "failed"
+    return (f" from a trusted run; evidence {ev.evidence_id} is {UNVERIFIED} ({result}, "
+            f"{ev.cases - ev.failed} of {ev.cases} cases) and does not count")
 
 
 def _regression_gate(w: _Work, target: int) -> None:

@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pipeline import git
 from pipeline.approvals.base import ApprovalSource
@@ -57,9 +57,13 @@ from pipeline.reconcile.plan import (
     SpecView,
     StageView,
 )
-from pipeline.trust.status import trusted_body, untrusted_statuses
+from pipeline.trust.status import trusted_body
+from pipeline.trust.written import Untrusted, untrusted_files
 from pipeline.validate.run import ValidateOptions, validate
 from pipeline.validate.status_check import status_bounds
+
+if TYPE_CHECKING:
+    from pipeline.documents.evidence import EvidenceSummary
 
 _HIGH_RISK = frozenset({"high", "critical"})
 _NO_STATUS = StatusBody()  # frozen, so one instance serves every priority without a status
@@ -75,7 +79,12 @@ class Local:
     problems: tuple[str, ...] = ()
     evidence_id: str | None = None  # the input fingerprint on disk
     evidence_problem: str = ""
+    # The evidence file of the fingerprint on disk, as the work tree holds it (cached); who
+    # wrote it decides (with_trust, never cached) whether it counts (`evidence`: what a
+    # trusted bot commit wrote there) or is only shown (`unverified`: from the PR).
+    matching: EvidenceView | None = None
     evidence: EvidenceView | None = None
+    unverified: EvidenceView | None = None
     version: str = ""  # spec.workflow.version
     workflow_digest: str = ""  # of the workflow code on disk
     events: tuple[EventView, ...] = ()
@@ -140,14 +149,48 @@ def customer_roles(root: str, customer: str) -> dict[str, int] | None:
 
 
 def with_trust(root: str, locals_: list[Local], cache: str | None = None) -> list[Local]:
-    """Hold every priority whose status.yaml the bot did not write (not in the folder
-    cache: trust depends on the history, not on the folder; CACHE keeps good commits)."""
-    paths = {f"{priority_dir(local.key)}/{STATUS_FILE}": local for local in locals_}
-    found = untrusted_statuses(root, list(paths), contents=True, cache=cache)
-    return [local if (verdict := found.get(rel)) is None else
-            replace(local, problems=(*local.problems, verdict.hold), untrusted=True,
-                    last_trusted=trusted_body(root, rel, verdict.last_trusted))
-            for rel, local in paths.items()]
+    """Hold every priority whose status.yaml the bot did not write, and count only evidence
+    a trusted bot commit wrote (not in the folder cache: trust depends on the history, not
+    on the folder; CACHE keeps good commits). One check for every file."""
+    statuses = {f"{priority_dir(local.key)}/{STATUS_FILE}": local for local in locals_}
+    evidence = [local.matching.path for local in locals_ if local.matching is not None]
+    found = untrusted_files(root, [*statuses, *evidence], contents=True, cache=cache)
+    out: list[Local] = []
+    for rel, local in statuses.items():
+        if (verdict := found.get(rel)) is not None:
+            local = replace(local, problems=(*local.problems, verdict.hold), untrusted=True,
+                            last_trusted=trusted_body(root, rel, verdict.last_trusted))
+        out.append(_evidence_trust(root, local, found))
+    return out
+
+
+def _evidence_trust(root: str, local: Local, found: dict[str, Untrusted]) -> Local:
+    seen = local.matching
+    if seen is None:
+        return local
+    verdict = found.get(seen.path)
+    if verdict is None:
+        return replace(local, evidence=seen)
+    return replace(local, unverified=seen,
+                   evidence=_trusted_view(local.key, seen.path, verdict.last_trusted))
+
+
+def _trusted_view(key: str, rel: str, raw: bytes | None) -> EvidenceView | None:
+    """What a trusted bot commit last wrote at REL (a pull request rewrote it since)."""
+    from pipeline.documents.evidence import parse_evidence, regressions_of, summary_of
+
+    if raw is None:
+        return None
+    try:
+        evidence = parse_evidence(raw)
+        return _view(summary_of(evidence, rel, key), regressions_of(evidence))
+    except ValueError:
+        return None
+
+
+def _view(s: EvidenceSummary, regression: tuple[tuple[str, bool], ...]) -> EvidenceView:
+    return EvidenceView(s.evidence_id, s.passed, s.pass_rate, s.cases, s.failed, s.path,
+                        regression)
 
 
 def with_findings(root: str, locals_: list[Local], *, use_cache: bool = True,
@@ -284,13 +327,10 @@ def _with_evidence(root: str, key: str, priority: Priority, local: Local) -> Loc
         return replace(local, evidence_problem=str(e))
     found, _problems = read_evidence_with_problems(root, key)
     matching = [s for s in found if s.evidence_id == fp.evidence_id]
-    view = None
-    if matching:
-        s = matching[-1]
-        view = EvidenceView(s.evidence_id, s.passed, s.pass_rate, s.cases, s.failed, s.path,
-                            regression_results(root, s.path))
+    view = _view(matching[-1], regression_results(root, matching[-1].path)) if matching \
+        else None
     digests = {s.evidence_id: s.fingerprint.workflow for s in found}
-    return replace(local, evidence_id=fp.evidence_id, evidence=view,
+    return replace(local, evidence_id=fp.evidence_id, matching=view,
                    workflow_digest=fp.workflow, status=_digests_filled(local.status, digests),
                    regression=_regression_cases(root, key, priority))
 
@@ -402,7 +442,7 @@ def _input(state: RepoState, local: Local, now: datetime, approvals: ApprovalSou
     status = local.status if local.status is not None else _NO_STATUS
     inp = PriorityInput(local.key, local.spec, status, local.problems, local.evidence_id,
                         local.evidence_problem, local.evidence, local.version,
-                        local.workflow_digest, events=local.events,
+                        local.workflow_digest, unverified=local.unverified, events=local.events,
                         roles=state.roles.get(local.key.split("/")[0]), head=head,
                         findings=local.findings, regression=local.regression,
                         governance=state.governance.hold)

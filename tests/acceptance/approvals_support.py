@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import json
 import subprocess
 from pathlib import Path
 
 from pipeline.documents.evidence import fingerprint
 from pipeline.documents.load import load_priority
 from tests.acceptance.github_fake import account_id
-from tests.support import GitRepo, make_repo, minimal_repo
+from tests.support import GitRepo, make_repo, minimal_repo, save_evidence
 
 KEY = "acme/triage"
 ANN_ID = account_id("Ann-Acme")  # ann's githubId; raj, eve and pat have none recorded
@@ -155,14 +154,13 @@ def use_approvals_source(root: Path, source: str) -> None:
 
 
 def write_evidence(root: Path, key: str = KEY) -> str:
-    """A passing evidence file for the priority as it is on disk; returns its id."""
+    """A passing evidence file (and its statement) for the priority as it is on disk;
+    returns its id. It counts once a trusted bot commit commits it."""
     fp = fingerprint(str(root), key, load_priority(str(root), key))
-    folder = root / "customers" / key / "evidence"
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / f"{fp.evidence_id}.json").write_text(json.dumps({
+    save_evidence(root, {
         "apiVersion": "ailoop.dev/v1", "kind": "Evidence", "id": fp.evidence_id,
         "priority": key, "created": "2026-11-20T09:00:00Z", "passed": True,
         "fingerprint": fp.as_dict(), "provider": "python",
         "summary": {"cases": 2, "passed": 2, "failed": 0, "passRate": 1.0},
-        "cases": [], "failureCategories": {}, "edgeCases": []}))
+        "cases": [], "failureCategories": [], "edgeCases": []})
     return fp.evidence_id

@@ -10,7 +10,7 @@ import pytest
 
 from tests.acceptance.approvals_support import KEY, approvals_repo, customer_yaml, write_evidence
 from tests.acceptance.github_fake import REPO, TOKEN, FakeGitHub, pull, review, serve
-from tests.support import GitRepo, run_cli
+from tests.support import GitRepo, commit_evidence, run_cli
 
 PR = 12
 NOW = "2026-11-20T10:00:00Z"
@@ -27,7 +27,7 @@ def merged_pr(tmp_path: Path, fake: FakeGitHub) -> GitRepo:
     base = repo.git("rev-parse", "HEAD").strip()
     repo.git("checkout", "-q", "-b", "feature")
     write_evidence(repo.work)
-    head = repo.commit_all("Dry-run evidence for triage")
+    head = commit_evidence(repo.work)
     repo.git("checkout", "-q", "main")
     repo.git("merge", "-q", "--ff-only", "feature")
     repo.git("push", "-q", "origin", "main")

@@ -19,7 +19,7 @@ from tests.acceptance.approvals_support import (
     keygen,
     write_evidence,
 )
-from tests.support import GitRepo, run_cli
+from tests.support import GitRepo, commit_evidence, run_cli
 
 NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
 
@@ -46,7 +46,7 @@ def test_a_stage_waits_for_the_right_role_on_the_right_evidence(
     ann, raj = keygen(keys, "ann"), keygen(keys, "raj")
     repo = approvals_repo(tmp_path, customer_yaml(ann, raj), risk="medium")
     old = write_evidence(repo.work)
-    repo.commit_all("Dry-run evidence")
+    commit_evidence(repo.work)
 
     # The wrong role, signed by a real key: raj is a risk-officer, shadow needs a reviewer.
     forged = approval_message(KEY, "shadow", old, "raj", ["customer-reviewer"])
@@ -64,6 +64,7 @@ def test_a_stage_waits_for_the_right_role_on_the_right_evidence(
     workflow = repo.work / "customers/acme/triage/workflow.py"
     workflow.write_text(workflow.read_text() + "# handle refunds\n")
     new = write_evidence(repo.work)
+    commit_evidence(repo.work)
     repo.commit_all("Handle refunds")
     assert new != old
     assert triage(run(repo))[-1] == (

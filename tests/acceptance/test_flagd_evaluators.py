@@ -23,6 +23,7 @@ from pipeline.model.status import StatusBody
 from pipeline.reconcile import flags
 from tests.acceptance.test_reconcile import FLAGS, make_git_repo, ready, reconcile
 from tests.flagd import npm_strict_errors, npm_variants, pinned_core, pinned_variants
+from tests.support import commit_evidence
 from tests.unit.reconciler.builders import KEY, approve_all, incident, write_evidence
 
 PERCENTS = (1, 25, 50, 99, 100)  # the fractional stages; 0 % is a shadow stage (below)
@@ -223,6 +224,7 @@ def test_the_flag_files_a_reconcile_commits_pass_both_evaluators(
     (repo.work / "customers/acme/triage/workflow.py").write_text(
         "def run(input):\n    return 'support'  # v2\n")
     approve_all(repo.work, KEY, write_evidence(repo.work))
+    commit_evidence(repo.work)
     repo.commit_all("A second version")
     for minutes in (366, 427):
         reconcile(capsys, repo, minutes)

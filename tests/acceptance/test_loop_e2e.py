@@ -114,7 +114,10 @@ def test_a_version_upgrade_never_takes_the_serving_versions_traffic_untested(
     repo = Path(str(loop["repo"]))
     subjects = _git(repo, "log", "--reverse", "--format=%H %s").splitlines()
     pushed = next(i for i, s in enumerate(subjects) if "Claims intake v1.2.0" in s)
-    waiting = subjects[pushed + 1].split(" ", 1)
+    # The trusted run's evidence replaces the PR's copy, then the reconciler waits.
+    assert [s.split(" ", 1)[1].split(" (")[0] for s in subjects[pushed + 1:pushed + 3]] == [
+        f"ailoop: set aside the unverified copy of {CLAIMS}", f"ailoop: evidence of {CLAIMS}"]
+    waiting = subjects[pushed + 3].split(" ", 1)
     assert waiting[1] == f"ailoop: {CLAIMS} awaits approval for shadow"
     flags = json.loads(_git(repo, "show",
                             f"{waiting[0]}:customers/northwind-insurance/flags.flagd.json"))
@@ -141,3 +144,20 @@ def test_every_status_the_demo_writes_is_a_signed_bot_commit(loop: dict[str, obj
     assert all(line.startswith("G ailoop-bot: ailoop: ") for line in log), log
     paths = [f"customers/{key}/status.yaml" for key in priority_keys(str(repo))]
     assert untrusted_statuses(str(repo), paths) == {}
+
+
+def test_only_evidence_the_trusted_runs_committed_is_on_the_default_branch(
+        loop: dict[str, object]) -> None:
+    """The engineer's dry runs are only shown; every evidence file the demo ends with that
+    promoted or blocked something is what a trusted run's commit job wrote."""
+    from pipeline.trust.written import untrusted_files
+
+    repo = Path(str(loop["repo"]))
+    statuses = "".join((repo / f"customers/{key}/status.yaml").read_text()
+                       for key in (CLAIMS, REFUNDS))
+    used = sorted(set(re.findall(r"evidenceId: (ev-[0-9a-f]{16})", statuses)))
+    paths = [p for key in (CLAIMS, REFUNDS) for ev in used
+             if (repo / (p := f"customers/{key}/evidence/{ev}.json")).is_file()]
+    assert len(paths) >= 3
+    assert untrusted_files(str(repo), paths) == {}
+    assert "A trusted run: the default branch's dry run of" in str(loop["story"])

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support import GitRepo, git, run_cli
+from tests.support import GitRepo, commit_evidence, git, run_cli
 from tests.unit.reconciler.builders import (
     KEY,
     T0,
@@ -40,6 +40,7 @@ def make_git_repo(tmp: Path, target: str = "full") -> GitRepo:
 def ready(repo: GitRepo, hours: int = 12) -> str:
     """Evidence, every approval and healthy readings, committed by a human."""
     ev = write_evidence(repo.work)
+    commit_evidence(repo.work)
     approve_all(repo.work, KEY, ev)
     healthy_hourly(repo.work, KEY, T0, hours)
     repo.commit_all("Evidence, approvals and readings")
@@ -108,14 +109,15 @@ def test_full_stage_walk_with_bake_times(capsys: pytest.CaptureFixture[str],
         "ailoop: promote acme/triage to full (100%)",
         "ailoop: promote acme/triage to early (25%)",
         "ailoop: promote acme/triage to canary (5%)",
-        "ailoop: promote acme/triage to shadow (0%)"]
+        "ailoop: promote acme/triage to shadow (0%)",
+        "ailoop: evidence of a trusted dry run"]
 
 
 def test_no_promotion_without_approval_and_status_table(capsys: pytest.CaptureFixture[str],
                                                         tmp_path: Path) -> None:
     repo = make_git_repo(tmp_path, target="canary")
     write_evidence(repo.work)
-    repo.commit_all("Evidence only")
+    commit_evidence(repo.work)
     out = reconcile(capsys, repo, 1)
     assert "acme/triage awaits approval for shadow: holds: approval from customer-reviewer " \
            "missing for stage shadow" in out
@@ -155,6 +157,7 @@ def test_incident_rolls_back_and_the_rollback_survives(capsys: pytest.CaptureFix
     wf = repo.work / "customers/acme/triage/workflow.py"
     wf.write_text("def run(input):\n    return 'support'  # fixed\n")
     ev = write_evidence(repo.work)
+    commit_evidence(repo.work)
     approve_all(repo.work, KEY, ev)
     repo.commit_all("Fix inc-3")
     out = reconcile(capsys, repo, 401)
@@ -186,7 +189,7 @@ def test_failed_dry_run_blocks_with_owner(capsys: pytest.CaptureFixture[str],
                                           tmp_path: Path) -> None:
     repo = make_git_repo(tmp_path)
     write_evidence(repo.work, passed=False)
-    repo.commit_all("Failing evidence")
+    commit_evidence(repo.work)
     out = reconcile(capsys, repo, 1)
     assert "mark acme/triage blocked: blocked (owner olga): dry run" in out
     text = status_of(repo)

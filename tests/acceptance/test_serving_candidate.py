@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from tests.acceptance.test_reconcile import FLAGS, STATUS, make_git_repo, ready, reconcile
-from tests.support import GitRepo, run_cli
+from tests.support import GitRepo, commit_evidence, run_cli
 from tests.unit.reconciler.builders import (
     KEY,
     T0,
@@ -99,7 +99,7 @@ def test_a_version_bump_keeps_every_request_on_the_serving_version(
     assert served(repo) == {"1.0.0": 100.0}
     # ...and still nothing with evidence but no approvals, hours later.
     write_evidence(repo.work)
-    repo.commit_all("Dry run of v1.2.0")
+    commit_evidence(repo.work)
     reconcile(capsys, repo, start + WALK[stage] + 200)
     assert served(repo) == {"1.0.0": 100.0}
     status = (repo.work / STATUS).read_text()

@@ -232,7 +232,7 @@ def test_every_reconciler_commit_is_signed_by_the_bot(at_canary: GitRepo,
     log = at_canary.git("-c", f"gpg.ssh.allowedSignersFile={signers}", "log",
                         "--format=%G? %an <%ae> / %cn <%ce>: %s")
     bot = [line for line in log.splitlines() if ": ailoop: " in line]
-    assert len(bot) == 2
+    assert len(bot) == 3  # the trusted run's evidence, then shadow and canary
     raw = "ailoop-bot <ailoop-bot@users.noreply.github.com>"
     assert all(line.startswith(f"G {raw} / {raw}: ") for line in bot), log
 
@@ -275,8 +275,22 @@ def _no_public_key(monkeypatch: pytest.MonkeyPatch, repo: GitRepo,
             f"{SETUP}\n")
 
 
-@pytest.mark.parametrize("setup", [_no_key, _other_key, _unreadable, _no_public_key],
-                         ids=["env-unset", "another-key", "unreadable", "no-signingKey"])
+def test_without_a_bot_key_in_ailoop_yaml_no_evidence_counts(
+        tmp_path: Path, keys: dict[str, Path], capsys: pytest.CaptureFixture[str],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """No key to check a signature against: no commit is a trusted run's, nothing moves."""
+    repo = make_git_repo(tmp_path)
+    ready(repo)
+    _no_public_key(monkeypatch, repo, keys)
+    head = repo.git("rev-parse", "HEAD")
+    assert reconcile(capsys, repo, 1) == "No changes\n"
+    assert repo.git("rev-parse", "HEAD") == head
+    plan = run_cli(capsys, "-C", str(repo.work), "plan", "--now", iso(T0))
+    assert "from the PR, not yet verified" in plan.out
+
+
+@pytest.mark.parametrize("setup", [_no_key, _other_key, _unreadable],
+                         ids=["env-unset", "another-key", "unreadable"])
 def test_without_the_bot_key_a_state_change_fails_before_writing_anything(
         setup: Callable[..., str], tmp_path: Path, keys: dict[str, Path],
         capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:

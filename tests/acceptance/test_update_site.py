@@ -79,7 +79,8 @@ def _plant(example: Path) -> str:
         "priority": KEY, "created": "2026-11-21T09:00:00Z", "passed": True,
         "fingerprint": fp.as_dict(), "provider": "python",
         "summary": {"cases": 50, "passed": 46, "failed": 4, "passRate": 0.92},
-        "failureCategories": {"wrong urgency": 3, "wrong claim type": 1},
+        "failureCategories": [{"category": "wrong urgency", "count": 3},
+                              {"category": "wrong claim type", "count": 1}],
         "cases": [{"id": f"c{i}", "passed": i >= 4, "tags": ["edge-case"] if i < 2 else []}
                   for i in range(50)],
     }

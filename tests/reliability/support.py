@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from tests.support import GitRepo, git
+from tests.support import GitRepo, commit_evidence, git
 from tests.unit.reconciler.builders import (
     T0,
     approve_all,
@@ -50,6 +50,7 @@ def ready_repo(tmp: Path, names: tuple[str, ...] = NAMES, hours: int = 12) -> Gi
     git(work, "init", "-q", "-b", "main")
     git(work, "remote", "add", "origin", "../remote.git")
     repo = GitRepo(work, remote)
+    commit_evidence(work)  # the trusted run's evidence, as its commit job commits it
     repo.commit_all("Ready to roll out")
     repo.git("push", "-q", "-u", "origin", "main")
     return repo

@@ -225,7 +225,7 @@ NOT_RENAMED = {
     ("pipeline/approvals/gate.py", "_append"): "appends to $GITHUB_STEP_SUMMARY (Actions' file)",
     ("pipeline/publish/prcomment.py", "append_summary"): "appends to $GITHUB_STEP_SUMMARY",
     ("pipeline/approvals/signed.py", "_commits"): "a private mkstemp file in /tmp, deleted",
-    ("pipeline/trust/status.py", "run"): "a private mkstemp file in /tmp, deleted",
+    ("pipeline/trust/written.py", "run"): "a private mkstemp file in /tmp, deleted",
     ("pipeline/git.py", "allowed_signers_file"): "a private mkstemp file in /tmp, deleted",
     ("pipeline/notify/deliver.py", "_bot_commits"): "a private mkstemp file in /tmp, deleted",
     ("pipeline/cli/main.py", "_crash_log"): "a new mkstemp crash log in /tmp",

@@ -37,7 +37,7 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 from pipeline.cli.main import main
 from pipeline.documents.load import load_document
 from pipeline.model.status import StatusBody
-from tests.support import git
+from tests.support import commit_evidence, git
 from tests.unit.reconciler.builders import (
     KEY,
     STAGE_ROLES,
@@ -145,12 +145,14 @@ class LoopMachine(RuleBasedStateMachine):
         code = self.ailoop(self.human, "dry-run", KEY, "--now", iso(self.now))
         assert code in (0, 1), code
         self.passing[fp] = code == 0
+        commit_evidence(self.human)
         self.commit("Dry-run evidence")
 
     @rule(passed=st.booleans())
     def recorded_dry_run(self, passed: bool) -> None:
         self.pull(self.human)
         self.passing[write_evidence(self.human, KEY, passed=passed, created=self.now)] = passed
+        commit_evidence(self.human)
         self.commit("Evidence")
 
     @rule(stage=st.sampled_from(NAMES), right=st.booleans(), current=st.booleans())
@@ -176,6 +178,7 @@ class LoopMachine(RuleBasedStateMachine):
         fp = self.fingerprint()
         if not self.passing.get(fp):
             self.passing[write_evidence(self.human, KEY, created=self.now)] = True
+            commit_evidence(self.human)
         cand = self.status(self.human).candidate
         here = NAMES.index(cand.stage) if cand and cand.stage in NAMES and \
             cand.evidence_id == fp else -1

@@ -119,3 +119,13 @@ def test_charts_show_steps_and_thresholds() -> None:
     assert bars.count('fill="#15803d"') == 1  # pass rate meets its threshold
     assert bars.count('fill="#b91c1c"') == 1  # errors above their ceiling
     assert "no data" in bars
+
+
+def test_a_run_no_trusted_run_committed_is_labelled_and_does_not_count() -> None:
+    view = _view()
+    assert view.evidence is not None
+    unverified = replace(view, evidence=replace(view.evidence, verified=False))
+    text = render_markdown(build_update(unverified, None, T0 + timedelta(days=5)))
+    assert ("The latest run, from the PR, not yet verified, on 01 November handled 56 of 60 "
+            "sample cases correctly, 93% (the bar is 90%). It does not count until a trusted "
+            "run repeats it.") in text

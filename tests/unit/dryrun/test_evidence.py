@@ -69,3 +69,25 @@ def test_invalid_evidence_is_skipped_with_a_reason(example: Path) -> None:
     assert current_evidence(str(example), KEY, fp) == found[0]
     other = Fingerprint(fp.spec, fp.dataset, "1" * 64)
     assert current_evidence(str(example), KEY, other) is None
+
+
+def test_every_field_a_reader_needs_is_checked_against_the_model(example: Path) -> None:
+    fp = _fp(example)
+    folder = example / "customers" / KEY / "evidence"
+    good = {"apiVersion": "ailoop.dev/v1", "kind": "Evidence", "id": fp.evidence_id,
+            "priority": KEY, "created": "2026-11-20T10:00:00Z", "passed": True,
+            "fingerprint": fp.as_dict(), "summary": {"cases": 3, "failed": 0, "passRate": 1}}
+    rel = f"customers/{KEY}/evidence/{fp.evidence_id}.json"
+    for broken, message in [
+        ({**good, "passed": "true"}, "passed: Input should be a valid boolean"),
+        ({**good, "summary": {"cases": 3, "failed": 0}}, "summary.passRate: is required"),
+        ({**good, "summary": {**good["summary"], "passRate": 2}},  # type: ignore[dict-item]
+         "summary.passRate: Input should be less than or equal to 1"),
+        ({**good, "created": "2026-11-20T10:00:00"}, "created: Input should have timezone info"),
+        ({**good, "cases": [{"id": "c1"}]}, "cases.0.passed: is required"),
+        ({**good, "kind": "Status"},
+         "not evidence (apiVersion must be ailoop.dev/v1, kind Evidence)"),
+    ]:
+        _write(folder, f"{fp.evidence_id}.json", broken)
+        found, problems = read_evidence_with_problems(str(example), KEY)
+        assert (found, problems) == ([], [f"{rel}: {message}"])

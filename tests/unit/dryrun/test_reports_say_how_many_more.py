@@ -26,6 +26,11 @@ def test_the_text_report_counts_what_it_leaves_out() -> None:
 
 
 def test_the_step_summary_counts_what_it_leaves_out() -> None:
-    md = summary_markdown(_evidence(23, 7, 0), "e.json")
+    from pipeline.documents.evidence import evidence_model
+
+    fingerprint = {"spec": "a" * 64, "dataset": "b" * 64, "workflow": "c" * 64}
+    evidence = {**_evidence(23, 7, 0), "apiVersion": "ailoop.dev/v1", "kind": "Evidence",
+                "created": "2026-11-20T10:00:00Z", "fingerprint": fingerprint}
+    md = summary_markdown(evidence_model(evidence), "e.json")
     assert "and 2 more |" in md  # 7 example cases, 5 shown
     assert "… and 3 more categories" in md  # 23 categories, 20 shown

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from pipeline.documents.evidence import fingerprint
 from pipeline.documents.load import load_document
-from tests.support import add_bot_key
+from tests.support import add_bot_key, save_evidence
 
 CUSTOMER = "acme"
 KEY = "acme/triage"
@@ -145,19 +145,19 @@ def evidence_id(root: Path, key: str = KEY) -> str:
 
 def write_evidence(root: Path, key: str = KEY, *, passed: bool = True,
                    created: datetime = T0) -> str:
+    """Evidence (and its statement) of the priority as it is on disk; returns its id. It
+    counts only once a trusted bot commit commits it (tests.support.commit_evidence)."""
     doc, findings = load_document(str(root), f"customers/{key}/priority.yaml")
     assert doc is not None, findings
     fp = fingerprint(str(root), key, doc.model)
     failed = 0 if passed else 1
-    data = {"apiVersion": "ailoop.dev/v1", "kind": "Evidence", "id": fp.evidence_id,
-            "priority": key, "created": created.isoformat().replace("+00:00", "Z"),
-            "passed": passed, "fingerprint": fp.as_dict(), "provider": "python",
-            "summary": {"cases": 1, "passed": 1 - failed, "failed": failed,
-                        "passRate": 1.0 - failed},
-            "cases": [], "failureCategories": {}, "edgeCases": []}
-    folder = root / "customers" / key / "evidence"
-    folder.mkdir(exist_ok=True)
-    (folder / f"{fp.evidence_id}.json").write_text(json.dumps(data, indent=2))
+    save_evidence(root, {
+        "apiVersion": "ailoop.dev/v1", "kind": "Evidence", "id": fp.evidence_id,
+        "priority": key, "created": created.isoformat().replace("+00:00", "Z"),
+        "passed": passed, "fingerprint": fp.as_dict(), "provider": "python",
+        "summary": {"cases": 1, "passed": 1 - failed, "failed": failed,
+                    "passRate": 1.0 - failed},
+        "cases": [], "failureCategories": [], "edgeCases": []})
     return fp.evidence_id
 
 

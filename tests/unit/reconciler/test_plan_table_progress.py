@@ -156,6 +156,22 @@ EVIDENCE = [
          Then("hold", "evidence", "holds at v2.0.0 at canary 5%: evidence ev-0000000000new is "
               "no longer in the repository; to release: restore it or rerun the dry run",
               at="canary 5%", terminal="stage-reached canary", exact=True)),
+    Case("only evidence from the PR: shown, never counted",
+         given(status(), evidence=None, unverified=evidence()),
+         Then("dry-run-needed", "evidence", "needs a dry run: no evidence for ev-0000000000new "
+              "(v2.0.0) from a trusted run; evidence ev-0000000000new is from the PR, not yet "
+              "verified (passed, 10 of 10 cases) and does not count; to release: `ailoop "
+              "dry-run acme/triage` on the default branch", at="unstaged", phase="dry-run",
+              terminal="stage-reached", exact=True)),
+    Case("a failing dry run from the PR takes no traffic",
+         given(status("canary"), evidence=None, unverified=evidence(passed=False)),
+         Then("hold", "evidence", "holds at v2.0.0 at canary 5%: evidence ev-0000000000new is "
+              "from the PR, not yet verified; to release: restore it or rerun the dry run",
+              at="canary 5%", terminal="stage-reached canary", exact=True)),
+    Case("a trusted run's evidence counts, whatever the PR's copy says",
+         given(status(), unverified=evidence(passed=False)),
+         Then("promote", "target", "(evidence ev-0000000000new;", at="shadow 0%",
+              terminal="stage-reached shadow")),
     Case("evidence disappeared and monitoring fails: the rollback comes first",
          given(status("canary"), evidence=None, readings=readings("fail")),
          Then("rollback", "monitoring", "rolls back to shadow 0%", at="shadow 0%",

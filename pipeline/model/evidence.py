@@ -1,0 +1,123 @@
+"""The evidence document a dry run writes (pipeline.dryrun.record), as every reader sees it.
+
+Evidence is JSON written by ailoop, read by the reconciler, the PR comment, updates and
+reviews. It is validated as JSON (strict: `true` is a boolean, "1" is not a number) against
+this model, so a reader never meets a missing key or a wrong type: a file that does not fit
+is one message naming the file and the field. What a gate decides on is required; the
+details a report shows (latency, categories, comparison, actions) may be absent and are
+then shown as absent. Unknown fields are ignored: a newer ailoop may add some.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
+from pydantic.alias_generators import to_camel
+
+from pipeline.model.base import API_VERSION
+
+# How evidence no trusted run committed is labelled wherever it is shown (DESIGN.md, "Trust").
+UNVERIFIED = "from the PR, not yet verified"
+
+Count = Annotated[int, Field(ge=0)]
+Rate = Annotated[float, Field(ge=0, le=1)]
+Sha256 = Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
+
+
+class Record(BaseModel):
+    model_config = ConfigDict(extra="ignore", alias_generator=to_camel, populate_by_name=True,
+                              frozen=True, strict=True, defer_build=True)
+
+
+class Digests(Record):
+    spec: Sha256
+    dataset: Sha256
+    workflow: Sha256
+
+
+class Latency(Record):
+    p50: float = 0.0
+    p95: float = 0.0
+    max: float = 0.0
+
+
+class Summary(Record):
+    cases: Count
+    failed: Count
+    pass_rate: Rate
+    passed: Count | None = None  # None: an older file; cases - failed
+    errors: Count = 0
+    latency_ms: Latency | None = None
+
+    @property
+    def passed_cases(self) -> int:
+        return self.passed if self.passed is not None else self.cases - self.failed
+
+
+class GateResult(Record):
+    name: str
+    required: str
+    actual: str
+    passed: bool
+
+
+class FailureCategory(Record):
+    category: str
+    count: Count
+    cases: list[str] = []
+
+
+class CaseRecord(Record):
+    id: str
+    passed: bool
+    tags: list[str] = []
+
+
+class Comparison(Record):
+    previous: str
+    newly_failing: list[str] = []
+    fixed: list[str] = []
+    still_failing: list[str] = []
+
+
+class ActionRow(Record):
+    name: str
+    action_class: str = Field("", alias="class")
+    would_wait: list[str] = []
+    would_run: list[str] = []
+    refused: list[str] = []
+
+
+class Actions(Record):
+    proposed: Count = 0
+    by_action: list[ActionRow] = []
+
+
+class Evidence(Record):
+    api_version: Literal["ailoop.dev/v1"]  # API_VERSION
+    kind: Literal["Evidence"]
+    id: str
+    priority: str
+    created: AwareDatetime
+    passed: bool
+    fingerprint: Digests
+    summary: Summary
+    thresholds: list[GateResult] = []
+    success_criteria: list[GateResult] = []
+    failure_categories: list[FailureCategory] = []
+    comparison: Comparison | None = None
+    actions: Actions | None = None
+    cases: list[CaseRecord] = []
+
+
+def evidence_error(err: ValidationError) -> str:
+    """The first problem of a file that is not evidence: 'summary.passRate: <what>'."""
+    first = err.errors(include_url=False)[0]
+    where = ".".join(str(p) for p in first["loc"])
+    if first["type"] == "literal_error" and where in ("apiVersion", "kind"):
+        return f"not evidence (apiVersion must be {API_VERSION}, kind Evidence)"
+    message = first["msg"]
+    if first["type"] == "missing":
+        message = "is required"
+    return f"{where}: {message}" if where else message
