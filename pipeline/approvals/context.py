@@ -10,7 +10,7 @@ from dataclasses import replace
 from pipeline import git
 from pipeline.approvals.base import Approval
 from pipeline.documents.evidence import Fingerprint, fingerprint
-from pipeline.documents.layout import priority_dir
+from pipeline.documents.layout import people_paths, priority_dir
 from pipeline.documents.load import document_from, load_priority
 from pipeline.documents.yamlio import parse_yaml
 from pipeline.errors import InputError
@@ -93,8 +93,9 @@ def current_fingerprint(root: str, key: str) -> tuple[Priority, Fingerprint]:
 
 def unchanged_since(root: str, key: str, sha: str) -> bool:
     """True when the priority folder in the work tree is what it was at commit SHA (so the
-    evidence id computed now is the one a review of SHA looked at)."""
-    return git.same_content(root, sha, [priority_dir(key)])
+    evidence id computed now is the one a review of SHA looked at). What the bot wrote
+    since, the status and a trusted run's evidence, is not part of what was reviewed."""
+    return git.same_content(root, sha, people_paths(key))
 
 
 def change_authors(root: str, rev: str, key: str, priority: Priority,

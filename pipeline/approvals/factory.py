@@ -16,7 +16,7 @@ from pipeline.approvals.evaluate import Block
 from pipeline.approvals.github import GitHubApi
 from pipeline.approvals.pull import PullSnapshot, fetch_pull, review_approvals, review_blocks
 from pipeline.approvals.rest import Waiting, make_client
-from pipeline.documents.layout import priority_dir
+from pipeline.documents.layout import people_paths, priority_dir
 from pipeline.errors import ExternalError
 from pipeline.git import last_change
 
@@ -55,8 +55,8 @@ class GitHubApprovals:
 
 class MergedPullApprovals:
     """For the reconciler after merge: the reviews of the merged pull request that last
-    changed a priority's folder. Needs GITHUB_TOKEN and GITHUB_REPOSITORY; without them, or
-    when GitHub fails, approvals() raises ExternalError and the rollout holds."""
+    changed what people write in a priority's folder (not the bot's status or evidence).
+    Needs GITHUB_TOKEN and GITHUB_REPOSITORY; without them, or when GitHub fails, approvals() raises ExternalError and the rollout holds."""
 
     def __init__(self, root: str, api_url: str, env: Mapping[str, str] | None = None) -> None:
         self.root = root
@@ -69,7 +69,7 @@ class MergedPullApprovals:
         if not token or not repo:
             raise ExternalError("approvals.source is github: GITHUB_TOKEN and "
                                 "GITHUB_REPOSITORY are needed to read the merged pull request")
-        last = last_change(self.root, "HEAD", [priority_dir(key)])
+        last = last_change(self.root, "HEAD", people_paths(key))
         if last is None:
             return []
         with make_client(self.env.get("GITHUB_API_URL") or self.api_url, token) as http:

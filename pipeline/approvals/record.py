@@ -27,7 +27,7 @@ from pipeline.approvals.signed import (
     public_key,
 )
 from pipeline.documents.evidence import current_evidence
-from pipeline.documents.layout import priority_dir
+from pipeline.documents.layout import people_paths, priority_dir
 from pipeline.errors import InputError
 from pipeline.model.customer import Person
 from pipeline.model.priority import Priority
@@ -59,9 +59,9 @@ def record_approval(root: str, request: ApproveRequest) -> Recorded:
         stage = _case_stage(root, key, priority, request.case)
     else:
         find_stage(priority, stage)
-    if not git.same_content(root, "HEAD", [priority_dir(key)]):
+    if not git.same_content(root, "HEAD", people_paths(key)):
         raise InputError(f"{priority_dir(key)} has uncommitted changes; commit them first so "
-                         "the approval binds to committed evidence")
+                         "the approval binds to what is committed")
     evidence = current_evidence(root, key, fp)
     if evidence is None:
         raise InputError(f"no dry-run evidence {fp.evidence_id} for {key}; run "

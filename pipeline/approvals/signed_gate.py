@@ -34,7 +34,7 @@ from pipeline.approvals.regression import (
 from pipeline.approvals.requirements import GOVERNANCE, governance_requirements, stages_to_approve
 from pipeline.approvals.signed import SignedApprovals
 from pipeline.documents.evidence import Fingerprint, read_evidence_with_problems
-from pipeline.documents.layout import priority_dir
+from pipeline.documents.layout import people_paths, priority_dir
 from pipeline.errors import GitError, InputError
 
 # Governance changes need the forge's code-owner review; signed approvals of them do not
@@ -127,11 +127,11 @@ def gate_signed(root: str, change: ChangeRange) -> SignedGate:
 
 def _same_as_head(root: str, key: str, change: ChangeRange) -> None:
     head = change.head[:12]
-    if git.same_content(root, change.head, [priority_dir(key)]):
+    if git.same_content(root, change.head, people_paths(key)):
         return
     if change.head == git.head(root):
         raise InputError(f"{priority_dir(key)} has changes that are not committed; commit "
-                         "them first (approvals bind to committed evidence)")
+                         "them first (approvals bind to what is committed)")
     raise InputError(f"{priority_dir(key)} in the work tree is not what it is at {head} "
                      f"(--head); check out {head} to judge it")
 

@@ -27,7 +27,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from pipeline.documents.inputs import declared_inputs, inputs_digest, outside_reason
-from pipeline.documents.layout import priority_dir, resolve_inside
+from pipeline.documents.layout import EVIDENCE_DIR, priority_dir, resolve_inside
 from pipeline.errors import InputError
 from pipeline.model.evidence import Evidence, evidence_error
 from pipeline.model.priority import Priority
@@ -35,7 +35,6 @@ from pipeline.model.priority import Priority
 log = logging.getLogger(__name__)
 
 API_VERSION = "ailoop.dev/v1"
-EVIDENCE_DIR = "evidence"
 _SPEC_EXCLUDED = frozenset(
     {"rollout", "monitoring", "review", "roi", "users", "tags", "goal", "owner"})
 _WORKFLOW_ADDED = ("inputs", "requirements", "secrets")

@@ -16,6 +16,7 @@ EVENT_KINDS = frozenset({"Feedback", "Incident", "ReviewRequest"})
 YAML_SUFFIXES = (".yaml", ".yml")
 PRIORITY_FILE = "priority.yaml"
 STATUS_FILE = "status.yaml"
+EVIDENCE_DIR = "evidence"  # in a priority folder: what dry runs wrote
 # A priority's key: "customer/priority", each a lower-case name.
 KEY_RE = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?/[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 
@@ -75,6 +76,15 @@ def priority_of(rel: str) -> str | None:
 
 def priority_dir(key: str) -> str:
     return f"{CUSTOMERS}/{key}"
+
+
+def people_paths(key: str) -> list[str]:
+    """Git pathspecs of what people write in a priority's folder: all of it but the status
+    and the evidence the bot commits. A review binds to these, so the bot committing a
+    trusted run's evidence or a new status after the merge is never "a change since the
+    reviewed commit", nor the change whose pull request holds the approvals."""
+    folder = priority_dir(key)
+    return [folder, f":(exclude){folder}/{STATUS_FILE}", f":(exclude){folder}/{EVIDENCE_DIR}"]
 
 
 # A folder's entries as (name, is a real folder); the results cache passes a cached one.

@@ -24,9 +24,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from pipeline.documents.dataset import Case
-from pipeline.documents.evidence import EVIDENCE_DIR, workflow_files
+from pipeline.documents.evidence import workflow_files
 from pipeline.documents.inputs import DeclaredInput
-from pipeline.documents.layout import priority_dir, resolve_inside
+from pipeline.documents.layout import EVIDENCE_DIR, priority_dir, resolve_inside
 from pipeline.errors import InputError
 from pipeline.model.priority import CI_CREDENTIALS, Workflow
 from pipeline.providers.base import (

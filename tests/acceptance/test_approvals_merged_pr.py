@@ -25,11 +25,15 @@ def fake() -> Iterator[FakeGitHub]:
 def merged_pr(tmp_path: Path, fake: FakeGitHub) -> GitRepo:
     repo = approvals_repo(tmp_path, customer_yaml(), risk="medium", source="github")
     base = repo.git("rev-parse", "HEAD").strip()
+    """Pull request PR changed the workflow and merged; then the trusted run on the default
+    branch committed its dry run's evidence as the bot (the newest commit of the folder)."""
     repo.git("checkout", "-q", "-b", "feature")
-    write_evidence(repo.work)
-    head = commit_evidence(repo.work)
+    (repo.work / "customers" / KEY / "helpers.py").write_text("LABELS = ('billing',)\n")
+    head = repo.commit_all("Triage: a helper").strip()
     repo.git("checkout", "-q", "main")
     repo.git("merge", "-q", "--ff-only", "feature")
+    write_evidence(repo.work)
+    assert commit_evidence(repo.work)
     repo.git("push", "-q", "origin", "main")
     fake.pulls[PR] = {**pull(PR, "eve-dev", head, base), "merged_at": "2026-11-20T09:30:00Z"}
     fake.commit_pulls[head] = [PR]

@@ -19,7 +19,7 @@ from tests.acceptance.approvals_support import (
     write_evidence,
 )
 from tests.acceptance.github_fake import REPO, TOKEN, FakeGitHub, pull, review, serve
-from tests.support import GitRepo, run_cli, signed_commit
+from tests.support import GitRepo, commit_evidence, run_cli, signed_commit
 
 NOW = "2026-11-20T10:00:00Z"
 EVIDENCE_PR, GOVERNANCE_PR = 12, 20
@@ -65,9 +65,17 @@ def _land(repo: GitRepo, fake: FakeGitHub, number: int, message: str,
 
 
 def _evidence(repo: GitRepo, fake: FakeGitHub) -> None:
-    _land(repo, fake, EVIDENCE_PR, "Dry-run evidence for triage", write_evidence)
+    """A reviewed pull request changes the workflow; on merge, the trusted run commits its
+    dry run's evidence as the bot."""
+    _land(repo, fake, EVIDENCE_PR, "Triage: a helper", _workflow_change)
     head = fake.pulls[EVIDENCE_PR]["head"]["sha"]
     fake.reviews[EVIDENCE_PR] = [review(1, "Ann-Acme", "APPROVED", head)]
+    write_evidence(repo.work)
+    assert commit_evidence(repo.work)
+
+
+def _workflow_change(work: Path) -> None:
+    (work / "customers" / KEY / "helpers.py").write_text("LABELS = ('billing', 'other')\n")
 
 
 def _tool_change(work: Path) -> None:

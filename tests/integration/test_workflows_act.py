@@ -14,7 +14,7 @@ from pipeline.cli.main import cli
 from pipeline.scaffold.ci import ACTION_REPO
 from tests.acceptance.approvals_support import keygen
 from tests.integration.act_support import Act, make_act
-from tests.support import ROOT, GitRepo, bot_key, git
+from tests.support import ROOT, GitRepo, bot_key, commit_evidence, git
 
 pytestmark = pytest.mark.slow
 SHA = "0" * 39 + "1"  # the commit the test repositories pin the action to
@@ -69,7 +69,7 @@ def ready_for_shadow(repo: GitRepo, tmp: Path) -> None:
         result = CliRunner().invoke(cli, ["-C", str(repo.work), *args])
         assert result.exit_code == 0, result.output
         if args[0] == "dry-run":
-            repo.commit_all("Dry-run evidence")
+            commit_evidence(repo.work)
     git(repo.work, "push", "-q", "-f", "origin", "main")
 
 
