@@ -263,6 +263,13 @@ def list_dir(root: str, rev: str, path: str) -> list[str]:
     return sorted(name.rsplit("/", 1)[-1] for name in out.split("\0") if name)
 
 
+def list_tree(root: str, rev: str, path: str) -> list[str]:
+    """Repo-relative paths of every file under folder PATH at commit REV, at any depth."""
+    out = _run(root, "ls-tree", "-r", "--name-only", "-z", rev_parse(root, rev), "--",
+               f"{path}/")
+    return sorted(name for name in out.split("\0") if name)
+
+
 def config_value(root: str, name: str) -> str | None:
     """A git config value as git would use it in ROOT, or None when unset."""
     try:

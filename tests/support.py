@@ -8,6 +8,7 @@ import subprocess
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from pipeline.cli.main import main
 
@@ -84,6 +85,11 @@ def git(cwd: Path, *args: str) -> str:
     return proc.stdout.strip()
 
 
+def git_ok(cwd: Path, *args: str) -> bool:
+    """Whether a git command exits 0 (`diff --quiet`: no differences)."""
+    return subprocess.run(["git", *args], cwd=cwd, capture_output=True).returncode == 0
+
+
 @dataclass
 class GitRepo:
     work: Path
@@ -93,8 +99,10 @@ class GitRepo:
         return git(self.work, *args)
 
     def commit_all(self, message: str) -> str:
+        """Commit the whole work tree (nothing when commit_evidence already committed it)."""
         self.git("add", "-A")
-        self.git("commit", "-q", "-m", message)
+        if not git_ok(self.work, "diff", "--cached", "--quiet"):
+            self.git("commit", "-q", "-m", message)
         return self.git("rev-parse", "HEAD")
 
     def clone(self, dest: Path) -> GitRepo:
@@ -123,20 +131,43 @@ def save_evidence(root: Path, data: dict[str, object]) -> str:
     rel = f"customers/{key}/evidence/{ev}.json"
     (root / rel).parent.mkdir(parents=True, exist_ok=True)
     (root / rel).write_bytes(dumps(data))
-    statement = build_statement({"cases": [], **data}, [], rel)
+    statement = build_statement({"cases": [], **data}, _subjects(root, key), rel)
     (root / rel.replace(".json", ".intoto.json")).write_bytes(dumps(statement))
     return rel
+
+
+def _subjects(root: Path, key: str) -> list[Any]:
+    """The files a dry run of KEY as it is on disk reads, with their digests, as a dry run
+    records them (none when the priority cannot be read: such evidence never verifies)."""
+    from pipeline.documents.evidence import fingerprint
+    from pipeline.documents.load import load_document
+    from pipeline.dryrun.runner import subjects_of
+    from pipeline.errors import InputError
+
+    doc, _ = load_document(str(root), f"customers/{key}/priority.yaml")
+    if doc is None or doc.kind != "Priority":
+        return []
+    try:
+        return list(subjects_of(str(root), key, doc.model,
+                                fingerprint(str(root), key, doc.model)))
+    except InputError:
+        return []
 
 
 def commit_evidence(work: Path, message: str = "ailoop: evidence of a trusted dry run") -> str:
     """Commit the evidence files that differ from HEAD as the commit job of a trusted run
     does: as the bot, signed with its key, through the product's commit path (what counts
-    for a promotion; anything else is only shown)."""
+    for a promotion; anything else is only shown). The run ran on a commit: what else the
+    work tree changed is committed first, as a person (the files of that commit must hash
+    to the digests the run recorded)."""
     from pipeline.git import commit_paths, dirty_paths
 
     changed = [p for p, _ in dirty_paths(str(work), [EVIDENCE_FILES])]
     if not changed:
         return ""
+    git(work, "add", "-A", "--", ".", EVIDENCE_FILES.replace("(glob)", "(exclude,glob)"))
+    if not git_ok(work, "diff", "--cached", "--quiet"):
+        git(work, "commit", "-q", "-m", "The change the trusted run ran on")
     return commit_paths(str(work), changed, f"{message}\n\nAiloop-Action: evidence\n",
                         *BOT_WHO, str(bot_key().private))
 

@@ -28,6 +28,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "dataset": ("dataset", "Add a regression case from an incident or a production trace."),
     "dry-run": ("dryrun", "Evaluate a priority's workflow on its dataset and write evidence."),
     "evidence": ("evidence", "Commit a trusted dry run's evidence as the bot."),
+    "verify": ("verify", "Check the chain behind a priority: evidence, files, approvals, flag."),
     "plan": ("plan", "Show what the reconciler would do for every priority, and why."),
     "reconcile": ("reconcile", "Apply the plan: advance, hold or roll back; commit and push."),
     "status": ("status", "Where every priority stands."),

@@ -301,6 +301,29 @@ def walk(story: Story, stages: Sequence[str], first_wait: timedelta) -> None:
         story.now += timedelta(hours=73)
 
 
+def verify_chain(story: Story) -> None:
+    """`ailoop verify` walks the chain behind what is tried; a hand edit of the trusted
+    run's statement breaks a named link, and reverting it is the release."""
+    story.step("Verify: the chain behind the candidate, then a forged statement")
+    pull(story, "ci")
+    ailoop(story, "ci", "verify", CLAIMS, show=10)
+    eng = story.clone("engineer")
+    pull(story, "engineer")
+    for path in sorted((eng / "customers" / CLAIMS / "evidence").glob("*.intoto.json")):
+        statement = json.loads(path.read_text())
+        for subject in statement["subject"]:  # digests of code that never ran
+            subject["digest"]["sha256"] = "0" * 64
+        path.write_text(json.dumps(statement, indent=2) + "\n")
+    git(eng, "commit", "-q", "-am", "Statements: name the new workflow's digests")
+    git(eng, "push", "-q", "origin", "main")
+    pull(story, "ci")
+    ailoop(story, "ci", "verify", CLAIMS, expect=(1,), show=1)
+    git(eng, "revert", "--no-edit", "HEAD")
+    git(eng, "push", "-q", "origin", "main")
+    pull(story, "ci")
+    ailoop(story, "ci", "verify", CLAIMS, show=1)
+
+
 def incident(story: Story) -> None:
     story.step("Production: Northwind reports an incident (urgent claim routed as normal)")
     eng = story.clone("engineer")
@@ -446,6 +469,7 @@ def run_demo(base: Path, example: Path, say: Callable[[str], None],
     failing_dry_run(story)
     fixed_dry_run(story)
     walk(story, ["shadow", "canary", "early", "full"], timedelta(minutes=30))
+    verify_chain(story)
     incident(story)
     fix_incident(story)
     # The fix is a new version: a new candidate, which starts again at the first stage.

@@ -206,26 +206,25 @@ def read_evidence_bytes(root: str, rel: str) -> bytes:
     return raw
 
 
-def load_evidence_file(root: str, rel: str) -> dict[str, Any]:
-    """The raw JSON object of one evidence file; ValueError with a reason otherwise."""
-    raw = read_evidence_bytes(root, rel)
+def json_object(raw: bytes, what: str = "evidence") -> dict[str, Any]:
+    """RAW as a JSON object; ValueError naming WHAT otherwise."""
     try:
         data = json.loads(raw)
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise ValueError(f"evidence is not valid JSON ({e})") from None
+        raise ValueError(f"{what} is not valid JSON ({e})") from None
     if not isinstance(data, dict):
-        raise ValueError("evidence must be a JSON object")
+        raise ValueError(f"{what} must be a JSON object")
     return data
+
+
+def load_evidence_file(root: str, rel: str) -> dict[str, Any]:
+    """The raw JSON object of one evidence file; ValueError with a reason otherwise."""
+    return json_object(read_evidence_bytes(root, rel))
 
 
 def parse_evidence(raw: bytes) -> Evidence:
     """Evidence validated against its model; ValueError naming the field otherwise."""
-    try:
-        data = json.loads(raw)
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise ValueError(f"evidence is not valid JSON ({e})") from None
-    if not isinstance(data, dict):
-        raise ValueError("evidence must be a JSON object")
+    json_object(raw)
     try:
         return Evidence.model_validate_json(raw)
     except ValidationError as e:

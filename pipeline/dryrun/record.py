@@ -17,9 +17,8 @@ from pipeline.dryrun.diff import RunDiff
 from pipeline.dryrun.results import CaseResult
 from pipeline.dryrun.thresholds import Gate, summarise
 from pipeline.errors import ExternalError
+from pipeline.trust.evidence_chain import STATEMENT_TYPE, TEST_RESULT_PREDICATE
 
-STATEMENT_TYPE = "https://in-toto.io/Statement/v1"
-TEST_RESULT_PREDICATE = "https://in-toto.io/attestation/test-result/v0.1"
 # Parts of an evidence file that may differ between two runs of the same inputs without
 # the evidence being different: a rerun keeps the file that is already there.
 _VOLATILE = ("created", "comparison")

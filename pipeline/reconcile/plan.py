@@ -124,6 +124,8 @@ class EvidenceView:
     failed: int
     path: str = ""
     regression: tuple[tuple[str, bool], ...] = ()  # (case id, passed) of regression cases
+    # The first broken link of its chain past who committed it (`ailoop verify`; "": none).
+    broken: str = ""
 
 
 @dataclass(frozen=True)
@@ -760,6 +762,12 @@ def _findings_gate(w: _Work, target: int) -> None:
 def _evidence_gate(w: _Work, target: int) -> None:
     inp, cand = w.inp, w.candidate
     assert cand is not None
+    if inp.evidence is not None and inp.evidence.evidence_id == cand.evidence_id \
+            and inp.evidence.broken:
+        w.act("hold", "evidence", f"holds at {w.where()}: evidence {cand.evidence_id} does "
+              f"not verify: {inp.evidence.broken}; to release: rerun the trusted dry run "
+              f"(`ailoop verify {inp.key}` shows the whole chain)")
+        return
     if inp.evidence is None or inp.evidence.evidence_id != cand.evidence_id:
         if cand.stage is not None:  # it had evidence when it was promoted: hold, never expand
             gone = f"is {UNVERIFIED}" if _unverified(inp, cand.evidence_id) else \

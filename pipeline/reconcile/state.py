@@ -57,6 +57,7 @@ from pipeline.reconcile.plan import (
     SpecView,
     StageView,
 )
+from pipeline.trust.evidence_chain import chain_problem, statement_path
 from pipeline.trust.status import trusted_body
 from pipeline.trust.written import Untrusted, untrusted_files
 from pipeline.validate.run import ValidateOptions, validate
@@ -153,7 +154,8 @@ def with_trust(root: str, locals_: list[Local], cache: str | None = None) -> lis
     a trusted bot commit wrote (not in the folder cache: trust depends on the history, not
     on the folder; CACHE keeps good commits). One check for every file."""
     statuses = {f"{priority_dir(local.key)}/{STATUS_FILE}": local for local in locals_}
-    evidence = [local.matching.path for local in locals_ if local.matching is not None]
+    evidence = [path for local in locals_ if local.matching is not None
+                for path in (local.matching.path, statement_path(local.matching.path))]
     found = untrusted_files(root, [*statuses, *evidence], contents=True, cache=cache)
     out: list[Local] = []
     for rel, local in statuses.items():
@@ -169,10 +171,21 @@ def _evidence_trust(root: str, local: Local, found: dict[str, Untrusted]) -> Loc
     if seen is None:
         return local
     verdict = found.get(seen.path)
+    if verdict is None and statement_path(seen.path) in found:
+        return replace(local, unverified=seen, evidence=None)  # its statement is not the bot's
     if verdict is None:
-        return replace(local, evidence=seen)
+        return replace(local, evidence=_verified(root, local, seen))
     return replace(local, unverified=seen,
                    evidence=_trusted_view(local.key, seen.path, verdict.last_trusted))
+
+
+def _verified(root: str, local: Local, seen: EvidenceView) -> EvidenceView:
+    """Trusted evidence with the rest of its chain checked (what `ailoop verify` checks
+    past who committed it), unless it is what is served already: nothing left to promote."""
+    serving = local.status.serving if local.status is not None else None
+    if serving is not None and serving.evidence_id == seen.evidence_id:
+        return seen
+    return replace(seen, broken=chain_problem(root, local.key, seen.path))
 
 
 def _trusted_view(key: str, rel: str, raw: bytes | None) -> EvidenceView | None:

@@ -16,7 +16,6 @@ reported; one refused file commits none.
 
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import dataclass
 
@@ -25,22 +24,23 @@ from pipeline.documents.evidence import (
     EvidenceSummary,
     evidence_dir,
     fingerprint,
+    json_object,
     parse_evidence,
     summary_of,
 )
 from pipeline.documents.layout import PRIORITY_FILE, priority_dir
 from pipeline.documents.load import load_document
-from pipeline.dryrun.record import STATEMENT_TYPE
 from pipeline.errors import InputError
+from pipeline.model.evidence import Evidence
 from pipeline.reconcile.apply import Attempt, ReconcileOptions, ReconcileResult, Writes
 from pipeline.reconcile.apply import commit_state_change as _commit
 from pipeline.reconcile.plan import Plan
 from pipeline.reconcile.state import project_settings
 from pipeline.trust.botkey import signing_key_path
+from pipeline.trust.evidence_chain import STATEMENT_SUFFIX, files_problem, statement_problem
 from pipeline.trust.written import untrusted_files
 
 ACTION = "evidence"
-_STATEMENT_SUFFIX = ".intoto.json"
 _MAX_FILE = 64 * 1024 * 1024
 
 
@@ -85,10 +85,10 @@ def _collect(folder: str) -> list[HandedOver]:
     for dirpath, dirnames, filenames in os.walk(folder):
         dirnames.sort()
         for name in sorted(filenames):
-            if not name.endswith(".json") or name.endswith(_STATEMENT_SUFFIX):
+            if not name.endswith(".json") or name.endswith(STATEMENT_SUFFIX):
                 continue
             path = os.path.join(dirpath, name)
-            statement = path.removesuffix(".json") + _STATEMENT_SUFFIX
+            statement = path.removesuffix(".json") + STATEMENT_SUFFIX
             try:
                 found.append(HandedOver(path, _read(path), _read(statement)))
             except ValueError as e:
@@ -130,7 +130,7 @@ def _checked(root: str, handed: list[HandedOver]) -> tuple[list[EvidenceSummary]
             continue
         summaries.append(summary)
         writes[summary.path] = item.evidence.decode("utf-8")
-        writes[summary.path.removesuffix(".json") + _STATEMENT_SUFFIX] = \
+        writes[summary.path.removesuffix(".json") + STATEMENT_SUFFIX] = \
             item.statement.decode("utf-8")
     if problems:
         raise InputError(_refused(problems))
@@ -146,7 +146,6 @@ def _check(root: str, item: HandedOver) -> EvidenceSummary:
     if os.path.basename(item.source) != f"{evidence.id}.json":
         raise ValueError(f"id: {evidence.id} is not its file name")
     summary = summary_of(evidence, rel, key)
-    _check_statement(item.statement, evidence.id, evidence.passed)
     spec = f"{priority_dir(key)}/{PRIORITY_FILE}"
     if git.read_file_at(root, "HEAD", spec) is None:
         raise ValueError(f"priority: {key} has no {spec} on HEAD")
@@ -167,6 +166,7 @@ def _check(root: str, item: HandedOver) -> EvidenceSummary:
     if evidence.id != now:
         raise ValueError(f"id: {evidence.id} is not the fingerprint of {key} on HEAD ({now}): "
                          "the dry run ran on other inputs")
+    _check_statement(root, item.statement, evidence, rel)
     return summary
 
 
@@ -175,22 +175,13 @@ class _Committed(Exception):
     folder keeps earlier evidence): left as it is."""
 
 
-def _check_statement(raw: bytes, evidence_id: str, passed: bool) -> None:
-    try:
-        statement = json.loads(raw)
-    except (ValueError, UnicodeDecodeError):
-        raise ValueError("its in-toto statement is not valid JSON") from None
-    predicate = statement.get("predicate") if isinstance(statement, dict) else None
-    if not isinstance(predicate, dict) or statement.get("_type") != STATEMENT_TYPE:
-        raise ValueError(f"its in-toto statement is not a {STATEMENT_TYPE}")
-    configuration = predicate.get("configuration")
-    named = {c.get("annotations", {}).get("evidenceId") for c in configuration
-             if isinstance(c, dict) and isinstance(c.get("annotations"), dict)} \
-        if isinstance(configuration, list) else set()
-    if named != {evidence_id}:
-        raise ValueError(f"its in-toto statement is not about {evidence_id}")
-    if predicate.get("result") != ("PASSED" if passed else "FAILED"):
-        raise ValueError("its in-toto statement's result disagrees with the evidence")
+def _check_statement(root: str, raw: bytes, evidence: Evidence, rel: str) -> None:
+    """The statement agrees with the evidence and names HEAD's files (the run ran on them)."""
+    statement = json_object(raw, "its in-toto statement")
+    problem = statement_problem(statement, evidence, rel) or \
+        files_problem(root, "HEAD", statement, evidence.priority)
+    if problem:
+        raise ValueError(problem)
 
 
 def _set_aside(root: str, writes: Writes, message: str) -> None:

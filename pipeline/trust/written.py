@@ -86,7 +86,7 @@ def untrusted_files(root: str, paths: Sequence[str], *, contents: bool = False,
     if cannot:
         return {p: Untrusted(p, f"{rule_of(p)}: it cannot be verified: {cannot[0]}", cannot[1])
                 for p in present}
-    bot = _bot_at_head(root)
+    bot = bot_at_head(root)
     if isinstance(bot, str):
         return {p: Untrusted(p, f"{rule_of(p)}: it cannot be verified: {bot}",
                              "set up the bot key (README.md, 'The bot identity')")
@@ -106,7 +106,7 @@ def _cannot_verify(where: tuple[str, str] | None, root: str) -> tuple[str, str] 
     return None
 
 
-def _bot_at_head(root: str) -> BotIdentity | str:
+def bot_at_head(root: str) -> BotIdentity | str:
     """The bot settings of HEAD's ailoop.yaml (never the work tree's: a pull request's edit
     of its own key must not vouch for its own commits), or why there are none."""
     from pipeline.documents.load import load_document

@@ -127,7 +127,7 @@ def test_approve_refuses_a_role_the_person_does_not_hold(
     result = approve(capsys, signed_repo, keys["ann"], "--role", "risk-officer")
     assert result.code == 2
     assert result.err == "error: ann does not hold the role risk-officer on HEAD\n"
-    assert signed_repo.git("log", "-1", "--format=%s") == "Dry-run evidence"
+    assert signed_repo.git("log", "-1", "--format=%s") == "ailoop: evidence of a trusted dry run"
 
 
 def test_approve_needs_evidence(capsys: pytest.CaptureFixture[str], tmp_path: Path,

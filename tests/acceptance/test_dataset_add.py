@@ -96,15 +96,20 @@ def test_a_runtime_trace_becomes_a_case(repo: GitRepo, tmp_path: Path,
 def test_runtime_trace_store_file_is_what_the_cli_reads(
         repo: GitRepo, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """The file ailoop-runtime's TraceStore writes, not a copy of its format."""
-    from ailoop_runtime.flags import Choice, Variant
-    from ailoop_runtime.runtime import TraceStore, _trace
+    from ailoop_runtime.flags import Choice, FlagSource, Variant
+    from ailoop_runtime.guard import Guard
+    from ailoop_runtime.runtime import Runtime, TraceStore
 
     path = tmp_path / "store.jsonl"
     store = TraceStore(str(path))
+    (tmp_path / "flags.flagd.json").write_text('{"flags": {}}\n')
+    runtime = Runtime(FlagSource(str(tmp_path / "flags.flagd.json")), KEY, {}, Guard({}, {}),
+                      traces=store, clock=lambda: 1000.0)
     chosen = Variant("0.4.0", "d1")
-    store.add(_trace(KEY, "abc123", "user-1", {"amount": 5, "currency": "EUR"},
-                     Choice("serving", chosen, Variant("0.5.0", "d2")), {"decision": "deny"},
-                     {"decision": "approve"}, "disagree"))
+    store.add(runtime._trace("abc123", "user-1", {"amount": 5, "currency": "EUR"},
+                             Choice("serving", chosen, Variant("0.5.0", "d2")),
+                             {"decision": "deny"}, {"decision": "approve"}, "disagree"))
+    runtime.close()
     code, _, err = _add(capsys, repo, "--from-trace", "abc123", "--traces", str(path),
                         "--expected", '{"decision": "approve"}')
     assert (code, err) == (0, "")

@@ -4,6 +4,7 @@ with its reason (real SSH keys, real git repositories with a bare remote)."""
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import pytest
@@ -156,7 +157,7 @@ def test_uncommitted_changes_are_not_judged(capsys: pytest.CaptureFixture[str],
     result = gate(capsys, repo)
     assert (result.code, result.err) == (
         2, "error: customers/acme/triage has changes that are not committed; commit them "
-           "first (approvals bind to committed evidence)\n")
+           "first (approvals bind to what is committed)\n")
 
 
 def test_the_base_defaults_to_the_merge_base_with_origins_default_branch(
@@ -379,6 +380,10 @@ def test_what_the_gate_approves_the_reconciler_promotes_after_merge(
     assert gate(capsys, repo).code == 0
     repo.git("checkout", "-q", "main")
     repo.git("merge", "-q", "--ff-only", "change")
+    handed = repo.work.parent / "handed"  # the trusted run on main hands its evidence over
+    shutil.copytree(repo.work / "customers/acme/triage/evidence", handed)
+    committed = run_cli(capsys, "-C", str(repo.work), "evidence", "commit", str(handed))
+    assert committed.code == 0, committed.err
     [first] = triage(run(repo))
     assert first.startswith("promote: ") and "ann (customer-reviewer)" in first, first
     assert "mallory" not in first

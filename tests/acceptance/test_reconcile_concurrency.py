@@ -22,7 +22,8 @@ ROUNDS = [(1, "shadow"), (62, "canary"), (183, "early"), (304, "full")]
 
 def bot_subjects(remote: Path) -> list[str]:
     log = git(remote, "log", "--format=%s", "main").splitlines()
-    return [s for s in reversed(log) if s.startswith("ailoop:")]
+    return [s for s in reversed(log)
+            if s.startswith("ailoop:") and not s.startswith("ailoop: evidence")]
 
 
 def run_runner(work: Path, number: int, when: str) -> CliResult:

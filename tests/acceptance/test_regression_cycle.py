@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from tests.acceptance.test_reconcile import make_git_repo, reconcile, status_of
-from tests.support import GitRepo, run_cli
+from tests.support import GitRepo, commit_evidence, run_cli
 from tests.unit.reconciler.builders import (
     KEY,
     T0,
@@ -72,6 +72,7 @@ def test_an_incident_is_fixed_only_by_a_version_that_passes_its_regression_case(
     assert code == 0
     approve_all(repo.work, KEY, evidence_id(out))
     healthy_hourly(repo.work, KEY, T0, 12)
+    commit_evidence(repo.work)  # the trusted run's, on what is committed
     repo.commit_all("Evidence, approvals and readings")
     for minutes in (1, 62, 183):
         reconcile(capsys, repo, minutes)
@@ -87,6 +88,7 @@ def test_an_incident_is_fixed_only_by_a_version_that_passes_its_regression_case(
     ev = evidence_id(out)
     approve_all(repo.work, KEY, ev)
     confirm(repo, ev)
+    commit_evidence(repo.work)  # the trusted run's, on what is committed
     repo.commit_all("Dry run with the regression case")
     reconcile(capsys, repo, 200)
     text = status_of(repo)
@@ -102,6 +104,7 @@ def test_an_incident_is_fixed_only_by_a_version_that_passes_its_regression_case(
     ev = evidence_id(out)
     approve_all(repo.work, KEY, ev)
     confirm(repo, ev)
+    commit_evidence(repo.work)  # the trusted run's, on what is committed
     repo.commit_all("Fix inc-3")
     out = reconcile(capsys, repo, 401)
     assert "replace the candidate of acme/triage" in out
@@ -126,6 +129,7 @@ def test_an_unconfirmed_regression_case_holds_the_candidate(
     code, out = dry_run(capsys, repo)
     assert code == 0
     approve_all(repo.work, KEY, evidence_id(out))  # every stage, but nobody confirmed the case
+    commit_evidence(repo.work)  # the trusted run's, on what is committed
     repo.commit_all("Evidence and approvals")
     out = reconcile(capsys, repo, 1)
     assert f"regression case {CASE} awaits confirmation by a customer reviewer" in out
@@ -151,6 +155,7 @@ def test_attack_whoever_wrote_the_case_cannot_confirm_it_after_merge(
     ev = evidence_id(out)
     approve_all(repo.work, KEY, ev)
     confirm(repo, ev)  # rita
+    commit_evidence(repo.work)  # the trusted run's, on what is committed
     repo.commit_all("Evidence, approvals and rita's confirmation")
     out = reconcile(capsys, repo, 1)
     assert f"regression case {CASE} awaits confirmation by a customer reviewer" in out

@@ -29,9 +29,6 @@ REPLACED = {  # the pinned references in action.yml and the templates -> stand-i
     "actions/cache@5a3ec84eff668545956fd18022155c47e93e2684": "cache",
     "actions/upload-artifact@ea165f8d65b6e75b540449e92b4886f43607fa02": "upload-artifact",
 }
-_IGNORED = shutil.ignore_patterns(".git", ".venv*", "*.egg-info", "__pycache__", ".mypy_cache",
-                                  ".ruff_cache", ".hypothesis", ".ailoop-cache", "build",
-                                  "node_modules")
 
 
 def act_binary() -> str | None:
@@ -87,10 +84,22 @@ def make_act(cache: Path, work: Path) -> Act:
                            "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
                           capture_output=True, text=True, check=True).stdout.strip()
     action = work / "ailoop-action"
-    shutil.copytree(ROOT, action, ignore=_IGNORED)
+    _copy_checkout(ROOT, action)
     artifacts = work / "artifacts"
     artifacts.mkdir()
     return Act(binary, action, wheelhouse, site, artifacts)
+
+
+def _copy_checkout(root: Path, to: Path) -> None:
+    """What a checkout of this repository holds: its tracked files as they are in the work
+    tree, and new ones git does not ignore (never a venv, a cache or benchmark output)."""
+    listed = subprocess.run(["git", "-C", str(root), "ls-files", "-z", "--cached", "--others",
+                             "--exclude-standard"], capture_output=True, check=True).stdout
+    for rel in sorted(set(listed.decode().split("\0")) - {""}):
+        source = root / rel
+        if source.is_file():  # a tracked file deleted in the work tree is not there
+            (to / rel).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, to / rel)
 
 
 def _build(wheelhouse: Path, deps: Path) -> None:

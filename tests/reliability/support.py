@@ -63,8 +63,10 @@ def copy_repo(template: GitRepo, dest: Path) -> GitRepo:
 
 
 def bot_subjects(repo: GitRepo, ref: str = "main") -> list[str]:
+    """The reconciler's commits on REF, oldest first (not a trusted run's evidence)."""
     log = git(repo.remote, "log", "--format=%s", ref).splitlines()
-    return [s for s in reversed(log) if s.startswith("ailoop:")]
+    return [s for s in reversed(log)
+            if s.startswith("ailoop:") and not s.startswith("ailoop: evidence")]
 
 
 def worktree_state(repo: GitRepo) -> dict[str, str]:

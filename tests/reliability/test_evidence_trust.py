@@ -13,7 +13,15 @@ import pytest
 
 from pipeline.model.evidence import UNVERIFIED
 from tests.acceptance.test_reconcile import make_git_repo, reconcile
-from tests.support import BOT_WHO, GitRepo, candidate_stage, git, run_cli, signed_commit
+from tests.support import (
+    BOT_WHO,
+    GitRepo,
+    candidate_stage,
+    commit_evidence,
+    git,
+    run_cli,
+    signed_commit,
+)
 from tests.unit.reconciler.builders import (
     KEY,
     T0,
@@ -230,12 +238,18 @@ def test_evidence_commit_refuses_malformed_evidence_and_a_missing_statement(
     assert "Traceback" not in result.err
 
 
+def dry_run_job(repo: GitRepo, tmp: Path, capsys: pytest.CaptureFixture[str]) -> Path:
+    """The dry-run job's own clone of the default branch, after its dry run."""
+    job = tmp / "dry-run-job"
+    git(tmp, "clone", "-q", str(repo.remote), str(job))
+    assert run_cli(capsys, "-C", str(job), "dry-run", KEY, "--no-cache").code == 0
+    return job
+
+
 def test_evidence_commit_retries_a_rejected_push_on_the_new_head(
         tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     repo = make_git_repo(tmp_path)
-    job = tmp_path / "dry-run-job"
-    git(tmp_path, "clone", "-q", str(repo.remote), str(job))
-    assert run_cli(capsys, "-C", str(job), "dry-run", KEY, "--no-cache").code == 0
+    job = dry_run_job(repo, tmp_path, capsys)
     other = repo.clone(tmp_path / "someone")
     (other.work / "notes.md").write_text("meanwhile\n")
     other.commit_all("Meanwhile")
@@ -268,3 +282,72 @@ def test_a_trusted_run_that_agrees_with_the_prs_copy_still_makes_it_count(
     assert subjects[0].startswith(f"ailoop: evidence of {KEY}")
     assert subjects[1].startswith(f"ailoop: set aside the unverified copy of {KEY}")
     assert "to shadow (0%)" in reconcile(capsys, repo, 60)
+
+
+def _statement(repo: GitRepo, ev: str) -> Path:
+    return repo.work / f"customers/acme/triage/evidence/{ev}.intoto.json"
+
+
+def _tamper(path: Path) -> None:
+    """Every subject digest zeroed and the result flipped to what the attacker wants."""
+    statement = json.loads(path.read_text())
+    for subject in statement["subject"]:
+        subject["digest"]["sha256"] = "0" * 64
+    statement["predicate"]["result"] = "FAILED"
+    path.write_text(json.dumps(statement))
+
+
+def promotable_after_trusted_run(repo: GitRepo, tmp: Path,
+                                 capsys: pytest.CaptureFixture[str]) -> str:
+    ev = pr_with_forged_evidence(repo, passed=False)
+    trusted_run(repo, tmp, capsys, "--push")
+    return ev
+
+
+@pytest.mark.parametrize("edit", ["tamper", "delete"])
+def test_a_pr_that_tampers_with_or_deletes_the_statement_promotes_nothing(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], edit: str) -> None:
+    """Files -> chain: the evidence is the trusted run's, its in-toto statement is not."""
+    repo = make_git_repo(tmp_path)
+    ev = promotable_after_trusted_run(repo, tmp_path, capsys)
+    path = _statement(repo, ev)
+    _tamper(path) if edit == "tamper" else path.unlink()
+    repo.commit_all("Tidy the statement")
+    assert "promote" not in reconcile(capsys, repo, 60)
+    assert stage(repo) is None
+
+
+def test_evidence_commit_refuses_a_statement_that_disagrees_with_the_files(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    repo = make_git_repo(tmp_path)
+    job = dry_run_job(repo, tmp_path, capsys)
+    folder = job / "customers/acme/triage/evidence"
+    _tamper(next(folder.glob("*.intoto.json")))
+    head = repo.git("rev-parse", "HEAD")
+    result = run_cli(capsys, "-C", str(repo.work), "evidence", "commit", str(folder))
+    assert result.code == 2
+    assert "its in-toto statement's result disagrees with the evidence" in result.err
+    assert repo.git("rev-parse", "HEAD") == head
+
+
+def test_a_bot_commit_whose_statement_names_other_files_holds_with_the_broken_link(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Defence in depth: even a signed bot commit promotes only when the statement's
+    digests are the files of the commit the run recorded."""
+    repo = make_git_repo(tmp_path)
+    (repo.work / WORKFLOW).write_text("def run(input):\n    return 'support'  # v2\n")
+    repo.commit_all("Better workflow")
+    ev = write_evidence(repo.work)
+    path = _statement(repo, ev)
+    statement = json.loads(path.read_text())
+    workflow = next(s for s in statement["subject"] if s["name"] == WORKFLOW)
+    workflow["digest"]["sha256"] = "0" * 64
+    path.write_text(json.dumps(statement))
+    assert commit_evidence(repo.work)
+    approve_all(repo.work, KEY, ev)
+    healthy_hourly(repo.work, KEY, T0, 12)
+    repo.commit_all("Approvals and readings")
+    assert "promote" not in reconcile(capsys, repo, 30)
+    out = run_cli(capsys, "-C", str(repo.work), "plan", "--now", iso(T0)).out
+    assert f"evidence {ev} does not verify: {WORKFLOW} at " in out
+    assert "does not hash to the digest the dry run recorded" in out
