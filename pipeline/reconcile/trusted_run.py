@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from pipeline import git
@@ -74,6 +75,30 @@ def commit_evidence(folder: str, opts: ReconcileOptions) -> EvidenceCommit:
 
     result = _commit(opts, attempt)
     return EvidenceCommit(checked, result)
+
+
+def without_trusted_evidence(root: str, keys: Sequence[str]) -> list[str]:
+    """Those of KEYS that no trusted run vouches for: the evidence file of their inputs'
+    fingerprint is absent, or a trusted bot commit did not write it (a pull request's copy
+    counts for nothing). The reconcile workflow's dry-run job runs only these, so a run
+    costs nothing when nothing changed. A priority whose fingerprint cannot be computed is
+    kept: its dry run says why."""
+    wanted: dict[str, str] = {}
+    missing: set[str] = set()
+    for key in keys:
+        spec = f"{priority_dir(key)}/{PRIORITY_FILE}"
+        doc, _ = load_document(root, spec)
+        try:
+            if doc is None:
+                raise InputError(f"{spec} cannot be read")
+            evidence_id = fingerprint(root, key, doc.model).evidence_id
+            wanted[key] = f"{evidence_dir(key)}/{evidence_id}.json"
+        except InputError:
+            missing.add(key)
+    untrusted = untrusted_files(root, list(wanted.values()))
+    missing.update(key for key, rel in wanted.items()
+                   if rel in untrusted or not os.path.isfile(os.path.join(root, rel)))
+    return [key for key in keys if key in missing]
 
 
 def _collect(folder: str) -> list[HandedOver]:

@@ -268,3 +268,36 @@ def test_a_trusted_run_that_agrees_with_the_prs_copy_still_makes_it_count(
     assert subjects[0].startswith(f"ailoop: evidence of {KEY}")
     assert subjects[1].startswith(f"ailoop: set aside the unverified copy of {KEY}")
     assert "to shadow (0%)" in reconcile(capsys, repo, 60)
+
+
+def test_dry_run_missing_runs_only_what_has_no_trusted_evidence_of_its_inputs(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """The reconcile workflow's dry-run job: the PR's copy does not count, so the priority
+    runs; once the commit job committed the trusted run, nothing is left to run."""
+    repo = make_git_repo(tmp_path)
+    ev = pr_with_forged_evidence(repo)
+    job = tmp_path / "dry-run-job"
+    git(tmp_path, "clone", "-q", str(repo.remote), str(job))
+    first = run_cli(capsys, "-C", str(job), "dry-run", "--all", "--missing", "--no-cache",
+                    "--now", iso(T0))
+    assert first.code == 0, first.out + first.err
+    assert (job / f"customers/acme/triage/evidence/{ev}.json").is_file()
+    assert ev in first.out
+    repo.git("pull", "-q", "--ff-only", "origin", "main")
+    done = run_cli(capsys, "-C", str(repo.work), "evidence", "commit",
+                   str(job / "customers/acme/triage/evidence"), "--push")
+    assert done.code == 0, done.err
+    again = tmp_path / "next-dry-run-job"
+    git(tmp_path, "clone", "-q", str(repo.remote), str(again))
+    second = run_cli(capsys, "-C", str(again), "dry-run", "--all", "--missing", "--now",
+                     iso(T0))
+    assert second.code == 0, second.out + second.err
+    assert second.out.strip() == "No priority to dry-run."
+
+
+def test_dry_run_missing_needs_a_selection(tmp_path: Path,
+                                           capsys: pytest.CaptureFixture[str]) -> None:
+    repo = make_git_repo(tmp_path)
+    result = run_cli(capsys, "-C", str(repo.work), "dry-run", "--missing")
+    assert result.code == 2
+    assert "--missing" in result.err and "--all" in result.err
