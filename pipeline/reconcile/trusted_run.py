@@ -10,7 +10,8 @@ Each evidence file is checked against its model, must sit next to its in-toto st
 must name a priority that exists, and its id must be the fingerprint of that priority as
 committed on HEAD: a run of other inputs is refused, never committed. A file that is byte
 for byte an older run HEAD already holds is left as it is (a dry run's evidence folder
-keeps its earlier runs), so DIR may be that whole folder. Every problem is collected and
+keeps its earlier runs), and so is one HEAD holds for a priority that cannot be read now,
+so DIR may be every evidence folder of the dry run's checkout. Every problem is collected and
 reported; one refused file commits none.
 """
 
@@ -180,14 +181,20 @@ def _check(root: str, item: HandedOver) -> EvidenceSummary:
     if dirty:
         raise ValueError(f"{dirty[0]} differs from HEAD: evidence is checked against the "
                          "priority as committed")
+    committed = git.read_file_at(root, "HEAD", rel) == item.evidence
     doc, findings = load_document(root, spec)
-    if doc is None:
-        raise ValueError(f"{spec} cannot be read ({findings[0].render() if findings else ''})")
     try:
+        if doc is None:
+            raise InputError(f"{spec} cannot be read "
+                             f"({findings[0].render() if findings else ''})")
         now = fingerprint(root, key, doc.model).evidence_id
     except InputError as e:
+        if committed:
+            # The dry-run job hands over every evidence folder: a priority broken since
+            # ran nothing here, and must not stop the others' evidence.
+            raise _Committed from None
         raise ValueError(f"the fingerprint of {key} cannot be computed: {e}") from None
-    if evidence.id != now and git.read_file_at(root, "HEAD", rel) == item.evidence:
+    if evidence.id != now and committed:
         raise _Committed  # an older run, as committed: not this run's to vouch for
     if evidence.id != now:
         raise ValueError(f"id: {evidence.id} is not the fingerprint of {key} on HEAD ({now}): "

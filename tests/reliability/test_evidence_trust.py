@@ -13,7 +13,15 @@ import pytest
 
 from pipeline.model.evidence import UNVERIFIED
 from tests.acceptance.test_reconcile import make_git_repo, reconcile
-from tests.support import BOT_WHO, GitRepo, candidate_stage, git, run_cli, signed_commit
+from tests.support import (
+    BOT_WHO,
+    GitRepo,
+    candidate_stage,
+    commit_evidence,
+    git,
+    run_cli,
+    signed_commit,
+)
 from tests.unit.reconciler.builders import (
     KEY,
     T0,
@@ -21,6 +29,7 @@ from tests.unit.reconciler.builders import (
     evidence_id,
     healthy_hourly,
     iso,
+    make_tree,
     write_evidence,
 )
 
@@ -301,3 +310,31 @@ def test_dry_run_missing_needs_a_selection(tmp_path: Path,
     result = run_cli(capsys, "-C", str(repo.work), "dry-run", "--missing")
     assert result.code == 2
     assert "--missing" in result.err and "--all" in result.err
+
+
+def test_one_broken_priority_does_not_stop_the_evidence_of_the_others(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """The dry-run job hands over every evidence folder: the older, committed runs of a
+    priority that cannot be read now are left as they are, not a reason to refuse all."""
+    remote = tmp_path / "remote.git"
+    git(tmp_path, "init", "-q", "--bare", "-b", "main", str(remote))
+    work = make_tree(tmp_path / "work", names=("triage", "billing"))
+    git(work, "init", "-q", "-b", "main")
+    git(work, "remote", "add", "origin", str(remote))
+    repo = GitRepo(work, remote)
+    repo.commit_all("Add acme/triage and acme/billing")
+    write_evidence(work, "acme/billing")
+    commit_evidence(work)
+    (work / "customers/acme/billing/priority.yaml").write_text("spec: [\n")
+    repo.commit_all("A broken priority")
+    repo.git("push", "-q", "-u", "origin", "main")
+    job = tmp_path / "dry-run-job"
+    git(tmp_path, "clone", "-q", str(remote), str(job))
+    ran = run_cli(capsys, "-C", str(job), "dry-run", "--all", "--missing", "--no-cache",
+                  "--now", iso(T0))
+    assert ran.code == 2 and "acme/billing:" in ran.err
+    done = run_cli(capsys, "-C", str(work), "evidence", "commit", str(job / "customers"),
+                   "--push")
+    assert done.code == 0, done.err
+    assert f"{KEY}: dry run {evidence_id(work)} passed" in done.out
+    assert "acme/billing" not in done.out
