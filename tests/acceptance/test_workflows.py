@@ -273,6 +273,25 @@ def test_workflow_code_never_runs_where_the_write_token_or_the_bot_key_is() -> N
     assert "git pull --ff-only" in str(reconcile["steps"])
 
 
+def test_the_sharded_reconcile_runs_its_dry_runs_sharded_and_read_only_too(
+        tmp_path: Path) -> None:
+    folder = _init_ci(tmp_path, "git-signed")
+    jobs = _load(folder / "reconcile-sharded.yml")["jobs"]
+    assert isinstance(jobs, dict) and list(jobs) == ["dry-run", "commit-evidence", "reconcile"]
+    dry, commit = jobs["dry-run"], jobs["commit-evidence"]
+    assert dry["permissions"] == {"contents": "read"}
+    assert "environment" not in dry and "secrets." not in str(dry)
+    assert dry["strategy"]["matrix"]["shard"] == [1, 2, 3]
+    [run] = [s for s in dry["steps"] if "command" in s.get("with", {})]
+    assert run["with"]["args"] == ("--all --shard ${{ matrix.shard }}/3 --missing --trusted "
+                                   "--junit dry-run.xml")
+    assert "environment" in commit and "strategy" not in commit  # one commit for all shards
+    [handed] = [s for s in commit["steps"] if "command" in s.get("with", {})]
+    assert handed["with"]["command"] == "evidence"
+    assert handed["with"]["bot-signing-key"] == BOT_KEY_SECRET
+    assert jobs["reconcile"]["needs"] == ["dry-run", "commit-evidence"]
+
+
 def test_the_action_keeps_the_bot_key_in_one_private_file_for_one_step() -> None:
     steps = _load(ROOT / "action.yml")["runs"]["steps"]  # type: ignore[index]
     holding = [s for s in steps if "inputs.bot-signing-key" in str(s)]

@@ -155,4 +155,8 @@ def test_a_reconcile_sharded_over_three_runners(act: Act, tmp_path: Path) -> Non
     result = act.run(repo.work, "workflow_dispatch", "reconcile-sharded.yml", {},
                      secrets=secrets())
     assert result.returncode == 0, result.stdout[-3000:]
-    assert result.stdout.count("Job succeeded") == 3
+    # three dry-run shards, the one commit of their evidence, three reconcile shards
+    assert result.stdout.count("Job succeeded") == 7
+    log = remote_log(repo)
+    assert log[0] == "ailoop: acme/email-triage awaits approval for shadow", log
+    assert log[1].startswith("ailoop: evidence of acme/email-triage (ev-"), log
