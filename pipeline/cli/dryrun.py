@@ -32,6 +32,9 @@ def _redacted(error: AiloopError) -> AiloopError:
 @click.option("--changed-since", "changed_since", metavar="REF",
               help="Also every priority with files changed since this git ref (PR checks).")
 @click.option("--all", "every", is_flag=True, help="Every priority in the repository.")
+@click.option("--missing", is_flag=True,
+              help="Only those of the selected priorities whose inputs have no evidence a "
+                   "trusted bot commit wrote (the reconcile workflow's dry-run job).")
 @shard_option
 @click.option("--junit", "junit", type=click.Path(dir_okay=False),
               help="Also write the results as JUnit XML to this file.")
@@ -48,8 +51,8 @@ def _redacted(error: AiloopError) -> AiloopError:
 @now_option
 @click.pass_context
 def dry_run_command(ctx: click.Context, keys: tuple[str, ...], changed_since: str | None,
-                    every: bool, shard: str | None, junit: str | None, markdown: str | None,
-                    no_cache: bool, trusted: bool, concurrency: int | None,
+                    every: bool, missing: bool, shard: str | None, junit: str | None,
+                    markdown: str | None, no_cache: bool, trusted: bool, concurrency: int | None,
                     since: str | None, now: str | None) -> int:
     """Evaluate priorities' workflows on their datasets and write evidence.
 
@@ -60,14 +63,24 @@ def dry_run_command(ctx: click.Context, keys: tuple[str, ...], changed_since: st
     redacted from everything written or printed. Python workflows run in a bubblewrap
     sandbox that sees only their code and spec.workflow.inputs, read-only.
 
+    The reconcile workflow's dry-run job runs `ailoop dry-run --all --missing --trusted`:
+    only the priorities no trusted run vouches for yet, in a job without a write token or
+    the bot key; the next job commits what it wrote (`ailoop evidence commit`).
+
     Exit codes: 0 thresholds met; 1 not met; 2 bad input; 3 the provider was unreachable
     for every case (nothing written). With several priorities, the worst code wins.
     """
     root = repo_root(ctx)
     if not (keys or changed_since or every):
-        raise InputError("name a priority (CUSTOMER/PRIORITY), or use --changed-since or --all")
+        also = " (--missing only narrows a selection)" if missing else ""
+        raise InputError("name a priority (CUSTOMER/PRIORITY), or use --changed-since or "
+                         f"--all{also}")
     selected = select_priorities(root, keys, changed_since=changed_since, every=every,
                                  shard=shard)
+    if missing:
+        from pipeline.reconcile.trusted_run import without_trusted_evidence
+
+        selected = without_trusted_evidence(root, selected)
     if not selected:
         click.echo("No priority to dry-run.")
         return EXIT_OK

@@ -14,9 +14,10 @@ def evidence_command() -> None:
 
 
 @evidence_command.command("commit", epilog="""\b
-Example (the reconcile workflow's commit job, after the dry-run job's artifact is
-downloaded into dry-run-evidence/):
-  ailoop evidence commit dry-run-evidence --push
+Example (the reconcile workflow's commit-evidence job, after the dry-run job's
+`ailoop dry-run --all --missing --trusted` handed its evidence folders over as an
+artifact, downloaded into trusted-evidence/):
+  ailoop evidence commit trusted-evidence --push
 """)
 @click.argument("folder", metavar="DIR", type=click.Path(file_okay=False))
 @click.option("--push", is_flag=True, help="Push the commit; on a rejected push fetch, check "

@@ -10,13 +10,15 @@ Each evidence file is checked against its model, must sit next to its in-toto st
 must name a priority that exists, and its id must be the fingerprint of that priority as
 committed on HEAD: a run of other inputs is refused, never committed. A file that is byte
 for byte an older run HEAD already holds is left as it is (a dry run's evidence folder
-keeps its earlier runs), so DIR may be that whole folder. Every problem is collected and
+keeps its earlier runs), and so is one HEAD holds for a priority that cannot be read now,
+so DIR may be every evidence folder of the dry run's checkout. Every problem is collected and
 reported; one refused file commits none.
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from pipeline import git
@@ -74,6 +76,30 @@ def commit_evidence(folder: str, opts: ReconcileOptions) -> EvidenceCommit:
 
     result = _commit(opts, attempt)
     return EvidenceCommit(checked, result)
+
+
+def without_trusted_evidence(root: str, keys: Sequence[str]) -> list[str]:
+    """Those of KEYS that no trusted run vouches for: the evidence file of their inputs'
+    fingerprint is absent, or a trusted bot commit did not write it (a pull request's copy
+    counts for nothing). The reconcile workflow's dry-run job runs only these, so a run
+    costs nothing when nothing changed. A priority whose fingerprint cannot be computed is
+    kept: its dry run says why."""
+    wanted: dict[str, str] = {}
+    missing: set[str] = set()
+    for key in keys:
+        spec = f"{priority_dir(key)}/{PRIORITY_FILE}"
+        doc, _ = load_document(root, spec)
+        try:
+            if doc is None:
+                raise InputError(f"{spec} cannot be read")
+            evidence_id = fingerprint(root, key, doc.model).evidence_id
+            wanted[key] = f"{evidence_dir(key)}/{evidence_id}.json"
+        except InputError:
+            missing.add(key)
+    untrusted = untrusted_files(root, list(wanted.values()))
+    missing.update(key for key, rel in wanted.items()
+                   if rel in untrusted or not os.path.isfile(os.path.join(root, rel)))
+    return [key for key in keys if key in missing]
 
 
 def _collect(folder: str) -> list[HandedOver]:
@@ -154,14 +180,20 @@ def _check(root: str, item: HandedOver) -> EvidenceSummary:
     if dirty:
         raise ValueError(f"{dirty[0]} differs from HEAD: evidence is checked against the "
                          "priority as committed")
+    committed = git.read_file_at(root, "HEAD", rel) == item.evidence
     doc, findings = load_document(root, spec)
-    if doc is None:
-        raise ValueError(f"{spec} cannot be read ({findings[0].render() if findings else ''})")
     try:
+        if doc is None:
+            raise InputError(f"{spec} cannot be read "
+                             f"({findings[0].render() if findings else ''})")
         now = fingerprint(root, key, doc.model).evidence_id
     except InputError as e:
+        if committed:
+            # The dry-run job hands over every evidence folder: a priority broken since
+            # ran nothing here, and must not stop the others' evidence.
+            raise _Committed from None
         raise ValueError(f"the fingerprint of {key} cannot be computed: {e}") from None
-    if evidence.id != now and git.read_file_at(root, "HEAD", rel) == item.evidence:
+    if evidence.id != now and committed:
         raise _Committed  # an older run, as committed: not this run's to vouch for
     if evidence.id != now:
         raise ValueError(f"id: {evidence.id} is not the fingerprint of {key} on HEAD ({now}): "

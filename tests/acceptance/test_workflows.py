@@ -158,9 +158,17 @@ def test_ailoop_comes_from_the_action_never_from_the_checkout() -> None:
     assert "ACTION_PATH: ${{ github.action_path }}" in action
 
 
+def _job(name: str, folder: Path = ROOT / ".github" / "workflows") -> dict[str, Any]:
+    """The job that commits state: the one named after the command (reconcile, review)."""
+    jobs = _load(folder / name)["jobs"]
+    assert isinstance(jobs, dict)
+    job: dict[str, Any] = jobs[next(iter(jobs))] if len(jobs) == 1 else \
+        jobs[name.removesuffix(".yml").removesuffix("-sharded")]
+    return job
+
+
 def _steps(name: str, folder: Path = ROOT / ".github" / "workflows") -> list[dict[str, Any]]:
-    [job] = _load(folder / name)["jobs"].values()  # type: ignore[union-attr]
-    steps: list[dict[str, Any]] = job["steps"]
+    steps: list[dict[str, Any]] = _job(name, folder)["steps"]
     return steps
 
 
@@ -193,11 +201,11 @@ def test_with_github_approvals_the_reconciler_can_read_the_reviews(tmp_path: Pat
     """Without a token and pull-requests: read, every rollout held forever."""
     folder = _init_ci(tmp_path, "github")
     for name in ("reconcile.yml", "reconcile-sharded.yml"):
-        [job] = _load(folder / name)["jobs"].values()  # type: ignore[union-attr]
+        job = _job(name, folder)
         assert job["permissions"] == {"contents": "write", "pull-requests": "read"}
         assert _ailoop_step(name, folder)["env"] == {"GITHUB_TOKEN": "${{ secrets.GITHUB_TOKEN }}"}
     signed = _init_ci(tmp_path / "signed", "git-signed")
-    [job] = _load(signed / "reconcile.yml")["jobs"].values()  # type: ignore[union-attr]
+    job = _job("reconcile.yml", signed)
     assert job["permissions"] == {"contents": "write"}  # nothing it does not need
 
 
@@ -219,13 +227,69 @@ BOT_KEY_SECRET = "${{ secrets.AILOOP_BOT_SIGNING_KEY }}"
 ])
 def test_the_bot_key_is_only_in_the_protected_step_that_commits(name: str, command: str,
                                                                 args: str) -> None:
-    [job] = _load(ROOT / ".github" / "workflows" / name)["jobs"].values()  # type: ignore[union-attr]
+    job = _job(name)
     assert job["environment"] == "ailoop-bot"
     holding = [step for step in job["steps"] if BOT_KEY_SECRET in str(step)]
     assert holding == [_ailoop_step(name)]
     assert holding[0]["with"] == {"command": command, "args": args,
                                   "bot-signing-key": BOT_KEY_SECRET,
                                   **({"summary": "true"} if name == "reconcile.yml" else {})}
+
+
+def test_workflow_code_never_runs_where_the_write_token_or_the_bot_key_is() -> None:
+    """The trusted dry run runs in a job of its own that can only read; the next job,
+    which holds the key and may push, runs no workflow code: it commits what was handed
+    over, and only then does the reconcile run, on the branch's new head."""
+    data = _load(ROOT / ".github" / "workflows" / "reconcile.yml")
+    jobs = data["jobs"]
+    assert isinstance(jobs, dict) and list(jobs) == ["dry-run", "commit-evidence", "reconcile"]
+    dry, commit, reconcile = jobs["dry-run"], jobs["commit-evidence"], jobs["reconcile"]
+    assert dry["permissions"] == {"contents": "read"}
+    assert "environment" not in dry and "secrets." not in str(dry)
+    assert "Ailoop-Action:" in dry["if"]
+    checkout = dry["steps"][0]
+    assert checkout["with"]["persist-credentials"] is False
+    [run] = [s for s in dry["steps"] if "command" in s.get("with", {})]
+    assert run["with"] == {"command": "dry-run", "args": "--all --missing --trusted "
+                           "--junit dry-run.xml"}
+    assert any(s["uses"].startswith("actions/upload-artifact@") for s in dry["steps"]
+               if "uses" in s)
+
+    assert commit["needs"] == "dry-run"
+    assert "needs.dry-run.outputs." in commit["if"]
+    assert commit["environment"] == "ailoop-bot"
+    assert commit["permissions"] == {"contents": "write"}
+    assert "dry-run" not in str([s.get("with", {}).get("command") for s in commit["steps"]])
+    [handed] = [s for s in commit["steps"] if "command" in s.get("with", {})]
+    assert handed["with"]["command"] == "evidence"
+    assert handed["with"]["args"].startswith("commit ") and handed["with"]["args"].endswith(
+        " --push")
+    assert handed["with"]["bot-signing-key"] == BOT_KEY_SECRET
+    assert any(s["uses"].startswith("actions/download-artifact@") for s in commit["steps"]
+               if "uses" in s)
+
+    assert reconcile["needs"] == ["dry-run", "commit-evidence"]
+    assert "!cancelled()" in reconcile["if"] and "Ailoop-Action:" in reconcile["if"]
+    assert "git pull --ff-only" in str(reconcile["steps"])
+
+
+def test_the_sharded_reconcile_runs_its_dry_runs_sharded_and_read_only_too(
+        tmp_path: Path) -> None:
+    folder = _init_ci(tmp_path, "git-signed")
+    jobs = _load(folder / "reconcile-sharded.yml")["jobs"]
+    assert isinstance(jobs, dict) and list(jobs) == ["dry-run", "commit-evidence", "reconcile"]
+    dry, commit = jobs["dry-run"], jobs["commit-evidence"]
+    assert dry["permissions"] == {"contents": "read"}
+    assert "environment" not in dry and "secrets." not in str(dry)
+    assert dry["strategy"]["matrix"]["shard"] == [1, 2, 3]
+    [run] = [s for s in dry["steps"] if "command" in s.get("with", {})]
+    assert run["with"]["args"] == ("--all --shard ${{ matrix.shard }}/3 --missing --trusted "
+                                   "--junit dry-run.xml")
+    assert "environment" in commit and "strategy" not in commit  # one commit for all shards
+    [handed] = [s for s in commit["steps"] if "command" in s.get("with", {})]
+    assert handed["with"]["command"] == "evidence"
+    assert handed["with"]["bot-signing-key"] == BOT_KEY_SECRET
+    assert jobs["reconcile"]["needs"] == ["dry-run", "commit-evidence"]
 
 
 def test_the_action_keeps_the_bot_key_in_one_private_file_for_one_step() -> None:

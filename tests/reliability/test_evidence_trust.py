@@ -29,6 +29,7 @@ from tests.unit.reconciler.builders import (
     evidence_id,
     healthy_hourly,
     iso,
+    make_tree,
     write_evidence,
 )
 
@@ -351,3 +352,64 @@ def test_a_bot_commit_whose_statement_names_other_files_holds_with_the_broken_li
     out = run_cli(capsys, "-C", str(repo.work), "plan", "--now", iso(T0)).out
     assert f"evidence {ev} does not verify: {WORKFLOW} at " in out
     assert "does not hash to the digest the dry run recorded" in out
+
+
+def test_dry_run_missing_runs_only_what_has_no_trusted_evidence_of_its_inputs(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """The reconcile workflow's dry-run job: the PR's copy does not count, so the priority
+    runs; once the commit job committed the trusted run, nothing is left to run."""
+    repo = make_git_repo(tmp_path)
+    ev = pr_with_forged_evidence(repo)
+    job = tmp_path / "dry-run-job"
+    git(tmp_path, "clone", "-q", str(repo.remote), str(job))
+    first = run_cli(capsys, "-C", str(job), "dry-run", "--all", "--missing", "--no-cache",
+                    "--now", iso(T0))
+    assert first.code == 0, first.out + first.err
+    assert (job / f"customers/acme/triage/evidence/{ev}.json").is_file()
+    assert ev in first.out
+    repo.git("pull", "-q", "--ff-only", "origin", "main")
+    done = run_cli(capsys, "-C", str(repo.work), "evidence", "commit",
+                   str(job / "customers/acme/triage/evidence"), "--push")
+    assert done.code == 0, done.err
+    again = tmp_path / "next-dry-run-job"
+    git(tmp_path, "clone", "-q", str(repo.remote), str(again))
+    second = run_cli(capsys, "-C", str(again), "dry-run", "--all", "--missing", "--now",
+                     iso(T0))
+    assert second.code == 0, second.out + second.err
+    assert second.out.strip() == "No priority to dry-run."
+
+
+def test_dry_run_missing_needs_a_selection(tmp_path: Path,
+                                           capsys: pytest.CaptureFixture[str]) -> None:
+    repo = make_git_repo(tmp_path)
+    result = run_cli(capsys, "-C", str(repo.work), "dry-run", "--missing")
+    assert result.code == 2
+    assert "--missing" in result.err and "--all" in result.err
+
+
+def test_one_broken_priority_does_not_stop_the_evidence_of_the_others(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """The dry-run job hands over every evidence folder: the older, committed runs of a
+    priority that cannot be read now are left as they are, not a reason to refuse all."""
+    remote = tmp_path / "remote.git"
+    git(tmp_path, "init", "-q", "--bare", "-b", "main", str(remote))
+    work = make_tree(tmp_path / "work", names=("triage", "billing"))
+    git(work, "init", "-q", "-b", "main")
+    git(work, "remote", "add", "origin", str(remote))
+    repo = GitRepo(work, remote)
+    repo.commit_all("Add acme/triage and acme/billing")
+    write_evidence(work, "acme/billing")
+    commit_evidence(work)
+    (work / "customers/acme/billing/priority.yaml").write_text("spec: [\n")
+    repo.commit_all("A broken priority")
+    repo.git("push", "-q", "-u", "origin", "main")
+    job = tmp_path / "dry-run-job"
+    git(tmp_path, "clone", "-q", str(remote), str(job))
+    ran = run_cli(capsys, "-C", str(job), "dry-run", "--all", "--missing", "--no-cache",
+                  "--now", iso(T0))
+    assert ran.code == 2 and "acme/billing:" in ran.err
+    done = run_cli(capsys, "-C", str(work), "evidence", "commit", str(job / "customers"),
+                   "--push")
+    assert done.code == 0, done.err
+    assert f"{KEY}: dry run {evidence_id(work)} passed" in done.out
+    assert "acme/billing" not in done.out
