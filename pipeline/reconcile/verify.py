@@ -10,7 +10,8 @@ stopping at the first broken one (DESIGN.md, "Trust").
    files      the files of the commit that recorded them hash to the statement's digests,
               and the status's workflow digest is the evidence's;
 3. approvals  each approval the status says the candidate used is bound to its evidence and
-              still held by the approval source;
+              still held by the approval source; approval files (approvals.source file)
+              prove nothing, so a promotion that relied on one is unverified;
 4. governance every governance change on the branch had its approvals;
 5. flag       the customer's flagd file serves what the status says.
 
@@ -48,6 +49,7 @@ from pipeline.trust.evidence_chain import (
 from pipeline.trust.written import GOOD, bot_at_head, untrusted_files
 
 CANDIDATE, SERVING = "candidate", "serving"
+FILE_SOURCE = "file:"  # pipeline.approvals.files: an approval file's source
 
 
 @dataclass(frozen=True)
@@ -178,6 +180,12 @@ def _version_links(root: str, key: str, name: str, version: Version) -> Iterator
 
 
 def _approvals(key: str, candidate: Candidate, source: ApprovalSource) -> Link:
+    files = [u for u in candidate.approvals_used if u.source.startswith(FILE_SOURCE)]
+    if files:  # anyone who can push can commit one: it proves nothing
+        raise _Broken("approvals", f"unverified: the promotion relied on approval files "
+                      f"({', '.join(u.source.removeprefix(FILE_SOURCE) for u in files)}), "
+                      "which any author can commit; use approvals.source github or "
+                      "git-signed")
     held = [a for a in source.approvals(key) if a.valid]
     for used in candidate.approvals_used:
         found = any(a.person == used.person and a.role == used.role

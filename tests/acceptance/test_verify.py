@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from tests.acceptance.approvals_support import KEY, approvals_repo, customer_yaml, write_evidence
 from tests.acceptance.test_reconcile import make_git_repo, reconcile
 from tests.reliability.test_evidence_trust import (
     STATUS,
@@ -18,20 +19,27 @@ from tests.reliability.test_evidence_trust import (
     trusted_run,
 )
 from tests.support import BOT_WHO, GitRepo, commit_evidence, run_cli, signed_commit
-from tests.unit.reconciler.builders import KEY
 
+NOW = "2026-11-20T12:00:00Z"
 FLAGS = "customers/acme/flags.flagd.json"
 STATEMENTS = "customers/acme/triage/evidence"
 
 
 @pytest.fixture
-def promoted(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> tuple[GitRepo, str]:
-    """A candidate at shadow on the trusted run's evidence, with its approvals."""
-    repo = make_git_repo(tmp_path)
-    ev = pr_with_forged_evidence(repo, passed=False)
-    trusted_run(repo, tmp_path, capsys, "--push")
-    reconcile(capsys, repo, 60)
-    assert stage(repo) == "shadow"
+def promoted(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+             keys: dict[str, Path]) -> tuple[GitRepo, str]:
+    """A candidate at shadow on the trusted run's evidence, with ann's signed approval."""
+    repo = approvals_repo(tmp_path, customer_yaml(keys["ann"], keys["raj"]), risk="medium",
+                          source="git-signed")
+    (repo.work / WORKFLOW).write_text("def run(input):\n    return 'support'  # v2\n")
+    repo.commit_all("Better workflow")
+    ev = write_evidence(repo.work)
+    assert commit_evidence(repo.work)
+    approved = run_cli(capsys, "-C", str(repo.work), "approve", KEY, "--stage", "shadow",
+                       "--key", str(keys["ann"]))
+    assert approved.code == 0, approved.err
+    done = run_cli(capsys, "-C", str(repo.work), "reconcile", "--now", NOW)
+    assert f"promote {KEY} to shadow" in done.out, done.out + done.err
     return repo, ev
 
 
@@ -118,15 +126,17 @@ def test_a_hand_edited_flag_breaks_the_flag_link(
     assert f"BROKEN at flag: {FLAGS} serves other traffic for triage" in out
 
 
-def test_an_approval_removed_after_the_promotion_breaks_the_approvals_link(
-        promoted: tuple[GitRepo, str], capsys: pytest.CaptureFixture[str]) -> None:
-    repo, ev = promoted
-    for path in (repo.work / "customers/acme/triage/approvals").glob(f"shadow-*-{ev}.yaml"):
-        path.unlink()
-    repo.commit_all("Withdraw the approvals")
+def test_a_promotion_on_approval_files_is_unverified(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Any author can commit an approval file: what it let through is not verified."""
+    repo = make_git_repo(tmp_path)
+    pr_with_forged_evidence(repo, passed=False)
+    trusted_run(repo, tmp_path, capsys, "--push")
+    reconcile(capsys, repo, 60)
+    assert stage(repo) == "shadow"
     code, out = verify(capsys, repo)
     assert code == 1
-    assert "BROKEN at approvals: the approval of shadow by " in out
+    assert "BROKEN at approvals: unverified: the promotion relied on approval files (customers/" in out
 
 
 def test_a_priority_with_nothing_promoted_verifies_its_status_and_flag(
