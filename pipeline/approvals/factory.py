@@ -56,7 +56,8 @@ class GitHubApprovals:
 class MergedPullApprovals:
     """For the reconciler after merge: the reviews of the merged pull request that last
     changed what people write in a priority's folder (not the bot's status or evidence).
-    Needs GITHUB_TOKEN and GITHUB_REPOSITORY; without them, or when GitHub fails, approvals() raises ExternalError and the rollout holds."""
+    Needs GITHUB_TOKEN and GITHUB_REPOSITORY; without them, or when GitHub fails,
+    approvals() raises ExternalError and the rollout holds."""
 
     def __init__(self, root: str, api_url: str, env: Mapping[str, str] | None = None) -> None:
         self.root = root
