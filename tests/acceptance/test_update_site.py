@@ -131,7 +131,7 @@ def test_second_update_says_what_changed(example: Path, capsys: object) -> None:
         " action: promote, reason: canary healthy for 48h}\n  terminal:"))
     later = run_cli(capsys, "-C", str(example), "update", KEY, "--stdout",
                     "--now", "2026-11-26T10:00:00Z")
-    assert "Release step changed to early (25% of traffic) on 25 November: canary healthy" \
+    assert "Release step changed to early (25% of traffic) on November 25: canary healthy" \
         in later.out
 
 
