@@ -46,16 +46,22 @@ def redactor_for(root: str, key: str) -> object:
     return build_redactor(cases, fields)
 
 
-def audience_for(root: str, customer: str) -> Audience:
-    """The customer's language (customer.yaml `language`; English without a catalog) and the
-    project's time zone (ailoop.yaml `timeZone`)."""
+def project_time_zone(root: str) -> str:
+    """ailoop.yaml's `timeZone` (UTC when the file cannot be read: validate reports why)."""
     from pipeline.documents.load import load_document
 
     project, _ = load_document(root, "ailoop.yaml")
+    return project.model.spec.time_zone if project and project.kind == "Project" else "UTC"
+
+
+def audience_for(root: str, customer: str) -> Audience:
+    """The customer's language (customer.yaml `language`; English without a catalog) and the
+    project's time zone."""
+    from pipeline.documents.load import load_document
+
     people, _ = load_document(root, f"customers/{customer}/customer.yaml")
-    zone = project.model.spec.time_zone if project and project.kind == "Project" else "UTC"
     language = people.model.spec.language if people and people.kind == "Customer" else "en"
-    return audience(language, zone)
+    return audience(language, project_time_zone(root))
 
 
 def publish_update(root: str, key: str, now: datetime, *, fmt: str = "md",

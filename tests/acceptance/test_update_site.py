@@ -184,6 +184,16 @@ def _headless(chromium: str, profile: Path, *args: str) -> subprocess.CompletedP
                           timeout=120, check=False)
 
 
+def test_the_dashboard_is_english_in_the_projects_time_zone(
+        example: Path, capsys: object, tmp_path: Path) -> None:
+    _plant(example)
+    out = tmp_path / "site"
+    assert run_cli(capsys, "-C", str(example), "site", "--out", str(out), "--now", NOW).code == 0
+    assert "Generated 2026-11-24 11:00 CET." in (out / "index.html").read_text()
+    page = (out / "northwind-insurance--claims-intake.html").read_text()
+    assert "<b>2026-11-22 10:00 CET</b> promote → canary (5%): shadow baked 24h" in page
+
+
 def test_dashboard_in_real_chromium(example: Path, capsys: object, tmp_path: Path) -> None:
     chromium = _chromium()
     _plant(example)
