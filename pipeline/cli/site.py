@@ -23,6 +23,7 @@ def site_command(ctx: click.Context, out: str, now: str | None) -> int:
 
     from pipeline.documents.layout import priority_keys
     from pipeline.publish.picture import pictures
+    from pipeline.publish.publisher import project_time_zone
     from pipeline.publish.site import build_site
     from pipeline.publish.snapshot import take_snapshot
 
@@ -33,6 +34,6 @@ def site_command(ctx: click.Context, out: str, now: str | None) -> int:
     views = [replace(v, decision=seen[v.key].decision, monitored=seen[v.key].health)
              if v.key in seen else v for v in views]
     target = out if os.path.isabs(out) else os.path.join(root, out)
-    files = build_site(views, target, moment)
+    files = build_site(views, target, moment, project_time_zone(root))
     click.echo(f"wrote {len(files)} pages to {target}/ (open {target}/index.html)")
     return EXIT_OK

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import re
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from pipeline.model.base import Int, Metadata, Model, Name, Role
 
@@ -44,7 +45,18 @@ class CustomerSpec(Model):
     display_name: str
     people: list[Person] = Field(min_length=1)
     notification: Notification = Field(default_factory=Notification)
-    language: str = "en"
+    language: str = Field(
+        "en", description="The language of the customer's updates and "
+        "notifications: en, de or fr (another code reads English, with a validation warning).")
+
+
+    @field_validator("language")
+    @classmethod
+    def _language_code(cls, value: str) -> str:
+        if not re.fullmatch(r"[a-z]{2,3}", value):
+            raise ValueError(f"'{value}' is not a language code; write a two-letter ISO 639 "
+                             "code such as en, de or fr")
+        return value
 
 
 class Customer(Model):

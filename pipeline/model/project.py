@@ -5,8 +5,9 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Annotated, Literal
 
-from pydantic import Field, StringConstraints
+from pydantic import Field, StringConstraints, field_validator
 
+from pipeline.i18n import known_time_zone
 from pipeline.model.base import Bool, Duration, Float, Int, Metadata, Model
 
 # An OpenSSH public key line: type, base64 and an optional comment.
@@ -80,7 +81,8 @@ class NotificationSettings(Model):
 
 
 class ProjectSpec(Model):
-    time_zone: str = Field("UTC", description="IANA time zone used in customer-facing text.")
+    time_zone: str = Field("UTC", description="IANA time zone (e.g. Europe/Berlin) of the "
+                           "dates and times in customer updates.")
     bot: BotIdentity = Field(default_factory=BotIdentity)
     approvals: ApprovalSettings = Field(default_factory=ApprovalSettings)
     monitoring: MonitoringSettings = Field(default_factory=MonitoringSettings)
@@ -91,6 +93,15 @@ class ProjectSpec(Model):
         default_factory=lambda: timedelta(hours=24),
         description="Minimum bake time per stage for high and critical risk (raise only).",
     )
+
+
+    @field_validator("time_zone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        if not known_time_zone(value):
+            raise ValueError(f"unknown time zone '{value}': use an IANA name such as "
+                             "Europe/Berlin or UTC")
+        return value
 
 
 class Project(Model):

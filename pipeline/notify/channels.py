@@ -57,7 +57,8 @@ def send_email(smtp: SmtpSettings, notice: Notice, to: tuple[str, ...],
 def _html(notice: Notice) -> str:
     paragraphs = "".join(f"<p>{html.escape(p).replace(chr(10), '<br>')}</p>"
                          for p in notice.text.split("\n\n") if p.strip())
-    return (f"<!doctype html><html><body><h2>{html.escape(notice.subject)}</h2>"
+    return (f"<!doctype html><html lang='{notice.language}'><body>"
+            f"<h2>{html.escape(notice.subject)}</h2>"
             f"{paragraphs}</body></html>")
 
 

@@ -95,7 +95,8 @@ def deliveries(root: str, sha: str, message: str) -> list[Delivery]:
     out = []
     for notice in commit_notices(sha, message, people, updates):
         clean = Notice(notice.id, notice.event, notice.priority, redact.text(notice.subject),
-                       redact.text(notice.text), notice.to_channel, notice.to, notice.commit)
+                       redact.text(notice.text), notice.to_channel, notice.to, notice.commit,
+                       notice.language)
         if clean.to_channel:
             out.append(Delivery(f"{clean.id}:channel", clean, "channel"))
         if clean.to:
@@ -221,7 +222,7 @@ def _people(root: str, sha: str, customer: str) -> People:
         for role in person.roles:
             roles.setdefault(role, []).append(person.id)
     return People(emails, {r: tuple(ids) for r, ids in roles.items()},
-                  _owners(root, sha, customer))
+                  _owners(root, sha, customer), doc.model.spec.language)
 
 
 def _owners(root: str, sha: str, customer: str) -> dict[str, str]:

@@ -9,8 +9,12 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from pipeline.i18n import N_, Audience, audience
+
 # Ailoop-Action -> (the event people hear about, who hears it). customer: the customer's
 # channel; owner: the priority's owner; approvers: the people holding the awaited roles.
+# The event is the machine-readable name (webhook field `event`); EVENT_WORDS says it in
+# the customer's language.
 EVENTS: dict[str, tuple[str, tuple[str, ...]]] = {
     "promote": ("promoted", ("customer", "owner")),
     "complete": ("rollout completed", ("customer", "owner")),
@@ -24,6 +28,21 @@ EVENTS: dict[str, tuple[str, tuple[str, ...]]] = {
     "review": ("review recorded", ("owner",)),
     "review-due": ("review due", ("owner",)),
 }
+UPDATE_PUBLISHED = "update published"
+EVENT_WORDS = {
+    "promoted": N_("{priority}: moved to the next release step"),
+    "rollout completed": N_("{priority}: release completed"),
+    "rolled back": N_("{priority}: pulled back to a safer step"),
+    "candidate withdrawn": N_("{priority}: trial version withdrawn"),
+    "candidate replaced": N_("{priority}: trial version replaced"),
+    "blocked": N_("{priority}: blocked, a decision is needed"),
+    "held": N_("{priority}: paused at its current step"),
+    "dry run needed": N_("{priority}: a new test run is needed"),
+    "approval requested": N_("{priority}: your approval is requested"),
+    "review recorded": N_("{priority}: operations review recorded"),
+    "review due": N_("{priority}: operations review due"),
+    UPDATE_PUBLISHED: N_("{customer}: {title}"),
+}
 _TRAILER = re.compile(r"^(Ailoop-[A-Za-z]+): (.+)$", re.MULTILINE)
 
 
@@ -34,6 +53,7 @@ class People:
     emails: Mapping[str, str]
     roles: Mapping[str, tuple[str, ...]]
     owners: Mapping[str, str] = field(default_factory=dict)  # priority name -> owner id
+    language: str = "en"  # the customer's language (`language` in customer.yaml)
 
 
 @dataclass(frozen=True)
@@ -46,6 +66,7 @@ class Notice:
     to_channel: bool  # the customer's channel hears it
     to: tuple[str, ...] = ()  # people's e-mail addresses
     commit: str = ""
+    language: str = "en"  # what subject and text are written in
 
     @property
     def customer(self) -> str:
@@ -86,25 +107,33 @@ def commit_notices(commit: str, message: str, people: Mapping[str, People],
     """The notices of one bot commit. PEOPLE: per customer; UPDATES: customer update
     files the commit wrote (path -> text), each published to its customer's channel."""
     why = reasons(message)
-    subject = message.split("\n", 1)[0].removeprefix("ailoop: ")
     out = []
     for key, action in moves(message):
         if action not in EVENTS:
             continue
-        event, audience = EVENTS[action]
+        event, heard_by = EVENTS[action]
         customer, name = key.split("/", 1)
         who = people.get(customer, People({}, {}))
-        reason = why.get(key) or why.get("", "")
-        to = _recipients(audience, name, reason, who)
-        out.append(Notice(notice_id(commit, key, event), event, key,
-                          f"{key}: {event}", f"{subject}\n\n{reason}".strip(),
-                          "customer" in audience, to, commit))
+        a = _audience(who)
+        reason = why.get(key) or why.get("", "")  # the reconciler's words, quoted as written
+        to = _recipients(heard_by, name, reason, who)
+        subject = a._(EVENT_WORDS[event]).format(priority=key)
+        out.append(Notice(notice_id(commit, key, event), event, key, subject,
+                          f"{subject}\n\n{reason}".strip(), "customer" in heard_by, to, commit,
+                          a.language))
     for path, text in sorted(updates.items()):
         customer = path.split("/")[1]
-        title = text.strip().split("\n", 1)[0].lstrip("# ").strip() or "Update"
-        out.append(Notice(notice_id(commit, path, "update published"), "update published",
-                          customer, f"{customer}: {title}", text, True, (), commit))
+        a = _audience(people.get(customer, People({}, {})))
+        title = text.strip().split("\n", 1)[0].lstrip("# ").strip() or a._("Update")
+        out.append(Notice(notice_id(commit, path, UPDATE_PUBLISHED), UPDATE_PUBLISHED,
+                          customer, a._(EVENT_WORDS[UPDATE_PUBLISHED]).format(
+                              customer=customer, title=title),
+                          text, True, (), commit, a.language))
     return out
+
+
+def _audience(who: People) -> Audience:
+    return audience(who.language, "UTC")  # notices name no times
 
 
 def _recipients(audience: tuple[str, ...], priority: str, reason: str,

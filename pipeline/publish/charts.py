@@ -27,10 +27,12 @@ class Bar:
             self.value <= self.threshold
 
 
-def rollout_chart(points: Sequence[tuple[datetime, float]], now: datetime, title: str) -> str:
-    """Step chart of the share of traffic over time, from the status history."""
+def rollout_chart(points: Sequence[tuple[datetime, float]], now: datetime, title: str,
+                  empty: str = "No rollout yet") -> str:
+    """Step chart of the share of traffic over time, from the status history. The texts
+    come in already in the reader's language."""
     if not points:
-        return _empty(title, "No rollout yet")
+        return _empty(title, empty)
     start = points[0][0]
     end = max(now, points[-1][0])
     span = max((end - start).total_seconds(), 1.0)
@@ -59,10 +61,11 @@ def rollout_chart(points: Sequence[tuple[datetime, float]], now: datetime, title
     return _frame(title, body, _H)
 
 
-def bars_chart(bars: Sequence[Bar], title: str) -> str:
+def bars_chart(bars: Sequence[Bar], title: str, empty: str = "No metrics yet",
+               no_data: str = "no data") -> str:
     """Each metric as a bar with its threshold marked; green when it meets it."""
     if not bars:
-        return _empty(title, "No metrics yet")
+        return _empty(title, empty)
     row = 30
     height = _PAD + row * len(bars) + 10
     left, width = 170, _W - 170 - 70
@@ -73,7 +76,7 @@ def bars_chart(bars: Sequence[Bar], title: str) -> str:
         colour = {True: _GOOD, False: _BAD, None: "#9ca3af"}[bar.ok]
         length = 0 if bar.value is None else max(bar.value, 0) / scale * width
         mark = left + bar.threshold / scale * width
-        shown = "no data" if bar.value is None else f"{_fmt(bar.value)}{bar.unit}"
+        shown = no_data if bar.value is None else f"{_fmt(bar.value)}{bar.unit}"
         rows.append(
             f'<text x="{left - 8}" y="{top + 15}" text-anchor="end" font-size="11">'
             f"{escape(bar.label)}</text>"

@@ -17,7 +17,7 @@ from pipeline.lessons.memory import (
 )
 from pipeline.model.status import StatusBody
 from pipeline.publish.publisher import publish_update
-from pipeline.publish.update import Readings, readings_of
+from pipeline.publish.update import Readings, Subject, readings_of
 from pipeline.reconcile.plan import Plan
 
 
@@ -52,15 +52,15 @@ def after_review(root: str, key: str, now: datetime, roi_note: str | None,
     return written
 
 
-def judged(status: StatusBody) -> str:
-    """Whose readings the plan judges, in the customer's words: the candidate at its stage,
-    else the serving version."""
+def judged(status: StatusBody) -> Subject | None:
+    """Whose readings the plan judges: the candidate at its stage, else the serving
+    version."""
     cand = status.candidate
     if cand is not None and cand.stage is not None:
-        return f"version {cand.version or cand.evidence_id} (on trial at {cand.stage})"
+        return Subject(cand.version or cand.evidence_id, cand.stage)
     if status.serving is not None:
-        return f"version {status.serving.version or status.serving.evidence_id}"
-    return ""
+        return Subject(status.serving.version or status.serving.evidence_id)
+    return None
 
 
 def _update(root: str, key: str, now: datetime, readings: Readings) -> list[str]:

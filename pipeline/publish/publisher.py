@@ -6,6 +6,7 @@ import os
 from dataclasses import dataclass
 from datetime import datetime
 
+from pipeline.i18n import Audience, audience
 from pipeline.publish.snapshot import PriorityView, take_snapshot
 from pipeline.publish.update import (
     Readings,
@@ -45,6 +46,24 @@ def redactor_for(root: str, key: str) -> object:
     return build_redactor(cases, fields)
 
 
+def project_time_zone(root: str) -> str:
+    """ailoop.yaml's `timeZone` (UTC when the file cannot be read: validate reports why)."""
+    from pipeline.documents.load import load_document
+
+    project, _ = load_document(root, "ailoop.yaml")
+    return project.model.spec.time_zone if project and project.kind == "Project" else "UTC"
+
+
+def audience_for(root: str, customer: str) -> Audience:
+    """The customer's language (customer.yaml `language`; English without a catalog) and the
+    project's time zone."""
+    from pipeline.documents.load import load_document
+
+    people, _ = load_document(root, f"customers/{customer}/customer.yaml")
+    language = people.model.spec.language if people and people.kind == "Customer" else "en"
+    return audience(language, project_time_zone(root))
+
+
 def publish_update(root: str, key: str, now: datetime, *, fmt: str = "md",
                    out: str | None = None, write: bool = True,
                    readings: Readings | None = None) -> Published:
@@ -56,7 +75,7 @@ def publish_update(root: str, key: str, now: datetime, *, fmt: str = "md",
     view: PriorityView = take_snapshot(root, key)
     previous_text = latest_update_text(root, view)
     update = build_update(view, previous_state(previous_text) if previous_text else None, now,
-                          readings)
+                          readings, audience_for(root, view.customer))
     text = render_markdown(update) if fmt == "md" else render_html(update, now)
     text = redactor_for(root, key).text(text)  # type: ignore[attr-defined]
     if not write:

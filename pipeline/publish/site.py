@@ -1,5 +1,8 @@
 """`ailoop site`: a static dashboard, self-contained HTML (works from file:// and on GitHub
-Pages; no scripts, no fonts or styles fetched from anywhere)."""
+Pages; no scripts, no fonts or styles fetched from anywhere).
+
+It shows every customer at once, so it is written in English, the operators' language; its
+times are in the project's time zone, like the customer updates'."""
 
 from __future__ import annotations
 
@@ -9,6 +12,7 @@ import tempfile
 from collections.abc import Sequence
 from datetime import datetime
 from html import escape
+from zoneinfo import ZoneInfo
 
 from pipeline.model.evidence import UNVERIFIED
 from pipeline.publish.charts import Bar, bars_chart, rollout_chart
@@ -26,13 +30,24 @@ _CSS = (
 )
 
 
-def _page(title: str, body: str, generated: datetime, home: str) -> str:
+_UTC = ZoneInfo("UTC")
+
+
+def _moment(when: datetime, zone: ZoneInfo) -> str:
+    return f"{when.astimezone(zone):%Y-%m-%d %H:%M %Z}"
+
+
+def _day(when: datetime, zone: ZoneInfo) -> str:
+    return f"{when.astimezone(zone):%Y-%m-%d}"
+
+
+def _page(title: str, body: str, generated: datetime, home: str, zone: ZoneInfo) -> str:
     return (
         "<!doctype html>\n<html lang='en'><head><meta charset='utf-8'>"
         "<meta name='viewport' content='width=device-width,initial-scale=1'>"
         f"<title>{escape(title)}</title><style>{_CSS}</style></head><body>"
         f"<header><a href='{home}'>ailoop</a> · {escape(title)}</header><main>{body}"
-        f"<p class='muted'>Generated {generated:%Y-%m-%d %H:%M} UTC.</p></main></body></html>\n"
+        f"<p class='muted'>Generated {_moment(generated, zone)}.</p></main></body></html>\n"
     )
 
 
@@ -58,18 +73,18 @@ def _roi_cell(view: PriorityView) -> str:
     return f"{escape(view.roi.currency)} {net:,.0f}/month planned"
 
 
-def _evidence_cell(view: PriorityView) -> str:
+def _evidence_cell(view: PriorityView, zone: ZoneInfo) -> str:
     ev = view.evidence
     if ev is None:
         return "<span class='muted'>no run yet</span>"
     state = "passed" if ev.passed else "failed"
     label = "" if ev.verified else f"; {UNVERIFIED}"
-    return f"{ev.pass_rate:.0%} of {ev.cases} ({state}, {ev.created:%Y-%m-%d}{label})"
+    return f"{ev.pass_rate:.0%} of {ev.cases} ({state}, {_day(ev.created, zone)}{label})"
 
 
-def _row(view: PriorityView) -> str:
+def _row(view: PriorityView, zone: ZoneInfo) -> str:
     health_class = view.health.split()[0]
-    next_check = f"{view.next_check:%Y-%m-%d}" if view.next_check else "—"
+    next_check = _day(view.next_check, zone) if view.next_check else "—"
     cells = [
         f"<a href='{_slug(view)}'>{escape(view.name)}</a>",
         escape(_serving(view)),
@@ -80,13 +95,14 @@ def _row(view: PriorityView) -> str:
         escape(view.decision or "—"),
         next_check,
         _roi_cell(view),
-        _evidence_cell(view),
+        _evidence_cell(view, zone),
     ]
     return (f"<tr data-priority='{escape(view.key)}' data-stage='{escape(view.stage or '')}'>"
             + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
 
 
-def render_index(views: Sequence[PriorityView], generated: datetime) -> str:
+def render_index(views: Sequence[PriorityView], generated: datetime,
+                 zone: ZoneInfo = _UTC) -> str:
     customers: dict[str, list[PriorityView]] = {}
     for view in views:
         customers.setdefault(view.customer, []).append(view)
@@ -97,13 +113,14 @@ def render_index(views: Sequence[PriorityView], generated: datetime) -> str:
     for customer, items in sorted(customers.items()):
         name = items[0].customer_name
         body.append(f"<section id='{escape(customer)}'><h2>{escape(name)}</h2>"
-                    f"<table>{head}{''.join(_row(v) for v in items)}</table></section>")
-    return _page("Dashboard", "".join(body), generated, "index.html")
+                    f"<table>{head}{''.join(_row(v, zone) for v in items)}</table></section>")
+    return _page("Dashboard", "".join(body), generated, "index.html", zone)
 
 
-def render_priority(view: PriorityView, generated: datetime) -> str:
+def render_priority(view: PriorityView, generated: datetime,
+                    zone: ZoneInfo = _UTC) -> str:
     timeline = "".join(
-        f"<li><b>{h.time:%Y-%m-%d %H:%M}</b> {escape(h.action)} → "
+        f"<li><b>{_moment(h.time, zone)}</b> {escape(h.action)} → "
         f"{escape(h.to_stage or 'serving version only')} "
         f"({h.percent:g}%): {escape(h.reason)}</li>" for h in view.history
     ) or "<li class='muted'>No transitions yet.</li>"
@@ -123,21 +140,24 @@ def render_priority(view: PriorityView, generated: datetime) -> str:
         f"<b>{escape(view.health)}</b></p><p>Terminal state: {terminal}</p>"
         f"<p>Next action: {escape(view.decision or 'none')}</p></section>"
         f"<section><h2>Rollout</h2>{chart}</section>"
-        f"<section><h2>Last dry run</h2><p>{_evidence_cell(view)}</p>"
+        f"<section><h2>Last dry run</h2><p>{_evidence_cell(view, zone)}</p>"
         f"{bars_chart(bars, 'Dry run against its threshold')}</section>"
         f"<section><h2>History</h2><ol class='timeline'>{timeline}</ol></section>"
     )
-    return _page(f"{view.customer_name} / {view.name}", body, generated, "index.html")
+    return _page(f"{view.customer_name} / {view.name}", body, generated, "index.html", zone)
 
 
-def build_site(views: Sequence[PriorityView], out: str, generated: datetime) -> list[str]:
-    """Write the site into `out` (replaced whole, atomically); returns the files written."""
+def build_site(views: Sequence[PriorityView], out: str, generated: datetime,
+               time_zone: str = "UTC") -> list[str]:
+    """Write the site into `out` (replaced whole, atomically); returns the files written.
+    Times are shown in `time_zone` (the project's)."""
+    zone = ZoneInfo(time_zone)
     parent = os.path.dirname(os.path.abspath(out)) or "."
     os.makedirs(parent, exist_ok=True)
     staging = tempfile.mkdtemp(dir=parent, prefix=".tmp-site-")
     os.chmod(staging, 0o755)  # mkdtemp's 0700 would hide the site from a web server
-    files = {"index.html": render_index(views, generated)}
-    files.update({_slug(v): render_priority(v, generated) for v in views})
+    files = {"index.html": render_index(views, generated, zone)}
+    files.update({_slug(v): render_priority(v, generated, zone) for v in views})
     redact = process_redactor().text  # pages quote reasons and incident summaries
     for name, text in files.items():
         with open(os.path.join(staging, name), "w", encoding="utf-8") as fh:

@@ -1,9 +1,11 @@
 """Customer-facing updates in plain language: what changed, where things stand, proof,
 production health, value against the plan, the next step, and blockers with their owner.
 
-`build_update` is pure (view + previous state + now -> sections); renderers turn sections
-into Markdown or self-contained HTML with SVG charts. A hidden state line in each update
-lets the next one say what changed since.
+`build_update` is pure (view + previous state + now + audience -> sections); renderers turn
+sections into Markdown or self-contained HTML with SVG charts. Every sentence is a gettext
+message in the customer's language, with dates in the project's time zone (`pipeline.i18n`).
+Reasons the reconciler recorded and incident summaries are quoted as written. A hidden state
+line in each update lets the next one say what changed since.
 """
 
 from __future__ import annotations
@@ -18,22 +20,32 @@ from html import escape
 from typing import Any
 
 from pipeline.fsio import write_atomic
-from pipeline.model.evidence import UNVERIFIED
+from pipeline.i18n import N_, Audience
 from pipeline.monitoring.base import GateReading
 from pipeline.publish.charts import Bar, bars_chart, rollout_chart
-from pipeline.publish.snapshot import PriorityView, StepView
+from pipeline.publish.snapshot import EvidenceView, PriorityView, StepView
 
 _STATE_RE = re.compile(r"<!-- ailoop-update (\{.*?\}) -->")
 _PHASE_WORDS = {
-    "pending": "is being tested on your sample data before anyone uses it",
-    "dry-run": "is being re-tested after a change, before it goes any further",
-    "awaiting-approval": "has passed testing and is waiting for your approval",
-    "progressing": "is being released step by step",
-    "holding": "is paused at its current step until every check is met",
-    "rolled-back": "was pulled back to a safer step after a problem, and stays there until "
-                   "the problem is fixed",
-    "complete": "has reached the release step you asked for",
-    "blocked": "is blocked and needs a decision",
+    "pending": N_("is being tested on your sample data before anyone uses it"),
+    "dry-run": N_("is being re-tested after a change, before it goes any further"),
+    "awaiting-approval": N_("has passed testing and is waiting for your approval"),
+    "progressing": N_("is being released step by step"),
+    "holding": N_("is paused at its current step until every check is met"),
+    "rolled-back": N_("was pulled back to a safer step after a problem, and stays there until "
+                      "the problem is fixed"),
+    "complete": N_("has reached the release step you asked for"),
+    "blocked": N_("is blocked and needs a decision"),
+}
+# Section keys (stable, for the HTML charts and tests) and their titles.
+SECTION_TITLES = {
+    "changes": N_("What changed since the last update"),
+    "standing": N_("Where it stands"),
+    "testing": N_("Test results on your sample data"),
+    "health": N_("Production health"),
+    "value": N_("Value against the plan"),
+    "next": N_("Next step"),
+    "blockers": N_("Blockers"),
 }
 # Phrases that mean nothing to a customer; tests assert none reaches an update.
 JARGON = ("reconcile", "evidence id", "fingerprint", "gate", "flagd", "sha", "yaml")
@@ -41,6 +53,7 @@ JARGON = ("reconcile", "evidence id", "fingerprint", "gate", "flagd", "sha", "ya
 
 @dataclass(frozen=True)
 class Section:
+    key: str
     title: str
     lines: tuple[str, ...]
 
@@ -53,6 +66,15 @@ class Update:
     state: dict[str, Any]
     rollout_points: tuple[tuple[datetime, float], ...] = ()
     bars: tuple[Bar, ...] = field(default_factory=tuple)
+    audience: Audience = field(default_factory=Audience)
+
+
+@dataclass(frozen=True)
+class Subject:
+    """Whose production figures: a version, on trial at a stage or serving (stage None)."""
+
+    version: str
+    stage: str | None = None
 
 
 @dataclass(frozen=True)
@@ -63,10 +85,10 @@ class Readings:
     values: dict[str, tuple[float | None, int]] = field(default_factory=dict)
     observed_value: float | None = None
     observed_cost: float | None = None
-    subject: str = ""  # whose readings: "version 1.2.0 (on trial)", "version 1.1.1"
+    subject: Subject | None = None
 
 
-def readings_of(gates: Iterable[GateReading] | None, subject: str = "", *,
+def readings_of(gates: Iterable[GateReading] | None, subject: Subject | None = None, *,
                 observed_value: float | None = None,
                 observed_cost: float | None = None) -> Readings:
     values = {r.metric: (r.value, r.samples) for r in gates or ()}
@@ -95,180 +117,242 @@ def previous_state(text: str) -> dict[str, Any] | None:
     return value if isinstance(value, dict) else None
 
 
-def _pct(value: float) -> str:
-    return f"{value:.0f}%" if float(value).is_integer() else f"{value:g}%"
-
-
-def _money(value: float, currency: str) -> str:
-    return f"{currency} {value:,.0f}"
-
-
 def build_update(view: PriorityView, previous: dict[str, Any] | None, now: datetime,
-                 readings: Readings | None = None) -> Update:
+                 readings: Readings | None = None, audience: Audience | None = None) -> Update:
     readings = readings or Readings()
-    sections = (
-        Section("What changed since the last update", _changes(view, previous)),
-        Section("Where it stands", _standing(view)),
-        Section("Test results on your sample data", _testing(view)),
-        Section("Production health", _health(view, readings)),
-        Section("Value against the plan", _value(view, readings)),
-        Section("Next step", _next_step(view, now)),
-        Section("Blockers", _blockers(view)),
-    )
+    a = audience or Audience()
+    lines = {
+        "changes": _changes(view, previous, a),
+        "standing": _standing(view, a),
+        "testing": _testing(view, a),
+        "health": _health(view, readings, a),
+        "value": _value(view, readings, a),
+        "next": _next_step(view, now, a),
+        "blockers": _blockers(view, a),
+    }
+    sections = tuple(Section(key, a._(SECTION_TITLES[key]), lines[key]) for key in lines)
     points = tuple((h.time, h.percent) for h in view.history)
-    bars = _bars(view, readings)
-    title = f"{view.customer_name}: {view.name.replace('-', ' ')}, update of {now:%d %B %Y}"
-    return Update(title, now, sections, state_of(view, now), points, bars)
+    bars = _bars(view, readings, a)
+    title = a._("{customer}: {priority}, update of {date}").format(
+        customer=view.customer_name, priority=view.name.replace("-", " "), date=a.date(now))
+    return Update(title, now, sections, state_of(view, now), points, bars, a)
 
 
-def _changes(view: PriorityView, previous: dict[str, Any] | None) -> tuple[str, ...]:
+def _traffic(a: Audience, percent: float) -> str:
+    return a.percent(percent / 100)
+
+
+def _changes(view: PriorityView, previous: dict[str, Any] | None,
+             a: Audience) -> tuple[str, ...]:
     if previous is None:
-        return ("This is the first update on this work.",)
+        return (a._("This is the first update on this work."),)
     since = datetime.fromisoformat(str(previous.get("date")))
-    lines = [_step_line(h) for h in view.history if h.time > since]
+    lines = [_step_line(h, a) for h in view.history if h.time > since]
     if view.serving and previous.get("serving") not in (None, view.serving):
-        lines.append(f"Version {view.serving} now handles all live work that is not part of "
-                     "a trial.")
+        lines.append(a._("Version {version} now handles all live work that is not part of "
+                         "a trial.").format(version=view.serving))
     if view.evidence and previous.get("evidence") != view.evidence.id:
-        before = previous.get("passRate")
-        change = f", up from {before:.0%}" if isinstance(before, float) and \
-            before < view.evidence.pass_rate else ""
-        lines.append(f"A new test run passed {view.evidence.pass_rate:.0%} of "
-                     f"{view.evidence.cases} sample cases{change}.")
+        ev, before = view.evidence, previous.get("passRate")
+        if isinstance(before, float) and before < ev.pass_rate:
+            lines.append(a.n_("A new test run passed {rate} of {cases} sample case, up from "
+                              "{before}.", "A new test run passed {rate} of {cases} sample "
+                              "cases, up from {before}.", ev.cases).format(
+                rate=a.percent(ev.pass_rate), cases=ev.cases, before=a.percent(before)))
+        else:
+            lines.append(a.n_("A new test run passed {rate} of {cases} sample case.",
+                              "A new test run passed {rate} of {cases} sample cases.",
+                              ev.cases).format(rate=a.percent(ev.pass_rate), cases=ev.cases))
     opened = {i.name for i in view.open_incidents} - set(previous.get("openIncidents") or [])
     closed = set(previous.get("openIncidents") or []) - {i.name for i in view.open_incidents}
-    lines += [f"A production problem was reported ({name})." for name in sorted(opened)]
-    lines += [f"The production problem {name} is resolved." for name in sorted(closed)]
-    return tuple(lines) or ("Nothing has changed since the last update.",)
+    lines += [a._("A production problem was reported ({name}).").format(name=name)
+              for name in sorted(opened)]
+    lines += [a._("The production problem {name} is resolved.").format(name=name)
+              for name in sorted(closed)]
+    return tuple(lines) or (a._("Nothing has changed since the last update."),)
 
 
-def _step_line(h: StepView) -> str:
+def _step_line(h: StepView, a: Audience) -> str:
     if h.action == "complete":
-        return f"On {h.time:%d %B} the new version finished its release: {h.reason}"
-    if h.to_stage is None:
-        return f"On {h.time:%d %B} the trial version was taken off live work: {h.reason}"
-    return (f"Release step changed to {h.to_stage} ({_pct(h.percent)} of traffic) on "
-            f"{h.time:%d %B}: {h.reason}")
+        text = a._("On {day} the new version finished its release: {reason}")
+    elif h.to_stage is None:
+        text = a._("On {day} the trial version was taken off live work: {reason}")
+    else:
+        text = a._("Release step changed to {stage} ({share} of traffic) on {day}: {reason}")
+    return text.format(day=a.day(h.time), reason=h.reason, stage=h.to_stage,
+                       share=_traffic(a, h.percent))
 
 
-def _standing(view: PriorityView) -> tuple[str, ...]:
-    phase = _PHASE_WORDS.get(view.phase, view.phase)
+def _standing(view: PriorityView, a: Audience) -> tuple[str, ...]:
+    phase = a._(_PHASE_WORDS[view.phase]) if view.phase in _PHASE_WORDS else view.phase
     names = [name for name, _ in view.stages]
-    rest = f"version {view.serving}" if view.serving else "your existing process"
+    rest = (a._("version {version}").format(version=view.serving) if view.serving
+            else a._("your existing process"))
     if view.stage:
         step = names.index(view.stage) + 1 if view.stage in names else 0
-        where = (f"Version {view.candidate} is at step {step} of {len(names)} ({view.stage}), "
-                 f"handling {_pct(view.percent)} of live traffic; {rest} handles the rest.")
+        facts = {"version": view.candidate, "step": step, "steps": len(names),
+                 "stage": view.stage, "share": _traffic(a, view.percent), "rest": rest}
         if view.percent == 0:
-            where = (f"Version {view.candidate} is at step {step} of {len(names)} "
-                     f"({view.stage}): it runs alongside {rest} without acting on live work.")
+            where = a._("Version {version} is at step {step} of {steps} ({stage}): it runs "
+                        "alongside {rest} without acting on live work.").format(**facts)
+        else:
+            where = a._("Version {version} is at step {step} of {steps} ({stage}), handling "
+                        "{share} of live traffic; {rest} handles the rest.").format(**facts)
     elif view.serving:
-        where = f"Version {view.serving} handles all live work."
+        where = a._("Version {version} handles all live work.").format(version=view.serving)
         if view.candidate:
-            where += f" Version {view.candidate} is being prepared and has no live work yet."
+            where += " " + a._("Version {version} is being prepared and has no live work "
+                               "yet.").format(version=view.candidate)
     else:
-        where = "It is not handling any live traffic yet."
-    return (f"The workflow {phase}.", where,
-            f"The release goes up to the {view.target} step you asked for.")
+        where = a._("It is not handling any live traffic yet.")
+    return (a._("The workflow {phase}.").format(phase=phase), where,
+            a._("The release goes up to the {target} step you asked for.").format(
+                target=view.target))
 
 
-def _testing(view: PriorityView) -> tuple[str, ...]:
+def _testing(view: PriorityView, a: Audience) -> tuple[str, ...]:
     ev = view.evidence
     if ev is None:
-        return ("No test run yet.",)
-    verdict = "met" if ev.passed else "did not meet"
-    bar = f" (the bar is {ev.threshold:.0%})" if ev.threshold is not None else ""
-    lines = [f"The latest run on {ev.created:%d %B} handled {ev.cases - ev.failed} of "
-             f"{ev.cases} sample cases correctly, {ev.pass_rate:.0%}{bar}; it {verdict} the "
-             "agreed standard."]
+        return (a._("No test run yet."),)
+    facts = {"day": a.day(ev.created), "correct": ev.cases - ev.failed, "cases": ev.cases,
+             "rate": a.percent(ev.pass_rate),
+             "bar": a.percent(ev.threshold) if ev.threshold is not None else ""}
     if not ev.verified:
-        lines[0] = (f"The latest run, {UNVERIFIED}, on {ev.created:%d %B} handled "
-                    f"{ev.cases - ev.failed} of {ev.cases} sample cases correctly, "
-                    f"{ev.pass_rate:.0%}{bar}. It does not count until a trusted run repeats "
-                    "it.")
+        text = (a._("The latest run, from the PR, not yet verified, on {day} handled {correct} "
+                    "of {cases} sample cases correctly, {rate} (the bar is {bar}). It does "
+                    "not count until a trusted run repeats it.") if ev.threshold is not None
+                else a._("The latest run, from the PR, not yet verified, on {day} handled "
+                         "{correct} of {cases} sample cases correctly, {rate}. It does not "
+                         "count until a trusted run repeats it."))
+    elif ev.threshold is not None:
+        text = (a._("The latest run on {day} handled {correct} of {cases} sample cases "
+                    "correctly, {rate} (the bar is {bar}); it met the agreed standard.")
+                if ev.passed else
+                a._("The latest run on {day} handled {correct} of {cases} sample cases "
+                    "correctly, {rate} (the bar is {bar}); it did not meet the agreed "
+                    "standard."))
+    else:
+        text = (a._("The latest run on {day} handled {correct} of {cases} sample cases "
+                    "correctly, {rate}; it met the agreed standard.") if ev.passed else
+                a._("The latest run on {day} handled {correct} of {cases} sample cases "
+                    "correctly, {rate}; it did not meet the agreed standard."))
+    return (text.format(**facts), *_case_counts(ev, a))
+
+
+def _case_counts(ev: EvidenceView, a: Audience) -> list[str]:
+    lines = []
     if ev.fixed:
-        lines.append(f"{len(ev.fixed)} case(s) that failed before now pass.")
+        lines.append(a.n_("{n} case that failed before now passes.",
+                          "{n} cases that failed before now pass.", len(ev.fixed))
+                     .format(n=len(ev.fixed)))
     if ev.newly_failing:
-        lines.append(f"{len(ev.newly_failing)} case(s) that passed before now fail.")
+        lines.append(a.n_("{n} case that passed before now fails.",
+                          "{n} cases that passed before now fail.", len(ev.newly_failing))
+                     .format(n=len(ev.newly_failing)))
     if ev.edge_cases_failing:
-        lines.append(f"{ev.edge_cases_failing} unusual case(s) still need work.")
+        lines.append(a.n_("{n} unusual case still needs work.",
+                          "{n} unusual cases still need work.",
+                          ev.edge_cases_failing).format(n=ev.edge_cases_failing))
     for category, count in sorted(ev.categories.items(), key=lambda kv: -kv[1])[:3]:
-        lines.append(f"Open issue: {category} ({count} case(s)).")
+        lines.append(a.n_("Open issue: {category} ({n} case).",
+                          "Open issue: {category} ({n} cases).", count).format(
+            category=category, n=count))
     if len(ev.categories) > 3:
-        lines.append(f"… and {len(ev.categories) - 3} more open issue(s).")
-    return tuple(lines)
+        more = len(ev.categories) - 3
+        lines.append(a.n_("… and {n} more open issue.", "… and {n} more open issues.",
+                          more).format(n=more))
+    return lines
 
 
-def _health(view: PriorityView, readings: Readings) -> tuple[str, ...]:
+def _health(view: PriorityView, readings: Readings, a: Audience) -> tuple[str, ...]:
     if not view.serving and (not view.stage or view.percent == 0):
-        return ("Not live yet, so there is no production data.",)
-    lines = [f"Figures for {readings.subject}:"] if readings.subject else []
+        return (a._("Not live yet, so there is no production data."),)
+    lines = [_subject_line(readings.subject, a)] if readings.subject else []
     for name, metric, comparison, threshold in view.gates:
         value, samples = readings.values.get(metric, (None, 0))
         if value is None:
-            lines.append(f"{name}: no recent data, so the release stays where it is.")
+            lines.append(a._("{name}: no recent data, so the release stays where it is.")
+                         .format(name=name))
         else:
-            lines.append(f"{name}: {value:.3g} (target {comparison} {threshold:g}, "
-                         f"{samples} requests).")
+            lines.append(a.n_("{name}: {value} (target {comparison} {threshold}, {n} "
+                              "request).", "{name}: {value} (target {comparison} {threshold}, "
+                              "{n} requests).", samples).format(
+                name=name, value=a.number(value), comparison=comparison,
+                threshold=a.number(threshold), n=samples))
     if view.open_incidents:
-        lines.append(f"{len(view.open_incidents)} reported problem(s) are open.")
-    return tuple(lines) or ("No production checks are defined.",)
+        n = len(view.open_incidents)
+        lines.append(a.n_("{n} reported problem is open.", "{n} reported problems are open.",
+                          n).format(n=n))
+    return tuple(lines) or (a._("No production checks are defined."),)
 
 
-def _value(view: PriorityView, readings: Readings) -> tuple[str, ...]:
+def _subject_line(subject: Subject, a: Audience) -> str:
+    if subject.stage is None:
+        return a._("Figures for version {version}:").format(version=subject.version)
+    return a._("Figures for version {version} (on trial at {stage}):").format(
+        version=subject.version, stage=subject.stage)
+
+
+def _value(view: PriorityView, readings: Readings, a: Audience) -> tuple[str, ...]:
     roi = view.roi
     if roi is None:
-        return ("No value estimate was agreed.",)
-    lines = [f"Planned: {_money(roi.expected_value, roi.currency)} of saved work per month at "
-             f"{_money(roi.expected_cost, roi.currency)} running cost."]
+        return (a._("No value estimate was agreed."),)
+    lines = [a._("Planned: {value} of saved work per month at {cost} running cost.").format(
+        value=a.money(roi.expected_value, roi.currency),
+        cost=a.money(roi.expected_cost, roi.currency))]
     if readings.observed_value is not None:
-        cost = readings.observed_cost or 0.0
-        lines.append(f"Observed so far: {_money(readings.observed_value, roi.currency)} per "
-                     f"month at {_money(cost, roi.currency)}.")
+        lines.append(a._("Observed so far: {value} per month at {cost}.").format(
+            value=a.money(readings.observed_value, roi.currency),
+            cost=a.money(readings.observed_cost or 0.0, roi.currency)))
     else:
-        lines.append("Observed value is measured once the workflow handles live traffic.")
+        lines.append(a._("Observed value is measured once the workflow handles live traffic."))
     return tuple(lines)
 
 
-def _next_step(view: PriorityView, now: datetime) -> tuple[str, ...]:
+def _next_step(view: PriorityView, now: datetime, a: Audience) -> tuple[str, ...]:
     names = [name for name, _ in view.stages]
     if view.phase in ("blocked", "rolled-back"):
-        return ("Fix the problem below, test again, and ask for approval again.",)
-    when = f" on {view.next_check:%d %B %Y}" if view.next_check else ""
-    if view.stage is None and view.serving and not view.candidate:
-        return (f"Keep watching production; the next scheduled review is{when or ' planned'}.",)
-    if view.stage is None:
-        return ("Finish testing, then ask for approval to start the first step.",)
+        return (a._("Fix the problem below, test again, and ask for approval again."),)
+    if view.stage is None and (view.candidate or not view.serving):
+        return (a._("Finish testing, then ask for approval to start the first step."),)
+    if view.stage is None or (view.stage == view.target
+                              and dict(view.stages).get(view.stage, 0) < 100):
+        return (_watch(view, a),)
     if view.stage == view.target:
-        if dict(view.stages).get(view.stage, 0) >= 100:
-            return ("Once it has run at this step for the agreed time with healthy checks, "
-                    "it becomes the version all your live work uses.",)
-        return (f"Keep watching production; the next scheduled review is{when or ' planned'}.",)
+        return (a._("Once it has run at this step for the agreed time with healthy checks, "
+                    "it becomes the version all your live work uses."),)
     step = names.index(view.stage) if view.stage in names else -1
     following = names[step + 1] if 0 <= step < len(names) - 1 else view.target
     bake = dict(view.bake).get(view.stage)
-    when = ""
     if bake is not None and view.since is not None:
-        earliest = max(view.since + bake, now)
-        when = f", no earlier than {earliest:%d %B %Y %H:%M} UTC"
-    return (f"Move to the {following} step{when}, once testing, approvals and production "
-            "checks all agree.",)
+        return (a._("Move to the {stage} step, no earlier than {moment}, once testing, "
+                    "approvals and production checks all agree.").format(
+            stage=following, moment=a.moment(max(view.since + bake, now))),)
+    return (a._("Move to the {stage} step, once testing, approvals and production checks all "
+                "agree.").format(stage=following),)
 
 
-def _blockers(view: PriorityView) -> tuple[str, ...]:
-    lines = [f"{i.name} ({i.severity}): {i.summary} Owner: {view.owner}."
-             for i in view.open_incidents]
+def _watch(view: PriorityView, a: Audience) -> str:
+    if view.next_check is None:
+        return a._("Keep watching production; the next scheduled review is planned.")
+    return a._("Keep watching production; the next scheduled review is on {date}.").format(
+        date=a.date(view.next_check))
+
+
+def _blockers(view: PriorityView, a: Audience) -> tuple[str, ...]:
+    lines = [a._("{name} ({severity}): {summary} Owner: {owner}.").format(
+        name=i.name, severity=i.severity, summary=i.summary, owner=view.owner)
+        for i in view.open_incidents]
     if view.terminal == "blocked":
-        owner = view.terminal_owner or view.owner
-        lines.append(f"{view.terminal_reason} Owner: {owner}.")
-    return tuple(lines) or ("None.",)
+        lines.append(a._("{reason} Owner: {owner}.").format(
+            reason=view.terminal_reason, owner=view.terminal_owner or view.owner))
+    return tuple(lines) or (a._("None."),)
 
 
-def _bars(view: PriorityView, readings: Readings) -> tuple[Bar, ...]:
+def _bars(view: PriorityView, readings: Readings, a: Audience) -> tuple[Bar, ...]:
     bars = []
     if view.evidence and view.evidence.threshold is not None:
-        bars.append(Bar("Test pass rate", view.evidence.pass_rate, view.evidence.threshold,
-                        True))
+        bars.append(Bar(a._("Test pass rate"), view.evidence.pass_rate,
+                        view.evidence.threshold, True))
     for name, metric, comparison, threshold in view.gates:
         value, _ = readings.values.get(metric, (None, 0))
         bars.append(Bar(name, value, threshold, comparison.startswith(">")))
@@ -286,8 +370,9 @@ def render_markdown(update: Update) -> str:
 
 
 def render_html(update: Update, now: datetime) -> str:
+    a = update.audience
     parts = [
-        "<!doctype html><html lang='en'><head><meta charset='utf-8'>",
+        f"<!doctype html><html lang='{a.language}'><head><meta charset='utf-8'>",
         f"<title>{escape(update.title)}</title>",
         "<style>body{font-family:sans-serif;max-width:760px;margin:2em auto;color:#1f2937;"
         "line-height:1.5}h1{font-size:1.5em}h2{font-size:1.15em;margin-top:1.6em}"
@@ -298,13 +383,14 @@ def render_html(update: Update, now: datetime) -> str:
         parts.append(f"<h2>{escape(section.title)}</h2><ul>")
         parts += [f"<li>{escape(line)}</li>" for line in section.lines]
         parts.append("</ul>")
-        if section.title == "Where it stands":
-            parts.append("<figure>" + rollout_chart(update.rollout_points, now,
-                                                    "Share of live traffic over time")
-                         + "</figure>")
-        if section.title == "Production health":
-            parts.append("<figure>" + bars_chart(update.bars, "Key measures against their "
-                                                 "targets") + "</figure>")
+        if section.key == "standing":
+            parts.append("<figure>" + rollout_chart(
+                update.rollout_points, now, a._("Share of live traffic over time"),
+                a._("No rollout yet")) + "</figure>")
+        if section.key == "health":
+            parts.append("<figure>" + bars_chart(
+                update.bars, a._("Key measures against their targets"), a._("No metrics yet"),
+                a._("no data")) + "</figure>")
     parts.append(f"<!-- ailoop-update {escape(json.dumps(update.state, sort_keys=True))} -->")
     parts.append("</body></html>")
     return "\n".join(parts) + "\n"

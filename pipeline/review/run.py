@@ -27,7 +27,7 @@ from pipeline.errors import AiloopError, InputError
 from pipeline.model.priority import Priority
 from pipeline.model.status import Candidate, StatusBody, TerminalState, Version
 from pipeline.monitoring.base import CANDIDATE, SERVING, GateReading, MonitoringSource, Variant
-from pipeline.publish.update import Readings
+from pipeline.publish.update import Readings, Subject
 from pipeline.reconcile.plan import EventView
 from pipeline.review.roi import Production, RoiResult, compare_roi, production_from, roi_gates
 
@@ -85,7 +85,7 @@ class Review:
     terminal: TerminalState
     next_review: datetime
     requests: tuple[EventView, ...] = field(default=())
-    subject: str = ""  # what was reviewed, in the customer's words
+    subject: Subject | None = None  # what was reviewed, for the customer update
     status_problem: str = ""  # the status cannot be trusted: nothing is recorded
 
     @property
@@ -127,7 +127,7 @@ class Exposed:
     evidence_id: str
     label: str  # "serving v1.0", "candidate v1.1 at canary"
     percent: float  # its share of the traffic
-    words: str  # the same for customers: "version 1.0", "version 1.1 (on trial at canary)"
+    words: Subject  # the same for the customer update
 
 
 def exposed(status: StatusBody) -> Exposed | None:
@@ -136,12 +136,11 @@ def exposed(status: StatusBody) -> Exposed | None:
     if serving is not None:
         share = staged.percent if staged is not None else 0
         return Exposed(SERVING, None, serving.evidence_id, f"serving {_name(serving)}",
-                       100 - share, f"version {serving.version or serving.evidence_id}")
+                       100 - share, Subject(serving.version or serving.evidence_id))
     if staged is not None:
         return Exposed(CANDIDATE, staged.stage, staged.evidence_id,
                        f"candidate {_name(staged)} at {staged.stage}", staged.percent,
-                       f"version {staged.version or staged.evidence_id} (on trial at "
-                       f"{staged.stage})")
+                       Subject(staged.version or staged.evidence_id, staged.stage))
     return None
 
 
@@ -220,7 +219,7 @@ def decide(inp: ReviewInputs) -> Review:
                   out.percent if out else 0, spec.owner, inp.readings,
                   incidents, open_incidents, feedback, inp.production, inp.production_note,
                   roi, inp.drift, tuple(issues), terminal, next_review, requests,
-                  out.words if out else "", inp.status_problem)
+                  out.words if out else None, inp.status_problem)
 
 
 def find_issues(inp: ReviewInputs, open_incidents: tuple[EventView, ...],

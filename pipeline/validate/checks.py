@@ -77,7 +77,21 @@ def _check_customer(doc: Document) -> tuple[list[Finding], Facts]:
         findings += _github_id_findings(doc, i, person, accounts)
         for role in person.roles:
             roles.setdefault(role, []).append(person.id)
+    findings += _language_findings(doc)
     return findings, {"people": sorted(ids), "roles": roles, **customer_facts(doc)}
+
+
+def _language_findings(doc: Document) -> list[Finding]:
+    """A language without a catalog is not an error: the customer reads English until one
+    is added, and the warning says so."""
+    from pipeline.i18n import LANGUAGES, shipped
+
+    language = doc.model.spec.language
+    if shipped(language):
+        return []
+    return [doc.finding(("spec", "language"), f"no translation for '{language}': updates and "
+                        f"notifications are in English (shipped: {', '.join(LANGUAGES)})",
+                        severity="warning")]
 
 
 def _github_id_findings(doc: Document, i: int, person: Person,

@@ -102,8 +102,20 @@ def test_updates_and_dashboard_are_on_disk(loop: dict[str, object]) -> None:
     assert all(p.is_file() for p in paths)
     update = next(p for p in paths if p.name.startswith("claims-intake") and p.suffix == ".md")
     text = update.read_text()
-    assert ("Version 1.2.0 is at step 2 of 4 (canary), handling 5% of live traffic; version "
-            "1.1.1 handles the rest.") in text
+    # Northwind reads German (customer.yaml: language: de), in the project's Berlin time.
+    assert text.startswith("# Northwind Insurance: claims intake, Update vom ")
+    assert ("Version 1.2.0 ist bei Schritt 2 von 4 (canary) und bearbeitet 5\xa0% der echten "
+            "Vorgänge; den Rest bearbeitet Version 1.1.1.") in text
+    assert re.search(r"Weiter zum Schritt early, frühestens am \d+\. \w+ 20\d\d, "
+                     r"\d\d:\d\d MES?Z,", text), text
+    html = next(p for p in paths if p.name.startswith("claims-intake") and p.suffix == ".html")
+    assert "<html lang='de'>" in html.read_text()
+    # Helio reads English.
+    refunds = next(p for p in paths if p.name.startswith("refund-requests")
+                   and p.suffix == ".md").read_text()
+    assert "## Where it stands" in refunds and "<html lang='en'>" in next(
+        p for p in paths if p.name.startswith("refund-requests") and p.suffix == ".html"
+    ).read_text()
     index = next(p for p in paths if p.name == "index.html").read_text()
     assert f"data-priority='{CLAIMS}' data-stage='canary'" in index.replace('"', "'")
 

@@ -58,7 +58,8 @@ def test_a_promotion_is_announced_once_by_mail_and_webhook(
     events = [(r["event"], r["priority"]) for r in webhook.received]
     assert ("promoted", "acme/triage") in events and ("update published", "acme") in events
     assert webhook.bad_signatures == 0
-    [mail] = [m for m in smtp.messages if "promoted" in str(m["Subject"])]
+    [mail] = [m for m in smtp.messages
+              if str(m["Subject"]) == "[ailoop] acme/triage: moved to the next release step"]
     assert mail["To"] == "olga@acme.example"  # the owner
     assert mail["Message-ID"].startswith("<") and mail["X-Ailoop-Id"]
     kinds = {part.get_content_type() for part in mail.iter_parts()}
@@ -84,7 +85,7 @@ def test_approval_requests_go_to_the_holders_of_the_awaited_role(
     reconcile_push(capsys, repo, 1)
     out = reconcile_push(capsys, repo, 62)
     assert "awaits approval for canary" in out, out
-    asked = [m for m in smtp.messages if "approval requested" in str(m["Subject"])]
+    asked = [m for m in smtp.messages if "your approval is requested" in str(m["Subject"])]
     # Canary waits for the customer reviewer and the risk officer: their holders, nobody else.
     to = {a.strip() for m in asked for a in str(m["To"]).split(",")}
     assert asked and to == {"rita@acme.example", "rick@acme.example"}

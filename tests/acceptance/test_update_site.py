@@ -98,27 +98,36 @@ def _all_text(folder: Path) -> str:
 def test_update_has_every_section_matches_status_and_leaks_nothing(
         example: Path, capsys: object, fmt: str) -> None:
     _plant(example)
+    _target(example, "full")  # so that the next step names a moment
     result = run_cli(capsys, "-C", str(example), "update", KEY, "--format", fmt, "--now", NOW)
     assert result.code == 0, result.err
     updates = example / "customers" / "northwind-insurance" / "updates"
     path = updates / f"claims-intake-2026-11-24.{fmt}"
     assert result.out.strip() == f"wrote {path}"
     text = path.read_text()
-    for title in ["What changed since the last update", "Where it stands",
-                  "Test results on your sample data", "Production health",
-                  "Value against the plan", "Next step", "Blockers"]:
+    # Northwind reads German (customer.yaml: language: de) in Berlin time (ailoop.yaml).
+    for title in ["Was sich seit dem letzten Update geändert hat", "Aktueller Stand",
+                  "Testergebnisse mit Ihren Beispieldaten", "Zustand im Betrieb",
+                  "Nutzen im Vergleich zum Plan", "Nächster Schritt", "Hindernisse"]:
         assert title in text
-    assert ("Version 1.1.0 is at step 2 of 4 (canary), handling 5% of live traffic; your "
-            "existing process handles the rest.") in text
+    assert "Northwind Insurance: claims intake, Update vom 24. November 2026" in text
+    assert ("Version 1.1.0 ist bei Schritt 2 von 4 (canary) und bearbeitet 5\xa0% der echten "
+            "Vorgänge; den Rest bearbeitet Ihr bisheriger Prozess.") in text
     doc, _ = load_document(str(example), f"customers/{KEY}/priority.yaml")
     assert doc is not None
-    bar = f"{doc.model.spec.dry_run.thresholds.pass_rate:.0%}"
-    assert f"handled 46 of 50 sample cases correctly, 92% (the bar is {bar})" in text
-    assert "Owner: Hannah Okafor." in text
+    bar = f"{doc.model.spec.dry_run.thresholds.pass_rate * 100:.0f}\xa0%"
+    assert (f"hat am 21. November 46 von 50 Beispielfällen richtig bearbeitet, 92\xa0% (die "
+            f"Schwelle liegt bei {bar})") in text
+    # canary's 48h bake ended 24 November 09:00 UTC, before now (10:00 UTC): 11:00 in Berlin
+    assert ("Weiter zum Schritt early, frühestens am 24. November 2026, 11:00 MEZ, sobald "
+            "Tests, Freigaben und Betriebsprüfungen übereinstimmen.") in text
+    assert "Geplant: 34.560\xa0€ eingesparte Arbeit pro Monat" in text
+    assert "Verantwortlich: Hannah Okafor." in text
     for planted in (CANARY_EMAIL, CANARY_IBAN, CANARY_NAME, "PN-CANARY-99"):
         assert planted not in text + result.out + result.err
     if fmt == "html":
-        assert text.count("<svg") == 2
+        assert text.count("<svg") == 2 and "<html lang='de'>" in text
+        assert "Anteil an echten Vorgängen im Zeitverlauf" in text
 
 
 def test_second_update_says_what_changed(example: Path, capsys: object) -> None:
@@ -127,12 +136,35 @@ def test_second_update_says_what_changed(example: Path, capsys: object) -> None:
     status = example / "customers" / KEY / "status.yaml"
     status.write_text(status.read_text().replace("stage: canary\n  percent: 5\n",
                                                  "stage: early\n  percent: 25\n").replace(
-        "  terminal:", "    - {time: 2026-11-25T09:00:00Z, from: canary, to: early, percent: 25,"
+        "  terminal:", "    - {time: 2026-11-25T23:30:00Z, from: canary, to: early, percent: 25,"
         " action: promote, reason: canary healthy for 48h}\n  terminal:"))
     later = run_cli(capsys, "-C", str(example), "update", KEY, "--stdout",
                     "--now", "2026-11-26T10:00:00Z")
-    assert "Release step changed to early (25% of traffic) on 25 November: canary healthy" \
-        in later.out
+    # 23:30 UTC is already the 26th in Berlin
+    assert ("Einführungsschritt am 26. November auf early geändert (25\xa0% der Vorgänge): "
+            "canary healthy") in later.out
+
+
+def test_an_english_customer_reads_english_and_an_unknown_language_falls_back(
+        example: Path, capsys: object) -> None:
+    _plant(example)
+    customer = example / "customers" / "northwind-insurance" / "customer.yaml"
+    customer.write_text(customer.read_text().replace("  language: de\n", "  language: es\n"))
+    checked = run_cli(capsys, "-C", str(example), "validate", "--no-cache", str(customer))
+    assert ("customers/northwind-insurance/customer.yaml:10:13: spec.language: no translation "
+            "for 'es': updates and notifications are in English (shipped: de, en, fr) "
+            "(warning)") in checked.out
+    update = run_cli(capsys, "-C", str(example), "update", KEY, "--stdout", "--now", NOW)
+    assert update.code == 0, update.err
+    assert update.out.startswith("# Northwind Insurance: claims intake, update of November 24, "
+                                 "2026\n")
+    assert ("Version 1.1.0 is at step 2 of 4 (canary), handling 5% of live traffic; your "
+            "existing process handles the rest.") in update.out
+
+
+def _target(example: Path, stage: str) -> None:
+    spec = example / "customers" / KEY / "priority.yaml"
+    spec.write_text(spec.read_text().replace("    target: canary\n", f"    target: {stage}\n"))
 
 
 def _chromium() -> str:
@@ -150,6 +182,16 @@ def _headless(chromium: str, profile: Path, *args: str) -> subprocess.CompletedP
              "--disable-sync", "--disable-dev-shm-usage", f"--user-data-dir={profile}"]
     return subprocess.run([chromium, *flags, *args], capture_output=True, text=True,
                           timeout=120, check=False)
+
+
+def test_the_dashboard_is_english_in_the_projects_time_zone(
+        example: Path, capsys: object, tmp_path: Path) -> None:
+    _plant(example)
+    out = tmp_path / "site"
+    assert run_cli(capsys, "-C", str(example), "site", "--out", str(out), "--now", NOW).code == 0
+    assert "Generated 2026-11-24 11:00 CET." in (out / "index.html").read_text()
+    page = (out / "northwind-insurance--claims-intake.html").read_text()
+    assert "<b>2026-11-22 10:00 CET</b> promote → canary (5%): shadow baked 24h" in page
 
 
 def test_dashboard_in_real_chromium(example: Path, capsys: object, tmp_path: Path) -> None:

@@ -121,3 +121,21 @@ def test_results_pickle_for_the_cache(tmp_path: Path) -> None:
     result = check_file(str(_repo(tmp_path)), PRIORITY)
     assert pickle.loads(pickle.dumps(result)) == result
     assert isinstance(result, FileResult)
+
+
+def test_a_language_without_a_catalog_is_a_warning_that_names_the_fallback(
+        tmp_path: Path) -> None:
+    root = _repo(tmp_path)
+    _edit(root, CUSTOMER, "  displayName: Acme\n", "  displayName: Acme\n  language: es\n")
+    [finding] = check_file(str(root), CUSTOMER).findings
+    assert finding.severity == "warning"
+    assert finding.render() == (
+        "customers/acme/customer.yaml:7:13: spec.language: no translation for 'es': updates "
+        "and notifications are in English (shipped: de, en, fr) (warning)")
+
+
+def test_language_no_stays_the_string_no_norwegian(tmp_path: Path) -> None:
+    root = _repo(tmp_path)
+    _edit(root, CUSTOMER, "  displayName: Acme\n", "  displayName: Acme\n  language: no\n")
+    [finding] = check_file(str(root), CUSTOMER).findings
+    assert "no translation for 'no'" in finding.message and finding.severity == "warning"

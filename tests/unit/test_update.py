@@ -5,11 +5,15 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
+import pytest
+
+from pipeline.i18n import LANGUAGES, Audience
 from pipeline.publish.charts import Bar, bars_chart, rollout_chart
 from pipeline.publish.snapshot import EvidenceView, IncidentView, PriorityView, RoiView, StepView
 from pipeline.publish.update import (
     JARGON,
     Readings,
+    Subject,
     build_update,
     previous_state,
     render_html,
@@ -57,12 +61,12 @@ def test_every_section_is_present_and_numbers_match_the_view() -> None:
     assert ("Version 1.2 is at step 3 of 4 (early), handling 25% of live traffic; your "
             "existing process handles the rest.") in text
     assert "handled 56 of 60 sample cases correctly, 93% (the bar is 90%)" in text
-    assert "2 case(s) that failed before now pass." in text
-    assert "2 unusual case(s) still need work." in text
-    assert "Open issue: wrong queue (3 case(s))." in text
+    assert "2 cases that failed before now pass." in text
+    assert "2 unusual cases still need work." in text
+    assert "Open issue: wrong queue (3 cases)." in text
     assert "error rate: 0.012 (target <= 0.02, 840 requests)." in text
-    assert "Planned: EUR 12,000 of saved work per month at EUR 900 running cost." in text
-    assert "Move to the full step, no earlier than 08 November 2026 09:00 UTC" in text
+    assert "Planned: €12,000 of saved work per month at €900 running cost." in text
+    assert "Move to the full step, no earlier than November 8, 2026, 9:00\u202fAM UTC" in text
     assert "- None." in text
     assert "This is the first update on this work." in text
 
@@ -84,7 +88,7 @@ def test_what_changed_since_the_previous_update() -> None:
                   incidents=(IncidentView("INC-3", "high", "Urgent tickets queued late.",
                                           T0 + timedelta(days=4), False),))
     text = render_markdown(build_update(later, state, T0 + timedelta(days=5)))
-    assert "Release step changed to early (25% of traffic) on 05 November: canary healthy" in text
+    assert "Release step changed to early (25% of traffic) on November 5: canary healthy" in text
     assert "A new test run passed 95% of 60 sample cases, up from 93%." in text
     assert "A production problem was reported (INC-3)." in text
     assert "INC-3 (high): Urgent tickets queued late. Owner: Ann Owner." in text
@@ -126,6 +130,43 @@ def test_a_run_no_trusted_run_committed_is_labelled_and_does_not_count() -> None
     assert view.evidence is not None
     unverified = replace(view, evidence=replace(view.evidence, verified=False))
     text = render_markdown(build_update(unverified, None, T0 + timedelta(days=5)))
-    assert ("The latest run, from the PR, not yet verified, on 01 November handled 56 of 60 "
+    assert ("The latest run, from the PR, not yet verified, on November 1 handled 56 of 60 "
             "sample cases correctly, 93% (the bar is 90%). It does not count until a trusted "
             "run repeats it.") in text
+
+
+def test_a_german_update_in_berlin_time() -> None:
+    reader = Audience("de", "Europe/Berlin")
+    now = T0 + timedelta(days=5)
+    update = build_update(_view(), None, now, Readings({"error_rate": (0.012, 840)}), reader)
+    text = render_markdown(update)
+    assert text.startswith("# Acme Ltd: ticket triage, Update vom 6. November 2026\n")
+    for title in ("Was sich seit dem letzten Update geändert hat", "Aktueller Stand",
+                  "Nächster Schritt", "Hindernisse"):
+        assert f"## {title}" in text
+    assert ("Version 1.2 ist bei Schritt 3 von 4 (early) und bearbeitet 25\xa0% der echten "
+            "Vorgänge; den Rest bearbeitet Ihr bisheriger Prozess.") in text
+    assert "2 Fälle, die vorher fehlschlugen, bestehen jetzt." in text
+    assert ("Geplant: 12.000\xa0€ eingesparte Arbeit pro Monat bei 900\xa0€ laufenden "
+            "Kosten.") in text
+    # the bake ends 08 November 09:00 UTC: 10:00 in Berlin, winter time
+    assert "Weiter zum Schritt full, frühestens am 8. November 2026, 10:00 MEZ" in text
+    html = render_html(update, now)
+    assert "<html lang='de'>" in html and "Anteil an echten Vorgängen im Zeitverlauf" in html
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_every_branch_of_an_update_renders_in_every_language(language: str) -> None:
+    reader = Audience(language, "Europe/Berlin")
+    views = [_view(), _view(phase="blocked", terminal="blocked", terminal_reason="Stuck."),
+             _view(stage=None, serving="1.1", candidate=None, next_check=T0),
+             _view(stage="shadow", percent=0.0, serving="1.0"), _view(evidence=None, roi=None),
+             _view(stage="full", percent=100.0)]
+    for view in views:
+        assert view.evidence is None or view.evidence.threshold is not None
+        for previous in (None, {"date": T0.isoformat(), "passRate": 0.5, "serving": "0.9",
+                                "openIncidents": ["INC-0"]}):
+            update = build_update(view, previous, T0 + timedelta(days=5),
+                                  Readings({}, 100.0, 10.0, Subject("1.2", "early")), reader)
+            assert render_html(update, T0).startswith(
+                f"<!doctype html><html lang='{language}'>")
