@@ -47,7 +47,7 @@ class Act:
 
     def run(self, repo: Path, event: str, workflow: str, payload: dict[str, object], *,
             job: str | None = None, secrets: dict[str, str] | None = None,
-            ) -> subprocess.CompletedProcess[str]:
+            env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
         event_file = repo.parent / f"{event}-event.json"
         event_file.write_text(json.dumps(payload))
         secret_file = repo.parent / "act.secrets"
@@ -63,6 +63,8 @@ class Act:
             cmd += ["--local-repository", f"{ref}={STAND_INS / name}"]
         for ref, path in self.extra_repos.items():
             cmd += ["--local-repository", f"{ref}={path}"]
+        for name, value in (env or {}).items():  # e.g. GITHUB_API_URL: a stand-in's address
+            cmd += ["--env", f"{name}={value}"]
         if job:
             cmd += ["-j", job]
         env = {k: v for k, v in os.environ.items() if not k.startswith(("AILOOP_", "GITHUB_"))}

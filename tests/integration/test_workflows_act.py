@@ -18,6 +18,7 @@ from pipeline.model.scalars import typed
 from pipeline.scaffold.ci import ACTION_REPO
 from pipeline.trust.written import untrusted_files
 from tests.acceptance.approvals_support import keygen
+from tests.acceptance.github_fake import REPO, TOKEN, FakeGitHub, pull, serve
 from tests.integration.act_support import Act, make_act
 from tests.support import ROOT, GitRepo, bot_key, git
 
@@ -141,6 +142,35 @@ def test_the_pr_check_annotates_a_bad_pull_request_and_passes_a_good_one(
     bad = act.run(repo.work, "pull_request", "pr.yml", event, job="validate")
     assert bad.returncode != 0
     assert "::error file=customers/acme/email-triage/priority.yaml,line=" in bad.stdout
+
+
+def test_the_pr_report_comments_and_sets_the_gate_status_through_the_api(
+        act: Act, tmp_path: Path) -> None:
+    """The whole PR workflow (validate, dry run, report) with the GitHub REST stand-in as
+    GITHUB_API_URL: one comment on the pull request, the approval gate's commit status on
+    its head (pending: nobody approved the first stage yet)."""
+    repo = init_repo(tmp_path)
+    git(repo.work, "fetch", "-q", "origin")
+    base = repo.git("rev-parse", "HEAD")
+    repo.git("checkout", "-q", "-b", "change")
+    priority = repo.work / "customers/acme/email-triage/priority.yaml"
+    priority.write_text(priority.read_text().replace("goal: ", "goal: Now, ", 1))
+    head = repo.commit_all("A better goal").strip()
+    pr = {"number": 7, "base": {"ref": "main", "sha": base},
+          "head": {"ref": "change", "sha": head, "repo": {"full_name": REPO}}}
+    event = {"pull_request": pr, "repository": {"full_name": REPO}}
+    with serve(FakeGitHub()) as fake:
+        fake.pulls[7] = pull(7, "eve-dev", head, base)
+        result = act.run(repo.work, "pull_request", "pr.yml", event,
+                         secrets={"GITHUB_TOKEN": TOKEN},
+                         env={"GITHUB_API_URL": fake.url, "GITHUB_REPOSITORY": REPO})
+    out = result.stdout
+    assert "Job succeeded" in out and "Dry runs" in out, out[-3000:]
+    [comment] = fake.comments[7]
+    assert KEY in comment["body"]
+    [(sha, status)] = [s for s in fake.statuses if s[1]["context"] == "ailoop/approvals"]
+    assert sha == head and status["state"] in ("pending", "failure"), status
+    assert "customer-reviewer" in status["description"]
 
 
 def test_the_scheduled_review_runs(act: Act, tmp_path: Path) -> None:
