@@ -25,6 +25,7 @@ from tests.support import ROOT
 
 STAND_INS = ROOT / "tests" / "act" / "stand-ins"
 REPLACED = {  # the pinned references in action.yml and the templates -> stand-in
+    "actions/checkout@11bd71901bbe5b1630ceea73d27597364c9af683": "checkout",
     "actions/setup-python@a26af69be951a213d495a4c3e4e4022e16d87065": "setup-python",
     "actions/cache@5a3ec84eff668545956fd18022155c47e93e2684": "cache",
     "actions/upload-artifact@ea165f8d65b6e75b540449e92b4886f43607fa02": "upload-artifact",
@@ -57,7 +58,8 @@ class Act:
                str(event_file), "-P", "ubuntu-latest=-self-hosted", "--secret-file",
                str(secret_file), "--env", f"AILOOP_ACT_SITE={self.site}", "--env",
                f"AILOOP_ACT_WHEELHOUSE={self.wheelhouse}", "--env",
-               f"AILOOP_ACT_ARTIFACTS={self.artifacts}", "--env", "GIT_AUTHOR_NAME=ci",
+               f"AILOOP_ACT_ARTIFACTS={self.artifacts}", "--env", f"AILOOP_ACT_SOURCE={repo}",
+               "--env", "GIT_AUTHOR_NAME=ci",
                "--env", "GIT_COMMITTER_NAME=ci"]
         for ref, name in REPLACED.items():
             cmd += ["--local-repository", f"{ref}={STAND_INS / name}"]

@@ -1,7 +1,9 @@
 """The workflows `ailoop init` writes, executed by `act` against a real bare remote: the PR
-check on a good and a bad pull request, reconcile on push (the trusted dry run in a job of
-its own, its evidence committed by the next, then the promotion; a second run changes
-nothing), the scheduled review, and a reconcile sharded over 3 runners."""
+check on a good and a bad pull request, the whole PR workflow with its comment and approval
+gate status sent to the GitHub REST stand-in (GITHUB_API_URL), reconcile on push (the
+trusted dry run in a job of its own, its evidence committed by the next, then the
+promotion; a second run changes nothing), the scheduled review, and a reconcile sharded
+over 3 runners."""
 
 from __future__ import annotations
 
@@ -166,11 +168,12 @@ def test_the_pr_report_comments_and_sets_the_gate_status_through_the_api(
                          env={"GITHUB_API_URL": fake.url, "GITHUB_REPOSITORY": REPO})
     out = result.stdout
     assert "Job succeeded" in out and "Dry runs" in out, out[-3000:]
+    assert 7 in fake.comments, out[-6000:]
     [comment] = fake.comments[7]
     assert KEY in comment["body"]
     [(sha, status)] = [s for s in fake.statuses if s[1]["context"] == "ailoop/approvals"]
     assert sha == head and status["state"] in ("pending", "failure"), status
-    assert "customer-reviewer" in status["description"]
+    assert status["description"] == f"waiting for approval: {KEY} stage shadow"
 
 
 def test_the_scheduled_review_runs(act: Act, tmp_path: Path) -> None:
