@@ -7,6 +7,7 @@ over 3 runners."""
 
 from __future__ import annotations
 
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -60,10 +61,8 @@ def secrets() -> dict[str, str]:
             "GITHUB_TOKEN": "ghs_" + "0123456789abcdefghij" * 2}
 
 
-def ready_for_shadow(repo: GitRepo, tmp: Path) -> None:
-    """The reviewer's signed approval of the first stage and a passing dry run, pushed as the
-    pull request left them: its evidence counts for nothing until a trusted run repeats it,
-    which the reconcile workflow does before it promotes the priority to shadow."""
+def reviewer_key(repo: GitRepo, tmp: Path) -> Path:
+    """The customer reviewer's signing key, in customer.yaml from `ailoop init` on."""
     key = keygen(tmp, "reviewer")
     customer = repo.work / "customers/acme/customer.yaml"
     public = Path(f"{key}.pub").read_text().strip()
@@ -74,6 +73,15 @@ def ready_for_shadow(repo: GitRepo, tmp: Path) -> None:
     # nothing promotes until a policy owner approves it (the governance re-check).
     repo.git("add", "-A")
     repo.git("commit", "-q", "--amend", "--no-edit")
+    git(repo.work, "push", "-q", "-f", "origin", "main")
+    return key
+
+
+def ready_for_shadow(repo: GitRepo, tmp: Path) -> None:
+    """The reviewer's signed approval of the first stage and a passing dry run, pushed as the
+    pull request left them: its evidence counts for nothing until a trusted run repeats it,
+    which the reconcile workflow does before it promotes the priority to shadow."""
+    key = reviewer_key(repo, tmp)
     for args in (["dry-run", KEY], ["approve", KEY, "--stage", "shadow", "--key", str(key)]):
         result = CliRunner().invoke(cli, ["-C", str(repo.work), *args])
         assert result.exit_code == 0, result.output
@@ -146,34 +154,44 @@ def test_the_pr_check_annotates_a_bad_pull_request_and_passes_a_good_one(
     assert "::error file=customers/acme/email-triage/priority.yaml,line=" in bad.stdout
 
 
-def test_the_pr_report_comments_and_sets_the_gate_status_through_the_api(
+def test_the_whole_pr_workflow_comments_and_gates_through_the_api(
         act: Act, tmp_path: Path) -> None:
     """The whole PR workflow (validate, dry run, report) with the GitHub REST stand-in as
-    GITHUB_API_URL: one comment on the pull request, the approval gate's commit status on
-    its head (pending: nobody approved the first stage yet)."""
+    GITHUB_API_URL: one comment on the pull request, kept up to date, and the approval
+    gate's commit status on its head: waiting for the reviewer, then, once the reviewer's
+    signed approval is in the pull request, success and exit 0."""
     repo = init_repo(tmp_path)
+    key = reviewer_key(repo, tmp_path)
     git(repo.work, "fetch", "-q", "origin")
     base = repo.git("rev-parse", "HEAD")
     repo.git("checkout", "-q", "-b", "change")
     priority = repo.work / "customers/acme/email-triage/priority.yaml"
     priority.write_text(priority.read_text().replace("goal: ", "goal: Now, ", 1))
-    head = repo.commit_all("A better goal").strip()
+    with serve(FakeGitHub()) as fake:
+        waiting = _pr_run(act, repo, fake, base, repo.commit_all("A better goal").strip())
+        assert waiting.returncode != 0
+        for args in (["dry-run", KEY], ["approve", KEY, "--stage", "shadow", "--key", str(key)]):
+            result = CliRunner().invoke(cli, ["-C", str(repo.work), *args])
+            assert result.exit_code == 0, result.output
+        approved = _pr_run(act, repo, fake, base, repo.git("rev-parse", "HEAD"))
+        assert approved.returncode == 0, approved.stdout[-4000:]
+    [comment] = fake.comments[7]  # one comment, updated in place
+    assert KEY in comment["body"]
+    states = [(sha, st["state"], st["description"]) for sha, st in fake.statuses
+              if st["context"] == "ailoop/approvals"]
+    assert states[0][1:] == ("failure", f"waiting for approval: {KEY} stage shadow"), states
+    assert states[-1][0] == repo.git("rev-parse", "HEAD") and states[-1][1] == "success", states
+
+
+def _pr_run(act: Act, repo: GitRepo, fake: FakeGitHub, base: str, head: str
+            ) -> subprocess.CompletedProcess[str]:
     pr = {"number": 7, "base": {"ref": "main", "sha": base},
           "head": {"ref": "change", "sha": head, "repo": {"full_name": REPO}}}
-    event = {"pull_request": pr, "repository": {"full_name": REPO}}
-    with serve(FakeGitHub()) as fake:
-        fake.pulls[7] = pull(7, "eve-dev", head, base)
-        result = act.run(repo.work, "pull_request", "pr.yml", event,
-                         secrets={"GITHUB_TOKEN": TOKEN},
-                         env={"GITHUB_API_URL": fake.url, "GITHUB_REPOSITORY": REPO})
-    out = result.stdout
-    assert "Job succeeded" in out and "Dry runs" in out, out[-3000:]
-    assert 7 in fake.comments, out[-6000:]
-    [comment] = fake.comments[7]
-    assert KEY in comment["body"]
-    [(sha, status)] = [s for s in fake.statuses if s[1]["context"] == "ailoop/approvals"]
-    assert sha == head and status["state"] in ("pending", "failure"), status
-    assert status["description"] == f"waiting for approval: {KEY} stage shadow"
+    fake.pulls[7] = pull(7, "eve-dev", head, base)
+    return act.run(repo.work, "pull_request", "pr.yml",
+                   {"pull_request": pr, "repository": {"full_name": REPO}},
+                   secrets={"GITHUB_TOKEN": TOKEN},
+                   env={"GITHUB_API_URL": fake.url, "GITHUB_REPOSITORY": REPO})
 
 
 def test_the_scheduled_review_runs(act: Act, tmp_path: Path) -> None:
