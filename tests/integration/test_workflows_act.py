@@ -110,6 +110,9 @@ def test_reconcile_on_push_commits_and_pushes_then_changes_nothing(
     push = {"ref": "refs/heads/main", "head_commit": {"message": "ailoop init"}}
     first = act.run(repo.work, "push", "reconcile.yml", push, secrets=secrets())
     assert first.returncode == 0, first.stdout[-3000:] + first.stderr[-2000:]
+    # The action's outputs: the phase of every priority, and of the one there is.
+    assert f'::set-output:: phases={{"{KEY}":"' in first.stdout
+    assert "::set-output:: phase=" in first.stdout
     # The trusted (sandboxed) dry run ran in the job without the key; the key's job only
     # committed what it handed over.
     ran = [line for line in first.stdout.splitlines() if "dry run acme/email-triage:" in line]
