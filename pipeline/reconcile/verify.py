@@ -32,13 +32,13 @@ from typing import Any
 from pipeline import git
 from pipeline.approvals.base import ApprovalSource
 from pipeline.approvals.governance_check import GovernanceCheck
+from pipeline.cache import cache_dir
 from pipeline.documents.evidence import evidence_dir, load_evidence
 from pipeline.documents.layout import CUSTOMERS, STATUS_FILE, priority_dir
 from pipeline.documents.load import load_status
 from pipeline.errors import InputError
 from pipeline.model.status import Candidate, StatusBody, Version
 from pipeline.reconcile import flags
-from pipeline.trust.botkey import allowed_signers
 from pipeline.trust.evidence_chain import (
     files_problem,
     read_statement,
@@ -46,7 +46,7 @@ from pipeline.trust.evidence_chain import (
     statement_path,
     statement_problem,
 )
-from pipeline.trust.written import GOOD, bot_at_head, untrusted_files
+from pipeline.trust.written import bot_at_head, bot_signed, untrusted_files
 
 CANDIDATE, SERVING = "candidate", "serving"
 FILE_SOURCE = "file:"  # pipeline.approvals.files: an approval file's source
@@ -116,7 +116,7 @@ def _links(root: str, key: str, approvals: ApprovalSource,
 
 def _status(root: str, key: str) -> tuple[StatusBody | None, Link]:
     rel = f"{priority_dir(key)}/{STATUS_FILE}"
-    verdict = untrusted_files(root, [rel]).get(rel)
+    verdict = untrusted_files(root, [rel], cache=cache_dir(root)).get(rel)
     if verdict is not None:
         raise _Broken("status", verdict.hold)
     try:
@@ -136,11 +136,10 @@ def _not_by_the_bot(root: str, rel: str) -> list[str]:
     """The commits of REL's first-parent history the bot did not sign."""
     bot = bot_at_head(root)
     commits = git.first_parent_commits(root, "HEAD", rel)
-    if isinstance(bot, str) or not commits:
-        return commits if isinstance(bot, str) else []
-    with git.allowed_signers_file(allowed_signers(bot)) as signers:
-        checks = git.check_commits(root, commits, signers)
-    return [sha for sha in commits if checks[sha].verdict != GOOD]
+    if isinstance(bot, str):
+        return commits
+    signed = bot_signed(root, bot, commits, cache_dir(root))
+    return [sha for sha in commits if sha not in signed]
 
 
 def _version_links(root: str, key: str, name: str, version: Version) -> Iterator[Link]:
@@ -157,7 +156,7 @@ def _version_links(root: str, key: str, name: str, version: Version) -> Iterator
     s = evidence.summary
     yield Link(f"{name} evidence", f"{version.evidence_id} passed "
                f"({s.cases - s.failed} of {s.cases} cases)")
-    found = untrusted_files(root, [rel, statement_path(rel)])
+    found = untrusted_files(root, [rel, statement_path(rel)], cache=cache_dir(root))
     if found:
         raise _Broken(f"{name} trusted run", next(iter(found.values())).hold)
     commit = recorded_at(root, rel)

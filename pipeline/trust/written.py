@@ -253,6 +253,21 @@ class _Check:
         return Untrusted(path, problem, _release(path, changes, trusted))
 
 
+def bot_signed(root: str, bot: BotIdentity, shas: Sequence[str],
+               cache: str | None = None) -> set[str]:
+    """Those of SHAS signed with a key of BOT. CACHE: the folder that keeps commits found
+    good before (a signature never changes), so only new ones spawn a signature check."""
+    signers = allowed_signers(bot)
+    known = _KnownGood(cache, signers)
+    todo = [sha for sha in shas if sha not in known.good]
+    if todo:
+        with git.allowed_signers_file(signers) as path:
+            checks = git.check_commits(root, todo, path)
+        known.add(sha for sha, check in checks.items() if check.verdict == GOOD)
+        known.save()
+    return {sha for sha in shas if sha in known.good}
+
+
 class _KnownGood:
     """Commits whose signature git found good for this set of bot keys, kept in a file of
     the cache folder (one per key set: a rotation starts afresh)."""

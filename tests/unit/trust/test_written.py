@@ -112,3 +112,23 @@ def test_many_evidence_files_are_checked_in_one_walk(repo: GitRepo) -> None:
     (repo.work / paths[5]).write_text('{"passed": true}\n')
     repo.commit_all("A forged result")
     assert set(problems(repo, STATUS, *paths)) == {paths[5]}
+
+
+def test_bot_signed_checks_each_commit_once_with_a_cache(
+        repo: GitRepo, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A signature never changes: with a cache folder a second look spawns no check."""
+    from pipeline import git
+    from pipeline.trust.written import bot_at_head, bot_signed
+
+    (repo.work / "notes.md").write_text("hand-written\n")
+    repo.git("add", "-A")
+    signed_commit(repo.work, "A person's commit", None, BOT)  # the bot's name, unsigned
+    shas = repo.git("log", "--format=%H").split()
+    bot = bot_at_head(str(repo.work))
+    assert not isinstance(bot, str)
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    signed = bot_signed(str(repo.work), bot, shas, str(cache))
+    assert signed == {repo.git("log", "-1", "--format=%H", "--grep", "promote acme/triage")}
+    monkeypatch.setattr(git, "check_commits", lambda *a: pytest.fail("checked again"))
+    assert bot_signed(str(repo.work), bot, list(signed), str(cache)) == signed
