@@ -136,7 +136,8 @@ def test_a_promotion_on_approval_files_is_unverified(
     assert stage(repo) == "shadow"
     code, out = verify(capsys, repo)
     assert code == 1
-    assert "BROKEN at approvals: unverified: the promotion relied on approval files (customers/" in out
+    assert ("BROKEN at approvals: unverified: the promotion relied on approval files "
+            "(customers/") in out
 
 
 def test_a_priority_with_nothing_promoted_verifies_its_status_and_flag(
