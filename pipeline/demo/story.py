@@ -19,8 +19,10 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, redirect_stderr, redirect_stdout
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from functools import cached_property
 from pathlib import Path
 
+from pipeline.demo.production import HANDLER, Production, Window
 from pipeline.errors import InputError
 from pipeline.trust.botkey import KEY_ENV, generate_key_pair
 
@@ -55,6 +57,10 @@ class Story:
     now: datetime = START
     steps: int = 0
     terminals: dict[str, str] = field(default_factory=dict)
+
+    @cached_property
+    def production(self) -> Production:
+        return Production(self.base / "production", self.clone("ci"), CLAIMS)
 
     @property
     def remote(self) -> Path:
@@ -233,7 +239,7 @@ def trusted_run(story: Story, key: str, expect: Sequence[int] = (0,)) -> None:
 def reconcile(story: Story, why: str, *, expect: Sequence[int] = (0,)) -> str:
     story.step(why)
     pull(story, "ci")
-    _readings(story)
+    production(story)
     _, out = ailoop(story, "ci", "reconcile", "--push", "--now", story.iso(), expect=expect)
     return out
 
@@ -245,50 +251,34 @@ def approve(story: Story, stage: str) -> None:
                str(story.base / "keys" / person), "--push", show=2)
 
 
-def _readings(story: Story, days: int = 1) -> None:
-    """Healthy production telemetry, hourly, written where the monitoring provider reads
-    it (not committed: it is data from production, not a spec). Runs per hour match the
-    ROI hypothesis' 9,000 cases a month."""
-    path = story.clone("ci") / "monitoring" / "readings.jsonl"
-    stage, share = _split(story)
-    # Readings from before the rollout belong to no stage of it.
-    tag = {"stage": stage or "before-rollout"}
-    variants = (("candidate", 0.97), ("serving", 0.96)) if stage else (("serving", 0.96),)
-    carried: dict[tuple[str, str], float] = {}  # the candidate's fractional requests
-    lines = []
-    for hours in range(24 * days, -1, -1):
-        when = (story.now - timedelta(hours=hours)).strftime("%Y-%m-%dT%H:%M:%SZ")
-        for variant, recall in variants:
-            # Traffic splits as the flag sends it (a shadow runs beside every request): the
-            # serving version keeps its volume, the candidate gets its share of the whole.
-            part = share / (1 - share) if variant == "candidate" and 0 < share < 1 else 1.0
-            for metric, value, samples in (("error_rate", 0.004, 40), ("urgent_recall",
-                                            recall, 30), ("success_rate", 0.82, 12),
-                                           ("cost_per_run", 0.21, 12)):
-                due = samples * part + carried.get((variant, metric), 0.0)
-                carried[(variant, metric)] = due - int(due)
-                if int(due):
-                    lines.append({"priority": CLAIMS, "metric": metric, "time": when,
-                                  "value": value, "samples": int(due), "variant": variant,
-                                  **tag})
-    with path.open("a", encoding="utf-8") as fh:
-        fh.writelines(json.dumps(line) + "\n" for line in lines)
-
-
-def _split(story: Story) -> tuple[str | None, float]:
-    """The candidate's stage and its share of traffic, as CI's clone says now."""
-    from pipeline.documents.yamlio import read_yaml
-
-    folder = story.clone("ci") / "customers" / CLAIMS
-    try:
-        status = read_yaml(str(folder / "status.yaml"), "status.yaml").data
-        spec = read_yaml(str(folder / "priority.yaml"), "priority.yaml").data
-    except InputError:
-        return None, 0.0
-    stage = ((status.get("status") or {}).get("candidate") or {}).get("stage")
-    percents = {str(s["name"]): float(str(s["percent"]))
-                for s in spec["spec"]["rollout"]["stages"]}
-    return stage, percents.get(stage, 0) / 100 if stage else 0.0
+def production(story: Story) -> Window | None:
+    """Northwind's claims service serves the e-mails since the last reconcile through
+    ailoop-runtime, and its readings land where the file monitoring provider reads them
+    (not committed: they are data from production, not a spec)."""
+    window = story.production.replay(story.now)
+    if window is None:
+        story.say("    production: no AI version is out; the existing process handles every "
+                  "e-mail, so there is nothing to measure")
+        return None
+    if not window.hours:
+        story.say(f"    production ({window.flag}): no new e-mails since the last readings")
+        return window
+    served = ", ".join(f"{n} to {v.replace('off voff', 'the existing process')}"
+                       for v, n in sorted(window.requests.items()))
+    story.say(f"    production through ailoop-runtime ({window.flag}, chosen per e-mail by "
+              f"flagd): {sum(window.requests.values())} e-mails in {window.hours:.0f} h, "
+              f"{served}" + (f", {window.shadows} shadow runs" if window.shadows else "")
+              + (f"; {window.errors} failed" if window.errors else ""))
+    d = window.decisions
+    if d:
+        story.say(f"      guard: {d['set-claim-category executed']} categories set at once "
+                  f"(internal); {d['escalate-urgent-claim queued']} escalations "
+                  f"(customer-facing) waited for a person: handler {HANDLER} confirmed "
+                  f"{d['escalate-urgent-claim confirmed']}, rejected "
+                  f"{d['escalate-urgent-claim rejected']}")
+    story.say("      the runtime's readings, exported hourly to monitoring/readings.jsonl, "
+              "are all the gates read")
+    return window
 
 
 def walk(story: Story, stages: Sequence[str], first_wait: timedelta) -> None:
@@ -403,7 +393,7 @@ def upgrade(story: Story) -> None:
 def review(story: Story) -> None:
     story.step("Scheduled operations review: health, incidents, feedback, cost, ROI")
     pull(story, "ci")
-    _readings(story, days=30)
+    production(story)
     ailoop(story, "ci", "review", CLAIMS, "--now", story.iso(), "--push", show=30)
 
 
@@ -486,4 +476,5 @@ def run_demo(base: Path, example: Path, say: Callable[[str], None],
     for path in [str(story.clone("ci")), *paths]:
         say(f"  {path}")
     say(f"Done in {time.monotonic() - started:.1f} s.")
-    return {"terminals": states, "paths": paths, "repo": str(story.clone("ci"))}
+    return {"terminals": states, "paths": paths, "repo": str(story.clone("ci")),
+            "traces": str(story.production.traces)}

@@ -97,6 +97,35 @@ def test_no_stage_advances_before_the_right_roles_approve_that_evidence(
     assert any("Mei Tanaka" in people for people in approved.values())
 
 
+def test_the_gates_read_only_what_the_runtime_served(loop: dict[str, object]) -> None:
+    """Production is ailoop-runtime serving replayed e-mails: every reading of the priority
+    is one the runtime exported, for every stage the rollout walked."""
+    repo = Path(str(loop["repo"]))
+    lines = [json.loads(line) for line in
+             (repo / "monitoring" / "readings.jsonl").read_text().splitlines()
+             if f'"{CLAIMS}"' in line]
+    assert {line["metric"] for line in lines} == {
+        "error_rate", "success_rate", "latency_p95_ms", "cost_per_run", "agreement_rate",
+        "human_override_rate"}
+    staged = {line.get("stage") for line in lines if line["variant"] == "candidate"}
+    assert staged == {"shadow", "canary", "early", "full"}
+    traces = [json.loads(line) for line in Path(str(loop["traces"])).read_text().splitlines()]
+    served = sum(t["variant"] != "off" for t in traces)  # the rest went to a shadow only
+    counted = sum(line["samples"] for line in lines if line["metric"] == "error_rate")
+    assert 10_000 < served < counted  # the runtime counts shadow runs too
+    # Some attachment-only e-mails failed under v1.1.x, and the error rate counted them.
+    assert any(line["metric"] == "error_rate" and line["value"] > 0 for line in lines)
+
+
+def test_escalations_wait_for_the_scripted_handler(loop: dict[str, object]) -> None:
+    story = str(loop["story"])
+    guard = re.findall(r"guard: (\d+) categories set at once \(internal\); (\d+) escalations "
+                       r"\(customer-facing\) waited for a person: handler sam confirmed "
+                       r"(\d+), rejected (\d+)", story)
+    assert guard and all(int(q) == int(c) + int(r) for _, q, c, r in guard)
+    assert sum(int(r) for *_, r in guard) > 0 and sum(int(c) for _, _, c, _ in guard) > 0
+
+
 def test_updates_and_dashboard_are_on_disk(loop: dict[str, object]) -> None:
     paths = [Path(p) for p in loop["paths"]]  # type: ignore[attr-defined]
     assert all(p.is_file() for p in paths)
