@@ -22,7 +22,7 @@ from datetime import UTC, datetime, timedelta
 from functools import cached_property
 from pathlib import Path
 
-from pipeline.demo.production import HANDLER, Production, Window
+from pipeline.demo.production import HANDLER, Arrival, Production, Window
 from pipeline.errors import InputError
 from pipeline.trust.botkey import KEY_ENV, generate_key_pair
 
@@ -57,6 +57,7 @@ class Story:
     now: datetime = START
     steps: int = 0
     terminals: dict[str, str] = field(default_factory=dict)
+    trace: str = ""  # the production trace the incident came from
 
     @cached_property
     def production(self) -> Production:
@@ -272,10 +273,11 @@ def production(story: Story) -> Window | None:
     d = window.decisions
     if d:
         story.say(f"      guard: {d['set-claim-category executed']} categories set at once "
-                  f"(internal); {d['escalate-urgent-claim queued']} escalations "
+                  "(internal)" + (f"; {d['escalate-urgent-claim queued']} escalations "
                   f"(customer-facing) waited for a person: handler {HANDLER} confirmed "
                   f"{d['escalate-urgent-claim confirmed']}, rejected "
-                  f"{d['escalate-urgent-claim rejected']}")
+                  f"{d['escalate-urgent-claim rejected']}"
+                  if d["escalate-urgent-claim queued"] else ""))
     story.say("      the runtime's readings, exported hourly to monitoring/readings.jsonl, "
               "are all the gates read")
     return window
@@ -314,19 +316,47 @@ def verify_chain(story: Story) -> None:
     ailoop(story, "ci", "verify", CLAIMS, show=1)
 
 
+# A first-notice-of-loss e-mail in French: Northwind's customers write in French too, and
+# neither the dataset nor v1.1.0 knows it. Production sends it two hours before the incident.
+FRENCH_LEAK = {
+    "sender": "elodie.martin@mail.example",
+    "subject": "Dégât des eaux dans l'appartement",
+    "body": "Bonjour, une fuite d'eau chez le voisin du dessus inonde notre salon depuis cette "
+            "nuit et l'eau coule toujours. L'appartement est inhabitable avec les enfants. "
+            "Merci de nous rappeler. Élodie Martin",
+    "policy_number": "NW-HOM-552014",
+}
+LEAK_EXPECTED = {"claim_type": "property", "urgency": "urgent"}
+INCIDENT = "inc-2026-0107"
+
+
 def incident(story: Story) -> None:
-    story.step("Production: Northwind reports an incident (urgent claim routed as normal)")
+    story.step("Production: a French water-leak e-mail, and v1.1.0 routes it as normal")
+    story.production.arrivals.append(Arrival(story.now - timedelta(hours=2), FRENCH_LEAK,
+                                              LEAK_EXPECTED, "french-leak"))
+    pull(story, "ci")
+    window = production(story)
+    answer = window.answers["french-leak"] if window else None
+    if answer is None:
+        raise RuntimeError("the French e-mail was not served by an AI version")
+    story.trace = answer.trace
+    story.say(f"    The French e-mail went to {answer.variant} v{answer.version}, which answered "
+              f"{answer.output['claim_type']} / {answer.output['urgency']}: no escalation was "
+              "proposed, so no handler saw it. The runtime traced it as "
+              f"{answer.trace} in {story.production.traces.name}.")
     eng = story.clone("engineer")
     pull(story, "engineer")
     folder = eng / "customers" / CLAIMS / "events"
     folder.mkdir(exist_ok=True)
-    (folder / "inc-2026-0107.yaml").write_text(
-        "apiVersion: ailoop.dev/v1\nkind: Incident\nmetadata:\n  name: inc-2026-0107\n"
+    (folder / f"{INCIDENT}.yaml").write_text(
+        f"apiVersion: ailoop.dev/v1\nkind: Incident\nmetadata:\n  name: {INCIDENT}\n"
         "spec:\n  severity: high\n  reportedBy: hannah\n"
-        f"  time: {story.iso()}\n  summary: A water-leak claim in French was marked normal.\n")
+        f"  time: {story.iso()}\n  summary: A water-leak claim in French was marked normal "
+        f"(trace {answer.trace}).\n")
     git(eng, "add", "-A")
-    git(eng, "commit", "-q", "-m", "Incident inc-2026-0107")
+    git(eng, "commit", "-q", "-m", f"Incident {INCIDENT}")
     git(eng, "push", "-q", "origin", "main")
+    story.say(f"    Hannah (Northwind) files {INCIDENT}, naming the trace.")
     story.now += timedelta(minutes=20)
     reconcile(story, "Reconcile: the incident rolls the priority back at once, no approval "
                      "needed")
@@ -335,22 +365,42 @@ def incident(story: Story) -> None:
 
 
 def fix_incident(story: Story) -> None:
-    story.step("The fix: French water keywords, a new dry run, the incident resolved")
+    story.step("The fix: the traced e-mail becomes a regression case, then French keywords")
     eng = story.clone("engineer")
     pull(story, "engineer")
+    _, out = ailoop(story, "engineer", "dataset", "add", CLAIMS, "--from-incident", INCIDENT,
+                    "--from-trace", story.trace, "--traces", str(story.production.traces),
+                    "--expected", json.dumps(LEAK_EXPECTED), show=4)
+    branch = re.search(r"ailoop/regression/\S+", out)
+    if branch is None:
+        raise RuntimeError(f"ailoop dataset add named no branch:\n{out}")
+    git(eng, "checkout", "-q", branch.group(0).rstrip(".:,"))
     workflow = eng / "customers" / CLAIMS / "workflow.py"
-    workflow.write_text(workflow.read_text().replace('"water",', '"water", "eau", "fuite",', 1))
+    text = workflow.read_text().replace('"dach", "keller"),', '"dach", "keller",\n'
+                                        '                 "fuite", "dégât des eaux"),', 1)
+    workflow.write_text(text.replace('"läuft", "gestrandet",', '"läuft", "gestrandet",\n'
+                                     '    "coule toujours", "inhabitable",', 1))
     spec = eng / "customers" / CLAIMS / "priority.yaml"
     spec.write_text(spec.read_text().replace('version: "1.1.0"', 'version: "1.1.1"'))
+    story.say("    On that branch the engineer adds French water-damage and urgency keywords "
+              "(v1.1.1); its dry run runs the new critical case:")
     ailoop(story, "engineer", "dry-run", CLAIMS, "--now", story.iso(), show=8)
-    event = eng / "customers" / CLAIMS / "events" / "inc-2026-0107.yaml"
+    event = eng / "customers" / CLAIMS / "events" / f"{INCIDENT}.yaml"
     event.write_text(event.read_text() + f"  resolved: true\n  resolvedAt: {story.iso()}\n"
                      "  resolution: French keywords for water damage (v1.1.1).\n")
     git(eng, "add", "-A")
     git(eng, "commit", "-q", "-m", "Claims intake v1.1.1: French water keywords; resolve "
-                                   "inc-2026-0107")
+                                   f"{INCIDENT}")
+    git(eng, "checkout", "-q", "main")
+    git(eng, "merge", "-q", "--ff-only", branch.group(0).rstrip(".:,"))
     git(eng, "push", "-q", "origin", "main")
     trusted_run(story, CLAIMS)
+    story.say("    The case's expected output counts once a customer reviewer who did not "
+              "write it confirms it:")
+    pull(story, "reviewers")
+    case = f"regression-{INCIDENT}"
+    ailoop(story, "reviewers", "approve", CLAIMS, "--case", case, "--key",
+           str(story.base / "keys" / "lukas"), "--push", show=2)
 
 
 def complete(story: Story) -> None:

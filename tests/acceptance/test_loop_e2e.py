@@ -117,6 +117,30 @@ def test_the_gates_read_only_what_the_runtime_served(loop: dict[str, object]) ->
     assert any(line["metric"] == "error_rate" and line["value"] > 0 for line in lines)
 
 
+def test_the_incident_is_a_production_failure_that_became_a_confirmed_regression_case(
+        loop: dict[str, object]) -> None:
+    """The French water-leak e-mail v1.1.0 routed as normal is in the runtime's traces; the
+    fix turns that very trace into a critical case a customer reviewer confirmed, and the
+    fix cycle required it."""
+    repo = Path(str(loop["repo"]))
+    traces = [json.loads(line) for line in Path(str(loop["traces"])).read_text().splitlines()]
+    (failed,) = [t for t in traces if "fuite d'eau" in (t["input"]["body"] or "") and
+                 t["serving"]["version"] == "1.1.0"]
+    assert failed["variant"] == "candidate" and failed["serving"]["output"]["urgency"] == "normal"
+    dataset = (repo / "customers" / CLAIMS / "dataset.jsonl").read_text().splitlines()
+    (case,) = [json.loads(line) for line in dataset if failed["trace"] in line]
+    assert case["regression"] == {"incident": "inc-2026-0107", "trace": failed["trace"]}
+    assert case["critical"] and case["expected"] == {"claim_type": "property",
+                                                     "urgency": "urgent"}
+    history = _git(repo, "log", "-p", "--format=", "--", f"customers/{CLAIMS}/status.yaml")
+    assert f"- {case['id']}" in history  # the rollback required it
+    assert f"case {case['id']} passed" in history  # and the fix passed it
+    status = (repo / "customers" / CLAIMS / "status.yaml").read_text()
+    assert re.search(rf"- case: {case['id']}\n\s+digest: rc-\S+\n\s+by: lukas\n", status)
+    story = str(loop["story"])
+    assert story.index("ailoop dataset add") < story.index(f"--case {case['id']}")
+
+
 def test_escalations_wait_for_the_scripted_handler(loop: dict[str, object]) -> None:
     story = str(loop["story"])
     guard = re.findall(r"guard: (\d+) categories set at once \(internal\); (\d+) escalations "
