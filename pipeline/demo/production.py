@@ -7,7 +7,8 @@ official flagd provider, run by the workflow version the flag names (installed f
 repository's history, so its code hashes to the flag's digest), with its actions put
 through the guard, where a scripted claims handler confirms or rejects every escalation.
 Every hour the runtime's readings are appended to monitoring/readings.jsonl, which is all
-the gates read.
+the gates read. The story can also send one e-mail of its own at a given time (an
+`Arrival`): it is served, guarded and traced like any other.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import importlib.util
 import io
 import json
 import random
+import shutil
 import subprocess
 import tarfile
 from collections import Counter
@@ -182,12 +184,13 @@ class Production:
             return self._installed[digest]
         target = self.base / "versions" / digest[:12]
         if not target.is_dir():
+            # Only commits that changed code can have produced a new digest.
             for sha in _git(self.clone, "rev-list", "--reverse", "HEAD", "--",
-                            f"customers/{self.key}").split():
+                            f":(glob)customers/{self.key}/**/*.py").split():
                 _extract(self.clone, sha, f"customers/{self.key}", target)
                 if workflow_digest(str(target)) == digest:
                     break
-                _rmtree(target)
+                shutil.rmtree(target)
             else:
                 return None
         self._installed[digest] = code = Installed(_load(target), str(target))
@@ -286,7 +289,3 @@ def _extract(clone: Path, sha: str, path: str, target: Path) -> None:
                 dest.write_bytes(source.read())
 
 
-def _rmtree(folder: Path) -> None:
-    import shutil
-
-    shutil.rmtree(folder)

@@ -336,7 +336,7 @@ def incident(story: Story) -> None:
                                               LEAK_EXPECTED, "french-leak"))
     pull(story, "ci")
     window = production(story)
-    answer = window.answers["french-leak"] if window else None
+    answer = window.answers.get("french-leak") if window else None
     if answer is None:
         raise RuntimeError("the French e-mail was not served by an AI version")
     story.trace = answer.trace
