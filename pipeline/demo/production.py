@@ -118,7 +118,7 @@ class Production:
                now: datetime) -> Window:
         window = Window(hours=(now - start) / timedelta(hours=1),
                         flag=_describe(_flag(Path(runtime.flags.path), runtime.flag) or {}))
-        expected: dict[str, dict[str, Any]] = {}  # what the handler knows, by request trace
+        expected: dict[str, dict[str, Any]] = {}  # what the handler knows, by decision id
         due = 0.0
         while clock.now < now:
             hour_end = min(clock.now + timedelta(hours=1), now)
@@ -265,8 +265,9 @@ def _describe(variants: dict[str, Any]) -> str:
     now = ("the existing process" if serving.get("version") in (None, "off")
            else f"v{serving['version']}")
     if not candidate:
-        return f"{now} serves"
-    return f"{now} serves, candidate v{candidate['version']} at {candidate.get('stage')}"
+        return f"flag: serving = {now}"
+    return (f"flag: serving = {now}, candidate = v{candidate['version']} at "
+            f"{candidate.get('stage')}")
 
 
 def _git(cwd: Path, *args: str) -> str:

@@ -266,10 +266,11 @@ def production(story: Story) -> Window | None:
         return window
     served = ", ".join(f"{n} to {v.replace('off voff', 'the existing process')}"
                        for v, n in sorted(window.requests.items()))
-    story.say(f"    production through ailoop-runtime ({window.flag}, chosen per e-mail by "
-              f"flagd): {sum(window.requests.values())} e-mails in {window.hours:.0f} h, "
-              f"{served}" + (f", {window.shadows} shadow runs" if window.shadows else "")
-              + (f"; {window.errors} failed" if window.errors else ""))
+    story.say(f"    production through ailoop-runtime ({window.flag}; flagd chooses per "
+              f"e-mail): {sum(window.requests.values()) + window.errors} e-mails in "
+              f"{window.hours:.0f} h: {served}"
+              + (f", {window.errors} failed with an error" if window.errors else "")
+              + (f"; {window.shadows} shadow runs" if window.shadows else ""))
     d = window.decisions
     if d:
         story.say(f"      guard: {d['set-claim-category executed']} categories set at once "
