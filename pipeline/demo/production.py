@@ -147,7 +147,8 @@ class Production:
             except Exception:
                 window.errors += 1  # counted by the runtime too; the e-mail goes to a person
                 continue
-            window.requests[f"{answer.variant} v{answer.version}"] += 1
+            window.requests["the existing process" if answer.variant == "off"
+                            else f"{answer.variant} v{answer.version}"] += 1
             for decision in answer.actions:
                 expected[decision.id] = truth
                 window.decisions[f"{decision.action} {decision.status}"] += 1

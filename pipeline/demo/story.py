@@ -264,8 +264,7 @@ def production(story: Story) -> Window | None:
     if not window.hours:
         story.say(f"    production ({window.flag}): no new e-mails since the last readings")
         return window
-    served = ", ".join(f"{n} to {v.replace('off voff', 'the existing process')}"
-                       for v, n in sorted(window.requests.items()))
+    served = ", ".join(f"{n} to {v}" for v, n in sorted(window.requests.items()))
     story.say(f"    production through ailoop-runtime ({window.flag}; flagd chooses per "
               f"e-mail): {sum(window.requests.values()) + window.errors} e-mails in "
               f"{window.hours:.0f} h: {served}"
@@ -317,8 +316,9 @@ def verify_chain(story: Story) -> None:
     ailoop(story, "ci", "verify", CLAIMS, show=1)
 
 
-# A first-notice-of-loss e-mail in French: Northwind's customers write in French too, and
-# neither the dataset nor v1.1.0 knows it. Production sends it two hours before the incident.
+# A first-notice-of-loss e-mail in French about water damage: the dataset's only French
+# e-mail is a car park accident, and v1.1.0 has no French keywords. Production receives it
+# two hours before the incident.
 FRENCH_LEAK = {
     "sender": "elodie.martin@mail.example",
     "subject": "Dégât des eaux dans l'appartement",
@@ -338,8 +338,8 @@ def incident(story: Story) -> None:
     pull(story, "ci")
     window = production(story)
     answer = window.answers.get("french-leak") if window else None
-    if answer is None:
-        raise RuntimeError("the French e-mail was not served by an AI version")
+    if answer is None or answer.output is None:
+        raise RuntimeError("the French e-mail was not answered by an AI version")
     story.trace = answer.trace
     story.say(f"    The French e-mail went to {answer.variant} v{answer.version}, which answered "
               f"{answer.output['claim_type']} / {answer.output['urgency']}: no escalation was "
