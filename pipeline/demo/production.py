@@ -145,7 +145,9 @@ class Production:
             try:
                 answer = runtime.handle(request, key=f"claim-{self._served:06d}")
             except Exception:
-                window.errors += 1  # counted by the runtime too; the e-mail goes to a person
+                # The workflow failed (the runtime counted it) or no installed code matched
+                # the flag (it logged REFUSED): a person handles the e-mail.
+                window.errors += 1
                 continue
             window.requests["the existing process" if answer.variant == "off"
                             else f"{answer.variant} v{answer.version}"] += 1
@@ -227,8 +229,8 @@ def _handler(runtime: Runtime, expected: dict[str, dict[str, Any]], window: Wind
 
 
 def _load(folder: Path) -> Callable[[dict[str, Any]], Any]:
-    """The service's wrapper around the installed workflow: the handler's actions follow
-    from its answer (a category always; an escalation for an urgent claim)."""
+    """The service's wrapper around the installed workflow: it proposes the actions that
+    follow from the answer (a category always; an escalation for an urgent claim)."""
     spec = read_yaml(str(folder / "priority.yaml"), "priority.yaml").data["spec"]["workflow"]
     file, _, name = str(spec["entrypoint"]).partition(":")
     loader = importlib.util.spec_from_file_location(f"claims_{folder.name}", folder / file)

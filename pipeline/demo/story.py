@@ -395,6 +395,7 @@ def fix_incident(story: Story) -> None:
     git(eng, "checkout", "-q", "main")
     git(eng, "merge", "-q", "--ff-only", branch.group(0).rstrip(".:,"))
     git(eng, "push", "-q", "origin", "main")
+    story.say("    Reviewed and merged: the case and the fix reach main together.")
     trusted_run(story, CLAIMS)
     story.say("    The case's expected output counts once a customer reviewer who did not "
               "write it confirms it:")
