@@ -17,10 +17,17 @@ def demo_command(folder: str | None, example: str | None) -> int:
 
     A new priority arrives by PR, validation finds a typo, the dry run fails on German
     e-mails, the workflow is fixed, signed approvals are given on the new evidence, the
-    rollout walks shadow -> 5% -> 25% -> 100% with bake times and healthy monitoring, an
-    incident rolls it back, the fix is re-released, a scheduled review is healthy, another
-    priority is blocked with its owner, and the customer updates and the dashboard are
-    written. Every step runs the same commands as the CI workflows, on real git.
+    rollout walks shadow -> 5% -> 25% -> 100% with bake times and healthy monitoring, a
+    French e-mail misrouted in production becomes an incident that rolls it back, its
+    trace becomes a confirmed regression case, the fix is re-released, a scheduled review
+    is healthy, another priority is blocked with its owner, and the customer updates and
+    the dashboard are written. Every step runs the same commands as the CI workflows, on
+    real git.
+
+    Production is ailoop-runtime, in-process: before each reconcile it serves the e-mails
+    since the last one (drawn from the dataset, fixed seed, on the demo's clock) through
+    the official flagd provider, with escalations held by the guard for a scripted
+    handler, and the gates read only the readings it exports.
     """
     import tempfile
     from pathlib import Path

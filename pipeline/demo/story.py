@@ -19,8 +19,10 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, redirect_stderr, redirect_stdout
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from functools import cached_property
 from pathlib import Path
 
+from pipeline.demo.production import HANDLER, Arrival, Production, Window
 from pipeline.errors import InputError
 from pipeline.trust.botkey import KEY_ENV, generate_key_pair
 
@@ -55,6 +57,11 @@ class Story:
     now: datetime = START
     steps: int = 0
     terminals: dict[str, str] = field(default_factory=dict)
+    trace: str = ""  # the production trace the incident came from
+
+    @cached_property
+    def production(self) -> Production:
+        return Production(self.base / "production", self.clone("ci"), CLAIMS)
 
     @property
     def remote(self) -> Path:
@@ -233,7 +240,7 @@ def trusted_run(story: Story, key: str, expect: Sequence[int] = (0,)) -> None:
 def reconcile(story: Story, why: str, *, expect: Sequence[int] = (0,)) -> str:
     story.step(why)
     pull(story, "ci")
-    _readings(story)
+    production(story)
     _, out = ailoop(story, "ci", "reconcile", "--push", "--now", story.iso(), expect=expect)
     return out
 
@@ -245,50 +252,35 @@ def approve(story: Story, stage: str) -> None:
                str(story.base / "keys" / person), "--push", show=2)
 
 
-def _readings(story: Story, days: int = 1) -> None:
-    """Healthy production telemetry, hourly, written where the monitoring provider reads
-    it (not committed: it is data from production, not a spec). Runs per hour match the
-    ROI hypothesis' 9,000 cases a month."""
-    path = story.clone("ci") / "monitoring" / "readings.jsonl"
-    stage, share = _split(story)
-    # Readings from before the rollout belong to no stage of it.
-    tag = {"stage": stage or "before-rollout"}
-    variants = (("candidate", 0.97), ("serving", 0.96)) if stage else (("serving", 0.96),)
-    carried: dict[tuple[str, str], float] = {}  # the candidate's fractional requests
-    lines = []
-    for hours in range(24 * days, -1, -1):
-        when = (story.now - timedelta(hours=hours)).strftime("%Y-%m-%dT%H:%M:%SZ")
-        for variant, recall in variants:
-            # Traffic splits as the flag sends it (a shadow runs beside every request): the
-            # serving version keeps its volume, the candidate gets its share of the whole.
-            part = share / (1 - share) if variant == "candidate" and 0 < share < 1 else 1.0
-            for metric, value, samples in (("error_rate", 0.004, 40), ("urgent_recall",
-                                            recall, 30), ("success_rate", 0.82, 12),
-                                           ("cost_per_run", 0.21, 12)):
-                due = samples * part + carried.get((variant, metric), 0.0)
-                carried[(variant, metric)] = due - int(due)
-                if int(due):
-                    lines.append({"priority": CLAIMS, "metric": metric, "time": when,
-                                  "value": value, "samples": int(due), "variant": variant,
-                                  **tag})
-    with path.open("a", encoding="utf-8") as fh:
-        fh.writelines(json.dumps(line) + "\n" for line in lines)
-
-
-def _split(story: Story) -> tuple[str | None, float]:
-    """The candidate's stage and its share of traffic, as CI's clone says now."""
-    from pipeline.documents.yamlio import read_yaml
-
-    folder = story.clone("ci") / "customers" / CLAIMS
-    try:
-        status = read_yaml(str(folder / "status.yaml"), "status.yaml").data
-        spec = read_yaml(str(folder / "priority.yaml"), "priority.yaml").data
-    except InputError:
-        return None, 0.0
-    stage = ((status.get("status") or {}).get("candidate") or {}).get("stage")
-    percents = {str(s["name"]): float(str(s["percent"]))
-                for s in spec["spec"]["rollout"]["stages"]}
-    return stage, percents.get(stage, 0) / 100 if stage else 0.0
+def production(story: Story) -> Window | None:
+    """Northwind's claims service serves the e-mails since the last reconcile through
+    ailoop-runtime, and its readings land where the file monitoring provider reads them
+    (not committed: they are data from production, not a spec)."""
+    window = story.production.replay(story.now)
+    if window is None:
+        story.say("    production: no AI version is out; the existing process handles every "
+                  "e-mail, so there is nothing to measure")
+        return None
+    if not window.hours:
+        story.say(f"    production ({window.flag}): no new e-mails since the last readings")
+        return window
+    served = ", ".join(f"{n} to {v}" for v, n in sorted(window.requests.items()))
+    story.say(f"    production through ailoop-runtime ({window.flag}; flagd chooses per "
+              f"e-mail): {sum(window.requests.values()) + window.errors} e-mails in "
+              f"{window.hours:.0f} h: {served}"
+              + (f", {window.errors} failed with an error" if window.errors else "")
+              + (f"; {window.shadows} shadow runs" if window.shadows else ""))
+    d = window.decisions
+    if d:
+        story.say(f"      guard: {d['set-claim-category executed']} categories set at once "
+                  "(internal)" + (f"; {d['escalate-urgent-claim queued']} escalations "
+                  f"(customer-facing) waited for a person: handler {HANDLER} confirmed "
+                  f"{d['escalate-urgent-claim confirmed']}, rejected "
+                  f"{d['escalate-urgent-claim rejected']}"
+                  if d["escalate-urgent-claim queued"] else ""))
+    story.say("      the runtime's readings, exported hourly to monitoring/readings.jsonl, "
+              "are all the gates read")
+    return window
 
 
 def walk(story: Story, stages: Sequence[str], first_wait: timedelta) -> None:
@@ -324,19 +316,48 @@ def verify_chain(story: Story) -> None:
     ailoop(story, "ci", "verify", CLAIMS, show=1)
 
 
+# A first-notice-of-loss e-mail in French about water damage: the dataset's only French
+# e-mail is a car park accident, and v1.1.0 has no French keywords. Production receives it
+# two hours before the incident.
+FRENCH_LEAK = {
+    "sender": "elodie.martin@mail.example",
+    "subject": "Dégât des eaux dans l'appartement",
+    "body": "Bonjour, une fuite d'eau chez le voisin du dessus inonde notre salon depuis cette "
+            "nuit et l'eau coule toujours. L'appartement est inhabitable avec les enfants. "
+            "Merci de nous rappeler. Élodie Martin",
+    "policy_number": "NW-HOM-552014",
+}
+LEAK_EXPECTED = {"claim_type": "property", "urgency": "urgent"}
+INCIDENT = "inc-2026-0107"
+
+
 def incident(story: Story) -> None:
-    story.step("Production: Northwind reports an incident (urgent claim routed as normal)")
+    story.step("Production: a French water-leak e-mail, and v1.1.0 routes it as normal")
+    story.production.arrivals.append(Arrival(story.now - timedelta(hours=2), FRENCH_LEAK,
+                                              LEAK_EXPECTED, "french-leak"))
+    pull(story, "ci")
+    window = production(story)
+    answer = window.answers.get("french-leak") if window else None
+    if answer is None or answer.output is None:
+        raise RuntimeError("the French e-mail was not answered by an AI version")
+    story.trace = answer.trace
+    story.say(f"    The French e-mail went to {answer.variant} v{answer.version}, which answered "
+              f"{answer.output['claim_type']} / {answer.output['urgency']}: no escalation was "
+              "proposed, so no handler saw it. The runtime traced it as "
+              f"{answer.trace} in {story.production.traces.name}.")
     eng = story.clone("engineer")
     pull(story, "engineer")
     folder = eng / "customers" / CLAIMS / "events"
     folder.mkdir(exist_ok=True)
-    (folder / "inc-2026-0107.yaml").write_text(
-        "apiVersion: ailoop.dev/v1\nkind: Incident\nmetadata:\n  name: inc-2026-0107\n"
+    (folder / f"{INCIDENT}.yaml").write_text(
+        f"apiVersion: ailoop.dev/v1\nkind: Incident\nmetadata:\n  name: {INCIDENT}\n"
         "spec:\n  severity: high\n  reportedBy: hannah\n"
-        f"  time: {story.iso()}\n  summary: A water-leak claim in French was marked normal.\n")
+        f"  time: {story.iso()}\n  summary: A water-leak claim in French was marked normal "
+        f"(trace {answer.trace}).\n")
     git(eng, "add", "-A")
-    git(eng, "commit", "-q", "-m", "Incident inc-2026-0107")
+    git(eng, "commit", "-q", "-m", f"Incident {INCIDENT}")
     git(eng, "push", "-q", "origin", "main")
+    story.say(f"    Hannah (Northwind) files {INCIDENT}, naming the trace.")
     story.now += timedelta(minutes=20)
     reconcile(story, "Reconcile: the incident rolls the priority back at once, no approval "
                      "needed")
@@ -345,22 +366,43 @@ def incident(story: Story) -> None:
 
 
 def fix_incident(story: Story) -> None:
-    story.step("The fix: French water keywords, a new dry run, the incident resolved")
+    story.step("The fix: the traced e-mail becomes a regression case, then French keywords")
     eng = story.clone("engineer")
     pull(story, "engineer")
+    _, out = ailoop(story, "engineer", "dataset", "add", CLAIMS, "--from-incident", INCIDENT,
+                    "--from-trace", story.trace, "--traces", str(story.production.traces),
+                    "--expected", json.dumps(LEAK_EXPECTED), show=4)
+    branch = re.search(r"ailoop/regression/\S+", out)
+    if branch is None:
+        raise RuntimeError(f"ailoop dataset add named no branch:\n{out}")
+    git(eng, "checkout", "-q", branch.group(0).rstrip(".:,"))
     workflow = eng / "customers" / CLAIMS / "workflow.py"
-    workflow.write_text(workflow.read_text().replace('"water",', '"water", "eau", "fuite",', 1))
+    text = workflow.read_text().replace('"dach", "keller"),', '"dach", "keller",\n'
+                                        '                 "fuite", "dégât des eaux"),', 1)
+    workflow.write_text(text.replace('"läuft", "gestrandet",', '"läuft", "gestrandet",\n'
+                                     '    "coule toujours", "inhabitable",', 1))
     spec = eng / "customers" / CLAIMS / "priority.yaml"
     spec.write_text(spec.read_text().replace('version: "1.1.0"', 'version: "1.1.1"'))
+    story.say("    On that branch the engineer adds French water-damage and urgency keywords "
+              "(v1.1.1); its dry run runs the new critical case:")
     ailoop(story, "engineer", "dry-run", CLAIMS, "--now", story.iso(), show=8)
-    event = eng / "customers" / CLAIMS / "events" / "inc-2026-0107.yaml"
+    event = eng / "customers" / CLAIMS / "events" / f"{INCIDENT}.yaml"
     event.write_text(event.read_text() + f"  resolved: true\n  resolvedAt: {story.iso()}\n"
                      "  resolution: French keywords for water damage (v1.1.1).\n")
     git(eng, "add", "-A")
     git(eng, "commit", "-q", "-m", "Claims intake v1.1.1: French water keywords; resolve "
-                                   "inc-2026-0107")
+                                   f"{INCIDENT}")
+    git(eng, "checkout", "-q", "main")
+    git(eng, "merge", "-q", "--ff-only", branch.group(0).rstrip(".:,"))
     git(eng, "push", "-q", "origin", "main")
+    story.say("    Reviewed and merged: the case and the fix reach main together.")
     trusted_run(story, CLAIMS)
+    story.say("    The case's expected output counts once a customer reviewer who did not "
+              "write it confirms it:")
+    pull(story, "reviewers")
+    case = f"regression-{INCIDENT}"
+    ailoop(story, "reviewers", "approve", CLAIMS, "--case", case, "--key",
+           str(story.base / "keys" / "lukas"), "--push", show=2)
 
 
 def complete(story: Story) -> None:
@@ -403,7 +445,7 @@ def upgrade(story: Story) -> None:
 def review(story: Story) -> None:
     story.step("Scheduled operations review: health, incidents, feedback, cost, ROI")
     pull(story, "ci")
-    _readings(story, days=30)
+    production(story)
     ailoop(story, "ci", "review", CLAIMS, "--now", story.iso(), "--push", show=30)
 
 
@@ -486,4 +528,5 @@ def run_demo(base: Path, example: Path, say: Callable[[str], None],
     for path in [str(story.clone("ci")), *paths]:
         say(f"  {path}")
     say(f"Done in {time.monotonic() - started:.1f} s.")
-    return {"terminals": states, "paths": paths, "repo": str(story.clone("ci"))}
+    return {"terminals": states, "paths": paths, "repo": str(story.clone("ci")),
+            "traces": str(story.production.traces)}

@@ -97,6 +97,59 @@ def test_no_stage_advances_before_the_right_roles_approve_that_evidence(
     assert any("Mei Tanaka" in people for people in approved.values())
 
 
+def test_the_gates_read_only_what_the_runtime_served(loop: dict[str, object]) -> None:
+    """Production is ailoop-runtime serving replayed e-mails: every reading of the priority
+    is one the runtime exported, for every stage the rollout walked."""
+    repo = Path(str(loop["repo"]))
+    lines = [json.loads(line) for line in
+             (repo / "monitoring" / "readings.jsonl").read_text().splitlines()
+             if f'"{CLAIMS}"' in line]
+    assert {line["metric"] for line in lines} == {
+        "error_rate", "success_rate", "latency_p95_ms", "cost_per_run", "agreement_rate",
+        "human_override_rate"}
+    staged = {line.get("stage") for line in lines if line["variant"] == "candidate"}
+    assert staged == {"shadow", "canary", "early", "full"}
+    traces = [json.loads(line) for line in Path(str(loop["traces"])).read_text().splitlines()]
+    served = sum(t["variant"] != "off" for t in traces)  # the rest went to a shadow only
+    counted = sum(line["samples"] for line in lines if line["metric"] == "error_rate")
+    assert 10_000 < served < counted  # the runtime counts shadow runs too
+    # Some attachment-only e-mails failed under v1.1.x, and the error rate counted them.
+    assert any(line["metric"] == "error_rate" and line["value"] > 0 for line in lines)
+
+
+def test_the_incident_is_a_production_failure_that_became_a_confirmed_regression_case(
+        loop: dict[str, object]) -> None:
+    """The French water-leak e-mail v1.1.0 routed as normal is in the runtime's traces; the
+    fix turns that very trace into a critical case a customer reviewer confirmed, and the
+    fix cycle required it."""
+    repo = Path(str(loop["repo"]))
+    traces = [json.loads(line) for line in Path(str(loop["traces"])).read_text().splitlines()]
+    (failed,) = [t for t in traces if "fuite d'eau" in (t["input"]["body"] or "") and
+                 t["serving"]["version"] == "1.1.0"]
+    assert failed["variant"] == "candidate" and failed["serving"]["output"]["urgency"] == "normal"
+    dataset = (repo / "customers" / CLAIMS / "dataset.jsonl").read_text().splitlines()
+    (case,) = [json.loads(line) for line in dataset if failed["trace"] in line]
+    assert case["regression"] == {"incident": "inc-2026-0107", "trace": failed["trace"]}
+    assert case["critical"] and case["expected"] == {"claim_type": "property",
+                                                     "urgency": "urgent"}
+    history = _git(repo, "log", "-p", "--format=", "--", f"customers/{CLAIMS}/status.yaml")
+    assert f"- {case['id']}" in history  # the rollback required it
+    assert f"case {case['id']} passed" in history  # and the fix passed it
+    status = (repo / "customers" / CLAIMS / "status.yaml").read_text()
+    assert re.search(rf"- case: {case['id']}\n\s+digest: rc-\S+\n\s+by: lukas\n", status)
+    story = str(loop["story"])
+    assert story.index("ailoop dataset add") < story.index(f"--case {case['id']}")
+
+
+def test_escalations_wait_for_the_scripted_handler(loop: dict[str, object]) -> None:
+    story = str(loop["story"])
+    guard = re.findall(r"guard: (\d+) categories set at once \(internal\); (\d+) escalations "
+                       r"\(customer-facing\) waited for a person: handler sam confirmed "
+                       r"(\d+), rejected (\d+)", story)
+    assert guard and all(int(q) == int(c) + int(r) for _, q, c, r in guard)
+    assert sum(int(r) for *_, r in guard) > 0 and sum(int(c) for _, _, c, _ in guard) > 0
+
+
 def test_updates_and_dashboard_are_on_disk(loop: dict[str, object]) -> None:
     paths = [Path(p) for p in loop["paths"]]  # type: ignore[attr-defined]
     assert all(p.is_file() for p in paths)

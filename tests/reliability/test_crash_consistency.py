@@ -234,7 +234,9 @@ NOT_RENAMED = {
 
 
 # Whole modules that play a person, not the tool: their files are a human's edits.
-ACTORS = {"pipeline/demo/story.py": "the demo plays the engineer and reviewers in a scratch folder"}
+ACTORS = {"pipeline/demo/story.py": "the demo plays the engineer and reviewers in a scratch folder",
+          "pipeline/demo/production.py": "the demo plays the customer's service (it installs "
+                                         "workflow versions in a scratch folder)"}
 
 
 def _writes(path: Path) -> list[tuple[str, int, bool]]:
