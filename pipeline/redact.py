@@ -170,8 +170,12 @@ def _literal_pattern(values: Iterable[str]) -> re.Pattern[str] | None:
 
 def build_redactor(cases: Iterable[Case], fields: Iterable[str],
                    detectors: Iterable[str] = ALL_DETECTORS,
-                   secrets: Iterable[str] = ()) -> Redactor:
-    labels = personal_values(cases, fields)
+                   secrets: Iterable[str] = (), public: Iterable[str] = ()) -> Redactor:
+    """PUBLIC: texts the team wrote in the open (pipeline.redact.public_texts); a dataset
+    value found whole in one of them is not personal, and masking it would garble titles."""
+    texts = [t.lower() for t in public if t]
+    labels = {value: field for value, field in personal_values(cases, fields).items()
+              if not any(re.search(rf"(?<!\w){re.escape(value)}(?!\w)", t) for t in texts)}
     for secret in secrets:
         if secret:
             labels[secret.lower()] = "secret"
@@ -184,7 +188,15 @@ def priority_redactor(priority: Priority, cases: Iterable[Case],
     redaction = priority.spec.input_data.redaction
     fields = redaction.fields if redaction else []
     detect = redaction.detect if redaction else list(ALL_DETECTORS)
-    return build_redactor(cases, fields, detect, secrets)
+    return build_redactor(cases, fields, detect, secrets, public_texts(priority))
+
+
+def public_texts(priority: Priority) -> tuple[str, ...]:
+    """What the team wrote about a priority in its committed spec: its name (as words),
+    description and goal. A message "refund" in the dataset of `refund-requests` is then
+    not masked in the update's title "Refund requests"."""
+    meta = priority.metadata
+    return (meta.name.replace("-", " "), meta.description or "", priority.spec.goal)
 
 
 def detectors_only(secrets: Iterable[str] = ()) -> Redactor:

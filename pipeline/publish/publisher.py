@@ -31,7 +31,7 @@ def redactor_for(root: str, key: str) -> object:
     from pipeline.documents.layout import resolve_inside
     from pipeline.documents.load import load_document
     from pipeline.errors import InputError
-    from pipeline.redact import build_redactor, detectors_only
+    from pipeline.redact import build_redactor, detectors_only, public_texts
 
     doc, _ = load_document(root, f"customers/{key}/priority.yaml")
     if doc is None:
@@ -43,7 +43,7 @@ def redactor_for(root: str, key: str) -> object:
         cases = read_dataset(abs_path, rel)
     except InputError:
         return detectors_only()
-    return build_redactor(cases, fields)
+    return build_redactor(cases, fields, public=public_texts(doc.model))
 
 
 def project_time_zone(root: str) -> str:

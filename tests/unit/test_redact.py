@@ -41,3 +41,15 @@ def test_short_values_only_match_whole_words_and_secrets_are_redacted() -> None:
                        secrets=["sk-live-123"])
     assert r.text("Jo wrote to John with sk-live-123") == (
         "[redacted:initials] wrote to John with [redacted:secret]")
+
+
+def test_a_value_the_team_wrote_in_the_open_is_not_personal() -> None:
+    """'refund' in a message of the refund-requests priority: the update's title stays
+    readable; a name in the same field is still masked."""
+    cases = [Case("c1", {"message": "refund"}, None, (), False, 1),
+             Case("c2", {"message": "Ann Example"}, None, (), False, 2)]
+    r = build_redactor(cases, ["message"], public=["refund requests", "Refunds, fast."])
+    assert r.text("Refund requests for Ann Example") == \
+        "Refund requests for [redacted:message]"
+    assert build_redactor(cases, ["message"]).text("Refund requests") == \
+        "[redacted:message] requests"
