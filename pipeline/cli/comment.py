@@ -36,6 +36,7 @@ def comment_command(ctx: click.Context, pr: int | None, base: str | None, only_p
         compose,
         dry_run_summaries,
         restrict,
+        shadow_md,
         touched_keys,
     )
     from pipeline.reconcile.apply import make_plan
@@ -56,7 +57,8 @@ def comment_command(ctx: click.Context, pr: int | None, base: str | None, only_p
         settings = settings_from_env(os.environ, pr, default_api_url(root))
         approvals = _approvals_md(root, settings)
     body = compose(CommentParts(tuple(report.findings), report.files_checked,
-                                restrict(plan, keys), dry_run_summaries(root, keys), approvals),
+                                restrict(plan, keys), dry_run_summaries(root, keys), approvals,
+                                shadow_md(root, keys)),
                    moment)
     if settings is None:
         click.echo(body, nl=False)

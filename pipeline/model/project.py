@@ -58,6 +58,11 @@ class MonitoringSettings(Model):
         default_factory=lambda: timedelta(minutes=15),
         description="Readings older than this count as missing (the gate holds).",
     )
+    traces: str | None = Field(
+        None, description="The JSONL file ailoop-runtime's TraceStore writes, relative to "
+        "the repository (production data: not committed, like the file provider's "
+        "readings). Updates and the PR comment summarise the shadow runs' disagreements "
+        "from it.")
 
 
 class SmtpSettings(Model):

@@ -27,6 +27,8 @@ class CommentParts:
     plan: Plan
     dry_runs: tuple[str, ...]  # Markdown summaries, one per touched priority
     approvals: str  # Markdown, or "" when not evaluated here
+    # Per touched priority with a traces file in this checkout: its candidate's shadow runs.
+    shadow: tuple[str, ...] = ()
 
 
 def touched_keys(changed: list[str]) -> list[str]:
@@ -63,6 +65,8 @@ def compose(parts: CommentParts, now: datetime) -> str:
     lines += _findings_md(parts.findings, parts.files_checked)
     lines += ["", "### Plan", "", render_plan_md(parts.plan).rstrip(), "", "### Dry runs", ""]
     lines += list(parts.dry_runs) or ["No priority changed in this pull request."]
+    if parts.shadow:
+        lines += ["", "### Shadow runs", "", *parts.shadow]
     lines += ["", "### Approvals", ""]
     lines.append(parts.approvals.strip() or "Evaluated by `ailoop gate` in CI.")
     lines += ["", f"<sub>Updated {now:%Y-%m-%d %H:%M} UTC by ailoop.</sub>"]
@@ -119,6 +123,26 @@ def _summaries(root: str, rel: str, untrusted: Untrusted | None) -> list[str]:
     except ValueError as e:
         shown.append(f"`{rel}`: evidence unreadable ({_escape(str(e))}).")
     return shown
+
+
+def shadow_md(root: str, keys: list[str]) -> tuple[str, ...]:
+    """What the candidates' shadow runs say, where the traces file ailoop.yaml names is in
+    this checkout (production data: usually only where the reconciler runs)."""
+    from pipeline.errors import InputError
+    from pipeline.i18n import Audience
+    from pipeline.publish.publisher import shadow_of
+    from pipeline.publish.snapshot import take_snapshot
+    from pipeline.publish.update import shadow_lines
+
+    out: list[str] = []
+    for key in keys:
+        try:
+            lines = shadow_lines(shadow_of(root, take_snapshot(root, key)), Audience())
+        except InputError:  # a priority the PR broke: validation says why
+            continue
+        out += [f"- **{key}**: {lines[0]}", *(f"  - {line}" for line in lines[1:])] \
+            if lines else []
+    return tuple(out)
 
 
 def append_summary(text: str) -> None:

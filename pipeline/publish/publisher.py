@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 from pipeline.i18n import Audience, audience
+from pipeline.monitoring.shadow import Disagreement, ShadowSummary
 from pipeline.publish.snapshot import PriorityView, take_snapshot
 from pipeline.publish.update import (
     Readings,
@@ -46,6 +47,26 @@ def redactor_for(root: str, key: str) -> object:
     return build_redactor(cases, fields, public=public_texts(doc.model))
 
 
+def shadow_of(root: str, view: PriorityView) -> ShadowSummary | None:
+    """The candidate's shadow runs, from the traces file ailoop.yaml names (none: nothing)."""
+    from pipeline.documents.load import load_document
+    from pipeline.monitoring.shadow import shadow_summary
+
+    project, _ = load_document(root, "ailoop.yaml")
+    traces = project.model.spec.monitoring.traces if project and project.kind == "Project" \
+        else None
+    if not traces or not view.candidate:
+        return None
+    found = shadow_summary(root, traces, view.key, view.candidate, None)
+    if found is None:
+        return None
+    # Before the update cuts long answers short: a cut address no detector would know.
+    deep = redactor_for(root, view.key).deep  # type: ignore[attr-defined]
+    return replace(found, examples=tuple(
+        Disagreement(ex.trace, None, deep(ex.serving), deep(ex.candidate))
+        for ex in found.examples))
+
+
 def project_time_zone(root: str) -> str:
     """ailoop.yaml's `timeZone` (UTC when the file cannot be read: validate reports why)."""
     from pipeline.documents.load import load_document
@@ -75,7 +96,7 @@ def publish_update(root: str, key: str, now: datetime, *, fmt: str = "md",
     view: PriorityView = take_snapshot(root, key)
     previous_text = latest_update_text(root, view)
     update = build_update(view, previous_state(previous_text) if previous_text else None, now,
-                          readings, audience_for(root, view.customer))
+                          readings, audience_for(root, view.customer), shadow_of(root, view))
     text = render_markdown(update) if fmt == "md" else render_html(update, now)
     text = redactor_for(root, key).text(text)  # type: ignore[attr-defined]
     if not write:

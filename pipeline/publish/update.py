@@ -22,6 +22,7 @@ from typing import Any
 from pipeline.fsio import write_atomic
 from pipeline.i18n import N_, Audience
 from pipeline.monitoring.base import GateReading
+from pipeline.monitoring.shadow import ShadowSummary
 from pipeline.publish.charts import Bar, bars_chart, rollout_chart
 from pipeline.publish.snapshot import EvidenceView, PriorityView, StepView
 
@@ -118,14 +119,15 @@ def previous_state(text: str) -> dict[str, Any] | None:
 
 
 def build_update(view: PriorityView, previous: dict[str, Any] | None, now: datetime,
-                 readings: Readings | None = None, audience: Audience | None = None) -> Update:
+                 readings: Readings | None = None, audience: Audience | None = None,
+                 shadow: ShadowSummary | None = None) -> Update:
     readings = readings or Readings()
     a = audience or Audience()
     lines = {
         "changes": _changes(view, previous, a),
         "standing": _standing(view, a),
         "testing": _testing(view, a),
-        "health": _health(view, readings, a),
+        "health": _health(view, readings, a) + shadow_lines(shadow, a),
         "value": _value(view, readings, a),
         "next": _next_step(view, now, a),
         "blockers": _blockers(view, a),
@@ -283,6 +285,35 @@ def _health(view: PriorityView, readings: Readings, a: Audience) -> tuple[str, .
         lines.append(a.n_("{n} reported problem is open.", "{n} reported problems are open.",
                           n).format(n=n))
     return tuple(lines) or (a._("No production checks are defined."),)
+
+
+def shadow_lines(summary: ShadowSummary | None, a: Audience) -> tuple[str, ...]:
+    """The candidate's shadow runs beside the serving version: how often it answered the
+    same, and a few of the answers that differed (outputs only, cut short: the requests are
+    production data the dataset's redaction may not know)."""
+    if summary is None or not summary.runs:
+        return ()
+    lines = [a.n_("In shadow, version {version} answered {n} request beside the current "
+                  "version and gave the same answer {agreed} times ({rate}).",
+                  "In shadow, version {version} answered {n} requests beside the current "
+                  "version and gave the same answer {agreed} times ({rate}).",
+                  summary.runs).format(version=summary.version, n=summary.runs,
+                                       agreed=summary.agreed,
+                                       rate=a.percent(summary.agreed / summary.runs))]
+    for ex in summary.examples:
+        lines.append(a._("Different answer (trace {trace}): the current version said "
+                         "{serving}, the new one {candidate}.").format(
+            trace=ex.trace[:12], serving=_short(ex.serving), candidate=_short(ex.candidate)))
+    if summary.more > 0:
+        lines.append(a.n_("… and {n} more different answer.", "… and {n} more different "
+                          "answers.", summary.more).format(n=summary.more))
+    return tuple(lines)
+
+
+def _short(value: Any, limit: int = 80) -> str:
+    text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False,
+                                                            sort_keys=True)
+    return text if len(text) <= limit else text[:limit - 1] + "…"
 
 
 def _subject_line(subject: Subject, a: Audience) -> str:

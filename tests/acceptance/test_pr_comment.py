@@ -88,3 +88,35 @@ def test_print_needs_no_github(repo: GitRepo, capsys: object, monkeypatch: pytes
     assert result.code == 0
     assert result.out.startswith(MARKER)
     assert "All 0 changed files are valid." in result.out
+
+
+def test_the_comment_summarises_the_candidate_s_shadow_runs_when_traces_are_here(
+        repo: GitRepo, capsys: object, monkeypatch: pytest.MonkeyPatch) -> None:
+    import json
+
+    from tests.acceptance.test_update_site import STATUS
+
+    monkeypatch.delenv("GITHUB_TOKEN", raising=False)
+    project = repo.work / "ailoop.yaml"
+    project.write_text(project.read_text().replace(
+        "    maxStaleness: 15m\n", "    maxStaleness: 15m\n    traces: production/traces.jsonl\n"))
+    folder = repo.work / "customers/northwind-insurance/claims-intake"
+    (folder / "status.yaml").write_text(STATUS.replace("EVID", "ev-0000000000000000"))
+    repo.commit_all("A candidate at canary, traces kept in production/")
+    (repo.work / "production").mkdir()
+    (repo.work / "production/traces.jsonl").write_text("\n".join(json.dumps({
+        "trace": f"{n:032x}", "priority": "northwind-insurance/claims-intake", "time": 1.8e9,
+        "serving": {"version": "1.0.0", "output": "motor"},
+        "shadow": {"version": "1.1.0", "output": "water" if n else "motor"},
+        "agreement": "disagree" if n == 1 else "agree"}) for n in range(5)) + "\n")
+    repo.git("checkout", "-q", "-b", "feature")
+    path = repo.work / PRIORITY
+    path.write_text(path.read_text().replace("goal: ", "goal: Now, ", 1))
+    repo.commit_all("A better goal")
+    result = run_cli(capsys, "-C", str(repo.work), "comment", "--print", "--base", "main",
+                     "--now", NOW)
+    assert result.code == 0, result.err
+    assert ("### Shadow runs\n\n- **northwind-insurance/claims-intake**: In shadow, version "
+            "1.1.0 answered 5 requests beside the current version and gave the same answer "
+            "4 times (80%).\n  - Different answer (trace 000000000000): the current version "
+            "said motor, the new one water.") in result.out

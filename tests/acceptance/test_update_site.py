@@ -221,3 +221,34 @@ def test_dashboard_in_real_chromium(example: Path, capsys: object, tmp_path: Pat
     for planted in (CANARY_EMAIL, CANARY_IBAN, CANARY_NAME):
         assert planted not in text
     assert "http://" not in text.replace('xmlns="http://www.w3.org/2000/svg"', "")
+
+
+def test_the_update_summarises_shadow_disagreements_redacted(
+        example: Path, capsys: object) -> None:
+    """The traces file ailoop.yaml names (spec.monitoring.traces): the candidate's shadow
+    runs, a few different answers, and nothing personal from them."""
+    _plant(example)
+    project = example / "ailoop.yaml"
+    project.write_text(project.read_text().replace(
+        "    maxStaleness: 15m\n", "    maxStaleness: 15m\n    traces: production/traces.jsonl\n"))
+    (example / "production").mkdir()
+    lines = []
+    for n in range(12):
+        shadow = {"claim_type": "water", "note": f"reply to {CANARY_NAME} at {CANARY_EMAIL}"}
+        lines.append(json.dumps({
+            "trace": f"{n:032x}", "priority": KEY, "key": f"claim-{n}", "time": 1.8e9,
+            "input": {"body": f"from {CANARY_EMAIL}"}, "variant": "serving",
+            "serving": {"version": "1.0.0", "output": {"claim_type": "motor"}},
+            "shadow": {"version": "1.1.0", "output": shadow},
+            "agreement": "disagree" if n < 4 else "agree"}))
+    (example / "production" / "traces.jsonl").write_text("\n".join(lines) + "\n")
+    result = run_cli(capsys, "-C", str(example), "update", KEY, "--stdout", "--now", NOW)
+    assert result.code == 0, result.err
+    text = result.out
+    assert ("Im Schattenbetrieb hat Version 1.1.0 12 Anfragen neben der aktuellen Version "
+            "beantwortet und 8-mal dieselbe Antwort gegeben (66,7\xa0%).") in text
+    assert text.count("Andere Antwort (Trace ") == 3
+    assert "… und 1 weitere abweichende Antwort." in text
+    assert "[redacted:email]" in text  # redacted before the answer is cut short
+    for planted in (CANARY_EMAIL, CANARY_NAME, "zebedee"):
+        assert planted not in text

@@ -170,3 +170,22 @@ def test_every_branch_of_an_update_renders_in_every_language(language: str) -> N
                                   Readings({}, 100.0, 10.0, Subject("1.2", "early")), reader)
             assert render_html(update, T0).startswith(
                 f"<!doctype html><html lang='{language}'>")
+
+
+def test_shadow_runs_are_summarised_with_a_few_different_answers() -> None:
+    from pipeline.monitoring.shadow import Disagreement, ShadowSummary
+
+    shadow = ShadowSummary("1.2", 40, 4, 1, (
+        Disagreement("a" * 32, {"text": "x"}, {"queue": "billing"}, {"queue": "sales"}),
+        Disagreement("b" * 32, {"text": "y"}, "x" * 200, None)))
+    view = _view(stage="shadow", percent=0.0, serving="1.1")
+    text = render_markdown(build_update(view, None, T0, shadow=shadow))
+    assert ("- In shadow, version 1.2 answered 40 requests beside the current version and "
+            "gave the same answer 36 times (90%).") in text
+    assert ('- Different answer (trace aaaaaaaaaaaa): the current version said '
+            '{"queue": "billing"}, the new one {"queue": "sales"}.') in text
+    assert "x" * 79 + "…" in text and "x" * 81 not in text  # outputs are cut short
+    assert "- … and 2 more different answers." in text
+    german = render_markdown(build_update(view, None, T0, audience=Audience("de", "UTC"),
+                                          shadow=shadow))
+    assert "Im Schattenbetrieb hat Version 1.2 40 Anfragen" in german
