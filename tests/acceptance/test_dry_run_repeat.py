@@ -4,6 +4,7 @@ runs disagree is flaky and, when critical, fails the run."""
 from __future__ import annotations
 
 import json
+import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
@@ -53,8 +54,9 @@ def test_a_flaky_critical_case_fails_the_run(example: Path,
                                              capsys: pytest.CaptureFixture[str]) -> None:
     key = repeat_priority(example, flaky_cases(), repeat=3)
     summary = example / "summary.md"
+    junit = example / "junit.xml"
     result = dry_run(capsys, example, key, "--now", NOW, "--no-cache",
-                     "--markdown", str(summary))
+                     "--markdown", str(summary), "--junit", str(junit))
     assert result.code == 1, result.out + result.err
     evidence = evidence_of(example, key, result.out)
     cases = {c["id"]: c for c in evidence["cases"]}  # type: ignore[attr-defined]
@@ -84,6 +86,10 @@ def test_a_flaky_critical_case_fails_the_run(example: Path,
     assert ("- 9 runs of 3 cases: every run 66.7%, any run 100.0%, mean 88.9% "
             "(95% CI 56.5% to 98.0%)") in markdown
     assert "- flaky: `crit-flaky` (2 of 3 runs passed)" in markdown
+    failure = ET.parse(junit).find(".//testcase[@name='crit-flaky']/failure")
+    assert failure is not None
+    assert failure.get("message") == (
+        'flaky (2 of 3 runs passed): field-equals:label: label: expected "a", got "wrong"')
 
 
 def test_a_case_may_ask_for_its_own_repeat(example: Path,
