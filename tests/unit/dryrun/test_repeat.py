@@ -1,6 +1,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from pipeline.dryrun.repeat import combine, pass_at_k, pass_hat_k, repeat_stats, wilson
 from pipeline.dryrun.results import CaseResult
@@ -74,3 +76,17 @@ def test_repeat_stats_per_subset() -> None:
         "cases": 3, "runs": 9, "passedRuns": 5, "meanPassRate": 0.555556,
         "passAtK": 0.666667, "passAllK": 0.333333,
         "ci95": {"low": 0.266651, "high": 0.811221}, "flaky": ["b"]}
+
+
+@given(st.lists(st.lists(st.booleans(), min_size=1, max_size=20), min_size=1, max_size=30))
+def test_repeat_statistics_agree_with_the_runs(outcomes: list[list[bool]]) -> None:
+    results = [combine([run(f"c{i}", ok) for ok in runs]) for i, runs in enumerate(outcomes)]
+    for result, runs in zip(results, outcomes, strict=True):
+        assert result.passed == all(runs)
+        assert result.flaky == (any(runs) and not all(runs))
+    stats = repeat_stats(results)
+    low, high = stats.ci95
+    assert 0 <= low <= stats.mean <= high <= 1
+    # the mean is not always between them: it weighs cases by how often they ran
+    assert stats.pass_all_k <= stats.pass_at_k
+    assert stats.runs == sum(len(r) for r in outcomes)
