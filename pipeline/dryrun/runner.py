@@ -336,8 +336,10 @@ def _run_cases(settings: DryRunSettings, provider: Provider, evaluate: Evaluator
     stream = settings.progress
     repeat = priority.spec.dry_run.repeat
     total = sum(runs_of(case, repeat) for case in cases)
+    # with repeats every run advances it: count runs, or "5/15 cases" would mislead
     reporter = make_reporter(total, stream, settings.env, f"dry-run {settings.key}",
-                             quiet=stream is None) if stream else None
+                             quiet=stream is None,
+                             unit="cases" if total == len(cases) else "runs") if stream else None
     try:
         runs = execute(cases, provider, evaluate, cache, concurrency,
                        reporter.advance if reporter else (lambda passed: None), repeat)

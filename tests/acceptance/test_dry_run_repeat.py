@@ -72,6 +72,7 @@ def test_a_flaky_critical_case_fails_the_run(example: Path,
         "flaky": ["crit-flaky"]}
     assert evidence["summary"]["repeat"]["flaky"] == ["crit-flaky"]  # type: ignore[index]
     assert "flaky: crit-flaky (2 of 3 runs passed)" in result.out
+    assert f"dry-run {key}: 9/9 runs (1 failed)" in result.err  # runs, not cases
     assert ("         every run 66.7%, any run 100.0%, mean 88.9% "
             "(95% CI 56.5% to 98.0% over 9 runs)") in result.out
     statement = json.loads((example / f"customers/{key}/evidence/"
