@@ -20,7 +20,9 @@ from pipeline.fsio import read_limited
 
 MAX_DATASET_BYTES = 64 * 1024 * 1024
 MAX_CASES = 200_000
-_CASE_KEYS = frozenset({"id", "input", "expected", "tags", "critical", "regression"})
+_CASE_KEYS = frozenset({"id", "input", "expected", "tags", "critical", "regression",
+                        "repeat"})
+MAX_REPEAT = 20
 _REGRESSION_KEYS = ("incident", "trace")
 REGRESSION_TAG = "regression"
 
@@ -46,6 +48,7 @@ class Case:
     line: int = 0
     extra: dict[str, Any] = field(default_factory=dict)
     regression: RegressionRef | None = None
+    repeat: int | None = None  # runs of this case; None: spec.dryRun.repeat
 
 
 def regression_cases(cases: list[Case]) -> list[Case]:
@@ -66,6 +69,8 @@ def case_line(case: Case) -> str:
                             "tags": list(case.tags), "critical": case.critical}
     if case.regression is not None:
         data["regression"] = case.regression.to_json()
+    if case.repeat is not None:
+        data["repeat"] = case.repeat
     return json.dumps(data, ensure_ascii=False)
 
 
@@ -130,7 +135,7 @@ def _case(obj: dict[str, Any], rel: str, line: int) -> Case:
     unknown = sorted(set(obj) - _CASE_KEYS)
     if unknown:
         raise _fail(rel, line, f"unknown case field '{unknown[0]}'; a case has "
-                               "id, input, expected, tags, critical, regression")
+                               "id, input, expected, tags, critical, regression, repeat")
     case_id = obj.get("id")
     if not isinstance(case_id, (str, int)) or isinstance(case_id, bool) or str(case_id) == "":
         raise _fail(rel, line, "case needs an 'id' (string or number)")
@@ -145,7 +150,16 @@ def _case(obj: dict[str, Any], rel: str, line: int) -> Case:
         raise _fail(rel, line, "'critical' must be true or false")
     return Case(id=str(case_id), input=inputs, expected=obj.get("expected"),
                 tags=tuple(tags), critical=critical, line=line,
-                regression=_regression(obj, rel, line))
+                regression=_regression(obj, rel, line), repeat=_repeat(obj, rel, line))
+
+
+def _repeat(obj: dict[str, Any], rel: str, line: int) -> int | None:
+    if "repeat" not in obj:
+        return None
+    value = obj["repeat"]
+    if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= MAX_REPEAT:
+        raise _fail(rel, line, f"'repeat' must be a whole number from 1 to {MAX_REPEAT}")
+    return value
 
 
 def _regression(obj: dict[str, Any], rel: str, line: int) -> RegressionRef | None:

@@ -8,6 +8,8 @@ The evidence id is what approvals bind to. It is derived from three digests:
   workflow  every *.py file in the priority folder (not evidence/ or events/), sorted by
             relative path, hashed as path NUL bytes; plus the replay file for replay;
             plus, when spec.workflow.inputs declares any, the digest of every file in them.
+The spec digest covers spec.dryRun.repeat (how many runs the evidence stands on); a
+per-case repeat is in the dataset's bytes.
 
 Reading is fail-closed: a file that cannot be read, is not valid evidence, names another
 priority, or whose id does not match its own fingerprint is skipped with a reason and
@@ -72,6 +74,8 @@ def spec_digest(priority: Priority) -> str:
     for name in _WORKFLOW_ADDED:  # unset, they leave the ids of existing evidence as they were
         if not workflow.get(name):
             workflow.pop(name, None)
+    if data["dryRun"].get("repeat") == 1:  # likewise: one run is what evidence always was
+        data["dryRun"].pop("repeat")
     return hashlib.sha256(canonical_json(data)).hexdigest()
 
 

@@ -9,6 +9,9 @@ Only ailoop's own process writes entries, from results its workers sent over the
 (workflow code runs in a sandbox that cannot reach this folder). Each entry carries what
 it was computed from (the evidence id and the case's digest) and is used only when both
 match the run reading it. A trusted run reads no entry at all: it runs every case.
+
+A repeated case keeps one entry per run (its repetition is part of the key), so a rerun
+gets back the N runs it made, never one run counted N times.
 """
 
 from __future__ import annotations
@@ -68,28 +71,32 @@ class CaseCache:
         entries = data.get("entries")
         return entries if isinstance(entries, dict) else {}
 
-    def _entry_key(self, case: Case) -> str:
-        return _digest([self.run, case_hash(case)])
+    def _entry_key(self, case: Case, rep: int) -> str:
+        # the first run keeps the key it always had: caches from before repeats stay valid
+        return _digest([self.run, case_hash(case)] + ([rep] if rep else []))
 
-    def get(self, case: Case) -> CaseResult | None:
+    def get(self, case: Case, rep: int = 0) -> CaseResult | None:
         if not (self.enabled and self.read):
             return None
-        entry = self.entries.get(self._entry_key(case))
+        entry = self.entries.get(self._entry_key(case, rep))
         if not isinstance(entry, dict) or entry.get("fingerprint") != self.fingerprint \
-                or entry.get("case") != case_hash(case) or entry.get("run") != self.run:
+                or entry.get("case") != case_hash(case) or entry.get("run") != self.run \
+                or entry.get("repetition", 0) != rep:
             return None
         try:
             return CaseResult.from_json(entry["result"], cached=True)
         except (KeyError, TypeError, ValueError, AttributeError):
             return None
 
-    def put(self, case: Case, redacted: dict[str, Any], result: CaseResult) -> None:
+    def put(self, case: Case, redacted: dict[str, Any], result: CaseResult,
+            rep: int = 0) -> None:
         if self.enabled and result.fault not in TRANSIENT:
-            self.fresh[self._entry_key(case)] = {"fingerprint": self.fingerprint, "run": self.run,
-                                                 "case": case_hash(case), "result": redacted}
+            entry = {"fingerprint": self.fingerprint, "run": self.run,
+                     "case": case_hash(case), "result": redacted}
+            self.fresh[self._entry_key(case, rep)] = entry | ({"repetition": rep} if rep else {})
 
-    def keep(self, case: Case) -> None:
-        key = self._entry_key(case)
+    def keep(self, case: Case, rep: int = 0) -> None:
+        key = self._entry_key(case, rep)
         if key in self.entries:
             self.fresh[key] = self.entries[key]
 

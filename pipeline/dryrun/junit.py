@@ -42,6 +42,9 @@ def junit_xml(evidence: dict[str, Any]) -> bytes:
         if case["passed"]:
             continue
         message, text = _failure_text(case)
+        runs = case.get("runs") or {}
+        if case.get("flaky"):  # CI shows the message: say first that other runs passed
+            message = f"flaky ({runs.get('passed')} of {runs.get('total')} runs passed): {message}"
         tag = "error" if case.get("fault") else "failure"
         child = ET.SubElement(element, tag, {"message": _clean(message[:500]),
                                              "type": _clean(case.get("category", ""))})

@@ -26,8 +26,9 @@ class Silent:
 class PlainLines:
     """No case ids or outputs: only counts, so nothing personal can be printed."""
 
-    def __init__(self, total: int, write: Callable[[str], None], label: str) -> None:
-        self.total, self.write, self.label = total, write, label
+    def __init__(self, total: int, write: Callable[[str], None], label: str,
+                 unit: str = "cases") -> None:
+        self.total, self.write, self.label, self.unit = total, write, label, unit
         self.done = self.failed = 0
         self.next_step = 1
 
@@ -35,7 +36,7 @@ class PlainLines:
         self.done += 1
         self.failed += not passed
         if self.done * 10 >= self.next_step * self.total or self.done == self.total:
-            self.write(f"{self.label}: {self.done}/{self.total} cases ({self.failed} failed)")
+            self.write(f"{self.label}: {self.done}/{self.total} {self.unit} ({self.failed} failed)")
             self.next_step = self.done * 10 // max(self.total, 1) + 1
 
     def close(self) -> None:
@@ -61,10 +62,10 @@ class Bar:
 
 
 def make_reporter(total: int, stream: TextIO, env: Mapping[str, str], label: str,
-                  quiet: bool = False) -> Reporter:
+                  quiet: bool = False, unit: str = "cases") -> Reporter:
     if quiet or total == 0:
         return Silent()
     in_ci = bool(env.get("CI") or env.get("GITHUB_ACTIONS"))
     if stream.isatty() and not in_ci and env.get("TERM") != "dumb":
         return Bar(total, stream, label)
-    return PlainLines(total, lambda line: print(line, file=stream, flush=True), label)
+    return PlainLines(total, lambda line: print(line, file=stream, flush=True), label, unit)

@@ -19,7 +19,27 @@ def _gate_lines(title: str, gates: list[dict[str, Any]]) -> list[str]:
     for g in gates:
         mark = "ok  " if g["passed"] else "FAIL"
         lines.append(f"  {mark} {g['name']}: {g['actual']} (required {g['required']})")
+        if "repeat" in g:
+            lines.append(_repeat_line(g["repeat"]))
     return lines
+
+
+def _repeat_line(r: dict[str, Any]) -> str:
+    """Under a gate: what its cases' runs say (the gate counts 'every run')."""
+    ci = r["ci95"]
+    return (f"         every run {r['passAllK'] * 100:.1f}%, any run {r['passAtK'] * 100:.1f}%, "
+            f"mean {r['meanPassRate'] * 100:.1f}% (95% CI {ci['low'] * 100:.1f}% to "
+            f"{ci['high'] * 100:.1f}% over {r['runs']} runs)")
+
+
+def _flaky_lines(evidence: dict[str, Any]) -> list[str]:
+    flaky = [c for c in evidence.get("cases") or () if c.get("flaky")]
+    if not flaky:
+        return []
+    shown = ", ".join(f"{c['id']} ({c['runs']['passed']} of {c['runs']['total']} runs passed)"
+                      for c in flaky[:_MAX_IDS])
+    more = f" (+{len(flaky) - _MAX_IDS} more)" if len(flaky) > _MAX_IDS else ""
+    return [f"flaky: {shown}{more}"]
 
 
 def _diff_lines(diff: RunDiff | None) -> list[str]:
@@ -48,6 +68,7 @@ def text_report(evidence: dict[str, Any], path: str, changed: bool, reused: int,
     ]
     lines += _gate_lines("thresholds", evidence["thresholds"])
     lines += _gate_lines("success criteria (dry run)", evidence["successCriteria"])
+    lines += _flaky_lines(evidence)
     if evidence["failureCategories"]:
         lines.append("failures by category:")
         for c in evidence["failureCategories"]:

@@ -32,6 +32,21 @@ class CaseResult:
     labels: dict[str, Any] = field(default_factory=dict)
     # what the guard (record-only) would have done with the actions the workflow proposed
     actions: tuple[dict[str, Any], ...] = ()
+    # pass or fail of each run when the case ran more than once (pipeline.dryrun.repeat)
+    outcomes: tuple[bool, ...] = ()
+
+    @property
+    def runs(self) -> int:
+        return len(self.outcomes) or 1
+
+    @property
+    def runs_passed(self) -> int:
+        return sum(self.outcomes) if self.outcomes else int(self.passed)
+
+    @property
+    def flaky(self) -> bool:
+        """Its runs disagree: some passed, some failed."""
+        return 0 < self.runs_passed < self.runs
 
     @property
     def category(self) -> str:
@@ -70,6 +85,10 @@ class CaseResult:
             out["tokens"] = {"input": self.tokens_in, "output": self.tokens_out}
         if self.actions:
             out["actions"] = [dict(a) for a in self.actions]
+        if self.outcomes:
+            out["runs"] = {"total": self.runs, "passed": self.runs_passed}
+        if self.flaky:
+            out["flaky"] = True
         return out
 
     @staticmethod

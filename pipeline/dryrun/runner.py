@@ -37,6 +37,7 @@ from pipeline.dryrun.record import (
     sha256_file,
     write_evidence,
 )
+from pipeline.dryrun.repeat import combine
 from pipeline.dryrun.results import CaseResult, result_of
 from pipeline.dryrun.thresholds import criteria_gates, threshold_gates
 from pipeline.errors import EXIT_FINDINGS, EXIT_OK, ExternalError, InputError
@@ -73,7 +74,7 @@ class DryRunReport:
     evidence: dict[str, Any]
     written: Written
     diff: RunDiff | None
-    reused: int  # case results taken from the cache
+    reused: int  # runs taken from the cache
     warnings: tuple[str, ...] = ()
 
     @property
@@ -194,33 +195,41 @@ def _safe_run(provider: Provider, case: Case) -> CaseOutput:
         return failed("provider error", f"provider error ({type(e).__name__})")
 
 
+def runs_of(case: Case, default: int) -> int:
+    """How many times CASE runs: its own `repeat` in the dataset, else spec.dryRun.repeat."""
+    return case.repeat if case.repeat is not None else default
+
+
 def execute(cases: Sequence[Case], provider: Provider, evaluate: Evaluator, cache: CaseCache,
-            concurrency: int, advance: Callable[[bool], None]) -> list[CaseResult]:
-    """Every case, in dataset order. Workers evaluate their own cases, so the main thread
-    is not woken per case (it matters at a thousand cases a second)."""
-    results: dict[str, CaseResult] = {}
-    todo: list[Case] = []
-    for case in cases:
-        hit = cache.get(case)
+            concurrency: int, advance: Callable[[bool], None], repeat: int = 1
+            ) -> list[list[CaseResult]]:
+    """Every run of every case, in dataset order (a case's runs in order). Workers evaluate
+    their own runs, so the main thread is not woken per run (it matters at a thousand cases
+    a second). Each repetition is a run of its own: run, evaluated and cached apart."""
+    results: dict[tuple[str, int], CaseResult] = {}
+    jobs = [(case, rep) for case in cases for rep in range(runs_of(case, repeat))]
+    todo: list[tuple[Case, int]] = []
+    for case, rep in jobs:
+        hit = cache.get(case, rep)
         if hit is None:
-            todo.append(case)
+            todo.append((case, rep))
             continue
-        results[case.id] = hit
-        cache.keep(case)
+        results[case.id, rep] = hit
+        cache.keep(case, rep)
         advance(hit.passed)
     lock = threading.Lock()
 
-    def one(case: Case) -> None:
+    def one(case: Case, rep: int) -> None:
         result, redacted = evaluate(case, _safe_run(provider, case))
         with lock:
-            cache.put(case, redacted, result)
-            results[case.id] = result
+            cache.put(case, redacted, result, rep)
+            results[case.id, rep] = result
             advance(result.passed)
 
     with ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="case") as pool:
-        for future in [pool.submit(one, case) for case in todo]:
+        for future in [pool.submit(one, case, rep) for case, rep in todo]:
             future.result()
-    return [results[case.id] for case in cases]
+    return [[results[case.id, rep] for rep in range(runs_of(case, repeat))] for case in cases]
 
 
 def subjects_of(root: str, key: str, priority: Priority, fp: Fingerprint) -> list[Subject]:
@@ -325,13 +334,18 @@ def _run_cases(settings: DryRunSettings, provider: Provider, evaluate: Evaluator
     cache = CaseCache(settings.root, settings.key, key, fp.evidence_id,
                       enabled=settings.use_cache, read=not settings.trusted)
     stream = settings.progress
-    reporter = make_reporter(len(cases), stream, settings.env, f"dry-run {settings.key}",
-                             quiet=stream is None) if stream else None
+    repeat = priority.spec.dry_run.repeat
+    total = sum(runs_of(case, repeat) for case in cases)
+    # with repeats every run advances it: count runs, or "5/15 cases" would mislead
+    reporter = make_reporter(total, stream, settings.env, f"dry-run {settings.key}",
+                             quiet=stream is None,
+                             unit="cases" if total == len(cases) else "runs") if stream else None
     try:
-        results = execute(cases, provider, evaluate, cache, concurrency,
-                          reporter.advance if reporter else (lambda passed: None))
+        runs = execute(cases, provider, evaluate, cache, concurrency,
+                       reporter.advance if reporter else (lambda passed: None), repeat)
     finally:
         if reporter:
             reporter.close()
     cache.save()
-    return results, sum(r.cached for r in results)
+    reused = sum(r.cached for case_runs in runs for r in case_runs)
+    return [combine(case_runs) for case_runs in runs], reused

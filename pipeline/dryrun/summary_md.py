@@ -68,6 +68,26 @@ def regression_lines(evidence: Evidence) -> list[str]:
     return [*lines, ""]
 
 
+def repeat_lines(evidence: Evidence) -> list[str]:
+    """Repeated runs: what the runs say and which cases are flaky (a case passes only when
+    every run passes, so a flaky case is a failing one)."""
+    r = evidence.summary.repeat
+    if r is None:
+        return []
+    runs = {c.id: c.runs for c in evidence.cases}
+    lines = ["**Repeated runs** (a case passes only when every run passes)", "",
+             f"- {r.runs} runs of {r.cases} cases: every run {r.pass_all_k * 100:.1f}%, "
+             f"any run {r.pass_at_k * 100:.1f}%, mean {r.mean_pass_rate * 100:.1f}% "
+             f"(95% CI {r.ci95.low * 100:.1f}% to {r.ci95.high * 100:.1f}%)"]
+    for case_id in r.flaky[:_MAX_ROWS]:
+        count = runs.get(case_id)
+        detail = f" ({count.passed} of {count.total} runs passed)" if count else ""
+        lines.append(f"- flaky: `{_cell(case_id)}`{detail}")
+    if len(r.flaky) > _MAX_ROWS:
+        lines.append(f"- … and {len(r.flaky) - _MAX_ROWS} more flaky cases")
+    return [*lines, ""]
+
+
 def _case_list(ids: list[str]) -> str:
     if not ids:
         return "—"
@@ -99,6 +119,7 @@ def summary_markdown(evidence: Evidence, path: str, label: str = "") -> str:
     ]
     lines += _gates("Thresholds", evidence.thresholds)
     lines += _gates("Success criteria (dry run)", evidence.success_criteria)
+    lines += repeat_lines(evidence)
     lines += _categories(evidence)
     lines += regression_lines(evidence)
     lines += actions_lines(evidence)

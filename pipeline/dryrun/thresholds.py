@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from pipeline.dryrun.repeat import RepeatStats, repeat_stats, repeated
 from pipeline.dryrun.results import CaseResult
 from pipeline.model.base import compare
 from pipeline.model.priority import SuccessCriterion, Thresholds
@@ -24,10 +25,14 @@ class Gate:
     actual: str
     passed: bool
     value: float | None = None
+    repeat: RepeatStats | None = None  # what the runs say, when cases ran more than once
 
     def to_json(self) -> dict[str, Any]:
-        return {"name": self.name, "required": self.required, "actual": self.actual,
-                "passed": self.passed, "value": self.value}
+        out = {"name": self.name, "required": self.required, "actual": self.actual,
+               "passed": self.passed, "value": self.value}
+        if self.repeat is not None:
+            out["repeat"] = self.repeat.to_json()
+        return out
 
 
 def rate(results: Sequence[CaseResult]) -> float:
@@ -54,6 +59,7 @@ def tag_stats(results: Sequence[CaseResult]) -> dict[str, dict[str, Any]]:
 def summarise(results: Sequence[CaseResult]) -> dict[str, Any]:
     latencies = [r.latency_ms for r in results if not r.fault]
     critical = [r for r in results if r.critical]
+    repeat = {"repeat": repeat_stats(results).to_json()} if repeated(results) else {}
     return {
         "cases": len(results),
         "passed": sum(r.passed for r in results),
@@ -69,6 +75,7 @@ def summarise(results: Sequence[CaseResult]) -> dict[str, Any]:
         "cost": round(sum(r.cost for r in results), 8),
         "tokens": {"input": sum(r.tokens_in for r in results),
                    "output": sum(r.tokens_out for r in results)},
+        **repeat,
     }
 
 
@@ -78,10 +85,12 @@ def _pct(value: float) -> str:
 
 def threshold_gates(results: Sequence[CaseResult], thresholds: Thresholds | None
                     ) -> list[Gate]:
+    """A case counts as passed only when every one of its runs passed (pass^k)."""
     t = thresholds or DEFAULT_THRESHOLDS
+    stats = repeat_stats if repeated(results) else (lambda subset: None)
     overall = rate(results)
     gates = [Gate("pass rate", f">= {_pct(t.pass_rate)}", _pct(overall),
-                  overall >= t.pass_rate, round(overall, 6))]
+                  overall >= t.pass_rate, round(overall, 6), stats(results))]
     for tag, needed in sorted(t.per_tag.items()):
         subset = [r for r in results if tag in r.tags]
         if not subset:
@@ -89,10 +98,13 @@ def threshold_gates(results: Sequence[CaseResult], thresholds: Thresholds | None
             continue
         value = rate(subset)
         gates.append(Gate(f"pass rate [{tag}]", f">= {_pct(needed)}",
-                          f"{_pct(value)} of {len(subset)}", value >= needed, round(value, 6)))
+                          f"{_pct(value)} of {len(subset)}", value >= needed, round(value, 6),
+                          stats(subset)))
     if t.critical_must_pass:
-        failing = [r.id for r in results if r.critical and not r.passed]
-        actual = f"{len(failing)} failing" + (f": {', '.join(failing[:10])}" if failing else "")
+        failing = [r for r in results if r.critical and not r.passed]
+        named = [f"{r.id} (flaky, {r.runs_passed} of {r.runs} runs)" if r.flaky else r.id
+                 for r in failing[:10]]
+        actual = f"{len(failing)} failing" + (f": {', '.join(named)}" if failing else "")
         gates.append(Gate("critical cases", "all pass", actual, not failing,
                           float(len(failing))))
     return gates
@@ -151,6 +163,10 @@ def metrics(results: Sequence[CaseResult], check_names: Sequence[str],
         "latency_max_ms": max(latencies, default=0.0),
         "cost_per_case": sum(r.cost for r in results) / n,
         "cost_total": sum(r.cost for r in results),
+        "pass_at_k": sum(r.runs_passed > 0 for r in results) / n,
+        "mean_pass_rate": sum(r.runs_passed for r in results) / (sum(r.runs for r in results)
+                                                                 or 1),
+        "flaky_cases": float(sum(r.flaky for r in results)),
     }
     for name in check_names:
         value = _check_rate(results, name)

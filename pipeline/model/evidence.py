@@ -42,6 +42,25 @@ class Latency(Record):
     max: float = 0.0
 
 
+class Interval(Record):
+    low: Rate
+    high: Rate
+
+
+class RepeatStats(Record):
+    """What the runs of repeated cases say (pipeline.dryrun.repeat); absent when every case
+    ran once, as in all evidence written before repeats."""
+
+    cases: Count
+    runs: Count
+    passed_runs: Count
+    mean_pass_rate: Rate
+    pass_at_k: Rate  # share of cases with at least one passing run
+    pass_all_k: Rate  # share of cases whose every run passed: what the gate counted
+    ci95: Interval  # Wilson score interval of the mean pass rate
+    flaky: list[str] = []
+
+
 class Summary(Record):
     cases: Count
     failed: Count
@@ -49,6 +68,7 @@ class Summary(Record):
     passed: Count | None = None  # None: an older file; cases - failed
     errors: Count = 0
     latency_ms: Latency | None = None
+    repeat: RepeatStats | None = None
 
     @property
     def passed_cases(self) -> int:
@@ -60,6 +80,7 @@ class GateResult(Record):
     required: str
     actual: str
     passed: bool
+    repeat: RepeatStats | None = None
 
 
 class FailureCategory(Record):
@@ -68,10 +89,17 @@ class FailureCategory(Record):
     cases: list[str] = []
 
 
+class RunCount(Record):
+    total: Count
+    passed: Count
+
+
 class CaseRecord(Record):
     id: str
-    passed: bool
+    passed: bool  # every run passed
     tags: list[str] = []
+    runs: RunCount | None = None  # only when the case ran more than once
+    flaky: bool = False
 
 
 class Comparison(Record):

@@ -249,6 +249,10 @@ class DryRun(Model):
     assertions: list[Assertion] = Field(default_factory=list)
     thresholds: Thresholds | None = None
     concurrency: Int = Field(8, ge=1, le=256)
+    repeat: Int = Field(
+        1, ge=1, le=20, description="Runs of every case (a case's own `repeat` in the "
+        "dataset wins). A case passes only when every run passes; runs that disagree make "
+        "it flaky.")
 
 
 class StageApproval(Model):

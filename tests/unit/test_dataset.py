@@ -37,7 +37,7 @@ def test_bom_and_ndjson_are_accepted() -> None:
     (b'{"id": "a", "input": {}}\n[1, 2]\n', "d.jsonl:2:1: each line must be a JSON object"),
     (b'{"id": "a", "input": {}, "inputs": {}}\n',
      "d.jsonl:1:1: unknown case field 'inputs'; a case has id, input, expected, tags, "
-     "critical, regression"),
+     "critical, regression, repeat"),
     (b'{"input": {}}\n', "d.jsonl:1:1: case needs an 'id' (string or number)"),
     (b'{"id": "", "input": {}}\n', "d.jsonl:1:1: case needs an 'id' (string or number)"),
     (b'{"id": true, "input": {}}\n', "d.jsonl:1:1: case needs an 'id' (string or number)"),
@@ -172,3 +172,18 @@ def test_case_line_round_trips() -> None:
     assert parse_dataset(line.encode() + b"\n", "d.jsonl") == [
         Case(id="r", input={"x": "é"}, expected={"y": 1}, tags=("regression",),
              critical=True, regression=dataset.RegressionRef(incident="inc-1"), line=1)]
+
+
+# --- repeated runs ---------------------------------------------------------------------
+
+def test_a_case_may_name_its_own_repeat() -> None:
+    raw = b'{"id": "a", "input": {}, "repeat": 5}\n{"id": "b", "input": {}}\n'
+    assert [c.repeat for c in parse_dataset(raw, "d.jsonl")] == [5, None]
+    case = Case(id="a", input={}, repeat=3)
+    assert parse_dataset(dataset.case_line(case).encode(), "d.jsonl")[0].repeat == 3
+
+
+@pytest.mark.parametrize("value", [b"0", b"21", b"true", b"2.5", b'"3"'])
+def test_a_bad_repeat_names_the_line(value: bytes) -> None:
+    raw = b'{"id": "a", "input": {}}\n{"id": "b", "input": {}, "repeat": ' + value + b'}\n'
+    assert _error(raw) == "d.jsonl:2:1: 'repeat' must be a whole number from 1 to 20"

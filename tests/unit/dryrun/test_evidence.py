@@ -91,3 +91,28 @@ def test_every_field_a_reader_needs_is_checked_against_the_model(example: Path) 
         _write(folder, f"{fp.evidence_id}.json", broken)
         found, problems = read_evidence_with_problems(str(example), KEY)
         assert (found, problems) == ([], [f"{rel}: {message}"])
+
+
+def test_repeat_fields_are_optional_and_checked(example: Path) -> None:
+    fp = _fp(example)
+    folder = example / "customers" / KEY / "evidence"
+    stats = {"cases": 2, "runs": 6, "passedRuns": 5, "meanPassRate": 0.833333,
+             "passAtK": 1.0, "passAllK": 0.5, "ci95": {"low": 0.436, "high": 0.97},
+             "flaky": ["c1"]}
+    good = {"apiVersion": "ailoop.dev/v1", "kind": "Evidence", "id": fp.evidence_id,
+            "priority": KEY, "created": "2026-11-20T10:00:00Z", "passed": False,
+            "fingerprint": fp.as_dict(),
+            "summary": {"cases": 2, "failed": 1, "passRate": 0.5, "repeat": stats},
+            "thresholds": [{"name": "pass rate", "required": ">= 100.0%", "actual": "50.0%",
+                            "passed": False, "repeat": stats}],
+            "cases": [{"id": "c1", "passed": False, "runs": {"total": 3, "passed": 2},
+                       "flaky": True}, {"id": "c2", "passed": True}]}
+    _write(folder, f"{fp.evidence_id}.json", good)
+    found, problems = read_evidence_with_problems(str(example), KEY)
+    assert problems == [] and [s.evidence_id for s in found] == [fp.evidence_id]
+    broken = {**good, "summary": {**good["summary"],  # type: ignore[dict-item]
+                                  "repeat": {**stats, "ci95": {"low": -0.1, "high": 1}}}}
+    _write(folder, f"{fp.evidence_id}.json", broken)
+    _, problems = read_evidence_with_problems(str(example), KEY)
+    assert problems == [f"customers/{KEY}/evidence/{fp.evidence_id}.json: "
+                        "summary.repeat.ci95.low: Input should be greater than or equal to 0"]

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from pipeline.dryrun.assertions import Check
 from pipeline.dryrun.diff import diff_runs
+from pipeline.dryrun.repeat import combine
 from pipeline.dryrun.results import CaseResult
 from pipeline.dryrun.thresholds import class_metrics, criteria_gates, threshold_gates
 from pipeline.model.priority import SuccessCriterion, Thresholds
@@ -67,3 +68,25 @@ def test_diff_runs() -> None:
     assert (diff.added, diff.removed) == (["new"], ["gone"])
     assert diff.headline() == ("compared with ev-1: 1 newly failing, 1 fixed, 1 still "
                                "failing, 1 added, 1 removed")
+
+
+def test_gates_count_every_run_and_a_flaky_critical_case_fails() -> None:
+    flaky = combine([result("a", True, ("de",), critical=True),
+                     result("a", False, ("de",), critical=True)])
+    steady = combine([result("b", True, ("de",))] * 2)
+    gates = {g.name: g for g in threshold_gates([flaky, steady], Thresholds(
+        pass_rate=0.5, per_tag={"de": 0.5}))}
+    assert gates["pass rate"].passed and gates["pass rate"].value == 0.5
+    assert gates["pass rate [de]"].repeat is not None
+    assert gates["pass rate [de]"].repeat.pass_at_k == 1.0
+    assert gates["pass rate [de]"].repeat.flaky == ("a",)
+    assert not gates["critical cases"].passed
+    assert gates["critical cases"].actual == "1 failing: a (flaky, 1 of 2 runs)"
+    measured = {g.name: g.value for g in criteria_gates(
+        [flaky, steady], [SuccessCriterion(metric="flaky_cases", comparison="<=", threshold=0,
+                                           measured_in="dry-run")], [])}
+    assert measured == {"flaky_cases": 1.0}
+
+
+def test_one_run_per_case_adds_no_repeat_statistics() -> None:
+    assert all(g.repeat is None for g in threshold_gates(RESULTS, None))
