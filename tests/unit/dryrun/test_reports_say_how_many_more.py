@@ -34,3 +34,18 @@ def test_the_step_summary_counts_what_it_leaves_out() -> None:
     md = summary_markdown(evidence_model(evidence), "e.json")
     assert "and 2 more |" in md  # 7 example cases, 5 shown
     assert "… and 3 more categories" in md  # 23 categories, 20 shown
+
+
+def test_the_step_summary_reports_added_cases_as_added_and_counts_the_rest() -> None:
+    from pipeline.documents.evidence import evidence_model
+
+    fingerprint = {"spec": "a" * 64, "dataset": "b" * 64, "workflow": "c" * 64}
+    comparison = {"previous": "ev-1", "newlyFailing": [f"n{i}" for i in range(12)],
+                  "fixed": [], "stillFailing": [], "added": ["fresh"], "removed": ["gone"]}
+    evidence = {**_evidence(0, 0, 0), "apiVersion": "ailoop.dev/v1", "kind": "Evidence",
+                "created": "2026-11-20T10:00:00Z", "fingerprint": fingerprint,
+                "comparison": comparison}
+    md = summary_markdown(evidence_model(evidence), "e.json")
+    assert "- added: 1 (`fresh`)" in md and "- removed: 1 (`gone`)" in md
+    assert "`fresh`" not in md.split("- added")[0]  # never among the newly failing
+    assert "`n9` and 2 more)" in md  # 12 newly failing, 10 shown
