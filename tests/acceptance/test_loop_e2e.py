@@ -226,3 +226,21 @@ def test_only_evidence_the_trusted_runs_committed_is_on_the_default_branch(
     assert len(paths) >= 3
     assert untrusted_files(str(repo), paths) == {}
     assert "A trusted run: the default branch's dry run of" in str(loop["story"])
+
+
+def test_the_demo_shows_the_notifications_it_would_send_and_keeps_them_in_the_outbox(
+        loop: dict[str, object]) -> None:
+    """The demo has no mail server and no webhook: every notice goes to the outbox folder,
+    once, and the story lists them."""
+    outbox = Path(str(loop["repo"])) / ".ailoop" / "outbox"
+    records = [json.loads(p.read_text()) for p in sorted(outbox.glob("*.json"))]
+    events = {r["event"] for r in records}
+    # (refund-requests is blocked from the start: no transition, so no "blocked" notice)
+    assert {"promoted", "rolled back", "rollout completed", "approval requested",
+            "review recorded", "update published"} <= events, events
+    keys = [(r["id"], r["route"]) for r in records]
+    assert len(keys) == len(set(keys))  # each notice once per destination
+    story = str(loop["story"])
+    assert f"Notifications it would send ({len(records)}, written to {outbox}):" in story
+    assert all(r["subject"] in story for r in records)
+    assert "not delivered" not in story
