@@ -60,6 +60,9 @@ class Story:
     terminals: dict[str, str] = field(default_factory=dict)
     trace: str = ""  # the production trace the incident came from
 
+    def __post_init__(self) -> None:
+        self.base = self.base.resolve()  # git runs in each clone: a relative path would move
+
     @cached_property
     def production(self) -> Production:
         return Production(self.base / "production", self.clone("ci"), CLAIMS)
