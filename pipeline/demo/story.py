@@ -31,6 +31,7 @@ REFUNDS = "helio-saas/refund-requests"
 EXAMPLE_PARTS = ("ailoop.yaml", "lessons.yaml", "customers", "policies", "schemas",
                  "monitoring")
 START = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
+OUTBOX = ".ailoop/outbox"
 # Who approves what for claims-intake (roles from customer.yaml).
 APPROVERS = {"lukas": "customer-reviewer", "mei": "risk-officer", "hannah": "customer-owner"}
 BOT_KEY = "ailoop-bot"  # the bot's private key in the demo's keys/ folder
@@ -58,6 +59,9 @@ class Story:
     steps: int = 0
     terminals: dict[str, str] = field(default_factory=dict)
     trace: str = ""  # the production trace the incident came from
+
+    def __post_init__(self) -> None:
+        self.base = self.base.resolve()  # git runs in each clone: a relative path would move
 
     @cached_property
     def production(self) -> Production:
@@ -94,7 +98,8 @@ def ailoop(story: Story, actor: str, *args: str, show: int = 12,
     """Run `ailoop -C <clone> ARGS` in-process, print its gist, return (code, output).
     Only CI holds the bot's signing key, as in the GitHub workflows."""
     out, err = io.StringIO(), io.StringIO()
-    with redirect_stdout(out), redirect_stderr(err), _bot_key(story, actor == "ci"):
+    with redirect_stdout(out), redirect_stderr(err), _bot_key(story, actor == "ci"), \
+            _commit_dates(story):
         code = story.cli(["-C", str(story.clone(actor)), *args])
     text = out.getvalue() + _errors(err.getvalue())
     story.say(f"    $ ailoop {' '.join(args)}   (exit {code})")
@@ -106,6 +111,26 @@ def ailoop(story: Story, actor: str, *args: str, show: int = 12,
     if code not in expect:
         raise RuntimeError(f"ailoop {' '.join(args)} exited {code}, expected {expect}:\n{text}")
     return code, text
+
+
+@contextmanager
+def _commit_dates(story: Story) -> Iterator[None]:
+    """Commits ailoop makes are dated on the story's clock, as in CI where `now` is the
+    wall clock: notifications look back 7 days from `now` along commit dates, and would
+    miss every commit made in the story's future."""
+    before = {name: os.environ.get(name) for name in _DATES}
+    os.environ.update(dict.fromkeys(_DATES, story.iso()))
+    try:
+        yield
+    finally:
+        for name, value in before.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+_DATES = ("GIT_AUTHOR_DATE", "GIT_COMMITTER_DATE")
 
 
 @contextmanager
@@ -141,6 +166,7 @@ def setup(story: Story, example: Path) -> None:
     # The claims-intake priority arrives later, by pull request.
     shutil.move(str(seed / "customers" / CLAIMS), str(story.base / "claims-intake-draft"))
     _signing_keys(story, seed)
+    _notifications_to_the_outbox(seed)
     git(story.base, "init", "-q", "--bare", "-b", "main", str(story.remote))
     git(seed, "init", "-q", "-b", "main")
     git(seed, "add", "-A")
@@ -150,6 +176,23 @@ def setup(story: Story, example: Path) -> None:
         git(story.base, "clone", "-q", str(story.remote), str(story.clone(actor)))
     story.say(f"    remote {story.remote}; clones: engineer, reviewers, dry-run (a read-only "
               "job without the bot key), ci")
+
+
+def _notifications_to_the_outbox(seed: Path) -> None:
+    """The demo runs offline: no mail server, no webhook URL. Unless the example configures
+    notifications, they are switched on with no channel, so every one is written to the
+    outbox instead of failing to send."""
+    project = seed / "ailoop.yaml"
+    if "\n  notifications:" in project.read_text():
+        return  # an example that configures its own (a test's mail server and webhook)
+    project.write_text(project.read_text().replace(
+        "\nspec:\n", f"\nspec:\n  notifications:\n    outbox: {OUTBOX}\n", 1))
+    for customer in sorted((seed / "customers").glob("*/customer.yaml")):
+        customer.write_text(re.sub(r"\n  notification:\n(?:    [^\n]*\n)+",
+                                   "\n  notification:\n    channel: none\n",
+                                   customer.read_text(), count=1))
+    with (seed / ".gitignore").open("a") as ignore:
+        ignore.write(f"{OUTBOX}/\n")
 
 
 def _signing_keys(story: Story, seed: Path) -> None:
@@ -479,10 +522,21 @@ def tell(story: Story) -> list[str]:
     git(ci, "add", "customers")
     git(ci, "commit", "-q", "-m", "Customer updates", actor="ailoop-bot")
     git(ci, "push", "-q", "origin", "main", actor="ailoop-bot")
+    if (ci / OUTBOX).is_dir():
+        _show_outbox(story, ci / OUTBOX)
     story.say("    git log (the audit trail), newest first:")
     for line in git(ci, "log", "--format=%h %an: %s", "-n", "40").splitlines():
         story.say(f"      {line}")
     return paths
+
+
+def _show_outbox(story: Story, outbox: Path) -> None:
+    sent = [json.loads(p.read_text()) for p in outbox.glob("*.json")]
+    sent.sort(key=lambda r: (r["commit"], r["id"], r["route"]))
+    story.say(f"    Notifications it would send ({len(sent)}, written to {outbox}):")
+    for r in sent:
+        to = ", ".join(r["to"]) if r["route"] == "people" else "the customer's channel"
+        story.say(f"      {r['subject']}  -> {to}")
 
 
 def terminal_states(story: Story) -> dict[str, str]:

@@ -92,7 +92,7 @@ def _case_list(ids: list[str]) -> str:
     if not ids:
         return "—"
     shown = ", ".join(f"`{_cell(i)}`" for i in ids[:3])
-    return f"{len(ids)} ({shown}{' …' if len(ids) > 3 else ''})"
+    return f"{len(ids)} ({shown}{f' and {len(ids) - 3} more' if len(ids) > 3 else ''})"
 
 
 def _comparison(evidence: Evidence) -> list[str]:
@@ -101,8 +101,12 @@ def _comparison(evidence: Evidence) -> list[str]:
         return ["First dry run of this priority.", ""]
     lines = [f"**Compared with `{comp.previous}`**", ""]
     for label, ids in (("newly failing", comp.newly_failing), ("fixed", comp.fixed),
-                       ("still failing", comp.still_failing)):
-        shown = ", ".join(f"`{_cell(i)}`" for i in ids[:10]) + (" …" if len(ids) > 10 else "")
+                       ("still failing", comp.still_failing), ("added", comp.added),
+                       ("removed", comp.removed)):
+        if not ids and label in ("added", "removed"):
+            continue  # most runs neither add nor remove cases: no empty lines for them
+        shown = ", ".join(f"`{_cell(i)}`" for i in ids[:10])
+        shown += f" and {len(ids) - 10} more" if len(ids) > 10 else ""
         lines.append(f"- {label}: {len(ids)}" + (f" ({shown})" if ids else ""))
     return [*lines, ""]
 

@@ -107,6 +107,8 @@ class Comparison(Record):
     newly_failing: list[str] = []
     fixed: list[str] = []
     still_failing: list[str] = []
+    added: list[str] = []
+    removed: list[str] = []
 
 
 class ActionRow(Record):

@@ -209,8 +209,7 @@ def _evidence(root: str, key: str, threshold: float | None) -> EvidenceView | No
         previous = load_evidence(root, summaries[-2].path) if len(summaries) > 1 else None
     except ValueError:  # changed under us since it was read: show what the summary says
         data, previous = None, None
-    failing_now = _failing_ids(data)
-    failing_before = _failing_ids(previous)
+    fixed, newly_failing = case_changes(data, previous)
     return EvidenceView(
         id=latest.evidence_id, created=latest.created, passed=latest.passed,
         pass_rate=latest.pass_rate, cases=latest.cases, failed=latest.failed,
@@ -218,12 +217,18 @@ def _evidence(root: str, key: str, threshold: float | None) -> EvidenceView | No
         categories={c.category: c.count for c in data.failure_categories} if data else {},
         edge_cases_failing=sum(1 for c in data.cases if not c.passed
                                and "edge-case" in c.tags) if data else 0,
-        fixed=tuple(sorted(failing_before - failing_now)) if previous is not None else (),
-        newly_failing=tuple(sorted(failing_now - failing_before)) if previous is not None
-        else (),
+        fixed=fixed, newly_failing=newly_failing,
         verified=not untrusted_files(root, [latest.path]),
     )
 
 
-def _failing_ids(data: Evidence | None) -> set[str]:
-    return {c.id for c in data.cases if not c.passed} if data is not None else set()
+def case_changes(data: Evidence | None, previous: Evidence | None
+                 ) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """(fixed, newly failing) between two runs. Only cases both runs have count: a case
+    added since the previous run never passed before, so it is not newly failing."""
+    if data is None or previous is None:
+        return (), ()
+    before = {c.id: c.passed for c in previous.cases}
+    fixed = sorted(c.id for c in data.cases if c.passed and before.get(c.id) is False)
+    newly = sorted(c.id for c in data.cases if not c.passed and before.get(c.id) is True)
+    return tuple(fixed), tuple(newly)

@@ -144,6 +144,13 @@ def roi_gates(spec: PrioritySpec, period: timedelta) -> list[MonitoringGate]:
     return out
 
 
+def covered_span(period: timedelta, covered: timedelta | None) -> timedelta:
+    """The part of `period` a version out for COVERED has run: the span its ROI readings
+    are read over. Reading the whole period would count the runs of what served before it
+    and then scale them up as if they were its own."""
+    return period if covered is None else max(min(covered, period), timedelta(hours=1))
+
+
 def production_from(readings: list[GateReading], period: timedelta,
                     covered: timedelta | None = None) -> tuple[Production | None, str]:
     """Production numbers from the readings of `roi_gates` over `period`, or None with the
@@ -158,6 +165,6 @@ def production_from(readings: list[GateReading], period: timedelta,
         return None, "; ".join(problems)
     rate, cost = by_metric[SUCCESS_RATE], by_metric[COST_PER_RUN]
     assert rate.value is not None and cost.value is not None
-    span = period if covered is None else max(min(covered, period), timedelta(hours=1))
+    span = covered_span(period, covered)
     return Production(rate.samples, span, rate.value, cost.value,
                       period if span < period else None), ""

@@ -29,7 +29,14 @@ from pipeline.model.status import Candidate, StatusBody, TerminalState, Version
 from pipeline.monitoring.base import CANDIDATE, SERVING, GateReading, MonitoringSource, Variant
 from pipeline.publish.update import Readings, Subject
 from pipeline.reconcile.plan import EventView
-from pipeline.review.roi import Production, RoiResult, compare_roi, production_from, roi_gates
+from pipeline.review.roi import (
+    Production,
+    RoiResult,
+    compare_roi,
+    covered_span,
+    production_from,
+    roi_gates,
+)
 
 DEFAULT_CADENCE = timedelta(days=30)
 DriftState = Literal["not-configured", "passed", "failed", "error"]
@@ -173,10 +180,10 @@ def gather(root: str, key: str, now: datetime, source: MonitoringSource | None, 
     out = exposed(status)
     if out is not None and source is not None:
         readings = source.readings(key, out.stage, gates, now, out.variant) if gates else []
-        period = review_period(priority)
+        period, covered = review_period(priority), _covered(status, out, now)
         production, note = production_from(source.readings(
-            key, out.stage, roi_gates(priority.spec, period), now, out.variant), period,
-            _covered(status, out, now))
+            key, out.stage, roi_gates(priority.spec, covered_span(period, covered)), now,
+            out.variant), period, covered)
     elif source is None:
         note = "no monitoring provider is configured"
     checked = NOT_CONFIGURED

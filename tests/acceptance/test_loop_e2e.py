@@ -8,13 +8,18 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
 
 from pipeline.cli.main import main
-from pipeline.demo.story import CLAIMS, REFUNDS, example_root, run_demo
+from pipeline.demo.story import CLAIMS, EXAMPLE_PARTS, REFUNDS, example_root, run_demo
+from pipeline.notify.deliver import deliveries
+from tests.acceptance.notify_support import Mailbox, Receiver, smtp, webhook
+
+__all__ = ["smtp", "webhook"]
 
 
 def _git(cwd: Path, *args: str) -> str:
@@ -226,3 +231,71 @@ def test_only_evidence_the_trusted_runs_committed_is_on_the_default_branch(
     assert len(paths) >= 3
     assert untrusted_files(str(repo), paths) == {}
     assert "A trusted run: the default branch's dry run of" in str(loop["story"])
+
+
+def test_the_demo_shows_the_notifications_it_would_send_and_keeps_them_in_the_outbox(
+        loop: dict[str, object]) -> None:
+    """The demo has no mail server and no webhook: every notice goes to the outbox folder,
+    once, and the story lists them."""
+    outbox = Path(str(loop["repo"])) / ".ailoop" / "outbox"
+    records = [json.loads(p.read_text()) for p in sorted(outbox.glob("*.json"))]
+    events = {r["event"] for r in records}
+    # (refund-requests is blocked from the start: no transition, so no "blocked" notice)
+    assert {"promoted", "rolled back", "rollout completed", "approval requested",
+            "review recorded", "update published"} <= events, events
+    keys = [(r["id"], r["route"]) for r in records]
+    assert len(keys) == len(set(keys))  # each notice once per destination
+    story = str(loop["story"])
+    assert f"Notifications it would send ({len(records)}, written to {outbox}):" in story
+    assert all(r["subject"] in story for r in records)
+    assert "not delivered" not in story
+
+
+def _example_with_channels(folder: Path, smtp_port: int) -> Path:
+    """The bundled example, its notifications going to the test's mail server and every
+    customer's channel to the test's webhook receiver."""
+    folder.mkdir()
+    for part in EXAMPLE_PARTS:
+        src = example_root() / part
+        if src.is_dir():
+            shutil.copytree(src, folder / part, ignore=shutil.ignore_patterns("__pycache__"))
+        elif src.is_file():
+            shutil.copy2(src, folder / part)
+    project = folder / "ailoop.yaml"
+    project.write_text(project.read_text().replace("\nspec:\n", (
+        "\nspec:\n  notifications:\n    smtp:\n      host: 127.0.0.1\n"
+        f"      port: {smtp_port}\n      usernameEnv: AILOOP_SMTP_USER\n"
+        "      passwordEnv: AILOOP_SMTP_PASSWORD\n      from: ailoop@example.com\n"), 1))
+    for customer in (folder / "customers").glob("*/customer.yaml"):
+        customer.write_text(re.sub(
+            r"\n  notification:\n(?:    [^\n]*\n)+",
+            "\n  notification:\n    channel: webhook\n    target: ops\n"
+            "    urlEnv: ACME_HOOK_URL\n    secretEnv: ACME_HOOK_SECRET\n",
+            customer.read_text(), count=1))
+    return folder
+
+
+def test_every_planned_notification_arrives_once_by_mail_and_webhook(
+        tmp_path: Path, smtp: Mailbox, webhook: Receiver) -> None:
+    example = _example_with_channels(tmp_path / "example", smtp.port)
+    said: list[str] = []
+    result = run_demo(tmp_path / "demo", example, said.append, main)
+    repo = Path(str(result["repo"]))
+    log = _git(repo, "log", "--format=%H%x00%B%x01", "--grep=^Ailoop-Action:")
+    planned = [d for entry in log.split("\x01") if entry.strip()
+               for sha, message in [entry.strip().split("\x00", 1)]
+               for d in deliveries(str(repo), sha, message)]
+    assert len({d.id for d in planned}) == len(planned) > 20
+    to_channel = {d.notice.id for d in planned if d.route == "channel"}
+    to_people = {d.notice.id for d in planned if d.route == "people"}
+    events = {d.notice.event for d in planned}
+    assert {"promoted", "rolled back", "approval requested", "review recorded",
+            "update published"} <= events, events
+    # The receiver drops repeated idempotency keys; what it kept is each notice once.
+    assert sorted(r["id"] for r in webhook.received) == sorted(to_channel)
+    assert webhook.bad_signatures == 0
+    mailed = [str(m["X-Ailoop-Id"]) for m in smtp.messages]
+    assert sorted(mailed) == sorted(to_people)  # each once, none lost
+    assert "not delivered" not in "\n".join(said)
+    # what was delivered is recorded beside the commits, so a rerun sends nothing again
+    assert _git(repo, "ls-remote", "origin", "refs/notes/ailoop-notify").strip()

@@ -244,3 +244,20 @@ def test_bad_usage(tmp_path: Path, capsys: pytest.CaptureFixture[str],
     repo = setup(tmp_path)
     result = review(capsys, repo, *args)
     assert result.code == 2  # type: ignore[attr-defined]
+
+
+def test_roi_behind_over_part_of_the_window_is_shown_as_partial_and_never_blocks(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """The version went out 3 days before a 30-day review: its ROI is scaled and marked
+    partial, and being behind on so little is not an issue on its own."""
+    repo = setup(tmp_path, success=0.5, body=status(since="2026-11-17T12:00:00Z"))
+    result = review(capsys, repo, KEY, "--format", "json")
+    data = json.loads(result.out)  # type: ignore[attr-defined]
+    assert result.code == 0, data  # type: ignore[attr-defined]
+    assert data["issues"] == [] and data["terminal"]["state"] == "healthy-review"
+    roi = data["roi"]
+    assert roi["verdict"] == "behind", roi
+    assert roi["reason"].endswith("; partial: production covered 3.0 days of the 30 days "
+                                  "window, scaled to a month")
+    # only the runs of those 3 days count (the file holds 30 days of readings)
+    assert roi["observed"]["runsPerMonth"] == 9000.0

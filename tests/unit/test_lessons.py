@@ -29,6 +29,7 @@ LESSONS = [
     (_lesson("Empty ticket bodies crashed the parser", tags=("edge-case",),
              systems=("Zendesk",)), "helio"),
     (_lesson("Customers prefer weekly updates by e-mail", tags=("updates",)), None),
+    (_lesson("Duplicates of one ticket were routed twice"), "helio"),
 ]
 
 
@@ -92,6 +93,7 @@ def test_a_lesson_needs_text() -> None:
     ("crashing parsers", "Empty ticket bodies"),
     ("approvers needed for refunding", "Refunds above"),
     ("preferred update", "Customers prefer"),
+    ("duplicate", "Duplicates of one ticket"),
 ])
 def test_search_finds_other_forms_of_the_same_word(query: str, found: str) -> None:
     ranked = rank(LESSONS, query)

@@ -189,3 +189,22 @@ def test_shadow_runs_are_summarised_with_a_few_different_answers() -> None:
     german = render_markdown(build_update(view, None, T0, audience=Audience("de", "UTC"),
                                           shadow=shadow))
     assert "Im Schattenbetrieb hat Version 1.2 40 Anfragen" in german
+
+
+def test_a_case_added_since_the_last_run_is_not_said_to_have_passed_before() -> None:
+    from pipeline.documents.evidence import evidence_model
+    from pipeline.publish.snapshot import case_changes
+
+    def run(**cases: bool) -> object:
+        return evidence_model({
+            "apiVersion": "ailoop.dev/v1", "kind": "Evidence", "priority": "acme/triage",
+            "id": "ev-0123456789abcdef", "created": "2026-11-20T10:00:00Z", "passed": False,
+            "fingerprint": {"spec": "a" * 64, "dataset": "b" * 64, "workflow": "c" * 64},
+            "summary": {"cases": len(cases), "passed": 0, "failed": 0, "errors": 0,
+                        "passRate": 0.0},
+            "cases": [{"id": k, "passed": v} for k, v in cases.items()]})
+
+    before = run(a=True, b=False, c=True)
+    after = run(a=False, b=True, c=True, fresh=False)
+    assert case_changes(after, before) == (("b",), ("a",))  # (fixed, newly failing)
+    assert case_changes(after, None) == ((), ())
