@@ -64,7 +64,7 @@ def test_paths_limit_what_is_reported(tmp_path: Path, capsys: object) -> None:
     assert result.code == 1
     assert result.out == (
         "customers/acme/billing/dataset.jsonl:2:1: unknown case field 'note'; a case has id, "
-        "input, expected, tags, critical, regression\n"
+        "input, expected, tags, critical, regression, repeat\n"
         "1 error, 0 warnings in 1 file checked.\n")
     clean = run_cli(capsys, "-C", str(repo), "validate", "--no-cache", str(repo / "ailoop.yaml"))
     assert (clean.code, clean.out) == (0, "All 1 files valid.\n")
