@@ -80,9 +80,16 @@ def _redact_card(match: re.Match[str]) -> str:
     return "[redacted:card]" if 13 <= len(digits) <= 19 and luhn_valid(digits) else text
 
 
+_BARE_PHONE_MIN = 9  # a number written with no separator: trunk 0 and area code at least
+
+
 def _redact_phone(match: re.Match[str]) -> str:
-    digits = sum(ch.isdigit() for ch in match.group(0))
-    return "[redacted:phone]" if 7 <= digits <= 15 else match.group(0)
+    text = match.group(0)
+    digits = sum(ch.isdigit() for ch in text)
+    # Seven bare digits are as likely a short commit id ("0695066") as a phone number, and
+    # no national number with its area code is that short.
+    low = _BARE_PHONE_MIN if text.isdigit() else 7
+    return "[redacted:phone]" if low <= digits <= 15 else text
 
 
 _DETECTORS: dict[str, tuple[re.Pattern[str], Callable[[re.Match[str]], str]]] = {

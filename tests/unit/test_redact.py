@@ -53,3 +53,11 @@ def test_a_value_the_team_wrote_in_the_open_is_not_personal() -> None:
         "Refund requests for [redacted:message]"
     assert build_redactor(cases, ["message"]).text("Refund requests") == \
         "[redacted:message] requests"
+
+
+def test_a_short_commit_id_of_digits_is_not_a_phone_number() -> None:
+    r = build_redactor([], [])
+    assert r.text("last changed by commit 0695066 (ailoop-bot)") == \
+        "last changed by commit 0695066 (ailoop-bot)"
+    assert r.text("call 017112345678 or 030 1234567") == \
+        "call [redacted:phone] or [redacted:phone]"
