@@ -47,12 +47,14 @@ MIN_SECRET = 8  # shorter environment values are too likely to be ordinary words
 
 
 def iban_valid(text: str) -> bool:
+    """An IBAN by its country's registered length and structure, and its check digits.
+    The checksum alone passes one random string in 97: "cf348e6eecdb landed" was one."""
+    from stdnum import iban
+
     compact = text.replace(" ", "").upper()
     if not (15 <= len(compact) <= 34 and compact[:2].isalpha() and compact[2:4].isdigit()):
         return False
-    rearranged = compact[4:] + compact[:4]
-    digits = "".join(str(int(ch, 36)) for ch in rearranged)
-    return int(digits) % 97 == 1
+    return bool(iban.is_valid(compact))
 
 
 def luhn_valid(digits: str) -> bool:

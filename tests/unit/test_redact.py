@@ -61,3 +61,10 @@ def test_a_short_commit_id_of_digits_is_not_a_phone_number() -> None:
         "last changed by commit 0695066 (ailoop-bot)"
     assert r.text("call 017112345678 or 030 1234567") == \
         "call [redacted:phone] or [redacted:phone]"
+
+
+def test_a_commit_id_is_not_an_iban_however_its_checksum_falls() -> None:
+    r = build_redactor([], [])
+    text = "governance change cf348e6eecdb landed without a policy owner's approval"
+    assert r.text(text) == text
+    assert r.text("pay to DE89 3704 0044 0532 0130 00 now") == "pay to [redacted:iban] now"
