@@ -183,15 +183,15 @@ def first_parent_commits(root: str, rev: str, path: str) -> list[str]:
 
 
 def first_parent_shas(root: str, rev: str, *, since: str = "", pathspecs: Sequence[str] = (),
-                      grep: str = "") -> list[str]:
+                      grep: str = "", limit: int = 0) -> list[str]:
     """Commits on REV's first-parent history, newest first: only those after SINCE, those
     that changed a path of PATHSPECS (magic pathspecs allowed), and those whose message
-    has a line matching GREP, when given."""
+    has a line matching GREP, when given; at most LIMIT (git stops walking there)."""
     span = rev_parse(root, rev)
     if since:
         span = f"{rev_parse(root, since)}..{span}"
     args = ["log", "--first-parent", "--format=%H", *([f"--grep={grep}"] if grep else []),
-            span, "--", *pathspecs]
+            *([f"-{limit}"] if limit else []), span, "--", *pathspecs]
     return _run(root, *args).split()
 
 

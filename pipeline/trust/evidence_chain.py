@@ -99,8 +99,11 @@ def recorded_at(root: str, evidence_rel: str) -> str:
     """The commit that last wrote an evidence file on HEAD's first-parent history ("" when
     none did): for trusted evidence, the trusted run's commit, whose tree holds the files
     the run read."""
-    commits = git.first_parent_commits(root, "HEAD", evidence_rel)
-    return commits[-1] if commits else ""
+    # The newest only: git stops at it instead of walking the whole history (the reconciler
+    # asks this for every priority whose trusted evidence could promote).
+    commits = git.first_parent_shas(root, "HEAD", pathspecs=[f":(literal){evidence_rel}"],
+                                    limit=1)
+    return commits[0] if commits else ""
 
 
 def files_problem(root: str, commit: str, statement: dict[str, Any], key: str) -> str:
