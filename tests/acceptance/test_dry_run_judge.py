@@ -302,3 +302,14 @@ def test_bad_judge_settings_exit_2_naming_the_field(
     assert result.code == 2
     assert message in result.err and "Traceback" not in result.err
     assert not (folder / "evidence").exists()
+
+
+def test_validate_names_a_missing_rubric(repo: GitRepo, chat: ChatServer,
+                                         capsys: pytest.CaptureFixture[str]) -> None:
+    folder = write(repo.work, chat.url, {"good": "0.9"})
+    assert "rubric" not in run_cli(capsys, "-C", str(repo.work), "validate").out
+    (folder / "rubrics" / "reply.md").unlink()
+    result = run_cli(capsys, "-C", str(repo.work), "validate")
+    assert result.code == 1
+    assert (f"customers/{KEY}/priority.yaml:27:17: spec.dryRun.assertions[0].rubric: rubric "
+            f"'customers/{KEY}/rubrics/reply.md' does not exist") in result.out.splitlines()
