@@ -325,7 +325,7 @@ def run_dry_run(settings: DryRunSettings) -> DryRunReport:
         results, reused = _run_cases(settings, provider, evaluate, cases, fp, priority,
                                      concurrency, calibrations)
         described = provider.describe()
-        judged = tuple(redactor.deep(judge_record(j, c))
+        judged = tuple(judge_record(j, c, redactor)
                        for j, c in zip(judges, calibrations, strict=True))
     finally:
         provider.close()
@@ -365,11 +365,18 @@ def _calibrate(settings: DryRunSettings, judges: Sequence[Judge],
     return calibrations
 
 
-def judge_record(judge: Judge, calibration: Calibration) -> dict[str, Any]:
-    record = {**judge.describe(), "calibration": calibration.to_json(),
+def judge_record(judge: Judge, calibration: Calibration, redactor: Redactor
+                 ) -> dict[str, Any]:
+    """A judge in evidence. Its settings and digests are the spec's and ours; the reason
+    may quote a server's message or a labelled case (redacted), and the calibration ids
+    are the labeller's identifiers (detectors only, like case ids)."""
+    cal = calibration.to_json()
+    cal["reason"] = redactor.text(cal["reason"])
+    cal["disagreements"] = [redactor.detect(i) for i in cal["disagreements"]]
+    record = {**judge.describe(), "calibration": cal,
               "calibrationCost": round(calibration.cost, 8)}
     if calibration.advisory:
-        record["advisory"] = calibration.advisory
+        record["advisory"] = f"advisory: not calibrated ({cal['reason']})"
     return record
 
 

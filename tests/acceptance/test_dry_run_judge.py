@@ -15,6 +15,7 @@ import pytest
 
 from pipeline.documents.evidence import fingerprint
 from pipeline.documents.load import load_priority
+from pipeline.publish.prcomment import dry_run_summaries
 from tests.support import GitRepo, run_cli
 from tests.unit.providers.chat_server import ChatServer
 
@@ -128,7 +129,7 @@ def evidence_of(root: Path) -> dict[str, Any]:
 def test_a_calibrated_judge_gates(repo: GitRepo, chat: ChatServer, tmp_path: Path,
                                   capsys: pytest.CaptureFixture[str]) -> None:
     root = repo.work
-    write(root, chat.url, {"good": "0.9", "bad": "0.2"})
+    write(root, chat.url, {"good": "0.9", "bad": "0.2", "quoted": "0.9 QUOTE-ME"})
     md = tmp_path / "summary.md"
     result = dry_run(capsys, root, "--markdown", str(md))
     assert result.code == 1, result.err
@@ -144,9 +145,9 @@ def test_a_calibrated_judge_gates(repo: GitRepo, chat: ChatServer, tmp_path: Pat
     assert cases["good"]["passed"] and not cases["bad"]["passed"]
     assert cases["bad"]["checks"][0]["message"] == "score 0.2 < 0.7: graded 0.2"
     assert cases["bad"]["category"] == "reply-helpful"
-    # 22 calls of 3 prompt tokens or so and 12 answer tokens, apart from the workflow's cost
+    # 23 calls of a few prompt tokens and 12 answer tokens, apart from the workflow's cost
     assert evidence["summary"]["cost"] == 0
-    assert evidence["summary"]["judgeCost"] == evidence["summary"]["totalCost"] > 0.02 * 22
+    assert evidence["summary"]["judgeCost"] == evidence["summary"]["totalCost"] > 0.024 * 23
     assert "reply-helpful (judge-model): calibrated, kappa 1.00 (required >= 0.6), " \
            "agreement 100.0% over 20 labelled cases" in result.out
     assert "✅ `reply-helpful` (judge-model): calibrated, kappa 1.00" in md.read_text()
@@ -155,6 +156,9 @@ def test_a_calibrated_judge_gates(repo: GitRepo, chat: ChatServer, tmp_path: Pat
     assert {f"customers/{KEY}/rubrics/reply.md", f"customers/{KEY}/calibration/reply.jsonl"} \
         <= {s["name"] for s in statement["subject"]}
     # what the judge was sent and what it said passed through the redactor
+    assert cases["quoted"]["checks"][0]["message"] == (
+        "score 0.9 >= 0.7: graded 0.9 after reading Dear [redacted:name], "
+        "JUDGE-SCORE=0.9 QUOTE-ME")
     text = json.dumps(evidence)
     assert "Ada" not in text and "sk-judge-secret" not in text + result.out + result.err
     assert chat.invalid == [] and chat.auth[-1] == "Bearer sk-judge-secret"
@@ -179,6 +183,9 @@ def test_a_judge_that_disagrees_with_people_is_advisory(
         "advisory": True, "cost": bad["checks"][0]["cost"]}
     assert f"reply-helpful (judge-model): {advisory}" in result.out
     assert advisory in md.read_text()
+    repo.commit_all("a pull request's dry run")
+    comment = "\n".join(dry_run_summaries(str(root), [KEY]))
+    assert f"⚠️ `reply-helpful` (judge-model): {advisory}" in comment
 
 
 @pytest.mark.parametrize(("agree", "calibration", "reason"), [

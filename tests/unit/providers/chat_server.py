@@ -26,7 +26,8 @@ What it answers depends on the last user message:
   contains CUT-SHORT    -> content "", finish_reason length (a reasoning model that spent
                            its max_completion_tokens on reasoning)
   contains JUDGE-SCORE=<s> -> a judge's answer: content = JSON {"score": <s>, "reason":
-                           "graded <s>"} (<s> a number, or text kept as a string)
+                           "graded <s>"} (<s> a number, or text kept as a string); with
+                           QUOTE-ME too, the reason quotes the prompt's last line
   otherwise             -> content = JSON {"echo": <prompt>, "n": <prompt length>}
 Every answer (but SLOW) waits `latency` seconds first. Run as a module to serve from a
 separate process (the benchmark does): prints the port, serves until killed; that mode is
@@ -192,8 +193,10 @@ class _Handler(BaseHTTPRequestHandler):
             return completion({"content": ""}, "length", tokens, 64)
         graded = re.search(r"JUDGE-SCORE=([^\s\"\\,}]+)", prompt)
         if graded:
-            return completion({"content": json.dumps(judge_answer(graded.group(1)))}, "stop",
-                              tokens, 12)
+            answer = judge_answer(graded.group(1))
+            if "QUOTE-ME" in prompt:
+                answer["reason"] += f" after reading {prompt.splitlines()[-1]}"
+            return completion({"content": json.dumps(answer)}, "stop", tokens, 12)
         content = "this is not json" if "NOT-JSON" in prompt else json.dumps(
             {"echo": prompt, "n": len(prompt)})
         return completion({"content": content}, "stop", tokens)
