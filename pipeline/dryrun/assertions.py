@@ -49,6 +49,8 @@ class Check:
     # An uncalibrated judge's check: recorded, never counted against the case or a gate.
     advisory: bool = False
     cost: float = 0.0  # what a judge's call cost (the workflow's cost is the case's)
+    # the judge could not be asked (unreachable, timeout, server error): never cached
+    transient: bool = False
 
     @property
     def counts(self) -> bool:
@@ -64,13 +66,15 @@ class Check:
             out["advisory"] = True
         if self.cost:
             out["cost"] = round(self.cost, 8)
+        if self.transient:
+            out["transient"] = True
         return out
 
     @staticmethod
     def from_json(data: dict[str, Any]) -> Check:
         return Check(str(data["name"]), bool(data["passed"]), str(data.get("message", "")),
                      bool(data.get("skipped", False)), bool(data.get("advisory", False)),
-                     float(data.get("cost", 0.0)))
+                     float(data.get("cost", 0.0)), bool(data.get("transient", False)))
 
 
 CheckFn = Callable[[Case, CaseOutput], Check]

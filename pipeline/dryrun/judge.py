@@ -39,7 +39,7 @@ from pipeline.dryrun.calibration import (
 from pipeline.errors import InputError
 from pipeline.fsio import write_atomic
 from pipeline.model.priority import JudgeAssertion, OpenAISettings, Priority
-from pipeline.providers.base import CaseOutput
+from pipeline.providers.base import TRANSIENT, CaseOutput
 from pipeline.providers.openai import OpenAIProvider
 from pipeline.providers.openai_wire import request_body
 
@@ -77,6 +77,7 @@ class Verdict:
     reason: str = ""
     error: str = ""
     cost: float = 0.0
+    transient: bool = False  # the judge could not be asked; a later run may get an answer
 
 
 class Judge:
@@ -118,7 +119,8 @@ class Judge:
 
 def read_verdict(out: CaseOutput) -> Verdict:
     if not out.ok:
-        return Verdict(None, error=out.reason or out.fault, cost=out.cost)
+        return Verdict(None, error=out.reason or out.fault, cost=out.cost,
+                       transient=out.fault in TRANSIENT)
     try:
         score, reason = parse_verdict(str(out.output))
     except ValueError as e:
@@ -179,7 +181,7 @@ def judge_check(judge: Judge, calibration: Calibration) -> CheckFn:
         verdict = judge.grade(case.input, value)
         if verdict.score is None:
             return Check(judge.name, False, f"the judge gave no verdict: {verdict.error}",
-                         advisory=advisory, cost=verdict.cost)
+                         advisory=advisory, cost=verdict.cost, transient=verdict.transient)
         passed = verdict.score >= spec.pass_score
         sign = ">=" if passed else "<"
         because = f": {verdict.reason}" if verdict.reason else ""

@@ -278,6 +278,8 @@ def test_an_unreachable_judge_never_gates(repo: GitRepo, chat: ChatServer,
     bad = evidence_of(root)["cases"][0]["checks"][0]
     assert bad["advisory"] and bad["message"].startswith("the judge gave no verdict: cannot "
                                                          "reach")
+    assert bad["transient"]  # not cached: the next run asks the judge again
+    assert "reused from cache 0" in dry_run(capsys, root).out
 
 
 @pytest.mark.parametrize(("change", "message"), [
