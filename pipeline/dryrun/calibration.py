@@ -17,6 +17,7 @@ from typing import Any
 MIN_CASES = 20  # below this kappa swings too far from one labelled case to the next
 LABELS = {"correct": True, "wrong": False}
 MAX_BYTES = 16 * 1024 * 1024
+MAX_CASES = 5000  # each line is a paid judge call
 
 
 @dataclass(frozen=True)
@@ -44,13 +45,15 @@ def read_calibration(raw: bytes, rel: str) -> list[Labelled]:
                 raise ValueError(f"{rel}:{number}: id '{item.id}' appears twice")
             seen.add(item.id)
             out.append(item)
+            if len(out) > MAX_CASES:
+                raise ValueError(f"{rel}: more than {MAX_CASES} labelled cases")
     return out
 
 
 def _line(line: str, where: str) -> Labelled:
     try:
         data = json.loads(line)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: thousands of nested brackets
         raise ValueError(f"{where}: not a JSON object") from None
     if not isinstance(data, dict):
         raise ValueError(f"{where}: not a JSON object")

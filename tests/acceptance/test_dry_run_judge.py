@@ -162,6 +162,9 @@ def test_a_calibrated_judge_gates(repo: GitRepo, chat: ChatServer, tmp_path: Pat
     text = json.dumps(evidence)
     assert "Ada" not in text and "sk-judge-secret" not in text + result.out + result.err
     assert chat.invalid == [] and chat.auth[-1] == "Bearer sk-judge-secret"
+    # the judge grades blind: people's labels never reach it
+    sent = json.dumps(chat.requests)
+    assert '"label"' not in sent and "correct" not in sent and "wrong" not in sent
 
 
 def test_a_judge_that_disagrees_with_people_is_advisory(

@@ -7,6 +7,8 @@ import json
 import pytest
 
 from pipeline.dryrun.calibration import (
+    MAX_BYTES,
+    MAX_CASES,
     MIN_CASES,
     Labelled,
     cohens_kappa,
@@ -98,6 +100,19 @@ def test_read_calibration_names_the_line(line: str, message: str) -> None:
     with pytest.raises(ValueError) as e:
         read_calibration((_line(1, "correct") + "\n" + line + "\n").encode(), "cal.jsonl")
     assert str(e.value) == message
+
+
+def test_read_calibration_refuses_what_would_cost_without_bound() -> None:
+    with pytest.raises(ValueError) as e:
+        read_calibration(b"[" * 100_000 + b"\n", "cal.jsonl")
+    assert str(e.value) == "cal.jsonl:1: not a JSON object"
+    many = "".join(_line(i, "correct") + "\n" for i in range(MAX_CASES + 1)).encode()
+    with pytest.raises(ValueError) as e:
+        read_calibration(many, "cal.jsonl")
+    assert str(e.value) == f"cal.jsonl: more than {MAX_CASES} labelled cases"
+    with pytest.raises(ValueError) as e:
+        read_calibration(b" " * (MAX_BYTES + 1), "cal.jsonl")
+    assert str(e.value) == "cal.jsonl: larger than 16 MB"
 
 
 def _set(labels: list[bool]) -> list[Labelled]:
