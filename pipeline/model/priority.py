@@ -248,7 +248,9 @@ class JudgeAssertion(_AssertionBase):
     calibration: str | None = Field(None, description=(
         "JSONL of outputs people labelled correct or wrong. Without a calibration on which "
         "the judge agrees with people (Cohen's kappa >= minKappa), the judge is advisory."))
-    min_kappa: Float = Field(0.6, ge=-1, le=1)
+    # above 0: a judge at chance level (kappa 0) never counts as calibrated
+    min_kappa: Float = Field(0.6, gt=0, le=1, description=(
+        "Cohen's kappa the judge must reach against the labels to gate."))
     timeout_seconds: Float = Field(30.0, gt=0, le=600)
     max_retries: Int = Field(4, ge=0, le=10)
     cost_per_1k_input_tokens: Float = Field(0.0, ge=0, alias="costPer1kInputTokens")
