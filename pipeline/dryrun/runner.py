@@ -304,6 +304,9 @@ def run_dry_run(settings: DryRunSettings) -> DryRunReport:
     concurrency = settings.concurrency or spec.dry_run.concurrency
     judges = make_judges(root, key, priority, settings.env, settings.backoff)
     try:
+        if judges:  # a bad assertion is reported before the judges' paid calibration
+            compile_assertions(spec.dry_run.assertions, spec.expected_output.schema_,
+                               dict.fromkeys((j.index for j in judges), _not_yet))
         provider = make_provider(settings, priority, concurrency)
     except BaseException:
         _close_judges(judges)
@@ -344,6 +347,10 @@ def run_dry_run(settings: DryRunSettings) -> DryRunReport:
     subjects = facts.subjects
     written = write_evidence(root, evidence, subjects)
     return DryRunReport(evidence, written, facts.comparison, reused, warnings)
+
+
+def _not_yet(case: Case, out: CaseOutput) -> Check:  # pragma: no cover - never called
+    raise AssertionError("a judge's check before its calibration")
 
 
 def _close_judges(judges: Sequence[Judge]) -> None:

@@ -304,6 +304,9 @@ def test_an_unreachable_judge_never_gates(repo: GitRepo, chat: ChatServer,
         "\n".join(line for line in (f / "priority.yaml").read_text().splitlines()
                   if "baseUrl" not in line) + "\n"),
      "spec.dryRun.assertions[0].baseUrl: is required"),
+    (lambda f: (f / "priority.yaml").write_text((f / "priority.yaml").read_text().replace(
+        "    thresholds:", "      - type: regex\n        pattern: '('\n    thresholds:")),
+     "spec.dryRun.assertions[1].pattern: is not a valid regular expression"),
 ])
 def test_bad_judge_settings_exit_2_naming_the_field(
         repo: GitRepo, chat: ChatServer, capsys: pytest.CaptureFixture[str],
@@ -314,6 +317,7 @@ def test_bad_judge_settings_exit_2_naming_the_field(
     assert result.code == 2
     assert message in result.err and "Traceback" not in result.err
     assert not (folder / "evidence").exists()
+    assert judge_requests(chat) == 0  # nothing paid for before the input is known good
 
 
 def test_validate_names_a_missing_rubric(repo: GitRepo, chat: ChatServer,
