@@ -253,8 +253,10 @@ def test_a_judge_without_a_verdict_fails_its_check(
     folder = write(root, chat.url, {"oops": "oops", "high": "1.5", "good": "0.9"})
     with (folder / "recorded.jsonl").open("a") as fh:  # no trigger: the stand-in echoes
         fh.write(json.dumps({"id": "echo", "output": {"reply": "hello"}}) + "\n")
+        fh.write(json.dumps({"id": "no-reply", "output": {"answer": "hello"}}) + "\n")
     with (folder / "dataset.jsonl").open("a") as fh:
         fh.write(json.dumps({"id": "echo", "input": {"question": "hi"}}) + "\n")
+        fh.write(json.dumps({"id": "no-reply", "input": {"question": "hi"}}) + "\n")
     result = dry_run(capsys, root)
     assert result.code == 1
     checks = {c["id"]: c["checks"][0] for c in evidence_of(root)["cases"]}
@@ -264,6 +266,7 @@ def test_a_judge_without_a_verdict_fails_its_check(
                                          "is outside 0..1")
     assert checks["echo"]["message"] == "the judge gave no verdict: the judge's answer has " \
                                         "no score"
+    assert checks["no-reply"]["message"] == "reply is missing from the output"
     assert checks["good"]["passed"]
     assert "Traceback" not in result.out + result.err
 
