@@ -7,7 +7,8 @@ The evidence id is what approvals bind to. It is derived from three digests:
   dataset   the dataset file's bytes;
   workflow  every *.py file in the priority folder (not evidence/ or events/), sorted by
             relative path, hashed as path NUL bytes; plus the replay file for replay;
-            plus, when spec.workflow.inputs declares any, the digest of every file in them.
+            plus, when spec.workflow.inputs declares any, the digest of every file in them;
+            plus, when judge assertions exist, their rubric and calibration files' bytes.
 The spec digest covers spec.dryRun.repeat (how many runs the evidence stands on); a
 per-case repeat is in the dataset's bytes.
 
@@ -32,7 +33,7 @@ from pipeline.documents.inputs import declared_inputs, inputs_digest, outside_re
 from pipeline.documents.layout import EVIDENCE_DIR, priority_dir, resolve_inside
 from pipeline.errors import InputError
 from pipeline.model.evidence import Evidence, evidence_error
-from pipeline.model.priority import Priority
+from pipeline.model.priority import JudgeAssertion, Priority
 
 log = logging.getLogger(__name__)
 
@@ -128,6 +129,52 @@ def workflow_digest(root: str, key: str, priority: Priority) -> str:
     inputs = declared_inputs(root, key, workflow)
     if inputs:  # only then: evidence of workflows that declare none keeps its id
         digest.update(b"inputs\0" + inputs_digest(inputs).encode())
+    judged = judge_files(root, key, priority)
+    if judged:  # likewise: only priorities with judges
+        digest.update(b"judges\0" + judges_digest(judged).encode())
+    return digest.hexdigest()
+
+
+def judge_files(root: str, key: str, priority: Priority) -> list[tuple[str, str, bool]]:
+    """(repo-relative path, absolute path, required) of every judge's rubric and
+    calibration set: a rubric must exist; a missing calibration set makes the judge
+    advisory, and its absence is part of the fingerprint too."""
+    out: list[tuple[str, str, bool]] = []
+    for i, a in enumerate(priority.spec.dry_run.assertions):
+        if isinstance(a, JudgeAssertion):
+            out.append((*judge_path(root, key, a.rubric, f"{i}].rubric"), True))
+            if a.calibration:
+                out.append((*judge_path(root, key, a.calibration, f"{i}].calibration"), False))
+    return out
+
+
+def judge_path(root: str, key: str, ref: str, field: str) -> tuple[str, str]:
+    """(repo-relative, absolute) path of a judge's file, which must be in the priority's
+    folder: the folder's owners review it with the spec. FIELD: 'N].rubric'."""
+    where = f"{priority_dir(key)}/priority.yaml"
+    try:
+        abs_path, rel = resolve_inside(root, priority_dir(key), ref)
+    except InputError as e:
+        raise InputError(f"spec.dryRun.assertions[{field}: {e.detail}", path=where) from None
+    if not rel.startswith(priority_dir(key) + "/"):
+        raise InputError(f"spec.dryRun.assertions[{field}: '{ref}' must be inside the "
+                         "priority folder", path=where)
+    return rel, abs_path
+
+
+def judges_digest(files: list[tuple[str, str, bool]]) -> str:
+    """The bytes of the rubrics and calibration sets: editing a rubric or a human label
+    makes new evidence, so approvals of the old one do not carry over."""
+    digest = hashlib.sha256()
+    for rel, abs_path, required in files:
+        digest.update(rel.encode("utf-8") + b"\0")
+        try:
+            content = _read_bytes(abs_path, rel, "rubric" if required else "calibration")
+        except InputError:
+            if required:
+                raise
+            content = b"\0absent"  # an unreadable set: the judge is advisory
+        digest.update(hashlib.sha256(content).hexdigest().encode() + b"\0")
     return digest.hexdigest()
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import math
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,6 +23,7 @@ from pipeline.model.priority import (
     EqualsAssertion,
     FieldEqualsAssertion,
     JsonSchemaAssertion,
+    JudgeAssertion,
     LatencyAssertion,
     NumericToleranceAssertion,
     RegexAssertion,
@@ -45,6 +46,15 @@ class Check:
     passed: bool
     message: str = ""
     skipped: bool = False
+    # An uncalibrated judge's check: recorded, never counted against the case or a gate.
+    advisory: bool = False
+    cost: float = 0.0  # what a judge's call cost (the workflow's cost is the case's)
+    # the judge could not be asked (unreachable, timeout, server error): never cached
+    transient: bool = False
+
+    @property
+    def counts(self) -> bool:
+        return not (self.skipped or self.advisory)
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {"name": self.name, "passed": self.passed}
@@ -52,12 +62,19 @@ class Check:
             out["message"] = self.message
         if self.skipped:
             out["skipped"] = True
+        if self.advisory:
+            out["advisory"] = True
+        if self.cost:
+            out["cost"] = round(self.cost, 8)
+        if self.transient:
+            out["transient"] = True
         return out
 
     @staticmethod
     def from_json(data: dict[str, Any]) -> Check:
         return Check(str(data["name"]), bool(data["passed"]), str(data.get("message", "")),
-                     bool(data.get("skipped", False)))
+                     bool(data.get("skipped", False)), bool(data.get("advisory", False)),
+                     float(data.get("cost", 0.0)), bool(data.get("transient", False)))
 
 
 CheckFn = Callable[[Case, CaseOutput], Check]
@@ -81,6 +98,11 @@ def get_path(value: Any, dotted: str | None) -> Any:
         else:
             return _MISSING
     return value
+
+
+def missing(value: Any) -> bool:
+    """Whether get_path found nothing."""
+    return value is _MISSING
 
 
 def show(value: Any, limit: int = 80) -> str:
@@ -290,7 +312,13 @@ def _bad(index: int, field: str, message: str) -> InputError:
     return InputError(f"spec.dryRun.assertions[{index}].{field}: {message}")
 
 
-def compile_one(a: Assertion, index: int, schema: dict[str, Any] | None) -> CheckFn:
+def compile_one(a: Assertion, index: int, schema: dict[str, Any] | None,
+                judges: Mapping[int, CheckFn] | None = None) -> CheckFn:
+    if isinstance(a, JudgeAssertion):
+        # a judge needs a model connection and its calibration: the runner builds it
+        if judges is None or index not in judges:
+            raise _bad(index, "type", "a judge runs only in a dry run")
+        return judges[index]
     if isinstance(a, EqualsAssertion):
         return _equals(a)
     if isinstance(a, FieldEqualsAssertion):
@@ -328,9 +356,10 @@ class Assertions:
         return tuple(check(case, out) for check in self.checks)
 
 
-def compile_assertions(assertions: list[Assertion], schema: dict[str, Any] | None
-                       ) -> Assertions:
-    """Compile once per run; InputError names the assertion that cannot be compiled."""
+def compile_assertions(assertions: list[Assertion], schema: dict[str, Any] | None,
+                       judges: Mapping[int, CheckFn] | None = None) -> Assertions:
+    """Compile once per run; InputError names the assertion that cannot be compiled.
+    JUDGES: the check of each judge assertion, by its index."""
     chosen = assertions or default_assertions(schema)
-    return Assertions(tuple(compile_one(a, i, schema) for i, a in enumerate(chosen)),
+    return Assertions(tuple(compile_one(a, i, schema, judges) for i, a in enumerate(chosen)),
                       tuple(assertion_name(a) for a in chosen))

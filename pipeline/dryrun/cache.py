@@ -3,7 +3,8 @@
 Keyed by sha256 over (workflow digest, case, provider settings, checks). Stored as JSON
 (never pickle: nothing read back can run code) under .git/ or the user's cache folder,
 never in the work tree. Entries hold redacted results only, so no personal data lands in
-the cache either. Faults that may not repeat (timeouts, crashes, unreachable) are not kept.
+the cache either. Faults that may not repeat (timeouts, crashes, unreachable) are not kept,
+nor is a result whose judge could not be asked.
 
 Only ailoop's own process writes entries, from results its workers sent over the pipe
 (workflow code runs in a sandbox that cannot reach this folder). Each entry carries what
@@ -90,7 +91,8 @@ class CaseCache:
 
     def put(self, case: Case, redacted: dict[str, Any], result: CaseResult,
             rep: int = 0) -> None:
-        if self.enabled and result.fault not in TRANSIENT:
+        if self.enabled and result.fault not in TRANSIENT \
+                and not any(c.transient for c in result.checks):
             entry = {"fingerprint": self.fingerprint, "run": self.run,
                      "case": case_hash(case), "result": redacted}
             self.fresh[self._entry_key(case, rep)] = entry | ({"repetition": rep} if rep else {})

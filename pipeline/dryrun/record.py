@@ -93,6 +93,7 @@ class RunFacts:
     criteria: tuple[Gate, ...]
     comparison: RunDiff | None
     now: datetime
+    judges: tuple[dict[str, Any], ...] = ()  # each judge and its calibration (redacted)
 
     @property
     def passed(self) -> bool:
@@ -111,15 +112,30 @@ def build_evidence(facts: RunFacts) -> dict[str, Any]:
         "fingerprint": fp.as_dict(),
         "files": [s.to_json() for s in facts.subjects],
         "provider": facts.provider,
-        "summary": summarise(facts.results),
+        "summary": _with_judge_cost(summarise(facts.results), facts),
         "thresholds": [g.to_json() for g in facts.thresholds],
         "successCriteria": [g.to_json() for g in facts.criteria],
         "failureCategories": failure_categories(facts.results),
         "edgeCases": edge_cases(facts.results),
         "comparison": facts.comparison.to_json() if facts.comparison else None,
         "actions": proposed_actions(facts.results),
+        **({"judges": list(facts.judges)} if facts.judges else {}),
         "cases": [r.to_json() for r in facts.results],
     }
+
+
+def judge_cost(facts: RunFacts) -> float:
+    """What the judges' calls cost: their checks of the cases and their calibration."""
+    checks = sum(c.cost for r in facts.results for c in r.checks)
+    return checks + sum(float(j.get("calibrationCost", 0.0)) for j in facts.judges)
+
+
+def _with_judge_cost(summary: dict[str, Any], facts: RunFacts) -> dict[str, Any]:
+    if not facts.judges:  # evidence without judges stays as it always was
+        return summary
+    cost = judge_cost(facts)
+    return {**summary, "judgeCost": round(cost, 8),
+            "totalCost": round(summary["cost"] + cost, 8)}
 
 
 def build_statement(evidence: dict[str, Any], subjects: Sequence[Subject],

@@ -66,6 +66,7 @@ def text_report(evidence: dict[str, Any], path: str, changed: bool, reused: int,
         f"(errors {s['errors']}), pass rate {s['passRate'] * 100:.1f}%, "
         f"reused from cache {reused}",
     ]
+    lines += _judge_lines(evidence)
     lines += _gate_lines("thresholds", evidence["thresholds"])
     lines += _gate_lines("success criteria (dry run)", evidence["successCriteria"])
     lines += _flaky_lines(evidence)
@@ -101,3 +102,22 @@ def _action_lines(evidence: dict[str, Any]) -> list[str]:
             ("wouldWait", "waits:"), ("wouldRun", "runs:"), ("refused", "refused:")) if row[key]]
         lines.append(f"  {row['name']} ({row['class'] or 'not declared'}): {'; '.join(parts)}")
     return lines
+
+
+def judge_line(judge: dict[str, Any]) -> str:
+    """One judge: whether it gates, and on what agreement with people."""
+    c = judge["calibration"]
+    if judge.get("advisory"):
+        return f"{judge['name']} ({judge['model']}): {judge['advisory']}"
+    return (f"{judge['name']} ({judge['model']}): calibrated, kappa {c['kappa']:.2f} "
+            f"(required >= {c['minKappa']:g}), agreement {c['agreement'] * 100:.1f}% "
+            f"over {c['cases']} labelled cases")
+
+
+def _judge_lines(evidence: dict[str, Any]) -> list[str]:
+    judges = evidence.get("judges") or []
+    if not judges:
+        return []
+    s = evidence["summary"]
+    return ["judges:", *(f"  {judge_line(j)}" for j in judges),
+            f"  judge cost {s['judgeCost']:g}, total cost {s['totalCost']:g}"]

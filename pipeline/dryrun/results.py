@@ -58,14 +58,15 @@ class CaseResult:
             return f"exception: {self.reason.split(':', 1)[0]}"
         if self.fault:
             return self.fault
-        failing = [c.name for c in self.checks if not c.passed]
+        failing = [c.name for c in self.checks if not c.passed and not c.advisory]
         return failing[0] if failing else "failed"
 
     @property
     def message(self) -> str:
         if self.fault:
             return self.reason or self.fault
-        return "; ".join(f"{c.name}: {c.message}" for c in self.checks if not c.passed)
+        return "; ".join(f"{c.name}: {c.message}" for c in self.checks
+                         if not c.passed and not c.advisory)
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {"id": self.id, "passed": self.passed}
@@ -120,7 +121,7 @@ def _bounded(output: Any) -> Any:
 
 def result_of(case: Case, out: CaseOutput, checks: tuple[Check, ...],
               actions: tuple[dict[str, Any], ...] = ()) -> CaseResult:
-    passed = out.ok and all(c.passed for c in checks)
+    passed = out.ok and all(c.passed for c in checks if not c.advisory)
     return CaseResult(id=case.id, tags=case.tags, critical=case.critical, passed=passed,
                       output=out.output, fault=out.fault, reason=out.reason, checks=checks,
                       latency_ms=out.latency_ms, cost=out.cost, tokens_in=out.tokens_in,

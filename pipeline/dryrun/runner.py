@@ -18,6 +18,7 @@ from pipeline.documents.evidence import (
     EvidenceSummary,
     Fingerprint,
     fingerprint,
+    judge_files,
     load_evidence_file,
     read_evidence,
     workflow_files,
@@ -27,7 +28,9 @@ from pipeline.documents.layout import priority_dir, resolve_inside
 from pipeline.documents.load import load_priority
 from pipeline.dryrun.assertions import Assertions, Check, compile_assertions
 from pipeline.dryrun.cache import CaseCache, run_key
+from pipeline.dryrun.calibration import Calibration
 from pipeline.dryrun.diff import RunDiff, diff_runs, outcomes_of
+from pipeline.dryrun.judge import Judge, JudgeCache, calibrate, judge_check, make_judges
 from pipeline.dryrun.progress import make_reporter
 from pipeline.dryrun.record import (
     RunFacts,
@@ -247,6 +250,9 @@ def subjects_of(root: str, key: str, priority: Priority, fp: Fingerprint) -> lis
         for rel, abs_path in input_files(inp):
             if not os.path.islink(abs_path):
                 subjects.append(Subject(rel, sha256_file(abs_path)))
+    for rel, abs_path, _ in judge_files(root, key, priority):
+        if os.path.isfile(abs_path):  # a missing calibration set is in the fingerprint
+            subjects.append(Subject(rel, sha256_file(abs_path)))
     return subjects
 
 
@@ -275,7 +281,7 @@ def compare_with(root: str, previous: EvidenceSummary | None,
     return diff_runs(previous.evidence_id, before, {r.id: r.passed for r in results})
 
 
-def _checks_config(priority: Priority) -> Any:
+def _checks_config(priority: Priority) -> dict[str, Any]:
     spec = priority.spec
     return {"assertions": [a.model_dump(mode="json", by_alias=True)
                            for a in spec.dry_run.assertions],
@@ -294,43 +300,108 @@ def run_dry_run(settings: DryRunSettings) -> DryRunReport:
                                               priority.spec.dry_run.dataset)
     cases = read_dataset(dataset_abs, dataset_rel)
     spec = priority.spec
-    assertions = compile_assertions(spec.dry_run.assertions, spec.expected_output.schema_)
     previous = previous_evidence(root, key, fp.evidence_id, settings.since, settings.now)
     concurrency = settings.concurrency or spec.dry_run.concurrency
-    provider = make_provider(settings, priority, concurrency)
+    judges = make_judges(root, key, priority, settings.env, settings.backoff)
+    try:
+        if judges:  # a bad assertion is reported before the judges' paid calibration
+            compile_assertions(spec.dry_run.assertions, spec.expected_output.schema_,
+                               dict.fromkeys((j.index for j in judges), _not_yet))
+        provider = make_provider(settings, priority, concurrency)
+    except BaseException:
+        _close_judges(judges)
+        raise
     warnings = sandbox_warnings(provider)
     if settings.progress is not None:
         for warning in warnings:  # before the cases run, not only in the report
             settings.progress.write(f"WARNING: {warning}\n")
     try:
-        redactor = priority_redactor(priority, cases, [*getattr(provider, "secrets", ()),
-                                                   *handed_values(settings.env)])
+        calibrations = _calibrate(settings, judges, concurrency)
+        assertions = compile_assertions(
+            spec.dry_run.assertions, spec.expected_output.schema_,
+            {j.index: judge_check(j, c) for j, c in zip(judges, calibrations, strict=True)})
+        secrets = [*getattr(provider, "secrets", ()), *handed_values(settings.env),
+                   *(s for j in judges for s in j.provider.secrets)]
+        redactor = priority_redactor(priority, cases, secrets)
         evaluate = Evaluator(assertions, redactor, spec.expected_output.format,
                              tuple(spec.actions))
         results, reused = _run_cases(settings, provider, evaluate, cases, fp, priority,
-                                     concurrency)
+                                     concurrency, calibrations)
         described = provider.describe()
+        judged = tuple(judge_record(j, c, redactor)
+                       for j, c in zip(judges, calibrations, strict=True))
     finally:
         provider.close()
+        _close_judges(judges)
     if all(r.fault == UNREACHABLE for r in results):
         raise ExternalError(f"the {spec.workflow.provider} provider was unreachable for "
                             f"every case; no evidence was written")
     facts = RunFacts(key, fp, tuple(subjects_of(root, key, priority, fp)),
                      redactor.deep(described), tuple(results),
                      tuple(threshold_gates(results, spec.dry_run.thresholds)),
-                     tuple(criteria_gates(results, spec.success_criteria, assertions.names,
+                     tuple(criteria_gates(results, spec.success_criteria,
+                                          gating_names(assertions.names, judges, calibrations),
                                           label_pairs(results))),
-                     compare_with(root, previous, results), settings.now)
+                     compare_with(root, previous, results), settings.now, judged)
     evidence = build_evidence(facts)
     subjects = facts.subjects
     written = write_evidence(root, evidence, subjects)
     return DryRunReport(evidence, written, facts.comparison, reused, warnings)
 
 
+def _not_yet(case: Case, out: CaseOutput) -> Check:  # pragma: no cover - never called
+    raise AssertionError("a judge's check before its calibration")
+
+
+def _close_judges(judges: Sequence[Judge]) -> None:
+    for judge in judges:
+        judge.close()
+
+
+def _calibrate(settings: DryRunSettings, judges: Sequence[Judge],
+               concurrency: int) -> list[Calibration]:
+    """Each judge on its calibration set, before any case: whether it may gate decides
+    what its checks count for."""
+    if not judges:
+        return []
+    cache = JudgeCache(settings.root, settings.key, enabled=settings.use_cache,
+                       read=not settings.trusted)
+    calibrations = [calibrate(settings.root, settings.key, j, cache, concurrency)
+                    for j in judges]
+    cache.save()
+    return calibrations
+
+
+def judge_record(judge: Judge, calibration: Calibration, redactor: Redactor
+                 ) -> dict[str, Any]:
+    """A judge in evidence. Its settings and digests are the spec's and ours; the reason
+    may quote a server's message or a labelled case (redacted), and the calibration ids
+    are the labeller's identifiers (detectors only, like case ids)."""
+    cal = calibration.to_json()
+    cal["reason"] = redactor.text(cal["reason"])
+    cal["disagreements"] = [redactor.detect(i) for i in cal["disagreements"]]
+    record = {**judge.describe(), "calibration": cal,
+              "calibrationCost": round(calibration.cost, 8)}
+    if calibration.advisory:
+        record["advisory"] = f"advisory: not calibrated ({cal['reason']})"
+    return record
+
+
+def gating_names(names: Sequence[str], judges: Sequence[Judge],
+                 calibrations: Sequence[Calibration]) -> list[str]:
+    """Check names whose metrics success criteria may use: not an advisory judge's."""
+    advisory = {j.name for j, c in zip(judges, calibrations, strict=True) if not c.calibrated}
+    return [n for n in names if n not in advisory]
+
+
 def _run_cases(settings: DryRunSettings, provider: Provider, evaluate: Evaluator,
                cases: Sequence[Case], fp: Fingerprint, priority: Priority,
-               concurrency: int) -> tuple[list[CaseResult], int]:
-    key = run_key(fp.workflow, provider.describe(), _checks_config(priority))
+               concurrency: int, calibrations: Sequence[Calibration] = ()
+               ) -> tuple[list[CaseResult], int]:
+    checks = _checks_config(priority)
+    if calibrations:  # whether a judge counts is part of a case's result
+        checks["judgesCalibrated"] = [c.calibrated for c in calibrations]
+    key = run_key(fp.workflow, provider.describe(), checks)
     cache = CaseCache(settings.root, settings.key, key, fp.evidence_id,
                       enabled=settings.use_cache, read=not settings.trusted)
     stream = settings.progress

@@ -88,6 +88,27 @@ def repeat_lines(evidence: Evidence) -> list[str]:
     return [*lines, ""]
 
 
+def judge_lines(evidence: Evidence) -> list[str]:
+    """Each judge: whether it gates, and its agreement with people (Cohen's kappa)."""
+    if not evidence.judges:
+        return []
+    lines = ["**Judges** (a judge gates only when it agrees with people on its calibration "
+             "set)", ""]
+    for j in evidence.judges[:_MAX_ROWS]:
+        c = j.calibration
+        if j.advisory:
+            lines.append(f"- ⚠️ `{_cell(j.name)}` ({_cell(j.model)}): {_cell(j.advisory)}")
+            continue
+        agreement = f", agreement {c.agreement * 100:.1f}%" if c.agreement is not None else ""
+        kappa = f"{c.kappa:.2f}" if c.kappa is not None else "undefined"
+        lines.append(f"- ✅ `{_cell(j.name)}` ({_cell(j.model)}): calibrated, kappa {kappa} "
+                     f"(required ≥ {c.min_kappa:g}){agreement} over {c.cases} labelled cases")
+    s = evidence.summary
+    if s.judge_cost is not None and s.total_cost is not None:
+        lines.append(f"- judge cost {s.judge_cost:g}, total cost {s.total_cost:g}")
+    return [*lines, ""]
+
+
 def _case_list(ids: list[str]) -> str:
     if not ids:
         return "—"
@@ -121,6 +142,7 @@ def summary_markdown(evidence: Evidence, path: str, label: str = "") -> str:
         f"{s.passed_cases}/{s.cases} cases passed ({s.pass_rate * 100:.1f}%), "
         f"{s.errors} errors{latency}. Evidence `{evidence.id}` ({path}).", "",
     ]
+    lines += judge_lines(evidence)
     lines += _gates("Thresholds", evidence.thresholds)
     lines += _gates("Success criteria (dry run)", evidence.success_criteria)
     lines += repeat_lines(evidence)

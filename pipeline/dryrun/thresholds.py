@@ -117,7 +117,7 @@ def _check_rate(results: Sequence[CaseResult], name: str) -> float | None:
         if r.fault:
             outcomes.append(False)
             continue
-        outcomes.extend(c.passed for c in r.checks if c.name == name and not c.skipped)
+        outcomes.extend(c.passed for c in r.checks if c.name == name and c.counts)
     return sum(outcomes) / len(outcomes) if outcomes else None
 
 
@@ -173,7 +173,8 @@ def metrics(results: Sequence[CaseResult], check_names: Sequence[str],
         if value is None:
             continue
         kind, _, field = name.partition(":")
-        failures = sum(bool(r.fault) or any(c.name == name and not c.passed for c in r.checks)
+        failures = sum(bool(r.fault) or any(c.name == name and not c.passed and c.counts
+                                            for c in r.checks)
                        for r in results)
         out[f"{slug(name)}_pass_rate"] = value
         out[f"{slug(name)}_failures"] = float(failures)

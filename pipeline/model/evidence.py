@@ -69,6 +69,8 @@ class Summary(Record):
     errors: Count = 0
     latency_ms: Latency | None = None
     repeat: RepeatStats | None = None
+    judge_cost: float | None = None  # only with judges: their calls, apart from the workflow's
+    total_cost: float | None = None
 
     @property
     def passed_cases(self) -> int:
@@ -124,6 +126,26 @@ class Actions(Record):
     by_action: list[ActionRow] = []
 
 
+class CalibrationRecord(Record):
+    """How far a judge agrees with people on its calibration set (pipeline.dryrun.calibration)."""
+
+    file: str | None = None
+    cases: Count
+    kappa: float | None = None
+    agreement: Rate | None = None
+    min_kappa: float
+    calibrated: bool
+    reason: str
+
+
+class JudgeRecord(Record):
+    name: str
+    model: str
+    rubric_digest: Sha256
+    calibration: CalibrationRecord
+    advisory: str = ""  # "advisory: not calibrated (why)"; "" when the judge may gate
+
+
 class Evidence(Record):
     api_version: Literal["ailoop.dev/v1"]  # API_VERSION
     kind: Literal["Evidence"]
@@ -138,6 +160,7 @@ class Evidence(Record):
     failure_categories: list[FailureCategory] = []
     comparison: Comparison | None = None
     actions: Actions | None = None
+    judges: list[JudgeRecord] = []
     cases: list[CaseRecord] = []
 
 

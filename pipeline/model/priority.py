@@ -154,6 +154,7 @@ def _not_a_ci_credential(name: str) -> str:
 
 EnvName = Annotated[str, Field(pattern=r"^[A-Z_][A-Z0-9_]*$"),
                     AfterValidator(_not_a_ci_credential)]
+EnvNameOrNone = EnvName | None
 
 
 class Workflow(Model):
@@ -230,10 +231,36 @@ class CelAssertion(_AssertionBase):
     expr: str = Field(description="CEL over `input`, `output` and `expected`; true passes.")
 
 
+class JudgeAssertion(_AssertionBase):
+    """A model grades the output against a rubric; it gates only once calibrated."""
+
+    type: Literal["judge"]
+    rubric: str = Field(min_length=1, description="The rubric file, in the priority folder.")
+    model: str = Field(min_length=1)
+    base_url: str | None = Field(None, description=(
+        "OpenAI-compatible endpoint; default spec.workflow.openai.baseUrl."))
+    api_key_env: EnvNameOrNone = Field(None, description=(
+        "Environment variable holding the key; default spec.workflow.openai.apiKeyEnv."))
+    temperature: Float = Field(0.0, ge=0, le=2)
+    seed: Int | None = None
+    pass_score: Float = Field(0.7, ge=0, le=1, description=(
+        "The judge answers a score from 0 to 1; the check passes when score >= passScore."))
+    calibration: str | None = Field(None, description=(
+        "JSONL of outputs people labelled correct or wrong. Without a calibration on which "
+        "the judge agrees with people (Cohen's kappa >= minKappa), the judge is advisory."))
+    # above 0: a judge at chance level (kappa 0) never counts as calibrated
+    min_kappa: Float = Field(0.6, gt=0, le=1, description=(
+        "Cohen's kappa the judge must reach against the labels to gate."))
+    timeout_seconds: Float = Field(30.0, gt=0, le=600)
+    max_retries: Int = Field(4, ge=0, le=10)
+    cost_per_1k_input_tokens: Float = Field(0.0, ge=0, alias="costPer1kInputTokens")
+    cost_per_1k_output_tokens: Float = Field(0.0, ge=0, alias="costPer1kOutputTokens")
+
+
 Assertion = Annotated[
     EqualsAssertion | ContainsAssertion | RegexAssertion | JsonSchemaAssertion
     | FieldEqualsAssertion | NumericToleranceAssertion | LatencyAssertion | CostAssertion
-    | CelAssertion,
+    | CelAssertion | JudgeAssertion,
     Field(discriminator="type"),
 ]
 

@@ -67,18 +67,19 @@ class OpenAIProvider:
     name = "openai"
 
     def __init__(self, settings: OpenAISettings, version: str, env: Mapping[str, str], *,
-                 backoff: float = 0.5,
-                 sleep: Callable[[float], None] = time.sleep) -> None:
+                 backoff: float = 0.5, sleep: Callable[[float], None] = time.sleep,
+                 where: str = _WHERE) -> None:
+        # WHERE: the spec field the settings came from (a judge's are an assertion's)
         key = env.get(settings.api_key_env, "")
         if not key:
             raise InputError(f"environment variable {settings.api_key_env} is not set "
-                             f"({_WHERE}.apiKeyEnv names it; it holds the API key)")
+                             f"({where}.apiKeyEnv names it; it holds the API key)")
         self.settings, self.version = settings, version
         self.secrets = (key,)
         self.prompt = compile_template(settings.prompt_template, "promptTemplate")
         self.system = compile_template(settings.system_prompt, "systemPrompt")
         self.backoff, self.sleep = backoff, sleep
-        self.http = Connections(settings.base_url, key, settings.timeout_seconds)
+        self.http = Connections(settings.base_url, key, settings.timeout_seconds, where)
         self._answered = False
         self._down = False
         self._refused = ""  # the reason every later case fails with, once one is known
@@ -109,6 +110,15 @@ class OpenAIProvider:
             messages = self._messages(case)
         except TemplateError as e:
             return failed("prompt template", f"prompt template: {e.message}")
+        return self.complete(messages)
+
+    def complete(self, messages: list[dict[str, str]]) -> CaseOutput:
+        """One chat completion of MESSAGES, with the retries and the cost (a judge's call
+        goes through here too)."""
+        if self._down:
+            return failed(UNREACHABLE, f"cannot reach {_without_userinfo(self.settings.base_url)}")
+        if self._refused:
+            return failed(HTTP_ERROR, self._refused)
         body = request_body(self.settings, messages)
         started = time.monotonic()
         result = self._with_retries(body)
@@ -167,10 +177,10 @@ class Connections:
     """One keep-alive connection per thread (http.client: lean enough that a thousand
     requests cost the client little next to the endpoint's own latency)."""
 
-    def __init__(self, base_url: str, key: str, timeout: float) -> None:
+    def __init__(self, base_url: str, key: str, timeout: float, where: str = _WHERE) -> None:
         parts = urllib.parse.urlsplit(base_url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise InputError(f"{_WHERE}.baseUrl: '{_without_userinfo(base_url)}' is not an "
+            raise InputError(f"{where}.baseUrl: '{_without_userinfo(base_url)}' is not an "
                              "http(s) URL")
         self.https = parts.scheme == "https"
         self.host, self.port = parts.hostname, parts.port

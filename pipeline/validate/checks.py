@@ -196,6 +196,13 @@ def _file_refs(doc: Document) -> list[tuple[str, str, int, int, str]]:
     for ref, field_path, what in refs:
         line, col = doc.pos(*field_path.split("."))
         out.append((intern(ref), field_path, line, col, what))
+    from pipeline.model.priority import JudgeAssertion
+
+    for i, a in enumerate(spec.dry_run.assertions):
+        if isinstance(a, JudgeAssertion):  # its calibration set may be missing: advisory
+            line, col = doc.pos("spec", "dryRun", "assertions", i, "rubric")
+            out.append((intern(a.rubric), f"spec.dryRun.assertions[{i}].rubric", line, col,
+                        "rubric"))
     return out
 
 

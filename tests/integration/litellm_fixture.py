@@ -33,6 +33,7 @@ VENV = ROOT / ".venv-litellm"
 INSTALL = "tests/tools/litellm-venv.sh"
 MASTER_KEY = "sk-ailoop-litellm-test"
 ANSWER = '{"label": "billing"}'
+JUDGE_ANSWER = '{"score": 0.9, "reason": "polite and on topic"}'
 READY_WITHIN = 120.0
 
 
@@ -46,6 +47,7 @@ def proxy_config(upstream_url: str) -> dict[str, object]:
         "model_list": [
             _mocked("gpt-4o-mini", "openai/gpt-4o-mini", ANSWER),
             _mocked("o3-mini", "openai/o3-mini", ANSWER),
+            _mocked("judge-mini", "openai/gpt-4o-mini", JUDGE_ANSWER),
             _mocked("rate-limited", "openai/gpt-4o-mini", "litellm.RateLimitError"),
             _mocked("overloaded", "openai/gpt-4o-mini", "litellm.InternalServerError"),
             {"model_name": "upstream", "litellm_params": {

@@ -107,3 +107,67 @@ def test_rate_limits_and_server_errors_are_retried_a_bounded_number_of_times(
     assert out.fault == HTTP_ERROR
     assert out.reason.startswith(reason)
     assert len(sleeps) == 1  # maxRetries: 1
+
+
+def test_judges_through_the_proxy(litellm: RunningProxy, example: Path,
+                                  capsys: pytest.CaptureFixture[str],
+                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """The judge protocol end to end: `judge-mini` is mocked with one fixed judge answer
+    (it passes everything, so it cannot agree with people: advisory); `upstream` passes
+    the proxy's request on to the stand-in, which grades as the calibration set says."""
+    from tests.acceptance.test_dry_run_judge import calibration_lines
+
+    monkeypatch.setenv("LITELLM_KEY", MASTER_KEY)
+    workflow = f"""\
+    provider: openai
+    version: "1"
+    openai:
+      baseUrl: {litellm.url}/v1
+      model: gpt-4o-mini
+      apiKeyEnv: LITELLM_KEY
+      promptTemplate: "Route: {{{{ text }}}}\""""
+    cases: list[dict[str, object]] = [
+        {"id": f"c{i}", "input": {"text": f"ticket {i}"}, "expected": {"label": "billing"}}
+        for i in range(2)]
+    key = write_priority(example, "judged", cases, workflow, wf="")
+    folder = example / "customers" / key
+    judges = "".join(f"""
+      - type: judge
+        name: {name}
+        rubric: rubric.md
+        model: {model}
+        calibration: calibration.jsonl
+        costPer1kInputTokens: 0.15
+        costPer1kOutputTokens: 0.6""" for name, model in (("fixed", "judge-mini"),
+                                                        ("graded", "upstream")))
+    (folder / "priority.yaml").write_text((folder / "priority.yaml").read_text().replace(
+        "    assertions:\n", f"    assertions:{judges}\n"))
+    (folder / "rubric.md").write_text("The label names the team that handles the ticket.\n")
+    (folder / "calibration.jsonl").write_text(
+        "".join(json.dumps(line) + "\n" for line in calibration_lines(agree=True)))
+    result = run_cli(capsys, "-C", str(example), "dry-run", key, "--now", NOW)
+    # the stand-in has no score for the cases' outputs: the calibrated judge fails closed
+    assert result.code == 1, result.out + result.err
+    [evidence] = read_evidence(str(example), key)
+    body = json.loads((example / evidence.path).read_text())
+    graded_check = body["cases"][0]["checks"][1]
+    assert (graded_check["name"], graded_check["passed"], graded_check["message"]) == (
+        "graded", False, "the judge gave no verdict: the judge's answer has no score")
+    assert graded_check["cost"] > 0  # an answer with no score is paid for too
+    fixed, graded = body["judges"]
+    assert fixed["advisory"] == ("advisory: not calibrated (kappa 0.00 is below 0.6 over "
+                                 "20 cases)")
+    assert graded["calibration"]["calibrated"] and graded["calibration"]["kappa"] == 1.0
+    assert graded["baseUrl"] == f"{litellm.url}/v1"
+    check = body["cases"][0]["checks"][0]
+    assert check["name"] == "fixed" and check["advisory"]
+    assert check["message"] == "score 0.9 >= 0.7: polite and on topic"
+    assert check["cost"] > 0 and fixed["calibrationCost"] > 0
+    assert body["summary"]["judgeCost"] > 0
+    assert MASTER_KEY not in json.dumps(body) + result.out + result.err
+    # what the proxy passed on to the stand-in: the rubric and the output, at temperature 0
+    sent = [r for r in litellm.upstream.requests
+            if r["messages"][0]["content"].startswith("You grade")]
+    assert len(sent) == 22 and sent[0]["temperature"] == 0
+    assert "The label names the team" in sent[0]["messages"][0]["content"]
+    assert litellm.upstream.invalid == []

@@ -25,6 +25,9 @@ What it answers depends on the last user message:
   contains NULL-CONTENT -> content null, finish_reason stop
   contains CUT-SHORT    -> content "", finish_reason length (a reasoning model that spent
                            its max_completion_tokens on reasoning)
+  contains JUDGE-SCORE=<s> -> a judge's answer: content = JSON {"score": <s>, "reason":
+                           "graded <s>"} (<s> a number, or text kept as a string); with
+                           QUOTE-ME too, the reason quotes the prompt's last line
   otherwise             -> content = JSON {"echo": <prompt>, "n": <prompt length>}
 Every answer (but SLOW) waits `latency` seconds first. Run as a module to serve from a
 separate process (the benchmark does): prints the port, serves until killed; that mode is
@@ -36,6 +39,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import re
 import sys
 import threading
 import time
@@ -72,6 +76,14 @@ def completion(message: dict[str, Any], finish_reason: str = "stop",
                                      **message}}],
             "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,
                       "total_tokens": prompt_tokens + completion_tokens}}
+
+
+def judge_answer(score: str) -> dict[str, Any]:
+    try:
+        value: Any = float(score)
+    except ValueError:
+        value = score
+    return {"score": value, "reason": f"graded {score}"}
 
 
 class ChatServer(ThreadingHTTPServer):
@@ -179,6 +191,12 @@ class _Handler(BaseHTTPRequestHandler):
             return completion({}, "stop", tokens)
         if "CUT-SHORT" in prompt:
             return completion({"content": ""}, "length", tokens, 64)
+        graded = re.search(r"JUDGE-SCORE=([^\s\"\\,}]+)", prompt)
+        if graded:
+            answer = judge_answer(graded.group(1))
+            if "QUOTE-ME" in prompt:
+                answer["reason"] += f" after reading {prompt.splitlines()[-1]}"
+            return completion({"content": json.dumps(answer)}, "stop", tokens, 12)
         content = "this is not json" if "NOT-JSON" in prompt else json.dumps(
             {"echo": prompt, "n": len(prompt)})
         return completion({"content": content}, "stop", tokens)
