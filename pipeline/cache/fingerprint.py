@@ -5,7 +5,6 @@ from __future__ import annotations
 import functools
 import hashlib
 import os
-from pathlib import Path
 
 # Bumped when what a cache file holds changes shape; part of the code fingerprint, and
 # written in every cache file's header (so a file of another format is told apart).
@@ -24,11 +23,16 @@ def blob_id(data: bytes) -> str:
 def code_fingerprint() -> str:
     """Changes whenever any of ailoop's code changes (every cache keys on it): the size and
     mtime of each module of the package, computed once per process."""
-    package = Path(__file__).resolve().parent.parent
+    package = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    modules: list[str] = []
+    for folder, dirs, files in os.walk(package):  # a fifth of pathlib.rglob's time
+        dirs[:] = [d for d in dirs if d != "__pycache__"]
+        modules.extend(os.path.join(folder, f) for f in files if f.endswith(".py"))
     digest = hashlib.sha1(f"{FORMAT}".encode())
-    for f in sorted(package.rglob("*.py")):
-        st = f.stat()
-        digest.update(f"{f.relative_to(package)}:{st.st_size}:{st.st_mtime_ns}".encode())
+    for path in sorted(modules):
+        st = os.stat(path)
+        rel = os.path.relpath(path, package).replace(os.sep, "/")
+        digest.update(f"{rel}:{st.st_size}:{st.st_mtime_ns}".encode())
     return digest.hexdigest()
 
 
