@@ -108,7 +108,8 @@ def _run_one(root: str, key: str, now: datetime, concurrency: int | None, use_ca
                               progress=sys.stderr, trusted=trusted)
     report = run_dry_run(settings)
     click.echo(text_report(report.evidence, report.written.path, report.written.changed,
-                           report.reused, report.diff))
+                           report.reused, report.diff,
+                           report.versus.reused if report.versus else None))
     for warning in report.warnings:
         click.echo(f"WARNING: {warning}", err=True)
     _capture_lessons(root, key, report, now)

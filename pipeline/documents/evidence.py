@@ -76,6 +76,9 @@ def spec_digest(priority: Priority) -> str:
             workflow.pop(name, None)
     if data["dryRun"].get("repeat") == 1:  # likewise: one run is what evidence always was
         data["dryRun"].pop("repeat")
+    thresholds = data["dryRun"].get("thresholds")
+    if isinstance(thresholds, dict) and not thresholds.get("noRegressionOn"):  # likewise
+        thresholds.pop("noRegressionOn", None)
     return hashlib.sha256(canonical_json(data)).hexdigest()
 
 

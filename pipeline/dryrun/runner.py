@@ -39,7 +39,9 @@ from pipeline.dryrun.record import (
 )
 from pipeline.dryrun.repeat import combine
 from pipeline.dryrun.results import CaseResult, result_of
+from pipeline.dryrun.serving import ServingCode, versus_serving
 from pipeline.dryrun.thresholds import criteria_gates, threshold_gates
+from pipeline.dryrun.versus import ServingRef, Versus, no_regression_gates
 from pipeline.errors import EXIT_FINDINGS, EXIT_OK, ExternalError, InputError
 from pipeline.model.priority import Action, Priority
 from pipeline.policy.actions import Proposed, decide, split_output
@@ -76,6 +78,7 @@ class DryRunReport:
     diff: RunDiff | None
     reused: int  # runs taken from the cache
     warnings: tuple[str, ...] = ()
+    versus: Versus | None = None  # the comparison with the serving version
 
     @property
     def exit_code(self) -> int:
@@ -315,16 +318,58 @@ def run_dry_run(settings: DryRunSettings) -> DryRunReport:
     if all(r.fault == UNREACHABLE for r in results):
         raise ExternalError(f"the {spec.workflow.provider} provider was unreachable for "
                             f"every case; no evidence was written")
+    versus = _versus(settings, priority, fp.evidence_id, cases, results, assertions,
+                     concurrency)
+    no_regression = spec.dry_run.thresholds.no_regression_on if spec.dry_run.thresholds \
+        else []
     facts = RunFacts(key, fp, tuple(subjects_of(root, key, priority, fp)),
                      redactor.deep(described), tuple(results),
-                     tuple(threshold_gates(results, spec.dry_run.thresholds)),
+                     (*threshold_gates(results, spec.dry_run.thresholds),
+                      *no_regression_gates(no_regression, versus, spec.workflow.version)),
                      tuple(criteria_gates(results, spec.success_criteria, assertions.names,
                                           label_pairs(results))),
-                     compare_with(root, previous, results), settings.now)
+                     compare_with(root, previous, results), settings.now, versus)
     evidence = build_evidence(facts)
     subjects = facts.subjects
     written = write_evidence(root, evidence, subjects)
-    return DryRunReport(evidence, written, facts.comparison, reused, warnings)
+    return DryRunReport(evidence, written, facts.comparison, reused, warnings, versus)
+
+
+def _versus(settings: DryRunSettings, priority: Priority, candidate_id: str,
+            cases: Sequence[Case], results: Sequence[CaseResult], assertions: Assertions,
+            concurrency: int) -> Versus | None:
+    """The serving version (its own workflow settings) run on the same cases, judged by
+    the candidate's checks, under the same sandbox rules, concurrency and repeat. Its
+    results are cached under its own run key (a trusted run reads no cache)."""
+    spec = priority.spec
+    thresholds = spec.dry_run.thresholds
+    tags = thresholds.no_regression_on if thresholds else []
+
+    def run(code: ServingCode, serving: ServingRef) -> tuple[list[CaseResult], int] | str:
+        provider = make_provider(replace(settings, root=code.root), code.priority,
+                                 concurrency)
+        try:
+            redactor = priority_redactor(code.priority, cases, [
+                *getattr(provider, "secrets", ()), *handed_values(settings.env)])
+            evaluate = Evaluator(assertions, redactor, spec.expected_output.format,
+                                 tuple(spec.actions))
+            key = run_key(serving.workflow_digest, provider.describe(),
+                          _checks_config(priority))
+            cache = CaseCache(settings.root, f"{settings.key}#serving", key,
+                              serving.evidence_id, enabled=settings.use_cache,
+                              read=not settings.trusted)
+            runs = execute(cases, provider, evaluate, cache, concurrency, lambda passed: None,
+                           spec.dry_run.repeat)
+            cache.save()
+        finally:
+            provider.close()
+        combined = [combine(case_runs) for case_runs in runs]
+        if all(r.fault == UNREACHABLE for r in combined):
+            return (f"its {code.priority.spec.workflow.provider} provider was unreachable for "
+                    "every case")
+        return combined, sum(r.cached for case_runs in runs for r in case_runs)
+
+    return versus_serving(settings.root, settings.key, candidate_id, results, tags, run)
 
 
 def _run_cases(settings: DryRunSettings, provider: Provider, evaluate: Evaluator,

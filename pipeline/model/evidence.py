@@ -111,6 +111,23 @@ class Comparison(Record):
     removed: list[str] = []
 
 
+class VersusServing(Record):
+    """The serving version run on the same cases (pipeline.dryrun.versus)."""
+
+    version: str
+    evidence_id: str
+    workflow_digest: str = ""
+    compared: bool = False
+    reason: str = ""  # why no comparison was made
+    cases: Count = 0
+    improved: list[str] = []
+    regressed: list[str] = []
+    unchanged: Count = 0
+    unchanged_pass: Count = 0
+    unchanged_fail: Count = 0
+    p_value: Rate = 1.0
+
+
 class ActionRow(Record):
     name: str
     action_class: str = Field("", alias="class")
@@ -137,6 +154,7 @@ class Evidence(Record):
     success_criteria: list[GateResult] = []
     failure_categories: list[FailureCategory] = []
     comparison: Comparison | None = None
+    versus_serving: VersusServing | None = None
     actions: Actions | None = None
     cases: list[CaseRecord] = []
 
