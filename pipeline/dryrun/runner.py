@@ -69,6 +69,9 @@ class DryRunSettings:
     backoff: float = 0.5  # first retry delay of HTTP providers (tests make it tiny)
     # A trusted run (its evidence may gate a rollout) needs the sandbox and reads no cache.
     trusted: bool = False
+    # Run the serving version on the same cases too (off: a scratch re-run such as the
+    # review's drift check, which has no history to take the serving code from).
+    versus_serving: bool = True
 
 
 @dataclass(frozen=True)
@@ -319,9 +322,9 @@ def run_dry_run(settings: DryRunSettings) -> DryRunReport:
         raise ExternalError(f"the {spec.workflow.provider} provider was unreachable for "
                             f"every case; no evidence was written")
     versus = _versus(settings, priority, fp.evidence_id, cases, results, assertions,
-                     concurrency)
-    no_regression = spec.dry_run.thresholds.no_regression_on if spec.dry_run.thresholds \
-        else []
+                     concurrency) if settings.versus_serving else None
+    no_regression = spec.dry_run.thresholds.no_regression_on \
+        if spec.dry_run.thresholds and settings.versus_serving else []
     facts = RunFacts(key, fp, tuple(subjects_of(root, key, priority, fp)),
                      redactor.deep(described), tuple(results),
                      (*threshold_gates(results, spec.dry_run.thresholds),
