@@ -12,6 +12,7 @@ from typing import Any
 
 from pipeline.dryrun.results import CaseResult
 from pipeline.dryrun.thresholds import Gate
+from pipeline.model.evidence import NO_REGRESSION_GATE
 
 CRITICAL = "critical"  # in noRegressionOn: the cases the dataset marks critical
 _MAX_NAMED = 10
@@ -100,7 +101,7 @@ def no_regression_gates(tags: Sequence[str], versus: Versus | None,
     compared fails every gate with the reason; none serving passes them."""
     gates: list[Gate] = []
     for tag in tags:
-        name = f"no regression on {tag}"
+        name = f"{NO_REGRESSION_GATE}{tag}"
         if versus is None:
             gates.append(Gate(name, "no case passing on serving fails", "nothing serving to "
                               "compare with", True, 0.0))

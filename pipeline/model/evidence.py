@@ -17,6 +17,10 @@ from pydantic.alias_generators import to_camel
 
 from pipeline.model.base import API_VERSION
 
+# The name of every noRegressionOn gate starts so ("no regression on critical"): the reconciler
+# finds them by it (pipeline.dryrun.versus names them).
+NO_REGRESSION_GATE = "no regression on "
+
 # How evidence no trusted run committed is labelled wherever it is shown (DESIGN.md, "Trust").
 UNVERIFIED = "from the PR, not yet verified"
 
@@ -157,6 +161,14 @@ class Evidence(Record):
     versus_serving: VersusServing | None = None
     actions: Actions | None = None
     cases: list[CaseRecord] = []
+
+    @property
+    def compared_with(self) -> str | None:
+        """The serving evidence id its noRegressionOn gates were measured against ("":
+        nothing was serving); None when it has no such gate."""
+        if not any(g.name.startswith(NO_REGRESSION_GATE) for g in self.thresholds):
+            return None
+        return self.versus_serving.evidence_id if self.versus_serving else ""
 
 
 def evidence_error(err: ValidationError) -> str:
