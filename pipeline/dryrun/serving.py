@@ -18,7 +18,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 
 from pipeline import git
-from pipeline.documents.evidence import evidence_dir, workflow_digest
+from pipeline.documents.evidence import evidence_dir, fingerprint, workflow_digest
 from pipeline.documents.layout import EVIDENCE_DIR, PRIORITY_FILE, STATUS_FILE, priority_dir
 from pipeline.documents.load import load_document
 from pipeline.dryrun.results import CaseResult
@@ -138,11 +138,17 @@ def _unpack(root: str, key: str, serving: ServingRef, commit: str, tmp: str
         _write(root, commit, found, tmp)
     try:
         digest = workflow_digest(tmp, key, priority)
+        made = fingerprint(tmp, key, priority).evidence_id
     except AiloopError as e:
-        return f"its code at {at} cannot be read: {e}"
+        return f"its files at {at} cannot be read: {e}"
     if digest != serving.workflow_digest:
         return (f"its code at {at} does not hash to the workflow digest the status records "
                 f"({digest[:12]}, not {serving.workflow_digest[:12]})")
+    # The digest covers the code only: the spec (entrypoint, model, prompt) and the dataset
+    # there must make the serving evidence id too, or other settings would run as serving.
+    if made != serving.evidence_id:
+        return (f"its spec, dataset and code at {at} make evidence {made}, not "
+                f"{serving.evidence_id}")
     return ServingCode(tmp, priority, commit)
 
 

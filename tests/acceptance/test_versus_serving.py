@@ -14,6 +14,7 @@ import pytest
 from pipeline.documents.evidence import fingerprint
 from pipeline.documents.load import load_document
 from tests.support import GitRepo, commit_evidence, git, run_cli
+from tests.unit.providers.chat_server import ChatServer
 from tests.unit.reconciler.builders import KEY, evidence_id, make_tree
 
 NOW = "2026-11-20T10:00:00Z"
@@ -105,11 +106,11 @@ def make(tmp_path: Path, *, no_regression: bool = True) -> GitRepo:
 
 
 def serve(capsys: pytest.CaptureFixture[str], repo: GitRepo, digest: str | None = None,
-          *, by_bot: bool = True) -> str:
+          *, by_bot: bool = True, passes: bool = True) -> str:
     """v1.1.1's trusted run (its evidence committed by the bot), then the status the bot
     writes when it completes: v1.1.1 is serving. Returns its evidence id."""
     code, _, evidence = dry_run(capsys, repo)
-    assert code == 0, evidence["thresholds"]
+    assert code == (0 if passes else 1), evidence["thresholds"]
     if by_bot:
         commit_evidence(repo.work)
     else:
@@ -239,6 +240,57 @@ def test_a_pull_request_cannot_choose_what_serving_runs(
     assert code == 1
     assert evidence["versusServing"]["evidenceId"] == serving
     assert evidence["versusServing"]["regressed"] == ["water-leak"]
+
+
+def test_a_pull_request_cannot_pass_off_other_settings_as_serving(
+        capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    """The serving evidence file's newest commit is the PR's (it touched the file and put it
+    back, with the serving code beside another spec): the code hashes right, but the files
+    there do not make the serving evidence id, so nothing runs as serving."""
+    repo = make(tmp_path)
+    serving = serve(capsys, repo)
+    evidence = repo.work / FOLDER / "evidence" / f"{serving}.json"
+    original = evidence.read_bytes()
+    evidence.write_bytes(original + b" ")
+    repo.commit_all("Touch the serving evidence")
+    evidence.write_bytes(original)
+    spec = repo.work / FOLDER / "priority.yaml"
+    spec.write_text(spec.read_text().replace('version: "1.1.1"', 'version: "1.1.1-other"'))
+    repo.commit_all("Put it back, beside another spec")
+    candidate(repo)
+    code, _, result = dry_run(capsys, repo)
+    assert code == 1
+    reason = result["versusServing"]["reason"]
+    assert "make evidence ev-" in reason and reason.endswith(f", not {serving}")
+    assert gate(result)["passed"] is False
+
+
+def test_a_serving_version_unreachable_for_every_case_fails_closed(
+        capsys: pytest.CaptureFixture[str], tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """v1.1.1 called a model whose endpoint is gone: nothing to compare, the gate fails."""
+    monkeypatch.setenv("TEST_CHAT_KEY", "sk-test")
+    server = ChatServer().start()
+    repo = make(tmp_path)
+    spec = repo.work / FOLDER / "priority.yaml"
+    python = spec.read_text()
+    spec.write_text(python.replace("    entrypoint: workflow.py:run\n", "").replace(
+        "    provider: python\n",
+        f"    provider: openai\n    openai:\n      baseUrl: {server.url}\n"
+        "      model: test-model\n      apiKeyEnv: TEST_CHAT_KEY\n"
+        '      promptTemplate: "{{ text }}"\n      maxRetries: 0\n'))
+    repo.commit_all("acme/triage v1.1.1 on a model")
+    try:
+        serve(capsys, repo, passes=False)  # a model that only echoes fails every case
+    finally:
+        server.stop()
+    spec.write_text(python)
+    candidate(repo)
+    code, _, evidence = dry_run(capsys, repo)
+    assert code == 1
+    assert evidence["versusServing"]["reason"] == ("its openai provider was unreachable for "
+                                                   "every case")
+    assert gate(evidence)["passed"] is False
 
 
 def test_the_serving_outputs_are_cached_under_their_own_run_key(
