@@ -323,6 +323,8 @@ def run_dry_run(settings: DryRunSettings) -> DryRunReport:
                             f"every case; no evidence was written")
     versus = _versus(settings, priority, fp.evidence_id, cases, results, assertions,
                      concurrency) if settings.versus_serving else None
+    if versus is not None and versus.reason:  # it may quote a provider's or git's message
+        versus = replace(versus, reason=redactor.detect(versus.reason))
     no_regression = spec.dry_run.thresholds.no_regression_on \
         if spec.dry_run.thresholds and settings.versus_serving else []
     facts = RunFacts(key, fp, tuple(subjects_of(root, key, priority, fp)),

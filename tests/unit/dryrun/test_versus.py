@@ -9,7 +9,7 @@ import pytest
 
 from pipeline.documents.evidence import parse_evidence
 from pipeline.dryrun.results import CaseResult
-from pipeline.dryrun.summary_md import versus_lines
+from pipeline.dryrun.summary_md import summary_markdown, versus_lines
 from pipeline.dryrun.versus import ServingRef, Versus, compare, mcnemar_exact, no_regression_gates
 
 SERVING = ServingRef("1.1.1", "ev-1111111111111111", "a" * 64)
@@ -77,6 +77,7 @@ def test_the_pr_comment_shows_the_comparison() -> None:
     lines = "\n".join(versus_lines(evidence))
     assert f"**Versus serving v1.1.1 (`{SERVING.evidence_id}`)** on the same 2 cases" in lines
     assert "- improved: 1 (`x`)" in lines and "- regressed: 1 (`y`)" in lines
+    assert lines in summary_markdown(evidence, "e.json")  # the PR comment's dry-run summary
     closed = parse_evidence(_evidence(Versus(SERVING, "its code | moved").to_json()).encode())
     assert versus_lines(closed)[0] == (f"**Not compared with serving v1.1.1 "
                                        f"(`{SERVING.evidence_id}`)**: its code \\| moved")
