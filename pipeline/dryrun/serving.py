@@ -61,17 +61,20 @@ def serving_status(root: str, key: str) -> StatusBody | str | None:
         if body is not None:
             return body
         claimed = _work_tree_status(root, rel)
-        if claimed is not None and claimed.serving is not None:
-            return untrusted.problem  # it names a serving version no bot commit vouches for
-        return None
+        if claimed is None or (isinstance(claimed, StatusBody) and claimed.serving is None):
+            return None
+        return untrusted.problem  # it may name a serving version no bot commit vouches for
     return _work_tree_status(root, rel)
 
 
-def _work_tree_status(root: str, rel: str) -> StatusBody | None:
-    if not os.path.isfile(os.path.join(root, rel)):
+def _work_tree_status(root: str, rel: str) -> StatusBody | str | None:
+    if not os.path.lexists(os.path.join(root, rel)):
         return None
     doc, _ = load_document(root, rel)
-    return doc.model.status if doc is not None and doc.kind == "Status" else None
+    if doc is None or doc.kind != "Status":  # what is serving cannot be told: fail closed
+        return f"{rel} cannot be read as a status"
+    status: StatusBody = doc.model.status
+    return status
 
 
 def versus_serving(root: str, key: str, candidate_id: str, results: Sequence[CaseResult],

@@ -293,6 +293,23 @@ def test_a_serving_version_unreachable_for_every_case_fails_closed(
     assert gate(evidence)["passed"] is False
 
 
+def test_a_status_that_cannot_be_read_fails_closed(
+        capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    """The bot wrote a status no model reads (an older ailoop, a broken write): what is
+    serving cannot be told, so the gate fails instead of assuming nothing serves."""
+    repo = make(tmp_path)
+    serve(capsys, repo)
+    (repo.work / STATUS).write_text("apiVersion: ailoop.dev/v1\nkind: Status\nstatus: [\n")
+    repo.bot_commit("ailoop: a status no model reads")
+    candidate(repo)
+    code, _, evidence = dry_run(capsys, repo)
+    assert code == 1
+    assert evidence["versusServing"]["reason"] == (
+        "the serving version cannot be told: customers/acme/triage/status.yaml cannot be "
+        "read as a status")
+    assert gate(evidence)["passed"] is False
+
+
 def test_the_serving_outputs_are_cached_under_their_own_run_key(
         capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     repo = make(tmp_path)
