@@ -92,3 +92,22 @@ def _evidence(versus: dict[str, object]) -> str:
         "fingerprint": {"spec": "1" * 64, "dataset": "2" * 64, "workflow": "3" * 64},
         "summary": {"cases": 2, "passed": 1, "failed": 1, "passRate": 0.5},
         "versusServing": versus})
+
+
+def test_no_regression_on_is_in_the_spec_digest_only_when_set() -> None:
+    """Evidence of specs that do not set it keeps its id (the example's committed evidence
+    was written before the setting existed); setting it is a new spec."""
+    import json
+
+    from pipeline.documents.evidence import spec_digest
+    from pipeline.documents.load import load_priority
+    from tests.support import ROOT
+
+    key = "helio-saas/ticket-triage"
+    priority = load_priority(str(ROOT), key)
+    [path] = (ROOT / "customers" / key / "evidence").glob("ev-*[0-9a-f].json")
+    assert spec_digest(priority) == json.loads(path.read_text())["fingerprint"]["spec"]
+    dump = priority.spec.model_dump(by_alias=True, mode="json")
+    dump["dryRun"].setdefault("thresholds", {"passRate": 1.0})["noRegressionOn"] = ["critical"]
+    after = priority.model_copy(update={"spec": type(priority.spec).model_validate(dump)})
+    assert spec_digest(after) != spec_digest(priority)
