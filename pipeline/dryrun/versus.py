@@ -41,6 +41,7 @@ class Versus:
     p_value: float = 1.0
     reused: int = 0  # serving runs taken from the cache
     regressed_tags: dict[str, list[str]] = field(default_factory=dict)  # gate tag -> ids
+    tagged: dict[str, int] = field(default_factory=dict)  # gate tag -> cases that have it
 
     @property
     def made(self) -> bool:
@@ -91,8 +92,9 @@ def compare(serving: ServingRef, candidate: Sequence[CaseResult],
             same_pass += 1
         else:
             same_fail += 1
+    tagged = {t: sum(matches(r, t) for r in candidate) for t in tags}
     return Versus(serving, "", len(candidate), improved, regressed, same_pass, same_fail,
-                  mcnemar_exact(len(improved), len(regressed)), reused, by_tag)
+                  mcnemar_exact(len(improved), len(regressed)), reused, by_tag, tagged)
 
 
 def no_regression_gates(tags: Sequence[str], versus: Versus | None,
@@ -110,6 +112,10 @@ def no_regression_gates(tags: Sequence[str], versus: Versus | None,
         required = f"no {tag} case passing on {serving} fails"
         if not versus.made:
             gates.append(Gate(name, required, f"not compared: {versus.reason}", False))
+            continue
+        if not versus.tagged.get(tag):  # a misspelt tag must not pass unseen (as perTag)
+            gates.append(Gate(name, required, "no critical cases" if tag == CRITICAL else
+                              f"no cases tagged {tag}", False))
             continue
         ids = versus.regressed_tags.get(tag, [])
         if not ids:

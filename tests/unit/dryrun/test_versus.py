@@ -65,6 +65,9 @@ def test_the_gates_name_the_regressed_cases_and_fail_closed() -> None:
                                                "on v1.2.0")
     [closed] = no_regression_gates(["critical"], Versus(SERVING, "digest mismatch"), "1.2.0")
     assert not closed.passed and closed.actual == "not compared: digest mismatch"
+    [typo] = no_regression_gates(["billling"], compare(SERVING, after, before, ["billling"]),
+                                 "1.2.0")
+    assert not typo.passed and typo.actual == "no cases tagged billling"
     [nothing] = no_regression_gates(["critical"], None, "1.2.0")
     assert nothing.passed and nothing.actual == "nothing serving to compare with"
     assert no_regression_gates([], None, "1.2.0") == []
