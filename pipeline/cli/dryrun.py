@@ -63,6 +63,12 @@ def dry_run_command(ctx: click.Context, keys: tuple[str, ...], changed_since: st
     redacted from everything written or printed. Python workflows run in a bubblewrap
     sandbox that sees only their code and spec.workflow.inputs, read-only.
 
+    When a version is serving (status.yaml, as the bot last wrote it), it runs on the same
+    cases too, its code taken from the commit that recorded its trusted evidence: each case
+    is reported improved, regressed or unchanged, with an exact McNemar p-value, and
+    spec.dryRun.thresholds.noRegressionOn: [critical, TAG...] fails the run on a regression
+    (or when the comparison cannot be made).
+
     The reconcile workflow's dry-run job runs `ailoop dry-run --all --missing --trusted`:
     only the priorities no trusted run vouches for yet, in a job without a write token or
     the bot key; the next job commits what it wrote (`ailoop evidence commit`).
@@ -108,7 +114,8 @@ def _run_one(root: str, key: str, now: datetime, concurrency: int | None, use_ca
                               progress=sys.stderr, trusted=trusted)
     report = run_dry_run(settings)
     click.echo(text_report(report.evidence, report.written.path, report.written.changed,
-                           report.reused, report.diff))
+                           report.reused, report.diff,
+                           report.versus.reused if report.versus else None))
     for warning in report.warnings:
         click.echo(f"WARNING: {warning}", err=True)
     _capture_lessons(root, key, report, now)

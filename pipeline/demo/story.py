@@ -462,8 +462,14 @@ def upgrade(story: Story) -> None:
     workflow.write_text(workflow.read_text().replace(
         'input["body"]', '(input.get("body") or "")', 1))
     spec = eng / "customers" / CLAIMS / "priority.yaml"
-    spec.write_text(spec.read_text().replace('version: "1.1.1"', 'version: "1.2.0"'))
-    ailoop(story, "engineer", "dry-run", CLAIMS, "--now", story.iso(), show=8)
+    spec.write_text(spec.read_text().replace('version: "1.1.1"', 'version: "1.2.0"').replace(
+        "      criticalMustPass: true\n",
+        "      criticalMustPass: true\n      noRegressionOn: [critical]\n", 1))
+    story.say("    The engineer also sets noRegressionOn: [critical]: the dry run runs the "
+              "serving v1.1.1 (its code from the commit that recorded its trusted evidence) "
+              "on the same cases, and a critical case it passes may not fail on v1.2.0:")
+    _, out = ailoop(story, "engineer", "dry-run", CLAIMS, "--now", story.iso(), show=8)
+    versus_serving(story, out)
     git(eng, "add", "-A")
     git(eng, "commit", "-q", "-m", "Claims intake v1.2.0: attachment-only e-mails; evidence")
     git(eng, "push", "-q", "origin", "main")
@@ -483,6 +489,21 @@ def upgrade(story: Story) -> None:
               f"candidate v{flags['variants']['candidate']['version']} at "
               f"{flags['variants']['candidate']['stage']}; split "
               f"{flags['targeting']['fractional']}")
+
+
+def versus_serving(story: Story, out: str) -> None:
+    """The dry run's comparison with the serving version, from its report."""
+    lines = out.splitlines()
+    shown = [line for line in lines if "no regression on" in line]
+    for i, line in enumerate(lines):
+        if " versus serving v" in line or line.startswith("not compared with serving"):
+            shown.append(line)
+            shown += [ln for ln in lines[i + 1:i + 3] if ln.startswith("  ")]
+    if not any("versus serving" in line for line in shown):
+        raise RuntimeError(f"the dry run of v1.2.0 made no comparison with serving:\n{out}")
+    story.say("    Against the serving version, case by case:")
+    for line in shown:
+        story.say(f"      {line.strip()[:220]}")
 
 
 def review(story: Story) -> None:

@@ -77,6 +77,9 @@ def spec_digest(priority: Priority) -> str:
             workflow.pop(name, None)
     if data["dryRun"].get("repeat") == 1:  # likewise: one run is what evidence always was
         data["dryRun"].pop("repeat")
+    thresholds = data["dryRun"].get("thresholds")
+    if isinstance(thresholds, dict) and not thresholds.get("noRegressionOn"):  # likewise
+        thresholds.pop("noRegressionOn", None)
     return hashlib.sha256(canonical_json(data)).hexdigest()
 
 
@@ -199,6 +202,9 @@ class EvidenceSummary:
     cases: int
     failed: int
     path: str  # repo-relative
+    # The serving evidence id its noRegressionOn gates were measured against ("": nothing
+    # was serving; None: it has no such gate).
+    compared_with: str | None = None
 
 
 def evidence_dir(key: str) -> str:
@@ -318,7 +324,8 @@ def summary_of(evidence: Evidence, rel: str, key: str) -> EvidenceSummary:
     s = evidence.summary
     return EvidenceSummary(evidence_id=evidence.id, priority=key, passed=evidence.passed,
                            created=evidence.created.astimezone(UTC), fingerprint=fp,
-                           pass_rate=s.pass_rate, cases=s.cases, failed=s.failed, path=rel)
+                           pass_rate=s.pass_rate, cases=s.cases, failed=s.failed, path=rel,
+                           compared_with=evidence.compared_with)
 
 
 def _summary(root: str, rel: str, key: str) -> EvidenceSummary:

@@ -16,6 +16,7 @@ from pipeline.documents.evidence import API_VERSION, Fingerprint, evidence_dir, 
 from pipeline.dryrun.diff import RunDiff
 from pipeline.dryrun.results import CaseResult
 from pipeline.dryrun.thresholds import Gate, summarise
+from pipeline.dryrun.versus import Versus
 from pipeline.errors import ExternalError
 from pipeline.trust.evidence_chain import STATEMENT_TYPE, TEST_RESULT_PREDICATE
 
@@ -94,6 +95,7 @@ class RunFacts:
     comparison: RunDiff | None
     now: datetime
     judges: tuple[dict[str, Any], ...] = ()  # each judge and its calibration (redacted)
+    versus: Versus | None = None  # the serving version on the same cases
 
     @property
     def passed(self) -> bool:
@@ -118,6 +120,7 @@ def build_evidence(facts: RunFacts) -> dict[str, Any]:
         "failureCategories": failure_categories(facts.results),
         "edgeCases": edge_cases(facts.results),
         "comparison": facts.comparison.to_json() if facts.comparison else None,
+        **({"versusServing": facts.versus.to_json()} if facts.versus else {}),
         "actions": proposed_actions(facts.results),
         **({"judges": list(facts.judges)} if facts.judges else {}),
         "cases": [r.to_json() for r in facts.results],

@@ -54,8 +54,34 @@ def _diff_lines(diff: RunDiff | None) -> list[str]:
     return lines
 
 
+def versus_lines(evidence: dict[str, Any], serving_reused: int | None = None) -> list[str]:
+    """The comparison with the serving version on the same cases (versusServing)."""
+    v = evidence.get("versusServing")
+    if not isinstance(v, dict):
+        return []
+    where = f"serving v{v['version']} ({v['evidenceId']})"
+    if not v.get("compared"):
+        return [f"not compared with {where}: {v.get('reason', '')}"]
+    reused = f", serving runs reused from cache {serving_reused}" \
+        if serving_reused is not None else ""
+    lines = [f"v{_candidate(evidence)} versus {where} on {v['cases']} cases: "
+             f"{len(v['improved'])} improved, {len(v['regressed'])} regressed, "
+             f"{v['unchanged']} unchanged ({v['unchangedPass']} pass, {v['unchangedFail']} "
+             f"fail); exact McNemar p = {v['pValue']:.3g}{reused}"]
+    for label, ids in (("improved", v["improved"]), ("regressed", v["regressed"])):
+        if ids:
+            lines.append(f"  {label}: {_ids(ids)}")
+    return lines
+
+
+def _candidate(evidence: dict[str, Any]) -> str:
+    provider = evidence.get("provider")
+    version = provider.get("version") if isinstance(provider, dict) else None
+    return str(version or "?")
+
+
 def text_report(evidence: dict[str, Any], path: str, changed: bool, reused: int,
-                diff: RunDiff | None) -> str:
+                diff: RunDiff | None, serving_reused: int | None = None) -> str:
     s = evidence["summary"]
     verdict = "PASSED" if evidence["passed"] else "FAILED"
     state = "written" if changed else "unchanged"
@@ -86,6 +112,7 @@ def text_report(evidence: dict[str, Any], path: str, changed: bool, reused: int,
         lines.append("regression cases: " + ", ".join(
             f"{c['id']} {'passed' if c['passed'] else 'FAILED'}" for c in regression))
     lines += _action_lines(evidence)
+    lines += versus_lines(evidence, serving_reused)
     lines += _diff_lines(diff)
     return "\n".join(lines)
 

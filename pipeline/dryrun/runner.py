@@ -42,7 +42,9 @@ from pipeline.dryrun.record import (
 )
 from pipeline.dryrun.repeat import combine
 from pipeline.dryrun.results import CaseResult, result_of
+from pipeline.dryrun.serving import ServingCode, versus_serving
 from pipeline.dryrun.thresholds import criteria_gates, threshold_gates
+from pipeline.dryrun.versus import ServingRef, Versus, no_regression_gates
 from pipeline.errors import EXIT_FINDINGS, EXIT_OK, ExternalError, InputError
 from pipeline.model.priority import Action, Priority
 from pipeline.policy.actions import Proposed, decide, split_output
@@ -70,6 +72,9 @@ class DryRunSettings:
     backoff: float = 0.5  # first retry delay of HTTP providers (tests make it tiny)
     # A trusted run (its evidence may gate a rollout) needs the sandbox and reads no cache.
     trusted: bool = False
+    # Run the serving version on the same cases too (off: a scratch re-run such as the
+    # review's drift check, which has no history to take the serving code from).
+    versus_serving: bool = True
 
 
 @dataclass(frozen=True)
@@ -79,6 +84,7 @@ class DryRunReport:
     diff: RunDiff | None
     reused: int  # runs taken from the cache
     warnings: tuple[str, ...] = ()
+    versus: Versus | None = None  # the comparison with the serving version
 
     @property
     def exit_code(self) -> int:
@@ -330,23 +336,69 @@ def run_dry_run(settings: DryRunSettings) -> DryRunReport:
         described = provider.describe()
         judged = tuple(judge_record(j, c, redactor)
                        for j, c in zip(judges, calibrations, strict=True))
+        if all(r.fault == UNREACHABLE for r in results):
+            raise ExternalError(f"the {spec.workflow.provider} provider was unreachable for "
+                                f"every case; no evidence was written")
+        # Before the judges close: the serving version's outputs are judged by them too.
+        versus = _versus(settings, priority, fp.evidence_id, cases, results, assertions,
+                         concurrency) if settings.versus_serving else None
     finally:
         provider.close()
         _close_judges(judges)
-    if all(r.fault == UNREACHABLE for r in results):
-        raise ExternalError(f"the {spec.workflow.provider} provider was unreachable for "
-                            f"every case; no evidence was written")
+    if versus is not None and versus.reason:  # it may quote a provider's or git's message
+        versus = replace(versus, reason=redactor.detect(versus.reason))
+    no_regression = spec.dry_run.thresholds.no_regression_on \
+        if spec.dry_run.thresholds and settings.versus_serving else []
     facts = RunFacts(key, fp, tuple(subjects_of(root, key, priority, fp)),
                      redactor.deep(described), tuple(results),
-                     tuple(threshold_gates(results, spec.dry_run.thresholds)),
+                     (*threshold_gates(results, spec.dry_run.thresholds),
+                      *no_regression_gates(no_regression, versus, spec.workflow.version)),
                      tuple(criteria_gates(results, spec.success_criteria,
                                           gating_names(assertions.names, judges, calibrations),
                                           label_pairs(results))),
-                     compare_with(root, previous, results), settings.now, judged)
+                     compare_with(root, previous, results), settings.now, judges=judged,
+                     versus=versus)
     evidence = build_evidence(facts)
     subjects = facts.subjects
     written = write_evidence(root, evidence, subjects)
-    return DryRunReport(evidence, written, facts.comparison, reused, warnings)
+    return DryRunReport(evidence, written, facts.comparison, reused, warnings, versus)
+
+
+def _versus(settings: DryRunSettings, priority: Priority, candidate_id: str,
+            cases: Sequence[Case], results: Sequence[CaseResult], assertions: Assertions,
+            concurrency: int) -> Versus | None:
+    """The serving version (its own workflow settings) run on the same cases, judged by
+    the candidate's checks, under the same sandbox rules, concurrency and repeat. Its
+    results are cached under its own run key (a trusted run reads no cache)."""
+    spec = priority.spec
+    thresholds = spec.dry_run.thresholds
+    tags = thresholds.no_regression_on if thresholds else []
+
+    def run(code: ServingCode, serving: ServingRef) -> tuple[list[CaseResult], int] | str:
+        provider = make_provider(replace(settings, root=code.root), code.priority,
+                                 concurrency)
+        try:
+            redactor = priority_redactor(code.priority, cases, [
+                *getattr(provider, "secrets", ()), *handed_values(settings.env)])
+            evaluate = Evaluator(assertions, redactor, spec.expected_output.format,
+                                 tuple(spec.actions))
+            key = run_key(serving.workflow_digest, provider.describe(),
+                          _checks_config(priority))
+            cache = CaseCache(settings.root, f"{settings.key}#serving", key,
+                              serving.evidence_id, enabled=settings.use_cache,
+                              read=not settings.trusted)
+            runs = execute(cases, provider, evaluate, cache, concurrency, lambda passed: None,
+                           spec.dry_run.repeat)
+            cache.save()
+        finally:
+            provider.close()
+        combined = [combine(case_runs) for case_runs in runs]
+        if all(r.fault == UNREACHABLE for r in combined):
+            return (f"its {code.priority.spec.workflow.provider} provider was unreachable for "
+                    "every case")
+        return combined, sum(r.cached for case_runs in runs for r in case_runs)
+
+    return versus_serving(settings.root, settings.key, candidate_id, results, tags, run)
 
 
 def _not_yet(case: Case, out: CaseOutput) -> Check:  # pragma: no cover - never called

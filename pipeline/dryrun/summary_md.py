@@ -132,6 +132,21 @@ def _comparison(evidence: Evidence) -> list[str]:
     return [*lines, ""]
 
 
+def versus_lines(evidence: Evidence) -> list[str]:
+    """The candidate against the serving version on the same cases."""
+    v = evidence.versus_serving
+    if v is None:
+        return []
+    where = f"serving v{_cell(v.version)} (`{_cell(v.evidence_id)}`)"
+    if not v.compared:
+        return [f"**Not compared with {where}**: {_cell(v.reason)}", ""]
+    lines = [f"**Versus {where}** on the same {v.cases} cases", "",
+             f"- improved: {_case_list(v.improved)}", f"- regressed: {_case_list(v.regressed)}",
+             f"- unchanged: {v.unchanged} ({v.unchanged_pass} pass, {v.unchanged_fail} fail)",
+             f"- exact McNemar test on the changed cases: p = {v.p_value:.3g}"]
+    return [*lines, ""]
+
+
 def summary_markdown(evidence: Evidence, path: str, label: str = "") -> str:
     """LABEL follows the verdict: " (from the PR, not yet verified)"."""
     s = evidence.summary
@@ -149,5 +164,6 @@ def summary_markdown(evidence: Evidence, path: str, label: str = "") -> str:
     lines += _categories(evidence)
     lines += regression_lines(evidence)
     lines += actions_lines(evidence)
+    lines += versus_lines(evidence)
     lines += _comparison(evidence)
     return "\n".join(lines)

@@ -17,6 +17,10 @@ from pydantic.alias_generators import to_camel
 
 from pipeline.model.base import API_VERSION
 
+# The name of every noRegressionOn gate starts so ("no regression on critical"): the reconciler
+# finds them by it (pipeline.dryrun.versus names them).
+NO_REGRESSION_GATE = "no regression on "
+
 # How evidence no trusted run committed is labelled wherever it is shown (DESIGN.md, "Trust").
 UNVERIFIED = "from the PR, not yet verified"
 
@@ -113,6 +117,23 @@ class Comparison(Record):
     removed: list[str] = []
 
 
+class VersusServing(Record):
+    """The serving version run on the same cases (pipeline.dryrun.versus)."""
+
+    version: str
+    evidence_id: str
+    workflow_digest: str = ""
+    compared: bool = False
+    reason: str = ""  # why no comparison was made
+    cases: Count = 0
+    improved: list[str] = []
+    regressed: list[str] = []
+    unchanged: Count = 0
+    unchanged_pass: Count = 0
+    unchanged_fail: Count = 0
+    p_value: Rate = 1.0
+
+
 class ActionRow(Record):
     name: str
     action_class: str = Field("", alias="class")
@@ -159,9 +180,18 @@ class Evidence(Record):
     success_criteria: list[GateResult] = []
     failure_categories: list[FailureCategory] = []
     comparison: Comparison | None = None
+    versus_serving: VersusServing | None = None
     actions: Actions | None = None
     judges: list[JudgeRecord] = []
     cases: list[CaseRecord] = []
+
+    @property
+    def compared_with(self) -> str | None:
+        """The serving evidence id its noRegressionOn gates were measured against ("":
+        nothing was serving); None when it has no such gate."""
+        if not any(g.name.startswith(NO_REGRESSION_GATE) for g in self.thresholds):
+            return None
+        return self.versus_serving.evidence_id if self.versus_serving else ""
 
 
 def evidence_error(err: ValidationError) -> str:

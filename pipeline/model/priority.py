@@ -269,6 +269,10 @@ class Thresholds(Model):
     pass_rate: Float = Field(ge=0, le=1)
     per_tag: dict[str, Float] = Field(default_factory=dict)
     critical_must_pass: Bool = True
+    no_regression_on: list[str] = Field(
+        default_factory=list, description="Tags (`critical`: the critical cases) on which "
+        "the candidate may not fail a case the serving version passes: the dry run runs the "
+        "serving version on the same cases, and such a regression fails it.")
 
 
 class DryRun(Model):

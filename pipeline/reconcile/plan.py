@@ -126,6 +126,9 @@ class EvidenceView:
     regression: tuple[tuple[str, bool], ...] = ()  # (case id, passed) of regression cases
     # The first broken link of its chain past who committed it (`ailoop verify`; "": none).
     broken: str = ""
+    # The serving evidence id its noRegressionOn gates were measured against ("": nothing
+    # was serving; None: it has none).
+    compared_with: str | None = None
 
 
 @dataclass(frozen=True)
@@ -787,6 +790,25 @@ def _evidence_gate(w: _Work, target: int) -> None:
         why = (f"dry run {ev.evidence_id} failed ({ev.failed} of {ev.cases} cases, pass rate "
                f"{ev.pass_rate:.0%})")
         w.block(why, "evidence", "fix the workflow or spec and rerun the dry run")
+        return
+    _no_regression_basis(w)
+
+
+def _no_regression_basis(w: _Work) -> None:
+    """A noRegressionOn pass counts only against the version serving now: measured against
+    another (or against nothing, with a version serving now), it proves nothing."""
+    ev, serving = w.inp.evidence, w.status.serving
+    assert ev is not None
+    now = serving.evidence_id if serving is not None else ""
+    if ev.compared_with is None or ev.compared_with == now:
+        return
+    was = f"serving {ev.compared_with}" if ev.compared_with else "nothing serving"
+    is_now = f"{now} (v{serving.version}) serves now" if serving is not None else \
+        "nothing serves now"
+    w.act("hold", "evidence", f"holds at {w.where()}: the noRegressionOn gates of evidence "
+          f"{ev.evidence_id} were measured against {was}, but {is_now}; to release: rerun "
+          f"the trusted dry run (`ailoop dry-run {w.inp.key} --trusted` on the default "
+          "branch, its evidence committed by CI)")
 
 
 def _unverified(inp: PriorityInput, evidence_id: str) -> str:

@@ -203,7 +203,7 @@ def _trusted_view(key: str, rel: str, raw: bytes | None) -> EvidenceView | None:
 
 def _view(s: EvidenceSummary, regression: tuple[tuple[str, bool], ...]) -> EvidenceView:
     return EvidenceView(s.evidence_id, s.passed, s.pass_rate, s.cases, s.failed, s.path,
-                        regression)
+                        regression, compared_with=s.compared_with)
 
 
 def with_findings(root: str, locals_: list[Local], *, use_cache: bool = True,

@@ -353,7 +353,8 @@ def dry_run_drift(root: str, key: str, now: datetime) -> Drift:
         _scratch_copy(root, key, scratch)
         try:
             report = run_dry_run(DryRunSettings(root=scratch, key=key, now=now,
-                                                env=dict(os.environ), use_cache=False))
+                                                env=dict(os.environ), use_cache=False,
+                                                versus_serving=False))
         except AiloopError as e:
             return Drift("error", f"the dry run could not run: {e}")
     return drift_of(report.evidence, previous.pass_rate if previous else None)

@@ -196,6 +196,29 @@ def test_a_version_upgrade_never_takes_the_serving_versions_traffic_untested(
     assert flag["variants"]["serving"]["version"] == "1.1.1"
 
 
+def test_the_upgrade_is_compared_with_the_serving_version_case_by_case(
+        loop: dict[str, object]) -> None:
+    """v1.2.0's dry runs also run the serving v1.1.1 (from the commit that recorded its
+    trusted evidence) on the same cases: the e-mail with no body is the one improvement,
+    and no critical case regressed, so noRegressionOn: [critical] passes."""
+    story = str(loop["story"])
+    upgrade = story[story.index("An upgrade: v1.2.0"):]
+    assert re.search(r"ok   no regression on critical: none regressed against serving "
+                     r"v1\.1\.1 \(ev-[0-9a-f]{16}\)", upgrade)
+    assert re.search(r"v1\.2\.0 versus serving v1\.1\.1 \(ev-[0-9a-f]{16}\) on 65 cases: "
+                     r"1 improved, 0 regressed, 64 unchanged", upgrade)
+    repo = Path(str(loop["repo"]))
+    status = _git(repo, "show", "HEAD:customers/northwind-insurance/claims-intake/status.yaml")
+    evidence_id = status.split("candidate:", 1)[1].split("evidenceId: ", 1)[1].split()[0]
+    evidence = json.loads(_git(repo, "show", f"HEAD:customers/{CLAIMS}/evidence/"
+                                             f"{evidence_id}.json"))
+    serving = status.split("serving:", 1)[1].split("evidenceId: ", 1)[1].split()[0]
+    versus = evidence["versusServing"]
+    assert (versus["version"], versus["evidenceId"], versus["compared"]) == (
+        "1.1.1", serving, True)
+    assert len(versus["improved"]) == 1 and versus["regressed"] == []
+
+
 def test_every_status_the_demo_writes_is_a_signed_bot_commit(loop: dict[str, object],
                                                              tmp_path: Path) -> None:
     """Only CI holds the demo's bot key: every status commit verifies against the key in
