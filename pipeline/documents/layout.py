@@ -17,6 +17,7 @@ YAML_SUFFIXES = (".yaml", ".yml")
 PRIORITY_FILE = "priority.yaml"
 STATUS_FILE = "status.yaml"
 EVIDENCE_DIR = "evidence"  # in a priority folder: what dry runs wrote
+REVIEWS_DIR = "reviews"  # in a priority folder: human reviews of sampled outputs
 # A priority's key: "customer/priority", each a lower-case name.
 KEY_RE = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?/[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 
@@ -53,6 +54,8 @@ def expected_kinds(rel: str) -> frozenset[str] | None:
                 "status.yaml": frozenset({"Status"})}.get(parts[3])
     if len(parts) == 5 and parts[3] == "events":
         return EVENT_KINDS
+    if len(parts) == 5 and parts[3] == REVIEWS_DIR:
+        return frozenset({"HumanReview"})
     return None
 
 
@@ -76,6 +79,11 @@ def priority_of(rel: str) -> str | None:
 
 def priority_dir(key: str) -> str:
     return f"{CUSTOMERS}/{key}"
+
+
+def review_path(key: str, stage: str, evidence_id: str) -> str:
+    """Where `ailoop sample` writes the human review of STAGE for one evidence id."""
+    return f"{priority_dir(key)}/{REVIEWS_DIR}/{stage}-{evidence_id}.yaml"
 
 
 def people_paths(key: str) -> list[str]:

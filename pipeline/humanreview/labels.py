@@ -1,0 +1,158 @@
+"""Read a priority's human review files and find out whose labels they are.
+
+Labels count the way approvals do, never by what the file says about itself:
+
+* signed git (`approvals.source: git-signed`, and also with `github`): the commit that last
+  changed the file is signed with the signingKey (customer.yaml at HEAD) of a person who
+  holds a role the stage's approvals name, and the file is what that commit wrote;
+* GitHub (`approvals.source: github`): the merged pull request that last changed the file
+  was approved by such a person who is not its author (the approvals gate's own rules:
+  verified reviewer, review of the head commit, folder unchanged since);
+* approval files (`approvals.source: file`, for trying ailoop locally): anyone's, marked
+  unverified, as approval files are.
+
+The automated verdict each label is compared with comes from the trusted dry run's evidence,
+not from the file (a file anyone can edit could claim any verdict)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from pipeline import git
+from pipeline.approvals.context import base_customer, customer_file, people_of
+from pipeline.approvals.requirements import HUMAN_ROLES
+from pipeline.approvals.signed import allowed_signers
+from pipeline.documents.evidence import load_evidence_file
+from pipeline.documents.layout import REVIEWS_DIR, YAML_SUFFIXES, priority_dir, review_path
+from pipeline.documents.load import load_document
+from pipeline.humanreview.verdict import LabelledItem, ReviewView
+from pipeline.model.project import ApprovalSettings
+from pipeline.model.review import HumanReview
+
+_SIGNATURE = {
+    "N": "is not signed",
+    "B": "has a signature that does not match it (changed after signing)",
+}
+
+
+@dataclass(frozen=True)
+class ReviewContext:
+    root: str
+    key: str
+    evidence_id: str  # the candidate's fingerprint
+    evidence_path: str  # its trusted evidence file ("" when there is none)
+    roles: Mapping[str, tuple[str, ...]]  # stage -> roles whose labels count
+    settings: ApprovalSettings
+    env: Mapping[str, str]
+
+
+def read_reviews(ctx: ReviewContext) -> tuple[ReviewView, ...]:
+    """Every review file of the priority; raises ExternalError when GitHub cannot be read."""
+    folder = f"{priority_dir(ctx.key)}/{REVIEWS_DIR}"
+    try:
+        names = sorted(os.listdir(os.path.join(ctx.root, folder)))
+    except (FileNotFoundError, NotADirectoryError):
+        return ()
+    verdicts = case_verdicts(ctx.root, ctx.evidence_path)
+    return tuple(_view(ctx, f"{folder}/{name}", verdicts) for name in names
+                 if name.endswith(YAML_SUFFIXES) and not name.startswith("."))
+
+
+def case_verdicts(root: str, rel: str) -> dict[str, bool]:
+    """Case id -> passed, from an evidence file ({} when there is none or it is unreadable:
+    then no label can be compared, and the review holds)."""
+    if not rel:
+        return {}
+    try:
+        cases = load_evidence_file(root, rel).get("cases") or []
+    except ValueError:
+        return {}
+    return {c["id"]: c.get("passed") is True for c in cases
+            if isinstance(c, dict) and isinstance(c.get("id"), str)}
+
+
+def _view(ctx: ReviewContext, rel: str, verdicts: Mapping[str, bool]) -> ReviewView:
+    stem = rel.rsplit("/", 1)[-1].rsplit(".", 1)[0]
+    stage, _, rest = stem.partition("-ev-")
+    named = ReviewView(rel, stage, f"ev-{rest}" if rest else "")
+    doc, findings = load_document(ctx.root, rel)
+    if doc is None or not isinstance(doc.model, HumanReview):
+        return _with(named, problem=findings[0].render() if findings else "not a HumanReview")
+    spec = doc.model.spec
+    expected = review_path(ctx.key, spec.stage, spec.evidence_id)
+    if spec.priority != ctx.key or rel != expected:
+        return _with(named, problem=f"it names {spec.priority} stage {spec.stage} evidence "
+                     f"{spec.evidence_id}, which belongs in {expected}")
+    current = spec.evidence_id == ctx.evidence_id
+    items = tuple(LabelledItem(i.case_id, i.label, verdicts.get(i.case_id) if current
+                               else None) for i in spec.items)
+    view = ReviewView(rel, spec.stage, spec.evidence_id, items)
+    if not current:
+        return view  # stale: whoever labelled it, it holds
+    labellers, source, untrusted = labelled_by(ctx, rel, ctx.roles.get(spec.stage, HUMAN_ROLES))
+    return ReviewView(rel, spec.stage, spec.evidence_id, items, labellers, source,
+                      untrusted=untrusted)
+
+
+def _with(view: ReviewView, *, problem: str) -> ReviewView:
+    return ReviewView(view.path, view.stage, view.evidence_id, problem=problem)
+
+
+Who = tuple[tuple[str, ...], str, str]  # (labellers, source, why they do not count)
+
+
+def labelled_by(ctx: ReviewContext, rel: str, roles: tuple[str, ...]) -> Who:
+    if ctx.settings.source == "file":
+        return ("unverified (approvals.source: file)",), "file", ""
+    signed = _signed(ctx, rel, roles)
+    if signed[0] or ctx.settings.source == "git-signed":
+        return signed
+    github = _github(ctx, rel, roles)
+    if github[0]:
+        return github
+    return (), "", f"{signed[2]}; and {github[2]}"
+
+
+def _signed(ctx: ReviewContext, rel: str, roles: tuple[str, ...]) -> Who:
+    last = git.last_change(ctx.root, "HEAD", [rel])
+    if last is None:
+        return (), "", "it is not committed"
+    sha = last[0]
+    try:
+        with open(os.path.join(ctx.root, rel), "rb") as fh:
+            on_disk = fh.read()
+    except OSError as e:
+        return (), "", f"it cannot be read ({e.strerror})"
+    if git.read_file_at(ctx.root, sha, rel) != on_disk:
+        return (), "", f"it changed after commit {sha[:12]}"
+    customer_name = ctx.key.split("/")[0]
+    people = people_of(base_customer(ctx.root, "HEAD", customer_name))
+    with git.allowed_signers_file(allowed_signers(people)) as path:
+        verdict, signer = git.commit_signature(ctx.root, sha, path)
+    if verdict != "G":
+        how = _SIGNATURE.get(verdict, "is not signed with the signingKey of anyone in "
+                             f"{customer_file(customer_name)}")
+        return (), "", f"commit {sha[:12]}, which last changed it, {how}"
+    held = next((p.roles for p in people if p.id == signer), [])
+    role = next((r for r in roles if r in held), None)
+    if role is None:
+        return (), "", (f"{signer} signed commit {sha[:12]} but does not hold the role "
+                        f"{' or '.join(roles)} in {customer_file(customer_name)}")
+    return (f"{signer} ({role})",), f"git-signed:{sha[:12]}", ""
+
+
+def _github(ctx: ReviewContext, rel: str, roles: tuple[str, ...]) -> Who:
+    from pipeline.approvals.factory import MergedPullApprovals
+
+    source = MergedPullApprovals(ctx.root, ctx.settings.github_api_url, ctx.env)
+    number, approvals = source.approvals_of_change(ctx.key, [rel])
+    if not number:
+        return (), "", "no merged pull request changed it"
+    people = sorted({f"{a.person} ({a.role})" for a in approvals
+                     if a.valid and a.role in roles and a.evidence_id == ctx.evidence_id})
+    if not people:
+        return (), "", (f"pull request #{number}, which last changed it, has no approval by "
+                        f"a {' or '.join(roles)} who did not write it")
+    return tuple(people), f"github:#{number}", ""

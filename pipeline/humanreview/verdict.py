@@ -1,0 +1,117 @@
+"""Does a human review let the candidate into a stage? Pure: the review files as plain data
+(who labelled them, as labels.py found it) and the stage's humanReview setting in; a
+verdict that says what is missing, or what the labels prove, out."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class LabelledItem:
+    case: str
+    label: str | None  # correct | wrong | None (not labelled yet)
+    passed: bool | None  # the trusted dry run's verdict; None: the case is not in it
+
+
+@dataclass(frozen=True)
+class ReviewView:
+    """One review file of a priority, as the planner needs it."""
+
+    path: str
+    stage: str
+    evidence_id: str
+    items: tuple[LabelledItem, ...] = ()
+    labellers: tuple[str, ...] = ()  # "ann (customer-reviewer)": whose labels these are
+    source: str = ""  # how that is known: "git-signed:1a2b3c4d5e6f", "github:#12", "file"
+    problem: str = ""  # unreadable or invalid: it never counts
+    untrusted: str = ""  # why its labels are nobody's (unsigned, wrong role, ...)
+
+
+@dataclass(frozen=True)
+class Setting:
+    sample: int
+    min_agreement: float
+
+
+@dataclass(frozen=True)
+class ReviewVerdict:
+    passed: bool
+    reason: str  # why it holds (with what releases it), or what the labels proved
+    trailer: str = ""  # for the promotion's commit: stage, evidence, agreement, who
+
+
+def judge(key: str, stage: str, setting: Setting, reviews: Sequence[ReviewView],
+          evidence_id: str) -> ReviewVerdict:
+    """The verdict of the best review of STAGE for EVIDENCE_ID (a passing one if any)."""
+    mine = [r for r in reviews if r.stage == stage]
+    current = [r for r in mine if r.evidence_id == evidence_id]
+    sample = f"`ailoop sample {key} --stage {stage}`"
+    if not current:
+        if mine:
+            old = mine[0]
+            return ReviewVerdict(False, f"human review for stage {stage}: {old.path} labels "
+                                 f"evidence {old.evidence_id}, the candidate is {evidence_id}"
+                                 f"; to release: {sample} again and label the new sample")
+        return ReviewVerdict(False, f"human review for stage {stage}: no labelled sample of "
+                             f"{evidence_id}; to release: {sample}, then a reviewer labels "
+                             "every output")
+    verdicts = [_one(r, setting) for r in current]
+    return next((v for v in verdicts if v.passed), verdicts[0])
+
+
+def _one(review: ReviewView, setting: Setting) -> ReviewVerdict:
+    head = f"human review for stage {review.stage}"
+    if review.problem:
+        return ReviewVerdict(False, f"{head}: {review.path} cannot be used ({review.problem})"
+                             "; to release: fix it")
+    if review.untrusted or not review.labellers:
+        why = review.untrusted or "nobody who may label it wrote it"
+        return ReviewVerdict(False, f"{head}: the labels in {review.path} do not count: {why}")
+    total = len(review.items)
+    if total < setting.sample:
+        return ReviewVerdict(False, f"{head}: {review.path} holds {total} outputs, the stage "
+                             f"asks for {setting.sample}; to release: sample again with "
+                             f"--n {setting.sample}")
+    unknown = [i.case for i in review.items if i.passed is None]
+    if unknown:
+        return ReviewVerdict(False, f"{head}: {_cases(unknown)} of {review.path} "
+                             f"{'is' if len(unknown) == 1 else 'are'} not in the trusted dry "
+                             f"run {review.evidence_id}; to release: sample again")
+    labelled = sum(1 for i in review.items if i.label is not None)
+    if labelled < total:
+        return ReviewVerdict(False, f"{head}: {labelled} of {total} outputs labelled; to "
+                             f"release: label every output in {review.path}")
+    return _agreement(review, setting)
+
+
+def _agreement(review: ReviewView, setting: Setting) -> ReviewVerdict:
+    total = len(review.items)
+    wrong = sorted(i.case for i in review.items if i.passed and i.label == "wrong")
+    right = sorted(i.case for i in review.items if not i.passed and i.label == "correct")
+    agreement = (total - len(wrong) - len(right)) / total
+    by = ", ".join(review.labellers)
+    if agreement < setting.min_agreement:
+        parts = []
+        if wrong:
+            parts.append(f"{_cases(wrong)} judged wrong though the dry run passed "
+                         f"{'it' if len(wrong) == 1 else 'them'}")
+        if right:
+            parts.append(f"{_cases(right)} judged correct though the dry run failed "
+                         f"{'it' if len(right) == 1 else 'them'}")
+        return ReviewVerdict(False, f"human review for stage {review.stage}: agreement "
+                             f"{agreement:.2f} < {setting.min_agreement:.2f}: "
+                             f"{'; '.join(parts)} (labelled by {by}); to release: fix what "
+                             "they found (a new candidate needs a new sample)")
+    agree = total - len(wrong) - len(right)
+    text = (f"human review of {review.stage} by {by}: {agree} of {total} outputs agree with "
+            f"the dry run ({agreement:.2f} >= {setting.min_agreement:.2f}; {review.source})")
+    trailer = (f"{review.stage} {review.evidence_id} agreement {agreement:.2f} "
+               f"({agree}/{total}) by {by} ({review.source})")
+    return ReviewVerdict(True, text, trailer)
+
+
+def _cases(ids: Sequence[str]) -> str:
+    shown = ", ".join(ids[:10]) + (f" and {len(ids) - 10} more" if len(ids) > 10 else "")
+    return f"case{'s' if len(ids) > 1 else ''} {shown}"

@@ -1,0 +1,280 @@
+"""Human review of sampled outputs as a rollout gate, end to end on real git: a real dry
+run, `ailoop sample`, labels committed with real SSH signatures, and the reconciler."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from pipeline.approvals.signed import SignedApprovals
+from pipeline.model.project import ProjectSpec
+from pipeline.reconcile.apply import ReconcileOptions, ReconcileResult, Sources, reconcile
+from pipeline.reconcile.state import default_monitoring
+from tests.acceptance.approvals_support import KEY, PRIORITY, approvals_repo, customer_yaml
+from tests.support import GitRepo, commit_evidence, run_cli, signed_commit
+
+NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
+CANARY_NAME = "Zebulon Quartermaine"  # a personal value (redaction.fields) in one input
+CANARY_MAIL = "zeb.quartermaine@mail.example"  # found by the e-mail detector
+CASES = [
+    {"id": "t1", "input": {"text": f"printer broken, write to {CANARY_MAIL}",
+                           "customer": CANARY_NAME}, "expected": "it", "tags": ["hardware"]},
+    {"id": "t2", "input": {"text": "refund please", "customer": "Ann"}, "expected": "billing",
+     "tags": ["billing"]},
+    {"id": "t3", "input": {"text": "refund for my printer", "customer": "Bo"},
+     "expected": "it", "tags": ["billing"]},
+    {"id": "t4", "input": {"text": "screen flickers", "customer": "Cy"}, "expected": "it",
+     "tags": ["hardware"]},
+    {"id": "t5", "input": {"text": "monitor dead", "customer": "Di"}, "expected": "it",
+     "tags": ["hardware"]},
+    {"id": "t6", "input": {"text": "hello", "customer": "Ed"}, "expected": "it"},
+]
+WORKFLOW = 'def run(input):\n    return "billing" if "refund" in input["text"] else "it"\n'
+REVIEW = "customers/acme/triage/reviews"
+
+
+def priority(sample: int, agreement: float) -> str:
+    text = PRIORITY.format(name="triage", risk="medium")
+    text = text.replace("inputData: {source: helpdesk}",
+                        "inputData: {source: helpdesk, redaction: {fields: [customer]}}")
+    text = text.replace("threshold: 0.9", "threshold: 0.5")
+    text = text.replace("expectedOutput: {description: the queue name}",
+                        "expectedOutput: {description: the queue name, format: text}")
+    return text.replace("""        approvals:
+          - role: customer-reviewer
+      - name: canary""", f"""        approvals:
+          - role: customer-reviewer
+        humanReview: {{sample: {sample}, minAgreement: {agreement}}}
+      - name: canary""", 1)
+
+
+@pytest.fixture
+def repo(tmp_path: Path, keys: dict[str, Path], capsys: pytest.CaptureFixture[str]) -> GitRepo:
+    """Shadow needs a customer-reviewer's approval and 4 labelled outputs agreeing at 0.75;
+    a trusted dry run of 6 cases (t3 fails: the workflow sends it to billing) is committed
+    by the bot, and ann approved shadow."""
+    repo = approvals_repo(tmp_path, customer_yaml(keys["ann"], keys["raj"]), risk="medium")
+    folder = repo.work / "customers/acme/triage"
+    (folder / "priority.yaml").write_text(priority(4, 0.75))
+    (folder / "dataset.jsonl").write_text("".join(json.dumps(c) + "\n" for c in CASES))
+    (folder / "workflow.py").write_text(WORKFLOW)
+    repo.commit_all("Triage with a human review before shadow")
+    ran = run_cli(capsys, "-C", str(repo.work), "dry-run", KEY, "--now", "2026-11-20T09:00Z")
+    assert ran.code == 0, ran.out + ran.err
+    commit_evidence(repo.work)
+    approved = run_cli(capsys, "-C", str(repo.work), "approve", KEY, "--stage", "shadow",
+                       "--key", str(keys["ann"]))
+    assert approved.code == 0, approved.err
+    return repo
+
+
+def run(repo: GitRepo) -> ReconcileResult:
+    root = str(repo.work)
+    sources = Sources(SignedApprovals(root), default_monitoring(root, ProjectSpec()))
+    return reconcile(ReconcileOptions(root, NOW), sources)
+
+
+def triage(result: ReconcileResult) -> list[str]:
+    return [f"{a.kind}: {a.reason}" for p in result.plan.priorities if p.key == KEY
+            for a in p.actions]
+
+
+def sample(capsys: pytest.CaptureFixture[str], repo: GitRepo, *extra: str) -> tuple[int, str]:
+    result = run_cli(capsys, "-C", str(repo.work), "sample", KEY, "--stage", "shadow",
+                     "--now", "2026-11-20T10:00Z", *extra)
+    return result.code, result.out + result.err
+
+
+def review_file(repo: GitRepo) -> Path:
+    found = sorted((repo.work / REVIEW).glob("shadow-ev-*.yaml"))
+    assert len(found) == 1
+    return found[0]
+
+
+def label(path: Path, labels: dict[str, str]) -> None:
+    """Fill in the labels as a reviewer does in an editor: `label: null` -> the judgement."""
+    lines = path.read_text().splitlines(keepends=True)
+    case = ""
+    for i, line in enumerate(lines):
+        if line.lstrip().startswith("- caseId:"):
+            case = line.split(":", 1)[1].strip()
+        if line.strip() == "label: null" and case in labels:
+            lines[i] = line.replace("null", labels[case])
+    path.write_text("".join(lines))
+
+
+def commit_review(repo: GitRepo, message: str, key: Path | None,
+                  who: tuple[str, str] = ("Ann Example", "ann@acme.example")) -> None:
+    repo.git("add", REVIEW)
+    signed_commit(repo.work, message, key, who)
+
+
+def test_sample_label_signed_by_the_role_promotes(
+        capsys: pytest.CaptureFixture[str], repo: GitRepo, keys: dict[str, Path]) -> None:
+    assert triage(run(repo))[-1].startswith(
+        "await-approval: holds: human review for stage shadow: no labelled sample of ev-")
+
+    code, out = sample(capsys, repo, "--seed", "3")
+    assert code == 0, out
+    path = review_file(repo)
+    assert out.startswith(f"wrote {path.relative_to(repo.work)}: 4 of 6 dry-run outputs, "
+                          "stratified by first tag ((untagged) 1, billing 1, hardware 2), "
+                          "seed 3; bound to evidence ev-")
+    text = path.read_text()
+    assert "kind: HumanReview" in text and text.count("- caseId:") == 4
+    assert CANARY_NAME not in text and CANARY_MAIL not in text
+
+    commit_review(repo, "Sample for shadow", keys["ann"])
+    assert triage(run(repo))[-1] == (
+        "await-approval: holds: human review for stage shadow: 0 of 4 outputs labelled; to "
+        f"release: label every output in {path.relative_to(repo.work)}")
+
+    drawn = [line.split(":", 1)[1].strip() for line in text.splitlines()
+             if line.lstrip().startswith("- caseId:")]
+    label(path, {c: "wrong" if c == "t3" else "correct" for c in drawn})
+    commit_review(repo, "Labels", keys["ann"])
+    result = run(repo)
+    promote = triage(result)[0]
+    assert promote.startswith("promote: promotes v1.0 to shadow 0%: every gate holds")
+    assert "human review of shadow by ann (customer-reviewer): 4 of 4 outputs agree" in promote
+    message = repo.git("log", "-1", "--format=%B")
+    assert "Ailoop-Human-Review: shadow ev-" in message
+    assert "agreement 1.00 (4/4) by ann (customer-reviewer) (git-signed:" in message
+    status = (repo.work / "customers/acme/triage/status.yaml").read_text()
+    assert "4 of 4 outputs agree with the dry run" in status  # in the transition's reason
+
+
+@pytest.mark.parametrize(("signer", "who", "why"), [
+    (None, ("Ann Example", "ann@acme.example"), "is not signed"),
+    ("raj", ("Raj Example", "raj@acme.example"),
+     "raj signed commit {sha} but does not hold the role customer-reviewer in "
+     "customers/acme/customer.yaml"),
+    ("eve", ("Ann Example", "ann@acme.example"),
+     "is not signed with the signingKey of anyone in customers/acme/customer.yaml"),
+])
+def test_labels_count_only_when_signed_by_the_stage_role(
+        capsys: pytest.CaptureFixture[str], repo: GitRepo, keys: dict[str, Path],
+        tmp_path: Path, signer: str | None, who: tuple[str, str], why: str) -> None:
+    """Attacks: unsigned labels in ann's name, a signer without the role, a key nobody in
+    customer.yaml holds (the PR author's own)."""
+    from tests.acceptance.approvals_support import keygen
+
+    assert sample(capsys, repo)[0] == 0
+    path = review_file(repo)
+    commit_review(repo, "Sample for shadow", keys["ann"])  # ann signed the empty sample
+    label(path, {f"t{i}": "correct" for i in range(1, 7)} | {"t3": "wrong"})
+    key = {"raj": keys["raj"], "eve": keygen(tmp_path, "eve")}.get(signer or "")
+    commit_review(repo, "Labels", key, who)
+    sha = repo.git("rev-parse", "HEAD")[:12]
+    reason = triage(run(repo))[-1]
+    assert reason.startswith("await-approval: holds: human review for stage shadow: the "
+                             f"labels in {path.relative_to(repo.work)} do not count: ")
+    assert reason.endswith(why.format(sha=sha))
+    if "{sha}" not in why:
+        assert f"commit {sha}, which last changed it" in reason
+    # ann signs the same labels (with a note): now they count
+    path.write_text(path.read_text().replace("note: ''", "note: checked", 1))
+    commit_review(repo, "Ann labels", keys["ann"])
+    assert triage(run(repo))[0].startswith("promote:")
+
+
+def test_disagreement_below_min_agreement_names_the_cases(
+        capsys: pytest.CaptureFixture[str], repo: GitRepo, keys: dict[str, Path]) -> None:
+    assert sample(capsys, repo, "--n", "6")[0] == 0
+    path = review_file(repo)
+    # t1 and t2 passed but are judged wrong; t3 failed and is judged correct: 3 of 6 agree
+    label(path, {"t1": "wrong", "t2": "wrong", "t3": "correct", "t4": "correct",
+                 "t5": "correct", "t6": "correct"})
+    commit_review(repo, "Labels", keys["ann"])
+    assert triage(run(repo))[-1] == (
+        "await-approval: holds: human review for stage shadow: agreement 0.50 < 0.75: cases "
+        "t1, t2 judged wrong though the dry run passed them; case t3 judged correct though "
+        "the dry run failed it (labelled by ann (customer-reviewer)); to release: fix what "
+        "they found (a new candidate needs a new sample)")
+
+
+def test_a_new_fingerprint_makes_the_review_stale(
+        capsys: pytest.CaptureFixture[str], repo: GitRepo, keys: dict[str, Path]) -> None:
+    assert sample(capsys, repo)[0] == 0
+    path = review_file(repo)
+    old = path.name.removeprefix("shadow-").removesuffix(".yaml")
+    label(path, {f"t{i}": "correct" for i in range(1, 7)} | {"t3": "wrong"})
+    commit_review(repo, "Labels", keys["ann"])
+    workflow = repo.work / "customers/acme/triage/workflow.py"
+    workflow.write_text(WORKFLOW + "# refunds first\n")
+    repo.commit_all("Refunds first")
+    assert run_cli(capsys, "-C", str(repo.work), "dry-run", KEY).code == 0
+    commit_evidence(repo.work)
+    assert run_cli(capsys, "-C", str(repo.work), "approve", KEY, "--stage", "shadow",
+                   "--key", str(keys["ann"])).code == 0
+    reason = triage(run(repo))[-1]
+    assert f"human review for stage shadow: {REVIEW}/{path.name} labels evidence {old}, " \
+        "the candidate is ev-" in reason
+    assert reason.endswith(f"; to release: `ailoop sample {KEY} --stage shadow` again and "
+                           "label the new sample")
+
+
+def test_sample_refuses_what_it_cannot_do_well(
+        capsys: pytest.CaptureFixture[str], repo: GitRepo) -> None:
+    code, out = sample(capsys, repo, "--n", "7")
+    assert code == 2 and "cannot draw 7 outputs: the trusted dry run ev-" in out
+    assert "holds 6; pass --n 6 or fewer" in out
+    result = run_cli(capsys, "-C", str(repo.work), "sample", KEY, "--stage", "nope")
+    assert result.code == 2 and "has no stage 'nope' (stages: shadow, canary, full)" in result.err
+    assert sample(capsys, repo)[0] == 0
+    code, out = sample(capsys, repo)
+    assert code == 2 and "exists already (its labels would be lost); pass --force" in out
+    assert sample(capsys, repo, "--force", "--seed", "9")[0] == 0
+    # a dataset change the bot has no trusted run of: nothing to sample
+    dataset = repo.work / "customers/acme/triage/dataset.jsonl"
+    dataset.write_text(dataset.read_text() + json.dumps(
+        {"id": "t7", "input": {"text": "x", "customer": "Fy"}, "expected": "it"}) + "\n")
+    code, out = sample(capsys, repo)
+    assert code == 2 and "no dry-run evidence for ev-" in out
+    assert run_cli(capsys, "-C", str(repo.work), "dry-run", KEY).code == 0  # the PR's own run
+    code, out = sample(capsys, repo)
+    assert code == 2 and "is not from a trusted run" in out
+
+
+def test_labelled_outputs_go_to_the_calibration_set(
+        capsys: pytest.CaptureFixture[str], repo: GitRepo) -> None:
+    assert sample(capsys, repo, "--n", "6")[0] == 0
+    path = review_file(repo)
+    label(path, {"t1": "correct", "t3": "wrong"})
+    target = repo.work / "judge/calibration.jsonl"
+    target.parent.mkdir()
+    target.write_text('{"id": "t1", "input": {}, "output": "it", "label": "correct", '
+                      '"note": "older"}\n')
+    args = ("-C", str(repo.work), "sample", KEY, "--stage", "shadow", "--to-calibration",
+            "judge/calibration.jsonl")
+    result = run_cli(capsys, *args)
+    assert result.code == 0, result.err
+    assert "appended 1 labelled outputs" in result.out
+    assert "(1 already there, 4 not labelled)" in result.out
+    rows = [json.loads(line) for line in target.read_text().splitlines()]
+    assert [r["id"] for r in rows] == ["t1", "t3"]
+    assert rows[1] == {"id": "t3", "input": {"text": "refund for my printer",
+                                             "customer": "[redacted:customer]"},
+                       "output": "billing", "label": "wrong", "note": ""}
+    assert run_cli(capsys, *args).out.startswith("appended 0 labelled outputs")
+    target.write_text("not json\n")
+    broken = run_cli(capsys, *args)
+    assert broken.code == 2 and "judge/calibration.jsonl:1" in broken.err
+    assert target.read_text() == "not json\n"
+
+
+def test_validate_names_file_line_and_field_of_a_bad_label(
+        capsys: pytest.CaptureFixture[str], repo: GitRepo) -> None:
+    assert sample(capsys, repo)[0] == 0
+    path = review_file(repo)
+    text = path.read_text()
+    path.write_text(text.replace("label: null", "label: maybe", 1))
+    line = text.splitlines().index(next(x for x in text.splitlines()
+                                        if x.strip() == "label: null")) + 1
+    result = run_cli(capsys, "-C", str(repo.work), "validate")
+    assert result.code == 1
+    rel = path.relative_to(repo.work)
+    assert f"{rel}:{line}:" in result.out and "spec.items[0].label" in result.out
