@@ -22,12 +22,13 @@ from dataclasses import dataclass
 
 from pipeline import git
 from pipeline.approvals.context import base_customer, customer_file, people_of
-from pipeline.approvals.requirements import HUMAN_ROLES
+from pipeline.approvals.requirements import HUMAN_ROLES, stage_requirements
 from pipeline.approvals.signed import allowed_signers
 from pipeline.documents.evidence import load_evidence_file
 from pipeline.documents.layout import REVIEWS_DIR, YAML_SUFFIXES, priority_dir, review_path
 from pipeline.documents.load import load_document
 from pipeline.humanreview.verdict import LabelledItem, ReviewView
+from pipeline.model.priority import Priority
 from pipeline.model.project import ApprovalSettings
 from pipeline.model.review import HumanReview
 
@@ -46,6 +47,17 @@ class ReviewContext:
     roles: Mapping[str, tuple[str, ...]]  # stage -> roles whose labels count
     settings: ApprovalSettings
     env: Mapping[str, str]
+
+
+def stage_roles(priority: Priority) -> dict[str, tuple[str, ...]]:
+    """Stage -> the roles whose labels count: those its approvals (and guardrails) name,
+    else any customer-side person."""
+    out: dict[str, tuple[str, ...]] = {}
+    for stage in priority.spec.rollout.stages:
+        needed = stage_requirements("", priority, stage.name)
+        out[stage.name] = tuple(dict.fromkeys(r for req in needed for r in req.roles)) \
+            or HUMAN_ROLES
+    return out
 
 
 def read_reviews(ctx: ReviewContext) -> tuple[ReviewView, ...]:

@@ -14,6 +14,7 @@ from pipeline.model.project import ProjectSpec
 from pipeline.reconcile.apply import ReconcileOptions, ReconcileResult, Sources, reconcile
 from pipeline.reconcile.state import default_monitoring
 from tests.acceptance.approvals_support import KEY, PRIORITY, approvals_repo, customer_yaml
+from tests.acceptance.github_fake import REPO, TOKEN, FakeGitHub, pull, review, serve
 from tests.support import GitRepo, commit_evidence, run_cli, signed_commit
 
 NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
@@ -146,6 +147,15 @@ def test_sample_label_signed_by_the_role_promotes(
     status = (repo.work / "customers/acme/triage/status.yaml").read_text()
     assert "4 of 4 outputs agree with the dry run" in status  # in the transition's reason
 
+    chain = run_cli(capsys, "-C", str(repo.work), "verify", KEY)
+    assert "human review of shadow by ann (customer-reviewer): 4 of 4" in chain.out
+    # the labels behind the promotion are drawn over: verify says the link is gone
+    assert sample(capsys, repo, "--force")[0] == 0
+    commit_review(repo, "Sample again", keys["ann"])
+    chain = run_cli(capsys, "-C", str(repo.work), "verify", KEY)
+    assert chain.code == 1
+    assert "human review for stage shadow: 0 of 4 outputs labelled" in chain.out
+
 
 @pytest.mark.parametrize(("signer", "who", "why"), [
     (None, ("Ann Example", "ann@acme.example"), "is not signed"),
@@ -266,6 +276,17 @@ def test_labelled_outputs_go_to_the_calibration_set(
     assert target.read_text() == "not json\n"
 
 
+def test_help_explains_sampling_labelling_and_calibration(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    listing = run_cli(capsys, "--help").out
+    assert "sample" in listing and "human review" in listing
+    text = " ".join(run_cli(capsys, "sample", "--help").out.split())
+    for words in ("reviews/<stage>-<evidenceId>.yaml", "stratified by first tag",
+                  "humanReview: {sample: N, minAgreement: 0.9}", "a new fingerprint needs a "
+                  "new sample", "--to-calibration FILE", "--seed", "--force"):
+        assert words in text, words
+
+
 def test_validate_names_file_line_and_field_of_a_bad_label(
         capsys: pytest.CaptureFixture[str], repo: GitRepo) -> None:
     assert sample(capsys, repo)[0] == 0
@@ -278,3 +299,59 @@ def test_validate_names_file_line_and_field_of_a_bad_label(
     assert result.code == 1
     rel = path.relative_to(repo.work)
     assert f"{rel}:{line}:" in result.out and "spec.items[0].label" in result.out
+
+
+# --- approvals.source: github: the merged pull request that last changed the review -------
+
+PR = 12
+
+
+def github_repo(tmp_path: Path, keys: dict[str, Path], capsys: pytest.CaptureFixture[str],
+                fake: FakeGitHub) -> tuple[GitRepo, str]:
+    """eve (an engineer, the pull request's author) labelled the sample in pull request PR,
+    which merged; ann approved shadow with her signed approval. Returns the PR's head."""
+    repo = approvals_repo(tmp_path, customer_yaml(keys["ann"], keys["raj"]), risk="medium",
+                          source="github")
+    folder = repo.work / "customers/acme/triage"
+    (folder / "priority.yaml").write_text(priority(4, 0.75))
+    (folder / "dataset.jsonl").write_text("".join(json.dumps(c) + "\n" for c in CASES))
+    (folder / "workflow.py").write_text(WORKFLOW)
+    repo.commit_all("Triage with a human review before shadow")
+    assert run_cli(capsys, "-C", str(repo.work), "dry-run", KEY).code == 0
+    commit_evidence(repo.work)
+    base = repo.git("rev-parse", "HEAD")
+    repo.git("checkout", "-q", "-b", "labels")
+    assert sample(capsys, repo)[0] == 0
+    label(review_file(repo), {f"t{i}": "correct" for i in range(1, 7)} | {"t3": "wrong"})
+    head = repo.commit_all("Labels for shadow")
+    repo.git("checkout", "-q", "main")
+    repo.git("merge", "-q", "--ff-only", "labels")
+    fake.pulls[PR] = {**pull(PR, "eve-dev", head, base), "merged_at": "2026-11-20T11:00:00Z"}
+    fake.commit_pulls[head] = [PR]
+    assert run_cli(capsys, "-C", str(repo.work), "approve", KEY, "--stage", "shadow",
+                   "--key", str(keys["ann"])).code == 0
+    return repo, head
+
+
+@pytest.mark.parametrize("reviewers", [["eve-dev"], ["Ann-Acme"]])
+def test_on_github_the_labels_need_the_role_to_approve_their_pull_request(
+        tmp_path: Path, keys: dict[str, Path], capsys: pytest.CaptureFixture[str],
+        monkeypatch: pytest.MonkeyPatch, reviewers: list[str]) -> None:
+    with serve(FakeGitHub()) as fake:
+        repo, head = github_repo(tmp_path, keys, capsys, fake)
+        fake.reviews[PR] = [review(i, login, "APPROVED", head)
+                            for i, login in enumerate(reviewers, 1)]
+        monkeypatch.setenv("GITHUB_TOKEN", TOKEN)
+        monkeypatch.setenv("GITHUB_REPOSITORY", REPO)
+        monkeypatch.setenv("GITHUB_API_URL", fake.url)
+        result = run_cli(capsys, "-C", str(repo.work), "reconcile", "--now",
+                         "2026-11-20T12:00:00Z")
+        plan = run_cli(capsys, "-C", str(repo.work), "plan").out
+    assert result.code == 0, result.err
+    if reviewers == ["eve-dev"]:  # only its author approved it: the labels are nobody's
+        assert "promote" not in result.out
+        assert f"pull request #{PR}, which last changed it, has no approval by a " \
+            "customer-reviewer who did not write it" in plan.replace("\n", " ")
+    else:
+        assert f"promote {KEY} to shadow (0%)" in result.out
+        assert f"(github:#{PR})" in repo.git("log", "-1", "--format=%B")
