@@ -43,8 +43,9 @@ class ReviewVerdict:
 
 
 def judge(key: str, stage: str, setting: Setting, reviews: Sequence[ReviewView],
-          evidence_id: str) -> ReviewVerdict:
-    """The verdict of the best review of STAGE for EVIDENCE_ID (a passing one if any)."""
+          evidence_id: str, who: str = "a reviewer") -> ReviewVerdict:
+    """The verdict of the best review of STAGE for EVIDENCE_ID (a passing one if any). WHO
+    names whose labels count ("a customer-reviewer"): the hold says who is to act."""
     mine = [r for r in reviews if r.stage == stage]
     current = [r for r in mine if r.evidence_id == evidence_id]
     sample = f"`ailoop sample {key} --stage {stage}`"
@@ -55,13 +56,13 @@ def judge(key: str, stage: str, setting: Setting, reviews: Sequence[ReviewView],
                                  f"evidence {old.evidence_id}, the candidate is {evidence_id}"
                                  f"; to release: {sample} again and label the new sample")
         return ReviewVerdict(False, f"human review for stage {stage}: no labelled sample of "
-                             f"{evidence_id}; to release: {sample}, then a reviewer labels "
-                             "every output")
-    verdicts = [_one(r, setting) for r in current]
+                             f"{evidence_id}; to release: {sample}, then {who} labels every "
+                             "output")
+    verdicts = [_one(r, setting, who) for r in current]
     return next((v for v in verdicts if v.passed), verdicts[0])
 
 
-def _one(review: ReviewView, setting: Setting) -> ReviewVerdict:
+def _one(review: ReviewView, setting: Setting, who: str) -> ReviewVerdict:
     head = f"human review for stage {review.stage}"
     if review.problem:
         return ReviewVerdict(False, f"{head}: {review.path} cannot be used ({review.problem})"
@@ -82,7 +83,7 @@ def _one(review: ReviewView, setting: Setting) -> ReviewVerdict:
     labelled = sum(1 for i in review.items if i.label is not None)
     if labelled < total:
         return ReviewVerdict(False, f"{head}: {labelled} of {total} outputs labelled; to "
-                             f"release: label every output in {review.path}")
+                             f"release: {who} labels every output in {review.path}")
     return _agreement(review, setting)
 
 

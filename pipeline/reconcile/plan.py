@@ -961,8 +961,11 @@ def _review_verdict(w: _Work, target: int) -> ReviewVerdict | None:
         return None
     if w.inp.reviews is None:
         return ReviewVerdict(False, "unavailable")
+    roles = list(dict.fromkeys(r for roles, _ in nxt.approvals for r in roles)) \
+        or ["customer-owner", "customer-reviewer", "risk-officer"]  # as approvals.requirements
+    who = "a " + (roles[0] if len(roles) == 1 else ", ".join(roles[:-1]) + " or " + roles[-1])
     return judge(w.inp.key, nxt.name, nxt.human_review, w.inp.reviews,
-                 w.candidate.evidence_id)
+                 w.candidate.evidence_id, who)
 
 
 def _missing_text(missing: list[str]) -> str:

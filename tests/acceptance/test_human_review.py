@@ -131,11 +131,14 @@ def test_sample_label_signed_by_the_role_promotes(
     commit_review(repo, "Sample for shadow", keys["ann"])
     assert triage(run(repo))[-1] == (
         "await-approval: holds: human review for stage shadow: 0 of 4 outputs labelled; to "
-        f"release: label every output in {path.relative_to(repo.work)}")
+        f"release: a customer-reviewer labels every output in {path.relative_to(repo.work)}")
 
     drawn = [line.split(":", 1)[1].strip() for line in text.splitlines()
              if line.lstrip().startswith("- caseId:")]
     label(path, {c: "wrong" if c == "t3" else "correct" for c in drawn})
+    plan = " ".join(run_cli(capsys, "-C", str(repo.work), "plan").out.split())
+    assert f"the labels in {path.relative_to(repo.work)} do not count: it changed after " \
+        "commit " in plan  # not committed yet: nobody signed these labels
     commit_review(repo, "Labels", keys["ann"])
     result = run(repo)
     promote = triage(result)[0]

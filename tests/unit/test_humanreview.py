@@ -68,7 +68,9 @@ def test_judge_fails_closed() -> None:
         assert not verdict.passed
         return verdict.reason
 
-    assert "no labelled sample of" in reason()
+    assert reason().endswith("no labelled sample of ev-0123456789abcdef; to release: "
+                             "`ailoop sample x/y --stage canary`, then a reviewer labels "
+                             "every output")
     assert "labels evidence ev-old" in reason(ReviewView("r.yaml", "canary", "ev-old"))
     assert "cannot be used (broken)" in reason(view(labels, passed, problem="broken"))
     assert "do not count: unsigned" in reason(view(labels, passed, labellers=(),
