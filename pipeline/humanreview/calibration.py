@@ -38,6 +38,10 @@ def to_calibration(root: str, key: str, stage: str, target: str) -> Appended:
     doc, findings = load_document(root, rel)
     if doc is None or not isinstance(doc.model, HumanReview):
         raise InputError(findings[0].render() if findings else f"{rel}: not a HumanReview")
+    forged = _forged(root, key, doc.model)
+    if forged:  # a rewritten output labelled "correct" would teach the judge a lie
+        raise InputError(f"not what `ailoop sample` drew: {forged}; nothing appended",
+                         path=rel)
     existing, known = _existing(target)
     lines: list[str] = []
     skipped = unlabelled = 0
@@ -55,6 +59,17 @@ def to_calibration(root: str, key: str, stage: str, target: str) -> Appended:
         joined = existing if not existing or existing.endswith("\n") else existing + "\n"
         write_atomic(target, joined + "".join(line + "\n" for line in lines))
     return Appended(rel, len(lines), skipped, unlabelled)
+
+
+def _forged(root: str, key: str, review: HumanReview) -> str:
+    from pipeline.humanreview.labels import Drawable
+
+    drawn = Drawable.of(root, key, review.spec.evidence_id)
+    if drawn.problem:
+        return drawn.problem
+    ev = review.spec.evidence_id
+    return "; ".join(f"item {n} (case {i.case_id}): {drawn.forged(i, ev)}"
+                     for n, i in enumerate(review.spec.items, 1) if drawn.forged(i, ev))
 
 
 def _existing(target: str) -> tuple[str, set[str]]:

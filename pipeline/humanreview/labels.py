@@ -12,7 +12,11 @@ Labels count the way approvals do, never by what the file says about itself:
   unverified, as approval files are.
 
 The automated verdict each label is compared with comes from the trusted dry run's evidence,
-not from the file (a file anyone can edit could claim any verdict)."""
+not from the file (a file anyone can edit could claim any verdict). And what each item shows
+the reviewer (its input, output, tags, source and verdict) is derived again from that
+evidence and the dataset, redacted, as `ailoop sample` derived it: an item a pull request
+rewrote (a wrong output made to look right, a case the run does not hold) is named, and
+the review holds, whoever signed the labels."""
 
 from __future__ import annotations
 
@@ -24,13 +28,15 @@ from pipeline import git
 from pipeline.approvals.context import base_customer, customer_file, people_of
 from pipeline.approvals.requirements import HUMAN_ROLES, stage_requirements
 from pipeline.approvals.signed import allowed_signers
-from pipeline.documents.evidence import load_evidence_file
+from pipeline.documents.evidence import canonical_json
 from pipeline.documents.layout import REVIEWS_DIR, YAML_SUFFIXES, priority_dir, review_path
-from pipeline.documents.load import load_document
+from pipeline.documents.load import load_document, load_priority
+from pipeline.errors import InputError
+from pipeline.humanreview.sample import Output, drawn_fields, dry_run_outputs
 from pipeline.humanreview.verdict import LabelledItem, ReviewView
 from pipeline.model.priority import Priority
 from pipeline.model.project import ApprovalSettings
-from pipeline.model.review import HumanReview
+from pipeline.model.review import HumanReview, ReviewItem
 
 _SIGNATURE = {
     "N": "is not signed",
@@ -67,25 +73,50 @@ def read_reviews(ctx: ReviewContext) -> tuple[ReviewView, ...]:
         names = sorted(os.listdir(os.path.join(ctx.root, folder)))
     except (FileNotFoundError, NotADirectoryError):
         return ()
-    verdicts = case_verdicts(ctx.root, ctx.evidence_path)
-    return tuple(_view(ctx, f"{folder}/{name}", verdicts) for name in names
-                 if name.endswith(YAML_SUFFIXES) and not name.startswith("."))
+    names = [n for n in names if n.endswith(YAML_SUFFIXES) and not n.startswith(".")]
+    if not names:
+        return ()
+    drawn = Drawable.of(ctx.root, ctx.key, ctx.evidence_id) if ctx.evidence_path \
+        else Drawable({})
+    return tuple(_view(ctx, f"{folder}/{name}", drawn) for name in names)
 
 
-def case_verdicts(root: str, rel: str) -> dict[str, bool]:
-    """Case id -> passed, from an evidence file ({} when there is none or it is unreadable:
-    then no label can be compared, and the review holds)."""
-    if not rel:
-        return {}
-    try:
-        cases = load_evidence_file(root, rel).get("cases") or []
-    except ValueError:
-        return {}
-    return {c["id"]: c.get("passed") is True for c in cases
-            if isinstance(c, dict) and isinstance(c.get("id"), str)}
+@dataclass(frozen=True)
+class Drawable:
+    """What `ailoop sample` can draw for the candidate: case id -> the redacted output the
+    trusted dry run gave ({} when there is no trusted run: nothing can be proven drawn)."""
+
+    outputs: Mapping[str, Output]
+    problem: str = ""  # why they cannot be derived (the dataset is unreadable, ...)
+
+    @staticmethod
+    def of(root: str, key: str, evidence_id: str) -> Drawable:
+        try:
+            priority = load_priority(root, key)
+            pool = dry_run_outputs(root, key, priority, evidence_id)
+        except InputError as e:
+            return Drawable({}, f"its outputs cannot be derived from the trusted dry run: {e}")
+        return Drawable({o.case_id: o for o in pool})
+
+    def forged(self, item: ReviewItem, evidence_id: str) -> str:
+        """Why ITEM is not what was drawn; "" when it is, field for field (canonical JSON:
+        key order and spacing do not matter, any value does)."""
+        out = self.outputs.get(item.case_id)
+        if out is None:
+            return f"case {item.case_id} is not in the trusted dry run {evidence_id}"
+        shown = item.model_dump(by_alias=True, mode="json")
+        fields = [name for name, value in drawn_fields(out).items()
+                  if canonical_json(shown.get(name)) != canonical_json(value)]
+        if not fields:
+            return ""
+        names = fields[0] if len(fields) == 1 else \
+            f"{', '.join(fields[:-1])} and {fields[-1]}"
+        verb = "is" if fields in (["input"], ["output"], ["source"], ["automatedVerdict"]) \
+            else "are"
+        return f"its {names} {verb} not the trusted dry run's"
 
 
-def _view(ctx: ReviewContext, rel: str, verdicts: Mapping[str, bool]) -> ReviewView:
+def _view(ctx: ReviewContext, rel: str, drawn: Drawable) -> ReviewView:
     stem = rel.rsplit("/", 1)[-1].rsplit(".", 1)[0]
     stage, _, rest = stem.partition("-ev-")
     named = ReviewView(rel, stage, f"ev-{rest}" if rest else "")
@@ -97,15 +128,21 @@ def _view(ctx: ReviewContext, rel: str, verdicts: Mapping[str, bool]) -> ReviewV
     if spec.priority != ctx.key or rel != expected:
         return _with(named, problem=f"it names {spec.priority} stage {spec.stage} evidence "
                      f"{spec.evidence_id}, which belongs in {expected}")
-    current = spec.evidence_id == ctx.evidence_id
-    items = tuple(LabelledItem(i.case_id, i.label, verdicts.get(i.case_id) if current
-                               else None) for i in spec.items)
-    view = ReviewView(rel, spec.stage, spec.evidence_id, items)
-    if not current:
-        return view  # stale: whoever labelled it, it holds
+    if spec.evidence_id != ctx.evidence_id:  # stale: whoever labelled it, it holds
+        return ReviewView(rel, spec.stage, spec.evidence_id,
+                          tuple(LabelledItem(i.case_id, i.label, None) for i in spec.items))
+    if drawn.problem:
+        return _with(named, problem=drawn.problem)
+    items = tuple(_item(i, drawn, spec.evidence_id) for i in spec.items)
     labellers, source, untrusted = labelled_by(ctx, rel, ctx.roles.get(spec.stage, HUMAN_ROLES))
     return ReviewView(rel, spec.stage, spec.evidence_id, items, labellers, source,
                       untrusted=untrusted)
+
+
+def _item(item: ReviewItem, drawn: Drawable, evidence_id: str) -> LabelledItem:
+    out = drawn.outputs.get(item.case_id)
+    return LabelledItem(item.case_id, item.label, out.passed if out else None,
+                        drawn.forged(item, evidence_id))
 
 
 def _with(view: ReviewView, *, problem: str) -> ReviewView:

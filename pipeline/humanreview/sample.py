@@ -119,12 +119,17 @@ def review_document(key: str, stage: str, evidence_id: str, drawn: Sequence[Outp
             "priority": key, "stage": stage, "evidenceId": evidence_id,
             "sampledAt": req.now.strftime("%Y-%m-%dT%H:%M:%SZ"), "seed": req.seed,
             "sampled": description,
-            "items": [{"caseId": o.case_id, "tags": list(o.tags), "source": o.source,
-                       "input": o.input, "output": o.output,
-                       "automatedVerdict": "passed" if o.passed else "failed",
-                       "label": None, "note": ""} for o in drawn],
+            "items": [{**drawn_fields(o), "label": None, "note": ""} for o in drawn],
         },
     }
+
+
+def drawn_fields(out: Output) -> dict[str, Any]:
+    """What a review item says about the output it shows: written by `ailoop sample`, and
+    derived again by the gate to prove a file still shows what was drawn."""
+    return {"caseId": out.case_id, "tags": list(out.tags), "source": out.source,
+            "input": out.input, "output": out.output,
+            "automatedVerdict": "passed" if out.passed else "failed"}
 
 
 _HEADER = ("# Human review: label every output `label: correct` or `label: wrong` (a note\n"

@@ -12,7 +12,11 @@ from dataclasses import dataclass
 class LabelledItem:
     case: str
     label: str | None  # correct | wrong | None (not labelled yet)
-    passed: bool | None  # the trusted dry run's verdict; None: the case is not in it
+    passed: bool | None  # the trusted dry run's verdict
+    # Why the item is not what `ailoop sample` drew from the trusted evidence ("its output
+    # is not the trusted dry run's", "case t9 is not in the trusted dry run ev-..."): the
+    # reviewer was shown something else, so the labels prove nothing. "" when it is.
+    forged: str = ""
 
 
 @dataclass(frozen=True)
@@ -58,11 +62,12 @@ def judge(key: str, stage: str, setting: Setting, reviews: Sequence[ReviewView],
         return ReviewVerdict(False, f"human review for stage {stage}: no labelled sample of "
                              f"{evidence_id}; to release: {sample}, then {who} labels every "
                              "output")
-    verdicts = [_one(r, setting, who) for r in current]
+    verdicts = [_one(r, setting, who, f"`ailoop sample {key} --stage {stage} --force`")
+                for r in current]
     return next((v for v in verdicts if v.passed), verdicts[0])
 
 
-def _one(review: ReviewView, setting: Setting, who: str) -> ReviewVerdict:
+def _one(review: ReviewView, setting: Setting, who: str, again: str) -> ReviewVerdict:
     head = f"human review for stage {review.stage}"
     if review.problem:
         return ReviewVerdict(False, f"{head}: {review.path} cannot be used ({review.problem})"
@@ -75,16 +80,32 @@ def _one(review: ReviewView, setting: Setting, who: str) -> ReviewVerdict:
         return ReviewVerdict(False, f"{head}: {review.path} holds {total} outputs, the stage "
                              f"asks for {setting.sample}; to release: sample again with "
                              f"--n {setting.sample}")
-    unknown = [i.case for i in review.items if i.passed is None]
-    if unknown:
-        return ReviewVerdict(False, f"{head}: {_cases(unknown)} of {review.path} "
-                             f"{'is' if len(unknown) == 1 else 'are'} not in the trusted dry "
-                             f"run {review.evidence_id}; to release: sample again")
+    forged = _forged(review.items)
+    if forged:
+        shown = "; ".join(forged[:10]) + (f"; and {len(forged) - 10} more"
+                                          if len(forged) > 10 else "")
+        return ReviewVerdict(False, f"{head}: {review.path} is not what `ailoop sample` drew "
+                             f"from the trusted dry run {review.evidence_id}: {shown}; to "
+                             f"release: {again} and label the new sample")
     labelled = sum(1 for i in review.items if i.label is not None)
     if labelled < total:
         return ReviewVerdict(False, f"{head}: {labelled} of {total} outputs labelled; to "
                              f"release: {who} labels every output in {review.path}")
     return _agreement(review, setting)
+
+
+def _forged(items: Sequence[LabelledItem]) -> list[str]:
+    """'item 5 (case t4): its output is not the trusted dry run's' for every item that is
+    not what was drawn, or that shows a case an earlier item shows (a sample of one easy
+    case copied N times proves nothing about the others)."""
+    seen: set[str] = set()
+    out = []
+    for number, item in enumerate(items, 1):
+        why = item.forged or (f"case {item.case} is drawn twice" if item.case in seen else "")
+        seen.add(item.case)
+        if why:
+            out.append(f"item {number} (case {item.case}): {why}")
+    return out
 
 
 def _agreement(review: ReviewView, setting: Setting) -> ReviewVerdict:

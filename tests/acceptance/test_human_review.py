@@ -273,6 +273,15 @@ def test_labelled_outputs_go_to_the_calibration_set(
                                              "customer": "[redacted:customer]"},
                        "output": "billing", "label": "wrong", "note": ""}
     assert run_cli(capsys, *args).out.startswith("appended 0 labelled outputs")
+    # a rewritten output labelled correct would teach the judge a lie: nothing is appended
+    before, sampled = target.read_text(), path.read_text()
+    _rewrite(path, 3, output="it", label="correct")
+    forged = run_cli(capsys, *args)
+    assert forged.code == 2
+    assert f"{path.relative_to(repo.work)}: not what `ailoop sample` drew: item 3 (case t3): " \
+        "its output is not the trusted dry run's; nothing appended" in forged.err
+    assert target.read_text() == before
+    path.write_text(sampled)
     target.write_text("not json\n")
     broken = run_cli(capsys, *args)
     assert broken.code == 2 and "judge/calibration.jsonl:1" in broken.err
@@ -358,3 +367,86 @@ def test_on_github_the_labels_need_the_role_to_approve_their_pull_request(
     else:
         assert f"promote {KEY} to shadow (0%)" in result.out
         assert f"(github:#{PR})" in repo.git("log", "-1", "--format=%B")
+
+
+# --- forged items: the review file must hold what `ailoop sample` drew --------------------
+
+
+def _items(path: Path) -> list[dict[str, object]]:
+    import yaml
+
+    items: list[dict[str, object]] = yaml.safe_load(path.read_text())["spec"]["items"]
+    return items
+
+
+def _rewrite(path: Path, number: int, **fields: object) -> None:
+    """What a pull request's author can do to a sample before the reviewer sees it: change
+    item NUMBER (1-based) in place, the rest of the file as `ailoop sample` wrote it."""
+    import yaml
+
+    data = yaml.safe_load(path.read_text())
+    data["spec"]["items"][number - 1].update(fields)
+    path.write_text(yaml.safe_dump(data, sort_keys=False, allow_unicode=True))
+
+
+@pytest.mark.parametrize(("field", "value", "why"), [
+    ("output", "billing", "its output is not the trusted dry run's"),
+    ("input", {"text": "refund please", "customer": "Bo"},
+     "its input is not the trusted dry run's"),
+    ("tags", ["billing"], "its tags are not the trusted dry run's"),
+    ("automatedVerdict", "failed", "its automatedVerdict is not the trusted dry run's"),
+    ("caseId", "t9", "case t9 is not in the trusted dry run {ev}"),
+])
+def test_a_forged_item_holds_the_gate_and_breaks_verify(
+        capsys: pytest.CaptureFixture[str], repo: GitRepo, keys: dict[str, Path],
+        field: str, value: object, why: str) -> None:
+    """Attack: the author of a pull request rewrites a sampled item (here item 5, case t4,
+    which the dry run passed) so that the reviewer sees something else and labels it
+    correct. Every label is then signed by the right role: the gate still holds, naming
+    the item, since the items are derived again from the trusted evidence and dataset."""
+    assert sample(capsys, repo, "--n", "6")[0] == 0
+    path = review_file(repo)
+    ev = path.name.removeprefix("shadow-").removesuffix(".yaml")
+    assert [i["caseId"] for i in _items(path)][4] == "t4"
+    _rewrite(path, 5, **{field: value})
+    label(path, {f"t{i}": "correct" for i in range(1, 10)} | {"t3": "wrong"})
+    commit_review(repo, "Labels", keys["ann"])
+    case = value if field == "caseId" else "t4"
+    reason = triage(run(repo))[-1]
+    assert reason == (
+        f"await-approval: holds: human review for stage shadow: {REVIEW}/{path.name} is not "
+        f"what `ailoop sample` drew from the trusted dry run {ev}: item 5 (case {case}): "
+        f"{why.format(ev=ev)}; to release: `ailoop sample {KEY} --stage shadow --force` "
+        "and label the new sample")
+    assert "promote" not in " ".join(triage(run(repo)))
+
+
+def test_verify_breaks_when_an_item_is_rewritten_after_the_promotion(
+        capsys: pytest.CaptureFixture[str], repo: GitRepo, keys: dict[str, Path]) -> None:
+    assert sample(capsys, repo, "--n", "6")[0] == 0
+    path = review_file(repo)
+    label(path, {f"t{i}": "correct" for i in range(1, 7)} | {"t3": "wrong"})
+    commit_review(repo, "Labels", keys["ann"])
+    assert triage(run(repo))[0].startswith("promote:")
+    assert run_cli(capsys, "-C", str(repo.work), "verify", KEY).code == 0
+    _rewrite(path, 5, output="billing")  # ann signs it again: the labels are hers, the
+    commit_review(repo, "Reword", keys["ann"])  # output is not the candidate's
+    chain = run_cli(capsys, "-C", str(repo.work), "verify", KEY)
+    assert chain.code == 1
+    assert "item 5 (case t4): its output is not the trusted dry run's" in chain.out
+
+
+def test_the_same_case_twice_holds(
+        capsys: pytest.CaptureFixture[str], repo: GitRepo, keys: dict[str, Path]) -> None:
+    """Attack: every item replaced by a copy of one the dry run got right."""
+    assert sample(capsys, repo, "--n", "6")[0] == 0
+    path = review_file(repo)
+    first = _items(path)[0]
+    for number in range(2, 7):
+        _rewrite(path, number, **first)
+    assert first["caseId"] == "t6"  # the dry run passed it
+    label(path, {"t6": "correct"})
+    commit_review(repo, "Labels", keys["ann"])
+    reason = triage(run(repo))[-1]
+    assert "item 2 (case t6): case t6 is drawn twice" in reason
+    assert "item 6 (case t6): case t6 is drawn twice" in reason

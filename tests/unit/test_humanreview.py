@@ -77,4 +77,15 @@ def test_judge_fails_closed() -> None:
                                                    untrusted="unsigned"))
     assert "1 of 2 outputs labelled" in reason(view({"a": "correct", "b": None}, passed))
     assert "holds 1 outputs, the stage asks for 2" in reason(view({"a": "correct"}, passed))
-    assert "case b of r.yaml is not in the trusted dry run" in reason(view(labels, {"a": True}))
+    forged = view(labels, passed)
+    forged = ReviewView(forged.path, forged.stage, EV, (
+        forged.items[0], LabelledItem("b", "correct", True, "its output is not the trusted "
+                                      "dry run's")), forged.labellers, forged.source)
+    assert reason(forged) == ("human review for stage canary: r.yaml is not what `ailoop "
+                              f"sample` drew from the trusted dry run {EV}: item 2 (case b): "
+                              "its output is not the trusted dry run's; to release: `ailoop "
+                              "sample x/y --stage canary --force` and label the new sample")
+    twice = view(labels, passed)
+    twice = ReviewView("r.yaml", "canary", EV, (twice.items[0], twice.items[0]),
+                       twice.labellers, twice.source)
+    assert "item 2 (case a): case a is drawn twice; to release" in reason(twice)
