@@ -63,13 +63,14 @@ def to_calibration(root: str, key: str, stage: str, target: str) -> Appended:
 
 def _forged(root: str, key: str, review: HumanReview) -> str:
     from pipeline.humanreview.labels import Drawable
+    from pipeline.humanreview.sample import DRY_RUN
 
-    drawn = Drawable.of(root, key, review.spec.evidence_id)
+    drawn = Drawable(root, key, review.spec.evidence_id)
     if drawn.problem:
         return drawn.problem
-    ev = review.spec.evidence_id
-    return "; ".join(f"item {n} (case {i.case_id}): {drawn.forged(i, ev)}"
-                     for n, i in enumerate(review.spec.items, 1) if drawn.forged(i, ev))
+    return "; ".join(f"item {n} ({'case' if i.source == DRY_RUN else 'trace'} {i.case_id}): "
+                     f"{drawn.forged(i)}" for n, i in enumerate(review.spec.items, 1)
+                     if drawn.forged(i))
 
 
 def _existing(target: str) -> tuple[str, set[str]]:

@@ -32,7 +32,13 @@ from pipeline.documents.evidence import canonical_json
 from pipeline.documents.layout import REVIEWS_DIR, YAML_SUFFIXES, priority_dir, review_path
 from pipeline.documents.load import load_document, load_priority
 from pipeline.errors import InputError
-from pipeline.humanreview.sample import Output, drawn_fields, dry_run_outputs
+from pipeline.humanreview.sample import (
+    DRY_RUN,
+    Output,
+    drawn_fields,
+    dry_run_outputs,
+    trace_outputs,
+)
 from pipeline.humanreview.verdict import LabelledItem, ReviewView
 from pipeline.model.priority import Priority
 from pipeline.model.project import ApprovalSettings
@@ -76,34 +82,64 @@ def read_reviews(ctx: ReviewContext) -> tuple[ReviewView, ...]:
     names = [n for n in names if n.endswith(YAML_SUFFIXES) and not n.startswith(".")]
     if not names:
         return ()
-    drawn = Drawable.of(ctx.root, ctx.key, ctx.evidence_id) if ctx.evidence_path \
-        else Drawable({})
+    drawn = Drawable(ctx.root, ctx.key, ctx.evidence_id, bool(ctx.evidence_path))
     return tuple(_view(ctx, f"{folder}/{name}", drawn) for name in names)
 
 
-@dataclass(frozen=True)
 class Drawable:
-    """What `ailoop sample` can draw for the candidate: case id -> the redacted output the
-    trusted dry run gave ({} when there is no trusted run: nothing can be proven drawn)."""
+    """What `ailoop sample` can draw for the candidate EVIDENCE_ID: the redacted outputs of
+    its trusted dry run (by case id) and, read only when an item is a trace, of its traces
+    (by trace id). Without a trusted run nothing can be proven drawn."""
 
-    outputs: Mapping[str, Output]
-    problem: str = ""  # why they cannot be derived (the dataset is unreadable, ...)
-
-    @staticmethod
-    def of(root: str, key: str, evidence_id: str) -> Drawable:
+    def __init__(self, root: str, key: str, evidence_id: str, trusted: bool = True) -> None:
+        self.root, self.key, self.evidence_id = root, key, evidence_id
+        self.problem = ""  # why the dry run's outputs cannot be derived (all items hold)
+        self.outputs: dict[str, Output] = {}
+        self._priority: Priority | None = None
+        self._traces: tuple[str, dict[str, Output]] | None = None
+        self.traces_file = ""  # repository-relative, once read
+        if not trusted:
+            return
         try:
-            priority = load_priority(root, key)
-            pool = dry_run_outputs(root, key, priority, evidence_id)
+            self._priority = load_priority(root, key)
+            pool = dry_run_outputs(root, key, self._priority, evidence_id)
         except InputError as e:
-            return Drawable({}, f"its outputs cannot be derived from the trusted dry run: {e}")
-        return Drawable({o.case_id: o for o in pool})
+            self.problem = f"its outputs cannot be derived from the trusted dry run: {e}"
+            return
+        self.outputs = {o.case_id: o for o in pool}
 
-    def forged(self, item: ReviewItem, evidence_id: str) -> str:
+    def traces(self) -> tuple[str, dict[str, Output]]:
+        """(why they cannot be read, or "", the candidate's trace outputs by id); the file
+        is read once, the first time an item needs it."""
+        if self._traces is None:
+            try:
+                if self._priority is None:
+                    raise InputError("there is no trusted dry run of the candidate")
+                rel, pool = trace_outputs(self.root, self.key, self._priority,
+                                          self.evidence_id)
+                self._traces = ("", {o.case_id: o for o in pool})
+                self.traces_file = rel
+            except InputError as e:
+                self._traces = (str(e), {})
+        return self._traces
+
+    def forged(self, item: ReviewItem) -> str:
         """Why ITEM is not what was drawn; "" when it is, field for field (canonical JSON:
         key order and spacing do not matter, any value does)."""
-        out = self.outputs.get(item.case_id)
-        if out is None:
-            return f"case {item.case_id} is not in the trusted dry run {evidence_id}"
+        if item.source == DRY_RUN:
+            out = self.outputs.get(item.case_id)
+            what = "trusted dry run"
+            if out is None:
+                return f"case {item.case_id} is not in the trusted dry run {self.evidence_id}"
+        else:
+            problem, pool = self.traces()
+            if problem:
+                return problem
+            out = pool.get(item.case_id)
+            what = "recorded trace"
+            if out is None:
+                return (f"trace {item.case_id} is not among the candidate's traces in "
+                        f"{self.traces_file}")
         shown = item.model_dump(by_alias=True, mode="json")
         fields = [name for name, value in drawn_fields(out).items()
                   if canonical_json(shown.get(name)) != canonical_json(value)]
@@ -113,7 +149,7 @@ class Drawable:
             f"{', '.join(fields[:-1])} and {fields[-1]}"
         verb = "is" if fields in (["input"], ["output"], ["source"], ["automatedVerdict"]) \
             else "are"
-        return f"its {names} {verb} not the trusted dry run's"
+        return f"its {names} {verb} not the {what}'s"
 
 
 def _view(ctx: ReviewContext, rel: str, drawn: Drawable) -> ReviewView:
@@ -133,16 +169,17 @@ def _view(ctx: ReviewContext, rel: str, drawn: Drawable) -> ReviewView:
                           tuple(LabelledItem(i.case_id, i.label, None) for i in spec.items))
     if drawn.problem:
         return _with(named, problem=drawn.problem)
-    items = tuple(_item(i, drawn, spec.evidence_id) for i in spec.items)
+    items = tuple(_item(i, drawn) for i in spec.items)
     labellers, source, untrusted = labelled_by(ctx, rel, ctx.roles.get(spec.stage, HUMAN_ROLES))
     return ReviewView(rel, spec.stage, spec.evidence_id, items, labellers, source,
                       untrusted=untrusted)
 
 
-def _item(item: ReviewItem, drawn: Drawable, evidence_id: str) -> LabelledItem:
-    out = drawn.outputs.get(item.case_id)
+def _item(item: ReviewItem, drawn: Drawable) -> LabelledItem:
+    """The verdict comes from the trusted run, never the file; a trace has none."""
+    out = drawn.outputs.get(item.case_id) if item.source == DRY_RUN else None
     return LabelledItem(item.case_id, item.label, out.passed if out else None,
-                        drawn.forged(item, evidence_id))
+                        drawn.forged(item), "case" if item.source == DRY_RUN else "trace")
 
 
 def _with(view: ReviewView, *, problem: str) -> ReviewView:

@@ -1,7 +1,8 @@
 """`ailoop sample C/P --stage S`: draw N of the candidate's outputs, stratified by tag, into
-a review file people label. Only outputs of a trusted dry run of the current fingerprint
-are drawn (what the labels will be bound to), and every input and output goes through the
-priority's redactor, as the dry run's evidence does."""
+a review file people label. Outputs come from the trusted dry run of the current
+fingerprint (what the labels will be bound to) and/or the candidate's production and
+shadow traces (`--from traces|both`, traces.py: those of the same evidence id), and every
+input and output goes through the priority's redactor, as the dry run's evidence does."""
 
 from __future__ import annotations
 
@@ -27,23 +28,27 @@ from pipeline.trust.evidence_chain import statement_path
 from pipeline.trust.written import untrusted_files
 
 UNTAGGED = "(untagged)"
+DRY_RUN = "dry-run"
 
 
 @dataclass(frozen=True)
 class Output:
     """One output that can be drawn: already redacted."""
 
-    case_id: str
+    case_id: str  # a trace's id for a trace
     tags: tuple[str, ...]
     source: str  # dry-run | shadow | production
     input: Any
     output: Any
-    passed: bool
+    passed: bool | None  # the dry run's verdict; None: a trace has none
 
     @property
     def stratum(self) -> str:
-        """Outputs are stratified by their first tag (a case's main category)."""
-        return self.tags[0] if self.tags else UNTAGGED
+        """Outputs are stratified by their first tag (a case's main category); traces carry
+        no tags, so they are their own strata (shadow, production)."""
+        if self.tags:
+            return self.tags[0]
+        return UNTAGGED if self.source == DRY_RUN else self.source
 
 
 @dataclass(frozen=True)
@@ -54,6 +59,7 @@ class SampleRequest:
     seed: int
     force: bool
     now: datetime
+    source: str = DRY_RUN  # --from: dry-run | traces | both
 
 
 @dataclass(frozen=True)
@@ -101,13 +107,16 @@ def draw(pool: Sequence[Output], n: int, seed: int) -> list[Output]:
     return drawn
 
 
-def describe(drawn: Sequence[Output], available: int, seed: int) -> str:
+def describe(drawn: Sequence[Output], available: int, seed: int,
+             source: str = DRY_RUN) -> str:
     counts: dict[str, int] = {}
     for out in drawn:
         counts[out.stratum] = counts.get(out.stratum, 0) + 1
     parts = ", ".join(f"{name} {count}" for name, count in sorted(counts.items()))
-    return (f"{len(drawn)} of {available} dry-run outputs, stratified by first tag "
-            f"({parts}), seed {seed}")
+    what = {"traces": "trace outputs of the candidate",
+            "both": "dry-run and trace outputs"}.get(source, "dry-run outputs")
+    by = "source" if source == "traces" else "first tag"
+    return f"{len(drawn)} of {available} {what}, stratified by {by} ({parts}), seed {seed}"
 
 
 def review_document(key: str, stage: str, evidence_id: str, drawn: Sequence[Output],
@@ -129,7 +138,8 @@ def drawn_fields(out: Output) -> dict[str, Any]:
     derived again by the gate to prove a file still shows what was drawn."""
     return {"caseId": out.case_id, "tags": list(out.tags), "source": out.source,
             "input": out.input, "output": out.output,
-            "automatedVerdict": "passed" if out.passed else "failed"}
+            "automatedVerdict": "none" if out.passed is None
+            else "passed" if out.passed else "failed"}
 
 
 _HEADER = ("# Human review: label every output `label: correct` or `label: wrong` (a note\n"
@@ -153,12 +163,19 @@ def sample(root: str, req: SampleRequest) -> Sampled:
     if os.path.lexists(os.path.join(root, rel)) and not req.force:
         raise InputError(f"{rel} exists already (its labels would be lost); pass --force to "
                          "draw again")
-    pool = dry_run_outputs(root, req.key, priority, evidence_id)
+    pool = dry_run_outputs(root, req.key, priority, evidence_id) \
+        if req.source != "traces" else []
+    where = f"the trusted dry run {evidence_id}"
+    if req.source != DRY_RUN:
+        traces_rel, traces = trace_outputs(root, req.key, priority, evidence_id)
+        pool += traces
+        where = f"{where} and {traces_rel}" if req.source == "both" else \
+            f"{traces_rel} (the traces of {evidence_id})"
     if n > len(pool):
-        raise InputError(f"cannot draw {n} outputs: the trusted dry run {evidence_id} holds "
-                         f"{len(pool)}; pass --n {len(pool)} or fewer")
+        raise InputError(f"cannot draw {n} outputs: {where} holds {len(pool)}" + (
+            f"; pass --n {len(pool)} or fewer" if pool else ""))
     drawn = draw(pool, n, req.seed)
-    text = describe(drawn, len(pool), req.seed)
+    text = describe(drawn, len(pool), req.seed, req.source)
     doc = review_document(req.key, req.stage, evidence_id, drawn, text, req)
     target, _ = resolve_inside(root, "", rel)
     os.makedirs(os.path.dirname(target), exist_ok=True)
@@ -191,6 +208,18 @@ def dry_run_outputs(root: str, key: str, priority: Priority,
             if isinstance(record, dict) and isinstance(record.get("id"), str)]
 
 
+def trace_outputs(root: str, key: str, priority: Priority,
+                  evidence_id: str) -> tuple[str, list[Output]]:
+    """(the traces file, the redacted outputs of the candidate EVIDENCE_ID in it): a trace's
+    id is its item's caseId; it has no tags and no automated verdict."""
+    from pipeline.humanreview.traces import candidate_traces
+
+    rel, traces = candidate_traces(root, key, evidence_id)
+    redactor = priority_redactor(priority, _dataset(root, key, priority).values())
+    return rel, [Output(t.id, (), t.source, redactor.deep(t.input), redactor.deep(t.output),
+                        None) for t in traces]
+
+
 def _dataset(root: str, key: str, priority: Priority) -> dict[str, Case]:
     abs_path, rel = resolve_inside(root, priority_dir(key), priority.spec.dry_run.dataset)
     return {case.id: case for case in read_dataset(abs_path, rel)}
@@ -199,6 +228,6 @@ def _dataset(root: str, key: str, priority: Priority) -> dict[str, Case]:
 def _output(record: dict[str, Any], cases: Mapping[str, Case], redactor: Redactor) -> Output:
     case = cases.get(record["id"])
     tags = tuple(str(t) for t in record.get("tags") or (case.tags if case else ()))
-    return Output(record["id"], tags, "dry-run",
+    return Output(record["id"], tags, DRY_RUN,
                   redactor.deep(case.input) if case is not None else None,
                   redactor.deep(record.get("output")), record.get("passed") is True)

@@ -12,11 +12,12 @@ from dataclasses import dataclass
 class LabelledItem:
     case: str
     label: str | None  # correct | wrong | None (not labelled yet)
-    passed: bool | None  # the trusted dry run's verdict
+    passed: bool | None  # the trusted dry run's verdict; None: a trace (it has none)
     # Why the item is not what `ailoop sample` drew from the trusted evidence ("its output
     # is not the trusted dry run's", "case t9 is not in the trusted dry run ev-..."): the
     # reviewer was shown something else, so the labels prove nothing. "" when it is.
     forged: str = ""
+    kind: str = "case"  # case | trace: what `case` names
 
 
 @dataclass(frozen=True)
@@ -101,18 +102,22 @@ def _forged(items: Sequence[LabelledItem]) -> list[str]:
     seen: set[str] = set()
     out = []
     for number, item in enumerate(items, 1):
-        why = item.forged or (f"case {item.case} is drawn twice" if item.case in seen else "")
-        seen.add(item.case)
+        name = f"{item.kind} {item.case}"
+        why = item.forged or (f"{name} is drawn twice" if name in seen else "")
+        seen.add(name)
         if why:
-            out.append(f"item {number} (case {item.case}): {why}")
+            out.append(f"item {number} ({name}): {why}")
     return out
 
 
 def _agreement(review: ReviewView, setting: Setting) -> ReviewVerdict:
     total = len(review.items)
-    wrong = sorted(i.case for i in review.items if i.passed and i.label == "wrong")
-    right = sorted(i.case for i in review.items if not i.passed and i.label == "correct")
-    agreement = (total - len(wrong) - len(right)) / total
+    wrong = sorted(i.case for i in review.items if i.passed is True and i.label == "wrong")
+    right = sorted(i.case for i in review.items if i.passed is False and i.label == "correct")
+    # a trace has no automated verdict: it agrees when its output is labelled correct
+    traces = [i for i in review.items if i.passed is None]
+    bad = sorted(i.case for i in traces if i.label == "wrong")
+    agreement = (total - len(wrong) - len(right) - len(bad)) / total
     by = ", ".join(review.labellers)
     if agreement < setting.min_agreement:
         parts = []
@@ -122,18 +127,22 @@ def _agreement(review: ReviewView, setting: Setting) -> ReviewVerdict:
         if right:
             parts.append(f"{_cases(right)} judged correct though the dry run failed "
                          f"{'it' if len(right) == 1 else 'them'}")
+        if bad:
+            parts.append(f"{_cases(bad, 'trace')} judged wrong")
         return ReviewVerdict(False, f"human review for stage {review.stage}: agreement "
                              f"{agreement:.2f} < {setting.min_agreement:.2f}: "
                              f"{'; '.join(parts)} (labelled by {by}); to release: fix what "
                              "they found (a new candidate needs a new sample)")
-    agree = total - len(wrong) - len(right)
-    text = (f"human review of {review.stage} by {by}: {agree} of {total} outputs agree with "
-            f"the dry run ({agreement:.2f} >= {setting.min_agreement:.2f}; {review.source})")
+    agree = total - len(wrong) - len(right) - len(bad)
+    how = "with the dry run or, for traces, are labelled correct" if traces else \
+        "with the dry run"
+    text = (f"human review of {review.stage} by {by}: {agree} of {total} outputs agree {how} "
+            f"({agreement:.2f} >= {setting.min_agreement:.2f}; {review.source})")
     trailer = (f"{review.stage} {review.evidence_id} agreement {agreement:.2f} "
                f"({agree}/{total}) by {by} ({review.source})")
     return ReviewVerdict(True, text, trailer)
 
 
-def _cases(ids: Sequence[str]) -> str:
+def _cases(ids: Sequence[str], kind: str = "case") -> str:
     shown = ", ".join(ids[:10]) + (f" and {len(ids) - 10} more" if len(ids) > 10 else "")
-    return f"case{'s' if len(ids) > 1 else ''} {shown}"
+    return f"{kind}{'s' if len(ids) > 1 else ''} {shown}"

@@ -21,7 +21,9 @@ class ReviewItem(Model):
     source: Literal["dry-run", "shadow", "production"]
     input: JsonValue = Field(None, description="The case's input, redacted.")
     output: JsonValue = Field(None, description="What the candidate answered, redacted.")
-    automated_verdict: Literal["passed", "failed"]
+    automated_verdict: Literal["passed", "failed", "none"] = Field(
+        description="The trusted dry run's verdict; none for a trace (a trace agrees when "
+        "it is labelled correct).")
     label: Label | None = Field(None, description="A reviewer's judgement: correct or wrong.")
     note: str = ""
 

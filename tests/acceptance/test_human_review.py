@@ -57,7 +57,25 @@ def repo(tmp_path: Path, keys: dict[str, Path], capsys: pytest.CaptureFixture[st
     """Shadow needs a customer-reviewer's approval and 4 labelled outputs agreeing at 0.75;
     a trusted dry run of 6 cases (t3 fails: the workflow sends it to billing) is committed
     by the bot, and ann approved shadow."""
-    repo = approvals_repo(tmp_path, customer_yaml(keys["ann"], keys["raj"]), risk="medium")
+    return build(tmp_path, keys, capsys)
+
+
+def build(tmp_path: Path, keys: dict[str, Path], capsys: pytest.CaptureFixture[str],
+          traces: str = "") -> GitRepo:
+    """The `repo` fixture; TRACES: ailoop.yaml's spec.monitoring.traces from the start."""
+    from tests.acceptance.approvals_support import fill
+    from tests.support import make_repo
+
+    def filled(work: Path) -> None:
+        fill(work, customer_yaml(keys["ann"], keys["raj"]), "medium")
+        if traces:
+            project = work / "ailoop.yaml"
+            text = project.read_text()
+            setting = f"  monitoring:\n    traces: {traces}\n"
+            project.write_text(text.replace("spec:\n", "spec:\n" + setting, 1)
+                               if "spec:\n" in text else text + "spec:\n" + setting)
+
+    repo = make_repo(tmp_path, fill=filled)
     folder = repo.work / "customers/acme/triage"
     (folder / "priority.yaml").write_text(priority(4, 0.75))
     (folder / "dataset.jsonl").write_text("".join(json.dumps(c) + "\n" for c in CASES))
@@ -295,7 +313,8 @@ def test_help_explains_sampling_labelling_and_calibration(
     text = " ".join(run_cli(capsys, "sample", "--help").out.split())
     for words in ("reviews/<stage>-<evidenceId>.yaml", "stratified by first tag",
                   "humanReview: {sample: N, minAgreement: 0.9}", "a new fingerprint needs a "
-                  "new sample", "--to-calibration FILE", "--seed", "--force"):
+                  "new sample", "--to-calibration FILE", "--seed", "--force",
+                  "--from [dry-run|traces|both]", "a trace agrees when labelled correct"):
         assert words in text, words
 
 
@@ -450,3 +469,141 @@ def test_the_same_case_twice_holds(
     reason = triage(run(repo))[-1]
     assert "item 2 (case t6): case t6 is drawn twice" in reason
     assert "item 6 (case t6): case t6 is drawn twice" in reason
+
+
+# --- traces: the candidate's shadow and production outputs ailoop-runtime recorded --------
+
+TRACES = "production/traces.jsonl"
+
+
+@pytest.fixture
+def traced(tmp_path: Path, keys: dict[str, Path], capsys: pytest.CaptureFixture[str]
+           ) -> tuple[GitRepo, str]:
+    """The `repo` story with ailoop.yaml naming the traces file, and that file as
+    ailoop-runtime's TraceStore writes it beside the service (not committed): three shadow
+    runs and one production answer of the candidate (its evidence id), and traces that are
+    not the candidate's. Returns the repo and the candidate's evidence id."""
+    from ailoop_runtime.flags import Choice, FlagSource, Variant
+    from ailoop_runtime.guard import Guard
+    from ailoop_runtime.runtime import Runtime, TraceStore
+
+    from pipeline.documents.evidence import fingerprint
+    from pipeline.documents.load import load_priority
+
+    repo = build(tmp_path, keys, capsys, TRACES)
+    root = str(repo.work)
+    ev = fingerprint(root, KEY, load_priority(root, KEY)).evidence_id
+    (repo.work / "production").mkdir()
+    store = TraceStore(str(repo.work / TRACES))
+    flags = tmp_path / "flags.flagd.json"
+    flags.write_text('{"flags": {}}\n')
+    runtime = Runtime(FlagSource(str(flags)), KEY, {}, Guard({}, {}), traces=store,
+                      clock=lambda: 1000.0)
+    serving = Variant("0.9", "ev-0000000000000000", "d0")
+    candidate = Variant("1.0", ev, "d1")
+    older = Variant("1.0", "ev-1111111111111111", "d2")  # the same version, other code
+    beside = Choice("serving", serving, candidate)
+    for trace, request, served, shadow, agreement in [
+            ("s1", {"text": f"toner gone, mail {CANARY_MAIL}"}, "it", "it", "agree"),
+            ("s2", {"text": "refund my toner"}, "it", "billing", "disagree"),
+            ("s3", {"text": "new laptop"}, "it", "it", "agree")]:
+        store.add(runtime._trace(trace, "u", request, beside, served, shadow, agreement))
+    store.add(runtime._trace("p1", "u", {"text": "refund"}, Choice("candidate", candidate),
+                             "billing", None, ""))
+    store.add(runtime._trace("x1", "u", {"text": "old"}, Choice("serving", serving, older),
+                             "it", "it", "agree"))
+    store.add(runtime._trace("x2", "u", {"text": "boom"}, beside, "it", None,
+                             "KeyError: 'text'"))
+    store.add(runtime._trace("x3", "u", {"text": "served"}, Choice("serving", serving),
+                             "it", None, ""))
+    runtime.close()
+    return repo, ev
+
+
+def test_trace_items_are_sampled_labelled_and_found_again(
+        capsys: pytest.CaptureFixture[str], traced: tuple[GitRepo, str],
+        keys: dict[str, Path]) -> None:
+    repo, ev = traced
+    code, out = sample(capsys, repo, "--from", "traces", "--n", "4")
+    assert code == 0, out
+    path = review_file(repo)
+    assert path.name == f"shadow-{ev}.yaml"  # bound to the evidence id the traces carry
+    assert "4 of 4 trace outputs of the candidate, stratified by source (production 1, " \
+        "shadow 3), seed 0" in out
+    items = _items(path)
+    assert sorted((i["caseId"], i["source"], i["automatedVerdict"]) for i in items) == [
+        ("p1", "production", "none"), ("s1", "shadow", "none"), ("s2", "shadow", "none"),
+        ("s3", "shadow", "none")]
+    assert CANARY_MAIL not in path.read_text()  # the priority's redactor
+    assert next(i for i in items if i["caseId"] == "s2")["output"] == "billing"
+
+    # a trace agrees when labelled correct: 3 of 4 reach 0.75
+    label(path, {"s1": "correct", "s2": "wrong", "s3": "correct", "p1": "correct"})
+    commit_review(repo, "Labels", keys["ann"])
+    promote = triage(run(repo))[0]
+    assert promote.startswith("promote:"), promote
+    assert "3 of 4 outputs agree with the dry run or, for traces, are labelled correct " \
+        "(0.75 >= 0.75" in promote
+
+    chain = run_cli(capsys, "-C", str(repo.work), "verify", KEY)
+    assert chain.code == 0, chain.out
+    # the traces file rotated: the labelled outputs cannot be found again
+    (repo.work / TRACES).write_text("")
+    chain = run_cli(capsys, "-C", str(repo.work), "verify", KEY)
+    assert chain.code == 1
+    assert f"(trace p1): trace p1 is not among the candidate's traces in {TRACES}" in chain.out
+
+
+def test_both_sources_and_a_forged_trace_item(
+        capsys: pytest.CaptureFixture[str], traced: tuple[GitRepo, str],
+        keys: dict[str, Path]) -> None:
+    repo, _ = traced
+    code, out = sample(capsys, repo, "--from", "both", "--n", "10")
+    assert code == 0, out
+    assert "10 of 10 dry-run and trace outputs" in out
+    path = review_file(repo)
+    items = _items(path)
+    assert {i["source"] for i in items} == {"dry-run", "shadow", "production"}
+    number = next(n for n, i in enumerate(items, 1) if i["caseId"] == "s2")
+    _rewrite(path, number, output="it")  # the shadow run's wrong answer made to look right
+    label(path, {i["caseId"]: "correct" for i in items} | {"t3": "wrong"})  # type: ignore[misc]
+    commit_review(repo, "Labels", keys["ann"])
+    reason = triage(run(repo))[-1]
+    assert f"item {number} (trace s2): its output is not the recorded trace's" in reason
+
+
+def test_a_traces_file_a_pull_request_committed_does_not_count(
+        capsys: pytest.CaptureFixture[str], traced: tuple[GitRepo, str],
+        keys: dict[str, Path]) -> None:
+    """Traces are production data the service writes, outside what a pull request can
+    change: a traces file committed to the repository counts only as the bot committed it."""
+    repo, _ = traced
+    assert sample(capsys, repo, "--from", "traces", "--n", "4")[0] == 0
+    path = review_file(repo)
+    label(path, {"s1": "correct", "s2": "wrong", "s3": "correct", "p1": "correct"})
+    repo.git("add", TRACES)
+    commit_review(repo, "Labels and the traces", keys["ann"])
+    reason = triage(run(repo))[-1]
+    assert f"(trace p1): {TRACES} is committed, and not by the bot" in reason
+    code, out = sample(capsys, repo, "--from", "traces", "--force")
+    assert code == 2 and f"{TRACES} is committed, and not by the bot" in out
+
+
+def test_sample_from_traces_refuses_what_it_cannot_do(
+        capsys: pytest.CaptureFixture[str], repo: GitRepo) -> None:
+    code, out = sample(capsys, repo, "--from", "traces")
+    assert code == 2 and "ailoop.yaml sets no spec.monitoring.traces" in out
+    result = run_cli(capsys, "-C", str(repo.work), "sample", KEY, "--stage", "shadow",
+                     "--from", "nope")
+    assert result.code == 2 and "'nope' is not one of 'dry-run', 'traces', 'both'" in result.err
+
+
+def test_sample_from_traces_without_the_file(
+        capsys: pytest.CaptureFixture[str], traced: tuple[GitRepo, str]) -> None:
+    repo, _ = traced
+    (repo.work / TRACES).unlink()
+    code, out = sample(capsys, repo, "--from", "traces")
+    assert code == 2 and f"no traces file {TRACES}" in out
+    (repo.work / TRACES).write_text("")
+    code, out = sample(capsys, repo, "--from", "traces", "--n", "5")
+    assert code == 2 and "cannot draw 5 outputs: " in out and "holds 0" in out

@@ -89,3 +89,21 @@ def test_judge_fails_closed() -> None:
     twice = ReviewView("r.yaml", "canary", EV, (twice.items[0], twice.items[0]),
                        twice.labellers, twice.source)
     assert "item 2 (case a): case a is drawn twice; to release" in reason(twice)
+
+
+def test_a_trace_agrees_when_labelled_correct() -> None:
+    """A trace has no automated verdict (passed None): agreement is its label, over all
+    items together with the dry-run ones."""
+    items = (LabelledItem("a", "correct", True), LabelledItem("s1", "correct", None,
+                                                               kind="trace"),
+             LabelledItem("s2", "wrong", None, kind="trace"))
+    review = ReviewView("r.yaml", "canary", EV, items, ("ann (customer-reviewer)",), "file")
+    ok = judge("x/y", "canary", Setting(3, 0.6), [review], EV)
+    assert ok.passed and "2 of 3 outputs agree with the dry run or, for traces, are " \
+        "labelled correct (0.67 >= 0.60" in ok.reason
+    held = judge("x/y", "canary", Setting(3, 0.9), [review], EV)
+    assert not held.passed and "agreement 0.67 < 0.90: trace s2 judged wrong" in held.reason
+    twice = ReviewView("r.yaml", "canary", EV, (items[1], items[1], items[0]),
+                       ("ann (customer-reviewer)",), "file")
+    assert "item 2 (trace s1): trace s1 is drawn twice" in \
+        judge("x/y", "canary", Setting(3, 0.6), [twice], EV).reason
