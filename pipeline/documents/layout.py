@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 from collections.abc import Callable, Iterable
@@ -83,7 +84,22 @@ def priority_dir(key: str) -> str:
 
 def review_path(key: str, stage: str, evidence_id: str) -> str:
     """Where `ailoop sample` writes the human review of STAGE for one evidence id."""
-    return f"{priority_dir(key)}/{REVIEWS_DIR}/{stage}-{evidence_id}.yaml"
+    return f"{priority_dir(key)}/{REVIEWS_DIR}/{review_name(stage, evidence_id)}.yaml"
+
+
+_NAME_MAX = 63  # a document's metadata.name (pipeline.model.base.Name)
+
+
+def review_name(stage: str, evidence_id: str) -> str:
+    """A review's file stem and metadata.name: '<stage>-<evidenceId>', or, when a long
+    stage name would make it longer than a name may be, the stage cut short with a digest
+    of the whole stage name (two long stages sharing a beginning stay apart)."""
+    name = f"{stage}-{evidence_id}"
+    if len(name) <= _NAME_MAX:
+        return name
+    digest = hashlib.sha256(stage.encode()).hexdigest()[:8]
+    keep = _NAME_MAX - len(evidence_id) - len(digest) - 2
+    return f"{stage[:keep].rstrip('-')}-{digest}-{evidence_id}"
 
 
 def people_paths(key: str) -> list[str]:

@@ -29,7 +29,13 @@ from pipeline.approvals.context import base_customer, customer_file, people_of
 from pipeline.approvals.requirements import HUMAN_ROLES, stage_requirements
 from pipeline.approvals.signed import allowed_signers
 from pipeline.documents.evidence import canonical_json
-from pipeline.documents.layout import REVIEWS_DIR, YAML_SUFFIXES, priority_dir, review_path
+from pipeline.documents.layout import (
+    REVIEWS_DIR,
+    YAML_SUFFIXES,
+    priority_dir,
+    review_name,
+    review_path,
+)
 from pipeline.documents.load import load_document, load_priority
 from pipeline.errors import InputError
 from pipeline.humanreview.sample import (
@@ -153,9 +159,13 @@ class Drawable:
 
 
 def _view(ctx: ReviewContext, rel: str, drawn: Drawable) -> ReviewView:
+    # Who the file is for when it cannot be read: its name says (a long stage name is cut
+    # short in it, so the stage is the one whose review name it is)
     stem = rel.rsplit("/", 1)[-1].rsplit(".", 1)[0]
-    stage, _, rest = stem.partition("-ev-")
-    named = ReviewView(rel, stage, f"ev-{rest}" if rest else "")
+    prefix, _, rest = stem.rpartition("-ev-")
+    evidence = f"ev-{rest}" if prefix else ""
+    stage = next((s for s in ctx.roles if review_name(s, evidence) == stem), prefix)
+    named = ReviewView(rel, stage, evidence)
     doc, findings = load_document(ctx.root, rel)
     if doc is None or not isinstance(doc.model, HumanReview):
         return _with(named, problem=findings[0].render() if findings else "not a HumanReview")

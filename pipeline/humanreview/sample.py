@@ -16,7 +16,7 @@ from typing import Any
 from pipeline.approvals.requirements import find_stage
 from pipeline.documents.dataset import Case, read_dataset
 from pipeline.documents.evidence import evidence_dir, fingerprint, load_evidence_file
-from pipeline.documents.layout import priority_dir, resolve_inside, review_path
+from pipeline.documents.layout import priority_dir, resolve_inside, review_name, review_path
 from pipeline.documents.load import load_priority
 from pipeline.documents.yamlio import dump_yaml
 from pipeline.errors import InputError
@@ -123,7 +123,7 @@ def review_document(key: str, stage: str, evidence_id: str, drawn: Sequence[Outp
                     description: str, req: SampleRequest) -> dict[str, Any]:
     return {
         "apiVersion": API_VERSION, "kind": "HumanReview",
-        "metadata": {"name": f"{stage}-{evidence_id}"},
+        "metadata": {"name": review_name(stage, evidence_id)},
         "spec": {
             "priority": key, "stage": stage, "evidenceId": evidence_id,
             "sampledAt": req.now.strftime("%Y-%m-%dT%H:%M:%SZ"), "seed": req.seed,

@@ -607,3 +607,44 @@ def test_sample_from_traces_without_the_file(
     (repo.work / TRACES).write_text("")
     code, out = sample(capsys, repo, "--from", "traces", "--n", "5")
     assert code == 2 and "cannot draw 5 outputs: " in out and "holds 0" in out
+
+
+# --- long stage names: the file name and metadata.name stay valid ---------------------
+
+LONG = "shadow-for-the-north-european-support-desks-in-the-evening-shift"  # 64 characters
+
+
+def test_a_long_stage_name_gets_a_short_valid_review_name(
+        tmp_path: Path, keys: dict[str, Path], capsys: pytest.CaptureFixture[str]) -> None:
+    """metadata.name is at most 63 characters: '<stage>-<evidenceId>' is over it from a
+    44-character stage on, so the stage is cut and a digest of it keeps names apart."""
+    import yaml
+
+    repo = build(tmp_path, keys, capsys)
+    spec = repo.work / "customers/acme/triage/priority.yaml"
+    spec.write_text(spec.read_text().replace("- name: shadow", f"- name: {LONG}"))
+    repo.commit_all("A longer stage name")
+    assert run_cli(capsys, "-C", str(repo.work), "dry-run", KEY).code == 0
+    commit_evidence(repo.work)
+    assert run_cli(capsys, "-C", str(repo.work), "approve", KEY, "--stage", LONG,
+                   "--key", str(keys["ann"])).code == 0
+    result = run_cli(capsys, "-C", str(repo.work), "sample", KEY, "--stage", LONG)
+    assert result.code == 0, result.err
+    (path,) = (repo.work / REVIEW).glob("*.yaml")
+    doc = yaml.safe_load(path.read_text())
+    name = doc["metadata"]["name"]
+    assert path.name == f"{name}.yaml" and len(name) <= 63
+    assert doc["spec"]["stage"] == LONG and name.startswith(LONG[:30])
+    assert run_cli(capsys, "-C", str(repo.work), "validate").code == 0
+    label(path, {f"t{i}": "correct" for i in range(1, 7)} | {"t3": "wrong"})
+    repo.git("add", REVIEW)
+    signed_commit(repo.work, "Labels", keys["ann"], ("Ann Example", "ann@acme.example"))
+    assert triage(run(repo))[0].startswith(f"promote: promotes v1.0 to {LONG} 0%")
+    # a broken file under that name is still this stage's review, and says so
+    path.write_text(path.read_text().replace("    label: correct", "    label: maybe", 1))
+    repo.git("add", REVIEW)
+    signed_commit(repo.work, "Break it", keys["ann"], ("Ann Example", "ann@acme.example"))
+    chain = run_cli(capsys, "-C", str(repo.work), "verify", KEY)
+    assert chain.code == 1
+    assert f"human review for stage {LONG}: {REVIEW}/{path.name} cannot be used (" \
+        in " ".join(chain.out.split())

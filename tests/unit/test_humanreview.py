@@ -107,3 +107,17 @@ def test_a_trace_agrees_when_labelled_correct() -> None:
                        ("ann (customer-reviewer)",), "file")
     assert "item 2 (trace s1): trace s1 is drawn twice" in \
         judge("x/y", "canary", Setting(3, 0.6), [twice], EV).reason
+
+
+@given(st.from_regex(r"[a-z0-9]([-a-z0-9]{0,200}[a-z0-9])?", fullmatch=True))
+def test_review_names_are_valid_names_for_every_stage_name(stage: str) -> None:
+    from pipeline.documents.layout import review_name
+    from pipeline.model.base import Metadata
+
+    name = review_name(stage, EV)
+    assert Metadata(name=name).name == name  # the Name pattern and its 63 characters
+    assert name.endswith(EV)
+    if len(stage) <= 43:
+        assert name == f"{stage}-{EV}"  # short names stay as they were
+    else:
+        assert review_name(stage + "x", EV) != name  # the digest keeps long ones apart
