@@ -440,19 +440,27 @@ def test_a_forged_item_holds_the_gate_and_breaks_verify(
     assert "promote" not in " ".join(triage(run(repo)))
 
 
+@pytest.mark.parametrize(("field", "value", "why"), [
+    ("output", "billing", "(case t4): its output is not the trusted dry run's"),
+    ("input", {"text": "x"}, "(case t4): its input is not the trusted dry run's"),
+    ("tags", [], "(case t4): its tags are not the trusted dry run's"),
+    ("caseId", "t9", "(case t9): case t9 is not in the trusted dry run"),
+])
 def test_verify_breaks_when_an_item_is_rewritten_after_the_promotion(
-        capsys: pytest.CaptureFixture[str], repo: GitRepo, keys: dict[str, Path]) -> None:
+        capsys: pytest.CaptureFixture[str], repo: GitRepo, keys: dict[str, Path],
+        field: str, value: object, why: str) -> None:
     assert sample(capsys, repo, "--n", "6")[0] == 0
     path = review_file(repo)
     label(path, {f"t{i}": "correct" for i in range(1, 7)} | {"t3": "wrong"})
     commit_review(repo, "Labels", keys["ann"])
     assert triage(run(repo))[0].startswith("promote:")
     assert run_cli(capsys, "-C", str(repo.work), "verify", KEY).code == 0
-    _rewrite(path, 5, output="billing")  # ann signs it again: the labels are hers, the
-    commit_review(repo, "Reword", keys["ann"])  # output is not the candidate's
+    _rewrite(path, 5, **{field: value})  # ann signs it again: the labels are hers, what
+    commit_review(repo, "Reword", keys["ann"])  # they label is not the candidate's
     chain = run_cli(capsys, "-C", str(repo.work), "verify", KEY)
     assert chain.code == 1
-    assert "item 5 (case t4): its output is not the trusted dry run's" in chain.out
+    assert chain.out.startswith(f"{KEY}: BROKEN at human review: ")
+    assert f"item 5 {why}" in chain.out
 
 
 def test_the_same_case_twice_holds(
