@@ -251,6 +251,14 @@ def signed_approval_commits(root: str, rev: str, allowed_signers: str,
     return found
 
 
+def commit_signature(root: str, sha: str, allowed_signers: str) -> tuple[str, str]:
+    """(git's %G? verdict, the allowed-signers principal) of one commit."""
+    out = _run(root, "-c", f"gpg.ssh.allowedSignersFile={allowed_signers}", "log", "-1",
+               "--format=%G?%x1f%GS", rev_parse(root, sha), "--").strip()
+    verdict, _, signer = out.partition("\x1f")
+    return verdict or "N", signer
+
+
 def push_branch(root: str, remote: str = "origin") -> None:
     """Push the current branch to its namesake on REMOTE."""
     branch = _run(root, "symbolic-ref", "--short", "HEAD").strip()

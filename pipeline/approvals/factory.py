@@ -66,16 +66,21 @@ class MergedPullApprovals:
         self.waiting = Waiting()  # one rate-limit budget for the whole run, every priority
 
     def approvals(self, key: str) -> list[Approval]:
+        return self.approvals_of_change(key, people_paths(key))[1]
+
+    def approvals_of_change(self, key: str, paths: list[str]) -> tuple[int, list[Approval]]:
+        """The merged pull request that last changed PATHS (0: none) and its approvals of
+        KEY (a human review file binds to the pull request that last changed it)."""
         token, repo = self.env.get("GITHUB_TOKEN", ""), self.env.get("GITHUB_REPOSITORY", "")
         if not token or not repo:
             raise ExternalError("approvals.source is github: GITHUB_TOKEN and "
                                 "GITHUB_REPOSITORY are needed to read the merged pull request")
-        last = last_change(self.root, "HEAD", people_paths(key))
+        last = last_change(self.root, "HEAD", paths)
         if last is None:
-            return []
+            return 0, []
         with make_client(self.env.get("GITHUB_API_URL") or self.api_url, token) as http:
             api = GitHubApi(http, repo, self.waiting)
             numbers = api.merged_pulls_for_commit(last[0])
             if not numbers:
-                return []
-            return GitHubApprovals(self.root, api, numbers[0]).approvals(key)
+                return 0, []
+            return numbers[0], GitHubApprovals(self.root, api, numbers[0]).approvals(key)

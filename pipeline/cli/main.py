@@ -35,6 +35,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "status": ("status", "Where every priority stands."),
     "adopt": ("adopt", "Sign, as the bot, status files written before the bot key."),
     "approve": ("approve", "Record a signed git-native approval for a stage."),
+    "sample": ("sample", "Draw a candidate's outputs for people to label (human review)."),
     "gate": ("gate", "Evaluate the approval gates a pull request touches."),
     "comment": ("comment", "Post or update the pull request's ailoop comment."),
     "notify": ("notify", "Send pending notifications, or a test message."),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 from collections.abc import Callable, Iterable
@@ -17,6 +18,7 @@ YAML_SUFFIXES = (".yaml", ".yml")
 PRIORITY_FILE = "priority.yaml"
 STATUS_FILE = "status.yaml"
 EVIDENCE_DIR = "evidence"  # in a priority folder: what dry runs wrote
+REVIEWS_DIR = "reviews"  # in a priority folder: human reviews of sampled outputs
 # A priority's key: "customer/priority", each a lower-case name.
 KEY_RE = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?/[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 
@@ -53,6 +55,8 @@ def expected_kinds(rel: str) -> frozenset[str] | None:
                 "status.yaml": frozenset({"Status"})}.get(parts[3])
     if len(parts) == 5 and parts[3] == "events":
         return EVENT_KINDS
+    if len(parts) == 5 and parts[3] == REVIEWS_DIR:
+        return frozenset({"HumanReview"})
     return None
 
 
@@ -76,6 +80,26 @@ def priority_of(rel: str) -> str | None:
 
 def priority_dir(key: str) -> str:
     return f"{CUSTOMERS}/{key}"
+
+
+def review_path(key: str, stage: str, evidence_id: str) -> str:
+    """Where `ailoop sample` writes the human review of STAGE for one evidence id."""
+    return f"{priority_dir(key)}/{REVIEWS_DIR}/{review_name(stage, evidence_id)}.yaml"
+
+
+_NAME_MAX = 63  # a document's metadata.name (pipeline.model.base.Name)
+
+
+def review_name(stage: str, evidence_id: str) -> str:
+    """A review's file stem and metadata.name: '<stage>-<evidenceId>', or, when a long
+    stage name would make it longer than a name may be, the stage cut short with a digest
+    of the whole stage name (two long stages sharing a beginning stay apart)."""
+    name = f"{stage}-{evidence_id}"
+    if len(name) <= _NAME_MAX:
+        return name
+    digest = hashlib.sha256(stage.encode()).hexdigest()[:8]
+    keep = _NAME_MAX - len(evidence_id) - len(digest) - 2
+    return f"{stage[:keep].rstrip('-')}-{digest}-{evidence_id}"
 
 
 def people_paths(key: str) -> list[str]:

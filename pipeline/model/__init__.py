@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from pipeline.model.policy import Policy, Waiver
     from pipeline.model.priority import Priority
     from pipeline.model.project import Project
+    from pipeline.model.review import HumanReview
     from pipeline.model.status import Status
 
     KINDS: dict[str, type[Model]]
@@ -28,9 +29,10 @@ _WHERE = {
     "Feedback": "events", "Incident": "events", "ReviewRequest": "events",
     "Lesson": "lessons", "Lessons": "lessons", "Policy": "policy", "Waiver": "policy",
     "Priority": "priority", "Project": "project", "Status": "status",
+    "HumanReview": "review",
 }
 _KINDS = ("Project", "Customer", "Priority", "Feedback", "Incident", "ReviewRequest", "Status",
-          "Policy", "Waiver", "Lessons")
+          "Policy", "Waiver", "Lessons", "HumanReview")
 
 
 def __getattr__(name: str) -> Any:
@@ -49,6 +51,7 @@ __all__ = [
     "KINDS",
     "Customer",
     "Feedback",
+    "HumanReview",
     "Incident",
     "Lesson",
     "Lessons",

@@ -291,11 +291,23 @@ class StageApproval(Model):
     count: Int = Field(1, ge=1, le=10)
 
 
+class HumanReviewSetting(Model):
+    """People label a sample of the candidate's outputs before it enters the stage
+    (`ailoop sample`); their labels must agree with the dry run's verdicts."""
+
+    sample: Int = Field(ge=1, le=1000, description="How many outputs `ailoop sample` draws "
+                        "and the review must hold, every one labelled.")
+    min_agreement: Float = Field(0.9, ge=0, le=1, description="Share of the labelled outputs "
+                                 "whose label agrees with the dry run's verdict.")
+
+
 class Stage(Model):
     name: str = Field(pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
     percent: Float = Field(ge=0, le=100)
     bake_time: Duration = Field(description="Minimum time at this stage before the next.")
     approvals: list[StageApproval] = Field(default_factory=list)
+    human_review: HumanReviewSetting | None = Field(
+        None, description="Labelled outputs the stage needs before the candidate enters it.")
 
 
 class Rollout(Model):

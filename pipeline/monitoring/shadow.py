@@ -53,12 +53,18 @@ def shadow_summary(root: str, rel: str, key: str, version: str,
         path, _ = resolve_inside(root, ".", rel)
         if not os.path.isfile(path):
             return None
-        with open(path, "rb") as fh:
-            raw = fh.read(MAX_TRACES_BYTES)  # the newest lines past the bound are not read
+        lines = trace_lines(path)
     except (InputError, OSError):
         return None
-    return summarise(raw.decode("utf-8", errors="replace").splitlines(), key, version,
-                     since.timestamp() if since else None)
+    return summarise(lines, key, version, since.timestamp() if since else None)
+
+
+def trace_lines(path: str) -> list[str]:
+    """The lines of the traces file PATH, bounded (the newest lines past the bound are not
+    read); OSError when it cannot be read."""
+    with open(path, "rb") as fh:
+        raw = fh.read(MAX_TRACES_BYTES)
+    return raw.decode("utf-8", errors="replace").splitlines()
 
 
 def summarise(lines: list[str], key: str, version: str,
@@ -66,7 +72,7 @@ def summarise(lines: list[str], key: str, version: str,
     runs = disagreements = errors = skipped = 0
     examples: list[Disagreement] = []
     for line in lines:
-        record = _record(line)
+        record = trace_record(line)
         if record is None:
             skipped += bool(line.strip())
             continue
@@ -88,7 +94,8 @@ def summarise(lines: list[str], key: str, version: str,
     return ShadowSummary(version, runs, disagreements, errors, tuple(examples), skipped)
 
 
-def _record(line: str) -> dict[str, Any] | None:
+def trace_record(line: str) -> dict[str, Any] | None:
+    """One line as a trace object; None when it is not one (skipped, never an error)."""
     try:
         value = json.loads(line)
     except (ValueError, RecursionError):

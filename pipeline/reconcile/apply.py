@@ -273,6 +273,9 @@ def commit_message(changes: list[PriorityPlan], governance_verified: bool = Fals
     for p in changes:
         trailers += [f"Ailoop-Priority: {p.key}", f"{git.TRAILER_ACTION}: {p.primary.kind}",
                      *status_trailers(p.status)]
+        review = dict(p.primary.inputs).get("human_review")
+        if review:  # the labels that let it in, bound to the candidate's evidence id
+            trailers.append(f"Ailoop-Human-Review: {review}")
     if governance_verified:  # the window of the next governance re-check starts here
         trailers.append(GOVERNANCE_VERIFIED)
     return "\n".join([subject, "", *body, "", *trailers]) + "\n"

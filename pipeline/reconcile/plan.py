@@ -37,6 +37,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from pipeline.approvals.base import Approval
+from pipeline.humanreview.verdict import ReviewVerdict, ReviewView, Setting, judge
 from pipeline.model.evidence import UNVERIFIED
 from pipeline.model.status import (
     ApprovalUsed,
@@ -74,6 +75,7 @@ class StageView:
     # (roles, count): `count` different people, each holding one of `roles`; the stage's own
     # approvals plus the guardrails (risk-officer for high risk, a human for exposed actions)
     approvals: tuple[tuple[tuple[str, ...], int], ...] = ()
+    human_review: Setting | None = None  # labelled outputs needed before entering it
 
 
 @dataclass(frozen=True)
@@ -156,6 +158,8 @@ class PriorityInput:
     workflow_digest: str = ""  # sha256 of the workflow code on disk
     approvals: tuple[Approval, ...] | None = None  # None: not loaded or unreachable
     approvals_problem: str = ""
+    reviews: tuple[ReviewView, ...] | None = ()  # human reviews; None: unreadable
+    reviews_problem: str = ""
     # For the candidate at its recorded stage (or the serving version when there is none).
     readings: tuple[GateReading, ...] | None = None
     readings_problem: str = ""
@@ -682,7 +686,7 @@ def _rollout(w: _Work) -> None:
         return
     for step in (_failing_monitoring, _governance_gate, _findings_gate, _evidence_gate,
                  _regression_gate, _at_target, _bake_gate, _monitoring_gate, _roles_gate,
-                 _approval_gate, _promote):
+                 _approval_gate, _human_review_gate, _promote):
         step(w, target)
         if w.done:
             return
@@ -952,6 +956,40 @@ def _approval_gate(w: _Work, target: int) -> None:
               inputs={"role": ", ".join(dict.fromkeys(missing)), "evidence": evidence})
 
 
+def _human_review_gate(w: _Work, target: int) -> None:
+    """The next stage's humanReview: every sampled output labelled by someone holding the
+    stage's role, agreeing with the dry run often enough, on the candidate's evidence."""
+    verdict = _review_verdict(w, target)
+    if verdict is None or verdict.passed:
+        return
+    nxt = w.spec.stages[_next(w)]
+    if w.inp.reviews is None:
+        w.act("hold", "human-review", f"holds: human reviews unavailable "
+              f"({w.inp.reviews_problem or 'not loaded'}); to release: restore access to "
+              "the approval source", inputs=_unreachable(w, "reviews"))
+        return
+    w.update(phase="awaiting-approval")
+    w.act("await-approval", "human-review", f"holds: {verdict.reason}", to=_next(w),
+          inputs={"stage": nxt.name, "evidence": w.candidate.evidence_id
+                  if w.candidate else ""})
+
+
+def _review_verdict(w: _Work, target: int) -> ReviewVerdict | None:
+    """None when the next stage asks for no human review."""
+    if _completing(w, target) or w.candidate is None:
+        return None
+    nxt = w.spec.stages[_next(w)]
+    if nxt.human_review is None:
+        return None
+    if w.inp.reviews is None:
+        return ReviewVerdict(False, "unavailable")
+    roles = list(dict.fromkeys(r for roles, _ in nxt.approvals for r in roles)) \
+        or ["customer-owner", "customer-reviewer", "risk-officer"]  # as approvals.requirements
+    who = "a " + (roles[0] if len(roles) == 1 else ", ".join(roles[:-1]) + " or " + roles[-1])
+    return judge(w.inp.key, nxt.name, nxt.human_review, w.inp.reviews,
+                 w.candidate.evidence_id, who)
+
+
 def _missing_text(missing: list[str]) -> str:
     """'approval from risk-officer', 'approvals from 2 customer-reviewer and risk-officer':
     every role still missing, not only the first."""
@@ -1018,6 +1056,9 @@ def _promote(w: _Work, target: int) -> None:
     stage = w.spec.stages[to]
     used, _ = match_approvals(stage, w.inp.approvals or (), cand.evidence_id)
     by = ", ".join(f"{a.person} ({a.role})" for a in used) or "no approvals needed"
+    review = _review_verdict(w, target)
+    if review is not None:
+        by += f"; {review.reason}"
     why = f"every gate holds (evidence {cand.evidence_id}; {by})"
     done = to == target and not w.spec.completes(target)
     w.move(to, "promote", why, "complete" if done else "progressing")
@@ -1028,8 +1069,11 @@ def _promote(w: _Work, target: int) -> None:
     _reached(w, to)
     if done:
         _schedule_review(w)
+    inputs = {"evidence": cand.evidence_id}
+    if review is not None:
+        inputs["human_review"] = review.trailer
     w.act("promote", "target", f"promotes {_version(cand)} to {w.label(to)}: {why}",
-          inputs={"evidence": cand.evidence_id})
+          inputs=inputs)
 
 
 def _complete(w: _Work, target: int) -> None:

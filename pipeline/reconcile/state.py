@@ -22,7 +22,7 @@ from pipeline import git
 from pipeline.approvals.base import ApprovalSource
 from pipeline.approvals.context import people_of, person_by_email
 from pipeline.approvals.governance_check import GovernanceCheck
-from pipeline.approvals.requirements import stage_requirements
+from pipeline.approvals.requirements import HUMAN_ROLES, stage_requirements
 from pipeline.cache import cache_dir, code_fingerprint, store
 from pipeline.cache.stat_index import settled_ns
 from pipeline.documents.layout import (
@@ -35,6 +35,7 @@ from pipeline.documents.layout import (
 )
 from pipeline.documents.load import load_document
 from pipeline.errors import AiloopError, ExternalError, InputError
+from pipeline.humanreview.verdict import Setting
 from pipeline.model import status as status_model
 from pipeline.model.base import Model
 from pipeline.model.customer import Customer, Person
@@ -274,7 +275,9 @@ def spec_view(priority: Priority, project: ProjectSpec) -> SpecView:
     floor = project.min_bake_time_high_risk if spec.risk in _HIGH_RISK else timedelta(0)
     stages = tuple(StageView(s.name, s.percent, max(s.bake_time, floor),
                              tuple((r.roles, r.count)
-                                   for r in stage_requirements("", priority, s.name)))
+                                   for r in stage_requirements("", priority, s.name)),
+                             Setting(s.human_review.sample, s.human_review.min_agreement)
+                             if s.human_review else None)
                    for s in spec.rollout.stages)
     cadence = spec.review.cadence if spec.review else None
     return SpecView(spec.owner, spec.rollout.target, stages,
@@ -463,6 +466,7 @@ def _input(state: RepoState, local: Local, now: datetime, approvals: ApprovalSou
         return inp
     if _may_promote(local, status) and not local.findings:
         inp = _with_approvals(inp, approvals)
+        inp = _with_reviews(inp, state, local)
     candidate = status.candidate
     if local.gates and candidate is not None and candidate.stage is not None:
         inp = _with_readings(inp, local, candidate.stage, now, monitoring, CANDIDATE)
@@ -492,6 +496,29 @@ def _with_approvals(inp: PriorityInput, source: ApprovalSource) -> PriorityInput
     except ExternalError as e:
         return replace(inp, approvals=None, approvals_problem=str(e),
                        unreachable=(*inp.unreachable, "approvals"))
+
+
+def _with_reviews(inp: PriorityInput, state: RepoState, local: Local) -> PriorityInput:
+    """The human review files, read only where a stage asks for them (git and maybe
+    GitHub are asked who labelled each)."""
+    spec = local.spec
+    if spec is None or not any(s.human_review for s in spec.stages) or \
+            local.evidence is None or local.evidence_id is None:
+        return inp
+    from pipeline.humanreview.labels import ReviewContext, read_reviews
+
+    roles = {s.name: tuple(dict.fromkeys(r for roles, _ in s.approvals for r in roles))
+             or HUMAN_ROLES for s in spec.stages}
+    # The labels are compared with the trusted run's verdicts: a file a pull request
+    # rewrote since (shown as unverified) is not read for them, and the review holds.
+    trusted = local.evidence.path if local.unverified is None else ""
+    ctx = ReviewContext(state.root, local.key, local.evidence_id, trusted, roles,
+                        state.project.approvals, os.environ)
+    try:
+        return replace(inp, reviews=read_reviews(ctx))
+    except ExternalError as e:
+        return replace(inp, reviews=None, reviews_problem=str(e),
+                       unreachable=(*inp.unreachable, "reviews"))
 
 
 def _share(local: Local, stage: str | None, variant: Variant) -> float | None:
@@ -599,7 +626,8 @@ def _records() -> tuple[type, ...]:
 
     models = tuple(v for v in vars(status_model).values()
                    if isinstance(v, type) and issubclass(v, Model))
-    return (Local, SpecView, StageView, EventView, EvidenceView, RegressionView, *models,
+    return (Local, SpecView, StageView, Setting, EventView, EvidenceView, RegressionView,
+            *models,
             date, datetime, timedelta, timezone, TzInfo)
 
 

@@ -12,6 +12,8 @@ stopping at the first broken one (DESIGN.md, "Trust").
 3. approvals  each approval the status says the candidate used is bound to its evidence and
               still held by the approval source; approval files (approvals.source file)
               prove nothing, so a promotion that relied on one is unverified;
+   human review  every stage the candidate entered that asks for `humanReview` has its
+              labels, written by the stage's role, bound to its evidence, agreeing enough;
 4. governance every governance change on the branch had its approvals;
 5. flag       the customer's flagd file serves what the status says.
 
@@ -108,6 +110,9 @@ def _links(root: str, key: str, approvals: ApprovalSource,
                 yield from _version_links(root, key, name, version)
     if tried is not None:
         yield _approvals(key, tried, approvals)
+        review = _human_reviews(root, key, tried)
+        if review is not None:
+            yield review
     if governance.hold:
         raise _Broken("governance", governance.hold)
     yield Link("governance", "every governance change on this branch had its approvals")
@@ -198,6 +203,39 @@ def _approvals(key: str, candidate: Candidate, source: ApprovalSource) -> Link:
     plural = "approval" if count == 1 else "approvals"
     return Link("approvals", f"{count} {plural} used, bound to {candidate.evidence_id}"
                 if count else "none used")
+
+
+def _human_reviews(root: str, key: str, candidate: Candidate) -> Link | None:
+    """The labels that let the candidate into each stage asking for them, judged again as
+    the reconciler judged them; None when no stage it entered asks for a human review."""
+    from pipeline.documents.load import load_priority
+    from pipeline.humanreview.labels import ReviewContext, read_reviews, stage_roles
+    from pipeline.humanreview.verdict import Setting, judge
+    from pipeline.reconcile.state import project_settings
+
+    try:
+        priority = load_priority(root, key)
+    except InputError as e:
+        raise _Broken("human review", f"the priority cannot be read: {e}") from None
+    names = [s.name for s in priority.spec.rollout.stages]
+    reached = priority.spec.rollout.stages[:names.index(candidate.stage) + 1] \
+        if candidate.stage in names else []
+    wanted = [s for s in reached if s.human_review is not None]
+    if not wanted:
+        return None
+    rel = f"{evidence_dir(key)}/{candidate.evidence_id}.json"
+    ctx = ReviewContext(root, key, candidate.evidence_id, rel, stage_roles(priority),
+                        project_settings(root).approvals, os.environ)
+    reviews = read_reviews(ctx)
+    found = []
+    for stage in wanted:
+        assert stage.human_review is not None
+        setting = Setting(stage.human_review.sample, stage.human_review.min_agreement)
+        verdict = judge(key, stage.name, setting, reviews, candidate.evidence_id)
+        if not verdict.passed:
+            raise _Broken("human review", verdict.reason)
+        found.append(verdict.reason)
+    return Link("human review", "; ".join(found))
 
 
 def _flag(root: str, key: str, status: StatusBody | None) -> Link:

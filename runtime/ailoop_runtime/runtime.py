@@ -218,8 +218,13 @@ class Runtime:
         record = {"trace": trace, "priority": self.priority, "key": key, "time": self.clock(),
                   "input": request,
                   "variant": OFF if choice.chosen.off else choice.variant,
-                  "serving": {"version": choice.chosen.version, "output": served},
+                  # the evidence ids bind an output to the candidate that gave it (a
+                  # version string alone may name other code): ailoop's human review
+                  # samples the candidate's outputs by it
+                  "serving": {"version": choice.chosen.version,
+                              "evidenceId": choice.chosen.evidence_id, "output": served},
                   "shadow": {"version": choice.shadow.version if choice.shadow else "",
+                             "evidenceId": choice.shadow.evidence_id if choice.shadow else "",
                              "output": shadow}, "agreement": agreement}
         return {**record, "error": error} if error else record
 

@@ -32,6 +32,7 @@ PLACES = {
     "Policy": "policies/policy.yaml",
     "Waiver": "policies/waivers/waiver.yaml",
     "Lessons": "customers/acme/lessons.yaml",
+    "HumanReview": "customers/acme/triage/reviews/canary-ev-0123456789abcdef.yaml",
 }
 _META = {"expected.txt", "README.md"}
 

@@ -1,0 +1,233 @@
+"""`ailoop sample C/P --stage S`: draw N of the candidate's outputs, stratified by tag, into
+a review file people label. Outputs come from the trusted dry run of the current
+fingerprint (what the labels will be bound to) and/or the candidate's production and
+shadow traces (`--from traces|both`, traces.py: those of the same evidence id), and every
+input and output goes through the priority's redactor, as the dry run's evidence does."""
+
+from __future__ import annotations
+
+import os
+import random
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from pipeline.approvals.requirements import find_stage
+from pipeline.documents.dataset import Case, read_dataset
+from pipeline.documents.evidence import evidence_dir, fingerprint, load_evidence_file
+from pipeline.documents.layout import priority_dir, resolve_inside, review_name, review_path
+from pipeline.documents.load import load_priority
+from pipeline.documents.yamlio import dump_yaml
+from pipeline.errors import InputError
+from pipeline.fsio import write_atomic
+from pipeline.model.base import API_VERSION
+from pipeline.model.priority import Priority
+from pipeline.redact import Redactor, priority_redactor
+from pipeline.trust.evidence_chain import statement_path
+from pipeline.trust.written import untrusted_files
+
+UNTAGGED = "(untagged)"
+DRY_RUN = "dry-run"
+
+
+@dataclass(frozen=True)
+class Output:
+    """One output that can be drawn: already redacted."""
+
+    case_id: str  # a trace's id for a trace
+    tags: tuple[str, ...]
+    source: str  # dry-run | shadow | production
+    input: Any
+    output: Any
+    passed: bool | None  # the dry run's verdict; None: a trace has none
+
+    @property
+    def stratum(self) -> str:
+        """Outputs are stratified by their first tag (a case's main category); traces carry
+        no tags, so they are their own strata (shadow, production)."""
+        if self.tags:
+            return self.tags[0]
+        return UNTAGGED if self.source == DRY_RUN else self.source
+
+
+@dataclass(frozen=True)
+class SampleRequest:
+    key: str
+    stage: str
+    n: int | None  # None: the stage's humanReview.sample
+    seed: int
+    force: bool
+    now: datetime
+    source: str = DRY_RUN  # --from: dry-run | traces | both
+
+
+@dataclass(frozen=True)
+class Sampled:
+    path: str  # repo-relative review file
+    evidence_id: str
+    drawn: dict[str, int]  # stratum -> outputs drawn
+    available: int
+    description: str
+
+
+def allocate(sizes: Mapping[str, int], n: int) -> dict[str, int]:
+    """How many to draw from each stratum: one each when N allows (else one from each of
+    the N largest), the rest in proportion to what each still holds (largest remainder)."""
+    names = sorted(sizes)
+    if n < len(names):
+        return dict.fromkeys(sorted(names, key=lambda s: (-sizes[s], s))[:n], 1)
+    take = dict.fromkeys(names, 1)
+    left, spare = n - len(names), sum(sizes.values()) - len(names)
+    if left <= 0 or spare <= 0:
+        return take
+    quotas = {s: left * (sizes[s] - 1) / spare for s in names}
+    for s in names:
+        take[s] += int(quotas[s])
+    rest = n - sum(take.values())
+    for s in sorted(names, key=lambda s: (-(quotas[s] - int(quotas[s])), s)):
+        if rest <= 0:
+            break
+        if take[s] < sizes[s]:
+            take[s] += 1
+            rest -= 1
+    return take
+
+
+def draw(pool: Sequence[Output], n: int, seed: int) -> list[Output]:
+    """N outputs stratified by tag; the same pool, N and seed always draw the same ones."""
+    strata: dict[str, list[Output]] = {}
+    for out in sorted(pool, key=lambda o: o.case_id):
+        strata.setdefault(out.stratum, []).append(out)
+    counts = allocate({s: len(v) for s, v in strata.items()}, n)
+    rng = random.Random(seed)
+    drawn: list[Output] = []
+    for name in sorted(counts):
+        drawn += sorted(rng.sample(strata[name], counts[name]), key=lambda o: o.case_id)
+    return drawn
+
+
+def describe(drawn: Sequence[Output], available: int, seed: int,
+             source: str = DRY_RUN) -> str:
+    counts: dict[str, int] = {}
+    for out in drawn:
+        counts[out.stratum] = counts.get(out.stratum, 0) + 1
+    parts = ", ".join(f"{name} {count}" for name, count in sorted(counts.items()))
+    what = {"traces": "trace outputs of the candidate",
+            "both": "dry-run and trace outputs"}.get(source, "dry-run outputs")
+    by = "source" if source == "traces" else "first tag"
+    return f"{len(drawn)} of {available} {what}, stratified by {by} ({parts}), seed {seed}"
+
+
+def review_document(key: str, stage: str, evidence_id: str, drawn: Sequence[Output],
+                    description: str, req: SampleRequest) -> dict[str, Any]:
+    return {
+        "apiVersion": API_VERSION, "kind": "HumanReview",
+        "metadata": {"name": review_name(stage, evidence_id)},
+        "spec": {
+            "priority": key, "stage": stage, "evidenceId": evidence_id,
+            "sampledAt": req.now.strftime("%Y-%m-%dT%H:%M:%SZ"), "seed": req.seed,
+            "sampled": description,
+            "items": [{**drawn_fields(o), "label": None, "note": ""} for o in drawn],
+        },
+    }
+
+
+def drawn_fields(out: Output) -> dict[str, Any]:
+    """What a review item says about the output it shows: written by `ailoop sample`, and
+    derived again by the gate to prove a file still shows what was drawn."""
+    return {"caseId": out.case_id, "tags": list(out.tags), "source": out.source,
+            "input": out.input, "output": out.output,
+            "automatedVerdict": "none" if out.passed is None
+            else "passed" if out.passed else "failed"}
+
+
+_HEADER = ("# Human review: label every output `label: correct` or `label: wrong` (a note\n"
+           "# says why), then commit it as you approve (a signed commit, or a pull request\n"
+           "# your role approves). README: 'Human review of sampled outputs'.\n")
+
+
+def sample(root: str, req: SampleRequest) -> Sampled:
+    """Write the review file; refuses (InputError) rather than write a half-true one."""
+    priority = load_priority(root, req.key)
+    stage = find_stage(priority, req.stage)
+    n = req.n if req.n is not None else (stage.human_review.sample if stage.human_review
+                                         else None)
+    if n is None:
+        raise InputError(f"stage '{req.stage}' of {req.key} sets no humanReview.sample: pass "
+                         "--n N")
+    if n < 1:
+        raise InputError(f"--n must be at least 1, not {n}")
+    evidence_id = fingerprint(root, req.key, priority).evidence_id
+    rel = review_path(req.key, req.stage, evidence_id)
+    if os.path.lexists(os.path.join(root, rel)) and not req.force:
+        raise InputError(f"{rel} exists already (its labels would be lost); pass --force to "
+                         "draw again")
+    pool = dry_run_outputs(root, req.key, priority, evidence_id) \
+        if req.source != "traces" else []
+    where = f"the trusted dry run {evidence_id}"
+    if req.source != DRY_RUN:
+        traces_rel, traces = trace_outputs(root, req.key, priority, evidence_id)
+        pool += traces
+        where = f"{where} and {traces_rel}" if req.source == "both" else \
+            f"{traces_rel} (the traces of {evidence_id})"
+    if n > len(pool):
+        raise InputError(f"cannot draw {n} outputs: {where} holds {len(pool)}" + (
+            f"; pass --n {len(pool)} or fewer" if pool else ""))
+    drawn = draw(pool, n, req.seed)
+    text = describe(drawn, len(pool), req.seed, req.source)
+    doc = review_document(req.key, req.stage, evidence_id, drawn, text, req)
+    target, _ = resolve_inside(root, "", rel)
+    os.makedirs(os.path.dirname(target), exist_ok=True)
+    write_atomic(target, dump_yaml(doc, header=_HEADER))
+    counts: dict[str, int] = {}
+    for out in drawn:
+        counts[out.stratum] = counts.get(out.stratum, 0) + 1
+    return Sampled(rel, evidence_id, counts, len(pool), text)
+
+
+def dry_run_outputs(root: str, key: str, priority: Priority,
+                    evidence_id: str) -> list[Output]:
+    """The redacted outputs of the trusted dry run of EVIDENCE_ID, with their inputs."""
+    rel = f"{evidence_dir(key)}/{evidence_id}.json"
+    if not os.path.isfile(os.path.join(root, rel)):
+        raise InputError(f"no dry-run evidence for {evidence_id} (the candidate as it is on "
+                         f"disk): run `ailoop dry-run {key}` on the default branch first")
+    untrusted = untrusted_files(root, [rel, statement_path(rel)])
+    if untrusted:
+        raise InputError(f"the evidence {evidence_id} is not from a trusted run "
+                         f"({next(iter(untrusted.values())).problem}); only a trusted run's "
+                         "outputs are sampled, since the labels are bound to it", path=rel)
+    try:
+        evidence = load_evidence_file(root, rel)
+    except ValueError as e:
+        raise InputError(f"cannot read the evidence: {e}", path=rel) from None
+    cases = _dataset(root, key, priority)
+    redactor = priority_redactor(priority, cases.values())
+    return [_output(record, cases, redactor) for record in evidence.get("cases") or []
+            if isinstance(record, dict) and isinstance(record.get("id"), str)]
+
+
+def trace_outputs(root: str, key: str, priority: Priority,
+                  evidence_id: str) -> tuple[str, list[Output]]:
+    """(the traces file, the redacted outputs of the candidate EVIDENCE_ID in it): a trace's
+    id is its item's caseId; it has no tags and no automated verdict."""
+    from pipeline.humanreview.traces import candidate_traces
+
+    rel, traces = candidate_traces(root, key, evidence_id)
+    redactor = priority_redactor(priority, _dataset(root, key, priority).values())
+    return rel, [Output(t.id, (), t.source, redactor.deep(t.input), redactor.deep(t.output),
+                        None) for t in traces]
+
+
+def _dataset(root: str, key: str, priority: Priority) -> dict[str, Case]:
+    abs_path, rel = resolve_inside(root, priority_dir(key), priority.spec.dry_run.dataset)
+    return {case.id: case for case in read_dataset(abs_path, rel)}
+
+
+def _output(record: dict[str, Any], cases: Mapping[str, Case], redactor: Redactor) -> Output:
+    case = cases.get(record["id"])
+    tags = tuple(str(t) for t in record.get("tags") or (case.tags if case else ()))
+    return Output(record["id"], tags, DRY_RUN,
+                  redactor.deep(case.input) if case is not None else None,
+                  redactor.deep(record.get("output")), record.get("passed") is True)
