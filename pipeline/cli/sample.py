@@ -14,7 +14,7 @@ FROM = ("dry-run", "traces", "both")
 @click.command("sample", epilog="""\b
 Examples:
   ailoop sample acme/triage --stage canary              # N from the stage's humanReview
-  ailoop sample acme/triage --stage canary --n 20 --seed 7
+  ailoop sample acme/triage --stage canary --n 20
   ailoop sample acme/triage --stage canary --from both  # dry run and shadow/production
   ailoop sample acme/triage --stage canary --to-calibration judge/calibration.jsonl
 """)
@@ -22,8 +22,6 @@ Examples:
 @click.option("--stage", required=True, help="The stage whose humanReview the sample is for.")
 @click.option("--n", "n", type=int, default=None, metavar="N",
               help="How many outputs to draw (default: the stage's humanReview.sample).")
-@click.option("--seed", type=int, default=0, show_default=True,
-              help="The same seed draws the same outputs from the same dry run.")
 @click.option("--from", "source", type=click.Choice(FROM), default="dry-run",
               show_default=True,
               help="Draw from the trusted dry run, from the candidate's production and "
@@ -37,13 +35,14 @@ Examples:
                    "of id, input, output, label, note), skipping ids already there.")
 @now_option
 @click.pass_context
-def sample_command(ctx: click.Context, key: str, stage: str, n: int | None, seed: int,
-                   source: str, force: bool, calibration: str, now: str | None) -> int:
+def sample_command(ctx: click.Context, key: str, stage: str, n: int | None, source: str,
+                   force: bool, calibration: str, now: str | None) -> int:
     """Draw outputs of CUSTOMER/PRIORITY's candidate for people to label.
 
     Writes customers/C/P/reviews/<stage>-<evidenceId>.yaml (kind HumanReview): N outputs of
     the trusted dry run of the candidate's fingerprint, stratified by first tag (one per
-    tag when N allows, the rest in proportion), inputs and outputs redacted. Reviewers set
+    tag when N allows, the rest in proportion), inputs and outputs redacted. Which outputs
+    is fixed by the evidence id and the stage, so nobody picks the easy ones. Reviewers set
     each `label` to correct or wrong (with a `note`) and commit the file as they approve: a
     commit signed with their key, or a pull request their role approves. A stage with
     `humanReview: {sample: N, minAgreement: 0.9}` is entered only when every output is
@@ -55,8 +54,7 @@ def sample_command(ctx: click.Context, key: str, stage: str, n: int | None, seed
         return _to_calibration(root, key, stage, calibration, n, force or source != "dry-run")
     from pipeline.humanreview.sample import SampleRequest, sample
 
-    done = sample(root, SampleRequest(key.strip("/"), stage, n, seed, force, parse_now(now),
-                                      source))
+    done = sample(root, SampleRequest(key.strip("/"), stage, n, force, parse_now(now), source))
     click.echo(f"wrote {done.path}: {done.description}; bound to evidence {done.evidence_id}")
     click.echo("next: label every output (label: correct|wrong, note) and commit it as you "
                "approve")

@@ -21,7 +21,7 @@ the review holds, whoever signed the labels."""
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from pipeline import git
@@ -41,6 +41,8 @@ from pipeline.errors import InputError
 from pipeline.humanreview.sample import (
     DRY_RUN,
     Output,
+    draw,
+    draw_seed,
     drawn_fields,
     dry_run_outputs,
     trace_outputs,
@@ -129,6 +131,17 @@ class Drawable:
                 self._traces = (str(e), {})
         return self._traces
 
+    def not_drawn(self, stage: str, items: Sequence[ReviewItem]) -> frozenset[str]:
+        """The case ids among ITEMS that the draw `ailoop sample` makes for this evidence
+        and stage does not hold. None are named for a review with a trace item: the traces
+        file grows, so its draw cannot be made again."""
+        if not items or len(items) > len(self.outputs) \
+                or any(i.source != DRY_RUN for i in items):
+            return frozenset()
+        expected = draw(list(self.outputs.values()), len(items),
+                        draw_seed(self.evidence_id, stage))
+        return frozenset(i.case_id for i in items) - {o.case_id for o in expected}
+
     def forged(self, item: ReviewItem) -> str:
         """Why ITEM is not what was drawn; "" when it is, field for field (canonical JSON:
         key order and spacing do not matter, any value does)."""
@@ -179,17 +192,24 @@ def _view(ctx: ReviewContext, rel: str, drawn: Drawable) -> ReviewView:
                           tuple(LabelledItem(i.case_id, i.label, None) for i in spec.items))
     if drawn.problem:
         return _with(named, problem=drawn.problem)
-    items = tuple(_item(i, drawn) for i in spec.items)
+    not_drawn = drawn.not_drawn(spec.stage, spec.items)
+    items = tuple(_item(i, drawn, spec.stage, not_drawn) for i in spec.items)
     labellers, source, untrusted = labelled_by(ctx, rel, ctx.roles.get(spec.stage, HUMAN_ROLES))
     return ReviewView(rel, spec.stage, spec.evidence_id, items, labellers, source,
                       untrusted=untrusted)
 
 
-def _item(item: ReviewItem, drawn: Drawable) -> LabelledItem:
-    """The verdict comes from the trusted run, never the file; a trace has none."""
+def _item(item: ReviewItem, drawn: Drawable, stage: str,
+          not_drawn: frozenset[str]) -> LabelledItem:
+    """The verdict comes from the trusted run, never the file; a trace has none. An item
+    the draw does not hold was picked by hand, however genuine its output."""
     out = drawn.outputs.get(item.case_id) if item.source == DRY_RUN else None
-    return LabelledItem(item.case_id, item.label, out.passed if out else None,
-                        drawn.forged(item), "case" if item.source == DRY_RUN else "trace")
+    forged = drawn.forged(item) or (
+        f"it is not among the outputs `ailoop sample` draws for {drawn.evidence_id} and "
+        f"stage {stage} (the evidence id fixes the draw, so nobody picks the outputs to "
+        "show)" if item.case_id in not_drawn else "")
+    return LabelledItem(item.case_id, item.label, out.passed if out else None, forged,
+                        "case" if item.source == DRY_RUN else "trace")
 
 
 def _with(view: ReviewView, *, problem: str) -> ReviewView:

@@ -6,6 +6,7 @@ input and output goes through the priority's redactor, as the dry run's evidence
 
 from __future__ import annotations
 
+import hashlib
 import os
 import random
 from collections.abc import Mapping, Sequence
@@ -56,7 +57,6 @@ class SampleRequest:
     key: str
     stage: str
     n: int | None  # None: the stage's humanReview.sample
-    seed: int
     force: bool
     now: datetime
     source: str = DRY_RUN  # --from: dry-run | traces | both
@@ -94,6 +94,12 @@ def allocate(sizes: Mapping[str, int], n: int) -> dict[str, int]:
     return take
 
 
+def draw_seed(evidence_id: str, stage: str) -> int:
+    """The draw's seed, fixed by what is reviewed: a seed of one's choice could be tried
+    until a draw misses the outputs the checks get wrong. The gate draws again with it."""
+    return int(hashlib.sha256(f"{evidence_id}\0{stage}".encode()).hexdigest()[:16], 16)
+
+
 def draw(pool: Sequence[Output], n: int, seed: int) -> list[Output]:
     """N outputs stratified by tag; the same pool, N and seed always draw the same ones."""
     strata: dict[str, list[Output]] = {}
@@ -107,8 +113,7 @@ def draw(pool: Sequence[Output], n: int, seed: int) -> list[Output]:
     return drawn
 
 
-def describe(drawn: Sequence[Output], available: int, seed: int,
-             source: str = DRY_RUN) -> str:
+def describe(drawn: Sequence[Output], available: int, source: str = DRY_RUN) -> str:
     counts: dict[str, int] = {}
     for out in drawn:
         counts[out.stratum] = counts.get(out.stratum, 0) + 1
@@ -116,7 +121,8 @@ def describe(drawn: Sequence[Output], available: int, seed: int,
     what = {"traces": "trace outputs of the candidate",
             "both": "dry-run and trace outputs"}.get(source, "dry-run outputs")
     by = "source" if source == "traces" else "first tag"
-    return f"{len(drawn)} of {available} {what}, stratified by {by} ({parts}), seed {seed}"
+    return (f"{len(drawn)} of {available} {what}, stratified by {by} ({parts}), drawn by "
+            "the evidence id and stage")
 
 
 def review_document(key: str, stage: str, evidence_id: str, drawn: Sequence[Output],
@@ -126,7 +132,8 @@ def review_document(key: str, stage: str, evidence_id: str, drawn: Sequence[Outp
         "metadata": {"name": review_name(stage, evidence_id)},
         "spec": {
             "priority": key, "stage": stage, "evidenceId": evidence_id,
-            "sampledAt": req.now.strftime("%Y-%m-%dT%H:%M:%SZ"), "seed": req.seed,
+            "sampledAt": req.now.strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "seed": draw_seed(evidence_id, stage),
             "sampled": description,
             "items": [{**drawn_fields(o), "label": None, "note": ""} for o in drawn],
         },
@@ -174,8 +181,9 @@ def sample(root: str, req: SampleRequest) -> Sampled:
     if n > len(pool):
         raise InputError(f"cannot draw {n} outputs: {where} holds {len(pool)}" + (
             f"; pass --n {len(pool)} or fewer" if pool else ""))
-    drawn = draw(pool, n, req.seed)
-    text = describe(drawn, len(pool), req.seed, req.source)
+    seed = draw_seed(evidence_id, req.stage)
+    drawn = draw(pool, n, seed)
+    text = describe(drawn, len(pool), req.source)
     doc = review_document(req.key, req.stage, evidence_id, drawn, text, req)
     target, _ = resolve_inside(root, "", rel)
     os.makedirs(os.path.dirname(target), exist_ok=True)

@@ -136,12 +136,12 @@ def test_sample_label_signed_by_the_role_promotes(
     assert triage(run(repo))[-1].startswith(
         "await-approval: holds: human review for stage shadow: no labelled sample of ev-")
 
-    code, out = sample(capsys, repo, "--seed", "3")
+    code, out = sample(capsys, repo)
     assert code == 0, out
     path = review_file(repo)
     assert out.startswith(f"wrote {path.relative_to(repo.work)}: 4 of 6 dry-run outputs, "
                           "stratified by first tag ((untagged) 1, billing 1, hardware 2), "
-                          "seed 3; bound to evidence ev-")
+                          "drawn by the evidence id and stage; bound to evidence ev-")
     text = path.read_text()
     assert "kind: HumanReview" in text and text.count("- caseId:") == 4
     assert CANARY_NAME not in text and CANARY_MAIL not in text
@@ -258,7 +258,7 @@ def test_sample_refuses_what_it_cannot_do_well(
     assert sample(capsys, repo)[0] == 0
     code, out = sample(capsys, repo)
     assert code == 2 and "exists already (its labels would be lost); pass --force" in out
-    assert sample(capsys, repo, "--force", "--seed", "9")[0] == 0
+    assert sample(capsys, repo, "--force")[0] == 0
     # a dataset change the bot has no trusted run of: nothing to sample
     dataset = repo.work / "customers/acme/triage/dataset.jsonl"
     dataset.write_text(dataset.read_text() + json.dumps(
@@ -313,7 +313,7 @@ def test_help_explains_sampling_labelling_and_calibration(
     text = " ".join(run_cli(capsys, "sample", "--help").out.split())
     for words in ("reviews/<stage>-<evidenceId>.yaml", "stratified by first tag",
                   "humanReview: {sample: N, minAgreement: 0.9}", "a new fingerprint needs a "
-                  "new sample", "--to-calibration FILE", "--seed", "--force",
+                  "new sample", "--to-calibration FILE", "nobody picks", "--force",
                   "--from [dry-run|traces|both]", "a trace agrees when labelled correct"):
         assert words in text, words
 
@@ -537,7 +537,7 @@ def test_trace_items_are_sampled_labelled_and_found_again(
     path = review_file(repo)
     assert path.name == f"shadow-{ev}.yaml"  # bound to the evidence id the traces carry
     assert "4 of 4 trace outputs of the candidate, stratified by source (production 1, " \
-        "shadow 3), seed 0" in out
+        "shadow 3), drawn by the evidence id and stage" in out
     items = _items(path)
     assert sorted((i["caseId"], i["source"], i["automatedVerdict"]) for i in items) == [
         ("p1", "production", "none"), ("s1", "shadow", "none"), ("s2", "shadow", "none"),
@@ -656,3 +656,37 @@ def test_a_long_stage_name_gets_a_short_valid_review_name(
     assert chain.code == 1
     assert f"human review for stage {LONG}: {REVIEW}/{path.name} cannot be used (" \
         in " ".join(chain.out.split())
+
+
+def test_a_hand_picked_sample_holds(
+        capsys: pytest.CaptureFixture[str], repo: GitRepo, keys: dict[str, Path]) -> None:
+    """Attack: the author of a pull request keeps only the genuine outputs the dry run got
+    right (here: every case but t3, which it routes to billing), so the review shows no
+    output the checks misjudged. Each item is the trusted run's, field for field; the draw
+    is not: the evidence id and stage fix which outputs `ailoop sample` draws."""
+    import yaml
+
+    assert sample(capsys, repo)[0] == 0
+    drawn = sorted(str(i["caseId"]) for i in _items(review_file(repo)))
+    assert sample(capsys, repo, "--force", "--n", "6")[0] == 0
+    path = review_file(repo)
+    data = yaml.safe_load(path.read_text())
+    picked = [i for i in data["spec"]["items"] if i["caseId"] != "t3"]
+    picked = [i for i in picked if i["caseId"] not in drawn][:1] + \
+        [i for i in picked if i["caseId"] in drawn][:3]
+    assert sorted(i["caseId"] for i in picked) != drawn
+    data["spec"]["items"] = picked
+    path.write_text(yaml.safe_dump(data, sort_keys=False, allow_unicode=True))
+    label(path, {f"t{i}": "correct" for i in range(1, 10)})
+    commit_review(repo, "Labels", keys["ann"])
+    reason = triage(run(repo))[-1]
+    assert "is not what `ailoop sample` drew from the trusted dry run ev-" in reason
+    assert ": it is not among the outputs `ailoop sample` draws for ev-" in reason
+    assert "and stage shadow (the evidence id fixes the draw, so nobody picks the outputs " \
+        "to show); to release: `ailoop sample acme/triage --stage shadow --force`" in reason
+
+    # the sample as drawn, labelled the same way, promotes
+    assert sample(capsys, repo, "--force")[0] == 0
+    label(review_file(repo), {f"t{i}": "correct" for i in range(1, 10)} | {"t3": "wrong"})
+    commit_review(repo, "Labels of the drawn sample", keys["ann"])
+    assert triage(run(repo))[-1].startswith("promote: ")
