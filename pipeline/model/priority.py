@@ -265,6 +265,12 @@ class Stage(Model):
     percent: Float = Field(ge=0, le=100)
     bake_time: Duration = Field(description="Minimum time at this stage before the next.")
     approvals: list[StageApproval] = Field(default_factory=list)
+    targeting: JsonObject | None = Field(None, description=(
+        "A segment: a flagd targeting rule (JSONLogic) over the request's evaluation "
+        "context, e.g. {\"<\": [{\"var\": \"amount\"}, 1000]}. `percent` is then the "
+        "candidate's share inside the segment; outside it the serving version gets all "
+        "the traffic. A candidate at a stage with a segment never becomes the serving "
+        "version: a later stage without one completes the rollout."))
 
 
 class Rollout(Model):

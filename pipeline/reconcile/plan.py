@@ -30,6 +30,7 @@ happens here: the clock and every input come in as arguments.
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -74,6 +75,18 @@ class StageView:
     # (roles, count): `count` different people, each holding one of `roles`; the stage's own
     # approvals plus the guardrails (risk-officer for high risk, a human for exposed actions)
     approvals: tuple[tuple[tuple[str, ...], int], ...] = ()
+    # The stage's targeting rule as canonical JSON (sorted keys), "" without one: the
+    # percent is then the candidate's share inside that segment only.
+    segment: str = ""
+
+    @property
+    def segment_rule(self) -> dict[str, Any] | None:
+        return json.loads(self.segment) if self.segment else None
+
+
+def segment_text(rule: Mapping[str, Any] | None) -> str:
+    """A segment as StageView holds it, so that two rules compare by content."""
+    return json.dumps(rule, sort_keys=True) if rule is not None else ""
 
 
 @dataclass(frozen=True)
@@ -96,8 +109,10 @@ class SpecView:
 
     def completes(self, index: int) -> bool:
         """A candidate at this stage becomes the serving version once it has baked: the
-        stage sends it all the traffic."""
-        return self.stages[index].percent >= 100
+        stage sends it all the traffic. Not at a stage with a segment, even at 100 %: it
+        has only ever served that segment, and becoming serving would hand it everyone."""
+        stage = self.stages[index]
+        return stage.percent >= 100 and not stage.segment
 
 
 @dataclass(frozen=True)
@@ -338,7 +353,8 @@ class _Work:
         assert cand is not None
         stage = self.spec.stages[to]
         self.record(action, reason, cand.stage, stage.name, stage.percent, cand.version)
-        self.update_candidate(stage=stage.name, percent=stage.percent, entered=self.now)
+        self.update_candidate(stage=stage.name, percent=stage.percent, entered=self.now,
+                              segment=stage.segment_rule)
         self.update(phase=phase)
 
     def unstage(self, reason: str, phase: str) -> None:
@@ -346,7 +362,7 @@ class _Work:
         cand = self.status.candidate
         assert cand is not None
         self.record("rollback", reason, cand.stage, None, 0, cand.version)
-        self.update_candidate(stage=None, percent=0, entered=None)
+        self.update_candidate(stage=None, percent=0, entered=None, segment=None)
         self.update(phase=phase)
 
     def withdraw(self, reason: str) -> None:
@@ -677,7 +693,8 @@ def _rollout(w: _Work) -> None:
         w.act("hold", "target", f"holds: the candidate's stage '{w.candidate.stage}' is no "
               "longer in rollout.stages; to release: restore it or lower rollout.target")
         return
-    for step in (_failing_monitoring, _governance_gate, _findings_gate, _evidence_gate,
+    for step in (_failing_monitoring, _segment_gate, _governance_gate, _findings_gate,
+                 _evidence_gate,
                  _regression_gate, _at_target, _bake_gate, _monitoring_gate, _roles_gate,
                  _approval_gate, _promote):
         step(w, target)
@@ -741,6 +758,24 @@ def monitoring_incident_name(gate: str, now: datetime) -> str:
 
 def _readings_text(readings: list[GateReading]) -> str:
     return "; ".join(f"{r.gate}: {r.reason}" for r in readings)
+
+
+def _segment_gate(w: _Work, target: int) -> None:
+    """The segment of the stage in flight changed in the spec: who gets the candidate would
+    change without the stage's approvals, so hold on the segment the candidate entered with
+    (the flag keeps serving it) until the stage is entered again."""
+    here, cand = w.current, w.candidate
+    if here is None or cand is None:
+        return
+    stage = w.spec.stages[here]
+    if segment_text(cand.segment) == stage.segment:
+        return
+    w.update(phase="holding")
+    w.act("hold", "segment", f"holds at {w.label(here)}: the segment (targeting) of stage "
+          f"{stage.name} changed since {_version(cand)} entered it, and production still "
+          "serves the segment it entered with; to release: restore the segment, or lower "
+          "rollout.target below the stage and raise it again (entering the stage again "
+          "takes its approvals)")
 
 
 def _governance_gate(w: _Work, target: int) -> None:

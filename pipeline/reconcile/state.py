@@ -56,6 +56,7 @@ from pipeline.reconcile.plan import (
     RegressionView,
     SpecView,
     StageView,
+    segment_text,
 )
 from pipeline.trust.evidence_chain import chain_problem, statement_path
 from pipeline.trust.status import trusted_body
@@ -274,7 +275,8 @@ def spec_view(priority: Priority, project: ProjectSpec) -> SpecView:
     floor = project.min_bake_time_high_risk if spec.risk in _HIGH_RISK else timedelta(0)
     stages = tuple(StageView(s.name, s.percent, max(s.bake_time, floor),
                              tuple((r.roles, r.count)
-                                   for r in stage_requirements("", priority, s.name)))
+                                   for r in stage_requirements("", priority, s.name)),
+                             segment_text(s.targeting))
                    for s in spec.rollout.stages)
     cadence = spec.review.cadence if spec.review else None
     return SpecView(spec.owner, spec.rollout.target, stages,
