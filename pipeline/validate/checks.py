@@ -144,16 +144,27 @@ def _check_stages(doc: Document) -> list[Finding]:
     findings: list[Finding] = []
     seen: dict[str, int] = {}
     previous: float | None = None
+    segment: object = None  # the previous stage's targeting
     for i, stage in enumerate(rollout.stages):
         if stage.name in seen:
             findings.append(doc.finding(("spec", "rollout", "stages", i, "name"),
                                         f"duplicate stage name '{stage.name}' "
                                         f"(also stages[{seen[stage.name]}])"))
         seen.setdefault(stage.name, i)
-        if previous is not None and stage.percent <= previous:
+        # A percent is a share of its segment: only within one segment do shares compare
+        # (100 % of small claims, then 100 % of everything, is a step up).
+        if previous is not None and stage.percent <= previous and stage.targeting == segment:
             findings.append(doc.finding(("spec", "rollout", "stages", i, "percent"),
                                         f"must be greater than {_num(previous)} (previous stage)"))
-        previous = stage.percent
+        previous, segment = stage.percent, stage.targeting
+        if stage.targeting is not None and stage.percent <= 0:
+            findings.append(doc.finding(("spec", "rollout", "stages", i, "targeting"),
+                                        "a shadow stage (0 %) runs beside every request and "
+                                        "serves none: a segment is for stages with traffic"))
+    if any(s.targeting is not None and s.percent > 0 for s in rollout.stages):
+        from pipeline.validate.targeting import targeting_findings
+
+        findings += targeting_findings(doc)
     if rollout.target not in seen:
         names = ", ".join(s.name for s in rollout.stages)
         findings.append(doc.finding(("spec", "rollout", "target"),
