@@ -504,6 +504,13 @@ def _share(local: Local, stage: str | None, variant: Variant) -> float | None:
     return None if index is None else local.spec.stages[index].percent / 100
 
 
+def _segmented(local: Local, stage: str | None) -> bool:
+    """Whether STAGE has a segment: its split is then counted inside the segment only."""
+    index = local.spec.index(stage) if local.spec is not None else None
+    return local.spec is not None and index is not None and bool(
+        local.spec.stages[index].segment)
+
+
 def _with_readings(inp: PriorityInput, local: Local, stage: str | None, now: datetime,
                    factory: MonitoringFactory, variant: Variant) -> PriorityInput:
     source = factory(local)
@@ -511,8 +518,9 @@ def _with_readings(inp: PriorityInput, local: Local, stage: str | None, now: dat
         return replace(inp, readings_problem="no monitoring provider is configured for it")
     try:
         gates = [MonitoringGate.model_validate(g) for g in local.gates]
-        readings: list[GateReading] = source.readings(local.key, stage, gates, now, variant,
-                                                      _share(local, stage, variant))
+        readings: list[GateReading] = source.readings(
+            local.key, stage, gates, now, variant, _share(local, stage, variant),
+            segmented=_segmented(local, stage))
     except ExternalError as e:
         return replace(inp, readings_problem=str(e),
                        unreachable=(*inp.unreachable, "monitoring"))
