@@ -6,6 +6,7 @@ percent only adds keys inside the segment."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from typing import Any
 
@@ -142,3 +143,24 @@ def test_inside_the_segment_a_key_gets_what_it_would_get_without_one(
                                           strict=True):
         if _inside(rule, ctx):
             assert with_segment == without
+
+
+def test_the_readme_example_is_what_the_reconciler_writes() -> None:
+    """The README's segment example: its stage YAML gives exactly its flag JSON."""
+    import re
+
+    from pipeline.documents.yamlio import parse_yaml
+    from pipeline.model.priority import Rollout
+    from tests.support import ROOT
+
+    text = (ROOT / "README.md").read_text()
+    section = text[text.index("### Segments: a stage for part of the traffic"):]
+    yaml_block = re.search(r"```yaml\n(.*?)```", section, re.S)
+    json_block = re.search(r"```json\n(.*?)```", section, re.S)
+    assert yaml_block and json_block
+    rollout = Rollout.model_validate(parse_yaml(yaml_block.group(1), "README.md").data["rollout"])
+    stage = next(s for s in rollout.stages if s.name == "small-claims")
+    written = flags.flag(_status(stage.targeting, stage.percent, stage.name))
+    shown = json.loads("{" + json_block.group(1).replace("...", "") + "}")["claims-intake"]
+    assert written is not None and written["targeting"] == shown["targeting"]
+    assert npm_strict_errors(_file(stage.targeting, stage.percent)) == ""
