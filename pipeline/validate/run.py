@@ -85,7 +85,10 @@ def validate(options: ValidateOptions) -> ValidationReport:
 
 def _validate(options: ValidateOptions) -> ValidationReport:
     root = options.root
-    cache = ResultCache(root, "validate", options.use_cache, _RECORDS)
+    from pipeline.validate.targeting import validator_key
+
+    # A segment's check depends on flagd's validator being installed, not only on files.
+    cache = ResultCache(root, "validate", options.use_cache, _RECORDS, salt=validator_key())
     try:
         return _validate_with(options, cache)
     finally:  # what was reused is known once the run is done (walk, untracked files)

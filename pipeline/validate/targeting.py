@@ -48,6 +48,17 @@ def flagd_core_dir() -> Path:
     return Path(sys.prefix) / "node" / "node_modules" / "@openfeature" / "flagd-core"
 
 
+def validator_key() -> str:
+    """What the checks' verdicts depend on besides the files: which validator is installed
+    (node, the package and its version), so that cached verdicts change with it."""
+    package = flagd_core_dir() / "package.json"
+    try:
+        st = package.stat()
+    except OSError:
+        return "flagd-core: none"
+    return f"flagd-core: {shutil.which('node')} {package} {st.st_size} {st.st_mtime_ns}"
+
+
 def flag_document(rule: dict[str, Any]) -> str:
     """The smallest flag file with RULE where the reconciler puts a segment."""
     split = {"fractional": [["candidate", 5000], ["serving", 5000]]}

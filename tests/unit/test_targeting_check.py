@@ -52,3 +52,16 @@ def test_without_flagds_validator_a_segment_is_an_error(
         "(@openfeature/flagd-core 4.0.1 and Node.js) is not installed" in result.out
     assert result.out.count("cannot be checked") == 2  # both stages with a segment
     assert "Traceback" not in result.out + result.err
+
+
+def test_the_cache_never_keeps_a_verdict_past_a_change_of_validator(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: object) -> None:
+    # Installing (or removing) flagd's validator changes what a segment's check says:
+    # a cached "cannot be checked" must not outlive the install.
+    need_npm_flagd_core()
+    repo = build_case(VALID, tmp_path / "repo")
+    monkeypatch.setenv("AILOOP_FLAGD_CORE_DIR", str(tmp_path / "nowhere"))
+    assert run_cli(capsys, "-C", str(repo), "validate").code == 1
+    monkeypatch.delenv("AILOOP_FLAGD_CORE_DIR")
+    result = run_cli(capsys, "-C", str(repo), "validate")
+    assert result.code == 0, result.out
