@@ -15,7 +15,10 @@ section "The reconciler" has the diagram):
   with passing evidence for its fingerprint, the next stage's approvals bound to that
   fingerprint, the current stage baked and its monitoring gates passing;
 * it becomes the serving version after the bake time of a 100 % target stage, with every
-  gate of that stage passing; nothing else ever replaces the serving version;
+  gate of that stage passing; nothing else ever replaces the serving version; a stage with
+  a segment (`targeting`) never completes, even at 100 %;
+* a candidate carries the segment of the stage it entered; a segment changed under it
+  needs the stage's approvals again (given after it entered), else it holds;
 * anything missing, stale or unreadable holds: never promote on missing data;
 * a lowered target, a new incident or failing monitoring rolls the candidate back at once;
   a monitoring rollback opens an incident; a rollback holds until the incident is resolved
@@ -762,20 +765,40 @@ def _readings_text(readings: list[GateReading]) -> str:
 
 def _segment_gate(w: _Work, target: int) -> None:
     """The segment of the stage in flight changed in the spec: who gets the candidate would
-    change without the stage's approvals, so hold on the segment the candidate entered with
-    (the flag keeps serving it) until the stage is entered again."""
+    change, so it needs the stage's approvals again, given after the candidate entered the
+    stage (a review of the pull request that changed it counts). With them the candidate
+    enters the stage again with the new segment (its bake time starts again); without them
+    it holds on the segment it entered with, which the flag keeps serving."""
     here, cand = w.current, w.candidate
     if here is None or cand is None:
         return
     stage = w.spec.stages[here]
     if segment_text(cand.segment) == stage.segment:
         return
+    entered = cand.entered
+    fresh = [a for a in w.inp.approvals or () if entered is not None and a.time > entered]
+    used, missing = match_approvals(stage, fresh, cand.evidence_id)
+    if w.inp.approvals is not None and not missing:
+        by = ", ".join(f"{a.person} ({a.role})" for a in used) or "no approvals needed"
+        why = (f"the segment (targeting) of stage {stage.name} changed and was approved "
+               f"again ({by})")
+        # Its own action: the history's promotions each move up one stage, this one stays.
+        w.move(here, "resegment", why, "complete" if here == target else "progressing")
+        w.update_candidate(approvals_used=[
+            *[u for u in cand.approvals_used if u.stage != stage.name],
+            *(ApprovalUsed(stage=stage.name, role=a.role, person=a.person,
+                           evidence_id=a.evidence_id, source=a.source) for a in used)])
+        _reached(w, here)
+        w.act("resegment", "segment", f"moves {_version(cand)} to the new segment of "
+              f"{w.label(here)}: {why}", inputs={"evidence": cand.evidence_id})
+        return
     w.update(phase="holding")
     w.act("hold", "segment", f"holds at {w.label(here)}: the segment (targeting) of stage "
           f"{stage.name} changed since {_version(cand)} entered it, and production still "
-          "serves the segment it entered with; to release: restore the segment, or lower "
-          "rollout.target below the stage and raise it again (entering the stage again "
-          "takes its approvals)")
+          f"serves the segment it entered with; to release: approve stage {stage.name} "
+          f"again (`ailoop approve {w.inp.key} --stage {stage.name}`, or review the pull "
+          "request that changed it), or restore the segment",
+          inputs={"role": ", ".join(dict.fromkeys(missing))})
 
 
 def _governance_gate(w: _Work, target: int) -> None:

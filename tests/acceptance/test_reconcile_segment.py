@@ -6,13 +6,15 @@ version, and a segment edited under the candidate holds it on the segment it ent
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 
 from tests.acceptance.test_reconcile import FLAGS, make_git_repo, ready, reconcile, status_of
 from tests.flagd import npm_strict_errors, npm_variants, pinned_variants
-from tests.support import GitRepo
+from tests.support import GitRepo, run_cli
+from tests.unit.reconciler.builders import KEY, T0, approve, iso
 
 PRIORITY = Path("customers/acme/triage/priority.yaml")
 SMALL = '{"<": [0, {"var": "amount"}, 1000]}'
@@ -68,7 +70,7 @@ def test_a_segment_changed_in_flight_holds_on_the_old_one(
         capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     repo = make_git_repo(tmp_path)
     _segment(repo, "canary", SMALL, "Canary: small claims only")
-    ready(repo)
+    ev = ready(repo)
     reconcile(capsys, repo, 1)
     reconcile(capsys, repo, 62)
     before = (repo.work / FLAGS).read_text()
@@ -78,6 +80,16 @@ def test_a_segment_changed_in_flight_holds_on_the_old_one(
         "v1.0.0 entered it" in out, out
     assert (repo.work / FLAGS).read_text() == before  # still the approved segment
     assert "phase: holding" in status_of(repo)
+    # The canary's approvers approve again, after the candidate entered it: it re-enters
+    # the stage with the new segment, and its bake time starts again.
+    approve(repo.work, KEY, "canary", ev, when=T0 + timedelta(minutes=150))
+    repo.commit_all("Approve the canary's new segment")
+    out = reconcile(capsys, repo, 184)
+    assert "the segment (targeting) of stage canary changed and was approved again " \
+        "(rita (customer-reviewer), rick (risk-officer))" in out, out
+    assert _flag(repo)["targeting"]["if"][0] == json.loads(INTERNAL)  # type: ignore[index]
+    assert "bake time ends 2026-11-20 14:04 UTC" in reconcile(capsys, repo, 200) + run_cli(
+        capsys, "-C", str(repo.work), "plan", "--now", iso(T0 + timedelta(minutes=200))).out
 
 
 def test_a_100_percent_stage_with_a_segment_never_completes(

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import replace
+from datetime import timedelta
 
 import pytest
 
@@ -14,9 +15,13 @@ from pipeline.model.status import StatusBody
 from pipeline.reconcile.plan import SpecView, plan_priority
 from tests.unit.reconciler.table import (
     NOW,
+    REVIEWER,
+    RISK,
     STAGES,
     Case,
     Then,
+    all_approvals,
+    approval,
     check,
     given,
     rows,
@@ -25,6 +30,9 @@ from tests.unit.reconciler.table import (
 from tests.unit.reconciler.table import status as _status
 
 SMALL = {"<": [0, {"var": "amount"}, 1000]}
+# The canary's approvals, given an hour ago: after the candidate entered it (BAKED ago).
+FRESH = tuple(replace(approval("canary", role), time=NOW - timedelta(hours=1))
+              for role in (REVIEWER, RISK))
 INTERNAL = {"in": [{"var": "group"}, ["internal"]]}
 
 
@@ -65,6 +73,17 @@ CASES = [
          Then("hold", "segment", "the segment (targeting) of stage canary changed since "
               "v2.0.0 entered it", at="canary 5%", phase="holding",
               terminal="stage-reached canary")),
+    Case("approved again after it changed: the candidate re-enters the stage with it",
+         given(status("canary", segment=SMALL), the_spec=_spec(canary=INTERNAL),
+               approvals=(*all_approvals(), *FRESH)),
+         Then("resegment", "segment", "the segment (targeting) of stage canary changed and "
+              "was approved again (rita (customer-reviewer), rick (risk-officer))",
+              at="canary 5%", terminal="stage-reached canary")),
+    Case("approvals from before it entered the stage do not count",
+         given(status("canary", segment=SMALL), the_spec=_spec(canary=INTERNAL),
+               approvals=all_approvals()),
+         Then("hold", "segment", "to release: approve stage canary again", at="canary 5%",
+              phase="holding", terminal="stage-reached canary")),
     Case("a segment added to the stage in flight holds too",
          given(status("canary"), the_spec=_spec(canary=SMALL)),
          Then("hold", "segment", "changed since", at="canary 5%", phase="holding",
@@ -79,6 +98,16 @@ CASES = [
 @pytest.mark.parametrize("case", rows(segment=CASES))
 def test_segment(case: Case) -> None:
     check(case)
+
+
+def test_approved_again_it_serves_the_new_segment_and_bakes_again() -> None:
+    result = plan_priority(given(status("canary", segment=SMALL),
+                                 the_spec=_spec(canary=INTERNAL),
+                                 approvals=(*all_approvals(), *FRESH)), NOW)
+    cand = result.status.candidate
+    assert cand is not None and cand.segment == INTERNAL and cand.entered == NOW
+    assert {(u.stage, u.person) for u in cand.approvals_used} >= {("canary", "rita"),
+                                                                   ("canary", "rick")}
 
 
 def test_the_candidate_records_the_segment_of_the_stage_it_enters_and_leaves() -> None:
