@@ -69,23 +69,32 @@ def flag_document(rule: dict[str, Any]) -> str:
                        "flags": {_FLAG: flag}})
 
 
-def check_rules(rules: Sequence[dict[str, Any]]) -> list[str | None]:
-    """Why flagd's validator refuses each rule ("": accepted; None: it cannot be run)."""
+class Unchecked(Exception):
+    """flagd's validator is not installed, or did not give an answer."""
+
+
+def check_rules(rules: Sequence[dict[str, Any]]) -> list[str]:
+    """Why flagd's validator refuses each rule ("": accepted). Raises Unchecked when it
+    cannot say."""
     if not rules:
         return []
     module = flagd_core_dir()
     node = shutil.which("node")
     if node is None or not (module / "package.json").is_file():
-        return [None] * len(rules)
+        raise Unchecked(f"flagd's validator ({PACKAGE} and Node.js) is not installed; "
+                        "`make` installs it, or set AILOOP_FLAGD_CORE_DIR")
     try:
         done = subprocess.run([node, str(VALIDATOR), str(module.resolve())],
                               input=json.dumps([flag_document(r) for r in rules]),
                               capture_output=True, text=True, timeout=60, check=False)
         verdicts = json.loads(done.stdout) if done.returncode == 0 else None
-    except (OSError, subprocess.TimeoutExpired, ValueError):
-        verdicts = None
+        problem = (done.stderr.strip().splitlines() or [f"exit {done.returncode}"])[0]
+    except subprocess.TimeoutExpired:
+        verdicts, problem = None, "it did not answer within 60 s"
+    except (OSError, ValueError) as e:
+        verdicts, problem = None, str(e)
     if not isinstance(verdicts, list) or len(verdicts) != len(rules):
-        return [None] * len(rules)
+        raise Unchecked(f"flagd's validator ({PACKAGE}) failed: {problem[:200]}")
     return [_explain(v) for v in verdicts]
 
 
@@ -132,14 +141,15 @@ def targeting_findings(doc: Document) -> list[Finding]:
     """One finding per stage whose segment flagd's validator refuses, or cannot check."""
     stages = [(i, s.targeting) for i, s in enumerate(doc.model.spec.rollout.stages)
               if s.targeting is not None]
+    try:
+        verdicts = check_rules([r for _, r in stages])
+    except Unchecked as e:  # an unchecked rule is never trusted: an error, not a pass
+        return [doc.finding(("spec", "rollout", "stages", i, "targeting"),
+                            f"cannot be checked: {e}") for i, _ in stages]
     findings: list[Finding] = []
-    for (i, rule), why in zip(stages, check_rules([r for _, r in stages]), strict=True):
+    for (i, rule), why in zip(stages, verdicts, strict=True):
         loc = ("spec", "rollout", "stages", i, "targeting")
-        if why is None:
-            findings.append(doc.finding(loc, f"cannot be checked: flagd's validator ({PACKAGE} "
-                                        "and Node.js) is not installed; `make` installs it, "
-                                        "or set AILOOP_FLAGD_CORE_DIR"))
-        elif _has_ref(rule):
+        if _has_ref(rule):
             findings.append(doc.finding(loc, "a $ref names a shared rule of $evaluators, which "
                                         "ailoop's flag files do not have: write the rule out"))
         elif why:

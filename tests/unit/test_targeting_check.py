@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.validate.targeting import check_rules, flag_document
+from pipeline.validate.targeting import Unchecked, check_rules, flag_document
 from tests.flagd import need_npm_flagd_core, pinned_core
 from tests.support import CASES, run_cli
 from tests.unit.test_cases import build_case
@@ -65,3 +65,20 @@ def test_the_cache_never_keeps_a_verdict_past_a_change_of_validator(
     monkeypatch.delenv("AILOOP_FLAGD_CORE_DIR")
     result = run_cli(capsys, "-C", str(repo), "validate")
     assert result.code == 0, result.out
+
+
+def test_a_validator_that_fails_to_run_is_an_error_that_says_so(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: object) -> None:
+    # A package folder that is not flagd-core: node runs, the require fails.
+    fake = tmp_path / "flagd-core"
+    fake.mkdir()
+    (fake / "package.json").write_text('{"name": "not-flagd", "main": "index.js"}')
+    (fake / "index.js").write_text("throw new Error('broken install');\n")
+    need_npm_flagd_core()
+    monkeypatch.setenv("AILOOP_FLAGD_CORE_DIR", str(fake))
+    with pytest.raises(Unchecked, match="failed: flagd-core could not run: Error: broken"):
+        check_rules([{"==": [1, 1]}])
+    repo = build_case(VALID, tmp_path / "repo")
+    result = run_cli(capsys, "-C", str(repo), "validate", "--no-cache")
+    assert result.code == 1 and "cannot be checked: flagd's validator" in result.out
+    assert "Traceback" not in result.out + result.err
