@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from tests.acceptance.test_reconcile import FLAGS, make_git_repo, ready, reconcile, status_of
-from tests.flagd import npm_strict_errors, npm_variants, pinned_variants
+from tests.flagd import need_npm_flagd_core, npm_strict_errors, npm_variants, pinned_variants
 from tests.support import GitRepo, run_cli
 from tests.unit.reconciler.builders import KEY, T0, approve, iso
 
@@ -21,6 +21,11 @@ SMALL = '{"<": [0, {"var": "amount"}, 1000]}'
 INTERNAL = '{"in": [{"var": "group"}, ["internal"]]}'
 CONTEXTS = [{"targetingKey": f"case-{i}", "amount": 1 + i * 7 % 2000,
              "group": "internal" if i % 3 == 0 else "customer"} for i in range(3000)]
+
+
+@pytest.fixture(autouse=True)
+def _validator() -> None:
+    need_npm_flagd_core()  # the reconciler validates the segments with it
 
 
 def _segment(repo: GitRepo, stage: str, rule: str, message: str) -> None:
