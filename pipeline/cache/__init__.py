@@ -13,7 +13,6 @@ walk, and the results while there are few.
 from __future__ import annotations
 
 import functools
-import hashlib
 import os
 import time
 from typing import Any
@@ -29,10 +28,6 @@ __all__ = ["ResultCache", "blob_id", "cache_dir", "code_fingerprint", "read_blob
            "read_bounded"]
 
 
-def _salted(fingerprint: str, salt: str) -> str:
-    return hashlib.sha1(f"{fingerprint}\0{salt}".encode()).hexdigest() if salt else fingerprint
-
-
 def _index_path(root: str, name: str) -> str:
     return os.path.join(cache_dir(root), f"{name}.pickle")
 
@@ -41,13 +36,11 @@ class ResultCache:
     """Per-file results by (path, blob id), one version per path, plus the stat index and
     the folder walk. `records`: the dataclasses stored results may hold (see store)."""
 
-    def __init__(self, root: str, name: str, enabled: bool = True, records: Records = (),
-                 salt: str = "") -> None:
-        """SALT: what else the results depend on beyond ailoop's code and the files (a
-        tool found on the machine): a different salt reuses nothing."""
+    def __init__(self, root: str, name: str, enabled: bool = True, records: Records = ()
+                 ) -> None:
         self.root, self.enabled, self.records = root, enabled, records
         self.path = _index_path(root, name)
-        self.fingerprint = _salted(code_fingerprint(), salt) if enabled else ""
+        self.fingerprint = code_fingerprint() if enabled else ""
         self.session: dict[str, Any] = {}  # this run's results of files that were not hashed
         self.why_not: str | None = "disabled (--no-cache)"  # None: the index was reused
         data = self._read() if enabled else None

@@ -115,6 +115,12 @@ def _check_priority(doc: Document) -> tuple[list[Finding], Facts]:
     key = priority_of(doc.path)
     findings = _folder_name_check(doc, key.split("/")[1] if key else None, "priority")
     findings += _check_stages(doc)
+    unchecked = False
+    if any(s.targeting is not None for s in spec.rollout.stages):
+        from pipeline.validate.targeting import targeting_findings
+
+        segments, unchecked = targeting_findings(doc)
+        findings += segments
     findings += _check_workflow(doc)
     roles_needed = []
     for i, stage in enumerate(spec.rollout.stages):
@@ -136,6 +142,8 @@ def _check_priority(doc: Document) -> tuple[list[Finding], Facts]:
         "stages": [(intern(s.name), s.percent) for s in spec.rollout.stages],
         **priority_facts(doc),  # guardrails and policy data (pipeline/policy/facts.py)
     }
+    if unchecked:  # a verdict of this machine, not of the file: never cached
+        facts["unchecked"] = True
     return findings, facts
 
 
@@ -161,10 +169,6 @@ def _check_stages(doc: Document) -> list[Finding]:
             findings.append(doc.finding(("spec", "rollout", "stages", i, "targeting"),
                                         "a shadow stage (0 %) runs beside every request and "
                                         "serves none: a segment is for stages with traffic"))
-    if any(s.targeting is not None and s.percent > 0 for s in rollout.stages):
-        from pipeline.validate.targeting import targeting_findings
-
-        findings += targeting_findings(doc)
     if rollout.target not in seen:
         names = ", ".join(s.name for s in rollout.stages)
         findings.append(doc.finding(("spec", "rollout", "target"),

@@ -48,17 +48,6 @@ def flagd_core_dir() -> Path:
     return Path(sys.prefix) / "node" / "node_modules" / "@openfeature" / "flagd-core"
 
 
-def validator_key() -> str:
-    """What the checks' verdicts depend on besides the files: which validator is installed
-    (node, the package and its version), so that cached verdicts change with it."""
-    package = flagd_core_dir() / "package.json"
-    try:
-        st = package.stat()
-    except OSError:
-        return "flagd-core: none"
-    return f"flagd-core: {shutil.which('node')} {package} {st.st_size} {st.st_mtime_ns}"
-
-
 def flag_document(rule: dict[str, Any]) -> str:
     """The smallest flag file with RULE where the reconciler puts a segment."""
     split = {"fractional": [["candidate", 5000], ["serving", 5000]]}
@@ -137,15 +126,17 @@ def _field(pointer: str) -> str:
     return f"{text}: " if text else ""
 
 
-def targeting_findings(doc: Document) -> list[Finding]:
-    """One finding per stage whose segment flagd's validator refuses, or cannot check."""
+def targeting_findings(doc: Document) -> tuple[list[Finding], bool]:
+    """One finding per stage whose segment flagd's validator refuses, or cannot check; and
+    whether it could not check them. That verdict depends on the machine, not the file,
+    so it is never cached: the next run checks again."""
     stages = [(i, s.targeting) for i, s in enumerate(doc.model.spec.rollout.stages)
               if s.targeting is not None]
     try:
         verdicts = check_rules([r for _, r in stages])
     except Unchecked as e:  # an unchecked rule is never trusted: an error, not a pass
         return [doc.finding(("spec", "rollout", "stages", i, "targeting"),
-                            f"cannot be checked: {e}") for i, _ in stages]
+                            f"cannot be checked: {e}") for i, _ in stages], True
     findings: list[Finding] = []
     for (i, rule), why in zip(stages, verdicts, strict=True):
         loc = ("spec", "rollout", "stages", i, "targeting")
@@ -154,7 +145,7 @@ def targeting_findings(doc: Document) -> list[Finding]:
                                         "ailoop's flag files do not have: write the rule out"))
         elif why:
             findings.append(doc.finding(loc, f"flagd's validator refuses the rule: {why}"))
-    return findings
+    return findings, False
 
 
 def _has_ref(rule: Any) -> bool:
