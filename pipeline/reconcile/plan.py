@@ -696,10 +696,11 @@ def _rollout(w: _Work) -> None:
         w.act("hold", "target", f"holds: the candidate's stage '{w.candidate.stage}' is no "
               "longer in rollout.stages; to release: restore it or lower rollout.target")
         return
-    for step in (_failing_monitoring, _segment_gate, _governance_gate, _findings_gate,
-                 _evidence_gate,
-                 _regression_gate, _at_target, _bake_gate, _monitoring_gate, _roles_gate,
-                 _approval_gate, _promote):
+    # The segment gate comes after the spec, governance and evidence gates: a new segment
+    # reaches production only from a priority that validates, with trusted evidence.
+    for step in (_failing_monitoring, _governance_gate, _findings_gate, _evidence_gate,
+                 _regression_gate, _segment_gate, _at_target, _bake_gate, _monitoring_gate,
+                 _roles_gate, _approval_gate, _promote):
         step(w, target)
         if w.done:
             return

@@ -110,6 +110,18 @@ def test_approved_again_it_serves_the_new_segment_and_bakes_again() -> None:
                                                                    ("canary", "rick")}
 
 
+def test_a_new_segment_that_does_not_validate_never_reaches_production() -> None:
+    # Approved again, but `ailoop validate` refuses the new rule: the spec gate holds first.
+    result = plan_priority(given(
+        status("canary", segment=SMALL), the_spec=_spec(canary=INTERNAL),
+        approvals=(*all_approvals(), *FRESH),
+        findings=("priority.yaml:30:11: spec.rollout.stages[1].targeting: flagd's validator "
+                  "refuses the rule: 'like' is not an operator flagd knows",)), NOW)
+    assert (result.primary.kind, result.primary.gate) == ("hold", "spec")
+    cand = result.status.candidate
+    assert cand is not None and cand.segment == SMALL  # the flag keeps the approved one
+
+
 def test_the_candidate_records_the_segment_of_the_stage_it_enters_and_leaves() -> None:
     up = plan_priority(given(status("shadow"), the_spec=_spec(canary=SMALL)), NOW)
     assert up.status.candidate is not None and up.status.candidate.segment == SMALL
