@@ -85,11 +85,16 @@ class FlagSource:
         attributes = dict(context or {})
         details = self._client.get_object_details(
             flag, {}, EvaluationContext(targeting_key=key, attributes=attributes))
+        known = self._flag(flag)
         if details.error_code is not None or details.variant not in ("serving", "candidate"):
+            if known.segment is not None and not known.serving.off:
+                # The rule could not be evaluated on this context: outside the segment,
+                # where the flag serves the serving version.
+                return Choice("serving", known.serving, None, False)
             return Choice("serving", Variant(OFF))
         value: Any = details.value
         shadow = value.get("shadow") if isinstance(value, dict) else None
-        segment = self._flag(flag).segment
+        segment = known.segment
         inside = None if segment is None else \
             details.variant == "candidate" or _inside(flag, segment, attributes)
         return Choice(details.variant,  # type: ignore[arg-type]

@@ -99,3 +99,17 @@ def test_the_readings_say_the_segment_and_the_srm_gate_counts_inside_it(
     (everything,) = source.readings("acme/claims", "canary", [gate], T0, "candidate", 0.25)
     assert everything.verdict == "fail" and "sample ratio mismatch" in everything.reason
     assert json.loads(path.read_text().splitlines()[0])["stage"] == "canary"
+
+
+def test_an_attribute_the_rule_cannot_evaluate_is_outside_served_by_serving(
+        tmp_path: Path) -> None:
+    # flagd-core raises on it (JSONLogic cannot compare an object): not the existing
+    # process, but what the flag says outside the segment, the serving version.
+    rt = _runtime(tmp_path, 100)
+    try:
+        choice = rt.flags.choose("claims", "case-1", {"amount": object()})
+        inside = rt.flags.choose("claims", "case-1", {"amount": 5})
+    finally:
+        rt.close()
+    assert (choice.variant, choice.chosen.version, choice.segment) == ("serving", "1.0", False)
+    assert (inside.variant, inside.chosen.version, inside.segment) == ("candidate", "1.1", True)
