@@ -1,4 +1,5 @@
-"""The metrics ailoop's monitoring gates read, labelled by priority and variant.
+"""The metrics ailoop's monitoring gates read, labelled by priority and variant (and, for
+requests, by whether they were inside the stage's segment).
 
 Prometheus (`/metrics`, scraped; gate queries in the README) and the OpenTelemetry GenAI
 semantic conventions where they exist (`gen_ai.client.token.usage`,
@@ -127,7 +128,8 @@ class Metrics:
                  priority: str | None = None) -> list[dict[str, Any]]:
         """The interval since the last call as observations for ailoop's file monitoring
         provider (error_rate, success_rate, latency_p95_ms, cost_per_run, agreement_rate,
-        human_override_rate), per priority and variant (only PRIORITY's when given); the
+        human_override_rate), per priority, variant and segment side ("segment": "in" or
+        "out" at a stage with a segment; only PRIORITY's when given); the
         interval starts again. A variant that served before but not in this interval gets
         lines with 0 samples: they count nothing, but show the exporter is alive, as a
         scraped counter that did not move does (the gates' staleness rule)."""
