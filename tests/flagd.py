@@ -13,7 +13,7 @@ import json
 import os
 import shutil
 import subprocess
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import pytest
@@ -53,8 +53,11 @@ def npm_strict_errors(*configs: str) -> str:
     return done.stderr if done.returncode else ""
 
 
+Key = str | Mapping[str, object]  # a targeting key, or a context {"targetingKey": ..., ...}
+
+
 def npm_variants(configs: Sequence[str], evaluate: Sequence[tuple[int, str]],
-                 keys: Sequence[str]) -> list[Variants]:
+                 keys: Sequence[Key]) -> list[Variants]:
     """The variant the npm evaluator serves each key, per (config index, flag), after strict
     validation of every config; one node process for all of them."""
     done = _run_npm({"configs": list(configs), "keys": list(keys),
@@ -72,7 +75,16 @@ def pinned_core(config: str) -> FlagdCore:
     return core
 
 
-def pinned_variants(config: str, flag: str, keys: Sequence[str]) -> Variants:
+def _context(key: Key) -> EvaluationContext:
+    if isinstance(key, str):
+        return EvaluationContext(targeting_key=key)
+    attributes = {k: v for k, v in key.items() if k != "targetingKey"}
+    found = key.get("targetingKey")
+    return EvaluationContext(targeting_key=found if isinstance(found, str) else None,
+                             attributes=attributes)  # type: ignore[arg-type]
+
+
+def pinned_variants(config: str, flag: str, keys: Sequence[Key]) -> Variants:
     """The variant the pinned evaluator serves each key (None: the file has no such flag,
     the caller's default serves, as with the npm evaluator)."""
     core = pinned_core(config)
@@ -80,5 +92,4 @@ def pinned_variants(config: str, flag: str, keys: Sequence[str]) -> Variants:
         core.resolve_object_value(flag, {})
     except FlagNotFoundError:
         return [None] * len(keys)
-    return [core.resolve_object_value(flag, {}, EvaluationContext(targeting_key=key)).variant
-            for key in keys]
+    return [core.resolve_object_value(flag, {}, _context(key)).variant for key in keys]

@@ -308,6 +308,12 @@ class Stage(Model):
     approvals: list[StageApproval] = Field(default_factory=list)
     human_review: HumanReviewSetting | None = Field(
         None, description="Labelled outputs the stage needs before the candidate enters it.")
+    targeting: JsonObject | None = Field(None, description=(
+        "A segment: a flagd targeting rule (JSONLogic) over the request's evaluation "
+        "context, e.g. {\"<\": [{\"var\": \"amount\"}, 1000]}. `percent` is then the "
+        "candidate's share inside the segment; outside it the serving version gets all "
+        "the traffic. A candidate at a stage with a segment never becomes the serving "
+        "version: a later stage without one completes the rollout."))
 
 
 class Rollout(Model):

@@ -6,7 +6,7 @@ from typing import Any, Literal
 
 from pydantic import AwareDatetime, Field, model_validator
 
-from pipeline.model.base import Bool, Float, Metadata, Model
+from pipeline.model.base import Bool, Float, JsonObject, Metadata, Model
 
 Phase = Literal[
     "pending",        # nothing run yet
@@ -97,6 +97,9 @@ class Candidate(Version):
 
     stage: str | None = Field(None, description="None: not yet at the first stage.")
     percent: Float = Field(0, ge=0, le=100)
+    segment: JsonObject | None = Field(
+        None, description="The stage's targeting rule when it entered the stage: the "
+        "percent is its share inside this segment, and the flag serves it only there.")
     entered: AwareDatetime | None = Field(
         None, description="When it entered its stage (bake time counts from here).")
     approvals_used: list[ApprovalUsed] = Field(default_factory=list)

@@ -35,11 +35,14 @@ class GateReading:
 class MonitoringSource(Protocol):
     def readings(self, key: str, stage: str | None, gates: list[MonitoringGate],
                  now: datetime, variant: Variant = CANDIDATE,
-                 share: float | None = None) -> list[GateReading]:
+                 share: float | None = None, *, segmented: bool = False
+                 ) -> list[GateReading]:
         """One reading per gate of `variant` at `stage` (None: any stage); a gate with
         `compare` judges the candidate against the serving version, and SHARE (the
         candidate's share of traffic the flag sets at the stage, when known) lets it catch
-        a sample ratio mismatch. Raises ExternalError when the source is unreachable."""
+        a sample ratio mismatch. SEGMENTED: the stage has a segment, so SHARE is a share of
+        the requests inside it, and only those are compared and counted. Raises
+        ExternalError when the source is unreachable."""
         ...
 
 

@@ -7,7 +7,10 @@
 candidate's readings gate its rollout) or "serving" (the serving version: a gate's
 `compare` baseline, and the readings of a review when no candidate is out). The older
 names "new" and "current" mean the same. `stage` is optional and, when present, must match
-the stage being judged. A gate's value is the sample-weighted mean over its window ending
+the stage being judged. `segment` ("in" or "out", optional) says whether the requests were
+inside the stage's segment (its `targeting`); at a stage with one, the comparison and its
+sample ratio check count only the readings inside it (serving readings that do not say
+hold: they mix both sides). A gate's value is the sample-weighted mean over its window ending
 at `now`; the rules (NaN, staleness, minimum samples, canary comparison) are in
 pipeline.monitoring.gates.
 """
@@ -33,6 +36,7 @@ class Observation:
     samples: int
     stage: str | None
     variant: str = CANDIDATE
+    segment: str | None = None  # "in" / "out" of the stage's segment; None: not said
 
 
 # Past this share of unreadable lines the file as a whole is not trusted: every gate that
@@ -59,7 +63,8 @@ class JsonlMonitoring:
 
     def readings(self, key: str, stage: str | None, gates: list[MonitoringGate],
                  now: datetime, variant: Variant = CANDIDATE,
-                 share: float | None = None) -> list[GateReading]:
+                 share: float | None = None, *, segmented: bool = False
+                 ) -> list[GateReading]:
         index = self._load()
         bad = index.unreadable
         if bad and len(bad) > UNREADABLE_SHARE * index.lines:
@@ -69,7 +74,7 @@ class JsonlMonitoring:
             return [GateReading(gate_name(g), g.metric, "inconclusive", None, 0, None, why)
                     for g in gates]
         found = [self._judge(gate, index.observations.get((key, gate.metric), []), stage,
-                             now, variant, share) for gate in gates]
+                             now, variant, share, segmented) for gate in gates]
         if not bad:
             return found
         note = (f" ({len(bad)} unreadable line(s) of {os.path.basename(self.path)} skipped, "
@@ -78,13 +83,24 @@ class JsonlMonitoring:
 
     def _judge(self, gate: MonitoringGate, observations: list[Observation],
                stage: str | None, now: datetime, variant: Variant,
-               share: float | None) -> GateReading:
+               share: float | None, segmented: bool) -> GateReading:
         here = [o for o in observations if stage is None or o.stage in (None, stage)]
         mine = [o for o in here if o.variant == variant]
         if variant == SERVING:  # nothing to compare the serving version with
             return evaluate_gate(_alone(gate), mine, now=now, max_staleness=self.max_staleness)
+        current = [o for o in here if o.variant == SERVING]
+        if segmented:  # the percent is a share of the segment: compare inside it only
+            mine = [o for o in mine if o.segment != "out"]
+            inside = [o for o in current if o.segment == "in"]
+            if current and not inside and gate.compare is not None:
+                return GateReading(gate_name(gate), gate.metric, "inconclusive", None, 0, None,
+                                   f"the serving version's {gate.metric} readings do not say "
+                                   "whether they are inside the stage's segment (the "
+                                   "\"segment\" field ailoop-runtime writes): they cannot be "
+                                   "compared with the candidate's")
+            current = inside
         return evaluate_gate(gate, mine, now=now, max_staleness=self.max_staleness,
-                             current=[o for o in here if o.variant == SERVING], share=share)
+                             current=current, share=share)
 
     def _load(self) -> _Index:
         if self._index is None:
@@ -130,9 +146,10 @@ def _parse(line: str) -> tuple[tuple[str, str], Observation] | None:
         value, samples = data["value"], data.get("samples", 1)
         if when.tzinfo is None or isinstance(value, bool) or isinstance(samples, bool):
             return None
-        stage = data.get("stage")
+        stage, segment = data.get("stage"), data.get("segment")
         observation = Observation(when.astimezone(UTC), float(value), int(samples),
-                                  stage if isinstance(stage, str) else None, variant)
+                                  stage if isinstance(stage, str) else None, variant,
+                                  segment if segment in ("in", "out") else None)
         if observation.samples < 0:
             return None
         return (str(data["priority"]), str(data["metric"])), observation

@@ -8,8 +8,10 @@ Conventions (the README section "Monitoring, ROI and reviews" has the long form)
   counts as one sample.
 - Placeholders filled in before the query is sent: {{window}} (the gate's window, e.g.
   1h), {{step}}, {{priority}} ("customer/priority"), {{customer}}, {{name}} (the
-  priority's name), {{stage}}, {{metric}} and {{variant}} ("candidate" or "serving",
-  the flag's variants: a gate with `compare` is queried once per variant).
+  priority's name), {{stage}}, {{metric}}, {{variant}} ("candidate" or "serving",
+  the flag's variants: a gate with `compare` is queried once per variant) and {{segment}}
+  (a label regex: "in" at a stage with a segment, where only the requests inside it are
+  compared and counted; ".*" otherwise), for ailoop-runtime's `segment` label.
 - Without `query` the gate reads the series named after its metric:
   METRIC{priority="{{priority}}",variant="{{variant}}"}.
 - The query must give one series; none holds ("returned no series"), several hold too
@@ -62,18 +64,20 @@ class PrometheusSource:
 
     def readings(self, key: str, stage: str | None, gates: list[MonitoringGate],
                  now: datetime, variant: Variant = CANDIDATE,
-                 share: float | None = None) -> list[GateReading]:
-        return [self.reading(key, stage or "", index, gate, now, variant, share)
+                 share: float | None = None, *, segmented: bool = False
+                 ) -> list[GateReading]:
+        return [self.reading(key, stage or "", index, gate, now, variant, share,
+                             segmented=segmented)
                 for index, gate in enumerate(gates)]
 
     def reading(self, key: str, stage: str, index: int, gate: MonitoringGate,
                 now: datetime, variant: Variant = CANDIDATE,
-                share: float | None = None) -> GateReading:
+                share: float | None = None, *, segmented: bool = False) -> GateReading:
         if variant == SERVING and gate.compare is not None:  # nothing to compare with
             gate = gate.model_copy(update={"compare": None})
         try:
-            new = self.observe(key, stage, index, gate, variant, now)
-            current = (self.observe(key, stage, index, gate, SERVING, now)
+            new = self.observe(key, stage, index, gate, variant, now, segmented)
+            current = (self.observe(key, stage, index, gate, SERVING, now, segmented)
                        if gate.compare is not None else None)
         except NoSeries as e:
             return GateReading(gate_name(gate), gate.metric, "inconclusive", None, 0, None,
@@ -82,8 +86,8 @@ class PrometheusSource:
                              current=current, share=share)
 
     def observe(self, key: str, stage: str, index: int, gate: MonitoringGate, variant: str,
-                now: datetime) -> list[Sample]:
-        values = placeholders(key, stage, gate, variant, self.step)
+                now: datetime, segmented: bool = False) -> list[Sample]:
+        values = placeholders(key, stage, gate, variant, self.step, segmented)
         start = now - gate.window
         # No query of its own: the runtime's series for its metrics, else METRIC{...}.
         builtin = RUNTIME_QUERIES.get(gate.metric) if gate.query is None else None
@@ -165,11 +169,12 @@ def _count(value: float) -> int:
 
 
 def placeholders(key: str, stage: str, gate: MonitoringGate, variant: str,
-                 step: timedelta) -> dict[str, str]:
+                 step: timedelta, segmented: bool = False) -> dict[str, str]:
     customer, _, name = key.partition("/")
     return {"window": promql_duration(gate.window), "step": promql_duration(step),
             "priority": key, "customer": customer, "name": name, "stage": stage,
-            "metric": gate.metric, "variant": variant}
+            "metric": gate.metric, "variant": variant,
+            "segment": "in" if segmented else ".*"}
 
 
 def effective_settings(project: MonitoringSettings,

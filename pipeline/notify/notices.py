@@ -18,6 +18,7 @@ from pipeline.i18n import N_, Audience, audience
 EVENTS: dict[str, tuple[str, tuple[str, ...]]] = {
     "promote": ("promoted", ("customer", "owner")),
     "complete": ("rollout completed", ("customer", "owner")),
+    "resegment": ("segment changed", ("customer", "owner")),
     "rollback": ("rolled back", ("customer", "owner")),
     "withdraw": ("candidate withdrawn", ("owner",)),
     "replace": ("candidate replaced", ("owner",)),
@@ -32,6 +33,8 @@ UPDATE_PUBLISHED = "update published"
 EVENT_WORDS = {
     "promoted": N_("{priority}: moved to the next release step"),
     "rollout completed": N_("{priority}: release completed"),
+    "segment changed": N_("{priority}: the group of live work the new version handles has "
+                          "changed"),
     "rolled back": N_("{priority}: pulled back to a safer step"),
     "candidate withdrawn": N_("{priority}: trial version withdrawn"),
     "candidate replaced": N_("{priority}: trial version replaced"),

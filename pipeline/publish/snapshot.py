@@ -90,6 +90,7 @@ class PriorityView:
     gates: tuple[tuple[str, str, str, float], ...]  # name, metric, comparison, threshold
     review_cadence: str | None
     bake: tuple[tuple[str, timedelta], ...] = ()
+    segmented: bool = False  # the candidate's stage serves a segment: `percent` is of it
     message: str = ""
     decision: str = ""  # the plan's next action at the same moment (the dashboard's)
     monitored: str = ""  # health from the readings the plan judged, when known
@@ -147,6 +148,7 @@ def take_snapshot(root: str, key: str) -> PriorityView:
         stage=body.candidate.stage if body and body.candidate else None,
         percent=body.candidate.percent if body and body.candidate else 0.0,
         since=body.candidate.entered if body and body.candidate else None,
+        segmented=bool(body and body.candidate and body.candidate.segment is not None),
         history=tuple(StepView(h.time, h.to_stage, h.percent, h.action, h.reason)
                       for h in (body.history if body else [])),
         terminal=body.terminal.state if body and body.terminal else None,

@@ -196,6 +196,10 @@ def _standing(view: PriorityView, a: Audience) -> tuple[str, ...]:
         if view.percent == 0:
             where = a._("Version {version} is at step {step} of {steps} ({stage}): it runs "
                         "alongside {rest} without acting on live work.").format(**facts)
+        elif view.segmented:  # the percent is a share of the stage's segment only
+            where = a._("Version {version} is at step {step} of {steps} ({stage}), handling "
+                        "{share} of the live work in the group chosen for this step; {rest} "
+                        "handles the rest.").format(**facts)
         else:
             where = a._("Version {version} is at step {step} of {steps} ({stage}), handling "
                         "{share} of live traffic; {rest} handles the rest.").format(**facts)

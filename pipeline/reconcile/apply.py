@@ -240,6 +240,7 @@ def summary_line(p: PriorityPlan) -> str:
     return {
         "promote": f"promote {p.key} to {where}",
         "complete": f"complete the rollout of {p.key} (the candidate is now serving)",
+        "resegment": f"move {p.key} to the new segment of {where}",
         "rollback": f"roll back {p.key} to {where}",
         "replace": f"replace the candidate of {p.key} (its traffic returns to serving)",
         "withdraw": f"withdraw the candidate of {p.key} (back to the serving version)",

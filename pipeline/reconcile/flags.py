@@ -9,7 +9,8 @@ Each flag has two object variants, and production serves exactly what they name:
     "candidate": {"version": "1.1", "evidenceId": "ev-…", "workflowDigest": "sha256:…",
                   "stage": "canary"}
 
-The candidate's share is the stage's percent, with flagd's `fractional` operator;
+The candidate's share is the stage's percent, with flagd's `fractional` operator (inside
+the stage's segment when it has `targeting`: `{"if": [segment, fractional, "serving"]}`);
 everything else, and the default, is the serving variant. Weights are in basis points (total
 10,000) and "candidate" always comes first, so raising the percent only moves keys from
 serving to candidate, whatever hash the evaluator uses. ailoop does not bucket keys itself:
@@ -61,9 +62,19 @@ def flag(status: StatusBody) -> dict[str, Any] | None:
                 "defaultVariant": SERVING}
     share, rest = weights(staged.percent)
     # No bucketing expression: flagd then buckets by the flag key and the targeting key.
+    split: dict[str, Any] = {"fractional": [[CANDIDATE, share], [SERVING, rest]]}
     return {"state": "ENABLED", "variants": {CANDIDATE: candidate, SERVING: serving},
-            "defaultVariant": SERVING,
-            "targeting": {"fractional": [[CANDIDATE, share], [SERVING, rest]]}}
+            "defaultVariant": SERVING, "targeting": segmented(staged.segment, split)}
+
+
+def segmented(segment: Mapping[str, Any] | None, split: dict[str, Any]) -> dict[str, Any]:
+    """The targeting of a stage: SPLIT everywhere, or, with a segment, SPLIT inside it and
+    the serving variant outside it. The split is the same fractional as without a segment
+    (same bucketing key), so a key inside the segment gets what it would get without one,
+    and raising the percent only adds keys there."""
+    if segment is None:
+        return split
+    return {"if": [dict(segment), split, SERVING]}
 
 
 def customer_flags(entries: Iterable[tuple[str, StatusBody]],

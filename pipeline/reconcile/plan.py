@@ -15,7 +15,10 @@ section "The reconciler" has the diagram):
   with passing evidence for its fingerprint, the next stage's approvals bound to that
   fingerprint, the current stage baked and its monitoring gates passing;
 * it becomes the serving version after the bake time of a 100 % target stage, with every
-  gate of that stage passing; nothing else ever replaces the serving version;
+  gate of that stage passing; nothing else ever replaces the serving version; a stage with
+  a segment (`targeting`) never completes, even at 100 %;
+* a candidate carries the segment of the stage it entered; a segment changed under it
+  needs the stage's approvals again (given after it entered), else it holds;
 * anything missing, stale or unreadable holds: never promote on missing data;
 * a lowered target, a new incident or failing monitoring rolls the candidate back at once;
   a monitoring rollback opens an incident; a rollback holds until the incident is resolved
@@ -30,6 +33,7 @@ happens here: the clock and every input come in as arguments.
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -76,6 +80,18 @@ class StageView:
     # approvals plus the guardrails (risk-officer for high risk, a human for exposed actions)
     approvals: tuple[tuple[tuple[str, ...], int], ...] = ()
     human_review: Setting | None = None  # labelled outputs needed before entering it
+    # The stage's targeting rule as canonical JSON (sorted keys), "" without one: the
+    # percent is then the candidate's share inside that segment only.
+    segment: str = ""
+
+    @property
+    def segment_rule(self) -> dict[str, Any] | None:
+        return json.loads(self.segment) if self.segment else None
+
+
+def segment_text(rule: Mapping[str, Any] | None) -> str:
+    """A segment as StageView holds it, so that two rules compare by content."""
+    return json.dumps(rule, sort_keys=True) if rule is not None else ""
 
 
 @dataclass(frozen=True)
@@ -98,8 +114,10 @@ class SpecView:
 
     def completes(self, index: int) -> bool:
         """A candidate at this stage becomes the serving version once it has baked: the
-        stage sends it all the traffic."""
-        return self.stages[index].percent >= 100
+        stage sends it all the traffic. Not at a stage with a segment, even at 100 %: it
+        has only ever served that segment, and becoming serving would hand it everyone."""
+        stage = self.stages[index]
+        return stage.percent >= 100 and not stage.segment
 
 
 @dataclass(frozen=True)
@@ -345,7 +363,8 @@ class _Work:
         assert cand is not None
         stage = self.spec.stages[to]
         self.record(action, reason, cand.stage, stage.name, stage.percent, cand.version)
-        self.update_candidate(stage=stage.name, percent=stage.percent, entered=self.now)
+        self.update_candidate(stage=stage.name, percent=stage.percent, entered=self.now,
+                              segment=stage.segment_rule)
         self.update(phase=phase)
 
     def unstage(self, reason: str, phase: str) -> None:
@@ -353,7 +372,7 @@ class _Work:
         cand = self.status.candidate
         assert cand is not None
         self.record("rollback", reason, cand.stage, None, 0, cand.version)
-        self.update_candidate(stage=None, percent=0, entered=None)
+        self.update_candidate(stage=None, percent=0, entered=None, segment=None)
         self.update(phase=phase)
 
     def withdraw(self, reason: str) -> None:
@@ -684,9 +703,11 @@ def _rollout(w: _Work) -> None:
         w.act("hold", "target", f"holds: the candidate's stage '{w.candidate.stage}' is no "
               "longer in rollout.stages; to release: restore it or lower rollout.target")
         return
+    # The segment gate comes after the spec, governance and evidence gates: a new segment
+    # reaches production only from a priority that validates, with trusted evidence.
     for step in (_failing_monitoring, _governance_gate, _findings_gate, _evidence_gate,
-                 _regression_gate, _at_target, _bake_gate, _monitoring_gate, _roles_gate,
-                 _approval_gate, _human_review_gate, _promote):
+                 _regression_gate, _segment_gate, _at_target, _bake_gate, _monitoring_gate,
+                 _roles_gate, _approval_gate, _human_review_gate, _promote):
         step(w, target)
         if w.done:
             return
@@ -748,6 +769,44 @@ def monitoring_incident_name(gate: str, now: datetime) -> str:
 
 def _readings_text(readings: list[GateReading]) -> str:
     return "; ".join(f"{r.gate}: {r.reason}" for r in readings)
+
+
+def _segment_gate(w: _Work, target: int) -> None:
+    """The segment of the stage in flight changed in the spec: who gets the candidate would
+    change, so it needs the stage's approvals again, given after the candidate entered the
+    stage (a review of the pull request that changed it counts). With them the candidate
+    enters the stage again with the new segment (its bake time starts again); without them
+    it holds on the segment it entered with, which the flag keeps serving."""
+    here, cand = w.current, w.candidate
+    if here is None or cand is None:
+        return
+    stage = w.spec.stages[here]
+    if segment_text(cand.segment) == stage.segment:
+        return
+    entered = cand.entered
+    fresh = [a for a in w.inp.approvals or () if entered is not None and a.time > entered]
+    used, missing = match_approvals(stage, fresh, cand.evidence_id)
+    if w.inp.approvals is not None and not missing:
+        by = ", ".join(f"{a.person} ({a.role})" for a in used) or "no approvals needed"
+        why = (f"the segment (targeting) of stage {stage.name} changed and was approved "
+               f"again ({by})")
+        # Its own action: the history's promotions each move up one stage, this one stays.
+        w.move(here, "resegment", why, "complete" if here == target else "progressing")
+        w.update_candidate(approvals_used=[
+            *[u for u in cand.approvals_used if u.stage != stage.name],
+            *(ApprovalUsed(stage=stage.name, role=a.role, person=a.person,
+                           evidence_id=a.evidence_id, source=a.source) for a in used)])
+        _reached(w, here)
+        w.act("resegment", "segment", f"moves {_version(cand)} to the new segment of "
+              f"{w.label(here)}: {why}", inputs={"evidence": cand.evidence_id})
+        return
+    w.update(phase="holding")
+    w.act("hold", "segment", f"holds at {w.label(here)}: the segment (targeting) of stage "
+          f"{stage.name} changed since {_version(cand)} entered it, and production still "
+          f"serves the segment it entered with; to release: approve stage {stage.name} "
+          f"again (`ailoop approve {w.inp.key} --stage {stage.name}`, or review the pull "
+          "request that changed it), or restore the segment",
+          inputs={"role": ", ".join(dict.fromkeys(missing))})
 
 
 def _governance_gate(w: _Work, target: int) -> None:

@@ -57,6 +57,7 @@ from pipeline.reconcile.plan import (
     RegressionView,
     SpecView,
     StageView,
+    segment_text,
 )
 from pipeline.trust.evidence_chain import chain_problem, statement_path
 from pipeline.trust.status import trusted_body
@@ -277,7 +278,8 @@ def spec_view(priority: Priority, project: ProjectSpec) -> SpecView:
                              tuple((r.roles, r.count)
                                    for r in stage_requirements("", priority, s.name)),
                              Setting(s.human_review.sample, s.human_review.min_agreement)
-                             if s.human_review else None)
+                             if s.human_review else None,
+                             segment_text(s.targeting))
                    for s in spec.rollout.stages)
     cadence = spec.review.cadence if spec.review else None
     return SpecView(spec.owner, spec.rollout.target, stages,
@@ -529,6 +531,13 @@ def _share(local: Local, stage: str | None, variant: Variant) -> float | None:
     return None if index is None else local.spec.stages[index].percent / 100
 
 
+def _segmented(local: Local, stage: str | None) -> bool:
+    """Whether STAGE has a segment: its split is then counted inside the segment only."""
+    index = local.spec.index(stage) if local.spec is not None else None
+    return local.spec is not None and index is not None and bool(
+        local.spec.stages[index].segment)
+
+
 def _with_readings(inp: PriorityInput, local: Local, stage: str | None, now: datetime,
                    factory: MonitoringFactory, variant: Variant) -> PriorityInput:
     source = factory(local)
@@ -536,8 +545,9 @@ def _with_readings(inp: PriorityInput, local: Local, stage: str | None, now: dat
         return replace(inp, readings_problem="no monitoring provider is configured for it")
     try:
         gates = [MonitoringGate.model_validate(g) for g in local.gates]
-        readings: list[GateReading] = source.readings(local.key, stage, gates, now, variant,
-                                                      _share(local, stage, variant))
+        readings: list[GateReading] = source.readings(
+            local.key, stage, gates, now, variant, _share(local, stage, variant),
+            segmented=_segmented(local, stage))
     except ExternalError as e:
         return replace(inp, readings_problem=str(e),
                        unreachable=(*inp.unreachable, "monitoring"))

@@ -115,6 +115,12 @@ def _check_priority(doc: Document) -> tuple[list[Finding], Facts]:
     key = priority_of(doc.path)
     findings = _folder_name_check(doc, key.split("/")[1] if key else None, "priority")
     findings += _check_stages(doc)
+    unchecked = False
+    if any(s.targeting is not None for s in spec.rollout.stages):
+        from pipeline.validate.targeting import targeting_findings
+
+        segments, unchecked = targeting_findings(doc)
+        findings += segments
     findings += _check_workflow(doc)
     roles_needed = []
     for i, stage in enumerate(spec.rollout.stages):
@@ -136,6 +142,8 @@ def _check_priority(doc: Document) -> tuple[list[Finding], Facts]:
         "stages": [(intern(s.name), s.percent) for s in spec.rollout.stages],
         **priority_facts(doc),  # guardrails and policy data (pipeline/policy/facts.py)
     }
+    if unchecked:  # a verdict of this machine, not of the file: never cached
+        facts["unchecked"] = True
     return findings, facts
 
 
@@ -144,16 +152,23 @@ def _check_stages(doc: Document) -> list[Finding]:
     findings: list[Finding] = []
     seen: dict[str, int] = {}
     previous: float | None = None
+    segment: object = None  # the previous stage's targeting
     for i, stage in enumerate(rollout.stages):
         if stage.name in seen:
             findings.append(doc.finding(("spec", "rollout", "stages", i, "name"),
                                         f"duplicate stage name '{stage.name}' "
                                         f"(also stages[{seen[stage.name]}])"))
         seen.setdefault(stage.name, i)
-        if previous is not None and stage.percent <= previous:
+        # A percent is a share of its segment: only within one segment do shares compare
+        # (100 % of small claims, then 100 % of everything, is a step up).
+        if previous is not None and stage.percent <= previous and stage.targeting == segment:
             findings.append(doc.finding(("spec", "rollout", "stages", i, "percent"),
                                         f"must be greater than {_num(previous)} (previous stage)"))
-        previous = stage.percent
+        previous, segment = stage.percent, stage.targeting
+        if stage.targeting is not None and stage.percent <= 0:
+            findings.append(doc.finding(("spec", "rollout", "stages", i, "targeting"),
+                                        "a shadow stage (0 %) runs beside every request and "
+                                        "serves none: a segment is for stages with traffic"))
     if rollout.target not in seen:
         names = ", ".join(s.name for s in rollout.stages)
         findings.append(doc.finding(("spec", "rollout", "target"),

@@ -133,8 +133,10 @@ def _validate_with(options: ValidateOptions, cache: ResultCache) -> ValidationRe
     findings.extend(policy_findings(root, documents, targets, results, now, policy_cache,
                                     judge, judged))
     if not options.paths and options.changed is None:
+        # A segment flagd's validator could not check is judged again once it can be.
+        unchecked = any(results[rel].facts.get("unchecked") for rel in targets)
         memo.remember(root, cache, now.date(), (tuple(findings), len(targets)),
-                      policy_cache.reads_now)
+                      policy_cache.reads_now or unchecked)
     findings.extend(ci_findings(root, os.environ))  # never cached: it depends on where
     cache.save()
     return ValidationReport(sort_findings(findings), len(targets))
@@ -256,7 +258,8 @@ def _check_all(root: str, rels: list[str], cache: ResultCache, jobs: int,
             blobs[rel] = checked.blob[0]
         if checked.judged is not None and judged is not None:
             judged[rel] = checked.judged
-        _store(cache, rel, checked.blob, _lean(checked.result))
+        if not checked.result.facts.get("unchecked"):  # see targeting.py: never kept
+            _store(cache, rel, checked.blob, _lean(checked.result))
         for dataset in checked.datasets:
             if dataset.blob is None:
                 cache.session[dataset.rel + _DATASET] = dataset.findings

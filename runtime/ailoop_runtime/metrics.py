@@ -1,4 +1,5 @@
-"""The metrics ailoop's monitoring gates read, labelled by priority and variant.
+"""The metrics ailoop's monitoring gates read, labelled by priority and variant (and, for
+requests, by whether they were inside the stage's segment).
 
 Prometheus (`/metrics`, scraped; gate queries in the README) and the OpenTelemetry GenAI
 semantic conventions where they exist (`gen_ai.client.token.usage`,
@@ -20,6 +21,10 @@ from opentelemetry import metrics as otel
 from prometheus_client import CollectorRegistry, Counter, Histogram, start_http_server
 
 LABELS = ("priority", "variant")
+# Requests also say whether they were inside the stage's segment ("in", "out"; "" when the
+# stage has none): the split a stage sets is a share of its segment, and the SRM gate
+# counts only the requests inside it.
+REQUEST_LABELS = (*LABELS, "segment")
 
 
 @dataclass
@@ -38,17 +43,18 @@ class Metrics:
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
         self.registry = registry or CollectorRegistry()
         r = self.registry
-        self.requests = Counter("ailoop_requests", "Requests served.", LABELS, registry=r)
-        self.errors = Counter("ailoop_errors", "Requests whose workflow failed.", LABELS,
-                              registry=r)
-        self.duration = Histogram("ailoop_request_duration_seconds", "Workflow time.", LABELS,
-                                  registry=r)
+        self.requests = Counter("ailoop_requests", "Requests served.", REQUEST_LABELS,
+                                registry=r)
+        self.errors = Counter("ailoop_errors", "Requests whose workflow failed.",
+                              REQUEST_LABELS, registry=r)
+        self.duration = Histogram("ailoop_request_duration_seconds", "Workflow time.",
+                                  REQUEST_LABELS, registry=r)
         self.actions = Counter("ailoop_actions", "Actions by outcome (proposed, executed, "
                                "queued, confirmed, rejected, refused, recorded).",
                                (*LABELS, "action", "outcome"), registry=r)
         self.overrides = Counter("ailoop_human_overrides", "Actions a person changed "
                                  "before confirming.", LABELS, registry=r)
-        self.cost = Counter("ailoop_cost", "Model cost.", LABELS, registry=r)
+        self.cost = Counter("ailoop_cost", "Model cost.", REQUEST_LABELS, registry=r)
         self.tokens = Counter("ailoop_tokens", "Model tokens.", (*LABELS, "type"), registry=r)
         self.shadow = Counter("ailoop_shadow", "Shadow runs by agreement with the serving "
                               "version (agree, disagree, error).", ("priority", "agreement"),
@@ -62,18 +68,23 @@ class Metrics:
         self._otel_duration = meter.create_histogram(
             "gen_ai.client.operation.duration", unit="s", description="Operation duration.")
         self._lock = threading.Lock()
-        self._interval: dict[tuple[str, str], _Interval] = defaultdict(_Interval)
-        self._known: set[tuple[str, str]] = set()  # (priority, variant) that ever served
+        # (priority, variant, segment): segment "in", "out" or "" (the stage has none)
+        self._interval: dict[tuple[str, str, str], _Interval] = defaultdict(_Interval)
+        self._known: set[tuple[str, str, str]] = set()  # those that ever served
 
     def request(self, priority: str, variant: str, seconds: float, *, error: bool = False,
-                cost: float = 0.0, tokens: dict[str, int] | None = None) -> None:
+                cost: float = 0.0, tokens: dict[str, int] | None = None,
+                segment: bool | None = None) -> None:
+        """SEGMENT: whether the request was inside the stage's segment (None: none)."""
         labels = (priority, variant)
-        self.requests.labels(*labels).inc()
-        self.duration.labels(*labels).observe(seconds)
+        side = "" if segment is None else "in" if segment else "out"
+        counted = (*labels, side)
+        self.requests.labels(*counted).inc()
+        self.duration.labels(*counted).observe(seconds)
         # Created at 0 with the first request, so an error-rate query has both series.
-        self.errors.labels(*labels).inc(1 if error else 0)
+        self.errors.labels(*counted).inc(1 if error else 0)
         if cost:
-            self.cost.labels(*labels).inc(cost)
+            self.cost.labels(*counted).inc(cost)
         attrs = {"gen_ai.operation.name": "chat", "ailoop.priority": priority,
                  "ailoop.variant": variant}
         for kind, count in (tokens or {}).items():
@@ -81,12 +92,12 @@ class Metrics:
             self._otel_tokens.record(count, {**attrs, "gen_ai.token.type": kind})
         self._otel_duration.record(seconds, attrs)
         with self._lock:
-            interval = self._interval[labels]
+            interval = self._interval[counted]
             interval.requests += 1
             interval.errors += int(error)
             interval.cost += cost
             interval.durations.append(seconds)
-            self._known.add(labels)
+            self._known.add(counted)
 
     def action(self, priority: str, variant: str, action: str, outcome: str,
                override: bool = False) -> None:
@@ -95,14 +106,14 @@ class Metrics:
             self.overrides.labels(priority, variant).inc()
         if outcome == "confirmed":
             with self._lock:
-                interval = self._interval[(priority, variant)]
+                interval = self._interval[(priority, variant, "")]
                 interval.confirmed += 1
                 interval.overridden += int(override)
 
     def shadow_run(self, priority: str, agreement: str) -> None:
         self.shadow.labels(priority, agreement).inc()
         with self._lock:
-            interval = self._interval[(priority, "candidate")]
+            interval = self._interval[(priority, "candidate", "")]
             interval.shadow += 1
             interval.agreed += int(agreement == "agree")
 
@@ -117,7 +128,8 @@ class Metrics:
                  priority: str | None = None) -> list[dict[str, Any]]:
         """The interval since the last call as observations for ailoop's file monitoring
         provider (error_rate, success_rate, latency_p95_ms, cost_per_run, agreement_rate,
-        human_override_rate), per priority and variant (only PRIORITY's when given); the
+        human_override_rate), per priority, variant and segment side ("segment": "in" or
+        "out" at a stage with a segment; only PRIORITY's when given); the
         interval starts again. A variant that served before but not in this interval gets
         lines with 0 samples: they count nothing, but show the exporter is alive, as a
         scraped counter that did not move does (the gates' staleness rule)."""
@@ -127,10 +139,12 @@ class Metrics:
             taken = {k: self._interval.pop(k, _Interval()) for k in mine}
         when = now.strftime("%Y-%m-%dT%H:%M:%SZ")
         lines: list[dict[str, Any]] = []
-        for (name, variant), i in sorted(taken.items()):
+        for (name, variant, segment), i in sorted(taken.items()):
             base = {"priority": name, "time": when, "variant": variant}
             if stage:
                 base["stage"] = stage
+            if segment:
+                base["segment"] = segment
             lines += [{**base, "metric": metric, "value": round(value, 6), "samples": samples}
                       for metric, value, samples in _observed(i)]
         return lines

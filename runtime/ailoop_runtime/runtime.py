@@ -103,10 +103,12 @@ class Runtime:
         return cls(FlagSource(flags), key, versions, guard, metrics,
                    traces=TraceStore(traces, served=trace_served), clock=clock)
 
-    def handle(self, request: dict[str, Any], key: str) -> Answer:
+    def handle(self, request: dict[str, Any], key: str, *,
+               context: Mapping[str, Any] | None = None) -> Answer:
         """Serve one request; `key` buckets it (a user, a case id: the same key keeps its
-        variant while the percent stays)."""
-        choice = self.flags.choose(self.flag, key)
+        variant while the percent stays); `context`: the attributes a stage's segment
+        reads (e.g. {"amount": 420, "region": "eu"})."""
+        choice = self.flags.choose(self.flag, key, context)
         variant, chosen = choice.variant, choice.chosen
         installed = self._verified(variant, chosen)
         if installed is None and variant == "candidate":
@@ -119,9 +121,10 @@ class Runtime:
         if installed is None:
             raise VariantRefused(f"{self.priority}: no installed code matches the flag's "
                                  f"{variant} version {chosen.version}")
-        served = Choice(variant, chosen, choice.shadow)  # after a fallback: what served
+        served = Choice(variant, chosen, choice.shadow, choice.segment)  # what served
         try:
-            output, decisions = self._run(installed, chosen, variant, request, trace)
+            output, decisions = self._run(installed, chosen, variant, request, trace,
+                                          segment=choice.segment)
         except Exception as e:
             if self.traces.served:  # a failure is the trace most worth keeping
                 self.traces.add(self._trace(trace, key, request, served, None, None,
@@ -161,19 +164,19 @@ class Runtime:
         return installed
 
     def _run(self, installed: Installed, chosen: Variant, variant: str,
-             request: dict[str, Any], trace: str, *, record_only: bool = False
-             ) -> tuple[Any, tuple[Decision, ...]]:
+             request: dict[str, Any], trace: str, *, record_only: bool = False,
+             segment: bool | None = None) -> tuple[Any, tuple[Decision, ...]]:
         started = time.perf_counter()
         try:
             output = installed.run(dict(request))
         except Exception:
             self.metrics.request(self.priority, variant, time.perf_counter() - started,
-                                 error=True)
+                                 error=True, segment=segment)
             raise
         output, proposed, usage = _split(output)
         self.metrics.request(self.priority, variant, time.perf_counter() - started,
                              cost=float(usage.get("cost", 0.0)),
-                             tokens=usage.get("tokens") or {})
+                             tokens=usage.get("tokens") or {}, segment=segment)
         decisions = tuple(self.guard.propose(p["name"], p.get("payload", {}), variant=variant,
                                              request=trace, record_only=record_only)
                           for p in proposed)
@@ -226,6 +229,8 @@ class Runtime:
                   "shadow": {"version": choice.shadow.version if choice.shadow else "",
                              "evidenceId": choice.shadow.evidence_id if choice.shadow else "",
                              "output": shadow}, "agreement": agreement}
+        if choice.segment is not None:  # whether it was inside the stage's segment
+            record["segment"] = "in" if choice.segment else "out"
         return {**record, "error": error} if error else record
 
 

@@ -155,7 +155,7 @@ def test_a_shadow_beside_the_existing_process_runs_and_never_acts(tmp_path: Path
     assert (answer.variant, answer.output) == ("off", None)  # the existing process answers
     (trace,) = rt.traces.recent
     assert trace["agreement"] == "unjudged" and trace["shadow"]["output"] == "support"
-    assert rt.metrics.requests.labels("acme/refunds", "candidate")._value.get() == 1
+    assert rt.metrics.requests.labels("acme/refunds", "candidate", "")._value.get() == 1
     assert rt.metrics.shadow.collect()[0].samples == []  # no AI answer to agree with
     lines = rt.export_readings(str(tmp_path / "readings.jsonl"), T0)
     assert {(x["variant"], x["stage"]) for x in lines} == {("candidate", "shadow")}

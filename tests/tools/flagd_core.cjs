@@ -3,7 +3,8 @@
 // into the package), so that thousands of keys cost one process.
 // Usage: node flagd_core.cjs MODULE_DIR < request.json
 //   request: {"configs": [flag file text, ...],
-//             "evaluate": [{"config": index, "flag": key}, ...], "keys": [targeting keys]}
+//             "evaluate": [{"config": index, "flag": key}, ...],
+//             "keys": [targeting key or evaluation context object, ...]}
 //   prints:  {"variants": [[variant or null per key] per evaluate entry]}
 // Exits 1 naming the config when strict validation refuses one, 2 when it could not run.
 const { readFileSync } = require("node:fs");
@@ -25,7 +26,8 @@ function main() {
   const keys = request.keys ?? [];
   const variants = (request.evaluate ?? []).map(({ config, flag }) =>
     keys.map((key) => {
-      const ctx = key === null ? {} : { targetingKey: key };
+      // A key is a targeting key, or a whole evaluation context (an object).
+      const ctx = key === null ? {} : typeof key === "object" ? key : { targetingKey: key };
       return cores[config].resolveObjectEvaluation(flag, {}, ctx).variant ?? null;
     }));
   process.stdout.write(JSON.stringify({ variants }));

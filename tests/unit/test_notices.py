@@ -49,3 +49,11 @@ def test_a_language_without_a_catalog_is_announced_in_english() -> None:
     [notice] = commit_notices("c0ffee", MESSAGE, _people("es"), {})
     assert notice.subject == "acme/triage: moved to the next release step"
     assert notice.language == "en"
+
+
+def test_a_move_to_a_new_segment_is_announced() -> None:
+    message = MESSAGE.replace("Ailoop-Action: promote", "Ailoop-Action: resegment")
+    [notice] = commit_notices("c0ffee", message, _people("en"), {})
+    assert notice.event == "segment changed" and notice.to_channel
+    assert notice.subject == ("acme/triage: the group of live work the new version handles "
+                              "has changed")

@@ -208,3 +208,12 @@ def test_a_case_added_since_the_last_run_is_not_said_to_have_passed_before() -> 
     after = run(a=False, b=True, c=True, fresh=False)
     assert case_changes(after, before) == (("b",), ("a",))  # (fixed, newly failing)
     assert case_changes(after, None) == ((), ())
+
+
+def test_a_stage_with_a_segment_says_its_share_is_of_that_group_only() -> None:
+    text = render_markdown(build_update(_view(segmented=True), None, T0))
+    assert ("Version 1.2 is at step 3 of 4 (early), handling 25% of the live work in the "
+            "group chosen for this step; your existing process handles the rest.") in text
+    german = render_markdown(build_update(_view(segmented=True), None, T0,
+                                          audience=Audience("de", "UTC")))
+    assert "25\u00a0% der echten Vorgänge der für diesen Schritt gewählten Gruppe" in german
