@@ -24,6 +24,7 @@ from pipeline.documents.load import load_document
 from pipeline.dryrun.results import CaseResult
 from pipeline.dryrun.versus import ServingRef, Versus, compare
 from pipeline.errors import AiloopError
+from pipeline.fsio import write_atomic
 from pipeline.model.priority import Priority
 from pipeline.model.status import StatusBody
 from pipeline.trust.evidence_chain import recorded_at
@@ -160,7 +161,4 @@ def _write(root: str, commit: str, paths: Sequence[str], tmp: str) -> None:
         raw = git.read_file_at(root, commit, path)
         if raw is None:
             continue
-        dest = os.path.join(tmp, *path.split("/"))
-        os.makedirs(os.path.dirname(dest), exist_ok=True)
-        with open(dest, "wb") as fh:
-            fh.write(raw)
+        write_atomic(os.path.join(tmp, *path.split("/")), raw)

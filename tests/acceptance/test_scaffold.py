@@ -60,7 +60,7 @@ def test_init_creates_a_repository_that_validates_clean(tmp_path: Path, capsys: 
     assert result.code == 0, result.err
     assert result.out.startswith(f"Initialised an ailoop repository in {os.path.relpath(root)}\n")
     assert "  created customers/acme/email-triage/workflow.py\n" in result.out
-    assert "  created schemas/ (10 JSON Schemas)\n" in result.out
+    assert "  created schemas/ (11 JSON Schemas)\n" in result.out
     assert result.out.endswith("`ailoop dry-run acme/email-triage`\n")
     for rel in ("ailoop.yaml", "README.md", ".gitignore", "policies/README.md",
                 "schemas/priority.schema.json", "customers/acme/customer.yaml",
@@ -139,7 +139,7 @@ def test_init_refuses_when_run_twice(tmp_path: Path, capsys: object) -> None:
     assert result.code == 2
     assert result.err == ("error: refusing to overwrite existing files: "
                           ".ailoop/bot_signing_key, .github/CODEOWNERS, "
-                          ".github/workflows/pr.yml and 21 more\n")
+                          ".github/workflows/pr.yml and 22 more\n")
 
 
 def test_init_generates_the_bot_key_and_keeps_its_private_half_out_of_git(

@@ -108,7 +108,7 @@ def test_bad_union_tag_points_at_the_tag_field() -> None:
     assert findings == [
         f"{PRIORITY}:18:15: spec.dryRun.assertions[0].type: must be one of 'equals', "
         "'contains', 'regex', 'json-schema', 'field-equals', 'numeric-tolerance', 'latency', "
-        "'cost', 'cel'; did you mean 'regex'?",
+        "'cost', 'cel', 'judge'; did you mean 'regex'?",
         f"{PRIORITY}:19:9: spec.dryRun.assertions[1].type: required field is missing",
     ]
 
