@@ -34,7 +34,9 @@ def _redacted(error: AiloopError) -> AiloopError:
 @click.option("--all", "every", is_flag=True, help="Every priority in the repository.")
 @click.option("--missing", is_flag=True,
               help="Only those of the selected priorities whose inputs have no evidence a "
-                   "trusted bot commit wrote (the reconcile workflow's dry-run job).")
+                   "trusted bot commit wrote, or whose trusted evidence's noRegressionOn "
+                   "gates compared with another serving version than the one serving now "
+                   "(the reconcile workflow's dry-run job).")
 @shard_option
 @click.option("--junit", "junit", type=click.Path(dir_okay=False),
               help="Also write the results as JUnit XML to this file.")
