@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.acceptance.test_dry_run_judge import calibration_lines
 from tests.acceptance.test_versus_serving import FOLDER, dry_run, make, serve, set_version
 from tests.support import GitRepo
 from tests.unit.providers.chat_server import ChatServer
@@ -25,7 +26,7 @@ QUALITY = {quality}
 
 def run(input):
     text = input["text"]
-    return f"reply to {{text}} QUALITY={{QUALITY[text]}}"
+    return f"reply to {{text}} QUALITY={{QUALITY[text]}} JUDGE-SCORE=0.9"
 """
 JUDGE = """\
       - type: judge
@@ -37,7 +38,7 @@ JUDGE = """\
         maxRetries: 0
         costPer1kInputTokens: 1
         costPer1kOutputTokens: 2
-"""
+{calibration}"""
 
 
 def workflow(side: int) -> str:
@@ -56,16 +57,21 @@ def pairwise_requests(chat: ChatServer) -> int:
     return sum(r["messages"][0]["content"].startswith("You compare") for r in chat.requests)
 
 
-def with_judge(tmp_path: Path, url: str) -> GitRepo:
-    """acme/triage judged by an uncalibrated judge (its checks advisory: every case
-    passes), v1.1.1 serving, v1.2.0 the candidate."""
+def with_judge(tmp_path: Path, url: str, *, calibrated: bool = False) -> GitRepo:
+    """acme/triage judged by a judge (it grades every reply 0.9: every case passes),
+    uncalibrated unless CALIBRATED, with v1.1.1 serving and v1.2.0 the candidate."""
     repo = make(tmp_path, no_regression=False)
     work = repo.work
     (work / FOLDER / "dataset.jsonl").write_text("".join(
         json.dumps({"id": text.lower(), "input": {"text": text}}) + "\n" for text in CASES))
     (work / FOLDER / "rubric.md").write_text("The reply answers the question.\n")
+    if calibrated:
+        (work / FOLDER / "calibration.jsonl").write_text("".join(
+            json.dumps(line) + "\n" for line in calibration_lines(agree=True)))
     spec = work / FOLDER / "priority.yaml"
-    spec.write_text(spec.read_text().replace("      - type: equals\n", JUDGE.format(url=url)))
+    spec.write_text(spec.read_text().replace("      - type: equals\n", JUDGE.format(
+        url=url, calibration="        calibration: calibration.jsonl\n" if calibrated
+        else "")))
     set_version(work, "1.1.1", workflow(0))
     repo.commit_all("acme/triage v1.1.1, judged")
     return repo
@@ -151,3 +157,18 @@ def test_no_pairwise_judging_without_a_serving_version(
     repo = with_judge(tmp_path, chat.url)
     _, _, evidence = dry_run(capsys, repo)
     assert "versusServing" not in evidence and pairwise_requests(chat) == 0
+
+
+def test_a_calibrated_judges_win_rate_is_not_advisory(
+        capsys: pytest.CaptureFixture[str], tmp_path: Path, chat: ChatServer) -> None:
+    repo = with_judge(tmp_path, chat.url, calibrated=True)
+    serve(capsys, repo)
+    candidate(repo)
+    code, out, evidence = dry_run(capsys, repo)
+    assert code == 0, out
+    assert evidence["judges"][0]["calibration"]["calibrated"] is True
+    [judge] = evidence["versusServing"]["judges"]
+    assert judge["calibrated"] is True and "advisory" not in judge
+    assert (judge["wins"], judge["losses"], judge["ties"]) == (1, 1, 2)
+    assert ("pairwise judge reply-helpful: 1 wins, 1 losses, 2 ties, 1 without a verdict; "
+            "win rate 50.0% (95% CI 9.5-90.5%); cost ") in out
