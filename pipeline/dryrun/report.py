@@ -86,6 +86,9 @@ def pairwise_lines(judge: dict[str, Any]) -> list[str]:
     lines = [f"  pairwise judge {judge['name']}: {judge['wins']} wins, {judge['losses']} "
              f"losses, {judge['ties']} ties, {judge['noVerdict']} without a verdict; {shown}"
              f"{advisory}; cost {judge['cost']:g}"]
+    for label, key in (("won", "won"), ("lost", "lost")):
+        if judge.get(key):
+            lines.append(f"    {label}: {_ids(judge[key])}")
     if judge.get("noVerdictReason"):
         lines.append(f"    no verdict: {judge['noVerdictReason']}")
     return lines

@@ -109,7 +109,8 @@ def test_the_win_rate_counts_a_case_only_when_both_orders_agree(
     assert summary["totalCost"] == pytest.approx(summary["cost"] + summary["judgeCost"])
     assert ("  pairwise judge reply-helpful: 1 wins, 1 losses, 2 ties, 1 without a verdict; "
             "win rate 50.0% (95% CI 9.5-90.5%), advisory: not calibrated") in out
-    assert "    no verdict: pick-c: the judge's winner is not A, B or tie (C)" in out
+    assert ("    won: better\n    lost: worse\n"
+            "    no verdict: pick-c: the judge's winner is not A, B or tie (C)") in out
     markdown = (tmp_path / "pr.md").read_text()
     assert ("- pairwise judge `reply-helpful` (both orders must agree): 1 wins, 1 losses, "
             "2 ties, 1 without a verdict; win rate 50.0% (95% CI 9.5-90.5%) ⚠️ advisory: "
