@@ -34,7 +34,9 @@ def _redacted(error: AiloopError) -> AiloopError:
 @click.option("--all", "every", is_flag=True, help="Every priority in the repository.")
 @click.option("--missing", is_flag=True,
               help="Only those of the selected priorities whose inputs have no evidence a "
-                   "trusted bot commit wrote (the reconcile workflow's dry-run job).")
+                   "trusted bot commit wrote, or whose trusted evidence's noRegressionOn "
+                   "gates compared with another serving version than the one serving now "
+                   "(the reconcile workflow's dry-run job).")
 @shard_option
 @click.option("--junit", "junit", type=click.Path(dir_okay=False),
               help="Also write the results as JUnit XML to this file.")
@@ -67,7 +69,9 @@ def dry_run_command(ctx: click.Context, keys: tuple[str, ...], changed_since: st
     cases too, its code taken from the commit that recorded its trusted evidence: each case
     is reported improved, regressed or unchanged, with an exact McNemar p-value, and
     spec.dryRun.thresholds.noRegressionOn: [critical, TAG...] fails the run on a regression
-    (or when the comparison cannot be made).
+    (or when the comparison cannot be made). Each judge assertion also compares the
+    two versions' outputs side by side, asked in both orders, for a pairwise win rate
+    (reported, never gated on).
 
     The reconcile workflow's dry-run job runs `ailoop dry-run --all --missing --trusted`:
     only the priorities no trusted run vouches for yet, in a job without a write token or

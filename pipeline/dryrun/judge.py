@@ -90,6 +90,7 @@ class Judge:
         self.index, self.spec, self.provider = index, spec, provider
         self.name = assertion_name(spec)
         self.rubric_rel = rubric_rel
+        self.rubric = rubric
         self.rubric_digest = hashlib.sha256(rubric.encode()).hexdigest()
         self.system = SYSTEM + rubric
 

@@ -128,9 +128,12 @@ def build_evidence(facts: RunFacts) -> dict[str, Any]:
 
 
 def judge_cost(facts: RunFacts) -> float:
-    """What the judges' calls cost: their checks of the cases and their calibration."""
+    """What the judges' calls cost: their checks of the cases, their calibration and their
+    pairwise comparison with the serving version."""
     checks = sum(c.cost for r in facts.results for c in r.checks)
-    return checks + sum(float(j.get("calibrationCost", 0.0)) for j in facts.judges)
+    pairwise = sum(float(j.get("cost", 0.0)) for j in facts.versus.judges) \
+        if facts.versus is not None else 0.0
+    return checks + pairwise + sum(float(j.get("calibrationCost", 0.0)) for j in facts.judges)
 
 
 def _with_judge_cost(summary: dict[str, Any], facts: RunFacts) -> dict[str, Any]:

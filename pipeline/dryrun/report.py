@@ -71,6 +71,26 @@ def versus_lines(evidence: dict[str, Any], serving_reused: int | None = None) ->
     for label, ids in (("improved", v["improved"]), ("regressed", v["regressed"])):
         if ids:
             lines.append(f"  {label}: {_ids(ids)}")
+    for judge in v.get("judges") or ():
+        lines += pairwise_lines(judge)
+    return lines
+
+
+def pairwise_lines(judge: dict[str, Any]) -> list[str]:
+    """A judge's pairwise win rate of the candidate against serving (report only)."""
+    rate = judge["winRate"]
+    shown = (f"win rate {rate * 100:.1f}% (95% CI {judge['interval']['low'] * 100:.1f}-"
+             f"{judge['interval']['high'] * 100:.1f}%)" if rate is not None
+             else "no win rate (no win or loss)")
+    advisory = f", {judge['advisory']}" if judge.get("advisory") else ""
+    lines = [f"  pairwise judge {judge['name']}: {judge['wins']} wins, {judge['losses']} "
+             f"losses, {judge['ties']} ties, {judge['noVerdict']} without a verdict; {shown}"
+             f"{advisory}; cost {judge['cost']:g}"]
+    for label, key in (("won", "won"), ("lost", "lost")):
+        if judge.get(key):
+            lines.append(f"    {label}: {_ids(judge[key])}")
+    if judge.get("noVerdictReason"):
+        lines.append(f"    no verdict: {judge['noVerdictReason']}")
     return lines
 
 

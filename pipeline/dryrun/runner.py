@@ -31,6 +31,7 @@ from pipeline.dryrun.cache import CaseCache, run_key
 from pipeline.dryrun.calibration import Calibration
 from pipeline.dryrun.diff import RunDiff, diff_runs, outcomes_of
 from pipeline.dryrun.judge import Judge, JudgeCache, calibrate, judge_check, make_judges
+from pipeline.dryrun.pairwise import PairCache, compare_pairwise
 from pipeline.dryrun.progress import make_reporter
 from pipeline.dryrun.record import (
     RunFacts,
@@ -340,8 +341,13 @@ def run_dry_run(settings: DryRunSettings) -> DryRunReport:
             raise ExternalError(f"the {spec.workflow.provider} provider was unreachable for "
                                 f"every case; no evidence was written")
         # Before the judges close: the serving version's outputs are judged by them too.
-        versus = _versus(settings, priority, fp.evidence_id, cases, results, assertions,
-                         concurrency) if settings.versus_serving else None
+        versus, served = _versus(settings, priority, fp.evidence_id, cases, results,
+                                 assertions, concurrency) if settings.versus_serving \
+            else (None, None)
+        if versus is not None and served is not None and judges:
+            versus = replace(versus, judges=_pairwise(
+                settings, judges, calibrations, cases, results, served, redactor,
+                concurrency))
     finally:
         provider.close()
         _close_judges(judges)
@@ -366,11 +372,13 @@ def run_dry_run(settings: DryRunSettings) -> DryRunReport:
 
 def _versus(settings: DryRunSettings, priority: Priority, candidate_id: str,
             cases: Sequence[Case], results: Sequence[CaseResult], assertions: Assertions,
-            concurrency: int) -> Versus | None:
+            concurrency: int) -> tuple[Versus | None, list[CaseResult] | None]:
     """The serving version (its own workflow settings) run on the same cases, judged by
-    the candidate's checks, under the same sandbox rules, concurrency and repeat. Its
-    results are cached under its own run key (a trusted run reads no cache)."""
+    the candidate's checks, under the same sandbox rules, concurrency and repeat, and its
+    results when it ran (None: it did not, or it is the candidate itself). Its results are
+    cached under its own run key (a trusted run reads no cache)."""
     spec = priority.spec
+    served: list[list[CaseResult]] = []
     thresholds = spec.dry_run.thresholds
     tags = thresholds.no_regression_on if thresholds else []
 
@@ -396,9 +404,28 @@ def _versus(settings: DryRunSettings, priority: Priority, candidate_id: str,
         if all(r.fault == UNREACHABLE for r in combined):
             return (f"its {code.priority.spec.workflow.provider} provider was unreachable for "
                     "every case")
+        served.append(combined)
         return combined, sum(r.cached for case_runs in runs for r in case_runs)
 
-    return versus_serving(settings.root, settings.key, candidate_id, results, tags, run)
+    versus = versus_serving(settings.root, settings.key, candidate_id, results, tags, run)
+    return versus, served[0] if served and versus is not None and versus.made else None
+
+
+def _pairwise(settings: DryRunSettings, judges: Sequence[Judge],
+              calibrations: Sequence[Calibration], cases: Sequence[Case],
+              results: Sequence[CaseResult], served: Sequence[CaseResult],
+              redactor: Redactor, concurrency: int) -> tuple[dict[str, Any], ...]:
+    """Each judge's pairwise win rate of the candidate against serving (evidence records:
+    a failed call's message may quote a server, so it is redacted)."""
+    cache = PairCache(settings.root, f"{settings.key}#pairwise", enabled=settings.use_cache,
+                      read=not settings.trusted)
+    try:
+        found = [compare_pairwise(j, c.calibrated, cases, results, served, cache, concurrency)
+                 for j, c in zip(judges, calibrations, strict=True)]
+    finally:
+        cache.save()
+    return tuple({**r.to_json(), "noVerdictReason": redactor.text(r.first_error)}
+                 if r.first_error else r.to_json() for r in found)
 
 
 def _not_yet(case: Case, out: CaseOutput) -> Check:  # pragma: no cover - never called

@@ -144,6 +144,14 @@ def versus_lines(evidence: Evidence) -> list[str]:
              f"- improved: {_case_list(v.improved)}", f"- regressed: {_case_list(v.regressed)}",
              f"- unchanged: {v.unchanged} ({v.unchanged_pass} pass, {v.unchanged_fail} fail)",
              f"- exact McNemar test on the changed cases: p = {v.p_value:.3g}"]
+    for j in v.judges[:_MAX_ROWS]:
+        rate = (f"win rate {j.win_rate * 100:.1f}% (95% CI {j.interval.low * 100:.1f}-"
+                f"{j.interval.high * 100:.1f}%)" if j.win_rate is not None and j.interval
+                else "no win rate (no win or loss)")
+        mark = f" ⚠️ {_cell(j.advisory)}" if j.advisory else ""
+        lines.append(f"- pairwise judge `{_cell(j.name)}` (both orders must agree): "
+                     f"{j.wins} wins, {j.losses} losses, {j.ties} ties, {j.no_verdict} "
+                     f"without a verdict; {rate}{mark}")
     return [*lines, ""]
 
 

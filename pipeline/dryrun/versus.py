@@ -42,6 +42,8 @@ class Versus:
     reused: int = 0  # serving runs taken from the cache
     regressed_tags: dict[str, list[str]] = field(default_factory=dict)  # gate tag -> ids
     tagged: dict[str, int] = field(default_factory=dict)  # gate tag -> cases that have it
+    # each judge's pairwise win rate (pipeline.dryrun.pairwise), as evidence records
+    judges: tuple[dict[str, Any], ...] = ()
 
     @property
     def made(self) -> bool:
@@ -56,7 +58,8 @@ class Versus:
                 "regressed": self.regressed,
                 "unchanged": self.unchanged_pass + self.unchanged_fail,
                 "unchangedPass": self.unchanged_pass, "unchangedFail": self.unchanged_fail,
-                "pValue": round(self.p_value, 6)}
+                "pValue": round(self.p_value, 6),
+                **({"judges": list(self.judges)} if self.judges else {})}
 
 
 def mcnemar_exact(improved: int, regressed: int) -> float:

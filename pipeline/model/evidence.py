@@ -117,6 +117,27 @@ class Comparison(Record):
     removed: list[str] = []
 
 
+class PairwiseJudge(Record):
+    """A judge's pairwise comparison of the candidate's outputs with serving's
+    (pipeline.dryrun.pairwise): a win or loss needs both presentation orders to agree."""
+
+    name: str
+    wins: Count
+    losses: Count
+    ties: Count
+    no_verdict: Count = 0
+    win_rate: Rate | None = None  # wins / (wins + losses); None when neither
+    interval: Interval | None = None  # Wilson 95 % of the win rate
+    calibrated: bool = False
+    cost: float = 0.0
+    won: list[str] = []
+    lost: list[str] = []
+    tied: list[str] = []
+    no_verdict_cases: list[str] = []
+    no_verdict_reason: str = ""
+    advisory: str = ""  # "advisory: not calibrated"; "" when the judge may gate
+
+
 class VersusServing(Record):
     """The serving version run on the same cases (pipeline.dryrun.versus)."""
 
@@ -132,6 +153,7 @@ class VersusServing(Record):
     unchanged_pass: Count = 0
     unchanged_fail: Count = 0
     p_value: Rate = 1.0
+    judges: list[PairwiseJudge] = []  # the pairwise judge win rates (report only)
 
 
 class ActionRow(Record):

@@ -32,8 +32,10 @@ from pipeline.documents.evidence import (
 )
 from pipeline.documents.layout import PRIORITY_FILE, priority_dir
 from pipeline.documents.load import load_document
+from pipeline.dryrun.serving import serving_status
 from pipeline.errors import InputError
 from pipeline.model.evidence import Evidence
+from pipeline.model.priority import Priority
 from pipeline.reconcile.apply import Attempt, ReconcileOptions, ReconcileResult, Writes
 from pipeline.reconcile.apply import commit_state_change as _commit
 from pipeline.reconcile.plan import Plan
@@ -81,25 +83,54 @@ def commit_evidence(folder: str, opts: ReconcileOptions) -> EvidenceCommit:
 def without_trusted_evidence(root: str, keys: Sequence[str]) -> list[str]:
     """Those of KEYS that no trusted run vouches for: the evidence file of their inputs'
     fingerprint is absent, or a trusted bot commit did not write it (a pull request's copy
-    counts for nothing). The reconcile workflow's dry-run job runs only these, so a run
-    costs nothing when nothing changed. A priority whose fingerprint cannot be computed is
-    kept: its dry run says why."""
+    counts for nothing), or its noRegressionOn gates were measured against another serving
+    version than the one serving now (the reconciler holds on such evidence: only a rerun
+    releases it). The reconcile workflow's dry-run job runs only these, so a run costs
+    nothing when nothing changed. A priority whose fingerprint cannot be computed is kept:
+    its dry run says why."""
     wanted: dict[str, str] = {}
+    gated: set[str] = set()  # priorities whose comparison with serving gates
     missing: set[str] = set()
     for key in keys:
         spec = f"{priority_dir(key)}/{PRIORITY_FILE}"
         doc, _ = load_document(root, spec)
         try:
-            if doc is None:
+            if doc is None or not isinstance(doc.model, Priority):
                 raise InputError(f"{spec} cannot be read")
             evidence_id = fingerprint(root, key, doc.model).evidence_id
             wanted[key] = f"{evidence_dir(key)}/{evidence_id}.json"
         except InputError:
             missing.add(key)
+            continue
+        thresholds = doc.model.spec.dry_run.thresholds
+        if thresholds is not None and thresholds.no_regression_on:
+            gated.add(key)
     untrusted = untrusted_files(root, list(wanted.values()))
-    missing.update(key for key, rel in wanted.items()
-                   if rel in untrusted or not os.path.isfile(os.path.join(root, rel)))
+    for key, rel in wanted.items():
+        if rel in untrusted or not os.path.isfile(os.path.join(root, rel)):
+            missing.add(key)
+        elif key in gated and _compared_with_another(root, key, rel):
+            missing.add(key)
     return [key for key in keys if key in missing]
+
+
+def _compared_with_another(root: str, key: str, rel: str) -> bool:
+    """Whether the trusted evidence at REL compared the candidate with another serving
+    evidence id than the status the bot last wrote serves now (or with nothing while
+    something serves). A status that cannot be told selects nothing: a rerun could not
+    compare either, and the hourly job would pay for it every hour."""
+    try:
+        with open(os.path.join(root, rel), "rb") as fh:
+            was = parse_evidence(fh.read(_MAX_FILE + 1)).compared_with
+    except (OSError, ValueError):
+        return True  # unreadable evidence: the rerun writes it again
+    if was is None:  # no noRegressionOn gate was measured
+        return False
+    status = serving_status(root, key)
+    if isinstance(status, str):
+        return False
+    now = status.serving.evidence_id if status is not None and status.serving else ""
+    return was != now
 
 
 def _collect(folder: str) -> list[HandedOver]:

@@ -28,6 +28,11 @@ What it answers depends on the last user message:
   contains JUDGE-SCORE=<s> -> a judge's answer: content = JSON {"score": <s>, "reason":
                            "graded <s>"} (<s> a number, or text kept as a string); with
                            QUOTE-ME too, the reason quotes the prompt's last line
+  contains "Output A:" and "Output B:" -> a pairwise judge's answer: content = JSON
+                           {"winner": ..., "reason": ...}, the output whose text carries
+                           the higher QUALITY=<n> wins ("tie" when equal or absent); with
+                           PICK-A in it, always "A" (a judge biased to the first position);
+                           with PICK-C, "C" (not a verdict)
   otherwise             -> content = JSON {"echo": <prompt>, "n": <prompt length>}
 Every answer (but SLOW) waits `latency` seconds first. Run as a module to serve from a
 separate process (the benchmark does): prints the port, serves until killed; that mode is
@@ -84,6 +89,19 @@ def judge_answer(score: str) -> dict[str, Any]:
     except ValueError:
         value = score
     return {"score": value, "reason": f"graded {score}"}
+
+
+def pairwise_answer(prompt: str) -> dict[str, Any]:
+    if "PICK-A" in prompt or "PICK-C" in prompt:
+        return {"winner": "A" if "PICK-A" in prompt else "C", "reason": "first"}
+    shown_a, shown_b = prompt.split("\nOutput A:\n", 1)[1].split("\nOutput B:\n", 1)
+
+    def quality(text: str) -> int:
+        found = re.search(r"QUALITY=(\d+)", text)
+        return int(found.group(1)) if found else 0
+
+    a, b = quality(shown_a), quality(shown_b)
+    return {"winner": "A" if a > b else "B" if b > a else "tie", "reason": f"{a} vs {b}"}
 
 
 class ChatServer(ThreadingHTTPServer):
@@ -191,6 +209,9 @@ class _Handler(BaseHTTPRequestHandler):
             return completion({}, "stop", tokens)
         if "CUT-SHORT" in prompt:
             return completion({"content": ""}, "length", tokens, 64)
+        if "\nOutput A:\n" in prompt and "\nOutput B:\n" in prompt:
+            return completion({"content": json.dumps(pairwise_answer(prompt))}, "stop",
+                              tokens, 12)
         graded = re.search(r"JUDGE-SCORE=([^\s\"\\,}]+)", prompt)
         if graded:
             answer = judge_answer(graded.group(1))
