@@ -1,5 +1,8 @@
 """A real Prometheus scrapes the runtime's /metrics, and ailoop's monitoring gate judges the
-candidate on exactly those figures (the query the README gives for the error-rate gate)."""
+candidate on exactly those figures (the query the README gives for the error-rate gate).
+A third runtime serves a stage with a segment: its request series carry segment="in"/"out",
+and the gate's built-in queries at such a stage count the split inside the segment only
+(out-of-segment traffic, all of it serving, is no false SRM). One Prometheus, one wait."""
 
 from __future__ import annotations
 
@@ -41,7 +44,11 @@ def _port() -> int:
         return int(s.getsockname()[1])
 
 
-def _runtime(tmp: Path, name: str, metrics: Metrics, fails: bool) -> Runtime:
+SEGMENT = {"<": [0, {"var": "amount"}, 1000]}  # small claims
+
+
+def _runtime(tmp: Path, name: str, metrics: Metrics, fails: bool,
+             segment: dict[str, Any] | None = None) -> Runtime:
     folder = tmp / name
     folder.mkdir()
     (folder / "workflow.py").write_text(f"FAILS = {fails}\n")
@@ -56,7 +63,8 @@ def _runtime(tmp: Path, name: str, metrics: Metrics, fails: bool) -> Runtime:
         "serving": {"version": "1", "evidenceId": "ev-a", "workflowDigest": digest,
                     "since": now},
         "candidate": {"version": "2", "evidenceId": "ev-b", "workflowDigest": digest,
-                      "since": now, "stage": "early", "percent": 50}})
+                      "since": now, "stage": "early", "percent": 50,
+                      **({"segment": segment} if segment else {})}})
     path = tmp / f"{name}.flagd.json"
     path.write_text(flags.render(flags.customer_flags([(name, body)])))
     installed = Installed(run, str(folder))
@@ -75,6 +83,7 @@ def test_prometheus_scrapes_the_runtime_and_the_gate_reads_it(tmp_path: Path) ->
     server, _thread = metrics.serve(exporter_port)
     healthy = _runtime(tmp_path, "healthy", metrics, fails=False)
     broken = _runtime(tmp_path, "broken", metrics, fails=True)
+    claims = _runtime(tmp_path, "claims", metrics, fails=False, segment=SEGMENT)
     config = tmp_path / "prometheus.yml"
     config.write_text("global:\n  scrape_interval: 1s\nscrape_configs:\n  - job_name: runtime\n"
                       f"    static_configs: [{{targets: ['127.0.0.1:{exporter_port}']}}]\n")
@@ -93,6 +102,8 @@ def test_prometheus_scrapes_the_runtime_and_the_gate_reads_it(tmp_path: Path) ->
                     rt.handle({"n": n}, f"user-{n}")
                 except RuntimeError:
                     pass
+            # Half the claims are small (inside the segment), half are not.
+            claims.handle({"n": n}, f"user-{n}", context={"amount": 500 if n % 2 else 5000})
             time.sleep(0.01)
 
     worker = threading.Thread(target=traffic)
@@ -119,6 +130,15 @@ def test_prometheus_scrapes_the_runtime_and_the_gate_reads_it(tmp_path: Path) ->
                                             "min_samples": 20})
             (good_plain,) = builtin.readings("acme/healthy", "early", [plain], now)
             (bad_plain,) = builtin.readings("acme/broken", "early", [plain], now)
+            split = MonitoringGate.model_validate({
+                "name": "error rate", "metric": "error_rate", "comparison": "<=",
+                "threshold": 0.02, "window": "15s", "minSamples": 20,
+                "compare": {"maxDegradation": 0.1}})
+            (inside,) = builtin.readings("acme/claims", "early", [split], now, "candidate",
+                                         0.5, segmented=True)
+            (everything,) = builtin.readings("acme/claims", "early", [split], now,
+                                             "candidate", 0.5)
+            out = http.get(f"http://127.0.0.1:{exporter_port}/metrics").text
     finally:
         stop.set()
         worker.join()
@@ -127,7 +147,13 @@ def test_prometheus_scrapes_the_runtime_and_the_gate_reads_it(tmp_path: Path) ->
         server.shutdown()
         healthy.close()
         broken.close()
+        claims.close()
     assert good.verdict == "pass", good.reason
     assert bad.verdict == "fail", bad.reason
     assert good_plain.verdict == "pass", good_plain.reason
     assert bad_plain.verdict == "fail", bad_plain.reason
+    assert 'segment="in"' in out and 'segment="out"' in out
+    assert 'ailoop_requests_total{priority="acme/claims",segment="out",variant="candidate"}' \
+        not in out  # outside the segment only the serving version serves
+    assert inside.verdict == "pass", inside.reason
+    assert everything.verdict == "fail" and "sample ratio mismatch" in everything.reason
