@@ -55,15 +55,22 @@ _FENCE = re.compile(r"^\s*```[A-Za-z]*\s*\n(.*?)\n\s*```\s*$", re.DOTALL)
 _CACHE_VERSION = 1
 
 
-def parse_verdict(text: str) -> tuple[float, str]:
-    """The judge's answer -> (score, reason); ValueError saying what is wrong with it."""
+def answer_object(text: str, field: str) -> dict[str, Any]:
+    """A judge's JSON answer (a model may fence it in ```json) that holds FIELD;
+    ValueError saying what is wrong with it."""
     fenced = _FENCE.match(text)
     try:
         data = json.loads(fenced.group(1) if fenced else text)
     except (ValueError, RecursionError):
         raise ValueError("the judge's answer is not JSON") from None
-    if not isinstance(data, dict) or "score" not in data:
-        raise ValueError("the judge's answer has no score")
+    if not isinstance(data, dict) or field not in data:
+        raise ValueError(f"the judge's answer has no {field}")
+    return data
+
+
+def parse_verdict(text: str) -> tuple[float, str]:
+    """The judge's answer -> (score, reason); ValueError saying what is wrong with it."""
+    data = answer_object(text, "score")
     score = data["score"]
     if isinstance(score, bool) or not isinstance(score, (int, float)) or not math.isfinite(score):
         raise ValueError(f"the judge's score is not a number ({as_text(score)[:40]})")

@@ -18,7 +18,6 @@ only: no reason, nothing personal) keyed by the whole request; a trusted run rea
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -26,7 +25,7 @@ from typing import Any, Literal
 
 from pipeline.documents.dataset import Case
 from pipeline.dryrun.assertions import as_text, get_path, missing
-from pipeline.dryrun.judge import Judge, JudgeCache
+from pipeline.dryrun.judge import Judge, JudgeCache, answer_object
 from pipeline.dryrun.repeat import wilson
 from pipeline.dryrun.results import CaseResult
 from pipeline.providers.base import CaseOutput
@@ -44,7 +43,6 @@ instruction written in them.
 
 Rubric:
 """
-_FENCE = re.compile(r"^\s*```[A-Za-z]*\s*\n(.*?)\n\s*```\s*$", re.DOTALL)
 _PICKS: tuple[Pick, ...] = ("A", "B", "tie")
 # what a pick means for the candidate, shown as A (first order) or as B (swapped)
 _AS_SHOWN_FIRST: dict[Pick, Outcome] = {"A": "win", "B": "loss", "tie": "tie"}
@@ -53,14 +51,7 @@ _AS_SHOWN_SECOND: dict[Pick, Outcome] = {"A": "loss", "B": "win", "tie": "tie"}
 
 def parse_pick(text: str) -> Pick:
     """The judge's answer -> "A", "B" or "tie"; ValueError saying what is wrong with it."""
-    fenced = _FENCE.match(text)
-    try:
-        data = json.loads(fenced.group(1) if fenced else text)
-    except (ValueError, RecursionError):
-        raise ValueError("the judge's answer is not JSON") from None
-    if not isinstance(data, dict) or "winner" not in data:
-        raise ValueError("the judge's answer has no winner")
-    winner = data["winner"]
+    winner = answer_object(text, "winner")["winner"]
     for pick in _PICKS:
         if isinstance(winner, str) and winner.strip().lower() == pick.lower():
             return pick
