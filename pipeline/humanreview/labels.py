@@ -41,6 +41,7 @@ from pipeline.errors import InputError
 from pipeline.humanreview.sample import (
     DRY_RUN,
     Output,
+    complaints,
     draw,
     draw_seed,
     drawn_fields,
@@ -103,6 +104,7 @@ class Drawable:
         self.root, self.key, self.evidence_id = root, key, evidence_id
         self.problem = ""  # why the dry run's outputs cannot be derived (all items hold)
         self.outputs: dict[str, Output] = {}
+        self.required: dict[str, str] = {}  # case id -> the negative feedback naming it
         self._priority: Priority | None = None
         self._traces: tuple[str, dict[str, Output]] | None = None
         self.traces_file = ""  # repository-relative, once read
@@ -115,6 +117,13 @@ class Drawable:
             self.problem = f"its outputs cannot be derived from the trusted dry run: {e}"
             return
         self.outputs = {o.case_id: o for o in pool}
+        try:
+            named = complaints(root, key)
+        except InputError as e:
+            self.problem = f"the events it must show cannot be read: {e}"
+            return
+        # the negative feedback's cases of this run: every sample shows them
+        self.required = {c: event for c, event in named.items() if c in self.outputs}
 
     def traces(self) -> tuple[str, dict[str, Output]]:
         """(why they cannot be read, or "", the candidate's trace outputs by id); the file
@@ -138,9 +147,22 @@ class Drawable:
         if not items or len(items) > len(self.outputs) \
                 or any(i.source != DRY_RUN for i in items):
             return frozenset()
-        expected = draw(list(self.outputs.values()), len(items),
-                        draw_seed(self.evidence_id, stage))
-        return frozenset(i.case_id for i in items) - {o.case_id for o in expected}
+        ids = {i.case_id for i in items}
+        expected = draw(list(self.outputs.values()), len(items) - len(ids & self.required.keys()),
+                        draw_seed(self.evidence_id, stage), self.required)
+        return frozenset(ids) - {o.case_id for o in expected}
+
+    def unshown(self, items: Sequence[ReviewItem]) -> str:
+        """Why a dry-run sample misses cases negative feedback names ("" when it does not):
+        what a customer said went wrong is always shown to the reviewers."""
+        if any(i.source != DRY_RUN for i in items):
+            return ""
+        missing = sorted(self.required.keys() - {i.case_id for i in items})
+        if not missing:
+            return ""
+        named = ", ".join(f"{c} ({self.required[c]})" for c in missing)
+        return (f"it does not show the case(s) negative feedback names: {named}; draw again "
+                f"with `ailoop sample {self.key} --force`")
 
     def forged(self, item: ReviewItem) -> str:
         """Why ITEM is not what was drawn; "" when it is, field for field (canonical JSON:
@@ -192,6 +214,8 @@ def _view(ctx: ReviewContext, rel: str, drawn: Drawable) -> ReviewView:
                           tuple(LabelledItem(i.case_id, i.label, None) for i in spec.items))
     if drawn.problem:
         return _with(named, problem=drawn.problem)
+    if unshown := drawn.unshown(spec.items):
+        return _with(named, problem=unshown)
     not_drawn = drawn.not_drawn(spec.stage, spec.items)
     items = tuple(_item(i, drawn, spec.stage, not_drawn) for i in spec.items)
     labellers, source, untrusted = labelled_by(ctx, rel, ctx.roles.get(spec.stage, HUMAN_ROLES))

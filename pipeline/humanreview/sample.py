@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import os
 import random
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -18,7 +18,7 @@ from pipeline.approvals.requirements import find_stage
 from pipeline.documents.dataset import Case, read_dataset
 from pipeline.documents.evidence import evidence_dir, fingerprint, load_evidence_file
 from pipeline.documents.layout import priority_dir, resolve_inside, review_name, review_path
-from pipeline.documents.load import load_priority
+from pipeline.documents.load import load_document, load_priority
 from pipeline.documents.yamlio import dump_yaml
 from pipeline.errors import InputError
 from pipeline.fsio import write_atomic
@@ -100,8 +100,37 @@ def draw_seed(evidence_id: str, stage: str) -> int:
     return int(hashlib.sha256(f"{evidence_id}\0{stage}".encode()).hexdigest()[:16], 16)
 
 
-def draw(pool: Sequence[Output], n: int, seed: int) -> list[Output]:
-    """N outputs stratified by tag; the same pool, N and seed always draw the same ones."""
+def complaints(root: str, key: str) -> dict[str, str]:
+    """The case ids that negative Feedback events of priority KEY name, each with the first
+    event naming it: what a customer said went wrong is always shown to the reviewers.
+    InputError when an event cannot be read (it could be such a complaint)."""
+    folder = f"{priority_dir(key)}/events"
+    try:
+        names = sorted(os.listdir(os.path.join(root, folder)))
+    except (FileNotFoundError, NotADirectoryError):
+        return {}
+    named: dict[str, str] = {}
+    for name in names:
+        if name.startswith(".") or not name.endswith((".yaml", ".yml")):
+            continue
+        doc, findings = load_document(root, f"{folder}/{name}")
+        if doc is None:
+            raise InputError(f"an event cannot be read: {findings[0].render()}")
+        if doc.kind == "Feedback" and doc.model.spec.sentiment == "negative":
+            for case_id in doc.model.spec.case_ids:
+                named.setdefault(case_id, doc.model.metadata.name)
+    return named
+
+
+def draw(pool: Sequence[Output], n: int, seed: int,
+         required: Collection[str] = ()) -> list[Output]:
+    """The outputs of the REQUIRED case ids, then N more stratified by tag; the same pool,
+    N, seed and required ids always draw the same ones."""
+    first = sorted((o for o in pool if o.case_id in required), key=lambda o: o.case_id)
+    return first + _stratified([o for o in pool if o.case_id not in required], n, seed)
+
+
+def _stratified(pool: Sequence[Output], n: int, seed: int) -> list[Output]:
     strata: dict[str, list[Output]] = {}
     for out in sorted(pool, key=lambda o: o.case_id):
         strata.setdefault(out.stratum, []).append(out)
@@ -113,16 +142,25 @@ def draw(pool: Sequence[Output], n: int, seed: int) -> list[Output]:
     return drawn
 
 
-def describe(drawn: Sequence[Output], available: int, source: str = DRY_RUN) -> str:
+def describe(drawn: Sequence[Output], available: int, source: str = DRY_RUN,
+             required: Mapping[str, str] | None = None) -> str:
+    named = sorted(o.case_id for o in drawn if required and o.case_id in required)
     counts: dict[str, int] = {}
     for out in drawn:
+        if out.case_id in named:
+            continue
         counts[out.stratum] = counts.get(out.stratum, 0) + 1
     parts = ", ".join(f"{name} {count}" for name, count in sorted(counts.items()))
     what = {"traces": "trace outputs of the candidate",
             "both": "dry-run and trace outputs"}.get(source, "dry-run outputs")
     by = "source" if source == "traces" else "first tag"
-    return (f"{len(drawn)} of {available} {what}, stratified by {by} ({parts}), drawn by "
-            "the evidence id and stage")
+    text = (f"{len(drawn) - len(named)} of {available - len(named)} {what}, stratified by "
+            f"{by} ({parts}), drawn by the evidence id and stage")
+    if named:
+        events = sorted({(required or {})[c] for c in named})
+        text = (f"{len(named)} named by negative feedback ({', '.join(events)}: "
+                f"{', '.join(named)}) and {text}")
+    return text
 
 
 def review_document(key: str, stage: str, evidence_id: str, drawn: Sequence[Output],
@@ -178,12 +216,16 @@ def sample(root: str, req: SampleRequest) -> Sampled:
         pool += traces
         where = f"{where} and {traces_rel}" if req.source == "both" else \
             f"{traces_rel} (the traces of {evidence_id})"
-    if n > len(pool):
-        raise InputError(f"cannot draw {n} outputs: {where} holds {len(pool)}" + (
-            f"; pass --n {len(pool)} or fewer" if pool else ""))
+    named = complaints(root, req.key) if req.source != "traces" else {}
+    required = {o.case_id for o in pool if o.source == DRY_RUN and o.case_id in named}
+    others = len(pool) - len(required)
+    if n > others:
+        besides = f" besides the {len(required)} negative feedback names" if required else ""
+        raise InputError(f"cannot draw {n} outputs: {where} holds {others}{besides}" + (
+            f"; pass --n {others} or fewer" if others else ""))
     seed = draw_seed(evidence_id, req.stage)
-    drawn = draw(pool, n, seed)
-    text = describe(drawn, len(pool), req.source)
+    drawn = draw(pool, n, seed, required)
+    text = describe(drawn, len(pool), req.source, named)
     doc = review_document(req.key, req.stage, evidence_id, drawn, text, req)
     target, _ = resolve_inside(root, "", rel)
     os.makedirs(os.path.dirname(target), exist_ok=True)

@@ -129,6 +129,7 @@ class EventView:
     resolved: bool = False
     summary: str = ""
     by: str = ""
+    cases: tuple[str, ...] = ()  # the dataset cases a Feedback names (caseIds)
 
     @property
     def id(self) -> str:

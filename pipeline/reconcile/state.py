@@ -327,7 +327,8 @@ def event_view(kind: str, model: Any) -> EventView:
         return EventView(kind, name, when, spec.severity, spec.resolved, spec.summary,
                          spec.reported_by)
     if kind == "Feedback":
-        return EventView(kind, name, when, summary=spec.text, by=spec.author)
+        return EventView(kind, name, when, summary=spec.text, by=spec.author,
+                         cases=tuple(spec.case_ids))
     return EventView(kind, name, when, summary=spec.reason, by=spec.requested_by)
 
 

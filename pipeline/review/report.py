@@ -20,7 +20,9 @@ def _event(e: EventView) -> str:
     if e.kind == "Incident":
         state = "resolved" if e.resolved else "open"
         return f"incident {e.name} ({e.severity}, {state}) {when(e.time)}: {e.summary}"
-    return f"feedback {e.name} ({e.severity or 'neutral'}) from {e.by} {when(e.time)}: {e.summary}"
+    cases = f" (cases {', '.join(e.cases)})" if e.cases else ""
+    return (f"feedback {e.name} ({e.severity or 'neutral'}) from {e.by} {when(e.time)}: "
+            f"{e.summary}{cases}")
 
 
 def cost_line(review: Review) -> str:

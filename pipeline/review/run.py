@@ -243,7 +243,8 @@ def find_issues(inp: ReviewInputs, open_incidents: tuple[EventView, ...],
             issues.append(f"gate '{reading.gate}' {word}: {reading.reason}")
     issues += [f"incident {e.name} ({e.severity}) is still open: {e.summary}"
                for e in open_incidents]
-    issues += [f"negative feedback {e.name} from {e.by}" for e in feedback
+    issues += [f"negative feedback {e.name} from {e.by}"
+               + (f" on cases {', '.join(e.cases)}" if e.cases else "") for e in feedback
                if e.severity == "negative"]
     if roi is not None and roi.verdict == "behind" and not roi.partial:
         issues.append(f"ROI is behind the hypothesis: {roi.reason}")

@@ -690,3 +690,38 @@ def test_a_hand_picked_sample_holds(
     label(review_file(repo), {f"t{i}": "correct" for i in range(1, 10)} | {"t3": "wrong"})
     commit_review(repo, "Labels of the drawn sample", keys["ann"])
     assert triage(run(repo))[-1].startswith("promote: ")
+
+
+def complaint(repo: GitRepo, name: str, cases: list[str]) -> None:
+    folder = repo.work / "customers/acme/triage/events"
+    folder.mkdir(exist_ok=True)
+    (folder / f"{name}.yaml").write_text(
+        f"apiVersion: ailoop.dev/v1\nkind: Feedback\nmetadata:\n  name: {name}\nspec:\n"
+        "  author: ann\n  time: 2026-11-20T09:30:00Z\n  sentiment: negative\n"
+        f"  text: my refund question went to the wrong queue\n  caseIds: {cases}\n")
+    repo.commit_all(f"Feedback {name}")
+
+
+def test_cases_negative_feedback_names_are_always_shown(
+        capsys: pytest.CaptureFixture[str], repo: GitRepo, keys: dict[str, Path]) -> None:
+    """A customer's negative feedback names cases (caseIds): every sample shows them to the
+    reviewers on top of the N drawn, and a sample drawn before the feedback no longer counts."""
+    assert sample(capsys, repo)[0] == 0
+    before = sorted(str(i["caseId"]) for i in _items(review_file(repo)))
+    assert "t5" not in before
+    label(review_file(repo), {f"t{i}": "correct" for i in range(1, 10)} | {"t3": "wrong"})
+    commit_review(repo, "Labels", keys["ann"])
+
+    complaint(repo, "fb-monitor", ["t5", "t99"])  # t99: not a case of this run
+    reason = triage(run(repo))[-1]
+    assert "it does not show the case(s) negative feedback names: t5 (fb-monitor); draw " \
+        "again with `ailoop sample acme/triage --force`" in reason, reason
+
+    code, out = sample(capsys, repo, "--force")
+    assert code == 0, out
+    assert "1 named by negative feedback (fb-monitor: t5) and 4 of 5 dry-run outputs" in out
+    items = [str(i["caseId"]) for i in _items(review_file(repo))]
+    assert items[0] == "t5" and len(items) == 5 and len(set(items)) == 5
+    label(review_file(repo), {f"t{i}": "correct" for i in range(1, 10)} | {"t3": "wrong"})
+    commit_review(repo, "Labels with the complaint's case", keys["ann"])
+    assert triage(run(repo))[-1].startswith("promote: ")

@@ -136,16 +136,18 @@ def test_issues_end_blocked_with_the_owner(tmp_path: Path,
     event(repo, "inc-1", "Incident", "  severity: high\n  reportedBy: ann\n"
           "  time: 2026-11-10T09:00:00Z\n  summary: wrong queue for refunds\n")
     event(repo, "fb-1", "Feedback", "  author: raj\n  time: 2026-11-11T09:00:00Z\n"
-          "  sentiment: negative\n  text: too many misroutes\n")
+          "  sentiment: negative\n  text: too many misroutes\n  caseIds: [t2]\n")
     event(repo, "fb-old", "Feedback", "  author: raj\n  time: 2026-10-01T09:00:00Z\n"
           "  sentiment: negative\n  text: already reviewed\n")
+    text = review(capsys, repo, KEY, "--no-record").out  # type: ignore[attr-defined]
+    assert "too many misroutes (cases t2)" in text
     result = review(capsys, repo, KEY, "--format", "json")
     assert result.code == 1  # type: ignore[attr-defined]
     data = json.loads(result.out)  # type: ignore[attr-defined]
     assert data["issues"] == [
         "gate 'error rate' fails: error_rate 0.05 > 0.02 over 1h (600 samples)",
         "incident inc-1 (high) is still open: wrong queue for refunds",
-        "negative feedback fb-1 from raj",
+        "negative feedback fb-1 from raj on cases t2",
         "ROI is behind the hypothesis: net EUR 19,800/month against EUR 32,660 expected "
         "(below the ±10% band)"]
     assert data["feedback"] == ["fb-1"] and data["incidents"] == ["inc-1"]
