@@ -45,7 +45,7 @@ from pipeline.dryrun.repeat import combine
 from pipeline.dryrun.results import CaseResult, result_of
 from pipeline.dryrun.serving import ServingCode, versus_serving
 from pipeline.dryrun.thresholds import criteria_gates, threshold_gates
-from pipeline.dryrun.versus import ServingRef, Versus, no_regression_gates
+from pipeline.dryrun.versus import CRITICAL, ServingRef, Versus, no_regression_gates
 from pipeline.errors import EXIT_FINDINGS, EXIT_OK, ExternalError, InputError
 from pipeline.model.priority import Action, Priority
 from pipeline.policy.actions import Proposed, decide, split_output
@@ -381,6 +381,7 @@ def _versus(settings: DryRunSettings, priority: Priority, candidate_id: str,
     served: list[list[CaseResult]] = []
     thresholds = spec.dry_run.thresholds
     tags = thresholds.no_regression_on if thresholds else []
+    dropped: dict[str, list[str]] = {}
 
     def run(code: ServingCode, serving: ServingRef) -> tuple[list[CaseResult], int] | str:
         provider = make_provider(replace(settings, root=code.root), code.priority,
@@ -404,10 +405,27 @@ def _versus(settings: DryRunSettings, priority: Priority, candidate_id: str,
         if all(r.fault == UNREACHABLE for r in combined):
             return (f"its {code.priority.spec.workflow.provider} provider was unreachable for "
                     "every case")
+        # The gates guard what the serving version's own dataset tags (a pull request
+        # controls the candidate's): its tags on the cases both have, and its guarded
+        # cases this dataset lacks.
+        dataset_abs, dataset_rel = resolve_inside(code.root, priority_dir(settings.key),
+                                                  code.priority.spec.dry_run.dataset)
+        before = {c.id: c for c in read_dataset(dataset_abs, dataset_rel)}
+        combined = [replace(r, tags=was.tags, critical=was.critical)
+                    if (was := before.get(case.id)) else r
+                    for case, r in zip(cases, combined, strict=True)]
+        ids = {case.id for case in cases}
+        for tag in tags:
+            gone = [redactor.detect(c.id) for c in before.values() if c.id not in ids
+                    and (c.critical if tag == CRITICAL else tag in c.tags)]
+            if gone:
+                dropped[tag] = gone
         served.append(combined)
         return combined, sum(r.cached for case_runs in runs for r in case_runs)
 
     versus = versus_serving(settings.root, settings.key, candidate_id, results, tags, run)
+    if versus is not None and versus.made and dropped:
+        versus = replace(versus, dropped=dropped)
     return versus, served[0] if served and versus is not None and versus.made else None
 
 
