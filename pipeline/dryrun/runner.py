@@ -13,7 +13,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any, TextIO
 
-from pipeline.documents.dataset import Case, read_dataset
+from pipeline.documents.dataset import Case, case_digest, read_dataset
 from pipeline.documents.evidence import (
     EvidenceSummary,
     Fingerprint,
@@ -382,6 +382,7 @@ def _versus(settings: DryRunSettings, priority: Priority, candidate_id: str,
     thresholds = spec.dry_run.thresholds
     tags = thresholds.no_regression_on if thresholds else []
     dropped: dict[str, list[str]] = {}
+    changed: dict[str, list[str]] = {}
 
     def run(code: ServingCode, serving: ServingRef) -> tuple[list[CaseResult], int] | str:
         provider = make_provider(replace(settings, root=code.root), code.priority,
@@ -407,25 +408,28 @@ def _versus(settings: DryRunSettings, priority: Priority, candidate_id: str,
                     "every case")
         # The gates guard what the serving version's own dataset tags (a pull request
         # controls the candidate's): its tags on the cases both have, and its guarded
-        # cases this dataset lacks.
+        # cases this dataset lacks or changed (input or expected output).
         dataset_abs, dataset_rel = resolve_inside(code.root, priority_dir(settings.key),
                                                   code.priority.spec.dry_run.dataset)
         before = {c.id: c for c in read_dataset(dataset_abs, dataset_rel)}
         combined = [replace(r, tags=was.tags, critical=was.critical)
                     if (was := before.get(case.id)) else r
                     for case, r in zip(cases, combined, strict=True)]
-        ids = {case.id for case in cases}
+        now = {case.id: case_digest(case) for case in cases}
         for tag in tags:
-            gone = [redactor.detect(c.id) for c in before.values() if c.id not in ids
-                    and (c.critical if tag == CRITICAL else tag in c.tags)]
-            if gone:
-                dropped[tag] = gone
+            guarded = [c for c in before.values()
+                       if (c.critical if tag == CRITICAL else tag in c.tags)]
+            gone = [redactor.detect(c.id) for c in guarded if c.id not in now]
+            other = [redactor.detect(c.id) for c in guarded
+                     if c.id in now and now[c.id] != case_digest(c)]
+            dropped.update({tag: gone} if gone else {})
+            changed.update({tag: other} if other else {})
         served.append(combined)
         return combined, sum(r.cached for case_runs in runs for r in case_runs)
 
     versus = versus_serving(settings.root, settings.key, candidate_id, results, tags, run)
-    if versus is not None and versus.made and dropped:
-        versus = replace(versus, dropped=dropped)
+    if versus is not None and versus.made and (dropped or changed):
+        versus = replace(versus, dropped=dropped, changed=changed)
     return versus, served[0] if served and versus is not None and versus.made else None
 
 

@@ -46,6 +46,8 @@ class Versus:
     judges: tuple[dict[str, Any], ...] = ()
     # gate tag -> ids of cases the serving version's dataset guards and this one lacks
     dropped: dict[str, list[str]] = field(default_factory=dict)
+    # gate tag -> ids of such cases with another input or expected output here
+    changed: dict[str, list[str]] = field(default_factory=dict)
 
     @property
     def made(self) -> bool:
@@ -126,14 +128,20 @@ def no_regression_gates(tags: Sequence[str], versus: Versus | None,
         if not versus.made:
             gates.append(Gate(name, required, f"not compared: {versus.reason}", False))
             continue
-        gone = versus.dropped.get(tag, [])
-        if gone:  # not run, so not compared: a deleted case must not hide its regression
-            gates.append(Gate(name, required, f"case{'s' if len(gone) > 1 else ''} "
-                              f"{_named(gone)}, {tag if tag == CRITICAL else 'tagged ' + tag}"
-                              f" in the dataset of serving v{versus.serving.version}, "
-                              f"{'are' if len(gone) > 1 else 'is'} not in this dataset: "
-                              f"{'they' if len(gone) > 1 else 'it'} cannot be compared",
-                              False, float(len(gone))))
+        # Not compared: a deleted case, or one made to expect what the candidate answers,
+        # must not hide its regression.
+        uncompared = [(ids, what) for ids, what in (
+            (versus.dropped.get(tag, []), ("is not", "are not")),
+            (versus.changed.get(tag, []), ("has another input or expected output",
+                                           "have other inputs or expected outputs"))) if ids]
+        if uncompared:
+            ids, what = uncompared[0]
+            many = len(ids) > 1
+            gates.append(Gate(name, required, f"case{'s' if many else ''} {_named(ids)}, "
+                              f"{tag if tag == CRITICAL else 'tagged ' + tag} in the dataset "
+                              f"of serving v{versus.serving.version}, {what[many]} in this "
+                              f"dataset: {'they' if many else 'it'} cannot be compared",
+                              False, float(sum(len(i) for i, _ in uncompared))))
             continue
         if not versus.tagged.get(tag):  # a misspelt tag must not pass unseen (as perTag)
             gates.append(Gate(name, required, "no critical cases" if tag == CRITICAL else

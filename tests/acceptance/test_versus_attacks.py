@@ -72,3 +72,20 @@ def test_removing_a_case_the_serving_dataset_guards_fails_the_gate(
         "case water-leak, critical in the dataset of serving v1.1.1, is not in this dataset: "
         "it cannot be compared")
     assert "is not in this dataset" in out
+
+
+def test_rewriting_the_expected_output_of_a_guarded_case_does_not_hide_its_regression(
+        capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    """The attack: the pull request makes water-leak expect what the candidate now answers;
+    serving "fails" it, the candidate "improves" it, and nothing regressed."""
+    repo = serving_with_two_critical_cases(capsys, tmp_path)
+    candidate(repo)
+    write_dataset(repo, [c | {"expected": "unknown"} if c["id"] == "water-leak" else c
+                         for c in SERVED])
+    repo.commit_all("water-leak: the expected queue was wrong")
+    code, out, evidence = dry_run(capsys, repo)
+    assert code == 1, out
+    assert gate(evidence)["passed"] is False
+    assert gate(evidence)["actual"] == (
+        "case water-leak, critical in the dataset of serving v1.1.1, has another input or "
+        "expected output in this dataset: it cannot be compared")
