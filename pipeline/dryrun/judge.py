@@ -94,8 +94,10 @@ class Judge:
     """One judge assertion, connected: its rubric, its provider and its check's name."""
 
     def __init__(self, index: int, spec: JudgeAssertion, rubric: str, rubric_rel: str,
-                 provider: OpenAIProvider) -> None:
+                 provider: OpenAIProvider, self_grading: bool = False) -> None:
         self.index, self.spec, self.provider = index, spec, provider
+        # the workflow's own model at the same endpoint: it grades its own outputs
+        self.self_grading = self_grading
         self.name = assertion_name(spec)
         self.rubric_rel = rubric_rel
         self.rubric = rubric
@@ -126,7 +128,8 @@ class Judge:
         return {"name": self.name, "model": s.model,
                 "baseUrl": self.provider.describe()["baseUrl"], "temperature": s.temperature,
                 **({"seed": s.seed} if s.seed is not None else {}), "passScore": s.pass_score,
-                "rubric": self.rubric_rel, "rubricDigest": self.rubric_digest}
+                "rubric": self.rubric_rel, "rubricDigest": self.rubric_digest,
+                **({"selfGrading": True} if self.self_grading else {})}
 
     def close(self) -> None:
         self.provider.close()
@@ -181,7 +184,9 @@ def _judge(root: str, key: str, priority: Priority, index: int, a: JudgeAssertio
         max_retries=a.max_retries, cost_per_1k_input_tokens=a.cost_per_1k_input_tokens,
         cost_per_1k_output_tokens=a.cost_per_1k_output_tokens)
     provider = OpenAIProvider(settings, "judge", env, backoff=backoff, where=where)
-    return Judge(index, a, rubric, rel, provider)
+    own = workflow is not None and priority.spec.workflow.provider == "openai" \
+        and workflow.model == a.model and workflow.base_url.rstrip("/") == base_url.rstrip("/")
+    return Judge(index, a, rubric, rel, provider, own)
 
 
 def judge_check(judge: Judge, calibration: Calibration) -> CheckFn:

@@ -104,3 +104,60 @@ def test_sampled_labels_never_repeat_an_input_and_output_in_the_calibration_set(
     assert "appended 1 labelled outputs" in result.out and "(1 already there" in result.out
     assert [json.loads(line)["id"] for line in target.read_text().splitlines()] == \
         ["older", "t2"]
+
+
+SELF_GRADING = """\
+apiVersion: ailoop.dev/v1
+kind: Priority
+metadata:
+  name: replies
+spec:
+  goal: Answer customers helpfully.
+  owner: hannah
+  inputData: {source: test}
+  expectedOutput: {description: a reply, format: json}
+  risk: low
+  workflow:
+    provider: openai
+    version: "1"
+    openai:
+      baseUrl: URL
+      model: judge-model
+      apiKeyEnv: TEST_JUDGE_KEY
+      promptTemplate: "Answer: {{ question }}"
+      maxRetries: 0
+  dryRun:
+    dataset: dataset.jsonl
+    assertions:
+      - type: judge
+        name: reply-helpful
+        rubric: rubrics/reply.md
+        model: judge-model
+        calibration: calibration/reply.jsonl
+    thresholds: {passRate: 1.0}
+  rollout:
+    target: shadow
+    stages: [{name: shadow, percent: 0, bakeTime: 1h}]
+"""
+
+
+def test_a_judge_grading_its_own_model_says_so(
+        repo: GitRepo, chat: ChatServer, tmp_path: Path,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """Self-grading: the judge is the workflow's own model at the same endpoint. Models
+    favour their own outputs; calibration on people's labels does not measure that bias on
+    the candidate's outputs, so every report says so (it is not refused: people decide)."""
+    root = repo.work
+    folder = write(root, chat.url, {"good": "0.9"})
+    (folder / "priority.yaml").write_text(SELF_GRADING.replace("URL", chat.url))
+    (folder / "dataset.jsonl").write_text(json.dumps(
+        {"id": "good", "input": {"question": "where? JUDGE-SCORE=0.9"}}) + "\n")
+    md = tmp_path / "summary.md"
+    result = dry_run(capsys, root, "--markdown", str(md))
+    assert result.code == 0, result.out + result.err
+    judge = evidence_of(root)["judges"][0]
+    assert judge["selfGrading"] is True
+    said = ("grades outputs of its own model (judge-model, the workflow's, at the same "
+            "endpoint): a model tends to favour its own outputs")
+    assert said in " ".join(result.out.split())
+    assert said in " ".join(md.read_text().split())
