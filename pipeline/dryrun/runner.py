@@ -342,8 +342,8 @@ def run_dry_run(settings: DryRunSettings) -> DryRunReport:
                                 f"every case; no evidence was written")
         # Before the judges close: the serving version's outputs are judged by them too.
         versus, served = _versus(settings, priority, fp.evidence_id, cases, results,
-                                 assertions, concurrency) if settings.versus_serving \
-            else (None, None)
+                                 assertions, concurrency, _judged(judges, calibrations)) \
+            if settings.versus_serving else (None, None)
         if versus is not None and served is not None and judges:
             versus = replace(versus, judges=_pairwise(
                 settings, judges, calibrations, cases, results, served, redactor,
@@ -370,9 +370,20 @@ def run_dry_run(settings: DryRunSettings) -> DryRunReport:
     return DryRunReport(evidence, written, facts.comparison, reused, warnings, versus)
 
 
+def _judged(judges: Sequence[Judge], calibrations: Sequence[Calibration]) -> dict[str, Any]:
+    """What a case's judge checks depend on beyond the spec's settings: each rubric's bytes
+    and whether its judge may gate (part of the serving version's run key, whose cache is
+    keyed by the serving evidence, not by the candidate's that holds them)."""
+    if not judges:
+        return {}
+    return {"judgeRubrics": [j.rubric_digest for j in judges],
+            "judgesCalibrated": [c.calibrated for c in calibrations]}
+
+
 def _versus(settings: DryRunSettings, priority: Priority, candidate_id: str,
             cases: Sequence[Case], results: Sequence[CaseResult], assertions: Assertions,
-            concurrency: int) -> tuple[Versus | None, list[CaseResult] | None]:
+            concurrency: int, judged: dict[str, Any]
+            ) -> tuple[Versus | None, list[CaseResult] | None]:
     """The serving version (its own workflow settings) run on the same cases, judged by
     the candidate's checks, under the same sandbox rules, concurrency and repeat, and its
     results when it ran (None: it did not, or it is the candidate itself). Its results are
@@ -393,7 +404,7 @@ def _versus(settings: DryRunSettings, priority: Priority, candidate_id: str,
             evaluate = Evaluator(assertions, redactor, spec.expected_output.format,
                                  tuple(spec.actions))
             key = run_key(serving.workflow_digest, provider.describe(),
-                          _checks_config(priority))
+                          {**_checks_config(priority), **judged})
             cache = CaseCache(settings.root, f"{settings.key}#serving", key,
                               serving.evidence_id, enabled=settings.use_cache,
                               read=not settings.trusted)

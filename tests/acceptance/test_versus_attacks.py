@@ -89,3 +89,32 @@ def test_rewriting_the_expected_output_of_a_guarded_case_does_not_hide_its_regre
     assert gate(evidence)["actual"] == (
         "case water-leak, critical in the dataset of serving v1.1.1, has another input or "
         "expected output in this dataset: it cannot be compared")
+
+
+def test_the_serving_versions_cached_judge_checks_do_not_outlive_the_rubric(
+        capsys: pytest.CaptureFixture[str], tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The serving version's cached results carry the candidate's judge checks: a pull
+    request that rewrites the rubric (or the calibration set) must have them graded again,
+    or its own run compares a candidate judged by the new rubric with a serving version
+    judged by the old one."""
+    from tests.acceptance.test_pairwise_judge import candidate as judged_candidate
+    from tests.acceptance.test_pairwise_judge import with_judge
+    from tests.unit.providers.chat_server import ChatServer
+
+    monkeypatch.setenv("TEST_JUDGE_KEY", "sk-judge-secret")
+    chat = ChatServer().start()
+    try:
+        repo = with_judge(tmp_path, chat.url, calibrated=True)
+        serve(capsys, repo)
+        judged_candidate(repo)
+        _, first, _ = dry_run(capsys, repo)
+        assert "serving runs reused from cache 0" in first
+        _, again, _ = dry_run(capsys, repo)
+        assert "serving runs reused from cache 5" in again
+        (repo.work / FOLDER / "rubric.md").write_text("The reply is short.\n")
+        repo.commit_all("a stricter rubric")
+        _, rubric, _ = dry_run(capsys, repo)
+    finally:
+        chat.stop()
+    assert "serving runs reused from cache 0" in rubric, rubric
