@@ -161,3 +161,26 @@ def test_a_judge_grading_its_own_model_says_so(
             "endpoint): a model tends to favour its own outputs")
     assert said in " ".join(result.out.split())
     assert said in " ".join(md.read_text().split())
+
+
+@pytest.mark.parametrize("target", ["../../../.git/config", "../../../ailoop.yaml"])
+def test_a_rubric_symlinked_out_of_the_priority_folder_is_never_sent(
+        repo: GitRepo, chat: ChatServer, capsys: pytest.CaptureFixture[str],
+        target: str) -> None:
+    """The attack: the rubric is a symlink (git stores them) to a file elsewhere in the
+    checkout, such as .git/config, where CI's checkout keeps the GitHub token as an
+    extraheader; the judge's endpoint, which the pull request also names, would receive it
+    in the system prompt. A judge's files must really be in the priority folder."""
+    root = repo.work
+    secret = "AUTHORIZATION: basic c2VjcmV0LXRva2Vu"
+    repo.git("config", "http.https://github.com/.extraheader", secret)
+    folder = write(root, chat.url, {"good": "0.9"})
+    rubric = folder / "rubrics" / "reply.md"
+    rubric.unlink()
+    rubric.symlink_to(Path("../" + target))
+    result = dry_run(capsys, root)
+    assert result.code == 2, result.out + result.err
+    assert "spec.dryRun.assertions[0].rubric: 'rubrics/reply.md' is a symlink to a file " \
+        "outside the priority folder" in result.err
+    assert chat.requests == []
+    assert "c2VjcmV0LXRva2Vu" not in result.out + result.err
