@@ -162,6 +162,12 @@ def judge_path(root: str, key: str, ref: str, field: str) -> tuple[str, str]:
     if not rel.startswith(priority_dir(key) + "/"):
         raise InputError(f"spec.dryRun.assertions[{field}: '{ref}' must be inside the "
                          "priority folder", path=where)
+    # The file is sent to the judge's endpoint, which the pull request names too: a symlink
+    # to elsewhere in the checkout (.git/config holds CI's token) must not be followed.
+    folder = os.path.realpath(os.path.join(root, priority_dir(key)))
+    if not abs_path.startswith(folder + os.sep):
+        raise InputError(f"spec.dryRun.assertions[{field}: '{ref}' is a symlink to a file "
+                         "outside the priority folder", path=where)
     return rel, abs_path
 
 

@@ -38,12 +38,20 @@ def read_calibration(raw: bytes, rel: str) -> list[Labelled]:
         raise ValueError(f"{rel}: not UTF-8 text") from None
     out: list[Labelled] = []
     seen: set[str] = set()
+    shown: dict[str, int] = {}  # what the judge is shown -> the line that first showed it
     for number, line in enumerate(text.splitlines(), 1):
         if line.strip():
             item = _line(line, f"{rel}:{number}")
             if item.id in seen:
                 raise ValueError(f"{rel}:{number}: id '{item.id}' appears twice")
+            # A copy under a new id would count one agreement many times: twenty copies of
+            # two outputs are not twenty labelled cases.
+            same = json.dumps([item.input, item.output], sort_keys=True, ensure_ascii=False)
+            if same in shown:
+                raise ValueError(f"{rel}:{number}: the same input and output as line "
+                                 f"{shown[same]} (each labelled output counts once)")
             seen.add(item.id)
+            shown[same] = number
             out.append(item)
             if len(out) > MAX_CASES:
                 raise ValueError(f"{rel}: more than {MAX_CASES} labelled cases")

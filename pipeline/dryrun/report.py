@@ -151,14 +151,22 @@ def _action_lines(evidence: dict[str, Any]) -> list[str]:
     return lines
 
 
+def self_grading(model: str) -> str:
+    """What every report says of a judge that is the workflow's own model: agreement with
+    people on the calibration set does not measure its bias toward its own outputs."""
+    return (f"grades outputs of its own model ({model}, the workflow's, at the same "
+            "endpoint): a model tends to favour its own outputs")
+
+
 def judge_line(judge: dict[str, Any]) -> str:
     """One judge: whether it gates, and on what agreement with people."""
     c = judge["calibration"]
+    own = f"; {self_grading(judge['model'])}" if judge.get("selfGrading") else ""
     if judge.get("advisory"):
-        return f"{judge['name']} ({judge['model']}): {judge['advisory']}"
+        return f"{judge['name']} ({judge['model']}): {judge['advisory']}{own}"
     return (f"{judge['name']} ({judge['model']}): calibrated, kappa {c['kappa']:.2f} "
             f"(required >= {c['minKappa']:g}), agreement {c['agreement'] * 100:.1f}% "
-            f"over {c['cases']} labelled cases")
+            f"over {c['cases']} labelled cases{own}")
 
 
 def _judge_lines(evidence: dict[str, Any]) -> list[str]:

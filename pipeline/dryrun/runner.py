@@ -13,7 +13,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any, TextIO
 
-from pipeline.documents.dataset import Case, read_dataset
+from pipeline.documents.dataset import Case, case_digest, read_dataset
 from pipeline.documents.evidence import (
     EvidenceSummary,
     Fingerprint,
@@ -45,7 +45,7 @@ from pipeline.dryrun.repeat import combine
 from pipeline.dryrun.results import CaseResult, result_of
 from pipeline.dryrun.serving import ServingCode, versus_serving
 from pipeline.dryrun.thresholds import criteria_gates, threshold_gates
-from pipeline.dryrun.versus import ServingRef, Versus, no_regression_gates
+from pipeline.dryrun.versus import CRITICAL, ServingRef, Versus, no_regression_gates
 from pipeline.errors import EXIT_FINDINGS, EXIT_OK, ExternalError, InputError
 from pipeline.model.priority import Action, Priority
 from pipeline.policy.actions import Proposed, decide, split_output
@@ -342,8 +342,8 @@ def run_dry_run(settings: DryRunSettings) -> DryRunReport:
                                 f"every case; no evidence was written")
         # Before the judges close: the serving version's outputs are judged by them too.
         versus, served = _versus(settings, priority, fp.evidence_id, cases, results,
-                                 assertions, concurrency) if settings.versus_serving \
-            else (None, None)
+                                 assertions, concurrency, _judged(judges, calibrations)) \
+            if settings.versus_serving else (None, None)
         if versus is not None and served is not None and judges:
             versus = replace(versus, judges=_pairwise(
                 settings, judges, calibrations, cases, results, served, redactor,
@@ -370,9 +370,20 @@ def run_dry_run(settings: DryRunSettings) -> DryRunReport:
     return DryRunReport(evidence, written, facts.comparison, reused, warnings, versus)
 
 
+def _judged(judges: Sequence[Judge], calibrations: Sequence[Calibration]) -> dict[str, Any]:
+    """What a case's judge checks depend on beyond the spec's settings: each rubric's bytes
+    and whether its judge may gate (part of the serving version's run key, whose cache is
+    keyed by the serving evidence, not by the candidate's that holds them)."""
+    if not judges:
+        return {}
+    return {"judgeRubrics": [j.rubric_digest for j in judges],
+            "judgesCalibrated": [c.calibrated for c in calibrations]}
+
+
 def _versus(settings: DryRunSettings, priority: Priority, candidate_id: str,
             cases: Sequence[Case], results: Sequence[CaseResult], assertions: Assertions,
-            concurrency: int) -> tuple[Versus | None, list[CaseResult] | None]:
+            concurrency: int, judged: dict[str, Any]
+            ) -> tuple[Versus | None, list[CaseResult] | None]:
     """The serving version (its own workflow settings) run on the same cases, judged by
     the candidate's checks, under the same sandbox rules, concurrency and repeat, and its
     results when it ran (None: it did not, or it is the candidate itself). Its results are
@@ -381,6 +392,8 @@ def _versus(settings: DryRunSettings, priority: Priority, candidate_id: str,
     served: list[list[CaseResult]] = []
     thresholds = spec.dry_run.thresholds
     tags = thresholds.no_regression_on if thresholds else []
+    dropped: dict[str, list[str]] = {}
+    changed: dict[str, list[str]] = {}
 
     def run(code: ServingCode, serving: ServingRef) -> tuple[list[CaseResult], int] | str:
         provider = make_provider(replace(settings, root=code.root), code.priority,
@@ -391,7 +404,7 @@ def _versus(settings: DryRunSettings, priority: Priority, candidate_id: str,
             evaluate = Evaluator(assertions, redactor, spec.expected_output.format,
                                  tuple(spec.actions))
             key = run_key(serving.workflow_digest, provider.describe(),
-                          _checks_config(priority))
+                          {**_checks_config(priority), **judged})
             cache = CaseCache(settings.root, f"{settings.key}#serving", key,
                               serving.evidence_id, enabled=settings.use_cache,
                               read=not settings.trusted)
@@ -404,10 +417,30 @@ def _versus(settings: DryRunSettings, priority: Priority, candidate_id: str,
         if all(r.fault == UNREACHABLE for r in combined):
             return (f"its {code.priority.spec.workflow.provider} provider was unreachable for "
                     "every case")
+        # The gates guard what the serving version's own dataset tags (a pull request
+        # controls the candidate's): its tags on the cases both have, and its guarded
+        # cases this dataset lacks or changed (input or expected output).
+        dataset_abs, dataset_rel = resolve_inside(code.root, priority_dir(settings.key),
+                                                  code.priority.spec.dry_run.dataset)
+        before = {c.id: c for c in read_dataset(dataset_abs, dataset_rel)}
+        combined = [replace(r, tags=was.tags, critical=was.critical)
+                    if (was := before.get(case.id)) else r
+                    for case, r in zip(cases, combined, strict=True)]
+        now = {case.id: case_digest(case) for case in cases}
+        for tag in tags:
+            guarded = [c for c in before.values()
+                       if (c.critical if tag == CRITICAL else tag in c.tags)]
+            gone = [redactor.detect(c.id) for c in guarded if c.id not in now]
+            other = [redactor.detect(c.id) for c in guarded
+                     if c.id in now and now[c.id] != case_digest(c)]
+            dropped.update({tag: gone} if gone else {})
+            changed.update({tag: other} if other else {})
         served.append(combined)
         return combined, sum(r.cached for case_runs in runs for r in case_runs)
 
     versus = versus_serving(settings.root, settings.key, candidate_id, results, tags, run)
+    if versus is not None and versus.made and (dropped or changed):
+        versus = replace(versus, dropped=dropped, changed=changed)
     return versus, served[0] if served and versus is not None and versus.made else None
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from pipeline.dryrun.report import self_grading
 from pipeline.model.evidence import Evidence, GateResult
 
 _MAX_ROWS = 20
@@ -96,13 +97,15 @@ def judge_lines(evidence: Evidence) -> list[str]:
              "set)", ""]
     for j in evidence.judges[:_MAX_ROWS]:
         c = j.calibration
+        own = f"; ⚠️ {_cell(self_grading(j.model))}" if j.self_grading else ""
         if j.advisory:
-            lines.append(f"- ⚠️ `{_cell(j.name)}` ({_cell(j.model)}): {_cell(j.advisory)}")
+            lines.append(f"- ⚠️ `{_cell(j.name)}` ({_cell(j.model)}): {_cell(j.advisory)}{own}")
             continue
         agreement = f", agreement {c.agreement * 100:.1f}%" if c.agreement is not None else ""
         kappa = f"{c.kappa:.2f}" if c.kappa is not None else "undefined"
         lines.append(f"- ✅ `{_cell(j.name)}` ({_cell(j.model)}): calibrated, kappa {kappa} "
-                     f"(required ≥ {c.min_kappa:g}){agreement} over {c.cases} labelled cases")
+                     f"(required ≥ {c.min_kappa:g}){agreement} over {c.cases} labelled "
+                     f"cases{own}")
     s = evidence.summary
     if s.judge_cost is not None and s.total_cost is not None:
         lines.append(f"- judge cost {s.judge_cost:g}, total cost {s.total_cost:g}")

@@ -44,6 +44,10 @@ class Versus:
     tagged: dict[str, int] = field(default_factory=dict)  # gate tag -> cases that have it
     # each judge's pairwise win rate (pipeline.dryrun.pairwise), as evidence records
     judges: tuple[dict[str, Any], ...] = ()
+    # gate tag -> ids of cases the serving version's dataset guards and this one lacks
+    dropped: dict[str, list[str]] = field(default_factory=dict)
+    # gate tag -> ids of such cases with another input or expected output here
+    changed: dict[str, list[str]] = field(default_factory=dict)
 
     @property
     def made(self) -> bool:
@@ -76,10 +80,17 @@ def matches(result: CaseResult, tag: str) -> bool:
     return result.critical if tag == CRITICAL else tag in result.tags
 
 
+def guarded(now: CaseResult, was: CaseResult, tag: str) -> bool:
+    """A gate guards a case tagged so in either dataset: WAS carries the serving version's
+    tags, so a pull request that drops a case's flag does not drop it from the gate."""
+    return matches(now, tag) or matches(was, tag)
+
+
 def compare(serving: ServingRef, candidate: Sequence[CaseResult],
             before: Sequence[CaseResult], tags: Sequence[str], reused: int = 0) -> Versus:
     """CANDIDATE and BEFORE (the serving version's results) hold the same cases in the same
-    order; ids are the candidate's (already through the redactor's detectors)."""
+    order; ids are the candidate's (already through the redactor's detectors). BEFORE's
+    tags are those of the serving version's dataset (its own where it has the case)."""
     improved, regressed = [], []
     same_pass = same_fail = 0
     by_tag: dict[str, list[str]] = {t: [] for t in tags}
@@ -89,13 +100,14 @@ def compare(serving: ServingRef, candidate: Sequence[CaseResult],
         elif was.passed and not now.passed:
             regressed.append(now.id)
             for tag in tags:
-                if matches(now, tag):
+                if guarded(now, was, tag):
                     by_tag[tag].append(now.id)
         elif now.passed:
             same_pass += 1
         else:
             same_fail += 1
-    tagged = {t: sum(matches(r, t) for r in candidate) for t in tags}
+    tagged = {t: sum(guarded(now, was, t) for now, was in zip(candidate, before, strict=True))
+              for t in tags}
     return Versus(serving, "", len(candidate), improved, regressed, same_pass, same_fail,
                   mcnemar_exact(len(improved), len(regressed)), reused, by_tag, tagged)
 
@@ -116,6 +128,21 @@ def no_regression_gates(tags: Sequence[str], versus: Versus | None,
         if not versus.made:
             gates.append(Gate(name, required, f"not compared: {versus.reason}", False))
             continue
+        # Not compared: a deleted case, or one made to expect what the candidate answers,
+        # must not hide its regression.
+        uncompared = [(ids, what) for ids, what in (
+            (versus.dropped.get(tag, []), ("is not", "are not")),
+            (versus.changed.get(tag, []), ("has another input or expected output",
+                                           "have other inputs or expected outputs"))) if ids]
+        if uncompared:
+            ids, what = uncompared[0]
+            many = len(ids) > 1
+            gates.append(Gate(name, required, f"case{'s' if many else ''} {_named(ids)}, "
+                              f"{tag if tag == CRITICAL else 'tagged ' + tag} in the dataset "
+                              f"of serving v{versus.serving.version}, {what[many]} in this "
+                              f"dataset: {'they' if many else 'it'} cannot be compared",
+                              False, float(sum(len(i) for i, _ in uncompared))))
+            continue
         if not versus.tagged.get(tag):  # a misspelt tag must not pass unseen (as perTag)
             gates.append(Gate(name, required, "no critical cases" if tag == CRITICAL else
                               f"no cases tagged {tag}", False))
@@ -124,10 +151,14 @@ def no_regression_gates(tags: Sequence[str], versus: Versus | None,
         if not ids:
             gates.append(Gate(name, required, f"none regressed against {serving}", True, 0.0))
             continue
-        named = ", ".join(ids[:_MAX_NAMED]) + (f" and {len(ids) - _MAX_NAMED} more"
-                                                if len(ids) > _MAX_NAMED else "")
+        named = _named(ids)
         plural = len(ids) > 1
         gates.append(Gate(name, required, f"case{'s' if plural else ''} {named} passed on "
                           f"serving v{versus.serving.version} and fail{'' if plural else 's'} "
                           f"on v{candidate_version}", False, float(len(ids))))
     return gates
+
+
+def _named(ids: Sequence[str]) -> str:
+    return ", ".join(ids[:_MAX_NAMED]) + (f" and {len(ids) - _MAX_NAMED} more"
+                                          if len(ids) > _MAX_NAMED else "")

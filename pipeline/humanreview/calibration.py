@@ -3,7 +3,9 @@ judge's calibration set, one JSON object a line:
 
     {"id": str, "input": any, "output": any, "label": "correct"|"wrong", "note": str}
 
-Ids already in the file are skipped (a second run adds nothing); the file is rewritten
+Ids, and inputs with their output, already in the file are skipped (a second run adds
+nothing; the judge's calibration refuses a set that shows the same input and output twice,
+pipeline.dryrun.calibration); the file is rewritten
 whole through fsio, so a crash leaves the old file or the new one, never half a line."""
 
 from __future__ import annotations
@@ -42,16 +44,17 @@ def to_calibration(root: str, key: str, stage: str, target: str) -> Appended:
     if forged:  # a rewritten output labelled "correct" would teach the judge a lie
         raise InputError(f"not what `ailoop sample` drew: {forged}; nothing appended",
                          path=rel)
-    existing, known = _existing(target)
+    existing, known, shown = _existing(target)
     lines: list[str] = []
     skipped = unlabelled = 0
     for item in doc.model.spec.items:
         if item.label is None:
             unlabelled += 1
-        elif item.case_id in known:
+        elif item.case_id in known or _shown(item.input, item.output) in shown:
             skipped += 1
         else:
             known.add(item.case_id)
+            shown.add(_shown(item.input, item.output))
             lines.append(json.dumps({"id": item.case_id, "input": item.input,
                                      "output": item.output, "label": item.label,
                                      "note": item.note}, ensure_ascii=False))
@@ -73,17 +76,22 @@ def _forged(root: str, key: str, review: HumanReview) -> str:
                      if drawn.forged(i))
 
 
-def _existing(target: str) -> tuple[str, set[str]]:
-    """The calibration file's text and its ids; a line that is not a case is an error
-    naming it (nothing is written then)."""
+def _shown(case_input: object, output: object) -> str:
+    return json.dumps([case_input, output], sort_keys=True, ensure_ascii=False)
+
+
+def _existing(target: str) -> tuple[str, set[str], set[str]]:
+    """The calibration file's text, its ids and what its lines show the judge; a line that
+    is not a case is an error naming it (nothing is written then)."""
     try:
         with open(target, encoding="utf-8") as fh:
             text = fh.read()
     except FileNotFoundError:
-        return "", set()
+        return "", set(), set()
     except (OSError, UnicodeDecodeError) as e:
         raise InputError(f"cannot read the calibration file: {e}", path=target) from None
     ids: set[str] = set()
+    shown: set[str] = set()
     for number, line in enumerate(text.splitlines(), 1):
         if not line.strip():
             continue
@@ -95,7 +103,8 @@ def _existing(target: str) -> tuple[str, set[str]]:
             raise InputError("each line must be an object with a string id", path=target,
                              line=number)
         ids.add(row["id"])
-    return text, ids
+        shown.add(_shown(row.get("input"), row.get("output")))
+    return text, ids, shown
 
 
 def resolve_target(root: str, path: str) -> str:

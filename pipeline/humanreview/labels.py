@@ -25,7 +25,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from pipeline import git
-from pipeline.approvals.context import base_customer, customer_file, people_of
+from pipeline.approvals.context import base_customer, change_authors, customer_file, people_of
 from pipeline.approvals.requirements import HUMAN_ROLES, stage_requirements
 from pipeline.approvals.signed import allowed_signers
 from pipeline.documents.evidence import canonical_json
@@ -49,6 +49,7 @@ from pipeline.humanreview.sample import (
     trace_outputs,
 )
 from pipeline.humanreview.verdict import LabelledItem, ReviewView
+from pipeline.model.customer import Person
 from pipeline.model.priority import Priority
 from pipeline.model.project import ApprovalSettings
 from pipeline.model.review import HumanReview, ReviewItem
@@ -243,6 +244,16 @@ def _with(view: ReviewView, *, problem: str) -> ReviewView:
 Who = tuple[tuple[str, ...], str, str]  # (labellers, source, why they do not count)
 
 
+# Who wrote the outputs does not judge them, as no author is the only approver of the stage
+# that ships the change (pipeline.approvals.evaluate).
+_AUTHORED = "{} authored the workflow or dataset change and cannot label its outputs"
+
+
+def _authors(ctx: ReviewContext, people: list[Person]) -> frozenset[str]:
+    """Who last changed the workflow code or the dataset (person ids)."""
+    return change_authors(ctx.root, "HEAD", ctx.key, load_priority(ctx.root, ctx.key), people)
+
+
 def labelled_by(ctx: ReviewContext, rel: str, roles: tuple[str, ...]) -> Who:
     if ctx.settings.source == "file":
         return ("unverified (approvals.source: file)",), "file", ""
@@ -280,6 +291,8 @@ def _signed(ctx: ReviewContext, rel: str, roles: tuple[str, ...]) -> Who:
     if role is None:
         return (), "", (f"{signer} signed commit {sha[:12]} but does not hold the role "
                         f"{' or '.join(roles)} in {customer_file(customer_name)}")
+    if signer in _authors(ctx, people):
+        return (), "", _AUTHORED.format(signer)
     return (f"{signer} ({role})",), f"git-signed:{sha[:12]}", ""
 
 
@@ -290,8 +303,12 @@ def _github(ctx: ReviewContext, rel: str, roles: tuple[str, ...]) -> Who:
     number, approvals = source.approvals_of_change(ctx.key, [rel])
     if not number:
         return (), "", "no merged pull request changed it"
-    people = sorted({f"{a.person} ({a.role})" for a in approvals
-                     if a.valid and a.role in roles and a.evidence_id == ctx.evidence_id})
+    counted = [a for a in approvals
+               if a.valid and a.role in roles and a.evidence_id == ctx.evidence_id]
+    authors = _authors(ctx, people_of(base_customer(ctx.root, "HEAD", ctx.key.split("/")[0])))
+    people = sorted({f"{a.person} ({a.role})" for a in counted if a.person not in authors})
+    if counted and not people:
+        return (), "", _AUTHORED.format(", ".join(sorted({a.person for a in counted})))
     if not people:
         return (), "", (f"pull request #{number}, which last changed it, has no approval by "
                         f"a {' or '.join(roles)} who did not write it")

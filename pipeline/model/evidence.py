@@ -187,6 +187,7 @@ class JudgeRecord(Record):
     rubric_digest: Sha256
     calibration: CalibrationRecord
     advisory: str = ""  # "advisory: not calibrated (why)"; "" when the judge may gate
+    self_grading: bool = False  # the workflow's own model at the same endpoint
 
 
 class Evidence(Record):

@@ -248,9 +248,10 @@ class JudgeAssertion(_AssertionBase):
     calibration: str | None = Field(None, description=(
         "JSONL of outputs people labelled correct or wrong. Without a calibration on which "
         "the judge agrees with people (Cohen's kappa >= minKappa), the judge is advisory."))
-    # above 0: a judge at chance level (kappa 0) never counts as calibrated
-    min_kappa: Float = Field(0.6, gt=0, le=1, description=(
-        "Cohen's kappa the judge must reach against the labels to gate."))
+    # At least "moderate" agreement (Landis and Koch): a judge barely above chance (a PR's
+    # minKappa: 0.0001) would otherwise gate, which no setting may make an untrusted judge do.
+    min_kappa: Float = Field(0.6, ge=0.4, le=1, description=(
+        "Cohen's kappa the judge must reach against the labels to gate (at least 0.4)."))
     timeout_seconds: Float = Field(30.0, gt=0, le=600)
     max_retries: Int = Field(4, ge=0, le=10)
     cost_per_1k_input_tokens: Float = Field(0.0, ge=0, alias="costPer1kInputTokens")

@@ -169,11 +169,28 @@ def _check_stages(doc: Document) -> list[Finding]:
             findings.append(doc.finding(("spec", "rollout", "stages", i, "targeting"),
                                         "a shadow stage (0 %) runs beside every request and "
                                         "serves none: a segment is for stages with traffic"))
+        if stage.targeting is not None and _reads_the_time(stage.targeting):
+            findings.append(doc.finding(("spec", "rollout", "stages", i, "targeting"),
+                                        "the rule reads the time ($flagd.timestamp): who is "
+                                        "in the segment would change after the stage was "
+                                        "approved, with no edit to approve again"))
     if rollout.target not in seen:
         names = ", ".join(s.name for s in rollout.stages)
         findings.append(doc.finding(("spec", "rollout", "target"),
                                     f"'{rollout.target}' is not a stage; stages are: {names}"))
     return findings
+
+
+def _reads_the_time(rule: object) -> bool:
+    """Whether a targeting rule reads flagd's clock ({"var": "$flagd.timestamp"}, or the
+    list form with a default): a segment must be a fixed set of requests, what was
+    approved."""
+    if isinstance(rule, dict):
+        name = rule.get("var")
+        if isinstance(name, list):
+            name = name[0] if name else None
+        return name == "$flagd.timestamp" or any(_reads_the_time(v) for v in rule.values())
+    return isinstance(rule, list) and any(_reads_the_time(v) for v in rule)
 
 
 def _num(value: float) -> str:

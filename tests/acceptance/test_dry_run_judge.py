@@ -157,8 +157,8 @@ def test_a_calibrated_judge_gates(repo: GitRepo, chat: ChatServer, tmp_path: Pat
         <= {s["name"] for s in statement["subject"]}
     # what the judge was sent and what it said passed through the redactor
     assert cases["quoted"]["checks"][0]["message"] == (
-        "score 0.9 >= 0.7: graded 0.9 after reading Dear [redacted:name], "
-        "JUDGE-SCORE=0.9 QUOTE-ME")
+        "score 0.9 >= 0.7: graded 0.9 after reading \"Dear [redacted:name], "
+        "JUDGE-SCORE=0.9 QUOTE-ME\"")
     text = json.dumps(evidence)
     assert "Ada" not in text and "sk-judge-secret" not in text + result.out + result.err
     assert chat.invalid == [] and chat.auth[-1] == "Bearer sk-judge-secret"
