@@ -725,3 +725,36 @@ def test_cases_negative_feedback_names_are_always_shown(
     label(review_file(repo), {f"t{i}": "correct" for i in range(1, 10)} | {"t3": "wrong"})
     commit_review(repo, "Labels with the complaint's case", keys["ann"])
     assert triage(run(repo))[-1].startswith("promote: ")
+
+
+def test_verify_reads_the_dataset_the_review_is_bound_to(
+        capsys: pytest.CaptureFixture[str], repo: GitRepo, keys: dict[str, Path]) -> None:
+    """The review is bound to the trusted evidence, so its items are derived again from the
+    dataset and priority of the commit that recorded that evidence: a dataset edit on main
+    after the promotion (a new candidate in progress) leaves the promoted candidate's link
+    whole; a rewritten review file still breaks it."""
+    assert sample(capsys, repo, "--n", "6")[0] == 0
+    path = review_file(repo)
+    label(path, {f"t{i}": "correct" for i in range(1, 7)} | {"t3": "wrong"})
+    commit_review(repo, "Labels", keys["ann"])
+    assert triage(run(repo))[0].startswith("promote:")
+    assert run_cli(capsys, "-C", str(repo.work), "verify", KEY).code == 0
+
+    folder = repo.work / "customers/acme/triage"
+    edited = [{**c, "input": {**c["input"], "text": f"{c['input']['text']} (reworded)"}}
+              if c["id"] == "t4" else c for c in CASES]  # type: ignore[dict-item]
+    (folder / "dataset.jsonl").write_text("".join(json.dumps(c) + "\n" for c in edited))
+    spec = folder / "priority.yaml"  # and a redaction setting the sample did not have
+    spec.write_text(spec.read_text().replace("redaction: {fields: [customer]}",
+                                             "redaction: {fields: [customer, text]}"))
+    repo.commit_all("Reword case t4 (the next candidate)")
+    chain = run_cli(capsys, "-C", str(repo.work), "verify", KEY)
+    assert "human review of shadow by ann (customer-reviewer): 6 of 6" in chain.out, chain.out
+    assert "BROKEN" not in chain.out
+
+    _rewrite(path, 5, output="billing")  # ann signs it again: what she labels is forged
+    commit_review(repo, "Reword", keys["ann"])
+    chain = run_cli(capsys, "-C", str(repo.work), "verify", KEY)
+    assert chain.code == 1
+    assert chain.out.startswith(f"{KEY}: BROKEN at human review: ")
+    assert "item 5 (case t4): its output is not the trusted dry run's" in chain.out
