@@ -758,3 +758,24 @@ def test_verify_reads_the_dataset_the_review_is_bound_to(
     assert chain.code == 1
     assert chain.out.startswith(f"{KEY}: BROKEN at human review: ")
     assert "item 5 (case t4): its output is not the trusted dry run's" in chain.out
+
+
+def test_status_and_plan_show_how_far_the_review_got(
+        capsys: pytest.CaptureFixture[str], repo: GitRepo, keys: dict[str, Path]) -> None:
+    assert sample(capsys, repo)[0] == 0
+    path = review_file(repo)
+    first = _items(path)[0]["caseId"]
+    label(path, {str(first): "correct"})
+    commit_review(repo, "One label", keys["ann"])
+    table = run_cli(capsys, "-C", str(repo.work), "status", "--now", "2026-11-20T12:00Z")
+    assert "await-approval: human review for shadow: 1 of 4 labelled" in table.out, table.out
+    (entry,) = json.loads(run_cli(capsys, "-C", str(repo.work), "status", KEY, "--format",
+                                  "json", "--now", "2026-11-20T12:00Z").out)["priorities"]
+    assert entry["humanReview"] == {"stage": "shadow", "labelled": 1, "total": 4,
+                                    "sample": 4, "agreement": None, "minAgreement": 0.75}
+    plan = run_cli(capsys, "-C", str(repo.work), "plan", "--format", "json",
+                   "--now", "2026-11-20T12:00Z")
+    (planned,) = [p for p in json.loads(plan.out)["priorities"] if p["priority"] == KEY]
+    assert planned["humanReview"] == entry["humanReview"]
+    text = run_cli(capsys, "-C", str(repo.work), "plan", "--now", "2026-11-20T12:00Z").out
+    assert f"{KEY}: human review for shadow: 1 of 4 labelled\n" in text
