@@ -17,7 +17,12 @@ from typing import Any
 from pipeline import git
 from pipeline.approvals.requirements import find_stage
 from pipeline.documents.dataset import Case, parse_dataset, read_dataset
-from pipeline.documents.evidence import evidence_dir, fingerprint, load_evidence_file
+from pipeline.documents.evidence import (
+    evidence_dir,
+    fingerprint,
+    load_evidence_file,
+    spec_digest,
+)
 from pipeline.documents.layout import (
     PRIORITY_FILE,
     priority_dir,
@@ -259,20 +264,28 @@ def on_disk(root: str, key: str, priority: Priority) -> Bound:
     return Bound(priority, _cases(read_dataset(*_dataset_path(root, key, priority))))
 
 
-def bound_to(root: str, key: str, evidence_rel: str) -> Bound:
+def bound_to(root: str, key: str, evidence_rel: str, evidence: Mapping[str, Any]) -> Bound:
     """The priority and dataset at the commit that recorded EVIDENCE_REL (the trusted run's
-    commit: the evidence chain proves its files are the ones the run read)."""
+    commit), each proven to be the one the run read by the digests in EVIDENCE: the last
+    commit to write the file need not be the bot's (an edit of it, then its revert)."""
     commit = recorded_at(root, evidence_rel)
     if not commit:
         raise InputError(f"no commit on HEAD's first-parent history recorded {evidence_rel}")
-    at = commit[:12]
+    at, ev = commit[:12], evidence.get("id")
+    found = evidence.get("fingerprint")
+    digests = found if isinstance(found, Mapping) else {}
     priority = priority_at(root, commit, f"{priority_dir(key)}/{PRIORITY_FILE}")
     if isinstance(priority, str):
         raise InputError(f"{priority}, which recorded {evidence_rel}")
+    if spec_digest(priority) != digests.get("spec"):
+        raise InputError(f"the spec of {key} at {at} is not the spec the trusted run {ev} "
+                         "read")
     _, rel = _dataset_path(root, key, priority)
     raw = git.read_file_at(root, commit, rel)
     if raw is None:
         raise InputError(f"{rel} is not in commit {at}, which recorded {evidence_rel}")
+    if hashlib.sha256(raw).hexdigest() != digests.get("dataset"):
+        raise InputError(f"{rel} at {at} is not the dataset the trusted run {ev} read")
     return Bound(priority, _cases(parse_dataset(raw, rel)), commit)
 
 
@@ -292,7 +305,7 @@ def dry_run_outputs(root: str, key: str, evidence_id: str) -> tuple[Bound, list[
         evidence = load_evidence_file(root, rel)
     except ValueError as e:
         raise InputError(f"cannot read the evidence: {e}", path=rel) from None
-    bound = bound_to(root, key, rel)
+    bound = bound_to(root, key, rel, evidence)
     redactor = priority_redactor(bound.priority, bound.cases.values())
     return bound, [_output(record, bound.cases, redactor)
                    for record in evidence.get("cases") or []

@@ -779,3 +779,28 @@ def test_status_and_plan_show_how_far_the_review_got(
     assert planned["humanReview"] == entry["humanReview"]
     text = run_cli(capsys, "-C", str(repo.work), "plan", "--now", "2026-11-20T12:00Z").out
     assert f"{KEY}: human review for shadow: 1 of 4 labelled\n" in text
+
+
+def test_a_dataset_slipped_in_where_the_evidence_was_last_touched_is_refused(
+        capsys: pytest.CaptureFixture[str], repo: GitRepo) -> None:
+    """Attack: the items are derived from the commit that last wrote the evidence. An author
+    edits the evidence file in one commit and restores it in the next, together with a
+    dataset of their own: that commit is now the last to write it, and the evidence is
+    again what the bot wrote. The sample and the gate check the dataset and spec there
+    against the evidence's digests, and refuse."""
+    folder = repo.work / "customers/acme/triage"
+    evidence = next((folder / "evidence").glob("ev-*[0-9a-f].json"))
+    original = evidence.read_bytes()
+    evidence.write_bytes(original + b" ")
+    repo.commit_all("Touch the evidence")
+    evidence.write_bytes(original)
+    forged = [{**c, "input": {"text": "refund please", "customer": "Ann"}} for c in CASES]
+    dataset = folder / "dataset.jsonl"
+    honest = dataset.read_bytes()
+    dataset.write_text("".join(json.dumps(c) + "\n" for c in forged))
+    repo.commit_all("Restore the evidence")
+    dataset.write_bytes(honest)  # the work tree is honest again: the fingerprint matches
+    repo.commit_all("Restore the dataset")
+    code, out = sample(capsys, repo)
+    assert code != 0
+    assert "is not the dataset the trusted run ev-" in " ".join(out.split()), out
