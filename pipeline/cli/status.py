@@ -19,8 +19,9 @@ from pipeline.errors import EXIT_OK, InputError
 @click.pass_context
 def status_command(ctx: click.Context, target: str | None, now: str | None,
                    fmt: str) -> int:
-    """Where every priority stands: phase, stage, percent, health, next action, terminal
-    state and next check."""
+    """Where every priority stands: phase, stage, percent (and the stage's segment, when
+    it has `targeting`), health, next action (for a human review it waits on: outputs
+    labelled and agreement), terminal state and next check."""
     from pipeline.reconcile.apply import default_sources
     from pipeline.reconcile.plan import plan
     from pipeline.reconcile.report import render_status, status_json, status_rows

@@ -36,10 +36,11 @@ from pipeline.documents.layout import (
     review_name,
     review_path,
 )
-from pipeline.documents.load import load_document, load_priority
+from pipeline.documents.load import load_document
 from pipeline.errors import InputError
 from pipeline.humanreview.sample import (
     DRY_RUN,
+    Bound,
     Output,
     complaints,
     draw,
@@ -106,14 +107,15 @@ class Drawable:
         self.problem = ""  # why the dry run's outputs cannot be derived (all items hold)
         self.outputs: dict[str, Output] = {}
         self.required: dict[str, str] = {}  # case id -> the negative feedback naming it
-        self._priority: Priority | None = None
+        self._bound: Bound | None = None
         self._traces: tuple[str, dict[str, Output]] | None = None
         self.traces_file = ""  # repository-relative, once read
         if not trusted:
             return
         try:
-            self._priority = load_priority(root, key)
-            pool = dry_run_outputs(root, key, self._priority, evidence_id)
+            # From the commit that recorded the evidence, as `ailoop sample` drew them: the
+            # dataset on disk may already be the next candidate's.
+            self._bound, pool = dry_run_outputs(root, key, evidence_id)
         except InputError as e:
             self.problem = f"its outputs cannot be derived from the trusted dry run: {e}"
             return
@@ -131,10 +133,9 @@ class Drawable:
         is read once, the first time an item needs it."""
         if self._traces is None:
             try:
-                if self._priority is None:
+                if self._bound is None:
                     raise InputError("there is no trusted dry run of the candidate")
-                rel, pool = trace_outputs(self.root, self.key, self._priority,
-                                          self.evidence_id)
+                rel, pool = trace_outputs(self.root, self.key, self._bound, self.evidence_id)
                 self._traces = ("", {o.case_id: o for o in pool})
                 self.traces_file = rel
             except InputError as e:

@@ -14,10 +14,22 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from pipeline import git
 from pipeline.approvals.requirements import find_stage
-from pipeline.documents.dataset import Case, read_dataset
-from pipeline.documents.evidence import evidence_dir, fingerprint, load_evidence_file
-from pipeline.documents.layout import priority_dir, resolve_inside, review_name, review_path
+from pipeline.documents.dataset import Case, parse_dataset, read_dataset
+from pipeline.documents.evidence import (
+    evidence_dir,
+    fingerprint,
+    load_evidence_file,
+    spec_digest,
+)
+from pipeline.documents.layout import (
+    PRIORITY_FILE,
+    priority_dir,
+    resolve_inside,
+    review_name,
+    review_path,
+)
 from pipeline.documents.load import load_document, load_priority
 from pipeline.documents.yamlio import dump_yaml
 from pipeline.errors import InputError
@@ -25,7 +37,7 @@ from pipeline.fsio import write_atomic
 from pipeline.model.base import API_VERSION
 from pipeline.model.priority import Priority
 from pipeline.redact import Redactor, priority_redactor
-from pipeline.trust.evidence_chain import statement_path
+from pipeline.trust.evidence_chain import priority_at, recorded_at, statement_path
 from pipeline.trust.written import untrusted_files
 
 UNTAGGED = "(untagged)"
@@ -208,11 +220,11 @@ def sample(root: str, req: SampleRequest) -> Sampled:
     if os.path.lexists(os.path.join(root, rel)) and not req.force:
         raise InputError(f"{rel} exists already (its labels would be lost); pass --force to "
                          "draw again")
-    pool = dry_run_outputs(root, req.key, priority, evidence_id) \
-        if req.source != "traces" else []
+    bound, pool = dry_run_outputs(root, req.key, evidence_id) \
+        if req.source != "traces" else (on_disk(root, req.key, priority), [])
     where = f"the trusted dry run {evidence_id}"
     if req.source != DRY_RUN:
-        traces_rel, traces = trace_outputs(root, req.key, priority, evidence_id)
+        traces_rel, traces = trace_outputs(root, req.key, bound, evidence_id)
         pool += traces
         where = f"{where} and {traces_rel}" if req.source == "both" else \
             f"{traces_rel} (the traces of {evidence_id})"
@@ -236,9 +248,50 @@ def sample(root: str, req: SampleRequest) -> Sampled:
     return Sampled(rel, evidence_id, counts, len(pool), text)
 
 
-def dry_run_outputs(root: str, key: str, priority: Priority,
-                    evidence_id: str) -> list[Output]:
-    """The redacted outputs of the trusted dry run of EVIDENCE_ID, with their inputs."""
+@dataclass(frozen=True)
+class Bound:
+    """What a candidate's outputs are shown from: the priority (its redaction, its dataset
+    reference) and the dataset's cases, as the commit that recorded its trusted evidence
+    holds them. The labels are bound to that evidence, so a later edit on the branch (the
+    next candidate's dataset) changes nothing about what was drawn for this one."""
+
+    priority: Priority
+    cases: dict[str, Case]
+    commit: str = ""  # "": read from the work tree (a draw of traces alone, no trusted run)
+
+
+def on_disk(root: str, key: str, priority: Priority) -> Bound:
+    return Bound(priority, _cases(read_dataset(*_dataset_path(root, key, priority))))
+
+
+def bound_to(root: str, key: str, evidence_rel: str, evidence: Mapping[str, Any]) -> Bound:
+    """The priority and dataset at the commit that recorded EVIDENCE_REL (the trusted run's
+    commit), each proven to be the one the run read by the digests in EVIDENCE: the last
+    commit to write the file need not be the bot's (an edit of it, then its revert)."""
+    commit = recorded_at(root, evidence_rel)
+    if not commit:
+        raise InputError(f"no commit on HEAD's first-parent history recorded {evidence_rel}")
+    at, ev = commit[:12], evidence.get("id")
+    found = evidence.get("fingerprint")
+    digests = found if isinstance(found, Mapping) else {}
+    priority = priority_at(root, commit, f"{priority_dir(key)}/{PRIORITY_FILE}")
+    if isinstance(priority, str):
+        raise InputError(f"{priority}, which recorded {evidence_rel}")
+    if spec_digest(priority) != digests.get("spec"):
+        raise InputError(f"the spec of {key} at {at} is not the spec the trusted run {ev} "
+                         "read")
+    _, rel = _dataset_path(root, key, priority)
+    raw = git.read_file_at(root, commit, rel)
+    if raw is None:
+        raise InputError(f"{rel} is not in commit {at}, which recorded {evidence_rel}")
+    if hashlib.sha256(raw).hexdigest() != digests.get("dataset"):
+        raise InputError(f"{rel} at {at} is not the dataset the trusted run {ev} read")
+    return Bound(priority, _cases(parse_dataset(raw, rel)), commit)
+
+
+def dry_run_outputs(root: str, key: str, evidence_id: str) -> tuple[Bound, list[Output]]:
+    """The redacted outputs of the trusted dry run of EVIDENCE_ID, with their inputs, and
+    what they were derived from."""
     rel = f"{evidence_dir(key)}/{evidence_id}.json"
     if not os.path.isfile(os.path.join(root, rel)):
         raise InputError(f"no dry-run evidence for {evidence_id} (the candidate as it is on "
@@ -252,27 +305,31 @@ def dry_run_outputs(root: str, key: str, priority: Priority,
         evidence = load_evidence_file(root, rel)
     except ValueError as e:
         raise InputError(f"cannot read the evidence: {e}", path=rel) from None
-    cases = _dataset(root, key, priority)
-    redactor = priority_redactor(priority, cases.values())
-    return [_output(record, cases, redactor) for record in evidence.get("cases") or []
-            if isinstance(record, dict) and isinstance(record.get("id"), str)]
+    bound = bound_to(root, key, rel, evidence)
+    redactor = priority_redactor(bound.priority, bound.cases.values())
+    return bound, [_output(record, bound.cases, redactor)
+                   for record in evidence.get("cases") or []
+                   if isinstance(record, dict) and isinstance(record.get("id"), str)]
 
 
-def trace_outputs(root: str, key: str, priority: Priority,
+def trace_outputs(root: str, key: str, bound: Bound,
                   evidence_id: str) -> tuple[str, list[Output]]:
     """(the traces file, the redacted outputs of the candidate EVIDENCE_ID in it): a trace's
     id is its item's caseId; it has no tags and no automated verdict."""
     from pipeline.humanreview.traces import candidate_traces
 
     rel, traces = candidate_traces(root, key, evidence_id)
-    redactor = priority_redactor(priority, _dataset(root, key, priority).values())
+    redactor = priority_redactor(bound.priority, bound.cases.values())
     return rel, [Output(t.id, (), t.source, redactor.deep(t.input), redactor.deep(t.output),
                         None) for t in traces]
 
 
-def _dataset(root: str, key: str, priority: Priority) -> dict[str, Case]:
-    abs_path, rel = resolve_inside(root, priority_dir(key), priority.spec.dry_run.dataset)
-    return {case.id: case for case in read_dataset(abs_path, rel)}
+def _dataset_path(root: str, key: str, priority: Priority) -> tuple[str, str]:
+    return resolve_inside(root, priority_dir(key), priority.spec.dry_run.dataset)
+
+
+def _cases(cases: Sequence[Case]) -> dict[str, Case]:
+    return {case.id: case for case in cases}
 
 
 def _output(record: dict[str, Any], cases: Mapping[str, Case], redactor: Redactor) -> Output:

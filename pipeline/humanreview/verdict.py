@@ -45,6 +45,10 @@ class ReviewVerdict:
     passed: bool
     reason: str  # why it holds (with what releases it), or what the labels proved
     trailer: str = ""  # for the promotion's commit: stage, evidence, agreement, who
+    # How far the labelling got, for status and plan (None: no usable review to count)
+    labelled: int | None = None
+    total: int | None = None
+    agreement: float | None = None  # once every output is labelled
 
 
 def judge(key: str, stage: str, setting: Setting, reviews: Sequence[ReviewView],
@@ -91,7 +95,8 @@ def _one(review: ReviewView, setting: Setting, who: str, again: str) -> ReviewVe
     labelled = sum(1 for i in review.items if i.label is not None)
     if labelled < total:
         return ReviewVerdict(False, f"{head}: {labelled} of {total} outputs labelled; to "
-                             f"release: {who} labels every output in {review.path}")
+                             f"release: {who} labels every output in {review.path}",
+                             labelled=labelled, total=total)
     return _agreement(review, setting)
 
 
@@ -132,7 +137,8 @@ def _agreement(review: ReviewView, setting: Setting) -> ReviewVerdict:
         return ReviewVerdict(False, f"human review for stage {review.stage}: agreement "
                              f"{agreement:.2f} < {setting.min_agreement:.2f}: "
                              f"{'; '.join(parts)} (labelled by {by}); to release: fix what "
-                             "they found (a new candidate needs a new sample)")
+                             "they found (a new candidate needs a new sample)",
+                             labelled=total, total=total, agreement=agreement)
     agree = total - len(wrong) - len(right) - len(bad)
     how = "with the dry run or, for traces, are labelled correct" if traces else \
         "with the dry run"
@@ -140,7 +146,7 @@ def _agreement(review: ReviewView, setting: Setting) -> ReviewVerdict:
             f"({agreement:.2f} >= {setting.min_agreement:.2f}; {review.source})")
     trailer = (f"{review.stage} {review.evidence_id} agreement {agreement:.2f} "
                f"({agree}/{total}) by {by} ({review.source})")
-    return ReviewVerdict(True, text, trailer)
+    return ReviewVerdict(True, text, trailer, total, total, agreement)
 
 
 def _cases(ids: Sequence[str], kind: str = "case") -> str:

@@ -63,6 +63,8 @@ def _candidate(view: PriorityView) -> str:
     if view.candidate is None:
         return "none"
     where = f"{view.stage} {view.percent:g}%" if view.stage else "not out yet"
+    if view.stage and view.segment:
+        where += f" of segment {view.segment}"
     return f"v{view.candidate} at {where}"
 
 

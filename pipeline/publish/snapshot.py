@@ -16,6 +16,7 @@ from pipeline.documents.load import Document, load_document
 from pipeline.errors import InputError
 from pipeline.model.base import format_duration
 from pipeline.model.evidence import Evidence
+from pipeline.reconcile.segment_label import describe
 
 
 @dataclass(frozen=True)
@@ -91,6 +92,7 @@ class PriorityView:
     review_cadence: str | None
     bake: tuple[tuple[str, timedelta], ...] = ()
     segmented: bool = False  # the candidate's stage serves a segment: `percent` is of it
+    segment: str = ""  # that segment, short (segment_label.describe; escape it in markup)
     message: str = ""
     decision: str = ""  # the plan's next action at the same moment (the dashboard's)
     monitored: str = ""  # health from the readings the plan judged, when known
@@ -149,6 +151,7 @@ def take_snapshot(root: str, key: str) -> PriorityView:
         percent=body.candidate.percent if body and body.candidate else 0.0,
         since=body.candidate.entered if body and body.candidate else None,
         segmented=bool(body and body.candidate and body.candidate.segment is not None),
+        segment=describe(body.candidate.segment) if body and body.candidate else "",
         history=tuple(StepView(h.time, h.to_stage, h.percent, h.action, h.reason)
                       for h in (body.history if body else [])),
         terminal=body.terminal.state if body and body.terminal else None,

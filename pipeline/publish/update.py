@@ -178,6 +178,9 @@ def _step_line(h: StepView, a: Audience) -> str:
         text = a._("On {day} the new version finished its release: {reason}")
     elif h.to_stage is None:
         text = a._("On {day} the trial version was taken off live work: {reason}")
+    elif h.action == "resegment":  # same step, another group of live work (its segment)
+        text = a._("On {day} the group chosen for the {stage} step changed, and the new "
+                   "version now handles {share} of the live work in the new group: {reason}")
     else:
         text = a._("Release step changed to {stage} ({share} of traffic) on {day}: {reason}")
     return text.format(day=a.day(h.time), reason=h.reason, stage=h.to_stage,

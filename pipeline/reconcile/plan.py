@@ -1031,7 +1031,19 @@ def _human_review_gate(w: _Work, target: int) -> None:
     w.update(phase="awaiting-approval")
     w.act("await-approval", "human-review", f"holds: {verdict.reason}", to=_next(w),
           inputs={"stage": nxt.name, "evidence": w.candidate.evidence_id
-                  if w.candidate else ""})
+                  if w.candidate else "", **_review_progress(verdict, nxt)})
+
+
+def _review_progress(verdict: ReviewVerdict, stage: StageView) -> dict[str, str]:
+    """How far the labelling got, for `ailoop status` and `plan` (as action inputs)."""
+    assert stage.human_review is not None
+    out = {"review_sample": str(stage.human_review.sample),
+           "review_min_agreement": f"{stage.human_review.min_agreement:.2f}"}
+    if verdict.labelled is not None and verdict.total is not None:
+        out |= {"review_labelled": str(verdict.labelled), "review_total": str(verdict.total)}
+    if verdict.agreement is not None:
+        out["review_agreement"] = f"{verdict.agreement:.2f}"
+    return out
 
 
 def _review_verdict(w: _Work, target: int) -> ReviewVerdict | None:

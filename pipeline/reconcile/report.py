@@ -7,28 +7,82 @@ from collections.abc import Sequence
 from typing import Any
 
 from pipeline.model.status import StatusBody
-from pipeline.reconcile.plan import Plan, PriorityInput, PriorityPlan
+from pipeline.reconcile.plan import Action, Plan, PriorityInput, PriorityPlan
+from pipeline.reconcile.segment_label import describe, markdown
 
 
 def render_plan_text(result: Plan) -> str:
-    lines = [f"{a.text}  [{a.gate}]" for a in result.actions]
+    lines: list[str] = []
+    for p in result.priorities:
+        lines += [f"{a.text}  [{a.gate}]" for a in p.actions]
+        lines += [f"{p.key}: {note}" for note in _notes(p)]
     lines.append(_plan_summary(result))
     return "\n".join(lines) + "\n"
 
 
 def render_plan_md(result: Plan) -> str:
     lines = ["| Priority | Action | Gate | Why |", "| --- | --- | --- | --- |"]
-    for a in result.actions:
-        lines.append(f"| `{a.key}` | {a.kind} | {a.gate} | {_md(a.reason)} |")
+    for p in result.priorities:
+        notes = "".join(f"; {markdown(note)}" for note in _notes(p))
+        for a in p.actions:
+            why = _md(a.reason) + (notes if a is p.primary else "")
+            lines.append(f"| `{a.key}` | {a.kind} | {a.gate} | {why} |")
     return "\n".join([*lines, "", _plan_summary(result)]) + "\n"
 
 
 def render_plan_json(result: Plan) -> str:
     payload = {"version": 2, "priorities": [
         {"priority": p.key, "changed": p.changed, "phase": p.status.phase,
-         **exposure(p.status), "actions": [a.as_dict() for a in p.actions]}
+         **exposure(p.status), "humanReview": review_progress(p.primary),
+         "actions": [a.as_dict() for a in p.actions]}
         for p in result.priorities]}
     return json.dumps(payload, indent=2, ensure_ascii=False) + "\n"
+
+
+def _notes(p: PriorityPlan) -> list[str]:
+    """What the action lines do not say: the segment the candidate serves after the plan,
+    and how far the human review the plan holds on got."""
+    notes = []
+    cand = p.status.candidate
+    if cand is not None and cand.stage is not None and cand.segment is not None:
+        notes.append(f"at {cand.stage} {cand.percent:g}% of segment {describe(cand.segment)}")
+    review = review_text(p.primary)
+    if review:
+        notes.append(review)
+    return notes
+
+
+def review_progress(action: Action) -> dict[str, Any] | None:
+    """The human review the action holds on, as data (None: it holds on none)."""
+    found = dict(action.inputs)
+    if action.gate != "human-review" or "review_sample" not in found:
+        return None
+
+    def number(name: str) -> int | None:
+        return int(found[name]) if name in found else None
+
+    agreement = found.get("review_agreement")
+    return {"stage": found.get("stage", ""), "labelled": number("review_labelled"),
+            "total": number("review_total"), "sample": number("review_sample"),
+            "agreement": float(agreement) if agreement is not None else None,
+            "minAgreement": float(found["review_min_agreement"])}
+
+
+def review_text(action: Action) -> str:
+    """'human review for early: 2 of 4 labelled[, agreement 0.75 (needs 0.90)]'; for a
+    review that cannot be counted (none yet, stale, forged), its reason's first clause."""
+    progress = review_progress(action)
+    if progress is None:
+        return ""
+    head = f"human review for {progress['stage']}"
+    if progress["total"] is None:
+        why = action.reason.removeprefix("holds: ").split("; to release:")[0]
+        return head + why.removeprefix(f"human review for stage {progress['stage']}")
+    text = f"{head}: {progress['labelled']} of {progress['total']} labelled"
+    if progress["agreement"] is not None:
+        text += (f", agreement {progress['agreement']:.2f} (needs "
+                 f"{progress['minAgreement']:.2f})")
+    return text
 
 
 PLAN_RENDERERS = {"text": render_plan_text, "md": render_plan_md, "json": render_plan_json}
@@ -63,7 +117,8 @@ def exposure(body: StatusBody) -> dict[str, Any]:
              "workflowDigest": serving.workflow_digest},
             "candidate": None if cand is None else
             {"version": cand.version, "evidenceId": cand.evidence_id, "stage": cand.stage,
-             "percent": cand.percent}}
+             "percent": cand.percent, "segment": cand.segment,
+             "segmentText": describe(cand.segment) or None}}
 
 
 def serving_cell(body: StatusBody) -> str:
@@ -76,7 +131,10 @@ def candidate_cell(body: StatusBody) -> str:
     if cand is None:
         return "-"
     name = f"v{cand.version}" if cand.version else cand.evidence_id
-    return f"{name} {cand.stage} {cand.percent:g}%" if cand.stage else f"{name} (not out)"
+    if not cand.stage:
+        return f"{name} (not out)"
+    segment = f" of segment {describe(cand.segment)}" if cand.segment is not None else ""
+    return f"{name} {cand.stage} {cand.percent:g}%{segment}"
 
 
 def status_rows(inputs: Sequence[PriorityInput], result: Plan) -> list[tuple[str, ...]]:
@@ -90,8 +148,10 @@ def _row(inp: PriorityInput, p: PriorityPlan) -> tuple[str, ...]:
     terminal: str = now.terminal.state if now.terminal else "-"
     if now.terminal and now.terminal.owner:
         terminal += f" ({now.terminal.owner})"
+    # a held human review: how far it got, not the reason's start (the cell is cut)
+    why = review_text(action) or action.reason
     return (inp.key, now.phase, serving_cell(now), candidate_cell(now), health(inp),
-            f"{action.kind}: {action.reason}", terminal, _next_check(inp, p))
+            f"{action.kind}: {why}", terminal, _next_check(inp, p))
 
 
 def health(inp: PriorityInput) -> str:
@@ -151,8 +211,12 @@ def status_json(inputs: Sequence[PriorityInput], result: Plan) -> str:
     for p in result.priorities:
         inp, row = by_key[p.key], _row(by_key[p.key], p)
         review = p.status.next_review or inp.status.next_review
+        cand = inp.status.candidate
+        segment = None if cand is None or cand.stage is None or cand.segment is None else \
+            {"stage": cand.stage, "rule": cand.segment, "text": describe(cand.segment)}
         out.append({"priority": p.key, "phase": inp.status.phase, "serving": row[2],
-                    "candidate": row[3], "health": row[4],
+                    "candidate": row[3], "segment": segment, "health": row[4],
+                    "humanReview": review_progress(p.primary),
                     "next": {"action": p.primary.kind, "gate": p.primary.gate,
                              "reason": p.primary.reason},
                     "terminal": row[6], "nextCheck": row[7],

@@ -23,6 +23,7 @@ from pipeline.documents.layout import EVIDENCE_DIR, PRIORITY_FILE, priority_dir
 
 if TYPE_CHECKING:  # pydantic and the models: only once a document is parsed
     from pipeline.model.evidence import Evidence
+    from pipeline.model.priority import Priority
 
 STATEMENT_TYPE = "https://in-toto.io/Statement/v1"
 TEST_RESULT_PREDICATE = "https://in-toto.io/attestation/test-result/v0.1"
@@ -138,15 +139,24 @@ def _subject_problem(root: str, commit: str, name: str, sha: str, folder: str) -
 
 
 def _spec_problem(root: str, commit: str, rel: str, sha: str) -> str:
+    priority = priority_at(root, commit, rel)
+    if isinstance(priority, str):
+        return priority
+    if spec_digest(priority) != sha:
+        return f"the spec in {rel} at {commit[:12]} is not the one the dry run recorded"
+    return ""
+
+
+def priority_at(root: str, commit: str, rel: str) -> Priority | str:
+    """The priority file REL as COMMIT holds it, or why it cannot be read there."""
     from pipeline.documents.load import load_document
+    from pipeline.model.priority import Priority
 
     raw = git.read_file_at(root, commit, rel)
     doc, _ = load_document(root, rel, raw=raw) if raw is not None else (None, [])
-    if doc is None or doc.kind != "Priority":
+    if doc is None or not isinstance(doc.model, Priority):
         return f"{rel} at {commit[:12]} cannot be read as a priority"
-    if spec_digest(doc.model) != sha:
-        return f"the spec in {rel} at {commit[:12]} is not the one the dry run recorded"
-    return ""
+    return doc.model
 
 
 def chain_problem(root: str, key: str, evidence_rel: str) -> str:

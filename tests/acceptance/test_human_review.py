@@ -725,3 +725,82 @@ def test_cases_negative_feedback_names_are_always_shown(
     label(review_file(repo), {f"t{i}": "correct" for i in range(1, 10)} | {"t3": "wrong"})
     commit_review(repo, "Labels with the complaint's case", keys["ann"])
     assert triage(run(repo))[-1].startswith("promote: ")
+
+
+def test_verify_reads_the_dataset_the_review_is_bound_to(
+        capsys: pytest.CaptureFixture[str], repo: GitRepo, keys: dict[str, Path]) -> None:
+    """The review is bound to the trusted evidence, so its items are derived again from the
+    dataset and priority of the commit that recorded that evidence: a dataset edit on main
+    after the promotion (a new candidate in progress) leaves the promoted candidate's link
+    whole; a rewritten review file still breaks it."""
+    assert sample(capsys, repo, "--n", "6")[0] == 0
+    path = review_file(repo)
+    label(path, {f"t{i}": "correct" for i in range(1, 7)} | {"t3": "wrong"})
+    commit_review(repo, "Labels", keys["ann"])
+    assert triage(run(repo))[0].startswith("promote:")
+    assert run_cli(capsys, "-C", str(repo.work), "verify", KEY).code == 0
+
+    folder = repo.work / "customers/acme/triage"
+    edited = [{**c, "input": {**c["input"], "text": f"{c['input']['text']} (reworded)"}}
+              if c["id"] == "t4" else c for c in CASES]  # type: ignore[dict-item]
+    (folder / "dataset.jsonl").write_text("".join(json.dumps(c) + "\n" for c in edited))
+    spec = folder / "priority.yaml"  # and a redaction setting the sample did not have
+    spec.write_text(spec.read_text().replace("redaction: {fields: [customer]}",
+                                             "redaction: {fields: [customer, text]}"))
+    repo.commit_all("Reword case t4 (the next candidate)")
+    chain = run_cli(capsys, "-C", str(repo.work), "verify", KEY)
+    assert "human review of shadow by ann (customer-reviewer): 6 of 6" in chain.out, chain.out
+    assert "BROKEN" not in chain.out
+
+    _rewrite(path, 5, output="billing")  # ann signs it again: what she labels is forged
+    commit_review(repo, "Reword", keys["ann"])
+    chain = run_cli(capsys, "-C", str(repo.work), "verify", KEY)
+    assert chain.code == 1
+    assert chain.out.startswith(f"{KEY}: BROKEN at human review: ")
+    assert "item 5 (case t4): its output is not the trusted dry run's" in chain.out
+
+
+def test_status_and_plan_show_how_far_the_review_got(
+        capsys: pytest.CaptureFixture[str], repo: GitRepo, keys: dict[str, Path]) -> None:
+    assert sample(capsys, repo)[0] == 0
+    path = review_file(repo)
+    first = _items(path)[0]["caseId"]
+    label(path, {str(first): "correct"})
+    commit_review(repo, "One label", keys["ann"])
+    table = run_cli(capsys, "-C", str(repo.work), "status", "--now", "2026-11-20T12:00Z")
+    assert "await-approval: human review for shadow: 1 of 4 labelled" in table.out, table.out
+    (entry,) = json.loads(run_cli(capsys, "-C", str(repo.work), "status", KEY, "--format",
+                                  "json", "--now", "2026-11-20T12:00Z").out)["priorities"]
+    assert entry["humanReview"] == {"stage": "shadow", "labelled": 1, "total": 4,
+                                    "sample": 4, "agreement": None, "minAgreement": 0.75}
+    plan = run_cli(capsys, "-C", str(repo.work), "plan", "--format", "json",
+                   "--now", "2026-11-20T12:00Z")
+    (planned,) = [p for p in json.loads(plan.out)["priorities"] if p["priority"] == KEY]
+    assert planned["humanReview"] == entry["humanReview"]
+    text = run_cli(capsys, "-C", str(repo.work), "plan", "--now", "2026-11-20T12:00Z").out
+    assert f"{KEY}: human review for shadow: 1 of 4 labelled\n" in text
+
+
+def test_a_dataset_slipped_in_where_the_evidence_was_last_touched_is_refused(
+        capsys: pytest.CaptureFixture[str], repo: GitRepo) -> None:
+    """Attack: the items are derived from the commit that last wrote the evidence. An author
+    edits the evidence file in one commit and restores it in the next, together with a
+    dataset of their own: that commit is now the last to write it, and the evidence is
+    again what the bot wrote. The sample and the gate check the dataset and spec there
+    against the evidence's digests, and refuse."""
+    folder = repo.work / "customers/acme/triage"
+    evidence = next((folder / "evidence").glob("ev-*[0-9a-f].json"))
+    original = evidence.read_bytes()
+    evidence.write_bytes(original + b" ")
+    repo.commit_all("Touch the evidence")
+    evidence.write_bytes(original)
+    forged = [{**c, "input": {"text": "refund please", "customer": "Ann"}} for c in CASES]
+    dataset = folder / "dataset.jsonl"
+    honest = dataset.read_bytes()
+    dataset.write_text("".join(json.dumps(c) + "\n" for c in forged))
+    repo.commit_all("Restore the evidence")
+    dataset.write_bytes(honest)  # the work tree is honest again: the fingerprint matches
+    repo.commit_all("Restore the dataset")
+    code, out = sample(capsys, repo)
+    assert code != 0
+    assert "is not the dataset the trusted run ev-" in " ".join(out.split()), out

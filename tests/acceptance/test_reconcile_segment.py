@@ -112,3 +112,25 @@ def test_a_100_percent_stage_with_a_segment_never_completes(
         assert "candidate:" in text and "stage: full" in text, text
         assert "\nserving:" not in text, text  # nothing completed a rollout
     assert _flag(repo)["variants"]["serving"] == {"version": "off"}  # type: ignore[index]
+
+
+def test_status_and_plan_name_the_segment(capsys: pytest.CaptureFixture[str],
+                                          tmp_path: Path) -> None:
+    repo = make_git_repo(tmp_path)
+    _segment(repo, "canary", SMALL, "Canary: small claims only")
+    ready(repo)
+    reconcile(capsys, repo, 1)
+    reconcile(capsys, repo, 62)
+    now = iso(T0 + timedelta(minutes=63))
+    table = run_cli(capsys, "-C", str(repo.work), "status", "--now", now, "--format", "wide")
+    assert "v1.0.0 canary 5% of segment 0 < amount < 1000" in table.out, table.out
+    (entry,) = json.loads(run_cli(capsys, "-C", str(repo.work), "status", "--now", now,
+                                  "--format", "json").out)["priorities"]
+    assert entry["segment"] == {"stage": "canary", "rule": json.loads(SMALL),
+                                "text": "0 < amount < 1000"}
+    plan = json.loads(run_cli(capsys, "-C", str(repo.work), "plan", "--now", now,
+                              "--format", "json").out)
+    (mine,) = [p for p in plan["priorities"] if p["priority"] == "acme/triage"]
+    assert mine["candidate"]["segmentText"] == "0 < amount < 1000"
+    text = run_cli(capsys, "-C", str(repo.work), "plan", "--now", now).out
+    assert "acme/triage: at canary 5% of segment 0 < amount < 1000\n" in text, text

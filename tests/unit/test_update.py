@@ -217,3 +217,20 @@ def test_a_stage_with_a_segment_says_its_share_is_of_that_group_only() -> None:
     german = render_markdown(build_update(_view(segmented=True), None, T0,
                                           audience=Audience("de", "UTC")))
     assert "25\u00a0% der echten Vorgänge der für diesen Schritt gewählten Gruppe" in german
+
+
+def test_a_move_to_a_new_segment_says_the_group_changed() -> None:
+    moved = StepView(T0 + timedelta(days=5), "early", 25, "resegment",
+                     "the segment (targeting) of stage early changed and was approved again")
+    view = _view(segmented=True, history=(*_view().history, moved))
+    state = {"date": (T0 + timedelta(days=4, hours=12)).isoformat()}
+    text = render_markdown(build_update(view, state, T0 + timedelta(days=6)))
+    assert ("On November 6 the group chosen for the early step changed, and the new version "
+            "now handles 25% of the live work in the new group: the segment (targeting) of "
+            "stage early changed and was approved again") in text
+    assert "Release step changed to early" not in text
+    for language, words in (("de", "die für den Schritt early gewählte Gruppe geändert"),
+                            ("fr", "le groupe choisi pour l\u2019étape early a changé")):
+        other = render_markdown(build_update(view, state, T0 + timedelta(days=6),
+                                             audience=Audience(language, "UTC")))
+        assert words in other, other
