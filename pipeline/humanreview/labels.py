@@ -22,7 +22,8 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import datetime
 
 from pipeline import git
 from pipeline.approvals.context import base_customer, change_authors, customer_file, people_of
@@ -36,7 +37,7 @@ from pipeline.documents.layout import (
     review_name,
     review_path,
 )
-from pipeline.documents.load import load_document
+from pipeline.documents.load import load_document, load_priority
 from pipeline.errors import InputError
 from pipeline.humanreview.sample import (
     DRY_RUN,
@@ -70,6 +71,9 @@ class ReviewContext:
     roles: Mapping[str, tuple[str, ...]]  # stage -> roles whose labels count
     settings: ApprovalSettings
     env: Mapping[str, str]
+    # stage -> when the candidate entered it (`ailoop verify`): feedback given later was
+    # not there to be shown; empty for the gate, which decides now
+    entered: Mapping[str, datetime] = field(default_factory=dict)
 
 
 def stage_roles(priority: Priority) -> dict[str, tuple[str, ...]]:
@@ -106,7 +110,6 @@ class Drawable:
         self.root, self.key, self.evidence_id = root, key, evidence_id
         self.problem = ""  # why the dry run's outputs cannot be derived (all items hold)
         self.outputs: dict[str, Output] = {}
-        self.required: dict[str, str] = {}  # case id -> the negative feedback naming it
         self._bound: Bound | None = None
         self._traces: tuple[str, dict[str, Output]] | None = None
         self.traces_file = ""  # repository-relative, once read
@@ -120,13 +123,15 @@ class Drawable:
             self.problem = f"its outputs cannot be derived from the trusted dry run: {e}"
             return
         self.outputs = {o.case_id: o for o in pool}
+
+    def must_show(self, until: datetime | None) -> tuple[str, dict[str, str]]:
+        """(why the events cannot be read, or "", case id -> the negative feedback naming
+        it, of this run's cases): every sample shows them. UNTIL: feedback given by then."""
         try:
-            named = complaints(root, key)
+            named = complaints(self.root, self.key, until)
         except InputError as e:
-            self.problem = f"the events it must show cannot be read: {e}"
-            return
-        # the negative feedback's cases of this run: every sample shows them
-        self.required = {c: event for c, event in named.items() if c in self.outputs}
+            return f"the events it must show cannot be read: {e}", {}
+        return "", {c: event for c, event in named.items() if c in self.outputs}
 
     def traces(self) -> tuple[str, dict[str, Output]]:
         """(why they cannot be read, or "", the candidate's trace outputs by id); the file
@@ -142,7 +147,8 @@ class Drawable:
                 self._traces = (str(e), {})
         return self._traces
 
-    def not_drawn(self, stage: str, items: Sequence[ReviewItem]) -> frozenset[str]:
+    def not_drawn(self, stage: str, items: Sequence[ReviewItem],
+                  required: Mapping[str, str]) -> frozenset[str]:
         """The case ids among ITEMS that the draw `ailoop sample` makes for this evidence
         and stage does not hold. None are named for a review with a trace item: the traces
         file grows, so its draw cannot be made again."""
@@ -150,19 +156,19 @@ class Drawable:
                 or any(i.source != DRY_RUN for i in items):
             return frozenset()
         ids = {i.case_id for i in items}
-        expected = draw(list(self.outputs.values()), len(items) - len(ids & self.required.keys()),
-                        draw_seed(self.evidence_id, stage), self.required)
+        expected = draw(list(self.outputs.values()), len(items) - len(ids & required.keys()),
+                        draw_seed(self.evidence_id, stage), required)
         return frozenset(ids) - {o.case_id for o in expected}
 
-    def unshown(self, items: Sequence[ReviewItem]) -> str:
+    def unshown(self, items: Sequence[ReviewItem], required: Mapping[str, str]) -> str:
         """Why a dry-run sample misses cases negative feedback names ("" when it does not):
         what a customer said went wrong is always shown to the reviewers."""
         if any(i.source != DRY_RUN for i in items):
             return ""
-        missing = sorted(self.required.keys() - {i.case_id for i in items})
+        missing = sorted(required.keys() - {i.case_id for i in items})
         if not missing:
             return ""
-        named = ", ".join(f"{c} ({self.required[c]})" for c in missing)
+        named = ", ".join(f"{c} ({required[c]})" for c in missing)
         return (f"it does not show the case(s) negative feedback names: {named}; draw again "
                 f"with `ailoop sample {self.key} --force`")
 
@@ -216,9 +222,10 @@ def _view(ctx: ReviewContext, rel: str, drawn: Drawable) -> ReviewView:
                           tuple(LabelledItem(i.case_id, i.label, None) for i in spec.items))
     if drawn.problem:
         return _with(named, problem=drawn.problem)
-    if unshown := drawn.unshown(spec.items):
+    unreadable, required = drawn.must_show(ctx.entered.get(spec.stage))
+    if unshown := unreadable or drawn.unshown(spec.items, required):
         return _with(named, problem=unshown)
-    not_drawn = drawn.not_drawn(spec.stage, spec.items)
+    not_drawn = drawn.not_drawn(spec.stage, spec.items, required)
     items = tuple(_item(i, drawn, spec.stage, not_drawn) for i in spec.items)
     labellers, source, untrusted = labelled_by(ctx, rel, ctx.roles.get(spec.stage, HUMAN_ROLES))
     return ReviewView(rel, spec.stage, spec.evidence_id, items, labellers, source,

@@ -112,9 +112,10 @@ def draw_seed(evidence_id: str, stage: str) -> int:
     return int(hashlib.sha256(f"{evidence_id}\0{stage}".encode()).hexdigest()[:16], 16)
 
 
-def complaints(root: str, key: str) -> dict[str, str]:
+def complaints(root: str, key: str, until: datetime | None = None) -> dict[str, str]:
     """The case ids that negative Feedback events of priority KEY name, each with the first
     event naming it: what a customer said went wrong is always shown to the reviewers.
+    UNTIL: only feedback given by then (`ailoop verify` asks about a past promotion).
     InputError when an event cannot be read (it could be such a complaint)."""
     folder = f"{priority_dir(key)}/events"
     try:
@@ -128,7 +129,8 @@ def complaints(root: str, key: str) -> dict[str, str]:
         doc, findings = load_document(root, f"{folder}/{name}")
         if doc is None:
             raise InputError(f"an event cannot be read: {findings[0].render()}")
-        if doc.kind == "Feedback" and doc.model.spec.sentiment == "negative":
+        if doc.kind == "Feedback" and doc.model.spec.sentiment == "negative" \
+                and (until is None or doc.model.spec.time <= until):
             for case_id in doc.model.spec.case_ids:
                 named.setdefault(case_id, doc.model.metadata.name)
     return named

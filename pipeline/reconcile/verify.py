@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -39,7 +39,7 @@ from pipeline.documents.evidence import evidence_dir, load_evidence
 from pipeline.documents.layout import CUSTOMERS, STATUS_FILE, priority_dir
 from pipeline.documents.load import load_status
 from pipeline.errors import InputError
-from pipeline.model.status import Candidate, StatusBody, Version
+from pipeline.model.status import Candidate, StatusBody, Transition, Version
 from pipeline.reconcile import flags
 from pipeline.trust.evidence_chain import (
     files_problem,
@@ -110,7 +110,7 @@ def _links(root: str, key: str, approvals: ApprovalSource,
                 yield from _version_links(root, key, name, version)
     if tried is not None:
         yield _approvals(key, tried, approvals)
-        review = _human_reviews(root, key, tried)
+        review = _human_reviews(root, key, tried, status.history if status else [])
         if review is not None:
             yield review
     if governance.hold:
@@ -205,7 +205,8 @@ def _approvals(key: str, candidate: Candidate, source: ApprovalSource) -> Link:
                 if count else "none used")
 
 
-def _human_reviews(root: str, key: str, candidate: Candidate) -> Link | None:
+def _human_reviews(root: str, key: str, candidate: Candidate,
+                   history: Sequence[Transition]) -> Link | None:
     """The labels that let the candidate into each stage asking for them, judged again as
     the reconciler judged them; None when no stage it entered asks for a human review."""
     from pipeline.documents.load import load_priority
@@ -224,8 +225,13 @@ def _human_reviews(root: str, key: str, candidate: Candidate) -> Link | None:
     if not wanted:
         return None
     rel = f"{evidence_dir(key)}/{candidate.evidence_id}.json"
+    # when this candidate entered each stage: negative feedback given since was not there
+    # to be shown in the sample that let it in
+    entered = {t.to_stage: t.time for t in history
+               if t.action == "promote" and t.to_stage and t.version == candidate.version
+               and (candidate.since is None or t.time >= candidate.since)}
     ctx = ReviewContext(root, key, candidate.evidence_id, rel, stage_roles(priority),
-                        project_settings(root).approvals, os.environ)
+                        project_settings(root).approvals, os.environ, entered)
     reviews = read_reviews(ctx)
     found = []
     for stage in wanted:

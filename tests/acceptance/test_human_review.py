@@ -692,12 +692,13 @@ def test_a_hand_picked_sample_holds(
     assert triage(run(repo))[-1].startswith("promote: ")
 
 
-def complaint(repo: GitRepo, name: str, cases: list[str]) -> None:
+def complaint(repo: GitRepo, name: str, cases: list[str],
+              at: str = "2026-11-20T09:30:00Z") -> None:
     folder = repo.work / "customers/acme/triage/events"
     folder.mkdir(exist_ok=True)
     (folder / f"{name}.yaml").write_text(
         f"apiVersion: ailoop.dev/v1\nkind: Feedback\nmetadata:\n  name: {name}\nspec:\n"
-        "  author: ann\n  time: 2026-11-20T09:30:00Z\n  sentiment: negative\n"
+        f"  author: ann\n  time: {at}\n  sentiment: negative\n"
         f"  text: my refund question went to the wrong queue\n  caseIds: {cases}\n")
     repo.commit_all(f"Feedback {name}")
 
@@ -725,6 +726,13 @@ def test_cases_negative_feedback_names_are_always_shown(
     label(review_file(repo), {f"t{i}": "correct" for i in range(1, 10)} | {"t3": "wrong"})
     commit_review(repo, "Labels with the complaint's case", keys["ann"])
     assert triage(run(repo))[-1].startswith("promote: ")
+
+    # feedback given after the candidate entered the stage was not there to be shown:
+    # verify judges the promotion as it was made
+    unshown = sorted({f"t{i}" for i in range(1, 7)} - set(items))
+    complaint(repo, "fb-later", unshown[:1], at="2026-11-20T13:00:00Z")
+    chain = run_cli(capsys, "-C", str(repo.work), "verify", KEY)
+    assert "human review of shadow by ann (customer-reviewer): 5 of 5" in chain.out, chain.out
 
 
 def test_verify_reads_the_dataset_the_review_is_bound_to(
