@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from pipeline.validate.targeting import Unchecked, check_rules, flag_document
-from tests.flagd import need_npm_flagd_core, pinned_core
+from tests.flagd import NPM_FLAGD_CORE, need_npm_flagd_core, pinned_core
 from tests.support import CASES, run_cli
 from tests.unit.test_cases import build_case
 
@@ -62,7 +62,8 @@ def test_the_cache_never_keeps_a_verdict_past_a_change_of_validator(
     repo = build_case(VALID, tmp_path / "repo")
     monkeypatch.setenv("AILOOP_FLAGD_CORE_DIR", str(tmp_path / "nowhere"))
     assert run_cli(capsys, "-C", str(repo), "validate").code == 1
-    monkeypatch.delenv("AILOOP_FLAGD_CORE_DIR")
+    # installed again: where the tests find it (the env may have named it all along)
+    monkeypatch.setenv("AILOOP_FLAGD_CORE_DIR", str(NPM_FLAGD_CORE))
     result = run_cli(capsys, "-C", str(repo), "validate")
     assert result.code == 0, result.out
 
