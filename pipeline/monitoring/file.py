@@ -93,11 +93,15 @@ class JsonlMonitoring:
             mine = [o for o in mine if o.segment != "out"]
             inside = [o for o in current if o.segment == "in"]
             if current and not inside and gate.compare is not None:
+                why = (f"the serving version's {gate.metric} readings do not say whether they "
+                       "are inside the stage's segment (the \"segment\" field ailoop-runtime "
+                       "writes): they cannot be compared with the candidate's"
+                       if any(o.segment is None for o in current) else
+                       "no request fell inside the stage's segment: nothing in it to compare "
+                       "the candidate with (does the service send the attributes its rule "
+                       "reads?)")
                 return GateReading(gate_name(gate), gate.metric, "inconclusive", None, 0, None,
-                                   f"the serving version's {gate.metric} readings do not say "
-                                   "whether they are inside the stage's segment (the "
-                                   "\"segment\" field ailoop-runtime writes): they cannot be "
-                                   "compared with the candidate's")
+                                   why)
             current = inside
         return evaluate_gate(gate, mine, now=now, max_staleness=self.max_staleness,
                              current=current, share=share)
