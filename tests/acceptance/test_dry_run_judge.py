@@ -7,7 +7,6 @@ decides what the judge answers for each output, and counts the judge's requests.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -102,13 +101,6 @@ def write(root: Path, url: str, scores: dict[str, str], *, agree: bool | None = 
         for i, s in scores.items()))
     return folder
 
-
-@pytest.fixture
-def chat(monkeypatch: pytest.MonkeyPatch) -> Iterator[ChatServer]:
-    monkeypatch.setenv("TEST_JUDGE_KEY", "sk-judge-secret")
-    server = ChatServer().start()
-    yield server
-    server.stop()
 
 
 def judge_requests(chat: ChatServer) -> int:

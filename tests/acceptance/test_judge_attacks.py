@@ -6,7 +6,6 @@ The real CLI against the stand-in chat server (see tests/acceptance/test_dry_run
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -18,13 +17,6 @@ from tests.unit.providers.chat_server import ChatServer
 
 HEADER = "\nOutput to grade:\n"
 
-
-@pytest.fixture
-def chat(monkeypatch: pytest.MonkeyPatch) -> Iterator[ChatServer]:
-    monkeypatch.setenv("TEST_JUDGE_KEY", "sk-judge-secret")
-    server = ChatServer().start()
-    yield server
-    server.stop()
 
 
 def test_an_output_cannot_forge_a_second_output_for_the_judge_to_grade(

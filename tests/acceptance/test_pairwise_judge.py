@@ -6,7 +6,6 @@ repositories, bot-signed commits, the real CLI and real workflow subprocesses.""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -44,13 +43,6 @@ JUDGE = """\
 def workflow(side: int) -> str:
     return WORKFLOW.format(quality={text: q[side] for text, q in CASES.items()})
 
-
-@pytest.fixture
-def chat(monkeypatch: pytest.MonkeyPatch) -> Iterator[ChatServer]:
-    monkeypatch.setenv("TEST_JUDGE_KEY", "sk-judge-secret")
-    server = ChatServer().start()
-    yield server
-    server.stop()
 
 
 def pairwise_requests(chat: ChatServer) -> int:
