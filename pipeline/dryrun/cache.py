@@ -32,6 +32,22 @@ _VERSION = 3
 MAX_CACHE_BYTES = 256 * 1024 * 1024
 
 
+def read_entries(path: str, version: int) -> dict[str, Any]:
+    """The entries of a JSON cache file of this VERSION; {} when it is missing, too large,
+    damaged or of another version (a cache that cannot be read is no cache)."""
+    try:
+        if os.path.getsize(path) > MAX_CACHE_BYTES:
+            return {}
+        with open(path, encoding="utf-8") as fh:
+            data = json.load(fh)
+    except (OSError, ValueError, RecursionError):
+        return {}
+    if not isinstance(data, dict) or data.get("version") != version:
+        return {}
+    entries = data.get("entries")
+    return entries if isinstance(entries, dict) else {}
+
+
 def _digest(value: Any) -> str:
     text = json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     return hashlib.sha256(text.encode()).hexdigest()
@@ -60,17 +76,7 @@ class CaseCache:
         self.fresh: dict[str, dict[str, Any]] = {}
 
     def _read(self) -> dict[str, dict[str, Any]]:
-        try:
-            if os.path.getsize(self.path) > MAX_CACHE_BYTES:
-                return {}
-            with open(self.path, encoding="utf-8") as fh:
-                data = json.load(fh)
-        except (OSError, ValueError):
-            return {}
-        if not isinstance(data, dict) or data.get("version") != _VERSION:
-            return {}
-        entries = data.get("entries")
-        return entries if isinstance(entries, dict) else {}
+        return read_entries(self.path, _VERSION)
 
     def _entry_key(self, case: Case, rep: int) -> str:
         # the first run keeps the key it always had: caches from before repeats stay valid

@@ -29,6 +29,7 @@ from pipeline.documents.dataset import Case
 from pipeline.documents.evidence import judge_path
 from pipeline.documents.layout import priority_dir
 from pipeline.dryrun.assertions import Check, CheckFn, as_text, assertion_name, get_path, missing
+from pipeline.dryrun.cache import read_entries
 from pipeline.dryrun.calibration import (
     MAX_BYTES,
     Calibration,
@@ -222,15 +223,7 @@ class JudgeCache:
         self.fresh: dict[str, dict[str, Any]] = {}
 
     def _read(self) -> dict[str, dict[str, Any]]:
-        try:
-            with open(self.path, encoding="utf-8") as fh:
-                data = json.load(fh)
-        except (OSError, ValueError):
-            return {}
-        if not isinstance(data, dict) or data.get("version") != _CACHE_VERSION:
-            return {}
-        entries = data.get("entries")
-        return entries if isinstance(entries, dict) else {}
+        return read_entries(self.path, _CACHE_VERSION)
 
     @staticmethod
     def key(request: dict[str, Any]) -> str:

@@ -105,6 +105,6 @@ def _literal(value: Any) -> str:
 
 def _safe(text: str) -> str:
     """Control and format characters (Cc, Cf, and line or paragraph separators) escaped as
-    \\uXXXX: seen, never acted on by a terminal or a text renderer."""
+    a backslash, u and four hex digits: seen, never acted on by a terminal or a renderer."""
     return "".join(f"\\u{ord(c):04x}" if unicodedata.category(c) in ("Cc", "Cf", "Zl", "Zp")
                    else c for c in text)

@@ -130,6 +130,19 @@ def commit_review(repo: GitRepo, message: str, key: Path | None,
     repo.git("add", REVIEW)
     signed_commit(repo.work, message, key, who)
 
+def promoted_with_every_output_labelled(capsys: pytest.CaptureFixture[str], repo: GitRepo,
+                                        keys: dict[str, Path]) -> Path:
+    """All 6 outputs sampled, labelled by ann (t3 wrong, as the dry run judged it) and the
+    candidate promoted to shadow, verify passing; returns the review file."""
+    assert sample(capsys, repo, "--n", "6")[0] == 0
+    path = review_file(repo)
+    label(path, {f"t{i}": "correct" for i in range(1, 7)} | {"t3": "wrong"})
+    commit_review(repo, "Labels", keys["ann"])
+    assert triage(run(repo))[0].startswith("promote:")
+    assert run_cli(capsys, "-C", str(repo.work), "verify", KEY).code == 0
+    return path
+
+
 
 def test_sample_label_signed_by_the_role_promotes(
         capsys: pytest.CaptureFixture[str], repo: GitRepo, keys: dict[str, Path]) -> None:
@@ -338,16 +351,23 @@ PR = 12
 
 
 def github_repo(tmp_path: Path, keys: dict[str, Path], capsys: pytest.CaptureFixture[str],
-                fake: FakeGitHub) -> tuple[GitRepo, str]:
+                fake: FakeGitHub, workflow_by: tuple[str, str] | None = None,
+                ) -> tuple[GitRepo, str]:
     """eve (an engineer, the pull request's author) labelled the sample in pull request PR,
-    which merged; ann approved shadow with her signed approval. Returns the PR's head."""
+    which merged; ann approved shadow with her signed approval. Returns the PR's head.
+    WORKFLOW_BY: who committed the workflow (name, e-mail); the test engineer by default."""
     repo = approvals_repo(tmp_path, customer_yaml(keys["ann"], keys["raj"]), risk="medium",
                           source="github")
     folder = repo.work / "customers/acme/triage"
     (folder / "priority.yaml").write_text(priority(4, 0.75))
     (folder / "dataset.jsonl").write_text("".join(json.dumps(c) + "\n" for c in CASES))
     (folder / "workflow.py").write_text(WORKFLOW)
-    repo.commit_all("Triage with a human review before shadow")
+    if workflow_by is None:
+        repo.commit_all("Triage with a human review before shadow")
+    else:
+        repo.git("add", "-A")
+        signed_commit(repo.work, "Triage with a human review before shadow", None,
+                      workflow_by)
     assert run_cli(capsys, "-C", str(repo.work), "dry-run", KEY).code == 0
     commit_evidence(repo.work)
     base = repo.git("rev-parse", "HEAD")
@@ -449,12 +469,7 @@ def test_a_forged_item_holds_the_gate_and_breaks_verify(
 def test_verify_breaks_when_an_item_is_rewritten_after_the_promotion(
         capsys: pytest.CaptureFixture[str], repo: GitRepo, keys: dict[str, Path],
         field: str, value: object, why: str) -> None:
-    assert sample(capsys, repo, "--n", "6")[0] == 0
-    path = review_file(repo)
-    label(path, {f"t{i}": "correct" for i in range(1, 7)} | {"t3": "wrong"})
-    commit_review(repo, "Labels", keys["ann"])
-    assert triage(run(repo))[0].startswith("promote:")
-    assert run_cli(capsys, "-C", str(repo.work), "verify", KEY).code == 0
+    path = promoted_with_every_output_labelled(capsys, repo, keys)
     _rewrite(path, 5, **{field: value})  # ann signs it again: the labels are hers, what
     commit_review(repo, "Reword", keys["ann"])  # they label is not the candidate's
     chain = run_cli(capsys, "-C", str(repo.work), "verify", KEY)
@@ -741,12 +756,7 @@ def test_verify_reads_the_dataset_the_review_is_bound_to(
     dataset and priority of the commit that recorded that evidence: a dataset edit on main
     after the promotion (a new candidate in progress) leaves the promoted candidate's link
     whole; a rewritten review file still breaks it."""
-    assert sample(capsys, repo, "--n", "6")[0] == 0
-    path = review_file(repo)
-    label(path, {f"t{i}": "correct" for i in range(1, 7)} | {"t3": "wrong"})
-    commit_review(repo, "Labels", keys["ann"])
-    assert triage(run(repo))[0].startswith("promote:")
-    assert run_cli(capsys, "-C", str(repo.work), "verify", KEY).code == 0
+    path = promoted_with_every_output_labelled(capsys, repo, keys)
 
     folder = repo.work / "customers/acme/triage"
     edited = [{**c, "input": {**c["input"], "text": f"{c['input']['text']} (reworded)"}}

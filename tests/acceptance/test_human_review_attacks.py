@@ -69,33 +69,11 @@ def test_on_github_the_author_of_the_workflow_change_cannot_approve_its_labels(
         monkeypatch: pytest.MonkeyPatch) -> None:
     """The same attack on GitHub: ann wrote the workflow, eve opens the labels' pull
     request and ann approves it."""
-    import json
-
-    from tests.acceptance.approvals_support import approvals_repo, customer_yaml
-    from tests.acceptance.github_fake import REPO, TOKEN, FakeGitHub, pull, review, serve
-    from tests.acceptance.test_human_review import CASES, PR, priority
+    from tests.acceptance.github_fake import REPO, TOKEN, FakeGitHub, review, serve
+    from tests.acceptance.test_human_review import PR, github_repo
 
     with serve(FakeGitHub()) as fake:
-        repo = approvals_repo(tmp_path, customer_yaml(keys["ann"], keys["raj"]),
-                              risk="medium", source="github")
-        folder = repo.work / "customers/acme/triage"
-        (folder / "priority.yaml").write_text(priority(4, 0.75))
-        (folder / "dataset.jsonl").write_text("".join(json.dumps(c) + "\n" for c in CASES))
-        (folder / "workflow.py").write_text(WORKFLOW)
-        repo.git("add", "-A")
-        signed_commit(repo.work, "Ann's triage workflow", None, ANN)
-        assert run_cli(capsys, "-C", str(repo.work), "dry-run", KEY).code == 0
-        commit_evidence(repo.work)
-        base = repo.git("rev-parse", "HEAD")
-        repo.git("checkout", "-q", "-b", "labels")
-        assert sample(capsys, repo)[0] == 0
-        label(review_file(repo), {f"t{i}": "correct" for i in range(1, 7)} | {"t3": "wrong"})
-        head = repo.commit_all("Labels for shadow")
-        repo.git("checkout", "-q", "main")
-        repo.git("merge", "-q", "--ff-only", "labels")
-        fake.pulls[PR] = {**pull(PR, "eve-dev", head, base),
-                          "merged_at": "2026-11-20T11:00:00Z"}
-        fake.commit_pulls[head] = [PR]
+        repo, head = github_repo(tmp_path, keys, capsys, fake, workflow_by=ANN)
         fake.reviews[PR] = [review(1, "Ann-Acme", "APPROVED", head)]
         monkeypatch.setenv("GITHUB_TOKEN", TOKEN)
         monkeypatch.setenv("GITHUB_REPOSITORY", REPO)
