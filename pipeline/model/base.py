@@ -1,7 +1,5 @@
 """Shared building blocks for every kind: the base model, durations, names, metadata."""
 
-from __future__ import annotations
-
 import re
 from datetime import timedelta
 from typing import Annotated, Any, Literal

@@ -1,7 +1,5 @@
 """kind: Customer, the people, their roles and how to reach them."""
 
-from __future__ import annotations
-
 import re
 from typing import Literal
 

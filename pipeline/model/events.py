@@ -1,7 +1,5 @@
 """Events in a priority's events/ folder: what happened outside the spec."""
 
-from __future__ import annotations
-
 from typing import Literal
 
 from pydantic import AwareDatetime, Field

@@ -8,8 +8,6 @@ details a report shows (latency, categories, comparison, actions) may be absent 
 then shown as absent. Unknown fields are ignored: a newer ailoop may add some.
 """
 
-from __future__ import annotations
-
 from typing import Annotated, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError

@@ -1,7 +1,5 @@
 """kind: Lessons, the shared memory of a customer (or of the whole repo)."""
 
-from __future__ import annotations
-
 import datetime as dt
 from typing import Literal
 

@@ -1,7 +1,5 @@
 """kind: Policy (rules as CEL) and kind: Waiver (an approved, expiring exception)."""
 
-from __future__ import annotations
-
 import datetime as dt
 from typing import Literal
 

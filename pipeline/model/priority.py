@@ -1,7 +1,5 @@
 """kind: Priority, the spec engineers edit: everything the loop needs for one priority."""
 
-from __future__ import annotations
-
 from typing import Annotated, Literal
 
 from pydantic import AfterValidator, Field

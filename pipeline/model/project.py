@@ -1,7 +1,5 @@
 """kind: Project, the repository-wide settings in ailoop.yaml."""
 
-from __future__ import annotations
-
 from datetime import timedelta
 from typing import Annotated, Literal
 

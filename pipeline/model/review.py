@@ -4,8 +4,6 @@
 commit it the way they approve (a signed commit, or a pull request the role approves). Its
 labels count for the stage's `humanReview` gate only for the evidence id it names."""
 
-from __future__ import annotations
-
 from typing import Literal
 
 from pydantic import AwareDatetime, Field

@@ -1,7 +1,5 @@
 """kind: Status, written by the reconciler only; humans read it."""
 
-from __future__ import annotations
-
 from typing import Any, Literal
 
 from pydantic import AwareDatetime, Field, model_validator

@@ -153,11 +153,22 @@ def _scoped(options: ValidateOptions, cache: ResultCache, now: datetime
     # whatever changed, so they are the run's rules).
     judge = _judge(root, top_documents(root) + policy_documents(root, cache.scan), now)
     reads_repo = "repo" in judge.uses
+    judge.prepare()
+    _build_validators()
     changed = tuple(options.changed_later())
     options = dataclasses.replace(options, changed_later=None, changed=changed)
     touched = None if reads_repo else documents_touched(root, changed, cache.scan)
     judge.documents = documents = cache.documents() if touched is None else touched
     return documents, judge, options
+
+
+def _build_validators() -> None:
+    """pydantic builds a model's validator when it first validates; the kinds a change
+    touches most are built now, while git is still working out what changed."""
+    from pipeline.model import Customer, Priority
+
+    Priority.model_rebuild()
+    Customer.model_rebuild()
 
 
 def _judge(root: str, documents: list[str], now: datetime) -> Judge:
@@ -251,6 +262,8 @@ def _check_all(root: str, rels: list[str], cache: ResultCache, jobs: int,
             blobs[rel] = blob  # type: ignore[assignment]
         else:
             todo.append(rel)
+    if judge is not None:  # a customer's facts come from its result, not a second parse
+        judge.customers.results = results
     work = Work(root, cache.enabled, judge)
     for rel, checked in zip(todo, _run(work, todo, jobs), strict=True):
         results[rel] = checked.result
@@ -261,8 +274,8 @@ def _check_all(root: str, rels: list[str], cache: ResultCache, jobs: int,
         if not checked.result.facts.get("unchecked"):  # see targeting.py: never kept
             _store(cache, rel, checked.blob, _lean(checked.result))
         for dataset in checked.datasets:
-            if dataset.blob is None:
-                cache.session[dataset.rel + _DATASET] = dataset.findings
+            # This run's verdict: the cross-check reads it here, without a stat of its own.
+            cache.session[dataset.rel + _DATASET] = dataset.findings
             _store(cache, dataset.rel, dataset.blob, dataset.findings, _DATASET)
     return results
 
@@ -463,6 +476,11 @@ def _dataset_refs(root: str, rel: str, facts: dict[str, object],
     for ref, field_path, line, col, what in facts.get("refs", []):  # type: ignore[attr-defined]
         if what != "dataset" and _plain(ref) and cache.is_regular(os.path.join(root, base), ref):
             continue  # discover's scan of the folder saw a regular file: nothing to report
+        checked = cache.session.get(f"{base}/{ref}{_DATASET}") \
+            if what == "dataset" and _plain(ref) else None
+        if checked is not None:  # a worker read it moments ago
+            out.extend(checked)
+            continue
         fast = _plain_file_ref(cache.real_root, base, ref)
         if fast is not None:
             abs_path, ref_rel, st = fast

@@ -40,10 +40,13 @@ def documents_touched(root: str, changed: Iterable[str], scan: Scan = scan_dir
         elif len(parts) == 3 and parts[2] == "customer.yaml":
             customers.add(parts[1])
 
+    # Asked for each of the (ten thousand) priority folders: a set lookup, not a split.
+    wanted = {f"{CUSTOMERS}/{c}/{p}" for c, p in keys}
+    whole = {f"{CUSTOMERS}/{c}/" for c in customers}
+
     def enter(rel: str) -> bool:
-        parts = rel.split("/")
-        if len(parts) != 3 or parts[0] != CUSTOMERS:
+        if rel.count("/") != 2 or not rel.startswith(CUSTOMERS + "/"):
             return True  # policies/ and the customers' own folders: always listed
-        return parts[1] in customers or (parts[1], parts[2]) in keys
+        return rel in wanted or rel[:rel.rindex("/") + 1] in whole
 
     return sorted(top_documents(root) + folder_documents(root, scan, enter))

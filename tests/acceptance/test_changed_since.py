@@ -335,3 +335,23 @@ def test_a_run_without_a_stored_walk_reports_what_a_walk_of_everything_does(
     walked = run_cli(capsys, *args)
     assert walked.code == 1 and walked.err == ""
     assert fresh == uncached == walked
+
+
+def test_a_warm_run_reads_no_unchanged_customer_again(gitrepo: GitRepo, capsys: object,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """The rules see a customer through its cached result: a change to one priority parses
+    that priority, the rules and the project file, never the customer it belongs to."""
+    import pipeline.documents.load as load
+
+    run_cli(capsys, "-C", str(gitrepo.work), "validate")  # the cache now holds everything
+    parsed: list[str] = []
+    parse, read = load.parse_yaml, load.read_yaml
+    monkeypatch.setattr(load, "parse_yaml",
+                        lambda raw, path: parsed.append(path) or parse(raw, path))
+    monkeypatch.setattr(load, "read_yaml",
+                        lambda path, rel: parsed.append(rel) or read(path, rel))
+    _edit(gitrepo.work / TRIAGE, "  risk: low\n", "  risk: medium\n")
+    result = run_cli(capsys, "-C", str(gitrepo.work), "validate", "--changed-since", "HEAD")
+    assert result.out.splitlines()[-1] == "2 errors, 0 warnings in 2 files checked."
+    assert TRIAGE in parsed
+    assert ACME_CUSTOMER not in parsed
