@@ -106,6 +106,10 @@ class ChangedSince:
                 raise out
         return sorted({n for n in (str(outputs[1]) + str(outputs[2])).split("\0") if n})
 
+    def running(self) -> bool:
+        """Whether git is still working out the answer (the caller may use the time)."""
+        return any(proc.poll() is None for proc in (self.verify, self.diff, self.listing))
+
     def stop(self) -> None:
         """End the commands that are still running (the run did not need them)."""
         for proc in (self.verify, self.diff, self.listing):

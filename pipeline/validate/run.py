@@ -153,8 +153,8 @@ def _scoped(options: ValidateOptions, cache: ResultCache, now: datetime
     # whatever changed, so they are the run's rules).
     judge = _judge(root, top_documents(root) + policy_documents(root, cache.scan), now)
     reads_repo = "repo" in judge.uses
-    judge.prepare()
-    _build_validators()
+    if options.changed_later.running():  # what most runs need next, built while git works
+        _build_validators()
     changed = tuple(options.changed_later())
     options = dataclasses.replace(options, changed_later=None, changed=changed)
     touched = None if reads_repo else documents_touched(root, changed, cache.scan)
@@ -163,12 +163,12 @@ def _scoped(options: ValidateOptions, cache: ResultCache, now: datetime
 
 
 def _build_validators() -> None:
-    """pydantic builds a model's validator when it first validates; the kinds a change
-    touches most are built now, while git is still working out what changed."""
-    from pipeline.model import Customer, Priority
+    """pydantic builds a model's validator when it first validates: those of the kinds a
+    change touches most, built ahead of need."""
+    from pipeline.model import Customer, Priority, Project
 
-    Priority.model_rebuild()
-    Customer.model_rebuild()
+    for model in (Priority, Customer, Project):
+        model.model_rebuild()
 
 
 def _judge(root: str, documents: list[str], now: datetime) -> Judge:

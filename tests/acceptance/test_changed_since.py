@@ -331,10 +331,13 @@ def test_a_run_without_a_stored_walk_reports_what_a_walk_of_everything_does(
     args = ("-C", str(gitrepo.work), "validate", "--changed-since", "HEAD")
     fresh = run_cli(capsys, *args)  # no cache yet: as in a fresh clone
     uncached = run_cli(capsys, *args, "--no-cache")
-    run_cli(capsys, "-C", str(gitrepo.work), "validate")  # a full run stores its walk
+    full = run_cli(capsys, "-C", str(gitrepo.work), "validate")  # it stores its walk
     walked = run_cli(capsys, *args)
     assert walked.code == 1 and walked.err == ""
     assert fresh == uncached == walked
+    # and each finding is the one a run over everything gives (a rule counting the
+    # repository's priorities counts all of them, not those of the folders listed)
+    assert set(walked.out.splitlines()[:-1]) <= set(full.out.splitlines())
 
 
 def test_a_warm_run_reads_no_unchanged_customer_again(gitrepo: GitRepo, capsys: object,
@@ -355,3 +358,25 @@ def test_a_warm_run_reads_no_unchanged_customer_again(gitrepo: GitRepo, capsys: 
     assert result.out.splitlines()[-1] == "2 errors, 0 warnings in 2 files checked."
     assert TRIAGE in parsed
     assert ACME_CUSTOMER not in parsed
+
+
+def test_validators_built_while_git_works_change_no_answer(gitrepo: GitRepo, capsys: object,
+                                                           monkeypatch: pytest.MonkeyPatch
+                                                           ) -> None:
+    """On a big repository git is still answering when the rules are compiled: the
+    validators are then built ahead of need, and the answer is the same."""
+    from pipeline.git import ChangedSince
+
+    _with_repo_rule(gitrepo)  # what the rules see of the repository must not come early
+    args = ("-C", str(gitrepo.work), "validate", "--no-cache", "--changed-since", "HEAD")
+    answered = run_cli(capsys, *args)
+    monkeypatch.setattr(ChangedSince, "running", lambda self: True)
+    assert run_cli(capsys, *args) == answered
+    full = run_cli(capsys, "-C", str(gitrepo.work), "validate", "--no-cache")
+    assert set(answered.out.splitlines()[:-1]) <= set(full.out.splitlines())
+
+
+def test_git_is_not_running_once_it_answered(gitrepo: GitRepo) -> None:
+    changed = start_changed_files(str(gitrepo.work), "HEAD")
+    changed()
+    assert not changed.running()
