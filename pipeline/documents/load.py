@@ -18,7 +18,9 @@ from pipeline.documents.yamlio import Loaded, parse_yaml, read_yaml
 from pipeline.errors import InputError
 from pipeline.model import KINDS, Model
 from pipeline.model.priority import Priority
-from pipeline.model.status import Status, StatusBody
+
+if typing.TYPE_CHECKING:
+    from pipeline.model.status import StatusBody
 
 Loc = tuple[str | int, ...]
 
@@ -255,6 +257,7 @@ def load_customer(root: str, customer: str) -> Document:
 def load_status(root: str, key: str) -> StatusBody | None:
     """The status the reconciler recorded for `key`; None when it has none yet."""
     from pipeline.documents.layout import STATUS_FILE, priority_dir
+    from pipeline.model.status import Status  # only status readers pay for its classes
 
     rel = f"{priority_dir(key)}/{STATUS_FILE}"
     if not os.path.lexists(os.path.join(root, rel)):

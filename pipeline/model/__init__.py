@@ -2,12 +2,15 @@
 
 The names below load on first use (PEP 562): `pipeline.model.scalars`, which the YAML
 reader needs, then costs nothing more, and a run that parses no document (a warm
-`validate`, `--help`) never imports pydantic and the models.
+`validate`, `--help`) never imports pydantic and the models. `KINDS` too loads each
+kind's classes when that kind is first asked for: a run over a few priorities never
+builds the event, lesson and review models.
 """
 
 from __future__ import annotations
 
 import importlib
+from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -21,7 +24,7 @@ if TYPE_CHECKING:
     from pipeline.model.review import HumanReview
     from pipeline.model.status import Status
 
-    KINDS: dict[str, type[Model]]
+    KINDS: Mapping[str, type[Model]]
 
 # name -> the module under pipeline.model that defines it
 _WHERE = {
@@ -35,9 +38,33 @@ _KINDS = ("Project", "Customer", "Priority", "Feedback", "Incident", "ReviewRequ
           "Policy", "Waiver", "Lessons", "HumanReview")
 
 
+class _Kinds(Mapping[str, Any]):
+    """kind -> model class, each imported when first looked up."""
+
+    def __init__(self) -> None:
+        self._loaded: dict[str, Any] = {}
+
+    def __getitem__(self, kind: str) -> Any:
+        model = self._loaded.get(kind)
+        if model is None:
+            if kind not in _KINDS:
+                raise KeyError(kind)
+            model = self._loaded[kind] = __getattr__(kind)
+        return model
+
+    def __contains__(self, kind: object) -> bool:
+        return kind in _KINDS
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(_KINDS)
+
+    def __len__(self) -> int:
+        return len(_KINDS)
+
+
 def __getattr__(name: str) -> Any:
     if name == "KINDS":
-        value: Any = {kind: __getattr__(kind) for kind in _KINDS}
+        value: Any = _Kinds()
     elif name in _WHERE:
         value = getattr(importlib.import_module(f"pipeline.model.{_WHERE[name]}"), name)
     else:

@@ -181,3 +181,21 @@ def test_allowed_fields_follow_the_model(loc: tuple[str | int, ...],
     # Models grow; the fields named here must stay, in this order.
     assert [name for name in actual if name in expected] == expected
     assert bool(actual) == bool(expected)
+
+
+def test_loading_a_priority_builds_no_other_kind(tmp_path: Path) -> None:
+    """Each kind's classes load when that kind is first met: a run over priorities never
+    pays for the event, lesson, review and status models."""
+    import subprocess
+    import sys
+
+    minimal_repo(tmp_path)
+    code = ("import sys; from pipeline.documents.load import load_document\n"
+            f"doc, findings = load_document({str(tmp_path)!r}, {PRIORITY!r})\n"
+            "assert doc is not None and doc.kind == 'Priority', findings\n"
+            "print(sorted(m for m in sys.modules if m.startswith('pipeline.model.')))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True).stdout
+    for module in ("events", "lessons", "review", "status", "policy", "customer"):
+        assert f"pipeline.model.{module}'" not in out
+    assert "pipeline.model.priority'" in out
