@@ -41,16 +41,10 @@ _KINDS = ("Project", "Customer", "Priority", "Feedback", "Incident", "ReviewRequ
 class _Kinds(Mapping[str, Any]):
     """kind -> model class, each imported when first looked up."""
 
-    def __init__(self) -> None:
-        self._loaded: dict[str, Any] = {}
-
     def __getitem__(self, kind: str) -> Any:
-        model = self._loaded.get(kind)
-        if model is None:
-            if kind not in _KINDS:
-                raise KeyError(kind)
-            model = self._loaded[kind] = __getattr__(kind)
-        return model
+        if kind not in _KINDS:
+            raise KeyError(kind)
+        return globals().get(kind) or __getattr__(kind)  # __getattr__ keeps what it loads
 
     def __contains__(self, kind: object) -> bool:
         return kind in _KINDS

@@ -133,6 +133,17 @@ def test_a_changed_customer_rechecks_its_priorities(repo: GitRepo, capsys: objec
     assert validate(capsys, repo.work) == clean
 
 
+def test_the_cross_check_reads_the_datasets_checked_by_this_run(
+        repo: GitRepo, capsys: object, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A dataset the run has just read and judged is not looked up a second time."""
+    import pipeline.validate.run as run
+
+    expected = validate(capsys, repo.work, "--no-cache")
+    monkeypatch.setattr(run, "_cached_dataset",
+                        lambda abs_path, rel, *_: pytest.fail(f"{rel} looked up again"))
+    assert validate(capsys, repo.work) == expected
+
+
 def test_a_deleted_dataset_is_reported_on_a_warm_run(repo: GitRepo, capsys: object) -> None:
     validate(capsys, repo.work)
     (repo.work / NORTHWIND / "claims-intake" / "dataset.jsonl").unlink()
