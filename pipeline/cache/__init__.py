@@ -142,9 +142,12 @@ class ResultCache:
     def put(self, rel: str, blob: str | tuple[str, ...], value: Any) -> None:
         self.results.put(rel, blob, value)
 
-    def save(self) -> None:
+    def save(self, partial: bool = False) -> None:
         """Write what changed, each file atomically; a cache that cannot be written is
-        skipped."""
+        skipped. `partial`: the run checked part of the repository. Then, once the results
+        live in shard files, the index file (every file's stat and every folder's listing:
+        4 MB for 10,000 priorities) is not written again for the few entries the run
+        learned; the next full run learns them again by hashing those few files."""
         if not self.enabled:
             return
         dirty = self.dirty
@@ -158,7 +161,7 @@ class ResultCache:
                            self.records)
             self.results.saved()
         else:
-            if dirty or was_whole:
+            if (dirty and not partial) or was_whole:
                 store.save(self.path, self.fingerprint, {**index, "sharded": True},
                            self.records)
             self.results.save_shards()

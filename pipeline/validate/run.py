@@ -138,7 +138,7 @@ def _validate_with(options: ValidateOptions, cache: ResultCache) -> ValidationRe
         memo.remember(root, cache, now.date(), (tuple(findings), len(targets)),
                       policy_cache.reads_now or unchecked)
     findings.extend(ci_findings(root, os.environ))  # never cached: it depends on where
-    cache.save()
+    cache.save(partial=bool(options.paths) or options.changed is not None)
     return ValidationReport(sort_findings(findings), len(targets))
 
 
