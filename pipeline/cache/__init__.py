@@ -34,10 +34,17 @@ def _index_path(root: str, name: str) -> str:
 
 class ResultCache:
     """Per-file results by (path, blob id), one version per path, plus the stat index and
-    the folder walk. `records`: the dataclasses stored results may hold (see store)."""
+    the folder walk. `records`: the dataclasses stored results may hold (see store).
 
-    def __init__(self, root: str, name: str, enabled: bool = True, records: Records = ()
-                 ) -> None:
+    `partial`: the run reads part of the repository. It uses the stat index and the folder
+    listings but changes neither: they say what the last full run read, and a full run
+    trusts them to tell that nothing changed since (pipeline.validate.memo, the walk's
+    reuse). A partial run that stored a file's new stat or a folder's new listing made the
+    next full run answer with what that file said before, or miss a document added there.
+    """
+
+    def __init__(self, root: str, name: str, enabled: bool = True, records: Records = (),
+                 partial: bool = False) -> None:
         self.root, self.enabled, self.records = root, enabled, records
         self.path = _index_path(root, name)
         self.fingerprint = code_fingerprint() if enabled else ""
@@ -46,8 +53,8 @@ class ResultCache:
         data = self._read() if enabled else None
         self.unread = data is None  # no index file was reused: write one
         now = time.time()
-        self.index = StatIndex(data["stat"] if data else None, now)
-        self.walk = Walk(root, now, enabled, *(data["dirs"], data["walk"])
+        self.index = StatIndex(data["stat"] if data else None, now, learning=not partial)
+        self.walk = Walk(root, now, enabled and not partial, *(data["dirs"], data["walk"])
                          if data else ())
         results = data.get("results") if data else None
         self.results = ResultStore(os.path.join(cache_dir(root), f"{name}.d"),
@@ -142,12 +149,10 @@ class ResultCache:
     def put(self, rel: str, blob: str | tuple[str, ...], value: Any) -> None:
         self.results.put(rel, blob, value)
 
-    def save(self, partial: bool = False) -> None:
+    def save(self) -> None:
         """Write what changed, each file atomically; a cache that cannot be written is
-        skipped. `partial`: the run checked part of the repository. Then, once the results
-        live in shard files, the index file (every file's stat and every folder's listing:
-        4 MB for 10,000 priorities) is not written again for the few entries the run
-        learned; the next full run learns them again by hashing those few files."""
+        skipped. A partial run whose results live in shard files leaves the index file
+        (4 MB for 10,000 priorities) as it was: it changed nothing in it."""
         if not self.enabled:
             return
         dirty = self.dirty
@@ -161,7 +166,7 @@ class ResultCache:
                            self.records)
             self.results.saved()
         else:
-            if (dirty and not partial) or was_whole:
+            if dirty or was_whole:
                 store.save(self.path, self.fingerprint, {**index, "sharded": True},
                            self.records)
             self.results.save_shards()

@@ -34,9 +34,11 @@ def stat_key(st: os.stat_result) -> bytes:
 class StatIndex:
     """path -> stat_key + the blob id's 20 bytes."""
 
-    def __init__(self, entries: dict[str, bytes] | None = None, now: float = 0.0) -> None:
+    def __init__(self, entries: dict[str, bytes] | None = None, now: float = 0.0,
+                 learning: bool = True) -> None:
+        """`learning`: record the blob ids of files read (else the entries stay as given)."""
         self.entries: dict[str, bytes] = entries if entries is not None else {}
-        self.now = now
+        self.now, self.learning = now, learning
         self.dirty = False
         self.touched: set[str] = set()  # the files this run asked about
 
@@ -61,7 +63,7 @@ class StatIndex:
     def remember(self, rel: str, blob: str, st: os.stat_result) -> None:
         """Record a file's blob id for its stat, unless the stat is too young to trust."""
         self.touched.add(rel)
-        if settled(st, self.now):
+        if self.learning and settled(st, self.now):
             entry = stat_key(st) + bytes.fromhex(blob)
             if self.entries.get(rel) != entry:  # else the index need not be written again
                 self.entries[rel] = entry

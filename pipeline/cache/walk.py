@@ -29,6 +29,8 @@ def _unpack(files: str, dirs: str) -> Listing:
 class Walk:
     def __init__(self, root: str, now: float, storing: bool = True, dirs: Folders | None = None,
                  last: LastWalk | None = None) -> None:
+        """`storing`: keep this run's listings and walk for the next run (not when the
+        cache is off, nor in a partial run: see ResultCache)."""
         self.root, self.now, self.storing = root, now, storing
         self.dirs: Folders = dirs if dirs is not None else {}
         self.last = last
@@ -96,7 +98,7 @@ class Walk:
         dirs = "/".join(name for name, is_dir, _ in found if is_dir)
         self.listed[path] = (files, special, dirs)
         self.scanned[path] = settled(st, self.now)
-        if self.scanned[path]:
+        if self.scanned[path] and self.storing:
             self.dirs[path] = (key, files, dirs, special)
             self.dirty = True
         return listing

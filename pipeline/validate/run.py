@@ -85,7 +85,9 @@ def validate(options: ValidateOptions) -> ValidationReport:
 
 def _validate(options: ValidateOptions) -> ValidationReport:
     root = options.root
-    cache = ResultCache(root, "validate", options.use_cache, _RECORDS)
+    partial = bool(options.paths) or options.changed is not None \
+        or options.changed_later is not None
+    cache = ResultCache(root, "validate", options.use_cache, _RECORDS, partial)
     try:
         return _validate_with(options, cache)
     finally:  # what was reused is known once the run is done (walk, untracked files)
@@ -138,7 +140,7 @@ def _validate_with(options: ValidateOptions, cache: ResultCache) -> ValidationRe
         memo.remember(root, cache, now.date(), (tuple(findings), len(targets)),
                       policy_cache.reads_now or unchecked)
     findings.extend(ci_findings(root, os.environ))  # never cached: it depends on where
-    cache.save(partial=bool(options.paths) or options.changed is not None)
+    cache.save()
     return ValidationReport(sort_findings(findings), len(targets))
 
 

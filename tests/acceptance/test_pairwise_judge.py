@@ -12,6 +12,7 @@ import pytest
 
 from tests.acceptance.test_dry_run_judge import calibration_lines
 from tests.acceptance.test_versus_serving import FOLDER, dry_run, make, serve, set_version
+from tests.sandbox_support import real_sandbox
 from tests.support import GitRepo
 from tests.unit.providers.chat_server import ChatServer
 
@@ -111,6 +112,7 @@ def test_the_win_rate_counts_a_case_only_when_both_orders_agree(
 
 def test_verdicts_are_cached_and_a_trusted_run_asks_again(
         capsys: pytest.CaptureFixture[str], tmp_path: Path, chat: ChatServer) -> None:
+    real_sandbox()  # a trusted run runs the workflow in the sandbox
     repo = with_judge(tmp_path, chat.url)
     serve(capsys, repo)
     candidate(repo)

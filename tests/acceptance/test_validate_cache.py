@@ -310,3 +310,55 @@ def test_a_run_over_changed_files_leaves_the_split_index_alone(
     assert validate(capsys, repo, "--changed-since", "HEAD") == scoped
     assert validate(capsys, repo, "--no-cache", "--changed-since", "HEAD") == scoped
     assert validate(capsys, repo) == validate(capsys, repo, "--no-cache")
+
+
+# --- a run over part of the repository never changes what a full run trusts ----------------
+
+PARTIAL_RUNS = ["--changed-since", "paths"]
+
+
+def _settled_example(example: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    from pipeline.cache import stat_index
+
+    # Every edit counts as settled at once, as a developer's is two seconds after saving.
+    monkeypatch.setattr(stat_index, "RACY_SECONDS", -1.0)
+    return in_git(example)
+
+
+def _partial_args(repo: Path, partial: str) -> tuple[str, ...]:
+    return ("--changed-since", "HEAD") if partial == "--changed-since" \
+        else (str(repo / NORTHWIND),)
+
+
+@pytest.mark.parametrize("partial", PARTIAL_RUNS)
+def test_an_edit_a_partial_run_saw_is_seen_by_the_next_full_run(
+        example: Path, capsys: object, monkeypatch: pytest.MonkeyPatch,
+        partial: str) -> None:
+    """The full run's answer is reused only while every file it read keeps its stat: a
+    partial run that stored the new stat of a file it read made the full run answer with
+    what the file said before (a broken priority reported valid)."""
+    repo = _settled_example(example, monkeypatch)
+    clean = validate(capsys, repo)
+    assert validate(capsys, repo) == clean
+    edit(repo / CLAIMS, "  risk: ", "  risk: x")
+    assert "spec.risk" in validate(capsys, repo, *_partial_args(repo, partial))[1]
+    full = validate(capsys, repo)
+    assert full == validate(capsys, repo, "--no-cache")
+    assert full != clean
+
+
+@pytest.mark.parametrize("partial", PARTIAL_RUNS)
+def test_a_document_a_partial_run_listed_is_seen_by_the_next_full_run(
+        example: Path, capsys: object, monkeypatch: pytest.MonkeyPatch,
+        partial: str) -> None:
+    """The full run's folder walk is reused while every folder it listed keeps its stat: a
+    partial run that stored a changed folder's new listing made the full run skip the
+    document added there."""
+    repo = _settled_example(example, monkeypatch)
+    clean = validate(capsys, repo)
+    assert validate(capsys, repo) == clean
+    (repo / CLAIMS).with_name("status.yaml").write_text("kind: Nonsense\n", encoding="utf-8")
+    assert "unknown kind 'Nonsense'" in validate(capsys, repo, *_partial_args(repo, partial))[1]
+    full = validate(capsys, repo)
+    assert full == validate(capsys, repo, "--no-cache")
+    assert "unknown kind 'Nonsense'" in full[1]
