@@ -7,6 +7,7 @@ than the racy window are never trusted, so an edit within the same clock tick is
 from __future__ import annotations
 
 import os
+import stat
 import struct
 
 from pipeline.cache.fingerprint import read_blob
@@ -43,14 +44,17 @@ class StatIndex:
         self.touched: set[str] = set()  # the files this run asked about
 
     def blob_of(self, abs_path: str, rel: str, st: os.stat_result | None = None) -> str | None:
-        """Blob id of a file (None when it cannot be read). `st`: the file's stat when the
-        caller already has it."""
+        """Blob id of a file (None when it cannot be read, or is not a regular file: a
+        result cached for the content behind a symlink would hide that the document now is
+        one, which the loader refuses). `st`: the file's lstat when the caller has it."""
         self.touched.add(rel)
         if st is None:
             try:
-                st = os.stat(abs_path)
+                st = os.lstat(abs_path)
             except OSError:
                 return None
+        if not stat.S_ISREG(st.st_mode):
+            return None
         known = self.entries.get(rel)
         if known is not None and known[:_STAT.size] == stat_key(st):
             return known[_STAT.size:].hex()

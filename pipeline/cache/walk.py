@@ -1,8 +1,9 @@
 """Folder listings reuse, like git's untracked cache.
 
-A folder whose (mtime, inode) matches the stored listing keeps it; when every folder the
-last walk listed is unchanged, and every path where it found no folder still has none,
-the walk's documents are the same and a stat per folder replaces the walk.
+A folder whose (mtime, ctime, inode) matches the stored listing keeps it (ctime too: rsync
+-a, tar and cp -a set a folder's mtime back, nothing sets its ctime back); when every
+folder the last walk listed is unchanged, and every path where it found no folder still
+has none, the walk's documents are the same and a stat per folder replaces the walk.
 """
 
 from __future__ import annotations
@@ -14,10 +15,14 @@ from pipeline.cache.stat_index import settled
 from pipeline.documents.layout import folder_documents, scan_dir, top_documents
 
 Listing = list[tuple[str, bool]]  # (name, is a real folder)
-# folder -> (mtime, inode), its files, its folders, its files that are not regular
-Folders = dict[str, tuple[tuple[int, int], str, str, str]]
+# folder -> (mtime, ctime, inode), its files, its folders, its files that are not regular
+Folders = dict[str, tuple[tuple[int, int, int], str, str, str]]
 # The last walk: its documents, the folders it listed, the paths it found no folder at.
 LastWalk = tuple[list[str], list[str], list[str]]
+
+
+def _folder_key(st: os.stat_result) -> tuple[int, int, int]:
+    return (st.st_mtime_ns, st.st_ctime_ns, st.st_ino)
 
 
 def _unpack(files: str, dirs: str) -> Listing:
@@ -64,7 +69,7 @@ class Walk:
             for path in folders:
                 st = os.stat(path)
                 known = dirs.get(path)
-                if known is None or known[0] != (st.st_mtime_ns, st.st_ino) \
+                if known is None or known[0] != _folder_key(st) \
                         or not stat.S_ISDIR(st.st_mode):
                     return False
         except OSError:
@@ -81,7 +86,7 @@ class Walk:
         if not stat.S_ISDIR(st.st_mode):
             self.scanned[path] = None
             return scan_dir(path)  # raises NotADirectoryError, as scandir does
-        key = (st.st_mtime_ns, st.st_ino)
+        key = _folder_key(st)
         known = self.dirs.get(path)
         if known is not None and known[0] == key:
             self.listed[path] = (known[1], known[3], known[2])

@@ -2,18 +2,23 @@
 that run's findings (like make: nothing newer, nothing to do).
 
 The inputs of a full run are: the folders it walked (the walk's stored listing holds when
-every folder's stat is unchanged), every file it read (each one's stat in the stat index
-matches), HEAD, git's index and a shallow clone's edge (the status trust verdict), the day
-(waivers expire by date) and ailoop's own code (the cache's fingerprint). A run whose rules
-read `now`, or that read a file too young for its stat to be trusted, stores no answer.
-Checking all that is a stat per folder and per file: the per-file work, the cross-checks,
-the policies and the trust verdict are all skipped.
+every folder's stat is unchanged) and the documents found (the top-level ones are looked
+up, not walked), every file it read (each one's lstat in the stat index matches), what the
+cross-check saw at paths outside the walk (declared inputs, references out of the priority
+folder: where each leads and what is there), HEAD, git's index and a shallow clone's edge
+(the status trust verdict), the day (waivers expire by date) and ailoop's own code (the
+cache's fingerprint). A run whose rules read `now`, or that read a document too young for
+its stat to be trusted or too large to be hashed, stores no answer. Checking all that is a
+stat per folder and per file: the per-file work, the cross-checks, the policies and the
+trust verdict are all skipped.
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
+import stat
+from collections.abc import Mapping, Sequence
 from datetime import date
 from typing import TYPE_CHECKING
 
@@ -28,43 +33,66 @@ _ENTRY = "\0full-run"
 Answer = tuple[tuple[Finding, ...], int]  # findings, files checked
 
 
-def recall(root: str, cache: ResultCache, today: date) -> Answer | None:
+def recall(root: str, cache: ResultCache, today: date, documents: Sequence[str]
+           ) -> Answer | None:
     """The last full run's answer when none of its inputs changed; else None. Call
     after cache.documents() (the walk decides whether the folders changed)."""
     key = _key(root, today)
     if key is None or not cache.walk.verified:
         return None
     hit = cache.get(_ENTRY, key)
-    if not (isinstance(hit, tuple) and len(hit) == 2):
+    if not (isinstance(hit, tuple) and len(hit) == 4):
         return None
-    answer, files_read = hit
+    answer, files_read, listed, probes = hit
+    if listed != _listed(documents) or not isinstance(probes, dict):
+        return None
     entries = cache.index.entries
     if len(entries) != files_read:
         return None
     for rel, entry in entries.items():
         try:
-            st = os.stat(os.path.join(root, rel))
+            st = os.lstat(os.path.join(root, rel))
         except OSError:
             return None
         if not entry.startswith(stat_key(st)):
             return None
+    if any(probe(path) != seen for path, seen in probes.items()):
+        return None
     return (tuple(answer[0]), int(answer[1]))
 
 
 def remember(root: str, cache: ResultCache, today: date, answer: Answer,
-             reads_now: bool) -> None:
+             reads_now: bool, documents: Sequence[str], probes: Mapping[str, str]) -> None:
     """Store a full run's answer, when it can be recalled safely: its rules did not read
-    the clock, and the stat index holds every file the run read, and nothing else."""
+    the clock, and the stat index holds every document and every file the run read, and
+    nothing else. `probes`: what the run saw at paths outside the walk (see probe)."""
     key = _key(root, today)
     if key is None or reads_now or not cache.enabled:
         return
     index = cache.index
-    if not index.touched <= index.entries.keys():
-        return  # a file too young to trust its stat: the next run must read it again
+    if not index.touched <= index.entries.keys() or not index.entries.keys() >= set(documents):
+        # A file too young to trust its stat, or a document too large to hash: the next
+        # run must read it again.
+        return
     for rel in index.entries.keys() - index.touched:  # files gone, or no longer read
         del index.entries[rel]
         index.dirty = True
-    cache.put(_ENTRY, key, (answer, len(index.entries)))
+    cache.put(_ENTRY, key, (answer, len(index.entries), _listed(documents), dict(probes)))
+
+
+def probe(path: str) -> str:
+    """What is at a path the walk does not list, as far as a check of it can tell: where
+    it leads (through any symlink on the way) and whether a file or a folder is there."""
+    real = os.path.realpath(path)
+    try:
+        kind = stat.S_IFMT(os.stat(real).st_mode)
+    except OSError:
+        kind = -1
+    return f"{real}\0{kind}"
+
+
+def _listed(documents: Sequence[str]) -> str:
+    return hashlib.sha1("\0".join(documents).encode()).hexdigest()
 
 
 def _key(root: str, today: date) -> str | None:

@@ -105,7 +105,7 @@ def _validate_with(options: ValidateOptions, cache: ResultCache) -> ValidationRe
         documents = cache.documents()
         full = not options.paths and options.changed_later is None \
             and options.changed is None
-        if full and (answer := memo.recall(root, cache, now.date())) is not None:
+        if full and (answer := memo.recall(root, cache, now.date(), documents)) is not None:
             if options.explain is not None:
                 options.explain("cache: nothing changed since the last full run: its "
                                 "answer reused")
@@ -126,7 +126,10 @@ def _validate_with(options: ValidateOptions, cache: ResultCache) -> ValidationRe
     findings: list[Finding] = []
     for rel in targets:
         findings.extend(results[rel].findings)
-    findings.extend(_cross_check(root, targets, results, cache))
+    whole = not options.paths and options.changed is None
+    # What the cross-check saw outside the walk, for the memo to look at again.
+    probes: dict[str, str] | None = {} if whole and cache.enabled else None
+    findings.extend(_cross_check(root, targets, results, cache, probes))
     findings.extend(status_findings(targets, results))
     findings.extend(trust_findings(root, documents, targets, options.changed, cache, blobs))
     from pipeline.validate.policies import policy_findings
@@ -134,11 +137,11 @@ def _validate_with(options: ValidateOptions, cache: ResultCache) -> ValidationRe
     policy_cache = PolicyCache(root, documents, cache, blobs)
     findings.extend(policy_findings(root, documents, targets, results, now, policy_cache,
                                     judge, judged))
-    if not options.paths and options.changed is None:
+    if probes is not None:
         # A segment flagd's validator could not check is judged again once it can be.
         unchecked = any(results[rel].facts.get("unchecked") for rel in targets)
         memo.remember(root, cache, now.date(), (tuple(findings), len(targets)),
-                      policy_cache.reads_now or unchecked)
+                      policy_cache.reads_now or unchecked, documents, probes)
     findings.extend(ci_findings(root, os.environ))  # never cached: it depends on where
     cache.save()
     return ValidationReport(sort_findings(findings), len(targets))
@@ -439,7 +442,9 @@ def _real_root(root: str) -> str:
 
 
 def _cross_check(root: str, targets: list[str], results: dict[str, FileResult],
-                 cache: ResultCache) -> list[Finding]:
+                 cache: ResultCache, probes: dict[str, str] | None = None) -> list[Finding]:
+    """Findings across files. `probes` gets what was seen at each path looked at outside
+    the folders the walk lists (see memo.probe)."""
     findings: list[Finding] = []
     for rel in targets:
         facts = results[rel].facts
@@ -448,8 +453,8 @@ def _cross_check(root: str, targets: list[str], results: dict[str, FileResult],
         customer = customer_of(rel)
         customer_facts = results.get(f"{CUSTOMERS}/{customer}/customer.yaml")
         found = _customer_refs(rel, customer, facts, customer_facts)
-        found += _dataset_refs(root, rel, facts, cache)
-        found += _input_refs(root, rel, facts)
+        found += _dataset_refs(root, rel, facts, cache, probes)
+        found += _input_refs(root, rel, facts, probes)
         if found:
             findings.extend(found)
     return findings
@@ -472,7 +477,7 @@ def _customer_refs(rel: str, customer: str | None, facts: dict[str, object],
 
 
 def _dataset_refs(root: str, rel: str, facts: dict[str, object],
-                  cache: ResultCache) -> list[Finding]:
+                  cache: ResultCache, probes: dict[str, str] | None) -> list[Finding]:
     out: list[Finding] = []
     base = rel.rpartition("/")[0]
     for ref, field_path, line, col, what in facts.get("refs", []):  # type: ignore[attr-defined]
@@ -489,6 +494,7 @@ def _dataset_refs(root: str, rel: str, facts: dict[str, object],
             if what == "dataset":
                 out.extend(_cached_dataset(abs_path, ref_rel, cache, st))
             continue
+        _probe(probes, os.path.join(root, base, ref))
         try:
             abs_path, ref_rel = resolve_inside(root, base, ref)
         except InputError as e:
@@ -501,13 +507,15 @@ def _dataset_refs(root: str, rel: str, facts: dict[str, object],
     return out
 
 
-def _input_refs(root: str, rel: str, facts: dict[str, object]) -> list[Finding]:
+def _input_refs(root: str, rel: str, facts: dict[str, object],
+                probes: dict[str, str] | None) -> list[Finding]:
     """Declared inputs exist inside the repository, and a dataset outside the priority
     folder is one of them (else a change to it would not change the fingerprint)."""
     out: list[Finding] = []
     inputs = []
     for ref, field_path, line, col in facts.get("inputs", []):  # type: ignore[attr-defined]
         key = priority_of(rel)
+        _probe(probes, os.path.join(root, ref))
         try:
             inputs.append(resolve_input(root, ref))
             clash = overlap(key, inputs[-1].rel) if key else None
@@ -527,6 +535,11 @@ def _input_refs(root: str, rel: str, facts: dict[str, object]) -> list[Finding]:
         if reason is not None:
             out.append(Finding(rel, line, col, field_path, reason))
     return out
+
+
+def _probe(probes: dict[str, str] | None, path: str) -> None:
+    if probes is not None and path not in probes:
+        probes[path] = memo.probe(path)
 
 
 def _plain_file_ref(real_root: str, base: str, ref: str) -> tuple[str, str, os.stat_result] | None:

@@ -49,8 +49,9 @@ def trust_findings(root: str, documents: Collection[str], targets: Sequence[str]
 def _verdict_key(root: str, paths: Sequence[str], blobs: Mapping[str, str]
                  ) -> tuple[str, ...] | None:
     """What the verdict depends on: HEAD (its history, its ailoop.yaml and bot key), git's
-    index (what is tracked), a shallow clone's edge, and each asked path's content on disk.
-    None when a file's content is unknown (then nothing is cached)."""
+    index (what is tracked), a shallow clone's edge, and each asked path's content and mode
+    on disk (git sees a changed executable bit as a change). None when a file's content is
+    unknown (then nothing is cached)."""
     if not os.path.isdir(os.path.join(root, ".git")):
         return None  # a linked worktree or a subfolder: its index is elsewhere
     head = git.loose_head(root) or git.head(root)
@@ -59,7 +60,11 @@ def _verdict_key(root: str, paths: Sequence[str], blobs: Mapping[str, str]
     parts = [head, _stat_of(root, ".git/index"), _stat_of(root, ".git/shallow")]
     for path in paths:
         if path in blobs:
-            parts.append(f"{path}\0{blobs[path]}")
+            try:
+                mode = os.lstat(os.path.join(root, path)).st_mode
+            except OSError:
+                return None
+            parts.append(f"{path}\0{blobs[path]}\0{mode:o}")
         elif os.path.lexists(os.path.join(root, path)):
             return None
         else:
