@@ -9,6 +9,7 @@ readings are live data and are asked for only where the planner can use them.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -24,7 +25,7 @@ from pipeline.approvals.context import people_of, person_by_email
 from pipeline.approvals.governance_check import GovernanceCheck
 from pipeline.approvals.requirements import HUMAN_ROLES, stage_requirements
 from pipeline.cache import cache_dir, code_fingerprint, store
-from pipeline.cache.stat_index import settled_ns
+from pipeline.cache.stat_index import settled_ns, stat_key
 from pipeline.documents.layout import (
     CUSTOMERS,
     PROJECT_FILE,
@@ -267,6 +268,10 @@ def load_local(root: str, key: str, project: ProjectSpec) -> Local:
 
 
 def _inside_folder(priority: Priority) -> bool:
+    """Whether everything the priority's evidence id is computed from is in its folder (the
+    cache signs the folder only). Declared inputs are elsewhere by design."""
+    if priority.spec.workflow.inputs:
+        return False
     refs = [priority.spec.dry_run.dataset, priority.spec.workflow.replay or ""]
     return all(not os.path.normpath(r).startswith("..") for r in refs)
 
@@ -557,14 +562,18 @@ def _with_readings(inp: PriorityInput, local: Local, stage: str | None, now: dat
 
 # --- the cache ----------------------------------------------------------------------------
 
-Signature = tuple[tuple[str, int, int], ...]
+Signature = tuple[tuple[str, bytes, int], ...]
 
 
 def folder_signature(folder: str) -> tuple[Signature, bool]:
-    """(name, mtime_ns, size) of every file under `folder`, and whether all are old enough
-    to trust (a file changed within the racy window may change again in the same tick)."""
-    out: list[tuple[str, int, int]] = []
+    """(name, stat key, mode) of every file under `folder` (the stat key has the ctime and
+    inode: rsync -a, tar and cp -a set an mtime back, nothing sets a ctime back), and
+    whether the folder can be trusted to the signature: every file old enough (a file
+    changed within the racy window may change again in the same tick) and no symlink (what
+    a link leads to changes without changing the link)."""
+    out: list[tuple[str, bytes, int]] = []
     newest = 0
+    linked = False
     stack = [("", folder)]
     while stack:
         rel, path = stack.pop()
@@ -583,10 +592,11 @@ def folder_signature(folder: str) -> tuple[Signature, bool]:
                 st = entry.stat(follow_symlinks=False)
             except OSError:
                 continue
-            out.append((name, st.st_mtime_ns, st.st_size))
-            newest = max(newest, st.st_mtime_ns)
+            linked = linked or entry.is_symlink()
+            out.append((name, stat_key(st), st.st_mode))
+            newest = max(newest, st.st_mtime_ns, st.st_ctime_ns)
     out.sort()
-    return tuple(out), settled_ns(newest, time.time())
+    return tuple(out), settled_ns(newest, time.time()) and not linked
 
 
 class _LocalCache:
@@ -596,7 +606,9 @@ class _LocalCache:
         self.enabled = enabled
         self.path = os.path.join(cache_dir(root), "reconcile.pickle")
         self.salt = _salt(project) if enabled else ""
-        self.entries: dict[str, tuple[Signature, Local]] = {}
+        # key -> the folder's signature, what its regression cases' authors were read
+        # from (see _authors_context), what was loaded
+        self.entries: dict[str, tuple[Signature, str, Local]] = {}
         self.dirty = False
         if enabled:
             self._read()
@@ -612,15 +624,34 @@ class _LocalCache:
             return load_local(self.root, key, self.project)
         signature, trusted = folder_signature(os.path.join(self.root, priority_dir(key)))
         known = self.entries.get(key)
-        if known is not None and known[0] == signature:
-            return known[1]
+        if known is not None and known[0] == signature \
+                and known[1] == self._authors_context(key, known[2]):
+            return known[2]
         local = load_local(self.root, key, self.project)
         # Who wrote a regression case is read from git: unknown (not committed yet) is
         # asked again next time, never remembered.
         if trusted and local.self_contained and all(r.authors for r in local.regression):
-            self.entries[key] = (signature, local)
+            self.entries[key] = (signature, self._authors_context(key, local), local)
             self.dirty = True
         return local
+
+    def _authors_context(self, key: str, local: Local) -> str:
+        """What the authors of the priority's regression cases were read from, besides its
+        folder: the history up to HEAD (an amended commit changes who wrote a case) and
+        the customer's people (who an e-mail address belongs to). A regression case's
+        author may not confirm it, so a stale "?" would let them."""
+        if not local.regression:
+            return ""
+        customer = os.path.join(self.root, CUSTOMERS, key.split("/")[0], "customer.yaml")
+        try:
+            people = stat_key(os.lstat(customer)).hex()
+        except OSError:
+            people = "-"
+        return f"{self._head}\0{people}"
+
+    @functools.cached_property
+    def _head(self) -> str:
+        return git.loose_head(self.root) or git.head(self.root)
 
     def save(self) -> None:
         if not (self.enabled and self.dirty):

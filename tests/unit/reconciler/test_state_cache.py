@@ -2,31 +2,30 @@
 
 from __future__ import annotations
 
-import os
 import pickle
-import time
 from pathlib import Path
 
-from pipeline.cache import cache_dir, store
+import pytest
+
+from pipeline.cache import cache_dir, stat_index, store
 from pipeline.cache.fingerprint import FORMAT
 from pipeline.reconcile.state import _records, _salt, load_repo, project_settings
 from tests.support import GitRepo
 
 
-def _settle(root: Path) -> None:
-    """Every file older than the racy window, so its folder's entry is kept."""
-    past = time.time() - 60
-    for path in root.rglob("*"):
-        if ".git" not in path.parts:
-            os.utime(path, (past, past))
+def _settle(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every file past the racy window, so its folder's entry is kept. (Setting mtimes back
+    no longer does: a file's ctime counts too, and nothing sets it back.)"""
+    monkeypatch.setattr(stat_index, "RACY_SECONDS", -1.0)
 
 
 def _cache(root: Path) -> Path:
     return Path(cache_dir(str(root)), "reconcile.pickle")
 
 
-def test_the_cache_is_written_and_read_back_as_data(repo: GitRepo) -> None:
-    _settle(repo.work)
+def test_the_cache_is_written_and_read_back_as_data(repo: GitRepo,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    _settle(monkeypatch)
     first = load_repo(str(repo.work))
     salt = _salt(project_settings(str(repo.work)))
     entries = store.load(str(_cache(repo.work)), salt, _records())["entries"]
