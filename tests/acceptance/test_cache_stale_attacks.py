@@ -27,16 +27,20 @@ def _same_as_uncached(capsys: object, repo: Path, *args: str) -> tuple[int, str]
     return cached
 
 
+def _swap_for_link(path: Path, copy: Path) -> None:
+    """`path` becomes a symlink to `copy`, a copy of its bytes."""
+    shutil.copyfile(path, copy)
+    path.unlink()
+    path.symlink_to(copy)
+
+
 def test_a_priority_swapped_for_a_link_out_of_the_repo_is_refused(
         example: Path, tmp_path: Path, capsys: object) -> None:
     """A result was cached by the blob read through the link, not by whether the
     document is a link: the loader's "symlink that leaves the repository" was skipped."""
     repo = in_git(example)
     assert validate(capsys, repo)[0] == 0
-    outside = tmp_path / "outside.yaml"
-    shutil.copyfile(repo / CLAIMS, outside)
-    (repo / CLAIMS).unlink()
-    (repo / CLAIMS).symlink_to(outside)
+    _swap_for_link(repo / CLAIMS, tmp_path / "outside.yaml")
     code, out = _same_as_uncached(capsys, repo)
     assert code == 1 and "symlink that leaves the repository" in out
 
@@ -138,10 +142,7 @@ def test_a_bot_status_changed_only_in_its_mode_or_type_is_untrusted(
     if change == "mode":
         (work / STATUS).chmod(0o755)
     else:
-        copy = work / "status-copy.txt"
-        shutil.copyfile(work / STATUS, copy)
-        (work / STATUS).unlink()
-        (work / STATUS).symlink_to(copy)
+        _swap_for_link(work / STATUS, work / "status-copy.txt")
     code, out = _same_as_uncached(capsys, work)
     assert code == 1 and "status.yaml is written by the reconciler only" in out
 

@@ -16,6 +16,7 @@ import pytest
 from pipeline.cache import stat_index
 from tests.acceptance.test_reconcile import make_git_repo, ready
 from tests.acceptance.test_serving_candidate import walk_to
+from tests.acceptance.test_validate_cache import edit
 from tests.support import GitRepo, run_cli
 from tests.unit.reconciler.builders import KEY, T0, incident, iso
 
@@ -46,12 +47,6 @@ def same_as_uncached(capsys: pytest.CaptureFixture[str], repo: GitRepo, minutes:
     assert actions(cached) == actions(uncached)
     assert cached == uncached
     return cached
-
-
-def edit(path: Path, old: str, new: str) -> None:
-    text = path.read_text(encoding="utf-8")
-    assert old in text
-    path.write_text(text.replace(old, new, 1), encoding="utf-8")
 
 
 def test_a_declared_input_outside_the_folder_changes_the_evidence_id(
