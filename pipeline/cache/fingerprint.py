@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import os
+import stat
 
 # Bumped when what a cache file holds changes shape; part of the code fingerprint, and
 # written in every cache file's header (so a file of another format is told apart).
@@ -12,6 +13,10 @@ FORMAT = 9
 # Files are never read past the largest input limit (datasets: 64 MiB): a larger file is
 # rejected by its loader anyway, so hashing it would only cost time.
 MAX_BLOB_BYTES = 64 * 1024 * 1024
+# Opening a symlink fails instead of opening what it leads to; a FIFO opens without
+# waiting for a writer (and is then refused as not a regular file).
+_OPEN_FLAGS = (os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
+               | getattr(os, "O_BINARY", 0))
 
 
 def blob_id(data: bytes) -> str:
@@ -46,11 +51,17 @@ def read_blob(abs_path: str, limit: int = MAX_BLOB_BYTES) -> tuple[str, os.stat_
 def read_bounded(abs_path: str, limit: int = MAX_BLOB_BYTES,
                  ) -> tuple[bytes, tuple[str, os.stat_result]] | None:
     """A file's bytes with its blob id and stat, for callers that parse what they hash;
-    None when it is unreadable or larger than `limit` bytes."""
+    None when it is unreadable, larger than `limit` bytes, or not a regular file. A
+    symlink is never followed: a result cached under the bytes behind a link would answer
+    for the link (which the loader may refuse), and the link's refusal for those bytes."""
     try:
-        with open(abs_path, "rb") as fh:
+        fd = os.open(abs_path, _OPEN_FLAGS)
+    except OSError:
+        return None
+    try:
+        with open(fd, "rb") as fh:
             st = os.fstat(fh.fileno())
-            if st.st_size > limit:
+            if st.st_size > limit or not stat.S_ISREG(st.st_mode):
                 return None
             data = fh.read(limit + 1)
     except OSError:
