@@ -6,16 +6,13 @@ from __future__ import annotations
 
 import os
 
-import pytest
-
 from pipeline.providers.sandbox import Sandbox, find_sandbox
+from tests.support import missing
 
 
 def real_sandbox() -> Sandbox:
     found = find_sandbox(os.environ)
     if not found.available:
         reason = f"needs the bubblewrap sandbox: {found.reason}"
-        if os.environ.get("AILOOP_REQUIRE_REAL") == "1":
-            pytest.fail(f"{reason}; AILOOP_REQUIRE_REAL=1 forbids skipping", pytrace=False)
-        pytest.skip(reason)
+        missing(reason)
     return found

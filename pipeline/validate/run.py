@@ -59,6 +59,11 @@ class ValidateOptions:
     # Told why the cache is not reused, line by line (validate -v); None: not asked.
     explain: Callable[[str], None] | None = None
 
+    @property
+    def whole(self) -> bool:
+        """The run checks the whole repository (not paths, not what changed since a ref)."""
+        return not self.paths and self.changed is None and self.changed_later is None
+
 
 @dataclass
 class ValidationReport:
@@ -85,9 +90,8 @@ def validate(options: ValidateOptions) -> ValidationReport:
 
 def _validate(options: ValidateOptions) -> ValidationReport:
     root = options.root
-    partial = bool(options.paths) or options.changed is not None \
-        or options.changed_later is not None
-    cache = ResultCache(root, "validate", options.use_cache, _RECORDS, partial)
+    cache = ResultCache(root, "validate", options.use_cache, _RECORDS,
+                        partial=not options.whole)
     try:
         return _validate_with(options, cache)
     finally:  # what was reused is known once the run is done (walk, untracked files)
@@ -103,9 +107,8 @@ def _validate_with(options: ValidateOptions, cache: ResultCache) -> ValidationRe
         documents, judge, options = _scoped(options, cache, now)
     else:
         documents = cache.documents()
-        full = not options.paths and options.changed_later is None \
-            and options.changed is None
-        if full and (answer := memo.recall(root, cache, now.date(), documents)) is not None:
+        answer = memo.recall(root, cache, now.date(), documents) if options.whole else None
+        if answer is not None:
             if options.explain is not None:
                 options.explain("cache: nothing changed since the last full run: its "
                                 "answer reused")
@@ -126,9 +129,8 @@ def _validate_with(options: ValidateOptions, cache: ResultCache) -> ValidationRe
     findings: list[Finding] = []
     for rel in targets:
         findings.extend(results[rel].findings)
-    whole = not options.paths and options.changed is None
     # What the cross-check saw outside the walk, for the memo to look at again.
-    probes: dict[str, str] | None = {} if whole and cache.enabled else None
+    probes: dict[str, str] | None = {} if options.whole and cache.enabled else None
     findings.extend(_cross_check(root, targets, results, cache, probes))
     findings.extend(status_findings(targets, results))
     findings.extend(trust_findings(root, documents, targets, options.changed, cache, blobs))

