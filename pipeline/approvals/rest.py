@@ -13,12 +13,13 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-import httpx
-
 from pipeline.errors import ExternalError
+
+if TYPE_CHECKING:  # imported where a request is made: it costs ~60 ms to import
+    import httpx
 
 API_VERSION = "2022-11-28"
 PER_PAGE = 100  # GitHub's maximum page size
@@ -53,6 +54,8 @@ class Waiting:
 
 def make_client(api_url: str, token: str, *, timeout: float = 15.0) -> httpx.Client:
     """An httpx client for the GitHub REST API; the token never appears in messages."""
+    import httpx
+
     headers = {"Accept": "application/vnd.github+json", "X-GitHub-Api-Version": API_VERSION,
                "User-Agent": "ailoop"}
     if token:
@@ -122,6 +125,8 @@ class Rest:
 
     def _send(self, method: str, target: str, json: Any, params: dict[str, Any] | None,
               where: str) -> httpx.Response:
+        import httpx
+
         try:
             return self._client.request(method, target, json=json, params=params)
         except httpx.HTTPError as e:

@@ -7,6 +7,8 @@ import hashlib
 import os
 import stat
 
+from pipeline.fsio import read_at_most
+
 # Bumped when what a cache file holds changes shape; part of the code fingerprint, and
 # written in every cache file's header (so a file of another format is told apart).
 FORMAT = 9
@@ -59,11 +61,13 @@ def read_bounded(abs_path: str, limit: int = MAX_BLOB_BYTES,
     except OSError:
         return None
     try:
-        with open(fd, "rb") as fh:
-            st = os.fstat(fh.fileno())
-            if st.st_size > limit or not stat.S_ISREG(st.st_mode):
-                return None
-            data = fh.read(limit + 1)
+        st = os.fstat(fd)
+        if st.st_size > limit or not stat.S_ISREG(st.st_mode):
+            return None
+        data = read_at_most(fd, limit + 1, st.st_size)
     except OSError:
         return None
+    finally:
+        os.close(fd)
     return (data, (blob_id(data), st)) if len(data) <= limit else None
+

@@ -6,7 +6,8 @@ plain data: builtin containers and scalars, and the few record types the caller 
 rebuilding one runs none of our code and nothing but pydantic's field assignment.
 Loading refuses every other global (Python's documented "restricting globals"), so a
 planted file cannot make the load import or call anything else; writing refuses anything
-the load would refuse. Writes go through the crash-safe writer.
+the load would refuse. Writes go through the crash-safe writer, without its flush to disk
+(a file a power cut left empty or torn fails its load, and is rebuilt).
 """
 
 from __future__ import annotations
@@ -176,7 +177,7 @@ def save(path: str, fingerprint: str, data: object, records: Records = ()) -> bo
     buffer.write(_header(fingerprint))
     try:
         _Pickler(buffer, records).dump(data)
-        write_atomic(path, buffer.getvalue())
+        write_atomic(path, buffer.getvalue(), durable=False)
     except (OSError, pickle.PicklingError):
         return False
     return True

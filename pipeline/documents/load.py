@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import difflib
 import os
 import re
 import types
@@ -12,7 +11,7 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from pipeline.documents.findings import Finding, format_field_path
+from pipeline.documents.findings import Finding, closest, did_you_mean, format_field_path
 from pipeline.documents.layout import expected_kinds
 from pipeline.documents.yamlio import Loaded, parse_yaml, read_yaml
 from pipeline.errors import InputError
@@ -90,7 +89,7 @@ def _check_kind(loaded: Loaded, expected: frozenset[str] | None) -> Finding | No
         return Finding(loaded.path, line, col, "kind", "required field is missing")
     kind = str(kind)
     if kind not in KINDS:
-        hint = _did_you_mean(kind, KINDS)
+        hint = did_you_mean(kind, KINDS)
         return Finding(loaded.path, line, col, "kind", f"unknown kind '{kind}'{hint}")
     if expected is not None and kind not in expected:
         wanted = " or ".join(sorted(expected))
@@ -99,11 +98,6 @@ def _check_kind(loaded: Loaded, expected: frozenset[str] | None) -> Finding | No
         return Finding(loaded.path, line, col, "kind",
                        f"{where} must hold kind {wanted}, not {kind}")
     return None
-
-
-def _did_you_mean(word: str, choices: typing.Iterable[str]) -> str:
-    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
-    return f"; did you mean '{close[0]}'?" if close else ""
 
 
 def validation_findings(loaded: Loaded, model: type[Model], exc: ValidationError) -> list[Finding]:
@@ -136,10 +130,9 @@ def _typo_targets(errors: list[Any], model: type[Model]) -> set[Loc]:
         if err["type"] != "extra_forbidden":
             continue
         loc = tuple(err["loc"])
-        close = difflib.get_close_matches(str(loc[-1]), allowed_fields(model, loc[:-1]), n=1,
-                                          cutoff=0.6)
+        close = closest(str(loc[-1]), allowed_fields(model, loc[:-1]))
         if close:
-            targets.add((*loc[:-1], close[0]))
+            targets.add((*loc[:-1], close))
     return targets
 
 
@@ -149,7 +142,7 @@ def _message(err: Any, model: type[Model], loc: Loc) -> str:
         return "required field is missing"
     if kind == "extra_forbidden":
         name = str(loc[-1])
-        return f"unknown field '{name}'{_did_you_mean(name, allowed_fields(model, loc[:-1]))}"
+        return f"unknown field '{name}'{did_you_mean(name, allowed_fields(model, loc[:-1]))}"
     if kind == "literal_error":
         return _one_of(err.get("ctx", {}).get("expected", ""), err.get("input"))
     if kind == "union_tag_invalid":
@@ -164,7 +157,7 @@ def _one_of(expected: str, given: Any) -> str:
     choices = [c.strip(" '") for c in expected.replace(" or ", ", ").split(",")]
     if len(choices) == 1:
         return f"must be {expected}"
-    hint = _did_you_mean(given, choices) if isinstance(given, str) else ""
+    hint = did_you_mean(given, choices) if isinstance(given, str) else ""
     return f"must be one of {expected}{hint}"
 
 

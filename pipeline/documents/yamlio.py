@@ -18,6 +18,7 @@ from typing import Any
 import yaml
 
 from pipeline.errors import InputError
+from pipeline.fsio import read_at_most
 from pipeline.model.scalars import PlainScalar, core_scalar
 
 try:
@@ -426,7 +427,7 @@ def read_yaml(abs_path: str, rel_path: str) -> Loaded:
     """Read and parse a file, bounding its size before reading it whole."""
     try:
         with open(abs_path, "rb") as fh:
-            raw = fh.read(MAX_YAML_BYTES + 1)
+            raw = read_at_most(fh.fileno(), MAX_YAML_BYTES + 1)
     except OSError as e:
         raise InputError(f"cannot read file: {e.strerror}", path=rel_path) from None
     return parse_yaml(raw, rel_path)

@@ -39,7 +39,7 @@ from pipeline.dryrun.calibration import (
     uncalibrated,
 )
 from pipeline.errors import InputError
-from pipeline.fsio import write_atomic
+from pipeline.fsio import read_at_most, write_atomic
 from pipeline.model.priority import JudgeAssertion, OpenAISettings, Priority
 from pipeline.providers.base import TRANSIENT, CaseOutput
 from pipeline.providers.openai import OpenAIProvider
@@ -265,7 +265,7 @@ def calibrate(root: str, key: str, judge: Judge, cache: JudgeCache,
     rel, abs_path = judge_path(root, key, spec.calibration, f"{judge.index}].calibration")
     try:
         with open(abs_path, "rb") as fh:
-            lines = read_calibration(fh.read(MAX_BYTES + 1), rel)
+            lines = read_calibration(read_at_most(fh.fileno(), MAX_BYTES + 1), rel)
     except FileNotFoundError:
         return uncalibrated(rel, spec.min_kappa, f"{rel} does not exist")
     except OSError as e:

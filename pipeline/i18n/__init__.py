@@ -15,9 +15,8 @@ from functools import cache
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from babel import Locale
-from babel.dates import format_date, format_datetime, format_skeleton, format_time
-from babel.numbers import format_decimal, format_percent, parse_pattern
+# Babel is imported by the methods that format (about 5 ms): the models import this
+# module for known_time_zone, and most commands format nothing.
 
 LOCALES = Path(__file__).parent / "locales"
 DOMAIN = "messages"
@@ -66,17 +65,26 @@ class Audience:
 
     def day(self, when: datetime) -> str:
         """'5 December', '5. Dezember'."""
+        from babel.dates import format_skeleton
+
         return format_skeleton("MMMMd", self.local(when), locale=self.language)
 
     def date(self, when: datetime) -> str:
         """'December 5, 2026', '5. Dezember 2026'."""
+        from babel.dates import format_date
+
         return format_date(self.local(when), "long", locale=self.language)
 
     def short_date(self, when: datetime) -> str:
+        from babel.dates import format_date
+
         return format_date(self.local(when), "short", locale=self.language)
 
     def moment(self, when: datetime) -> str:
         """Date and time with the zone: '5. Dezember 2026 um 18:16 MEZ'."""
+        from babel import Locale
+        from babel.dates import format_datetime, format_time
+
         local = self.local(when)
         time = (format_time(local, "short", locale=self.language) + " "
                 + format_datetime(local, "z", locale=self.language))
@@ -85,17 +93,24 @@ class Audience:
 
     def percent(self, fraction: float) -> str:
         """0.925 -> '92.5%', '92,5 %' (at most one decimal)."""
+        from babel.numbers import format_percent
+
         return format_percent(round(fraction, 3), locale=self.language,
                               decimal_quantization=False)
 
     def number(self, value: float) -> str:
         """Up to three significant digits below 10, whole numbers above: 0.123, 1.5, 1,250."""
+        from babel.numbers import format_decimal
+
         if abs(value) < 10:
             return format_decimal(float(f"{value:.3g}"), "#,##0.######", locale=self.language)
         return format_decimal(round(value), locale=self.language)
 
     def money(self, value: float, currency: str) -> str:
         """Whole units in the language's currency pattern: '€12,500', '12.500 €'."""
+        from babel import Locale
+        from babel.numbers import parse_pattern
+
         pattern = parse_pattern(Locale.parse(self.language).currency_formats["standard"].pattern)
         pattern.frac_prec = (0, 0)
         return str(pattern.apply(round(value), Locale.parse(self.language), currency=currency,

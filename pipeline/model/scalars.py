@@ -35,6 +35,8 @@ def typed(value: Any) -> Any:
 
 
 def core_scalar(text: str) -> Any:
+    if text.isdigit() and text.isascii():  # most numbers in a document: read at once
+        return int(text)
     first = text[:1]
     if first.isalpha() and first not in "tTfF":  # a word: no rule below can match
         return text
@@ -69,15 +71,15 @@ def yaml_bool(value: Any) -> Any:
 
 def yaml_number(value: Any) -> Any:
     """A number written as a number: `5`, `0.25`, not the text `'5'` or `5%`."""
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        return value
-    if isinstance(value, PlainScalar):
-        number = core_scalar(str(value))
+    if isinstance(value, PlainScalar):  # what the parser gives: checked first
+        number = core_scalar(value)
         if isinstance(number, float) and not math.isfinite(number):
             raise ValueError(f"must be a finite number, not {_shown(value)}")
         if isinstance(number, (int, float)) and not isinstance(number, bool):
             return number
         raise ValueError(f"must be a number, not {_shown(value)}")
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return value
     if isinstance(value, str):
         raise ValueError(f"must be a number, not the text '{value}' (remove the quotes)")
     raise ValueError(f"must be a number, not {_shown(value)}")

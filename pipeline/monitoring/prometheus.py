@@ -24,8 +24,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from datetime import datetime, timedelta
-
-import httpx
+from typing import TYPE_CHECKING
 
 from pipeline.documents.layout import priority_dir
 from pipeline.errors import InputError
@@ -42,6 +41,9 @@ from pipeline.monitoring.promql import (
     render,
 )
 from pipeline.monitoring.runtime_queries import RUNTIME_QUERIES
+
+if TYPE_CHECKING:  # imported where a request is made: it costs ~60 ms to import
+    import httpx
 
 DEFAULT_QUERY = '{{metric}}{priority="{{priority}}",variant="{{variant}}"}'
 # A series selector with label matchers (what freshness is read from): name{...}

@@ -12,12 +12,13 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
-
-import httpx
+from typing import TYPE_CHECKING, Any
 
 from pipeline.errors import ExternalError
 from pipeline.model.base import format_duration
+
+if TYPE_CHECKING:  # imported where a request is made: it costs ~60 ms to import
+    import httpx
 
 # Prometheus refuses range queries with more than 11,000 points per series.
 MAX_POINTS_PER_QUERY = 10_000
@@ -64,6 +65,8 @@ class PrometheusClient:
     def __init__(self, base_url: str, client: httpx.Client, *, timeout_seconds: float) -> None:
         self.base_url = base_url.rstrip("/")
         self.client = client
+        import httpx
+
         self.timeout = httpx.Timeout(timeout_seconds)
 
     def query(self, promql: str, at: datetime) -> list[Series]:
@@ -85,6 +88,8 @@ class PrometheusClient:
                 for key, points in merged.items()]
 
     def _post(self, endpoint: str, form: dict[str, str]) -> Any:
+        import httpx
+
         url = f"{self.base_url}/api/v1/{endpoint}"
         try:
             response = self.client.post(url, data=form, timeout=self.timeout)

@@ -14,6 +14,7 @@ from typing import Any
 
 from pipeline.documents.layout import resolve_inside
 from pipeline.errors import InputError
+from pipeline.fsio import read_at_most
 
 MAX_TRACES_BYTES = 256 * 1024 * 1024
 EXAMPLES = 3  # shown; the rest are counted
@@ -63,7 +64,7 @@ def trace_lines(path: str) -> list[str]:
     """The lines of the traces file PATH, bounded (the newest lines past the bound are not
     read); OSError when it cannot be read."""
     with open(path, "rb") as fh:
-        raw = fh.read(MAX_TRACES_BYTES)
+        raw = read_at_most(fh.fileno(), MAX_TRACES_BYTES)
     return raw.decode("utf-8", errors="replace").splitlines()
 
 

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import os
-
-import httpx
+from typing import TYPE_CHECKING
 
 from pipeline.errors import InputError
 from pipeline.model.priority import Monitoring
 from pipeline.model.project import ProjectSpec
 from pipeline.monitoring.base import MonitoringSource
 from pipeline.monitoring.prometheus import effective_settings, prometheus_source
+
+if TYPE_CHECKING:  # imported where a request is made: it costs ~60 ms to import
+    import httpx
 
 
 def source_for(root: str, project: ProjectSpec, monitoring: Monitoring,

@@ -18,8 +18,6 @@ from collections.abc import Mapping
 from email.message import EmailMessage
 from typing import Any
 
-import httpx
-
 from pipeline.fsio import write_atomic
 from pipeline.model.project import SmtpSettings
 from pipeline.notify.notices import Notice
@@ -100,6 +98,8 @@ def post(url: str, payload: dict[str, Any], notice: Notice, secret: str | None =
     body = json.dumps(payload, ensure_ascii=False).encode()
     headers = {"Content-Type": "application/json", "Idempotency-Key": notice.id,
                "X-Ailoop-Id": notice.id}
+    import httpx  # here: most runs send nothing, and it costs ~60 ms to import
+
     for attempt in range(1, _RETRIES + 1):
         if secret is not None:
             stamp = str(int(time.time()))
@@ -127,6 +127,8 @@ def write_outbox(folder: str, delivery: str, notice: Notice, route: str) -> None
 
 
 def _host(url: str) -> str:
+    import httpx
+
     return httpx.URL(url).host or "?"  # never the path: webhook URLs carry their secret
 
 

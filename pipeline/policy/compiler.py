@@ -7,11 +7,10 @@ policy file at the offending field; the finding is an error, so nothing passes s
 
 from __future__ import annotations
 
-import difflib
 import re
 from collections.abc import Iterable
 
-from pipeline.documents.findings import Finding
+from pipeline.documents.findings import Finding, did_you_mean
 from pipeline.documents.layout import policies_folder_documents
 from pipeline.documents.load import Document, allowed_fields, load_document
 from pipeline.errors import InputError
@@ -158,8 +157,7 @@ def _check_path(model: type, kind: str, path: tuple[str, ...]) -> str | None:
         if not allowed:
             return None  # free-form data, a list or a scalar: nothing more to check
         if part not in allowed:
-            close = difflib.get_close_matches(part, allowed, n=1, cutoff=0.6)
-            hint = f"; did you mean '{close[0]}'?" if close else ""
+            hint = did_you_mean(part, allowed)
             return (f"reads {'.'.join(path)}, but {kind} has no field '{part}' "
                     f"at {'.'.join(str(p) for p in base) or 'the top level'}{hint}")
         base = (*base, part)

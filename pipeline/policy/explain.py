@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import difflib
 import inspect
 import json
 import os
 from dataclasses import dataclass
 
-from pipeline.documents.findings import format_field_path
+from pipeline.documents.findings import did_you_mean, format_field_path
 from pipeline.errors import InputError
 from pipeline.policy.engine import evaluate
 from pipeline.policy.guardrails import BY_ID
@@ -62,9 +61,8 @@ def _source_of(function: object) -> str:
 
 
 def _unknown(rule_id: str, known: list[str]) -> str:
-    close = difflib.get_close_matches(rule_id, known, n=1, cutoff=0.6)
-    hint = f"; did you mean '{close[0]}'?" if close else ""
-    return f"unknown rule '{rule_id}'{hint} (built-in guardrails and rules in policies/*.yaml)"
+    return (f"unknown rule '{rule_id}'{did_you_mean(rule_id, known)} (built-in guardrails "
+            "and rules in policies/*.yaml)")
 
 
 def _describe_rule(rule: CompiledRule) -> list[str]:

@@ -8,13 +8,12 @@ reported; a waiver that is not in force waives nothing.
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from pipeline.documents.findings import Finding
+from pipeline.documents.findings import Finding, did_you_mean
 from pipeline.documents.layout import policies_folder_documents
 from pipeline.documents.load import Document
 
@@ -60,8 +59,7 @@ def _reference_problems(doc: Document, rules: frozenset[str],
     spec = doc.model.spec
     out = []
     if spec.rule not in rules:
-        close = difflib.get_close_matches(spec.rule, sorted(rules), n=1, cutoff=0.6)
-        hint = f"; did you mean '{close[0]}'?" if close else ""
+        hint = did_you_mean(spec.rule, sorted(rules))
         out.append(doc.finding(("spec", "rule"), f"waiver for unknown rule '{spec.rule}'{hint}",
                                rule=spec.rule))
     if spec.target not in targets:

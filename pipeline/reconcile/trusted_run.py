@@ -34,6 +34,7 @@ from pipeline.documents.layout import PRIORITY_FILE, priority_dir
 from pipeline.documents.load import load_document
 from pipeline.dryrun.serving import serving_status
 from pipeline.errors import InputError
+from pipeline.fsio import read_at_most
 from pipeline.model.evidence import Evidence
 from pipeline.model.priority import Priority
 from pipeline.reconcile.apply import Attempt, ReconcileOptions, ReconcileResult, Writes
@@ -121,7 +122,7 @@ def _compared_with_another(root: str, key: str, rel: str) -> bool:
     compare either, and the hourly job would pay for it every hour."""
     try:
         with open(os.path.join(root, rel), "rb") as fh:
-            was = parse_evidence(fh.read(_MAX_FILE + 1)).compared_with
+            was = parse_evidence(read_at_most(fh.fileno(), _MAX_FILE + 1)).compared_with
     except (OSError, ValueError):
         return True  # unreadable evidence: the rerun writes it again
     if was is None:  # no noRegressionOn gate was measured
@@ -162,7 +163,7 @@ def _read(path: str) -> bytes:
         raise ValueError(f"{path}: is a symlink")
     try:
         with open(path, "rb") as fh:
-            raw = fh.read(_MAX_FILE + 1)
+            raw = read_at_most(fh.fileno(), _MAX_FILE + 1)
     except FileNotFoundError:
         raise ValueError(f"{path}: missing (the dry run writes it next to its "
                          "evidence)") from None

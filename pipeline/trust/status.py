@@ -4,7 +4,7 @@ wrote read back as a status."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from typing import TYPE_CHECKING
 
 from pipeline.trust.written import STATUS_RULE, Untrusted, untrusted_files
@@ -18,12 +18,13 @@ __all__ = ["RULE", "Untrusted", "trusted_body", "untrusted_statuses"]
 
 
 def untrusted_statuses(root: str, paths: Sequence[str], *, contents: bool = False,
-                       cache: str | None = None) -> dict[str, Untrusted]:
+                       cache: str | None = None,
+                       listed: Collection[str] | None = None) -> dict[str, Untrusted]:
     """The untrusted ones among the status PATHS (relative to ROOT; present or not).
     With CONTENTS, each carries what the newest trusted bot commit wrote. CACHE: a folder
     that keeps the commits found good (a signature never changes), so a second run checks
     only new ones; a fresh clone has none and checks every distinct commit it finds."""
-    return untrusted_files(root, paths, contents=contents, cache=cache)
+    return untrusted_files(root, paths, contents=contents, cache=cache, listed=listed)
 
 
 def trusted_body(root: str, path: str, raw: bytes | None) -> StatusBody | None:

@@ -30,24 +30,26 @@ def trust_findings(root: str, documents: Collection[str], targets: Sequence[str]
 
     The verdict is cached under everything it is computed from (see _verdict_key), so a
     warm run with nothing new runs no git command and parses no ailoop.yaml."""
-    paths = statuses_to_check(documents, targets, changed)
+    listed = set(documents)  # the walk found these: a status not among them is absent
+    paths = statuses_to_check(listed, targets, changed)
     if not paths:
         return []
-    key = _verdict_key(root, paths, blobs) if cache.enabled else None
+    key = _verdict_key(root, paths, blobs, listed) if cache.enabled else None
     if key is not None:
         hit = cache.get(_VERDICT, key)
         if hit is not None:
             return list(hit)
     from pipeline.trust.status import untrusted_statuses  # git, the models: only on a miss
 
-    found = untrusted_statuses(root, paths, cache=cache_dir(root) if cache.enabled else None)
+    found = untrusted_statuses(root, paths, cache=cache_dir(root) if cache.enabled else None,
+                               listed=listed)
     findings = tuple(Finding(p, 1, 1, "", found[p].problem) for p in paths if p in found)
     if key is not None:
         cache.put(_VERDICT, key, findings)
     return list(findings)
 
-def _verdict_key(root: str, paths: Sequence[str], blobs: Mapping[str, str]
-                 ) -> tuple[str, ...] | None:
+def _verdict_key(root: str, paths: Sequence[str], blobs: Mapping[str, str],
+                 listed: Collection[str]) -> tuple[str, ...] | None:
     """What the verdict depends on: HEAD (its history, its ailoop.yaml and bot key), git's
     index (what is tracked), a shallow clone's edge, and each asked path's content and mode
     on disk (git sees a changed executable bit as a change). None when a file's content is
@@ -65,7 +67,7 @@ def _verdict_key(root: str, paths: Sequence[str], blobs: Mapping[str, str]
             except OSError:
                 return None
             parts.append(f"{path}\0{blobs[path]}\0{mode:o}")
-        elif os.path.lexists(os.path.join(root, path)):
+        elif path in listed:
             return None
         else:
             parts.append(f"{path}\0-")

@@ -192,6 +192,21 @@ def test_a_status_deleted_by_a_person_is_refused(at_canary: GitRepo,
     assert f"{problem}; to release the hold, revert the edit: git revert {sha[:7]}" in plan.out
 
 
+def test_a_status_swapped_for_a_folder_is_refused(at_canary: GitRepo,
+                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    """validate learns which status files exist from its own walk of the folders, which
+    lists a folder named status.yaml as no document: the swap must still read as a change
+    the bot did not make, in every kind of run."""
+    status = at_canary.work / STATUS
+    status.unlink()
+    status.mkdir()
+    (status / "status.yaml").write_text("not: the bot's\n")
+    line = f"customers/acme/triage/status.yaml:1:1: {RULE}: "
+    for args in (["--no-cache"], [], [], ["--changed-since", "HEAD"]):
+        checked = run_cli(capsys, "-C", str(at_canary.work), "validate", *args)
+        assert checked.code == 1 and line in checked.out, (args, checked.out)
+
+
 def test_a_replay_of_an_older_bot_status_is_refused(at_canary: GitRepo,
                                                     capsys: pytest.CaptureFixture[str]) -> None:
     repo = at_canary
