@@ -8,6 +8,7 @@ shards were written (read with the index, newer than them).
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 from typing import Any
@@ -23,6 +24,7 @@ JOURNAL_MAX = 1000
 Entry = tuple[str | tuple[str, ...], Any]  # (blob id or other key, result)
 
 
+@functools.cache  # asked three times per result by a cold run (about 90,000 times)
 def shard_of(key: str) -> str:
     """Results are kept in one file per customer (plus one for the rest), so a run that
     touches a few priorities reads and rewrites a few small files, not all of them. The
