@@ -2,9 +2,8 @@
 
 A write lands in a temporary file in the same folder, is flushed to disk and renamed over
 the target, so a process killed at any point leaves either the old file or the new one,
-never half of it (after a power cut too, for a durable write). The file gets the
-permissions a normal write would (umask), not mkstemp's private 0600, so CI users and web
-servers can read evidence and updates.
+never half of it. The file gets the permissions a normal write would (umask), not
+mkstemp's private 0600, so CI users and web servers can read evidence and updates.
 """
 
 from __future__ import annotations
@@ -25,19 +24,15 @@ _MODE = _default_mode()
 TEMP_PREFIX = ".tmp-ailoop-"
 
 
-def write_atomic(path: str, content: str | bytes, *, durable: bool = True) -> None:
-    """`durable=False` skips the flush to disk: for a cache, which checks every file it
-    reads (a file a power cut left empty or torn is rebuilt, never trusted) and would pay
-    the flush on each of its files (about 1 ms each, a hundred after a cold run)."""
+def write_atomic(path: str, content: str | bytes) -> None:
     folder = os.path.dirname(path) or "."
     os.makedirs(folder, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=folder, prefix=TEMP_PREFIX)
     try:
         with os.fdopen(fd, "wb") as fh:
             fh.write(content.encode("utf-8") if isinstance(content, str) else content)
-            if durable:
-                fh.flush()
-                os.fsync(fh.fileno())
+            fh.flush()
+            os.fsync(fh.fileno())
         os.chmod(tmp, _MODE)
         os.replace(tmp, path)
     except BaseException:

@@ -134,6 +134,9 @@ class ResultCache:
     def is_regular(self, folder: str, name: str) -> bool:
         return self.walk.is_regular(folder, name)
 
+    def listing(self, folder: str) -> tuple[str, str, str] | None:
+        return self.walk.listing(folder)
+
     # --- the results ----------------------------------------------------------------------
 
     def has(self, rel: str) -> bool:

@@ -70,4 +70,3 @@ def read_bounded(abs_path: str, limit: int = MAX_BLOB_BYTES,
     finally:
         os.close(fd)
     return (data, (blob_id(data), st)) if len(data) <= limit else None
-

@@ -6,8 +6,9 @@ plain data: builtin containers and scalars, and the few record types the caller 
 rebuilding one runs none of our code and nothing but pydantic's field assignment.
 Loading refuses every other global (Python's documented "restricting globals"), so a
 planted file cannot make the load import or call anything else; writing refuses anything
-the load would refuse. Writes go through the crash-safe writer, without its flush to disk
-(a file a power cut left empty or torn fails its load, and is rebuilt).
+the load would refuse. Writes go through the crash-safe writer: flushed to disk before the
+rename, since a page a power cut left zeroed inside a file that still loads would be read
+as a folder listing with documents missing (a check that looked at nothing).
 """
 
 from __future__ import annotations
@@ -177,7 +178,7 @@ def save(path: str, fingerprint: str, data: object, records: Records = ()) -> bo
     buffer.write(_header(fingerprint))
     try:
         _Pickler(buffer, records).dump(data)
-        write_atomic(path, buffer.getvalue(), durable=False)
+        write_atomic(path, buffer.getvalue())
     except (OSError, pickle.PicklingError):
         return False
     return True

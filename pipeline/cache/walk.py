@@ -108,12 +108,19 @@ class Walk:
             self.dirty = True
         return listing
 
-    def is_regular(self, folder: str, name: str) -> bool:
-        """True when this run's scan of `folder` (a path as given to scan) found `name`
-        to be a regular file: the cross-check then needs no lstat of its own."""
+    def listing(self, folder: str) -> tuple[str, str, str] | None:
+        """What this run knows `folder` (a path as given to scan) holds: its files, those
+        of them that are not regular, and its folders, each '/'-joined; None when this run
+        neither listed it nor verified the last walk that did."""
         known = self.listed.get(folder)
         if known is None and self.verified and folder in self.dirs:
             entry = self.dirs[folder]  # listed by the last walk, and unchanged since
             known = (entry[1], entry[3], entry[2])
+        return known
+
+    def is_regular(self, folder: str, name: str) -> bool:
+        """True when this run's scan of `folder` found `name` to be a regular file: the
+        cross-check then needs no lstat of its own."""
+        known = self.listing(folder)
         return known is not None and name in known[0].split("/") and \
             name not in known[1].split("/")

@@ -19,12 +19,12 @@ __all__ = ["RULE", "Untrusted", "trusted_body", "untrusted_statuses"]
 
 def untrusted_statuses(root: str, paths: Sequence[str], *, contents: bool = False,
                        cache: str | None = None,
-                       listed: Collection[str] | None = None) -> dict[str, Untrusted]:
+                       present: Collection[str] | None = None) -> dict[str, Untrusted]:
     """The untrusted ones among the status PATHS (relative to ROOT; present or not).
     With CONTENTS, each carries what the newest trusted bot commit wrote. CACHE: a folder
     that keeps the commits found good (a signature never changes), so a second run checks
     only new ones; a fresh clone has none and checks every distinct commit it finds."""
-    return untrusted_files(root, paths, contents=contents, cache=cache, listed=listed)
+    return untrusted_files(root, paths, contents=contents, cache=cache, present=present)
 
 
 def trusted_body(root: str, path: str, raw: bytes | None) -> StatusBody | None:

@@ -75,27 +75,27 @@ class Untrusted:
 
 def untrusted_files(root: str, paths: Sequence[str], *, contents: bool = False,
                     cache: str | None = None,
-                    listed: Collection[str] | None = None) -> dict[str, Untrusted]:
+                    present: Collection[str] | None = None) -> dict[str, Untrusted]:
     """The untrusted ones among the bot-written PATHS (relative to ROOT; present or not).
     With CONTENTS, each carries what the newest trusted bot commit wrote. CACHE: a folder
     that keeps the commits found good (a signature never changes), so a second run checks
     only new ones; a fresh clone has none and checks every distinct commit it finds.
-    LISTED: the files the caller has just found in the folders of PATHS (validate's walk),
-    which tells which are present without a look at each (10,000 of them: 0.1 s)."""
+    PRESENT: which of PATHS are there, when the caller has just listed their folders
+    (validate's walk): then none is looked up."""
     if not paths:
         return {}
-    present = [p for p in paths if os.path.lexists(os.path.join(root, p))] if listed is None \
-        else [p for p in paths if p in listed]
+    found = [p for p in paths if os.path.lexists(os.path.join(root, p))] if present is None \
+        else [p for p in paths if p in present]
     cannot = _cannot_verify(git.where(root), root)
     if cannot:
         return {p: Untrusted(p, f"{rule_of(p)}: it cannot be verified: {cannot[0]}", cannot[1])
-                for p in present}
+                for p in found}
     bot = bot_at_head(root)
     if isinstance(bot, str):
         return {p: Untrusted(p, f"{rule_of(p)}: it cannot be verified: {bot}",
                              "set up the bot key (README.md, 'The bot identity')")
-                for p in present}
-    return _Check(root, list(paths), present, bot, contents, cache).run()
+                for p in found}
+    return _Check(root, list(paths), found, bot, contents, cache).run()
 
 
 def _cannot_verify(where: tuple[str, str] | None, root: str) -> tuple[str, str] | None:

@@ -30,11 +30,11 @@ def trust_findings(root: str, documents: Collection[str], targets: Sequence[str]
 
     The verdict is cached under everything it is computed from (see _verdict_key), so a
     warm run with nothing new runs no git command and parses no ailoop.yaml."""
-    listed = set(documents)  # the walk found these: a status not among them is absent
-    paths = statuses_to_check(listed, targets, changed)
+    paths = statuses_to_check(documents, targets, changed)
     if not paths:
         return []
-    key = _verdict_key(root, paths, blobs, listed) if cache.enabled else None
+    present = _present(root, paths, documents, cache)
+    key = _verdict_key(root, paths, blobs, present) if cache.enabled else None
     if key is not None:
         hit = cache.get(_VERDICT, key)
         if hit is not None:
@@ -42,14 +42,34 @@ def trust_findings(root: str, documents: Collection[str], targets: Sequence[str]
     from pipeline.trust.status import untrusted_statuses  # git, the models: only on a miss
 
     found = untrusted_statuses(root, paths, cache=cache_dir(root) if cache.enabled else None,
-                               listed=listed)
+                               present=present)
     findings = tuple(Finding(p, 1, 1, "", found[p].problem) for p in paths if p in found)
     if key is not None:
         cache.put(_VERDICT, key, findings)
     return list(findings)
 
+def _present(root: str, paths: Sequence[str], documents: Collection[str],
+             cache: ResultCache) -> set[str]:
+    """Which of the status PATHS are there, from this run's walk where it listed their
+    folder (20,000 lookups of their own cost a cold run 0.15 s): a document it found, or
+    a folder named status.yaml (no document, yet something the bot did not write)."""
+    found = set(documents)
+    out: set[str] = set()
+    for path in paths:
+        if path in found:
+            out.add(path)
+            continue
+        folder, name = os.path.split(path)
+        listing = cache.listing(os.path.join(root, folder))
+        there = os.path.lexists(os.path.join(root, path)) if listing is None \
+            else name in listing[2].split("/")
+        if there:
+            out.add(path)
+    return out
+
+
 def _verdict_key(root: str, paths: Sequence[str], blobs: Mapping[str, str],
-                 listed: Collection[str]) -> tuple[str, ...] | None:
+                 present: Collection[str]) -> tuple[str, ...] | None:
     """What the verdict depends on: HEAD (its history, its ailoop.yaml and bot key), git's
     index (what is tracked), a shallow clone's edge, and each asked path's content and mode
     on disk (git sees a changed executable bit as a change). None when a file's content is
@@ -67,7 +87,7 @@ def _verdict_key(root: str, paths: Sequence[str], blobs: Mapping[str, str],
             except OSError:
                 return None
             parts.append(f"{path}\0{blobs[path]}\0{mode:o}")
-        elif path in listed:
+        elif path in present:
             return None
         else:
             parts.append(f"{path}\0-")
@@ -86,7 +106,7 @@ def statuses_to_check(documents: Collection[str], targets: Sequence[str],
     --changed-since), and the status of every target priority that has none on disk
     (only one whose status.yaml changed, with --changed-since: it was deleted)."""
     existing = set(documents)
-    wanted = set(changed) if changed is not None else None
+    wanted = None if changed is None else set(changed) | _inside_status(changed)
     out: list[str] = []
     for rel in targets:
         if _is_status(rel):
@@ -100,6 +120,16 @@ def statuses_to_check(documents: Collection[str], targets: Sequence[str],
         if wanted is None or status in wanted:
             out.append(status)
     return sorted(set(out))
+
+def _inside_status(changed: Collection[str]) -> set[str]:
+    """The status paths that are folders holding a changed file: a change of theirs too (a
+    folder where the bot's file goes is something the bot did not write)."""
+    out = set()
+    for path in changed:
+        parts = path.split("/")
+        if len(parts) > 4 and parts[0] == CUSTOMERS and parts[3] == STATUS_FILE:
+            out.add("/".join(parts[:4]))
+    return out
 
 def _is_status(rel: str) -> bool:
     parts = rel.split("/")

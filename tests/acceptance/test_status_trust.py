@@ -15,7 +15,14 @@ import pytest
 
 from tests.acceptance.test_reconcile import FLAGS, STATUS, make_git_repo, ready, reconcile
 from tests.acceptance.test_serving_candidate import walk_to
-from tests.support import GitRepo, bot_key, run_cli, signed_commit
+from tests.support import (
+    GitRepo,
+    bot_key,
+    committed_by_bot,
+    minimal_repo,
+    run_cli,
+    signed_commit,
+)
 from tests.unit.reconciler.builders import T0, iso
 
 RULE = "status.yaml is written by the reconciler only"
@@ -204,6 +211,31 @@ def test_a_status_swapped_for_a_folder_is_refused(at_canary: GitRepo,
     line = f"customers/acme/triage/status.yaml:1:1: {RULE}: "
     for args in (["--no-cache"], [], [], ["--changed-since", "HEAD"]):
         checked = run_cli(capsys, "-C", str(at_canary.work), "validate", *args)
+        assert checked.code == 1 and line in checked.out, (args, checked.out)
+
+
+@pytest.mark.parametrize("committed", [False, True])
+@pytest.mark.parametrize("empty", [False, True])
+def test_a_folder_where_no_status_was_is_refused(tmp_path: Path,
+                                                 capsys: pytest.CaptureFixture[str],
+                                                 committed: bool, empty: bool) -> None:
+    """Where the bot never wrote a status, a folder named status.yaml (no document, so no
+    entry in the walk's document list) is still something the bot did not write: full,
+    cached and --changed-since runs refuse it, as the reconciler does (found by review:
+    with presence taken from the documents alone, validate passed it)."""
+    work = committed_by_bot(minimal_repo(tmp_path / "work"))
+    assert run_cli(capsys, "-C", str(work), "validate").code == 0  # a stored walk to reuse
+    (work / STATUS).mkdir()
+    if not empty or committed:
+        (work / STATUS / "a").write_text("x: 1\n")
+    if committed:
+        GitRepo(work, work).commit_all("A folder where the status goes")
+    line = f"{STATUS}:1:1: {RULE}: "
+    runs = [["--no-cache"], [], []]
+    if not empty or committed:  # git sees no empty folder: nothing changed, for it
+        runs.append(["--changed-since", "HEAD~1" if committed else "HEAD"])
+    for args in runs:
+        checked = run_cli(capsys, "-C", str(work), "validate", *args)
         assert checked.code == 1 and line in checked.out, (args, checked.out)
 
 
