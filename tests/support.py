@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -245,7 +246,7 @@ def run_cli(capsys: object, *args: str) -> CliResult:
 
 def ailoop_subprocess(*args: str, cwd: Path | None = None,
                       env: dict[str, str] | None = None) -> CliResult:
-    exe = shutil.which("ailoop", path=str(Path(os.sys.executable).parent)) or "ailoop"
+    exe = shutil.which("ailoop", path=str(Path(sys.executable).parent)) or "ailoop"
     proc = subprocess.run([exe, *args], cwd=cwd, capture_output=True, text=True, env=env,
                           timeout=300, check=False)
     return CliResult(proc.returncode, proc.stdout, proc.stderr)
@@ -268,3 +269,15 @@ def missing(reason: str) -> NoReturn:
         pytest.fail(f"{reason}; CI forbids skipping (.ci/run and `make test` install it)",
                     pytrace=False)
     pytest.skip(reason)
+
+
+def cache_file(fingerprint: str, body: bytes, fmt: int | None = None) -> bytes:
+    """A cache file framed as pipeline.cache.store writes one (its format, the code
+    fingerprint, the body's crc32), around BODY: what a test plants gets past the header
+    to the pickle."""
+    import zlib
+
+    from pipeline.cache.fingerprint import FORMAT
+
+    return b"ailoop-cache %d %s %08x\n" % (FORMAT if fmt is None else fmt,
+                                            fingerprint.encode(), zlib.crc32(body)) + body

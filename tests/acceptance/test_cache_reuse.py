@@ -13,7 +13,7 @@ from pipeline.cache import cache_dir, code_fingerprint, stat_index, store
 from pipeline.cache.fingerprint import FORMAT
 from tests.acceptance.test_validate_cache import in_git
 from tests.acceptance.test_validate_cli import broken_repo
-from tests.support import ailoop_subprocess, run_cli
+from tests.support import ailoop_subprocess, cache_file, run_cli
 
 
 def _verbose(capsys: object, repo: Path, *args: str) -> tuple[int, str, list[str]]:
@@ -46,19 +46,17 @@ def test_without_v_nothing_is_said(repo: Path, capsys: object) -> None:
     assert run_cli(capsys, "-C", str(repo), "validate").err == ""
 
 
-def _header(fmt: int, fingerprint: str) -> bytes:
-    return b"ailoop-cache %d %s\n" % (fmt, fingerprint.encode())
-
-
 @pytest.mark.parametrize(("content", "reason"), [
     (b"garbage\x00\xff", "cache file damaged"),
     (b"", "cache file damaged"),
     (pickle.dumps({"fingerprint": "x", "stat": {}}), "written by an older format"),
-    (_header(FORMAT - 1, "x") + pickle.dumps({}), "written by an older format"),
-    (_header(FORMAT, "0" * 40) + pickle.dumps({}), "ailoop's code changed"),
-    (lambda: _header(FORMAT, code_fingerprint()) + b"\x80\x05truncated",
+    (cache_file("x", pickle.dumps({}), FORMAT - 1), "written by an older format"),
+    (cache_file("0" * 40, pickle.dumps({})), "ailoop's code changed"),
+    (lambda: cache_file(code_fingerprint(), b"\x80\x05truncated"), "cache file damaged"),
+    (lambda: cache_file(code_fingerprint(), pickle.dumps({"stat": []})),
      "cache file damaged"),
-    (lambda: _header(FORMAT, code_fingerprint()) + pickle.dumps({"stat": []}),
+    # A body that still unpickles, but not the one its checksum was taken of.
+    (lambda: cache_file(code_fingerprint(), pickle.dumps({}))[:-2] + b"0.",
      "cache file damaged"),
 ])
 def test_each_reason_a_cache_file_is_not_reused(repo: Path, capsys: object, content: object,
@@ -100,13 +98,13 @@ def test_a_malicious_cache_file_runs_no_code_and_the_run_succeeds(tmp_path: Path
     planted = pickle.dumps(_Planted(marker))
     folder = Path(cache_dir(str(repo)))
     (folder / "validate.d").mkdir(parents=True)
-    for header in (_header(FORMAT, code_fingerprint()), b""):
+    for framed in (True, False):
         for path in (folder / "validate.pickle", folder / "validate.d" / "journal.pickle"):
-            path.write_bytes(header + planted)
+            path.write_bytes(cache_file(code_fingerprint(), planted) if framed else planted)
         result = ailoop_subprocess("-C", str(repo), "validate", "-v")
         assert not marker.exists()
         assert (result.code, result.out) == (expected.code, expected.out)
-        reason = "cache file damaged" if header else "written by an older format"
+        reason = "cache file damaged" if framed else "written by an older format"
         assert result.err.splitlines() == [f"cache: not reused: {reason}"]
 
 

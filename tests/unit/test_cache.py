@@ -348,3 +348,20 @@ def test_a_failed_write_leaves_no_temp_file_and_the_old_cache_readable(
     assert third.why_not is None
     assert (third.get(key, "b0"), third.get(key, "b1")) == ("old", None)
 
+
+
+def test_damage_that_still_unpickles_is_found(tmp_path: Path) -> None:
+    """A page of zeros inside a folder listing (what a power cut can leave of data not yet
+    on disk, or a bad sector) still unpickles, as a listing with documents missing: the
+    walk would reuse it and a check would never look at them. The checksum refuses it."""
+    path = tmp_path / "t.pickle"
+    listing = "/".join(f"feedback-{i:04d}.yaml" for i in range(1000))
+    store.save(str(path), "fp", {"dirs": {"/repo/events": ((1, 2, 3), listing, "", "")}})
+    raw = bytearray(path.read_bytes())
+    at = raw.index(b"feedback-0200.yaml")
+    raw[at:at + 4096] = bytes(4096)
+    path.write_bytes(bytes(raw))
+    body = bytes(raw[raw.index(b"\n") + 1:])
+    assert "feedback-0300.yaml" not in pickle.loads(body)["dirs"]["/repo/events"][1]
+    with pytest.raises(store.Unusable, match="cache file damaged"):
+        store.load(str(path), "fp")

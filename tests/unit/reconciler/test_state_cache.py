@@ -8,9 +8,8 @@ from pathlib import Path
 import pytest
 
 from pipeline.cache import cache_dir, stat_index, store
-from pipeline.cache.fingerprint import FORMAT
 from pipeline.reconcile.state import _records, _salt, load_repo, project_settings
-from tests.support import GitRepo
+from tests.support import GitRepo, cache_file
 
 
 def _settle(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -43,7 +42,8 @@ def test_a_planted_reconcile_cache_runs_no_code(repo: GitRepo, tmp_path: Path) -
     expected = load_repo(str(repo.work), use_cache=False).locals
     salt = _salt(project_settings(str(repo.work)))
     _cache(repo.work).parent.mkdir(parents=True, exist_ok=True)
-    for header in (b"ailoop-cache %d %s\n" % (FORMAT, salt.encode()), b""):
-        _cache(repo.work).write_bytes(header + pickle.dumps({"entries": Planted()}))
+    planted = pickle.dumps({"entries": Planted()})
+    for framed in (cache_file(salt, planted), planted):
+        _cache(repo.work).write_bytes(framed)
         assert load_repo(str(repo.work)).locals == expected
         assert not marker.exists()
