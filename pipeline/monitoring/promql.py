@@ -63,10 +63,10 @@ def promql_duration(value: timedelta) -> str:
 
 class PrometheusClient:
     def __init__(self, base_url: str, client: httpx.Client, *, timeout_seconds: float) -> None:
-        self.base_url = base_url.rstrip("/")
-        self.client = client
         import httpx
 
+        self.base_url = base_url.rstrip("/")
+        self.client = client
         self.timeout = httpx.Timeout(timeout_seconds)
 
     def query(self, promql: str, at: datetime) -> list[Series]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import os
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence, Set
 from typing import TYPE_CHECKING
 
 from pipeline import git
@@ -30,10 +30,11 @@ def trust_findings(root: str, documents: Collection[str], targets: Sequence[str]
 
     The verdict is cached under everything it is computed from (see _verdict_key), so a
     warm run with nothing new runs no git command and parses no ailoop.yaml."""
-    paths = statuses_to_check(documents, targets, changed)
+    listed = set(documents)
+    paths = statuses_to_check(listed, targets, changed)
     if not paths:
         return []
-    present = _present(root, paths, documents, cache)
+    present = _present(root, paths, listed, cache)
     key = _verdict_key(root, paths, blobs, present) if cache.enabled else None
     if key is not None:
         hit = cache.get(_VERDICT, key)
@@ -48,15 +49,14 @@ def trust_findings(root: str, documents: Collection[str], targets: Sequence[str]
         cache.put(_VERDICT, key, findings)
     return list(findings)
 
-def _present(root: str, paths: Sequence[str], documents: Collection[str],
+def _present(root: str, paths: Sequence[str], listed: Set[str],
              cache: ResultCache) -> set[str]:
     """Which of the status PATHS are there, from this run's walk where it listed their
     folder (20,000 lookups of their own cost a cold run 0.15 s): a document it found, or
     a folder named status.yaml (no document, yet something the bot did not write)."""
-    found = set(documents)
     out: set[str] = set()
     for path in paths:
-        if path in found:
+        if path in listed:
             out.add(path)
             continue
         folder, name = os.path.split(path)
@@ -100,12 +100,12 @@ def _stat_of(root: str, rel: str) -> str:
         return "-"
     return f"{st.st_mtime_ns}:{st.st_size}:{st.st_ino}"
 
-def statuses_to_check(documents: Collection[str], targets: Sequence[str],
+def statuses_to_check(existing: Set[str], targets: Sequence[str],
                       changed: Collection[str] | None) -> list[str]:
     """Status paths to verify: the target status files (those that changed, with
     --changed-since), and the status of every target priority that has none on disk
-    (only one whose status.yaml changed, with --changed-since: it was deleted)."""
-    existing = set(documents)
+    (only one whose status.yaml changed, with --changed-since: it was deleted).
+    EXISTING: the documents the walk found."""
     wanted = None if changed is None else set(changed) | _inside_status(changed)
     out: list[str] = []
     for rel in targets:
