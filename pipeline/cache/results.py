@@ -47,9 +47,21 @@ class ResultStore:
         self.whole = not sharded  # every result is in self.results (no shard files to read)
         self.loaded: set[str] = set()  # shards read (or found missing)
         self.dirty_shards: set[str] = set()
+        self.has_journal = False  # a usable journal file was read
         # shard -> entries newer than its file
         self.journal: dict[str, dict[str, Entry]] = self._read_journal() if sharded else {}
         self.fresh: dict[str, Entry] = {}  # entries put by this run
+
+    @classmethod
+    def split(cls, folder: str, fingerprint: str, records: store.Records) -> ResultStore | None:
+        """The results kept in shard files, found without the index file: by their journal,
+        which every split store has (written with the shards, empty or not). None when it
+        is missing or unusable (then the index file says where the results are).
+
+        Results are keyed by what they were computed from, so shards that are left over
+        from a time the results were in the index file are as right: misses at worst."""
+        found = cls(folder, fingerprint, records, None, sharded=True)
+        return found if found.has_journal else None
 
     def _shard_path(self, shard: str) -> str:
         name = hashlib.sha1(shard.encode()).hexdigest()[:20]
@@ -62,6 +74,7 @@ class ResultStore:
         data = store.load_or_none(self._journal_path(), self.fingerprint, self.records)
         if not (isinstance(data, dict) and isinstance(data.get("results"), dict)):
             return {}
+        self.has_journal = True
         by_shard: dict[str, dict[str, Entry]] = {}
         for key, entry in data["results"].items():
             by_shard.setdefault(shard_of(key), {})[key] = entry

@@ -91,7 +91,7 @@ def validate(options: ValidateOptions) -> ValidationReport:
 def _validate(options: ValidateOptions) -> ValidationReport:
     root = options.root
     cache = ResultCache(root, "validate", options.use_cache, _RECORDS,
-                        partial=not options.whole)
+                        partial=not options.whole, scoped=options.changed_later is not None)
     try:
         return _validate_with(options, cache)
     finally:  # what was reused is known once the run is done (walk, untracked files)

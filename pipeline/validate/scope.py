@@ -40,13 +40,15 @@ def documents_touched(root: str, changed: Iterable[str], scan: Scan = scan_dir
         elif len(parts) == 3 and parts[2] == "customer.yaml":
             customers.add(parts[1])
 
-    # Asked for each of the (ten thousand) priority folders: a set lookup, not a split.
-    wanted = {f"{CUSTOMERS}/{c}/{p}" for c, p in keys}
-    whole = {f"{CUSTOMERS}/{c}/" for c in customers}
+    wanted: dict[str, set[str]] = {}  # customer folder -> the priority folders to list
+    for customer, priority in keys:
+        wanted.setdefault(f"{CUSTOMERS}/{customer}", set()).add(priority)
 
-    def enter(rel: str) -> bool:
-        if rel.count("/") != 2 or not rel.startswith(CUSTOMERS + "/"):
-            return True  # policies/ and the customers' own folders: always listed
-        return rel in wanted or rel[:rel.rindex("/") + 1] in whole
+    def enter(rel: str, folders: list[str]) -> Iterable[str]:
+        if rel.count("/") != 1 or not rel.startswith(CUSTOMERS + "/") \
+                or rel[len(CUSTOMERS) + 1:] in customers:
+            return folders  # policies/, customers/ and a changed customer: every folder
+        names = wanted.get(rel)
+        return [] if names is None else names.intersection(folders)
 
     return sorted(top_documents(root) + folder_documents(root, scan, enter))

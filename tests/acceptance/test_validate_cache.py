@@ -7,6 +7,7 @@ import pickle
 import shutil
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -310,6 +311,58 @@ def test_a_run_over_changed_files_leaves_the_split_index_alone(
     assert validate(capsys, repo, "--changed-since", "HEAD") == scoped
     assert validate(capsys, repo, "--no-cache", "--changed-since", "HEAD") == scoped
     assert validate(capsys, repo) == validate(capsys, repo, "--no-cache")
+
+
+COUNTING_RULE = """
+    - id: house/few-priorities
+      description: At most a few priorities.
+      condition: repo.priorities <= 3
+      field: spec.owner
+      message: "{{ repo.priorities }} priorities"
+"""
+
+
+def test_a_run_over_changed_files_reads_no_split_index(
+        many: Path, tmp_path: Path, capsys: object, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A run over what changed lists a few folders and reads a few files: the index file's
+    stats and folder listings would spare it almost nothing, and reading them was a sixth
+    of such a run on 10,000 priorities. With the results in shard files it reads only the
+    shards it needs. A rule that counts every priority makes it walk the whole tree: then
+    the listings pay, and it reads the index. Every answer stays the uncached one."""
+    from pipeline.cache import results, stat_index
+
+    monkeypatch.setattr(results, "SHARD_ABOVE", 0)
+    monkeypatch.setattr(stat_index, "RACY_SECONDS", -1.0)
+    repo = in_git(Path(shutil.copytree(many, tmp_path / "repo")))
+    validate(capsys, repo)
+    index = os.path.join(cache_dir(str(repo)), "validate.pickle")
+    read: list[str] = []
+    load = store.load
+
+    def reading(path: str, *rest: Any) -> Any:
+        read.append(path)
+        return load(path, *rest)
+
+    monkeypatch.setattr(store, "load", reading)
+    target = sorted(repo.glob("customers/customer-003/*/priority.yaml"))[0]
+    edit(target, "  risk: ", "  risk: y")
+    scoped = validate(capsys, repo, "--changed-since", "HEAD")
+    assert "risk" in scoped[1]
+    assert read and index not in read, read
+    verbose = run_cli(capsys, "-C", str(repo), "validate", "-v", "--changed-since", "HEAD")
+    assert "cache: results reused; file stats and folder listings not needed" in verbose.err
+    assert validate(capsys, repo, "--no-cache", "--changed-since", "HEAD") == scoped
+
+    with (repo / "policies" / "house-rules.yaml").open("a", encoding="utf-8") as fh:
+        fh.write(COUNTING_RULE)
+    git(repo, "commit", "-q", "-a", "-m", "A rule that counts priorities")
+    validate(capsys, repo)
+    edit(target, "  risk: y", "  risk: ")
+    read.clear()
+    counted = validate(capsys, repo, "--changed-since", "HEAD")
+    assert "240 priorities" in counted[1]
+    assert index in read
+    assert validate(capsys, repo, "--no-cache", "--changed-since", "HEAD") == counted
 
 
 # --- a run over part of the repository never changes what a full run trusts ----------------
