@@ -193,6 +193,8 @@ class ResultCache:
             if dirty or self.results.changed():
                 store.save(self.path, self.fingerprint, {**index, "results": inline},
                            self.records)
+            if self.unread:  # a store begun anew: none of the one before may answer
+                self.results.drop_leftovers()
             self.results.saved()
         else:
             if dirty or was_whole:

@@ -48,6 +48,7 @@ class ResultStore:
         self.loaded: set[str] = set()  # shards read (or found missing)
         self.dirty_shards: set[str] = set()
         self.has_journal = False  # a usable journal file was read
+        self.replacing = False  # this run writes every shard: any other file is a leftover
         # shard -> entries newer than its file
         self.journal: dict[str, dict[str, Entry]] = self._read_journal() if sharded else {}
         self.fresh: dict[str, Entry] = {}  # entries put by this run
@@ -58,8 +59,9 @@ class ResultStore:
         which every split store has (written with the shards, empty or not). None when it
         is missing or unusable (then the index file says where the results are).
 
-        Results are keyed by what they were computed from, so shards that are left over
-        from a time the results were in the index file are as right: misses at worst."""
+        A store that keeps its results in the index file has no shard files: a split
+        removes the files a lost index left behind, and a store begun again in the index
+        file removes that folder (see drop_leftovers)."""
         found = cls(folder, fingerprint, records, None, sharded=True)
         return found if found.has_journal else None
 
@@ -119,9 +121,34 @@ class ResultStore:
             return self.results
         if self.whole:  # grown past one file: write every shard once
             self.dirty_shards = {shard_of(k) for k in self.results}
-            self.whole = False
+            # Every result is here. Shard files a lost index left behind are not read (their
+            # entries would be laid over this run's) but replaced (see _write_shards).
+            self.loaded = set(self.dirty_shards)
+            self.whole, self.replacing = False, True
             self.journal, self.fresh = {}, {}
         return None
+
+    def drop_leftovers(self) -> None:
+        """Results kept in the index file: remove the shard files of a store before it
+        (left when its index file was lost), so that a journal means a split store."""
+        self._remove(self.folder, keep=set())
+        try:
+            os.rmdir(self.folder)
+        except OSError:
+            pass
+
+    @staticmethod
+    def _remove(folder: str, keep: set[str]) -> None:
+        try:
+            names = os.listdir(folder)
+        except OSError:
+            return
+        for name in names:
+            if name.endswith(".pickle") and name not in keep:
+                try:
+                    os.unlink(os.path.join(folder, name))
+                except OSError:
+                    pass
 
     def changed(self) -> bool:
         return bool(self.dirty_shards)
@@ -162,3 +189,7 @@ class ResultStore:
         if not failed:
             store.save(self._journal_path(), self.fingerprint, {"results": {}}, self.records)
             self.journal = {}
+            if self.replacing:
+                self._remove(self.folder, {os.path.basename(self._shard_path(s))
+                                           for s in by_shard} | {"journal.pickle"})
+                self.replacing = False

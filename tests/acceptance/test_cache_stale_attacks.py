@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from pipeline.cache import cache_dir
 from tests.acceptance.test_validate_cache import (
     CLAIMS,
     _settled_example,
@@ -238,3 +239,51 @@ def test_sequences_that_hold(example: Path, capsys: object, monkeypatch: pytest.
     _same_as_uncached(capsys, repo)
     out = _same_as_uncached(capsys, repo)[1]
     assert sequence != "repo rule" or "4 priorities" in out
+
+
+# --- a lost index file and the shard files it leaves behind ----------------------------------
+
+@pytest.mark.parametrize("lost", ["deleted", "damaged"])
+def test_shards_a_lost_index_left_behind_never_answer(
+        example: Path, capsys: object, monkeypatch: pytest.MonkeyPatch, lost: str) -> None:
+    """The index file is lost (deleted by hand, damaged) while the shard files stay. The
+    next full run splits its results into shards again: reading the old shard files then
+    laid their entries over the run's own, the last full run's answer among them (keyed
+    by the day, HEAD and git's index only, valid beside the stats it was stored with). The
+    run after answered "valid" for a broken dataset. Found by review."""
+    from pipeline.cache import results
+
+    monkeypatch.setattr(results, "SHARD_ABOVE", 0)
+    repo = _settled_example(example, monkeypatch)
+    _settle_git_index(repo)
+    assert validate(capsys, repo)[0] == 0
+    edit((repo / CLAIMS).with_name("dataset.jsonl"), "{", "[")
+    index = Path(cache_dir(str(repo))) / "validate.pickle"
+    if lost == "deleted":
+        index.unlink()
+    else:
+        index.write_bytes(b"garbage")
+    assert validate(capsys, repo)[0] == 1
+    assert _same_as_uncached(capsys, repo)[0] == 1
+    assert _same_as_uncached(capsys, repo, "--changed-since", "HEAD")[0] == 1
+
+
+def test_a_store_written_into_the_index_file_leaves_no_shard_files(
+        example: Path, capsys: object, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Only a split store has shard files, so a run over what changed can take their
+    journal for the sign that the results live there, and read no index file. A store
+    begun again in the index file (its index lost while the repository shrank) removes
+    the shard files of the one before."""
+    from pipeline.cache import results
+
+    monkeypatch.setattr(results, "SHARD_ABOVE", 0)
+    repo = _settled_example(example, monkeypatch)
+    validate(capsys, repo)
+    folder = Path(cache_dir(str(repo))) / "validate.d"
+    assert (folder / "journal.pickle").is_file()
+    (Path(cache_dir(str(repo))) / "validate.pickle").unlink()
+    monkeypatch.setattr(results, "SHARD_ABOVE", 2000)
+    validate(capsys, repo)
+    assert not folder.exists()
+    edit((repo / CLAIMS).with_name("dataset.jsonl"), "{", "[")
+    assert _same_as_uncached(capsys, repo, "--changed-since", "HEAD")[0] == 1
