@@ -7,7 +7,7 @@
 - `store`: where cache files live, read without running code, written crash-safely.
 
 The index file `<name>.pickle` holds the stat index, the folder listings and the last
-walk, and the results while there are few. A run over what changed reads the results
+walk, and the results while there are few. A run over what changed reads the journal
 alone once they live in shard files (see ResultCache's `scoped`).
 """
 
@@ -47,10 +47,12 @@ class ResultCache:
     def __init__(self, root: str, name: str, enabled: bool = True, records: Records = (),
                  partial: bool = False, scoped: bool = False) -> None:
         """`scoped`: the run reads only the folders and files a change touches (validate
-        --changed-since). With the results in shard files it then reads no index file: its
-        stats and folder listings would spare such a run a few hashes and listings, and
-        reading them (4 MB for 10,000 priorities) was a sixth of the run. documents()
-        reads it after all, for a run that comes to walk the whole tree."""
+        --changed-since). With the results in shard files it then reads one cache file,
+        their journal (see ResultStore.split). Not the index file: its stats and folder
+        listings would spare such a run a few hashes and listings, and reading them (4 MB
+        for 10,000 priorities) was a sixth of the run. documents() reads the index and
+        lets lookups read the shards after all, for a run that comes to walk the whole
+        tree (a rule reads `repo`)."""
         self.root, self.enabled, self.records = root, enabled, records
         partial = partial or scoped
         self.path = _index_path(root, name)
@@ -77,6 +79,7 @@ class ResultCache:
         """The index file a scoped run did not read, once it needs the folder listings.
         The run learns nothing (it is partial), so nothing read before is lost."""
         self.deferred = False
+        self.results.reads_shards = True
         data = self._read()
         if data is not None:
             now = self.now
@@ -102,8 +105,8 @@ class ResultCache:
     def explain(self) -> list[str]:
         """Why (parts of) the cache were not reused, for `validate -v`."""
         if self.deferred:
-            return ["cache: results reused; file stats and folder listings not needed (a "
-                    "run over changed files)"]
+            return ["cache: reused: the journal of recent results (a run over changed "
+                    "files reads no other cache file)"]
         if self.why_not is not None:
             return [f"cache: not reused: {self.why_not}"]
         lines = ["cache: reused"]

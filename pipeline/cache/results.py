@@ -49,20 +49,26 @@ class ResultStore:
         self.dirty_shards: set[str] = set()
         self.has_journal = False  # a usable journal file was read
         self.replacing = False  # this run writes every shard: any other file is a leftover
+        self.reads_shards = True  # a lookup the journal cannot answer reads a shard file
         # shard -> entries newer than its file
         self.journal: dict[str, dict[str, Entry]] = self._read_journal() if sharded else {}
         self.fresh: dict[str, Entry] = {}  # entries put by this run
 
     @classmethod
     def split(cls, folder: str, fingerprint: str, records: store.Records) -> ResultStore | None:
-        """The results kept in shard files, found without the index file: by their journal,
-        which every split store has (written with the shards, empty or not). None when it
-        is missing or unusable (then the index file says where the results are).
+        """The results kept in shard files, for a run over a few files: found without the
+        index file, by their journal, which every split store has (written with the
+        shards, empty or not); None when it is missing or unusable (then the index file
+        says where the results are). Its lookups read the journal only: a shard holds a
+        customer's few hundred results and such a run needs one or two of them, so
+        checking those again costs less than reading it; they go to the journal, where
+        the next run over the same folders finds them.
 
         A store that keeps its results in the index file has no shard files: a split
         removes the files a lost index left behind, and a store begun again in the index
         file removes that folder (see drop_leftovers)."""
         found = cls(folder, fingerprint, records, None, sharded=True)
+        found.reads_shards = False
         return found if found.has_journal else None
 
     def _shard_path(self, shard: str) -> str:
@@ -101,7 +107,7 @@ class ResultStore:
         if hit is None and not self.whole:
             shard = shard_of(rel)
             hit = self.journal.get(shard, {}).get(rel)
-            if hit is None:
+            if hit is None and self.reads_shards:
                 self._ensure_shard(shard)
                 hit = self.results.get(rel)
         return hit

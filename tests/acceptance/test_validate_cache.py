@@ -322,13 +322,14 @@ COUNTING_RULE = """
 """
 
 
-def test_a_run_over_changed_files_reads_no_split_index(
+def test_a_run_over_changed_files_reads_the_journal_alone(
         many: Path, tmp_path: Path, capsys: object, monkeypatch: pytest.MonkeyPatch) -> None:
     """A run over what changed lists a few folders and reads a few files: the index file's
     stats and folder listings would spare it almost nothing, and reading them was a sixth
-    of such a run on 10,000 priorities. With the results in shard files it reads only the
-    shards it needs. A rule that counts every priority makes it walk the whole tree: then
-    the listings pay, and it reads the index. Every answer stays the uncached one."""
+    of such a run on 10,000 priorities; a shard holds a customer's few hundred results for
+    the one or two it needs. With the results in shard files it reads their journal
+    alone. A rule that counts every priority makes it walk the whole tree: then the
+    listings pay, and it reads the index. Every answer stays the uncached one."""
     from pipeline.cache import results, stat_index
 
     monkeypatch.setattr(results, "SHARD_ABOVE", 0)
@@ -348,9 +349,13 @@ def test_a_run_over_changed_files_reads_no_split_index(
     edit(target, "  risk: ", "  risk: y")
     scoped = validate(capsys, repo, "--changed-since", "HEAD")
     assert "risk" in scoped[1]
-    assert read and index not in read, read
+    journal = os.path.join(cache_dir(str(repo)), "validate.d", "journal.pickle")
+    assert read == [journal]
+    # What it checked again instead of reading a shard is in the journal for the next run.
+    customer = "/".join(target.relative_to(repo).parts[:2]) + "/customer.yaml"
+    assert customer in store.load(journal, code_fingerprint(), _RECORDS)["results"]
     verbose = run_cli(capsys, "-C", str(repo), "validate", "-v", "--changed-since", "HEAD")
-    assert "cache: results reused; file stats and folder listings not needed" in verbose.err
+    assert "cache: reused: the journal of recent results" in verbose.err
     assert validate(capsys, repo, "--no-cache", "--changed-since", "HEAD") == scoped
 
     with (repo / "policies" / "house-rules.yaml").open("a", encoding="utf-8") as fh:
