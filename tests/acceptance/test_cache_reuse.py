@@ -93,19 +93,21 @@ def test_a_malicious_cache_file_runs_no_code_and_the_run_succeeds(tmp_path: Path
     """Planted where the cache lives, with a valid header (so the loader reads the pickle)
     and without (an old-style file): in the index, a shard and the journal."""
     repo = in_git(broken_repo(tmp_path / "repo"))
-    expected = ailoop_subprocess("-C", str(repo), "validate", "--no-cache")
     marker = tmp_path / "pwned"
     planted = pickle.dumps(_Planted(marker))
     folder = Path(cache_dir(str(repo)))
-    (folder / "validate.d").mkdir(parents=True)
-    for framed in (True, False):
-        for path in (folder / "validate.pickle", folder / "validate.d" / "journal.pickle"):
-            path.write_bytes(cache_file(code_fingerprint(), planted) if framed else planted)
-        result = ailoop_subprocess("-C", str(repo), "validate", "-v")
-        assert not marker.exists()
-        assert (result.code, result.out) == (expected.code, expected.out)
-        reason = "cache file damaged" if framed else "written by an older format"
-        assert result.err.splitlines() == [f"cache: not reused: {reason}"]
+    # A run over what changed reads the journal first (see ResultStore.split).
+    for args in (("--changed-since", "HEAD"), ()):
+        expected = ailoop_subprocess("-C", str(repo), "validate", "--no-cache", *args)
+        for framed in (True, False):
+            (folder / "validate.d").mkdir(parents=True, exist_ok=True)
+            for path in (folder / "validate.pickle", folder / "validate.d" / "journal.pickle"):
+                path.write_bytes(cache_file(code_fingerprint(), planted) if framed else planted)
+            result = ailoop_subprocess("-C", str(repo), "validate", "-v", *args)
+            assert not marker.exists()
+            assert (result.code, result.out) == (expected.code, expected.out)
+            reason = "cache file damaged" if framed else "written by an older format"
+            assert result.err.splitlines() == [f"cache: not reused: {reason}"]
 
 
 def test_a_record_the_cache_does_not_name_is_refused_on_load(tmp_path: Path) -> None:
