@@ -6,9 +6,10 @@
 - `results`: results keyed by blob id, in shard files with a journal;
 - `store`: where cache files live, read without running code, written crash-safely.
 
-The index file `<name>.pickle` holds the stat index, the folder listings and the last
-walk, and the results while there are few. A run over what changed reads the journal
-alone once they live in shard files (see ResultCache's `scoped`).
+The index file `<name>.pickle` holds the stat index, the folder listings, the last walk
+and the last full run's answer, and the results while there are few. A run over what
+changed reads the journal alone once they live in shard files (see ResultCache's
+`scoped`).
 """
 
 from __future__ import annotations
@@ -73,6 +74,11 @@ class ResultCache:
         self.results = split if split is not None else ResultStore(
             folder, self.fingerprint, records, results,
             sharded=data is not None and results is None)
+        # The last full run's answer (pipeline.validate.memo) lives in the index file: it is
+        # valid only beside the stats stored with it, and a file written apart from them (a
+        # journal, a shard) could be lost, damaged or written back older.
+        self.answer: Any = data.get("answer") if data else None
+        self.answer_dirty = False
         self.inline = self.results.results  # the results read so far (a fast first look)
 
     def _read_deferred(self) -> None:
@@ -130,7 +136,13 @@ class ResultCache:
     @property
     def dirty(self) -> bool:
         """The index file needs writing again."""
-        return self.unread or self.index.dirty or self.walk.dirty
+        return self.unread or self.index.dirty or self.walk.dirty or self.answer_dirty
+
+    def keep_answer(self, answer: object) -> None:
+        """Store a full run's answer with the stats (None: this run keeps none, and the last
+        one must not outlive the stats it was stored with)."""
+        if answer != self.answer:
+            self.answer, self.answer_dirty = answer, True
 
     @property
     def stat(self) -> dict[str, bytes]:
@@ -189,7 +201,7 @@ class ResultCache:
             return
         dirty = self.dirty
         index: dict[str, object] = {"stat": self.index.entries, "dirs": self.walk.dirs,
-                                    "walk": self.walk.last}
+                                    "walk": self.walk.last, "answer": self.answer}
         was_whole = self.results.whole
         inline = self.results.in_index()
         if inline is not None:
@@ -204,4 +216,4 @@ class ResultCache:
                 store.save(self.path, self.fingerprint, {**index, "sharded": True},
                            self.records)
             self.results.save_shards()
-        self.unread = self.index.dirty = self.walk.dirty = False
+        self.unread = self.index.dirty = self.walk.dirty = self.answer_dirty = False

@@ -29,7 +29,6 @@ from pipeline.documents.findings import Finding
 if TYPE_CHECKING:
     from pipeline.cache import ResultCache
 
-_ENTRY = "\0full-run"
 Answer = tuple[tuple[Finding, ...], int]  # findings, files checked
 
 
@@ -40,10 +39,10 @@ def recall(root: str, cache: ResultCache, today: date, documents: Sequence[str]
     key = _key(root, today)
     if key is None or not cache.walk.verified:
         return None
-    hit = cache.get(_ENTRY, key)
-    if not (isinstance(hit, tuple) and len(hit) == 4):
+    hit = cache.answer
+    if not (isinstance(hit, tuple) and len(hit) == 5 and hit[0] == key):
         return None
-    answer, files_read, listed, probes = hit
+    _, answer, files_read, listed, probes = hit
     if listed != _listed(documents) or not isinstance(probes, dict):
         return None
     entries = cache.index.entries
@@ -67,17 +66,19 @@ def remember(root: str, cache: ResultCache, today: date, answer: Answer,
     the clock, and the stat index holds every document and every file the run read, and
     nothing else. `probes`: what the run saw at paths outside the walk (see probe)."""
     key = _key(root, today)
-    if key is None or reads_now or not cache.enabled:
-        return
     index = cache.index
-    if not index.touched <= index.entries.keys() or not index.entries.keys() >= set(documents):
-        # A file too young to trust its stat, or a document too large to hash: the next
-        # run must read it again.
+    if key is None or reads_now or not cache.enabled \
+            or not index.touched <= index.entries.keys() \
+            or not index.entries.keys() >= set(documents):
+        # Nothing to answer with (or a file too young to trust its stat, a document too
+        # large to hash: the next run must read it again). The last answer goes too: this
+        # run stores new stats, and beside them it could pass for this run's.
+        cache.keep_answer(None)
         return
     for rel in index.entries.keys() - index.touched:  # files gone, or no longer read
         del index.entries[rel]
         index.dirty = True
-    cache.put(_ENTRY, key, (answer, len(index.entries), _listed(documents), dict(probes)))
+    cache.keep_answer((key, answer, len(index.entries), _listed(documents), dict(probes)))
 
 
 def probe(path: str) -> str:
