@@ -52,14 +52,17 @@ class StatIndex:
             try:
                 st = os.lstat(abs_path)
             except OSError:
+                self._forget(rel)
                 return None
         if not stat.S_ISREG(st.st_mode):
+            self._forget(rel)
             return None
         known = self.entries.get(rel)
         if known is not None and known[:_STAT.size] == stat_key(st):
             return known[_STAT.size:].hex()
         read = read_blob(abs_path)
         if read is None:
+            self._forget(rel)
             return None
         self.remember(rel, *read)
         return read[0]
@@ -72,3 +75,13 @@ class StatIndex:
             if self.entries.get(rel) != entry:  # else the index need not be written again
                 self.entries[rel] = entry
                 self.dirty = True
+        else:
+            self._forget(rel)
+
+    def _forget(self, rel: str) -> None:
+        """A learning run that read a file, and could not record what it read, drops the
+        file's old entry: kept, it would stand for this run's read, and the last full
+        run's answer (pipeline.validate.memo) would be reused once a file with that old
+        stat came back (a folder renamed away and back keeps inode and ctime)."""
+        if self.learning and self.entries.pop(rel, None) is not None:
+            self.dirty = True

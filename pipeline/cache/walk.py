@@ -61,6 +61,11 @@ class Walk:
                 self.last = (found, [p for p, v in self.scanned.items() if v],
                              [p for p, v in self.scanned.items() if v is None])
                 self.stored = self.dirty = True
+            elif self.storing and self.last is not None:
+                # Not beside the settled listings this walk stores: a folder's new listing
+                # naming a new, still unsettled subfolder would verify the last walk, which
+                # never lists that subfolder (a new priority missed from then on).
+                self.last, self.dirty = None, True
         return sorted(top_documents(self.root) + found)
 
     def _unchanged(self, folders: list[str], absent: list[str]) -> bool:

@@ -145,6 +145,82 @@ def test_a_full_run_that_keeps_no_answer_drops_the_last(
     assert "its answer reused" not in verbose.err
 
 
+# --- an answer beside a stat it was not computed from ------------------------------------
+# A file read too soon after its change to store its new stat kept the entry of the file
+# before; the answer was stored beside it, and swapping that file back (a folder renamed
+# away and back: same inode, same ctime) brought the answer back. Found by review.
+
+def _deep_dataset(example: Path) -> Path:
+    """The dataset three folders below the priority folder (below what the walk lists)."""
+    claims = example / CLAIMS
+    deep = claims.parent / "a" / "b" / "c"
+    deep.mkdir(parents=True)
+    (claims.parent / "dataset.jsonl").rename(deep / "dataset.jsonl")
+    edit(claims, "dataset: dataset.jsonl", "dataset: a/b/c/dataset.jsonl")
+    return deep / "dataset.jsonl"
+
+
+def test_a_folder_swapped_back_under_the_walk_within_the_racy_window(
+        example: Path, capsys: object, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A file edited too recently to store its stat leaves the entry of the file before in
+    the stat index; `touched <= entries` still passes, so the run's answer is stored beside
+    a stat it was not computed from. Swapping the old folder back (a rename of a folder
+    the walk does not list changes no stat the memo checks) brings that stat back."""
+    from pipeline.cache import stat_index
+
+    dataset = _deep_dataset(example)
+    repo = _settled_example(example, monkeypatch)  # RACY_SECONDS = -1
+    dataset = repo / dataset.relative_to(example)
+    _settle_git_index(repo)
+    assert validate(capsys, repo)[0] == 0
+    edit(dataset, "{", "[")  # broken, same inode
+    assert validate(capsys, repo)[0] == 1
+    assert validate(capsys, repo)[0] == 1
+    c = dataset.parent
+    c.rename(c.with_name("c.orig"))
+    c.mkdir()
+    (c / "dataset.jsonl").write_text(
+        (c.with_name("c.orig") / "dataset.jsonl").read_text().replace("[", "{", 1))
+    monkeypatch.setattr(stat_index, "RACY_SECONDS", 1e9)  # the copy was written just now
+    assert validate(capsys, repo)[0] == 0  # valid: right
+    monkeypatch.setattr(stat_index, "RACY_SECONDS", -1.0)
+    shutil.rmtree(c)
+    c.with_name("c.orig").rename(c)  # the broken dataset, its stat as stored
+    code, _ = _same_as_uncached(capsys, repo)
+    assert code == 1
+
+
+def test_a_shared_input_folder_swapped_back_within_the_racy_window(
+        example: Path, capsys: object, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The same with a dataset in a declared input folder at the top (no folder the walk
+    lists is involved at all): a regenerated folder moved in, validated at once, then the
+    old one moved back."""
+    from pipeline.cache import stat_index
+
+    claims = example / CLAIMS
+    (example / "shared").mkdir()
+    (claims.parent / "dataset.jsonl").rename(example / "shared" / "dataset.jsonl")
+    edit(claims, "dataset: dataset.jsonl", "dataset: ../../../shared/dataset.jsonl")
+    edit(claims, "    timeoutSeconds: 5\n", "    timeoutSeconds: 5\n    inputs: [shared/]\n")
+    repo = _settled_example(example, monkeypatch)
+    _settle_git_index(repo)
+    shared = repo / "shared"
+    assert validate(capsys, repo)[0] == 0
+    edit(shared / "dataset.jsonl", "{", "[")
+    assert validate(capsys, repo)[0] == 1
+    shared.rename(repo / "shared.old")
+    shutil.copytree(repo / "shared.old", shared)
+    edit(shared / "dataset.jsonl", "[", "{")  # the regenerated folder: valid
+    monkeypatch.setattr(stat_index, "RACY_SECONDS", 1e9)  # validated seconds after
+    assert validate(capsys, repo)[0] == 0
+    monkeypatch.setattr(stat_index, "RACY_SECONDS", -1.0)
+    shutil.rmtree(shared)
+    (repo / "shared.old").rename(shared)  # back to the broken one
+    verbose = run_cli(capsys, "-C", str(repo), "validate", "-v")
+    assert "its answer reused" not in verbose.err
+    assert _same_as_uncached(capsys, repo)[0] == 1
+
+
 # --- what held, kept so it keeps holding --------------------------------------------------
 
 @pytest.mark.parametrize("journal_max", [0, 3])

@@ -287,3 +287,29 @@ def test_a_store_written_into_the_index_file_leaves_no_shard_files(
     assert not folder.exists()
     edit((repo / CLAIMS).with_name("dataset.jsonl"), "{", "[")
     assert _same_as_uncached(capsys, repo, "--changed-since", "HEAD")[0] == 1
+
+
+def test_a_new_priority_folder_younger_than_its_settled_parent(
+        example: Path, capsys: object, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A walk with one unsettled folder is not stored, yet the settled listings it made
+    are: the customer folder's new listing (naming the new priority folder) is stored
+    beside the last walk, which does not list the new folder. The next run verifies that
+    walk (every folder it lists matches) and never sees the new priority."""
+    from pipeline.cache import walk
+
+    repo = _settled_example(example, monkeypatch)
+    _settle_git_index(repo)
+    assert validate(capsys, repo)[0] == 0
+    assert validate(capsys, repo)[0] == 0
+    new = repo / CLAIMS.parent.with_name("claims-copy")
+    shutil.copytree(repo / CLAIMS.parent, new)
+    edit(new / "priority.yaml", "name: claims-intake", "name: claims-copy")
+    edit(new / "priority.yaml", "  risk: ", "  risk: x")  # broken
+    young = new.stat().st_ino
+    real = walk.settled
+    # The new folder was written a second ago, its parent three seconds ago.
+    monkeypatch.setattr(walk, "settled", lambda st, now: st.st_ino != young and real(st, now))
+    first = _same_as_uncached(capsys, repo)
+    assert first[0] == 1
+    monkeypatch.setattr(walk, "settled", real)
+    assert _same_as_uncached(capsys, repo)[0] == 1
