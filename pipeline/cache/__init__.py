@@ -66,10 +66,7 @@ class ResultCache:
         self.deferred = split is not None  # the index file is not read (yet)
         data = self._read() if enabled and split is None else None
         self.unread = data is None and split is None  # no index file was reused: write one
-        now = time.time()
-        self.index = StatIndex(data["stat"] if data else None, now, learning=not partial)
-        self.walk = Walk(root, now, enabled and not partial, *(data["dirs"], data["walk"])
-                         if data else ())
+        self._use_index(data, time.time(), learning=enabled and not partial)
         results = data.get("results") if data else None
         self.results = split if split is not None else ResultStore(
             folder, self.fingerprint, records, results,
@@ -88,9 +85,14 @@ class ResultCache:
         self.results.reads_shards = True
         data = self._read()
         if data is not None:
-            now = self.now
-            self.index = StatIndex(data["stat"], now, learning=False)
-            self.walk = Walk(self.root, now, False, data["dirs"], data["walk"])
+            self._use_index(data, self.now, learning=False)
+
+    def _use_index(self, data: dict[str, Any] | None, now: float, learning: bool) -> None:
+        """The stat index and the walk from the index file's data (empty without any).
+        `learning`: this run records the stats and listings it reads, for the next."""
+        self.index = StatIndex(data["stat"] if data else None, now, learning=learning)
+        self.walk = Walk(self.root, now, learning, *(data["dirs"], data["walk"])
+                         if data else ())
 
     def _read(self) -> dict[str, Any] | None:
         try:
