@@ -71,3 +71,13 @@ def read_at_most(fd: int, most: int, size: int | None = None) -> bytes:
         chunks.append(chunk)
         left -= len(chunk)
     return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+
+
+def stamp(path: str) -> str:
+    """What a file's or folder's stat says of its version (mtime, size, inode), "-" when
+    nothing is there: a cache key part for files read by others (git, zoneinfo)."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return "-"
+    return f"{st.st_mtime_ns}:{st.st_size}:{st.st_ino}"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import hashlib
 import os
 import re
 import subprocess
@@ -12,13 +13,20 @@ from collections.abc import Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
 from pipeline.errors import GitError, InputError
+from pipeline.fsio import stamp
 
 _OBJECT_ID = re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}")  # SHA-1 or SHA-256
+# Every git command ailoop runs reads the history as it is: a replace ref (refs/replace/)
+# would show another commit, unsigned, in place of one the bot signed, or the reverse. And
+# none writes the index it only reads (`git status` and `git diff` refresh it when they
+# can): the index is part of what cached answers are keyed by (see state), and a run that
+# rewrote it would never find its own answer again.
+GIT = ("git", "--no-replace-objects", "--no-optional-locks")
 
 
 def _run(root: str, *args: str, env: dict[str, str] | None = None) -> str:
     try:
-        proc = subprocess.run(["git", "-C", root, *args], capture_output=True, text=True,
+        proc = subprocess.run([*GIT, "-C", root, *args], capture_output=True, text=True,
                               timeout=120, check=False,
                               env={**os.environ, **env} if env else None)
     except (OSError, subprocess.TimeoutExpired) as e:
@@ -32,7 +40,7 @@ def _run(root: str, *args: str, env: dict[str, str] | None = None) -> str:
 
 def _start(root: str, *args: str, options: Sequence[str] = ()) -> subprocess.Popen[str]:
     try:
-        return subprocess.Popen(["git", "-C", root, *options, *args], stdout=subprocess.PIPE,
+        return subprocess.Popen([*GIT, "-C", root, *options, *args], stdout=subprocess.PIPE,
                                 stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True)
     except OSError as e:
         raise GitError(f"git {args[0]} failed: {e}") from None
@@ -151,7 +159,7 @@ def same_content(root: str, rev: str, paths: list[str]) -> bool:
     if _run(root, "ls-files", "--others", "--exclude-standard", "--", *paths).strip():
         return False
     try:
-        proc = subprocess.run(["git", "-C", root, "diff", "--quiet", sha, "--", *paths],
+        proc = subprocess.run([*GIT, "-C", root, "diff", "--quiet", sha, "--", *paths],
                               capture_output=True, timeout=120, check=False)
     except (OSError, subprocess.TimeoutExpired) as e:
         raise GitError(f"git diff failed: {e}") from None
@@ -201,7 +209,7 @@ def first_parent_shas(root: str, rev: str, *, since: str = "", pathspecs: Sequen
 
 def is_ancestor(root: str, older: str, newer: str) -> bool:
     """True when commit OLDER is NEWER or one of its ancestors."""
-    proc = subprocess.run(["git", "-C", root, "merge-base", "--is-ancestor", older, newer],
+    proc = subprocess.run([*GIT, "-C", root, "merge-base", "--is-ancestor", older, newer],
                           capture_output=True, check=False, timeout=120)
     if proc.returncode not in (0, 1):
         raise GitError(f"git merge-base failed: {proc.stderr.decode(errors='replace').strip()}")
@@ -328,6 +336,29 @@ def head(root: str) -> str:
         return ""
 
 
+def state(root: str) -> str | None:
+    """A digest of what git's answers about ROOT depend on besides the work tree: HEAD, the
+    index (its stat), a shallow clone's edge, grafts, and the configuration in effect
+    (core.fileMode, core.autocrlf and the like change what `git status` calls a change;
+    git lists what it uses, from every scope, include, `git -c` and GIT_CONFIG_*). A
+    cached answer that asked git is kept under it. None outside a repository's top folder
+    (a linked worktree keeps its index elsewhere), before the first commit, or when git
+    cannot list its configuration: nothing is cached then."""
+    git_dir = os.path.join(root, ".git")
+    if not os.path.isdir(git_dir):
+        return None
+    commit = loose_head(root) or head(root)
+    if not commit:
+        return None
+    try:
+        config = _run(root, "config", "--list", "-z")
+    except GitError:
+        return None
+    parts = [commit, *(stamp(os.path.join(git_dir, name))
+                       for name in ("index", "shallow", os.path.join("info", "grafts"))), config]
+    return hashlib.sha1("\0".join(parts).encode()).hexdigest()
+
+
 def current_branch(root: str) -> str:
     name = _run(root, "rev-parse", "--abbrev-ref", "HEAD").strip()
     if name == "HEAD":
@@ -384,7 +415,7 @@ def commit_paths(root: str, paths: list[str], message: str, name: str, email: st
 
 def _run_input(root: str, stdin: str, *args: str, env: dict[str, str] | None = None) -> str:
     try:
-        proc = subprocess.run(["git", "-C", root, *args], input=stdin, capture_output=True,
+        proc = subprocess.run([*GIT, "-C", root, *args], input=stdin, capture_output=True,
                               text=True, timeout=120, check=False,
                               env={**os.environ, **env} if env else None)
     except (OSError, subprocess.TimeoutExpired) as e:
@@ -421,7 +452,7 @@ def reset_keep(root: str, ref: str) -> None:
 def push(root: str, remote: str, branch: str) -> bool:
     """Push HEAD to the branch. False when rejected as non-fast-forward; never forces."""
     try:
-        proc = subprocess.run(["git", "-C", root, "push", "--porcelain", remote,
+        proc = subprocess.run([*GIT, "-C", root, "push", "--porcelain", remote,
                                f"HEAD:refs/heads/{branch}"], capture_output=True, text=True,
                               timeout=120, check=False)
     except (OSError, subprocess.TimeoutExpired) as e:
@@ -471,7 +502,7 @@ def where(root: str) -> tuple[str, str] | None:
 def read_file_at(root: str, rev: str, path: str) -> bytes | None:
     """The bytes of PATH (relative to ROOT) at commit REV; None when REV has no such file."""
     try:
-        proc = subprocess.run(["git", "-C", root, "cat-file", "blob", f"{rev}:./{path}"],
+        proc = subprocess.run([*GIT, "-C", root, "cat-file", "blob", f"{rev}:./{path}"],
                               capture_output=True, timeout=120, check=False)
     except (OSError, subprocess.TimeoutExpired) as e:
         raise GitError(f"git cat-file failed: {e}") from None
@@ -505,7 +536,7 @@ def first_parent_changes(root: str, rev: str, pathspecs: Sequence[str],
                              every=every, stops=stops or {})
     fmt = "--format=%x1e%H%x1f%P"  # hex only: no author text to confuse the parsing
     try:
-        proc = subprocess.Popen(["git", "-C", root, "log", "--first-parent",
+        proc = subprocess.Popen([*GIT, "-C", root, "log", "--first-parent",
                                  "--diff-merges=first-parent", "--no-renames", "--relative",
                                  "--name-status", "-z", fmt, rev, "--", *pathspecs],
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE,
@@ -585,7 +616,7 @@ def blob_ids(root: str, specs: Sequence[str]) -> list[str | None]:
 
 def read_blob(root: str, oid: str) -> bytes:
     try:
-        proc = subprocess.run(["git", "-C", root, "cat-file", "blob", oid],
+        proc = subprocess.run([*GIT, "-C", root, "cat-file", "blob", oid],
                               capture_output=True, timeout=120, check=False)
     except (OSError, subprocess.TimeoutExpired) as e:
         raise GitError(f"git cat-file failed: {e}") from None
@@ -625,21 +656,21 @@ def add_note(root: str, ref: str, sha: str, text: str, name: str, email: str) ->
 
 def note(root: str, ref: str, sha: str) -> str:
     """The git note on commit SHA under the notes REF ('' when there is none)."""
-    proc = subprocess.run(["git", "-C", root, "notes", f"--ref={ref}", "show", sha],
+    proc = subprocess.run([*GIT, "-C", root, "notes", f"--ref={ref}", "show", sha],
                           capture_output=True, text=True, timeout=120, check=False)
     return proc.stdout.strip() if proc.returncode == 0 else ""
 
 
 def fetch_ref(root: str, remote: str, ref: str) -> bool:
     """Replace the local REF with the remote's; False when the remote has none."""
-    proc = subprocess.run(["git", "-C", root, "fetch", "-q", remote, f"+{ref}:{ref}"],
+    proc = subprocess.run([*GIT, "-C", root, "fetch", "-q", remote, f"+{ref}:{ref}"],
                           capture_output=True, text=True, timeout=120, check=False)
     return proc.returncode == 0
 
 
 def push_ref(root: str, remote: str, ref: str) -> bool:
     """Push REF (fast-forward only); False when the remote moved meanwhile."""
-    proc = subprocess.run(["git", "-C", root, "push", "-q", remote, f"{ref}:{ref}"],
+    proc = subprocess.run([*GIT, "-C", root, "push", "-q", remote, f"{ref}:{ref}"],
                           capture_output=True, text=True, timeout=120, check=False)
     return proc.returncode == 0
 
@@ -714,7 +745,7 @@ def branch_exists(root: str, name: str) -> bool:
 
 
 def valid_branch_name(root: str, name: str) -> bool:
-    proc = subprocess.run(["git", "-C", root, "check-ref-format", "--branch", name],
+    proc = subprocess.run([*GIT, "-C", root, "check-ref-format", "--branch", name],
                           capture_output=True, check=False, timeout=120)
     return proc.returncode == 0 and not name.startswith("-")
 

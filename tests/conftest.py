@@ -49,6 +49,18 @@ def _isolated_git(
     monkeypatch.setenv("XDG_CACHE_HOME", str(home / ".cache"))
 
 
+@pytest.fixture(autouse=True)
+def _fresh_fingerprint() -> Iterator[None]:
+    """The cache's fingerprint is computed once per process from the environment (PATH,
+    AILOOP_FLAGD_CORE_DIR, ...), which tests change: each test computes its own, as an
+    ailoop process started with that test's environment would."""
+    from pipeline.cache import checker_fingerprint
+
+    checker_fingerprint.cache_clear()
+    yield
+    checker_fingerprint.cache_clear()
+
+
 @pytest.fixture
 def example(tmp_path: Path) -> Path:
     """A copy of the bundled example repository (no git)."""

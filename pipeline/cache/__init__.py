@@ -1,6 +1,7 @@
 """The validate results cache: a small façade over its parts.
 
-- `fingerprint`: git blob ids and the one code fingerprint every cache keys on;
+- `fingerprint`: git blob ids, and the one fingerprint every cache keys on (the code and
+  the machine that checked);
 - `stat_index`: file stat -> blob id, like git's index, and the one racy-timestamp rule;
 - `walk`: folder listings reused while the folders are unchanged;
 - `results`: results keyed by blob id, in shard files with a journal;
@@ -20,13 +21,13 @@ import time
 from typing import Any
 
 from pipeline.cache import store
-from pipeline.cache.fingerprint import blob_id, code_fingerprint, read_blob, read_bounded
+from pipeline.cache.fingerprint import blob_id, checker_fingerprint, read_blob, read_bounded
 from pipeline.cache.results import Entry, ResultStore
 from pipeline.cache.stat_index import StatIndex
 from pipeline.cache.store import Records, Unusable, cache_dir
 from pipeline.cache.walk import Listing, Walk
 
-__all__ = ["ResultCache", "blob_id", "cache_dir", "code_fingerprint", "read_blob",
+__all__ = ["ResultCache", "blob_id", "cache_dir", "checker_fingerprint", "read_blob",
            "read_bounded"]
 
 
@@ -57,8 +58,9 @@ class ResultCache:
         self.root, self.enabled, self.records = root, enabled, records
         partial = partial or scoped
         self.path = _index_path(root, name)
-        self.fingerprint = code_fingerprint() if enabled else ""
+        self.fingerprint = checker_fingerprint() if enabled else ""
         self.session: dict[str, Any] = {}  # this run's results of files that were not hashed
+        self._linked: dict[str, bool] = {}  # top-level folder -> is a symlink
         self.why_not: str | None = "disabled (--no-cache)"  # None: the index was reused
         folder = os.path.join(cache_dir(root), f"{name}.d")
         split = ResultStore.split(folder, self.fingerprint, records) if enabled and scoped \
@@ -157,9 +159,24 @@ class ResultCache:
     # --- the stat index -------------------------------------------------------------------
 
     def blob_of(self, abs_path: str, rel: str, st: os.stat_result | None = None) -> str | None:
-        """Blob id of a file (None when it cannot be read, or when the cache is off: then
-        nothing is hashed)."""
-        return self.index.blob_of(abs_path, rel, st) if self.enabled else None
+        """Blob id of a file (None when it cannot be read, when the cache is off: then
+        nothing is hashed, or when its folder is a link: see in_linked_folder)."""
+        if not self.enabled or self.in_linked_folder(rel):
+            return None
+        return self.index.blob_of(abs_path, rel, st)
+
+    def in_linked_folder(self, rel: str) -> bool:
+        """Whether `rel` sits in a folder that is a symlink. The loader refuses a document
+        in one that leads out of the repository, whatever its bytes, so nothing keyed by
+        them may answer for it. Only a top-level folder (policies/) can be one: the walk
+        enters no linked folder below the folders it starts from."""
+        folder, _, rest = rel.partition("/")
+        if not rest or "/" in rest:
+            return False
+        linked = self._linked.get(folder)
+        if linked is None:
+            linked = self._linked[folder] = os.path.islink(os.path.join(self.root, folder))
+        return linked
 
     def remember(self, rel: str, blob: str, st: os.stat_result) -> None:
         self.index.remember(rel, blob, st)

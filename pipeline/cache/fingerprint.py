@@ -1,4 +1,5 @@
-"""What a cached result is keyed by: git blob ids of files, and the one code fingerprint."""
+"""What a cached result is keyed by: git blob ids of files, and the one fingerprint of what
+checked them."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import os
 import stat
 
 from pipeline.fsio import read_at_most
+from pipeline.machine import identity
 
 # Bumped when what a cache file holds changes shape; part of the code fingerprint, and
 # written in every cache file's header (so a file of another format is told apart).
@@ -27,15 +29,17 @@ def blob_id(data: bytes) -> str:
 
 
 @functools.cache
-def code_fingerprint() -> str:
-    """Changes whenever any of ailoop's code changes (every cache keys on it): the size and
-    mtime of each module of the package, computed once per process."""
+def checker_fingerprint() -> str:
+    """What checked a cached answer, computed once per process; every cache keys on it, so
+    it changes whenever any part of that changes: ailoop's code (the size and mtime of each
+    module of the package) and the machine's part (pipeline.machine.identity: the Python
+    and libraries it runs on, flagd's validator and Node.js, the time zone database)."""
     package = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     modules: list[str] = []
     for folder, dirs, files in os.walk(package):  # a fifth of pathlib.rglob's time
         dirs[:] = [d for d in dirs if d != "__pycache__"]
         modules.extend(os.path.join(folder, f) for f in files if f.endswith(".py"))
-    digest = hashlib.sha1(f"{FORMAT}".encode())
+    digest = hashlib.sha1(f"{FORMAT}\0{identity()}".encode())
     for path in sorted(modules):
         st = os.stat(path)
         rel = os.path.relpath(path, package).replace(os.sep, "/")

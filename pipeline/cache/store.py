@@ -1,6 +1,6 @@
 """Cache files: where they live, how they are read without running code, how they are written.
 
-A file is a header line, `ailoop-cache <format> <code fingerprint> <crc32 of the rest>`,
+A file is a header line, `ailoop-cache <format> <checker fingerprint> <crc32 of the rest>`,
 then a pickle of plain data: builtin containers and scalars, and the few record types the
 caller names (dataclasses and pydantic models without pickling hooks of their own,
 datetimes), so rebuilding one runs none of our code and nothing but pydantic's field
@@ -167,7 +167,7 @@ def _check_header(line: bytes, fingerprint: str) -> int:
         raise Unusable(f"written by {'an older' if int(parts[1]) < FORMAT else 'another'} "
                        "format")
     if parts[2] != fingerprint.encode():
-        raise Unusable("ailoop's code changed")
+        raise Unusable("ailoop or the machine changed")
     try:
         return int(parts[3], 16)
     except (IndexError, ValueError):

@@ -24,7 +24,7 @@ from pipeline.approvals.base import ApprovalSource
 from pipeline.approvals.context import people_of, person_by_email
 from pipeline.approvals.governance_check import GovernanceCheck
 from pipeline.approvals.requirements import HUMAN_ROLES, stage_requirements
-from pipeline.cache import cache_dir, code_fingerprint, store
+from pipeline.cache import cache_dir, checker_fingerprint, store
 from pipeline.cache.stat_index import settled_ns, stat_key
 from pipeline.documents.layout import (
     CUSTOMERS,
@@ -674,7 +674,7 @@ def _records() -> tuple[type, ...]:
 
 
 def _salt(project: ProjectSpec) -> str:
-    digest = hashlib.sha1(code_fingerprint().encode())
+    digest = hashlib.sha1(checker_fingerprint().encode())
     digest.update(project.model_dump_json().encode())
     return digest.hexdigest()
 

@@ -5,9 +5,10 @@ The inputs of a full run are: the folders it walked (the walk's stored listing h
 every folder's stat is unchanged) and the documents found (the top-level ones are looked
 up, not walked), every file it read (each one's lstat in the stat index matches), what the
 cross-check saw at paths outside the walk (declared inputs, references out of the priority
-folder: where each leads and what is there), HEAD, git's index and a shallow clone's edge
-(the status trust verdict), the day (waivers expire by date) and ailoop's own code (the
-cache's fingerprint). A run whose rules read `now`, or that read a document too young for
+folder: where each leads and what is there), what git reads besides the work tree (see
+git.state: the status trust verdict asks git), the day (waivers expire by date) and what
+checked (the cache's fingerprint: ailoop's code, its libraries, validators and time zone
+data). A run whose rules read `now`, or that read a document too young for
 its stat to be trusted or too large to be hashed, stores no answer. Checking all that is a
 stat per folder and per file: the per-file work, the cross-checks, the policies and the
 trust verdict are all skipped.
@@ -22,7 +23,6 @@ from collections.abc import Mapping, Sequence
 from datetime import date
 from typing import TYPE_CHECKING
 
-from pipeline import git
 from pipeline.cache.stat_index import stat_key
 from pipeline.documents.findings import Finding
 
@@ -32,11 +32,12 @@ if TYPE_CHECKING:
 Answer = tuple[tuple[Finding, ...], int]  # findings, files checked
 
 
-def recall(root: str, cache: ResultCache, today: date, documents: Sequence[str]
-           ) -> Answer | None:
+def recall(root: str, cache: ResultCache, today: date, documents: Sequence[str],
+           git_state: str | None) -> Answer | None:
     """The last full run's answer when none of its inputs changed; else None. Call
-    after cache.documents() (the walk decides whether the folders changed)."""
-    key = _key(root, today)
+    after cache.documents() (the walk decides whether the folders changed). `git_state`:
+    git.state(), taken before the run reads anything from git."""
+    key = _key(git_state, today)
     if key is None or not cache.walk.verified:
         return None
     hit = cache.answer
@@ -60,12 +61,14 @@ def recall(root: str, cache: ResultCache, today: date, documents: Sequence[str]
     return (tuple(answer[0]), int(answer[1]))
 
 
-def remember(root: str, cache: ResultCache, today: date, answer: Answer,
-             reads_now: bool, documents: Sequence[str], probes: Mapping[str, str]) -> None:
+def remember(cache: ResultCache, today: date, answer: Answer, reads_now: bool,
+             documents: Sequence[str], probes: Mapping[str, str], git_state: str | None
+             ) -> None:
     """Store a full run's answer, when it can be recalled safely: its rules did not read
     the clock, and the stat index holds every document and every file the run read, and
-    nothing else. `probes`: what the run saw at paths outside the walk (see probe)."""
-    key = _key(root, today)
+    nothing else. `probes`: what the run saw at paths outside the walk (see probe);
+    `git_state`: as the run started (what git says later may not be what it read)."""
+    key = _key(git_state, today)
     index = cache.index
     if key is None or reads_now or not cache.enabled \
             or not index.touched <= index.entries.keys() \
@@ -83,8 +86,10 @@ def remember(root: str, cache: ResultCache, today: date, answer: Answer,
 
 def probe(path: str) -> str:
     """What is at a path the walk does not list, as far as a check of it can tell: where
-    it leads (through any symlink on the way) and whether a file or a folder is there."""
-    real = os.path.realpath(path)
+    it leads (through any symlink on the way) and whether a file or a folder is there.
+    `..` is taken before links, as resolve_inside takes it: `link/../x` is the x beside
+    the link, whatever the link leads to."""
+    real = os.path.realpath(os.path.normpath(path))
     try:
         kind = stat.S_IFMT(os.stat(real).st_mode)
     except OSError:
@@ -96,21 +101,5 @@ def _listed(documents: Sequence[str]) -> str:
     return hashlib.sha1("\0".join(documents).encode()).hexdigest()
 
 
-def _key(root: str, today: date) -> str | None:
-    git_dir = os.path.join(root, ".git")
-    if not os.path.isdir(git_dir):
-        return None  # a linked worktree or a subfolder: its index is elsewhere
-    head = git.loose_head(root) or git.head(root)
-    if not head:
-        return None  # no commit yet
-    parts = [today.isoformat(), head, _stat(os.path.join(git_dir, "index")),
-             _stat(os.path.join(git_dir, "shallow"))]
-    return hashlib.sha1("\n".join(parts).encode()).hexdigest()
-
-
-def _stat(path: str) -> str:
-    try:
-        st = os.stat(path)
-    except OSError:
-        return "-"
-    return f"{st.st_mtime_ns}:{st.st_size}:{st.st_ino}"
+def _key(git_state: str | None, today: date) -> str | None:
+    return None if git_state is None else f"{today.isoformat()}\0{git_state}"

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
+from pipeline import git
 from pipeline.cache import ResultCache, read_bounded
 from pipeline.documents.findings import Finding, sort_findings
 from pipeline.documents.inputs import outside_reason, overlap, resolve_input
@@ -103,11 +104,15 @@ def _validate(options: ValidateOptions) -> ValidationReport:
 def _validate_with(options: ValidateOptions, cache: ResultCache) -> ValidationReport:
     root = options.root
     now = options.now or datetime.now(UTC)
+    # What git reads besides the work tree, taken once before anything asks git: an answer
+    # is stored under the state it was computed from, not one another process made since.
+    git_state = functools.cache(lambda: git.state(root))
     if options.changed_later is not None:
         documents, judge, options = _scoped(options, cache, now)
     else:
         documents = cache.documents()
-        answer = memo.recall(root, cache, now.date(), documents) if options.whole else None
+        answer = memo.recall(root, cache, now.date(), documents, git_state()) \
+            if options.whole and cache.enabled else None
         if answer is not None:
             if options.explain is not None:
                 options.explain("cache: nothing changed since the last full run: its "
@@ -133,7 +138,8 @@ def _validate_with(options: ValidateOptions, cache: ResultCache) -> ValidationRe
     probes: dict[str, str] | None = {} if options.whole and cache.enabled else None
     findings.extend(_cross_check(root, targets, results, cache, probes))
     findings.extend(status_findings(targets, results))
-    findings.extend(trust_findings(root, documents, targets, options.changed, cache, blobs))
+    findings.extend(trust_findings(root, documents, targets, options.changed, cache, blobs,
+                                   git_state))
     from pipeline.validate.policies import policy_findings
 
     policy_cache = PolicyCache(root, documents, cache, blobs)
@@ -142,8 +148,8 @@ def _validate_with(options: ValidateOptions, cache: ResultCache) -> ValidationRe
     if probes is not None:
         # A segment flagd's validator could not check is judged again once it can be.
         unchecked = any(results[rel].facts.get("unchecked") for rel in targets)
-        memo.remember(root, cache, now.date(), (tuple(findings), len(targets)),
-                      policy_cache.reads_now or unchecked, documents, probes)
+        memo.remember(cache, now.date(), (tuple(findings), len(targets)),
+                      policy_cache.reads_now or unchecked, documents, probes, git_state())
     findings.extend(ci_findings(root, os.environ))  # never cached: it depends on where
     cache.save()
     return ValidationReport(sort_findings(findings), len(targets))
@@ -274,12 +280,14 @@ def _check_all(root: str, rels: list[str], cache: ResultCache, jobs: int,
     work = Work(root, cache.enabled, judge)
     for rel, checked in zip(todo, _run(work, todo, jobs), strict=True):
         results[rel] = checked.result
-        if checked.blob is not None and cache.enabled:
-            blobs[rel] = checked.blob[0]
+        # A document in a linked folder is looked at anew each run (see in_linked_folder).
+        kept = None if not cache.enabled or cache.in_linked_folder(rel) else checked.blob
+        if kept is not None:
+            blobs[rel] = kept[0]
         if checked.judged is not None and judged is not None:
             judged[rel] = checked.judged
         if not checked.result.facts.get("unchecked"):  # see targeting.py: never kept
-            _store(cache, rel, checked.blob, _lean(checked.result))
+            _store(cache, rel, kept, _lean(checked.result))
         for dataset in checked.datasets:
             # This run's verdict: the cross-check reads it here, without a stat of its own.
             cache.session[dataset.rel + _DATASET] = dataset.findings

@@ -16,15 +16,14 @@ the flag's results stay the variants `candidate` and `serving` whatever it is.
 from __future__ import annotations
 
 import json
-import os
-import shutil
 import subprocess
-import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pipeline.documents.findings import Finding
+from pipeline.machine import flagd_core_dir
+from pipeline.machine import node as find_node
 
 if TYPE_CHECKING:  # the loader pulls in pydantic and the models: only when a file is parsed
     from pipeline.documents.load import Document
@@ -39,13 +38,6 @@ _AT = f"/flags/{_FLAG}/targeting/if/0"
 # number of arguments first, an unknown operator after, a wrong type last.
 _KEYWORDS = ("minItems", "maxItems", "required", "enum", "const", "pattern",
              "additionalProperties", "type")
-
-
-def flagd_core_dir() -> Path:
-    found = os.environ.get("AILOOP_FLAGD_CORE_DIR")
-    if found:
-        return Path(found)
-    return Path(sys.prefix) / "node" / "node_modules" / "@openfeature" / "flagd-core"
 
 
 def flag_document(rule: dict[str, Any]) -> str:
@@ -67,8 +59,7 @@ def check_rules(rules: Sequence[dict[str, Any]]) -> list[str]:
     cannot say."""
     if not rules:
         return []
-    module = flagd_core_dir()
-    node = shutil.which("node")
+    module, node = flagd_core_dir(), find_node()
     if node is None or not (module / "package.json").is_file():
         raise Unchecked(f"flagd's validator ({PACKAGE} and Node.js) is not installed; "
                         "`make` installs it, or set AILOOP_FLAGD_CORE_DIR")

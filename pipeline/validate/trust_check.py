@@ -10,10 +10,9 @@ from __future__ import annotations
 
 import hashlib
 import os
-from collections.abc import Collection, Mapping, Sequence, Set
+from collections.abc import Callable, Collection, Mapping, Sequence, Set
 from typing import TYPE_CHECKING
 
-from pipeline import git
 from pipeline.cache import cache_dir
 from pipeline.documents.findings import Finding
 from pipeline.documents.layout import CUSTOMERS, PRIORITY_FILE, STATUS_FILE
@@ -25,8 +24,10 @@ _VERDICT = "\0status-trust"  # the results cache's entry for the last verdict
 
 def trust_findings(root: str, documents: Collection[str], targets: Sequence[str],
                    changed: Collection[str] | None, cache: ResultCache,
-                   blobs: Mapping[str, str]) -> list[Finding]:
-    """BLOBS: blob ids of the files this run checked (the status files among them).
+                   blobs: Mapping[str, str], git_state: Callable[[], str | None]
+                   ) -> list[Finding]:
+    """BLOBS: blob ids of the files this run checked (the status files among them);
+    GIT_STATE: git.state() as the run started (taken at the first call).
 
     The verdict is cached under everything it is computed from (see _verdict_key), so a
     warm run with nothing new runs no git command and parses no ailoop.yaml."""
@@ -35,7 +36,7 @@ def trust_findings(root: str, documents: Collection[str], targets: Sequence[str]
     if not paths:
         return []
     present = _present(root, paths, listed, cache)
-    key = _verdict_key(root, paths, blobs, present) if cache.enabled else None
+    key = _verdict_key(root, paths, blobs, present, git_state()) if cache.enabled else None
     if key is not None:
         hit = cache.get(_VERDICT, key)
         if hit is not None:
@@ -69,17 +70,14 @@ def _present(root: str, paths: Sequence[str], listed: Set[str],
 
 
 def _verdict_key(root: str, paths: Sequence[str], blobs: Mapping[str, str],
-                 present: Collection[str]) -> tuple[str, ...] | None:
-    """What the verdict depends on: HEAD (its history, its ailoop.yaml and bot key), git's
-    index (what is tracked), a shallow clone's edge, and each asked path's content and mode
-    on disk (git sees a changed executable bit as a change). None when a file's content is
-    unknown (then nothing is cached)."""
-    if not os.path.isdir(os.path.join(root, ".git")):
-        return None  # a linked worktree or a subfolder: its index is elsewhere
-    head = git.loose_head(root) or git.head(root)
-    if not head:
+                 present: Collection[str], git_state: str | None) -> tuple[str, ...] | None:
+    """What the verdict depends on: git's state (HEAD: its history, its ailoop.yaml and bot
+    key; the index: what is tracked; the configuration: what git calls a change; see
+    git.state), and each asked path's content and mode on disk (git sees a changed
+    executable bit as a change). None when either is unknown (then nothing is cached)."""
+    if git_state is None:
         return None
-    parts = [head, _stat_of(root, ".git/index"), _stat_of(root, ".git/shallow")]
+    parts = [git_state]
     for path in paths:
         if path in blobs:
             try:
@@ -93,12 +91,6 @@ def _verdict_key(root: str, paths: Sequence[str], blobs: Mapping[str, str],
             parts.append(f"{path}\0-")
     return (hashlib.sha1("\n".join(parts).encode()).hexdigest(),)
 
-def _stat_of(root: str, rel: str) -> str:
-    try:
-        st = os.stat(os.path.join(root, rel))
-    except OSError:
-        return "-"
-    return f"{st.st_mtime_ns}:{st.st_size}:{st.st_ino}"
 
 def statuses_to_check(existing: Set[str], targets: Sequence[str],
                       changed: Collection[str] | None) -> list[str]:

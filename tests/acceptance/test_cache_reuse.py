@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.cache import cache_dir, code_fingerprint, stat_index, store
+from pipeline.cache import cache_dir, checker_fingerprint, stat_index, store
 from pipeline.cache.fingerprint import FORMAT
 from tests.acceptance.test_validate_cache import in_git
 from tests.acceptance.test_validate_cli import broken_repo
@@ -51,12 +51,12 @@ def test_without_v_nothing_is_said(repo: Path, capsys: object) -> None:
     (b"", "cache file damaged"),
     (pickle.dumps({"fingerprint": "x", "stat": {}}), "written by an older format"),
     (cache_file("x", pickle.dumps({}), FORMAT - 1), "written by an older format"),
-    (cache_file("0" * 40, pickle.dumps({})), "ailoop's code changed"),
-    (lambda: cache_file(code_fingerprint(), b"\x80\x05truncated"), "cache file damaged"),
-    (lambda: cache_file(code_fingerprint(), pickle.dumps({"stat": []})),
+    (cache_file("0" * 40, pickle.dumps({})), "ailoop or the machine changed"),
+    (lambda: cache_file(checker_fingerprint(), b"\x80\x05truncated"), "cache file damaged"),
+    (lambda: cache_file(checker_fingerprint(), pickle.dumps({"stat": []})),
      "cache file damaged"),
     # A body that still unpickles, but not the one its checksum was taken of.
-    (lambda: cache_file(code_fingerprint(), pickle.dumps({}))[:-2] + b"0.",
+    (lambda: cache_file(checker_fingerprint(), pickle.dumps({}))[:-2] + b"0.",
      "cache file damaged"),
 ])
 def test_each_reason_a_cache_file_is_not_reused(repo: Path, capsys: object, content: object,
@@ -102,7 +102,7 @@ def test_a_malicious_cache_file_runs_no_code_and_the_run_succeeds(tmp_path: Path
         for framed in (True, False):
             (folder / "validate.d").mkdir(parents=True, exist_ok=True)
             for path in (folder / "validate.pickle", folder / "validate.d" / "journal.pickle"):
-                path.write_bytes(cache_file(code_fingerprint(), planted) if framed else planted)
+                path.write_bytes(cache_file(checker_fingerprint(), planted) if framed else planted)
             result = ailoop_subprocess("-C", str(repo), "validate", "-v", *args)
             assert not marker.exists()
             assert (result.code, result.out) == (expected.code, expected.out)
@@ -139,7 +139,7 @@ def test_an_entry_of_the_wrong_shape_is_a_miss(repo: Path, capsys: object) -> No
     rels = [str(p.relative_to(repo)) for p in repo.rglob("*.yaml") if ".git" not in p.parts]
     entries = {rel: (blob_id((repo / rel).read_bytes()), "not a result") for rel in rels}
     _index(repo).parent.mkdir(parents=True, exist_ok=True)
-    assert store.save(str(_index(repo)), code_fingerprint(),
+    assert store.save(str(_index(repo)), checker_fingerprint(),
                       {"stat": {}, "dirs": {}, "results": entries})
     code, out, err = _verbose(capsys, repo)
     assert (code, out, err[0]) == (expected.code, expected.out, "cache: reused")

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from benchmarks.generate import Params, ensure_repo
-from pipeline.cache import cache_dir, code_fingerprint, store
+from pipeline.cache import cache_dir, checker_fingerprint, store
 from pipeline.validate.run import _RECORDS
 from tests.acceptance.test_validate_cli import broken_repo
 from tests.support import GitRepo, ailoop_subprocess, git, run_cli
@@ -258,7 +258,7 @@ def test_the_cache_keeps_no_document_data(example: Path, capsys: object) -> None
     repo = in_git(example)
     validate(capsys, repo)
     path = os.path.join(cache_dir(str(repo)), "validate.pickle")
-    results = store.load(path, code_fingerprint(), _RECORDS)["results"]
+    results = store.load(path, checker_fingerprint(), _RECORDS)["results"]
     facts = [v[1].facts for v in results.values() if hasattr(v[1], "facts")]
     assert facts and all("data" not in f for f in facts)
     assert any(k.endswith("\0policy") for k in results)
@@ -353,7 +353,7 @@ def test_a_run_over_changed_files_reads_the_journal_alone(
     assert read == [journal]
     # What it checked again instead of reading a shard is in the journal for the next run.
     customer = "/".join(target.relative_to(repo).parts[:2]) + "/customer.yaml"
-    assert customer in store.load(journal, code_fingerprint(), _RECORDS)["results"]
+    assert customer in store.load(journal, checker_fingerprint(), _RECORDS)["results"]
     verbose = run_cli(capsys, "-C", str(repo), "validate", "-v", "--changed-since", "HEAD")
     assert "cache: reused: the journal of recent results" in verbose.err
     assert validate(capsys, repo, "--no-cache", "--changed-since", "HEAD") == scoped

@@ -13,7 +13,7 @@ from pipeline.cache import (
     ResultCache,
     blob_id,
     cache_dir,
-    code_fingerprint,
+    checker_fingerprint,
     read_blob,
     results,
     stat_index,
@@ -73,7 +73,7 @@ def test_a_cache_with_the_right_fingerprint_but_wrong_shape_is_ignored(tmp_path:
     git(tmp_path, "init", "-q")
     path = Path(cache_dir(str(tmp_path))) / "t.pickle"
     path.parent.mkdir(parents=True)
-    store.save(str(path), code_fingerprint(), {"stat": [], "dirs": {}, "results": {}})
+    store.save(str(path), checker_fingerprint(), {"stat": [], "dirs": {}, "results": {}})
     assert ResultCache(str(tmp_path), "t").stat == {}
 
 
@@ -226,13 +226,13 @@ def _shard_results(root: Path) -> dict[str, object]:
     out: dict[str, object] = {}
     for shard in (Path(cache_dir(str(root))) / "t.d").glob("*.pickle"):
         if shard.name != "journal.pickle":
-            out.update(store.load(str(shard), code_fingerprint())["results"])
+            out.update(store.load(str(shard), checker_fingerprint())["results"])
     return out
 
 
 def _journal(root: Path) -> dict[str, object]:
     path = Path(cache_dir(str(root))) / "t.d" / "journal.pickle"
-    journal: dict[str, object] = store.load(str(path), code_fingerprint())["results"]
+    journal: dict[str, object] = store.load(str(path), checker_fingerprint())["results"]
     return journal
 
 

@@ -1,0 +1,45 @@
+"""pipeline.machine.identity: what cached answers are keyed by besides ailoop's code."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from pipeline import machine
+
+
+def test_where_ailoop_runs_from_does_not_change_it(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """sys.path starts with the script's folder or the working folder: a checkout holding
+    an .egg-info there must not make every run from it a cold one."""
+    before = machine.identity()
+    (tmp_path / "something-1.0.dist-info").mkdir()
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    assert machine.identity() == before
+
+
+def test_an_installed_library_changes_it(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    site = tmp_path / "lib" / "site-packages"
+    site.mkdir(parents=True)
+    monkeypatch.syspath_prepend(str(site))
+    before = machine.identity()
+    (site / "pydantic-99.0.dist-info").mkdir()
+    assert machine.identity() != before
+
+
+@pytest.mark.parametrize("variable", ["AILOOP_FLAGD_CORE_DIR", "PATH"])
+def test_the_validator_and_node_change_it(
+        variable: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    before = machine.identity()
+    monkeypatch.setenv(variable, str(tmp_path))  # no flagd package, no node there
+    assert machine.identity() != before or machine.node() is None
+
+
+def test_the_time_zone_database_changes_it(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import zoneinfo
+
+    before = machine.identity()
+    monkeypatch.setattr(zoneinfo, "TZPATH", (str(tmp_path),))
+    assert machine.identity() != before
