@@ -146,32 +146,14 @@ def test_git_changed_while_the_run_reads(
     assert cached == uncached
 
 
-SEGMENT_STAGES = """\
-      - name: shadow
-        percent: 0
-        bakeTime: 1h
-      - name: canary
-        percent: 50
-        bakeTime: 1h
-        targeting: {"in": [{"var": "group"}, ["internal"]]}
-        approvals:
-          - role: customer-reviewer
-"""
-
-
 def test_flagd_validator_gone_after_a_checked_run(
         capsys: object, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A segment flagd's validator accepted is judged again on a machine without it (where
     it cannot be checked, which is an error), not passed on the last machine's word."""
-    from tests.acceptance.test_segment_attacks import BROKEN
-    from tests.unit.test_cases import build_case
+    from tests.acceptance.test_segment_attacks import segment_case
 
     need_npm_flagd_core()
-    root = build_case(BROKEN, tmp_path / "repo")
-    spec = root / "customers/acme/triage/priority.yaml"
-    text = spec.read_text(encoding="utf-8")
-    start, end = text.index("      - name: shadow"), text.index("      - name: full")
-    spec.write_text(text[:start] + SEGMENT_STAGES + text[end:], encoding="utf-8")
+    root = segment_case(tmp_path / "repo", '{"in": [{"var": "group"}, ["internal"]]}')
     in_git(root)
     monkeypatch.setenv("AILOOP_FLAGD_CORE_DIR", str(NPM_FLAGD_CORE))
     assert validate(capsys, root)[0] == 0
