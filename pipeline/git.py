@@ -17,11 +17,8 @@ from pipeline.fsio import stamp
 
 _OBJECT_ID = re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}")  # SHA-1 or SHA-256
 # Every git command ailoop runs reads the history as it is: a replace ref (refs/replace/)
-# would show another commit, unsigned, in place of one the bot signed, or the reverse. And
-# none writes the index it only reads (`git status` and `git diff` refresh it when they
-# can): the index is part of what cached answers are keyed by (see state), and a run that
-# rewrote it would never find its own answer again.
-GIT = ("git", "--no-replace-objects", "--no-optional-locks")
+# would show another commit, unsigned, in place of one the bot signed, or the reverse.
+GIT = ("git", "--no-replace-objects")
 
 
 def _run(root: str, *args: str, env: dict[str, str] | None = None) -> str:
@@ -372,8 +369,12 @@ def dirty_paths(root: str, pathspecs: list[str], untracked: bool = True
     is untracked, or staged but new (a run killed between `add` and `commit`), is not in
     HEAD. Without UNTRACKED, untracked files are not looked for (git's slowest part: a walk
     of every folder)."""
+    # Without optional locks: status only reads here. Left to itself it rewrites the index
+    # it refreshed, and the index is part of what cached answers are keyed by (see state):
+    # a run would never find its own answer again.
     out = _run(root, "status", "--porcelain=v1", "-z",
-               f"--untracked-files={'all' if untracked else 'no'}", "--", *pathspecs)
+               f"--untracked-files={'all' if untracked else 'no'}", "--", *pathspecs,
+               env={"GIT_OPTIONAL_LOCKS": "0"})
     found: list[tuple[str, bool]] = []
     for entry in out.split("\0"):
         if len(entry) > 3:
