@@ -8,7 +8,6 @@ import hashlib
 import os
 import re
 import subprocess
-import tempfile
 from collections.abc import Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
@@ -232,6 +231,8 @@ def commit_signed_empty(root: str, message: str, key_path: str,
 def allowed_signers_file(text: str) -> Iterator[str]:
     """A private allowed-signers file (gpg.ssh.allowedSignersFile) for the git calls in
     the block, deleted afterwards."""
+    import tempfile  # only signature checks: every validate run imports this module
+
     fd, path = tempfile.mkstemp(prefix="ailoop-signers-")
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as fh:

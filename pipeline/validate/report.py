@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-
 from pipeline.documents.findings import Finding
 
 
@@ -24,6 +22,8 @@ def render_text(findings: list[Finding], files: int) -> str:
 
 
 def render_json(findings: list[Finding], files: int) -> str:
+    import json  # only this format: a warm run imports nothing it does not use
+
     payload = {
         "version": 1,
         "findings": [
