@@ -335,13 +335,16 @@ def head(root: str) -> str:
 
 
 def state(root: str) -> str | None:
-    """A digest of what git's answers about ROOT depend on besides the work tree: HEAD, the
-    index (its stat), a shallow clone's edge, grafts, and the configuration in effect
-    (core.fileMode, core.autocrlf and the like change what `git status` calls a change;
-    git lists what it uses, from every scope, include, `git -c` and GIT_CONFIG_*). A
-    cached answer that asked git is kept under it. None outside a repository's top folder
-    (a linked worktree keeps its index elsewhere), before the first commit, or when git
-    cannot list its configuration: nothing is cached then."""
+    """A digest of what git's answers about ROOT depend on besides the work tree's files:
+    HEAD, the index (its stat: the one GIT_INDEX_FILE names, if any), a shallow clone's
+    edge, grafts, the configuration in effect (core.fileMode, core.autocrlf and the like
+    change what `git status` calls a change; git lists what it uses, from every scope,
+    include, `git -c` and GIT_CONFIG_*), the attributes files outside the folders the walk
+    lists (.git/info/attributes, the top folder's .gitattributes, the global one: `text`,
+    `eol` and filters change it too) and the GIT_* environment. A cached answer that asked
+    git is kept under it. None outside a repository's top folder (a linked worktree keeps
+    its index elsewhere), before the first commit, or when git cannot list its
+    configuration: nothing is cached then."""
     git_dir = os.path.join(root, ".git")
     if not os.path.isdir(git_dir):
         return None
@@ -352,9 +355,24 @@ def state(root: str) -> str | None:
         config = _run(root, "config", "--list", "-z")
     except GitError:
         return None
-    parts = [commit, *(stamp(os.path.join(git_dir, name))
-                       for name in ("index", "shallow", os.path.join("info", "grafts"))), config]
+    index = os.environ.get("GIT_INDEX_FILE") or os.path.join(git_dir, "index")
+    files = [os.path.join(root, index),  # git -C root takes a relative one from ROOT
+             *(os.path.join(git_dir, *name) for name in (("shallow",), ("info", "grafts"),
+                                                        ("info", "attributes"))),
+             os.path.join(root, ".gitattributes"), _global_attributes(config)]
+    environment = sorted(f"{k}={v}" for k, v in os.environ.items() if k.startswith("GIT_"))
+    parts = [commit, *(f"{path}\0{stamp(path)}" for path in files), config, *environment]
     return hashlib.sha1("\0".join(parts).encode()).hexdigest()
+
+
+def _global_attributes(config: str) -> str:
+    """core.attributesFile, else git's default ($XDG_CONFIG_HOME/git/attributes)."""
+    for entry in config.split("\0"):
+        name, _, value = entry.partition("\n")
+        if name == "core.attributesfile" and value:
+            return os.path.expanduser(value)
+    base = os.environ.get("XDG_CONFIG_HOME") or os.path.join(os.path.expanduser("~"), ".config")
+    return os.path.join(base, "git", "attributes")
 
 
 def current_branch(root: str) -> str:

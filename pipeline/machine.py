@@ -61,9 +61,16 @@ def _distributions() -> list[str]:
 
 
 def _tools() -> list[str]:
+    """Node.js by what it is, not by the PATH entry it was found through (/bin and
+    /usr/bin are one folder on many systems); flagd's package by its package.json, its
+    folder and the node_modules folder beside it, which holds what it loads (a package
+    removed, as `npm prune` or a broken install leaves it, changes that folder)."""
     found = node()
-    return [f"node\0{found}\0{stamp(found)}" if found else "node\0-",
-            f"flagd\0{flagd_core_dir()}\0{stamp(str(flagd_core_dir() / 'package.json'))}"]
+    real = os.path.realpath(found) if found else "-"
+    package = flagd_core_dir()
+    stamps = [stamp(str(path)) for path in (package / "package.json", package,
+                                            package.parent.parent)]
+    return [f"node\0{real}\0{stamp(real)}", f"flagd\0{package}\0{chr(0).join(stamps)}"]
 
 
 def _time_zones() -> list[str]:

@@ -161,7 +161,10 @@ class ResultCache:
     def blob_of(self, abs_path: str, rel: str, st: os.stat_result | None = None) -> str | None:
         """Blob id of a file (None when it cannot be read, when the cache is off: then
         nothing is hashed, or when its folder is a link: see in_linked_folder)."""
-        if not self.enabled or self.in_linked_folder(rel):
+        if not self.enabled:
+            return None
+        if self.in_linked_folder(rel):
+            self.index.unrecorded(rel)
             return None
         return self.index.blob_of(abs_path, rel, st)
 
@@ -169,7 +172,9 @@ class ResultCache:
         """Whether `rel` sits in a folder that is a symlink. The loader refuses a document
         in one that leads out of the repository, whatever its bytes, so nothing keyed by
         them may answer for it. Only a top-level folder (policies/) can be one: the walk
-        enters no linked folder below the folders it starts from."""
+        enters no linked folder below the folders it starts from. Such a file counts as
+        read and not recorded (StatIndex.unrecorded): no full run's answer is kept without
+        it."""
         folder, _, rest = rel.partition("/")
         if not rest or "/" in rest:
             return False

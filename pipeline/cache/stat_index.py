@@ -78,6 +78,12 @@ class StatIndex:
         else:
             self._forget(rel)
 
+    def unrecorded(self, rel: str) -> None:
+        """This run reads `rel` and records nothing for it (its folder is a link: see
+        ResultCache.in_linked_folder): its old entry goes, and no answer stands without it."""
+        self.touched.add(rel)
+        self._forget(rel)
+
     def _forget(self, rel: str) -> None:
         """A learning run that read a file, and could not record what it read, drops the
         file's old entry: kept, it would stand for this run's read, and the last full

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -173,3 +174,105 @@ def test_time_zone_database_gone(example: Path, tmp_path: Path) -> None:
     cached = ailoop_subprocess("-C", str(repo), "validate", env=env)
     uncached = ailoop_subprocess("-C", str(repo), "validate", "--no-cache", env=env)
     assert (cached.code, cached.out) == (uncached.code, uncached.out)
+
+
+@pytest.mark.parametrize("where", ["info", "worktree"])
+def test_git_attributes_that_change_what_git_status_sees(
+        capsys: object, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, where: str) -> None:
+    """`text` normalises CRLF: the status with CRLF endings is clean to git while the
+    attribute holds, and has uncommitted changes once it is gone (.git/info/attributes or
+    the top folder's .gitattributes: part of git.state())."""
+    from pipeline.cache import stat_index
+    from tests.acceptance.test_reconcile import STATUS
+
+    work = _bot_repo(capsys, tmp_path)
+    monkeypatch.setattr(stat_index, "RACY_SECONDS", -1.0)
+    attributes = work / ".git" / "info" / "attributes" if where == "info" \
+        else work / ".gitattributes"
+    attributes.parent.mkdir(exist_ok=True)
+    attributes.write_text("*.yaml text\n", encoding="utf-8")
+    status = work / STATUS
+    # CRLF endings, staged: git stores what HEAD has (the attribute normalises them), and
+    # the index keeps the new size. Then a touch: git hashes the file again on each status.
+    status.write_bytes(status.read_bytes().replace(b"\n", b"\r\n"))
+    git(work, "add", str(STATUS))
+    later = status.stat().st_mtime - 100
+    os.utime(status, (later, later))
+    assert git(work, "--no-optional-locks", "status", "--porcelain", "--", str(STATUS)) == ""
+    assert validate(capsys, work)[0] == 0
+    assert validate(capsys, work)[0] == 0  # the answer now kept
+    attributes.unlink()
+    assert git(work, "--no-optional-locks", "status", "--porcelain", "--", str(STATUS)) != ""
+    cached, uncached = _both(capsys, work)
+    assert uncached[0] == 1 and "uncommitted changes" in uncached[1]
+    assert cached == uncached
+
+
+def test_git_index_file_from_the_environment(
+        capsys: object, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A pre-commit hook of `git commit <paths>` runs with GIT_INDEX_FILE naming a
+    temporary index: git.state() stamps the index git reads."""
+    from tests.acceptance.test_reconcile import STATUS
+
+    work = _bot_repo(capsys, tmp_path)
+    assert validate(capsys, work)[0] == 0
+    assert validate(capsys, work)[0] == 0
+    other = tmp_path / "other-index"
+    env = {**os.environ, "GIT_INDEX_FILE": str(other)}
+    subprocess.run(["git", "-C", str(work), "read-tree", "HEAD"], env=env, check=True)
+    subprocess.run(["git", "-C", str(work), "rm", "-q", "--cached", str(STATUS)], env=env,
+                   check=True)
+    monkeypatch.setenv("GIT_INDEX_FILE", str(other))
+    cached, uncached = _both(capsys, work)
+    assert uncached[0] == 1 and "not committed" in uncached[1]
+    assert cached == uncached
+
+
+def test_a_dependency_of_flagd_core_gone(
+        capsys: object, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """What the validator loads beside flagd-core's package.json (the node_modules folder
+    it sits in) is part of the fingerprint: a dependency removed is seen."""
+    import shutil
+
+    from pipeline.cache import checker_fingerprint
+    from tests.acceptance.test_segment_attacks import segment_case
+    from tests.acceptance.test_validate_cache import in_git
+    from tests.flagd import NPM_FLAGD_CORE, need_npm_flagd_core
+
+    need_npm_flagd_core()
+    modules = tmp_path / "node_modules"
+    shutil.copytree(NPM_FLAGD_CORE.parent.parent, modules, symlinks=True)
+    root = segment_case(tmp_path / "repo", '{"in": [{"var": "group"}, ["internal"]]}')
+    in_git(root)
+    monkeypatch.setenv("AILOOP_FLAGD_CORE_DIR", str(modules / "@openfeature" / "flagd-core"))
+    assert validate(capsys, root)[0] == 0
+    shutil.rmtree(modules / "json-logic-engine")  # a broken install: `npm prune`, say
+    checker_fingerprint.cache_clear()  # a new process
+    cached, uncached = _both(capsys, root)
+    assert uncached[0] == 1 and "cannot be checked" in uncached[1]
+    assert cached == uncached
+
+
+def test_policies_linked_inside_the_repo_after_a_run_with_the_folder(
+        example: Path, tmp_path: Path, capsys: object, monkeypatch: pytest.MonkeyPatch) -> None:
+    """policies/ becomes a link to a folder inside the repository (the loader accepts it).
+    Its documents are never hashed (in_linked_folder); their entries from the run before
+    once stood for them, and the last answer was kept without them: an in-place edit of a
+    policy (its folder's stat unchanged) was never looked at."""
+    from tests.acceptance.test_validate_cache import _settled_example
+
+    repo = _settled_example(example, monkeypatch)
+    assert validate(capsys, repo)[0] == 0
+    (repo / "policies").rename(repo / "shared-policies")
+    (repo / "policies").symlink_to("shared-policies")
+    assert validate(capsys, repo)[0] == 0  # --no-cache says the same
+    assert "its answer reused" not in run_cli(capsys, "-C", str(repo), "validate", "-v").err
+    rules = repo / "shared-policies" / "house-rules.yaml"
+    with open(rules, "r+", encoding="utf-8") as fh:  # in place, as `>` or an editor does
+        text = fh.read().replace("kind: Policy", "kind: Polizy")
+        fh.seek(0)
+        fh.write(text)
+    cached, uncached = _both(capsys, repo)
+    assert uncached[0] == 1 and "Polizy" in uncached[1]
+    assert cached == uncached
+

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -43,3 +44,19 @@ def test_the_time_zone_database_changes_it(tmp_path: Path, monkeypatch: pytest.M
     before = machine.identity()
     monkeypatch.setattr(zoneinfo, "TZPATH", (str(tmp_path),))
     assert machine.identity() != before
+
+
+def test_the_same_node_through_another_path_entry_does_not_change_it(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """/bin and /usr/bin are one folder on many systems: a PATH in another order finds the
+    same Node.js under another name, which must not make every cache file unusable."""
+    real = tmp_path / "usr-bin"
+    real.mkdir()
+    (real / "node").write_text("#!/bin/sh\n", encoding="utf-8")
+    (real / "node").chmod(0o755)
+    (tmp_path / "bin").symlink_to(real)
+    monkeypatch.setenv("PATH", f"{real}{os.pathsep}{tmp_path / 'bin'}")
+    one = machine.identity()
+    monkeypatch.setenv("PATH", f"{tmp_path / 'bin'}{os.pathsep}{real}")
+    assert machine.node() != str(real / "node")
+    assert machine.identity() == one
