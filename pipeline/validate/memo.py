@@ -61,16 +61,17 @@ def recall(root: str, cache: ResultCache, today: date, documents: Sequence[str],
     return (tuple(answer[0]), int(answer[1]))
 
 
-def remember(cache: ResultCache, today: date, answer: Answer, reads_now: bool,
+def remember(cache: ResultCache, today: date, answer: Answer, unkept: bool,
              documents: Sequence[str], probes: Mapping[str, str], git_state: str | None
              ) -> None:
-    """Store a full run's answer, when it can be recalled safely: its rules did not read
-    the clock, and the stat index holds every document and every file the run read, and
-    nothing else. `probes`: what the run saw at paths outside the walk (see probe);
+    """Store a full run's answer, when it can be recalled safely: nothing in it may not be
+    kept (`unkept`: its rules read the clock, a segment could not be checked, the status
+    trust verdict has no key), and the stat index holds every document and every file the
+    run read, and nothing else. `probes`: what the run saw at paths outside the walk (see probe);
     `git_state`: as the run started (what git says later may not be what it read)."""
     key = _key(git_state, today)
     index = cache.index
-    if key is None or reads_now or not cache.enabled \
+    if key is None or unkept or not cache.enabled \
             or not index.touched <= index.entries.keys() \
             or not index.entries.keys() >= set(documents):
         # Nothing to answer with (or a file too young to trust its stat, a document too

@@ -138,8 +138,9 @@ def _validate_with(options: ValidateOptions, cache: ResultCache) -> ValidationRe
     probes: dict[str, str] | None = {} if options.whole and cache.enabled else None
     findings.extend(_cross_check(root, targets, results, cache, probes))
     findings.extend(status_findings(targets, results))
-    findings.extend(trust_findings(root, documents, targets, options.changed, cache, blobs,
-                                   git_state))
+    trusted, trust_kept = trust_findings(root, documents, targets, options.changed, cache,
+                                         blobs, git_state)
+    findings.extend(trusted)
     from pipeline.validate.policies import policy_findings
 
     policy_cache = PolicyCache(root, documents, cache, blobs)
@@ -149,7 +150,8 @@ def _validate_with(options: ValidateOptions, cache: ResultCache) -> ValidationRe
         # A segment flagd's validator could not check is judged again once it can be.
         unchecked = any(results[rel].facts.get("unchecked") for rel in targets)
         memo.remember(cache, now.date(), (tuple(findings), len(targets)),
-                      policy_cache.reads_now or unchecked, documents, probes, git_state())
+                      policy_cache.reads_now or unchecked or not trust_kept, documents,
+                      probes, git_state())
     findings.extend(ci_findings(root, os.environ))  # never cached: it depends on where
     cache.save()
     return ValidationReport(sort_findings(findings), len(targets))

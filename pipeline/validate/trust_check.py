@@ -21,26 +21,30 @@ if TYPE_CHECKING:
     from pipeline.cache import ResultCache
 
 _VERDICT = "\0status-trust"  # the results cache's entry for the last verdict
+_ATTRIBUTES = ".gitattributes"
 
 def trust_findings(root: str, documents: Collection[str], targets: Sequence[str],
                    changed: Collection[str] | None, cache: ResultCache,
                    blobs: Mapping[str, str], git_state: Callable[[], str | None]
-                   ) -> list[Finding]:
-    """BLOBS: blob ids of the files this run checked (the status files among them);
-    GIT_STATE: git.state() as the run started (taken at the first call).
+                   ) -> tuple[list[Finding], bool]:
+    """The findings, and whether they may be kept (False when the verdict has no key: then
+    no full run's answer is kept either). BLOBS: blob ids of the files this run checked
+    (the status files among them); GIT_STATE: git.state() as the run started (taken at
+    the first call).
 
     The verdict is cached under everything it is computed from (see _verdict_key), so a
     warm run with nothing new runs no git command and parses no ailoop.yaml."""
     listed = set(documents)
     paths = statuses_to_check(listed, targets, changed)
     if not paths:
-        return []
+        return [], True
     present = _present(root, paths, listed, cache)
-    key = _verdict_key(root, paths, blobs, present, git_state()) if cache.enabled else None
+    key = _verdict_key(root, paths, blobs, present, git_state()) \
+        if cache.enabled and not _attributes_nearby(root, paths, cache) else None
     if key is not None:
         hit = cache.get(_VERDICT, key)
         if hit is not None:
-            return list(hit)
+            return list(hit), True
     from pipeline.trust.status import untrusted_statuses  # git, the models: only on a miss
 
     found = untrusted_statuses(root, paths, cache=cache_dir(root) if cache.enabled else None,
@@ -48,7 +52,26 @@ def trust_findings(root: str, documents: Collection[str], targets: Sequence[str]
     findings = tuple(Finding(p, 1, 1, "", found[p].problem) for p in paths if p in found)
     if key is not None:
         cache.put(_VERDICT, key, findings)
-    return list(findings)
+    return list(findings), key is not None
+
+
+def _attributes_nearby(root: str, paths: Sequence[str], cache: ResultCache) -> bool:
+    """Whether a .gitattributes file may sit in a folder between the top folder and a
+    status file (customers/, a customer's, the priority's). git applies it to the status
+    (`text`, `eol` and filters change what it calls a change), and no key holds it: the
+    top folder's is in git.state(), these are not. A folder this run did not list counts
+    as holding one."""
+    holds: dict[str, bool] = {}
+    for path in paths:
+        folder = os.path.dirname(path)
+        while folder:
+            if folder not in holds:
+                listing = cache.listing(os.path.join(root, folder))
+                holds[folder] = listing is None or _ATTRIBUTES in listing[0].split("/")
+            if holds[folder]:
+                return True
+            folder = os.path.dirname(folder)
+    return False
 
 def _present(root: str, paths: Sequence[str], listed: Set[str],
              cache: ResultCache) -> set[str]:

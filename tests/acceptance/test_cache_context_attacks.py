@@ -176,19 +176,21 @@ def test_time_zone_database_gone(example: Path, tmp_path: Path) -> None:
     assert (cached.code, cached.out) == (uncached.code, uncached.out)
 
 
-@pytest.mark.parametrize("where", ["info", "worktree"])
+@pytest.mark.parametrize("where", ["info", "top", "priority", "priority in place"])
 def test_git_attributes_that_change_what_git_status_sees(
         capsys: object, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, where: str) -> None:
     """`text` normalises CRLF: the status with CRLF endings is clean to git while the
-    attribute holds, and has uncommitted changes once it is gone (.git/info/attributes or
-    the top folder's .gitattributes: part of git.state())."""
+    attribute holds, and has uncommitted changes once it is gone. .git/info/attributes and
+    the top folder's .gitattributes are part of git.state(); with one in a folder above a
+    status, the verdict is not kept (an edit in place changes no folder's listing)."""
     from pipeline.cache import stat_index
     from tests.acceptance.test_reconcile import STATUS
 
     work = _bot_repo(capsys, tmp_path)
     monkeypatch.setattr(stat_index, "RACY_SECONDS", -1.0)
-    attributes = work / ".git" / "info" / "attributes" if where == "info" \
-        else work / ".gitattributes"
+    attributes = {"info": work / ".git" / "info" / "attributes",
+                  "top": work / ".gitattributes"}.get(where, (work / STATUS).parent /
+                                                      ".gitattributes")
     attributes.parent.mkdir(exist_ok=True)
     attributes.write_text("*.yaml text\n", encoding="utf-8")
     status = work / STATUS
@@ -201,7 +203,10 @@ def test_git_attributes_that_change_what_git_status_sees(
     assert git(work, "--no-optional-locks", "status", "--porcelain", "--", str(STATUS)) == ""
     assert validate(capsys, work)[0] == 0
     assert validate(capsys, work)[0] == 0  # the answer now kept
-    attributes.unlink()
+    if where == "priority in place":
+        attributes.write_text("*.yaml -text\n", encoding="utf-8")
+    else:
+        attributes.unlink()
     assert git(work, "--no-optional-locks", "status", "--porcelain", "--", str(STATUS)) != ""
     cached, uncached = _both(capsys, work)
     assert uncached[0] == 1 and "uncommitted changes" in uncached[1]
