@@ -340,8 +340,8 @@ def state(root: str) -> str | None:
     edge, grafts, the configuration in effect (core.fileMode, core.autocrlf and the like
     change what `git status` calls a change; git lists what it uses, from every scope,
     include, `git -c` and GIT_CONFIG_*), the attributes files outside the folders the walk
-    lists (.git/info/attributes, the top folder's .gitattributes, the global one: `text`,
-    `eol` and filters change it too) and the GIT_* environment. A cached answer that asked
+    lists (the top folder's .gitattributes and attributes_files: `text`, `eol` and filters
+    change what status calls a change too) and the GIT_* environment. A cached answer that asked
     git is kept under it. None outside a repository's top folder (a linked worktree keeps
     its index elsewhere), before the first commit, or when git cannot list its
     configuration: nothing is cached then."""
@@ -357,22 +357,43 @@ def state(root: str) -> str | None:
         return None
     index = os.environ.get("GIT_INDEX_FILE") or os.path.join(git_dir, "index")
     files = [os.path.join(root, index),  # git -C root takes a relative one from ROOT
-             *(os.path.join(git_dir, *name) for name in (("shallow",), ("info", "grafts"),
-                                                        ("info", "attributes"))),
-             os.path.join(root, ".gitattributes"), _global_attributes(config)]
+             *(os.path.join(git_dir, *name) for name in (("shallow",), ("info", "grafts"))),
+             os.path.join(root, ".gitattributes"), *attributes_files(root, config)]
     environment = sorted(f"{k}={v}" for k, v in os.environ.items() if k.startswith("GIT_"))
     parts = [commit, *(f"{path}\0{stamp(path)}" for path in files), config, *environment]
     return hashlib.sha1("\0".join(parts).encode()).hexdigest()
 
 
-def _global_attributes(config: str) -> str:
-    """core.attributesFile, else git's default ($XDG_CONFIG_HOME/git/attributes)."""
+def attributes_files(root: str, config: str) -> list[str]:
+    """The attributes files git reads outside the work tree, as git finds them: the
+    system one ($(prefix)/etc/gitattributes: /etc/gitattributes where git's prefix is
+    /usr), core.attributesFile (its last value, as git takes it: `~`, `%(prefix)/`, or a
+    path from the top folder), else $XDG_CONFIG_HOME/git/attributes, and the repository's
+    .git/info/attributes. `config`: `git config --list -z` of ROOT."""
+    prefix = _git_prefix()
+    configured = ""
     for entry in config.split("\0"):
         name, _, value = entry.partition("\n")
-        if name == "core.attributesfile" and value:
-            return os.path.expanduser(value)
-    base = os.environ.get("XDG_CONFIG_HOME") or os.path.join(os.path.expanduser("~"), ".config")
-    return os.path.join(base, "git", "attributes")
+        if name == "core.attributesfile":
+            configured = value  # the last one wins, as in git
+    if configured.startswith("%(prefix)/"):
+        configured = prefix + configured[len("%(prefix)"):]
+    if configured:
+        personal = os.path.join(root, os.path.expanduser(configured))
+    else:
+        base = os.environ.get("XDG_CONFIG_HOME") or os.path.join(os.path.expanduser("~"),
+                                                                 ".config")
+        personal = os.path.join(base, "git", "attributes")
+    return [os.path.join(prefix, "etc", "gitattributes"), "/etc/gitattributes", personal,
+            os.path.join(root, ".git", "info", "attributes")]
+
+
+def _git_prefix() -> str:
+    """Where git is installed (/usr for /usr/bin/git)."""
+    import shutil
+
+    found = shutil.which("git")
+    return os.path.dirname(os.path.dirname(os.path.realpath(found))) if found else "/usr"
 
 
 def current_branch(root: str) -> str:

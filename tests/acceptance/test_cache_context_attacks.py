@@ -281,3 +281,48 @@ def test_policies_linked_inside_the_repo_after_a_run_with_the_folder(
     assert uncached[0] == 1 and "Polizy" in uncached[1]
     assert cached == uncached
 
+
+def _crlf_status_clean_under(work: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """As test_git_attributes_that_change_what_git_status_sees: the status with CRLF
+    endings, staged, clean to git only while `text` holds for it."""
+    from pipeline.cache import stat_index
+    from tests.acceptance.test_reconcile import STATUS
+
+    monkeypatch.setattr(stat_index, "RACY_SECONDS", -1.0)
+    status = work / STATUS
+    status.write_bytes(status.read_bytes().replace(b"\n", b"\r\n"))
+    git(work, "add", str(STATUS))
+    later = status.stat().st_mtime - 100
+    os.utime(status, (later, later))
+    return status
+
+
+def _dirty(work: Path) -> str:
+    from tests.acceptance.test_reconcile import STATUS
+    return git(work, "--no-optional-locks", "status", "--porcelain", "--", str(STATUS))
+
+
+@pytest.mark.parametrize("how", ["relative", "last wins", "prefix"])
+def test_attributes_file_git_reads_is_the_one_stamped(
+        capsys: object, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, how: str) -> None:
+    """core.attributesFile as git reads it: a path from the top folder, the last of two
+    values, `%(prefix)/` (git's install folder)."""
+    work = _bot_repo(capsys, tmp_path)
+    attrs = work / ".review-attrs" if how == "relative" else tmp_path / "attrs"
+    attrs.write_text("*.yaml text\n", encoding="utf-8")
+    if how == "relative":  # git reads it from the top folder (git -C root)
+        git(work, "config", "core.attributesFile", ".review-attrs")
+    elif how == "last wins":  # git uses the last value
+        git(work, "config", "--add", "core.attributesFile", str(tmp_path / "unused"))
+        git(work, "config", "--add", "core.attributesFile", str(attrs))
+    else:  # git expands %(prefix)/ (its install folder)
+        git(work, "config", "core.attributesFile", f"%(prefix)/..{attrs}")
+    _crlf_status_clean_under(work, monkeypatch)
+    assert _dirty(work) == ""
+    assert validate(capsys, work)[0] == 0
+    assert validate(capsys, work)[0] == 0  # the answer now kept
+    attrs.write_text("*.yaml -text\n", encoding="utf-8")  # in place
+    assert _dirty(work) != ""
+    cached, uncached = _both(capsys, work)
+    assert uncached[0] == 1 and "uncommitted changes" in uncached[1]
+    assert cached == uncached

@@ -104,9 +104,9 @@ def _patched(steps: Steps) -> Iterator[None]:
         steps.step(f"rename -> {os.path.basename(dst)}")
         real_replace(src, dst)
 
-    def run(root: str, *args: str) -> str:
+    def run(root: str, *args: str, **options: Any) -> str:
         steps.step(f"git {args[0]}")
-        return real_run(root, *args)
+        return real_run(root, *args, **options)
 
     def run_input(root: str, stdin: str, *args: str, **options: Any) -> str:
         steps.step(f"git {' '.join(a for a in args if not a.startswith('user.'))[:40]}")

@@ -1,4 +1,5 @@
-"""pipeline.machine.identity: what cached answers are keyed by besides ailoop's code."""
+"""What cached answers are keyed by besides ailoop's code: pipeline.machine.identity, and
+the attributes files git reads outside the work tree (part of git.state())."""
 
 from __future__ import annotations
 
@@ -60,3 +61,15 @@ def test_the_same_node_through_another_path_entry_does_not_change_it(
     monkeypatch.setenv("PATH", f"{tmp_path / 'bin'}{os.pathsep}{real}")
     assert machine.node() != str(real / "node")
     assert machine.identity() == one
+
+
+def test_git_reads_the_system_attributes_file_too(tmp_path: Path) -> None:
+    """$(prefix)/etc/gitattributes (/etc/gitattributes where git's prefix is /usr) is part
+    of git.state(); writing it here would touch the machine, so the list is checked."""
+    from pipeline import git
+
+    files = git.attributes_files(str(tmp_path), "core.attributesfile\n~/a\0"
+                                                "core.attributesfile\nrel/b\0")
+    assert "/etc/gitattributes" in files
+    assert str(tmp_path / "rel" / "b") in files  # the last value, from the top folder
+    assert str(tmp_path / ".git" / "info" / "attributes") in files
