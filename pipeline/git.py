@@ -390,7 +390,7 @@ def attributes_files(root: str, config: str) -> list[str]:
 
 def _git_prefix() -> str:
     """Where git is installed (/usr for /usr/bin/git)."""
-    import shutil
+    import shutil  # only when a cache key is taken: --help and git-free commands skip it
 
     found = shutil.which("git")
     return os.path.dirname(os.path.dirname(os.path.realpath(found))) if found else "/usr"

@@ -68,9 +68,9 @@ def _tools() -> list[str]:
     found = node()
     real = os.path.realpath(found) if found else "-"
     package = flagd_core_dir()
-    stamps = [stamp(str(path)) for path in (package / "package.json", package,
-                                            package.parent.parent)]
-    return [f"node\0{real}\0{stamp(real)}", f"flagd\0{package}\0{chr(0).join(stamps)}"]
+    stamps = "\0".join(stamp(str(path)) for path in (package / "package.json", package,
+                                                      package.parent.parent))
+    return [f"node\0{real}\0{stamp(real)}", f"flagd\0{package}\0{stamps}"]
 
 
 def _time_zones() -> list[str]:

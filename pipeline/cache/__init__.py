@@ -164,7 +164,7 @@ class ResultCache:
         if not self.enabled:
             return None
         if self.in_linked_folder(rel):
-            self.index.unrecorded(rel)
+            self.unrecorded(rel)
             return None
         return self.index.blob_of(abs_path, rel, st)
 
@@ -185,6 +185,9 @@ class ResultCache:
 
     def remember(self, rel: str, blob: str, st: os.stat_result) -> None:
         self.index.remember(rel, blob, st)
+
+    def unrecorded(self, rel: str) -> None:
+        self.index.unrecorded(rel)
 
     # --- the folder walk ------------------------------------------------------------------
 

@@ -11,7 +11,7 @@ import stat
 from pipeline.fsio import read_at_most
 from pipeline.machine import identity
 
-# Bumped when what a cache file holds changes shape; part of the code fingerprint, and
+# Bumped when what a cache file holds changes shape; part of the fingerprint, and
 # written in every cache file's header (so a file of another format is told apart).
 FORMAT = 11
 # Files are never read past the largest input limit (datasets: 64 MiB): a larger file is

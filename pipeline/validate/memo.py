@@ -8,10 +8,10 @@ cross-check saw at paths outside the walk (declared inputs, references out of th
 folder: where each leads and what is there), what git reads besides the work tree (see
 git.state: the status trust verdict asks git), the day (waivers expire by date) and what
 checked (the cache's fingerprint: ailoop's code, its libraries, validators and time zone
-data). A run whose rules read `now`, or that read a document too young for
-its stat to be trusted or too large to be hashed, stores no answer. Checking all that is a
-stat per folder and per file: the per-file work, the cross-checks, the policies and the
-trust verdict are all skipped.
+data). A run whose rules read `now`, that read a document too young for its stat to be
+trusted or too large to be hashed, or whose trust verdict has no key, stores no answer.
+Checking all that is a stat per folder and per file: the per-file work, the cross-checks,
+the policies and the trust verdict are all skipped.
 """
 
 from __future__ import annotations

@@ -284,8 +284,8 @@ def _check_all(root: str, rels: list[str], cache: ResultCache, jobs: int,
         results[rel] = checked.result
         # A document in a linked folder is looked at anew each run (see in_linked_folder).
         kept = None if not cache.enabled or cache.in_linked_folder(rel) else checked.blob
-        if kept is None and cache.enabled:
-            cache.index.unrecorded(rel)
+        if kept is None and cache.enabled:  # read, and nothing to record (not hashed either)
+            cache.unrecorded(rel)
         if kept is not None:
             blobs[rel] = kept[0]
         if checked.judged is not None and judged is not None:

@@ -173,6 +173,7 @@ def test_time_zone_database_gone(example: Path, tmp_path: Path) -> None:
     env["PYTHONTZPATH"] = str(tmp_path / "no-zoneinfo")
     cached = ailoop_subprocess("-C", str(repo), "validate", env=env)
     uncached = ailoop_subprocess("-C", str(repo), "validate", "--no-cache", env=env)
+    assert uncached.code == 1 and "unknown time zone" in uncached.out
     assert (cached.code, cached.out) == (uncached.code, uncached.out)
 
 

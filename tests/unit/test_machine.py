@@ -31,12 +31,19 @@ def test_an_installed_library_changes_it(tmp_path: Path, monkeypatch: pytest.Mon
     assert machine.identity() != before
 
 
-@pytest.mark.parametrize("variable", ["AILOOP_FLAGD_CORE_DIR", "PATH"])
-def test_the_validator_and_node_change_it(
-        variable: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_validator_package_changes_it(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     before = machine.identity()
-    monkeypatch.setenv(variable, str(tmp_path))  # no flagd package, no node there
-    assert machine.identity() != before or machine.node() is None
+    monkeypatch.setenv("AILOOP_FLAGD_CORE_DIR", str(tmp_path))  # no flagd package there
+    assert machine.identity() != before
+
+
+def test_another_node_changes_it(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    before = machine.identity()
+    (tmp_path / "node").write_text("#!/bin/sh\n", encoding="utf-8")
+    (tmp_path / "node").chmod(0o755)
+    monkeypatch.setenv("PATH", f"{tmp_path}{os.pathsep}{os.environ.get('PATH', '')}")
+    assert machine.node() == str(tmp_path / "node")
+    assert machine.identity() != before
 
 
 def test_the_time_zone_database_changes_it(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
