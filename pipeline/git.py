@@ -10,6 +10,7 @@ import re
 import subprocess
 from collections.abc import Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from pipeline.errors import GitError, InputError
 from pipeline.fsio import stamp
@@ -125,8 +126,7 @@ class ChangedSince:
 # --- approvals: base-branch files, evidence binding, SSH-signed approval commits ---
 
 
-@dataclass(frozen=True)
-class SignedCommit:
+class SignedCommit(NamedTuple):
     sha: str
     verdict: str  # git's %G?: G good, B bad, U unknown signer, N unsigned, E cannot check...
     signer: str  # the principal from the allowed-signers file ("" unless verified)
@@ -510,8 +510,7 @@ def push(root: str, remote: str, branch: str) -> bool:
 
 # --- trust: who last changed a file, and whether the bot signed it -------------------------
 
-@dataclass(frozen=True)
-class PathChange:
+class PathChange(NamedTuple):
     """A commit on the first-parent history that changed a path (compared with its first
     parent: a merged pull request shows up as its merge commit)."""
 
@@ -520,8 +519,7 @@ class PathChange:
     deleted: bool  # the commit removed the path
 
 
-@dataclass(frozen=True)
-class CommitCheck:
+class CommitCheck(NamedTuple):
     sha: str
     verdict: str  # git's %G?: G good (a key of the allowed signers), N unsigned, U, B, E...
     author: str  # "Name <email>"
@@ -716,8 +714,7 @@ def push_ref(root: str, remote: str, ref: str) -> bool:
     return proc.returncode == 0
 
 
-@dataclass(frozen=True)
-class Authored:
+class Authored(NamedTuple):
     """A commit of a change that changes files (an approval commit changes none)."""
 
     sha: str

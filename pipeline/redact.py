@@ -14,8 +14,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 if TYPE_CHECKING:  # every command loads this module; most never build a priority's redactor
     from pipeline.documents.dataset import Case
@@ -103,8 +102,7 @@ _DETECTORS: dict[str, tuple[re.Pattern[str], Callable[[re.Match[str]], str]]] = 
 ALL_DETECTORS = ("email", "phone", "iban", "card")
 
 
-@dataclass(frozen=True)
-class Redactor:
+class Redactor(NamedTuple):
     literals: re.Pattern[str] | None
     labels: dict[str, str]  # lower-cased literal -> field name
     detectors: tuple[str, ...]

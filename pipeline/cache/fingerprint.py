@@ -13,7 +13,7 @@ from pipeline.machine import identity
 
 # Bumped when what a cache file holds changes shape; part of the fingerprint, and
 # written in every cache file's header (so a file of another format is told apart).
-FORMAT = 11
+FORMAT = 12
 # Files are never read past the largest input limit (datasets: 64 MiB): a larger file is
 # rejected by its loader anyway, so hashing it would only cost time.
 MAX_BLOB_BYTES = 64 * 1024 * 1024

@@ -2,14 +2,14 @@
 
 A file is a header line, `ailoop-cache <format> <checker fingerprint> <crc32 of the rest>`,
 then a pickle of plain data: builtin containers and scalars, and the few record types the
-caller names (dataclasses and pydantic models without pickling hooks of their own,
-datetimes), so rebuilding one runs none of our code and nothing but pydantic's field
-assignment. Loading refuses every other global (Python's documented "restricting
-globals"), so a planted file cannot make the load import or call anything else; writing
-refuses anything the load would refuse. The checksum finds any damage the pickle would
-still load (a page of zeros inside a folder listing reads as a listing with documents
-missing: a check that never looked at them); then the file is not reused. Writes go
-through the crash-safe writer.
+caller names (dataclasses, named tuples and pydantic models without pickling hooks of
+their own, datetimes), so rebuilding one runs none of our code: nothing but pydantic's
+field assignment or the constructor namedtuple generates. Loading refuses every other
+global (Python's documented "restricting globals"), so a planted file cannot make the load
+import or call anything else; writing refuses anything the load would refuse. The
+checksum finds any damage the pickle would still load (a page of zeros inside a folder
+listing reads as a listing with documents missing: a check that never looked at them);
+then the file is not reused. Writes go through the crash-safe writer.
 """
 
 from __future__ import annotations
@@ -60,11 +60,12 @@ _VALUES = frozenset({("datetime", "datetime"), ("datetime", "date"), ("datetime"
 
 
 def _checked(records: Records) -> dict[tuple[str, str], type]:
-    """The records by (module, name), as pickle names them: value types, plain dataclasses
-    and pydantic models, each rebuilt as data only (see below); anything else is refused."""
+    """The records by (module, name), as pickle names them: value types, plain dataclasses,
+    named tuples and pydantic models, each rebuilt as data only (see below); anything else
+    is refused."""
     for cls in records:
         if (cls.__module__, cls.__qualname__) not in _VALUES and not _plain_dataclass(cls) \
-                and not _pydantic_model(cls):
+                and not _plain_named_tuple(cls) and not _pydantic_model(cls):
             raise TypeError(f"{cls.__qualname__} cannot be a cache record")
     return {(cls.__module__, cls.__qualname__): cls for cls in records}
 
@@ -78,6 +79,16 @@ def _plain_dataclass(cls: type) -> bool:
     """Created without calling it (object.__new__), then its __dict__ filled in."""
     return dataclasses.is_dataclass(cls) and "__slots__" not in vars(cls) \
         and not _own_hooks(cls.__mro__[:-1])
+
+
+def _plain_named_tuple(cls: type) -> bool:
+    """Rebuilt by the __new__ that namedtuple generated for it (it only makes the tuple of
+    the fields), with no other hook and no state."""
+    new = vars(cls).get("__new__")
+    generated = getattr(getattr(new, "__func__", new), "__globals__", {}).get("__name__")
+    return cls.__bases__ == (tuple,) and isinstance(vars(cls).get("_fields"), tuple) \
+        and generated == f"namedtuple_{cls.__name__}" \
+        and not [h for h in _own_hooks((cls,)) if h != "__new__"]
 
 
 def _pydantic_model(cls: type) -> bool:
@@ -98,7 +109,7 @@ def _frozen(cls: type) -> bool:
 class _Pickler(pickle.Pickler):
     def __init__(self, fh: io.BufferedIOBase, records: Records) -> None:
         super().__init__(fh, protocol=pickle.HIGHEST_PROTOCOL)
-        self.records = frozenset(records)
+        self.records = frozenset(_checked(records).values())
 
     def reducer_override(self, obj: Any) -> Any:
         # Plain data, a record, or a record's class (written as the global that names it).

@@ -13,7 +13,7 @@ import io
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from pipeline.errors import InputError
 from pipeline.fsio import read_limited
@@ -27,8 +27,7 @@ _REGRESSION_KEYS = ("incident", "trace")
 REGRESSION_TAG = "regression"
 
 
-@dataclass(frozen=True)
-class RegressionRef:
+class RegressionRef(NamedTuple):
     """Where a regression case came from: an Incident event and/or a runtime trace."""
 
     incident: str = ""

@@ -6,8 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import os
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from pipeline.documents.layout import priority_dir, resolve_inside
 from pipeline.errors import InputError
@@ -18,8 +17,7 @@ if TYPE_CHECKING:  # validate imports this module without pulling in pydantic
 _SKIP_DIRS = frozenset({"__pycache__", ".git"})
 
 
-@dataclass(frozen=True)
-class DeclaredInput:
+class DeclaredInput(NamedTuple):
     rel: str  # repository-relative, as the spec names it (no trailing slash)
     source: str  # the real path on disk (symlinks resolved)
     target: str  # where the workflow sees it: the repository's real root joined with rel

@@ -6,8 +6,7 @@ import os
 import re
 import types
 import typing
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from pydantic import BaseModel, ValidationError
 
@@ -24,8 +23,7 @@ if typing.TYPE_CHECKING:
 Loc = tuple[str | int, ...]
 
 
-@dataclass(frozen=True)
-class Document:
+class Document(NamedTuple):
     path: str
     kind: str
     model: Any

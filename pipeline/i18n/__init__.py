@@ -9,10 +9,10 @@ for the language, and times are shown in the project's time zone.
 from __future__ import annotations
 
 import gettext
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import cache
 from pathlib import Path
+from typing import NamedTuple
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 # Babel is imported by the methods that format (about 5 ms): the models import this
@@ -42,8 +42,7 @@ def known_time_zone(name: str) -> bool:
     return True
 
 
-@dataclass(frozen=True)
-class Audience:
+class Audience(NamedTuple):
     """Who reads a text: its language (one of LANGUAGES) and the time zone it is shown in."""
 
     language: str = SOURCE_LANGUAGE

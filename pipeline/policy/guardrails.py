@@ -9,9 +9,8 @@ pinned by the built-in policy tests (pipeline/policy/builtin_tests/).
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 from pipeline.model.base import format_duration, parse_duration
 from pipeline.model.priority import EXPOSED_CLASSES
@@ -22,8 +21,7 @@ HIGH_RISK = frozenset({"high", "critical"})
 PROJECT_BAKE_FIELD = ("spec", "minBakeTimeHighRisk")
 
 
-@dataclass(frozen=True)
-class Guardrail:
+class Guardrail(NamedTuple):
     id: str
     description: str
     check: Check

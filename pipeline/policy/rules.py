@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 from pipeline.documents.findings import Severity
 from pipeline.policy.expr import Expression
@@ -13,8 +13,7 @@ from pipeline.policy.paths import Loc
 MIN_BAKE_TIME_HIGH_RISK = timedelta(hours=24)
 
 
-@dataclass(frozen=True)
-class Violation:
+class Violation(NamedTuple):
     """A rule that failed for one document, at a field location (positions come later)."""
 
     rule: str
@@ -23,8 +22,7 @@ class Violation:
     severity: Severity = "error"
 
 
-@dataclass(frozen=True)
-class Subject:
+class Subject(NamedTuple):
     """One document to judge: its data (model dump, YAML field names) and its customer.
 
     `customer` is {"name", "labels", "people": [ids], "roles": {role: [ids]}} or None when
@@ -69,8 +67,7 @@ class CompiledRule:
     message_text: str = ""
 
 
-@dataclass(frozen=True)
-class PolicySet:
+class PolicySet(NamedTuple):
     rules: tuple[CompiledRule, ...] = ()
     guardrails: bool = True
 

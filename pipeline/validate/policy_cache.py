@@ -19,9 +19,8 @@ from __future__ import annotations
 import hashlib
 import os
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 from datetime import date, datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from pipeline.documents.findings import Finding
 from pipeline.documents.layout import CUSTOMERS, PROJECT_FILE
@@ -33,8 +32,7 @@ _PHASE = "\0policy-phase"
 _DOCUMENT = "\0policy"
 
 
-@dataclass(frozen=True)
-class Phase:
+class Phase(NamedTuple):
     """The repository-wide policy results (plain data, so it can be cached)."""
 
     project_findings: tuple[Finding, ...]

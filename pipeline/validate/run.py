@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 import gc
 import os
@@ -10,7 +9,7 @@ import stat
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from pipeline import git
 from pipeline.cache import ResultCache, read_bounded
@@ -47,8 +46,7 @@ _RECORDS = (FileResult, Finding, Phase)
 _MAX_DOCUMENT_BYTES = 1024 * 1024  # pipeline.documents.yamlio.MAX_YAML_BYTES (not imported: PyYAML)
 
 
-@dataclass(frozen=True)
-class ValidateOptions:
+class ValidateOptions(NamedTuple):
     root: str
     paths: tuple[str, ...] = ()
     changed: tuple[str, ...] | None = None  # repo-relative paths changed since a ref
@@ -171,7 +169,7 @@ def _scoped(options: ValidateOptions, cache: ResultCache, now: datetime
     if options.changed_later.running():  # what most runs need next, built while git works
         _build_validators()
     changed = tuple(options.changed_later())
-    options = dataclasses.replace(options, changed_later=None, changed=changed)
+    options = options._replace(changed_later=None, changed=changed)
     touched = None if reads_repo else documents_touched(root, changed, cache.scan)
     judge.documents = documents = cache.documents() if touched is None else touched
     return documents, judge, options
@@ -317,8 +315,7 @@ _DATASET = "\0dataset"  # datasets' results live under their own key (a path may
 Blob = tuple[str, os.stat_result]
 
 
-@dataclass(frozen=True)
-class Work:
+class Work(NamedTuple):
     """What checking a document needs besides its path (inherited by forked workers)."""
 
     root: str
@@ -327,15 +324,13 @@ class Work:
     send_data: bool = False  # workers send document data back (this process judges)
 
 
-@dataclass(frozen=True)
-class _Dataset:
+class _Dataset(NamedTuple):
     rel: str
     blob: Blob | None
     findings: tuple[Finding, ...]
 
 
-@dataclass(frozen=True)
-class Checked:
+class Checked(NamedTuple):
     result: FileResult
     blob: Blob | None
     datasets: tuple[_Dataset, ...] = ()
@@ -359,7 +354,7 @@ def _worker_chunk(rels: list[str]) -> list[Checked]:
     if _worker_work.send_data:
         return checked
     # Judged here, or not at all: the data (a few KB each) need not travel back.
-    return [dataclasses.replace(c, result=_lean(c.result)) for c in checked]
+    return [c._replace(result=_lean(c.result)) for c in checked]
 
 
 def _run(work: Work, rels: list[str], jobs: int) -> Iterator[Checked]:

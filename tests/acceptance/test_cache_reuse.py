@@ -6,6 +6,7 @@ from __future__ import annotations
 import pickle
 import sys
 from pathlib import Path
+from typing import NamedTuple
 
 import pytest
 
@@ -122,6 +123,48 @@ def test_a_record_the_cache_does_not_name_is_refused_on_load(tmp_path: Path) -> 
     assert store.load(path, "fp", (FileResult, Finding))["r"].findings[0].message == "m"
     with pytest.raises(store.Unusable, match="cache file damaged"):
         store.load(path, "fp", (FileResult,))
+
+
+class _Record(NamedTuple):
+    """A record as the validate path writes them: a typing.NamedTuple."""
+
+    name: str
+    count: int = 0
+
+
+class _Hooked(NamedTuple):
+    name: str
+
+    def __reduce__(self) -> tuple[object, ...]:
+        return (print, ("hooked",))
+
+
+class _OwnNew(tuple[str, ...]):
+    """Looks like a named tuple (a _fields, a tuple base) with a __new__ of its own."""
+
+    _fields = ("name",)
+
+    def __new__(cls, *args: object) -> _OwnNew:
+        return super().__new__(cls, ("ran",))
+
+
+def test_named_tuple_records_are_read_back_by_their_generated_constructor(
+        tmp_path: Path) -> None:
+    path = str(tmp_path / "c.pickle")
+    assert store.save(path, "fp", {"r": [_Record("a", 2)]}, (_Record,))
+    assert store.load(path, "fp", (_Record,)) == {"r": [_Record("a", 2)]}
+    with pytest.raises(store.Unusable, match="cache file damaged"):
+        store.load(path, "fp", ())
+
+
+@pytest.mark.parametrize("record", [_Hooked, _OwnNew])
+def test_a_tuple_record_with_code_of_its_own_is_refused(tmp_path: Path, record: type) -> None:
+    """Only the __new__ namedtuple generates may rebuild a tuple record; a pickling hook
+    or a constructor of its own could run code on load."""
+    path = tmp_path / "c.pickle"
+    with pytest.raises(TypeError, match="cannot be a cache record"):
+        store.save(str(path), "fp", [record("a")], (record,))
+    assert not path.exists()
 
 
 def test_writing_what_could_not_be_read_back_writes_nothing(tmp_path: Path) -> None:
