@@ -1,5 +1,6 @@
 """Shared building blocks for every kind: the base model, durations, names, metadata."""
 
+import functools
 import re
 from datetime import timedelta
 from typing import Annotated, Any, Literal
@@ -44,7 +45,13 @@ DURATION_PATTERN = r"^(\d+d)?(\d+h)?(\d+m)?(\d+s)?$"
 def parse_duration(value: Any) -> timedelta:
     if isinstance(value, timedelta):
         return value
-    text = str(value).strip()
+    return _duration(str(value).strip())
+
+
+@functools.lru_cache(maxsize=1024)
+def _duration(text: str) -> timedelta:
+    # A repository repeats a few durations (24h, 30m) in every priority: a timedelta is
+    # immutable, so each is parsed once per process (a cold run reads thousands).
     match = _DURATION_RE.match(text)
     if not text or match is None:
         raise ValueError(f"'{text}' is not a duration; write it like 30m, 24h, 7d or 1d12h")

@@ -50,7 +50,9 @@ def core_scalar(text: str) -> Any:
         return int(text[2:], 8)
     if _HEX_RE.match(text):
         return int(text[2:], 16)
-    if _FLOAT_RE.match(text) or _INF_RE.match(text) or _NAN_RE.match(text):
+    if _FLOAT_RE.match(text):
+        return float(text)
+    if _INF_RE.match(text) or _NAN_RE.match(text):
         return float(text.replace(".inf", "inf").replace(".Inf", "inf").replace(".INF", "inf")
                      .replace(".nan", "nan").replace(".NaN", "nan").replace(".NAN", "nan"))
     return text
