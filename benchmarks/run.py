@@ -308,6 +308,15 @@ def git(cwd: Path, *args: str) -> str:
                           env={**os.environ, **env}).stdout
 
 
+# A fixed amount of pure-Python work in a fresh interpreter: nothing of ailoop, the repo
+# or the disk, so it tells a slow host from a slow ailoop. Measured before and after.
+GAUGE = "sum(i * i for i in range(3_000_000))"
+
+
+def host_gauge() -> float:
+    return statistics.median(timed([sys.executable, "-c", GAUGE]) for _ in range(5))
+
+
 def help_text(bench: Bench) -> float:
     return statistics.median(timed([*ailoop_command(), "--help"]) for _ in range(5))
 
@@ -366,9 +375,11 @@ def measure(bench: Bench, only: set[str] | None) -> None:
             bench.figures[m.name] = value
 
 
-def report(bench: Bench, params: Params) -> dict[str, object]:
+def report(bench: Bench, params: Params, gauge: tuple[float, float]) -> dict[str, object]:
     print(f"\nailoop validate benchmark: {params.priorities} priorities, "
-          f"{params.customers} customers, {os.cpu_count()} cores\n")
+          f"{params.customers} customers, {os.cpu_count()} cores")
+    print(f"host gauge (a fixed Python loop; compare across runs): {gauge[0]:.3f} s before, "
+          f"{gauge[1]:.3f} s after\n")
     print(f"{'measurement':<52} {'seconds':>9}")
     names = [row for m in MEASUREMENTS for row in [(m.name, m.what),
                                                    *EXTRA_FIGURES.get(m.name, [])]]
@@ -387,7 +398,8 @@ def report(bench: Bench, params: Params) -> dict[str, object]:
                  "ratio": f"{value:.2f}"}.get(t.unit, f"{value:.3f}")
         print(f"{t.describe:<52} {shown:>9}  {'PASS' if t.ok(value) else 'MISS'}")
     return {"priorities": params.priorities, "customers": params.customers,
-            "cores": os.cpu_count(), "figures": bench.figures, "targets": verdicts}
+            "cores": os.cpu_count(), "host_gauge": list(gauge), "figures": bench.figures,
+            "targets": verdicts}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -409,8 +421,9 @@ def main(argv: list[str] | None = None) -> int:
     bench = Bench(repo, max(1, args.repeat), files, max(1, args.pairs))
     print(f"  installing ailoop into {INSTALLED} ...", file=sys.stderr, flush=True)
     install_ailoop()
+    before = host_gauge()
     measure(bench, set(args.only or ()))
-    results = report(bench, params)
+    results = report(bench, params, (before, host_gauge()))
     OUT.mkdir(parents=True, exist_ok=True)
     (OUT / "results.json").write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
     return 0
