@@ -14,12 +14,15 @@ then the file is not reused. Writes go through the crash-safe writer.
 
 from __future__ import annotations
 
+import collections
 import dataclasses
+import functools
 import gc
 import hashlib
 import io
 import os
 import pickle
+import types
 import zlib
 from typing import Any
 
@@ -50,9 +53,16 @@ def cache_dir(root: str) -> str:
     return os.path.join(base, "ailoop", key)
 
 
-# Pickling hooks: a class that has one of its own could run code on load.
+# What a load may call on a record's class or instance: pickling hooks, and what BUILD,
+# APPENDS, SETITEMS, ADDITEMS and a dict key call. A class with one of its own could run
+# code on load, unless the one it has was generated (a dataclass's __eq__, pydantic's
+# __hash__): those only compare and hash the fields.
 _HOOKS = ("__setstate__", "__reduce__", "__reduce_ex__", "__new__", "__getattr__",
-          "__setattr__", "__post_init__")
+          "__getattribute__", "__setattr__", "__post_init__", "__setitem__", "__eq__",
+          "__hash__", "append", "extend", "add")
+_GENERATED_IF_ANY = frozenset({"__eq__", "__hash__"})
+
+
 # Value types pickled as a call of the type on plain arguments (a datetime's bytes, a
 # timedelta's days, seconds and microseconds): their constructors only build values.
 _VALUES = frozenset({("datetime", "datetime"), ("datetime", "date"), ("datetime", "timedelta"),
@@ -72,23 +82,43 @@ def _checked(records: Records) -> dict[tuple[str, str], type]:
 
 def _own_hooks(classes: tuple[type, ...]) -> list[str]:
     return [h for klass in classes for h in _HOOKS if h in vars(klass)
-            and not (h == "__setattr__" and _frozen(klass))]
+            and not (h == "__setattr__" and _frozen(klass))
+            and not (h in _GENERATED_IF_ANY and _generated(vars(klass)[h]))]
+
+
+def _generated(hook: Any) -> bool:
+    """A dataclass's (compiled from text by dataclasses), pydantic's, or None (unhashable)."""
+    code = getattr(hook, "__code__", None)
+    return hook is None or (code is not None and code.co_filename == "<string>") \
+        or getattr(hook, "__module__", "").startswith("pydantic.")
 
 
 def _plain_dataclass(cls: type) -> bool:
     """Created without calling it (object.__new__), then its __dict__ filled in."""
-    return dataclasses.is_dataclass(cls) and "__slots__" not in vars(cls) \
-        and not _own_hooks(cls.__mro__[:-1])
+    return type(cls) is type and dataclasses.is_dataclass(cls) \
+        and "__slots__" not in vars(cls) and not _own_hooks(cls.__mro__[:-1])
 
 
 def _plain_named_tuple(cls: type) -> bool:
-    """Rebuilt by the __new__ that namedtuple generated for it (it only makes the tuple of
-    the fields), with no other hook and no state."""
+    """Rebuilt by the __new__ namedtuple generates (it only makes the tuple of the fields:
+    its code is compared with that of a fresh named tuple of the same fields), with no
+    other hook, no metaclass and no base but tuple."""
+    fields = vars(cls).get("_fields")
     new = vars(cls).get("__new__")
-    generated = getattr(getattr(new, "__func__", new), "__globals__", {}).get("__name__")
-    return cls.__bases__ == (tuple,) and isinstance(vars(cls).get("_fields"), tuple) \
-        and generated == f"namedtuple_{cls.__name__}" \
+    code = getattr(getattr(new, "__func__", new), "__code__", None)
+    return type(cls) is type and cls.__bases__ == (tuple,) and isinstance(fields, tuple) \
+        and code is not None and _same_code(code, _generated_new(cls.__name__, fields)) \
         and not [h for h in _own_hooks((cls,)) if h != "__new__"]
+
+
+@functools.cache
+def _generated_new(name: str, fields: tuple[str, ...]) -> types.CodeType:
+    return collections.namedtuple(name, fields).__new__.__code__
+
+
+def _same_code(a: types.CodeType, b: types.CodeType) -> bool:
+    return (a.co_code, a.co_consts, a.co_names, a.co_varnames) \
+        == (b.co_code, b.co_consts, b.co_names, b.co_varnames)
 
 
 def _pydantic_model(cls: type) -> bool:

@@ -3,8 +3,10 @@ where the cache lives can make the run neither run code nor fail."""
 
 from __future__ import annotations
 
+import dataclasses
 import pickle
 import sys
+from collections import namedtuple
 from pathlib import Path
 from typing import NamedTuple
 
@@ -139,6 +141,49 @@ class _Hooked(NamedTuple):
         return (print, ("hooked",))
 
 
+class _GetAttribute(NamedTuple):
+    name: str
+
+    def __getattribute__(self, attr: str) -> object:  # BUILD looks up __setstate__
+        return tuple.__getattribute__(self, attr)
+
+
+class _Hashing(NamedTuple):
+    name: str
+
+    def __hash__(self) -> int:  # a record as a dict key
+        return 0
+
+
+class _Extends(NamedTuple):
+    name: str
+
+    def extend(self, items: object) -> None:  # APPENDS
+        pass
+
+
+class _SetItem(NamedTuple):
+    name: str
+
+    def __setitem__(self, key: object, value: object) -> None:  # SETITEMS
+        pass
+
+
+class _Meta(type):
+    def __call__(cls, *args: object) -> object:  # REDUCE calls the class
+        return super().__call__(*args)
+
+
+_Metaclassed = _Meta("_Metaclassed", (tuple,), dict(vars(namedtuple("_Metaclassed", "name"))))
+
+
+def _spoofed() -> type:
+    """A __new__ whose globals carry the name namedtuple gives its own."""
+    namespace: dict[str, object] = {"__name__": "namedtuple__Spoofed"}
+    exec("def __new__(cls, *a):\n    return tuple.__new__(cls, ('ran',))", namespace)
+    return type("_Spoofed", (tuple,), {"_fields": ("name",), "__new__": namespace["__new__"]})
+
+
 class _OwnNew(tuple[str, ...]):
     """Looks like a named tuple (a _fields, a tuple base) with a __new__ of its own."""
 
@@ -146,6 +191,33 @@ class _OwnNew(tuple[str, ...]):
 
     def __new__(cls, *args: object) -> _OwnNew:
         return super().__new__(cls, ("ran",))
+
+
+@dataclasses.dataclass(frozen=True)
+class _LookingUp:
+    name: str
+
+    def __getattribute__(self, attr: str) -> object:
+        return object.__getattribute__(self, attr)
+
+
+@dataclasses.dataclass(frozen=True)
+class _OwnHash:
+    name: str
+
+    def __hash__(self) -> int:
+        return 0
+
+
+@pytest.mark.parametrize("record", [_LookingUp, _OwnHash], ids=lambda r: r.__name__)
+def test_a_dataclass_record_with_code_of_its_own_is_refused(tmp_path: Path,
+                                                             record: type) -> None:
+    """The generated __eq__ and __hash__ of a dataclass only compare its fields: they may
+    run on load (a record as a dict key); one written by hand may not."""
+    path = tmp_path / "c.pickle"
+    with pytest.raises(TypeError, match="cannot be a cache record"):
+        store.save(str(path), "fp", [record("a")], (record,))
+    assert not path.exists()
 
 
 def test_named_tuple_records_are_read_back_by_their_generated_constructor(
@@ -157,10 +229,13 @@ def test_named_tuple_records_are_read_back_by_their_generated_constructor(
         store.load(path, "fp", ())
 
 
-@pytest.mark.parametrize("record", [_Hooked, _OwnNew])
+@pytest.mark.parametrize("record", [_Hooked, _OwnNew, _GetAttribute, _Hashing, _Extends,
+                                    _SetItem, _Metaclassed, _spoofed()],
+                         ids=lambda r: r.__name__)
 def test_a_tuple_record_with_code_of_its_own_is_refused(tmp_path: Path, record: type) -> None:
-    """Only the __new__ namedtuple generates may rebuild a tuple record; a pickling hook
-    or a constructor of its own could run code on load."""
+    """Only the __new__ namedtuple generates may rebuild a tuple record (its code is
+    compared, not its name); a pickling hook, what BUILD, APPENDS or SETITEMS or a dict
+    key calls, a constructor or a metaclass of its own could run code on load."""
     path = tmp_path / "c.pickle"
     with pytest.raises(TypeError, match="cannot be a cache record"):
         store.save(str(path), "fp", [record("a")], (record,))
