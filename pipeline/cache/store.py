@@ -69,10 +69,11 @@ _VALUES = frozenset({("datetime", "datetime"), ("datetime", "date"), ("datetime"
                      ("datetime", "timezone"), ("pydantic_core._pydantic_core", "TzInfo")})
 
 
+@functools.cache  # every load and save checks its records: the same few classes each time
 def _checked(records: Records) -> dict[tuple[str, str], type]:
     """The records by (module, name), as pickle names them: value types, plain dataclasses,
     named tuples and pydantic models, each rebuilt as data only (see below); anything else
-    is refused."""
+    is refused. Read only: the answer is shared."""
     for cls in records:
         if (cls.__module__, cls.__qualname__) not in _VALUES and not _plain_dataclass(cls) \
                 and not _plain_named_tuple(cls) and not _pydantic_model(cls):
