@@ -7,6 +7,8 @@ answer. ailoop's validators are its own."""
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 from tests.support import ailoop_subprocess, minimal_repo
@@ -59,9 +61,6 @@ def test_a_pydantic_plugin_in_the_environment_never_sees_a_document(tmp_path: Pa
 def test_the_plugin_runs_where_pydantic_loads_plugins(tmp_path: Path) -> None:
     """The spy works: pydantic itself (outside ailoop) loads it and shows it the input, so
     the test above would see a plugin that ran."""
-    import subprocess
-    import sys
-
     site, marker = tmp_path / "site", tmp_path / "marker"
     _install_plugin(site)
     marker.mkdir()
