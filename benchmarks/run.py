@@ -56,6 +56,8 @@ class Bench:
     priority_files: list[str]
     pairs: int = 7  # A B pairs of a cheap comparison
     figures: dict[str, float] = field(default_factory=dict)
+    # The host gauge before each measurement, in order, and "end" after the last one.
+    gauges: dict[str, float] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -73,6 +75,7 @@ class Target:
     value: Callable[[dict[str, float]], float | None]
     ok: Callable[[float], bool]
     unit: str = "s"
+    measured_by: str = ""  # the Measurement it comes from (default: the same name)
 
 
 INSTALLED = OUT / "venv-ailoop"  # ailoop as the GitHub Action installs it
@@ -352,12 +355,13 @@ TARGETS: list[Target] = [
     Target("ci", f"CI path / check-jsonschema ({CHANGED_FILES} files) <= 1.0",
            lambda f: f.get("ci_ratio"), lambda v: v <= 1.0, "ratio"),
     Target("speedup", "check-jsonschema / ailoop cold >= 10", lambda f: f.get("speedup"),
-           lambda v: v >= 10, "x"),
+           lambda v: v >= 10, "x", "cold"),
     Target("warm", "warm <= 0.35 s", lambda f: f.get("warm"), lambda v: v <= 0.35),
     Target("changed", f"{CHANGED_FILES} changed <= 0.3 s", lambda f: f.get("changed"),
            lambda v: v <= 0.3),
     Target("help", "ailoop --help < 60 ms", lambda f: f.get("help"), lambda v: v < 0.060),
-    Target("policies", "policies add <= 50% to cold", _policy_cost, lambda v: v <= 50, "%"),
+    Target("policies", "policies add <= 50% to cold", _policy_cost, lambda v: v <= 50, "%",
+           "cold_no_policies"),
     Target("reconcile", "no-op reconcile < 2 s", lambda f: f.get("reconcile"),
            lambda v: v < 2.0),
 ]
@@ -367,19 +371,58 @@ def measure(bench: Bench, only: set[str] | None) -> None:
     for m in MEASUREMENTS:
         if only and m.name not in only:
             continue
+        bench.gauges[m.name] = host_gauge()
         print(f"  measuring {m.name}: {m.what} ...", file=sys.stderr, flush=True)
         value = m.run(bench)
         if isinstance(value, dict):
             bench.figures.update(value)
         elif value is not None:
             bench.figures[m.name] = value
+    bench.gauges["end"] = host_gauge()
 
 
-def report(bench: Bench, params: Params, gauge: tuple[float, float]) -> dict[str, object]:
+# A run whose gauges spread more than this was taken on a host whose speed changed.
+STEADY_SPREAD = 0.15
+
+
+@dataclass(frozen=True)
+class Host:
+    """How steady the host was: the gauges around each measurement against the fastest."""
+
+    gauges: dict[str, float]
+
+    @property
+    def spread(self) -> float:
+        values = self.gauges.values()
+        return max(values) / min(values) - 1 if values else 0.0
+
+    @property
+    def steady(self) -> bool:
+        return self.spread <= STEADY_SPREAD
+
+    def slow_during(self, measurement: str) -> bool:
+        """The host read slow just before or just after the measurement."""
+        names = list(self.gauges)
+        if measurement not in self.gauges:
+            return False
+        after = names[names.index(measurement) + 1]
+        fastest = min(self.gauges.values())
+        return max(self.gauges[measurement], self.gauges[after]) > fastest * (1 + STEADY_SPREAD)
+
+    def describe(self) -> str:
+        readings = ", ".join(f"{n} {g:.3f}" for n, g in self.gauges.items())
+        if self.steady:
+            return f"steady (spread {self.spread:.0%}): {readings}"
+        return (f"NOT STEADY (spread {self.spread:.0%}; the host's speed changed during the "
+                f"run, figures marked 'host slow' are not comparable): {readings}")
+
+
+def report(bench: Bench, params: Params) -> dict[str, object]:
+    host = Host(bench.gauges)
     print(f"\nailoop validate benchmark: {params.priorities} priorities, "
           f"{params.customers} customers, {os.cpu_count()} cores")
-    print(f"host gauge (a fixed Python loop; compare across runs): {gauge[0]:.3f} s before, "
-          f"{gauge[1]:.3f} s after\n")
+    print("host gauge (seconds of a fixed Python loop before each measurement; compare "
+          f"across runs): {host.describe()}\n")
     print(f"{'measurement':<52} {'seconds':>9}")
     names = [row for m in MEASUREMENTS for row in [(m.name, m.what),
                                                    *EXTRA_FIGURES.get(m.name, [])]]
@@ -393,13 +436,15 @@ def report(bench: Bench, params: Params, gauge: tuple[float, float]) -> dict[str
         if value is None:
             print(f"{t.describe:<52} {'-':>9}  not measured")
             continue
-        verdicts[t.name] = {"value": value, "pass": t.ok(value)}
+        slow = host.slow_during(t.measured_by or t.name)
+        verdicts[t.name] = {"value": value, "pass": t.ok(value), "host_slow": slow}
         shown = {"x": f"{value:.1f}x", "%": f"{value:.0f}%",
                  "ratio": f"{value:.2f}"}.get(t.unit, f"{value:.3f}")
-        print(f"{t.describe:<52} {shown:>9}  {'PASS' if t.ok(value) else 'MISS'}")
+        print(f"{t.describe:<52} {shown:>9}  {'PASS' if t.ok(value) else 'MISS'}"
+              f"{'  (host slow)' if slow else ''}")
     return {"priorities": params.priorities, "customers": params.customers,
-            "cores": os.cpu_count(), "host_gauge": list(gauge), "figures": bench.figures,
-            "targets": verdicts}
+            "cores": os.cpu_count(), "host_gauges": bench.gauges,
+            "host_steady": host.steady, "figures": bench.figures, "targets": verdicts}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -421,9 +466,8 @@ def main(argv: list[str] | None = None) -> int:
     bench = Bench(repo, max(1, args.repeat), files, max(1, args.pairs))
     print(f"  installing ailoop into {INSTALLED} ...", file=sys.stderr, flush=True)
     install_ailoop()
-    before = host_gauge()
     measure(bench, set(args.only or ()))
-    results = report(bench, params, (before, host_gauge()))
+    results = report(bench, params)
     OUT.mkdir(parents=True, exist_ok=True)
     (OUT / "results.json").write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
     return 0
