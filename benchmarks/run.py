@@ -47,6 +47,9 @@ ARG_BYTES = 100_000  # keep each check-jsonschema command line well under ARG_MA
 COOL_DOWN = 10.0
 
 
+Reading = tuple[float, float]  # the host gauge on one core, and on every core at once
+
+
 @dataclass
 class Bench:
     """What every measurement gets: the repo, the options, the figures measured so far."""
@@ -57,7 +60,7 @@ class Bench:
     pairs: int = 7  # A B pairs of a cheap comparison
     figures: dict[str, float] = field(default_factory=dict)
     # The host gauge before each measurement, in order, and "end" after the last one.
-    gauges: dict[str, float] = field(default_factory=dict)
+    gauges: dict[str, Reading] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -312,12 +315,25 @@ def git(cwd: Path, *args: str) -> str:
 
 
 # A fixed amount of pure-Python work in a fresh interpreter: nothing of ailoop, the repo
-# or the disk, so it tells a slow host from a slow ailoop. Measured before and after.
+# or the disk, so it tells a slow host from a slow ailoop. Measured before each measurement.
 GAUGE = "sum(i * i for i in range(3_000_000))"
 
 
-def host_gauge() -> float:
-    return statistics.median(timed([sys.executable, "-c", GAUGE]) for _ in range(5))
+def host_gauge() -> Reading:
+    """The gauge on one core, and on every core at once (one copy per core, the time the
+    last one ends): a host can give one core its full speed and the others less, which
+    slows what runs in parallel (a cold run) and not what runs on one core."""
+    one = statistics.median(timed([sys.executable, "-c", GAUGE]) for _ in range(5))
+    return one, statistics.median(_all_cores() for _ in range(3))
+
+
+def _all_cores() -> float:
+    start = time.perf_counter()
+    procs = [subprocess.Popen([sys.executable, "-c", GAUGE])
+             for _ in range(os.cpu_count() or 1)]
+    for proc in procs:
+        proc.wait()
+    return time.perf_counter() - start
 
 
 def help_text(bench: Bench) -> float:
@@ -387,30 +403,37 @@ STEADY_SPREAD = 0.15
 
 @dataclass(frozen=True)
 class Host:
-    """How steady the host was: the gauges around each measurement against the fastest."""
+    """How steady the host was: the gauges around each measurement against the fastest,
+    on one core and on every core."""
 
-    gauges: dict[str, float]
+    gauges: dict[str, Reading]
+
+    def _fastest(self) -> Reading:
+        return (min(g[0] for g in self.gauges.values()),
+                min(g[1] for g in self.gauges.values()))
 
     @property
     def spread(self) -> float:
-        values = self.gauges.values()
-        return max(values) / min(values) - 1 if values else 0.0
+        if not self.gauges:
+            return 0.0
+        fastest = self._fastest()
+        return max(max(g[0] / fastest[0], g[1] / fastest[1]) for g in self.gauges.values()) - 1
 
     @property
     def steady(self) -> bool:
         return self.spread <= STEADY_SPREAD
 
     def slow_during(self, measurement: str) -> bool:
-        """The host read slow just before or just after the measurement."""
+        """The host read slow, on one core or on all, just before or after the measurement."""
         names = list(self.gauges)
         if measurement not in self.gauges:
             return False
-        after = names[names.index(measurement) + 1]
-        fastest = min(self.gauges.values())
-        return max(self.gauges[measurement], self.gauges[after]) > fastest * (1 + STEADY_SPREAD)
+        fastest = self._fastest()
+        around = (self.gauges[measurement], self.gauges[names[names.index(measurement) + 1]])
+        return any(g[i] > fastest[i] * (1 + STEADY_SPREAD) for g in around for i in (0, 1))
 
     def describe(self) -> str:
-        readings = ", ".join(f"{n} {g:.3f}" for n, g in self.gauges.items())
+        readings = ", ".join(f"{n} {g[0]:.3f}/{g[1]:.3f}" for n, g in self.gauges.items())
         if self.steady:
             return f"steady (spread {self.spread:.0%}): {readings}"
         return (f"NOT STEADY (spread {self.spread:.0%}; the host's speed changed during the "
@@ -421,8 +444,8 @@ def report(bench: Bench, params: Params) -> dict[str, object]:
     host = Host(bench.gauges)
     print(f"\nailoop validate benchmark: {params.priorities} priorities, "
           f"{params.customers} customers, {os.cpu_count()} cores")
-    print("host gauge (seconds of a fixed Python loop before each measurement; compare "
-          f"across runs): {host.describe()}\n")
+    print("host gauge (seconds of a fixed Python loop before each measurement, on one core/"
+          f"on every core at once; compare across runs): {host.describe()}\n")
     print(f"{'measurement':<52} {'seconds':>9}")
     names = [row for m in MEASUREMENTS for row in [(m.name, m.what),
                                                    *EXTRA_FIGURES.get(m.name, [])]]
