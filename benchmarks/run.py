@@ -331,8 +331,8 @@ def _all_cores() -> float:
     start = time.perf_counter()
     procs = [subprocess.Popen([sys.executable, "-c", GAUGE])
              for _ in range(os.cpu_count() or 1)]
-    for proc in procs:
-        proc.wait()
+    if any(proc.wait() != 0 for proc in procs):
+        raise RuntimeError("the host gauge failed to run")
     return time.perf_counter() - start
 
 
@@ -428,9 +428,10 @@ class Host:
         names = list(self.gauges)
         if measurement not in self.gauges:
             return False
+        after = names[names.index(measurement) + 1]
         fastest = self._fastest()
-        around = (self.gauges[measurement], self.gauges[names[names.index(measurement) + 1]])
-        return any(g[i] > fastest[i] * (1 + STEADY_SPREAD) for g in around for i in (0, 1))
+        return any(g[i] / fastest[i] - 1 > STEADY_SPREAD
+                   for g in (self.gauges[measurement], self.gauges[after]) for i in (0, 1))
 
     def describe(self) -> str:
         readings = ", ".join(f"{n} {g[0]:.3f}/{g[1]:.3f}" for n, g in self.gauges.items())
