@@ -331,7 +331,8 @@ def _all_cores() -> float:
     start = time.perf_counter()
     procs = [subprocess.Popen([sys.executable, "-c", GAUGE])
              for _ in range(os.cpu_count() or 1)]
-    if any(proc.wait() != 0 for proc in procs):
+    codes = [proc.wait() for proc in procs]  # every copy waited for before any is judged
+    if any(codes):
         raise RuntimeError("the host gauge failed to run")
     return time.perf_counter() - start
 
